@@ -61,6 +61,8 @@ export interface ElderlyRecipientInfo {
   validEndDate?: string;
   /** percent as on the wire, e.g. "020" or "20" = 2割 */
   contributionRatio?: string;
+  /** Child elements we do not model, kept verbatim (written back on encode). */
+  extra?: XmlTree;
 }
 
 /** 限度額適用認定証関連情報 */
@@ -73,6 +75,8 @@ export interface LimitApplicationInfo {
   validStartDate?: string;
   validEndDate?: string;
   longTermDate?: string;
+  /** Child elements we do not model, kept verbatim (written back on encode). */
+  extra?: XmlTree;
 }
 
 /** 特定疾病療養受療証 */
@@ -82,6 +86,8 @@ export interface SpecificDiseaseInfo {
   validStartDate?: string;
   validEndDate?: string;
   selfPay?: string;
+  /** Child elements we do not model, kept verbatim (written back on encode). */
+  extra?: XmlTree;
 }
 
 /**
@@ -155,6 +161,8 @@ export interface ResponseHeader {
   errorCode?: string;
   errorMessage?: string;
   characterCode: CharacterCode;
+  /** Child elements we do not model, kept verbatim (written back on encode). */
+  extra?: XmlTree;
 }
 
 export interface ResponseBody {
@@ -169,6 +177,14 @@ export interface ResponseBody {
   /** 処方箋発行形態 OQSCD017 */
   prescriptionIssueSelect?: string;
   results: QualificationResult[];
+  /** Child elements we do not model, kept verbatim (written back on encode). */
+  extra?: XmlTree;
+  /**
+   * True when the body carried no ProcessingResultStatus (accepted only with SegmentOfResult ≠ 1,
+   * where a file-level error may come without a per-person part); `status` is then '2'. The
+   * encoder omits the element again so a round trip is lossless.
+   */
+  statusMissing?: boolean;
 }
 
 /** OQSsiquc01res (照会区分 2) or a face-reader result (照会区分 1). */
