@@ -1,0 +1,146 @@
+/**
+ * `onshi` — the command line: run the daemon, manage receipt-computer tokens, run a check.
+ * (`onshi sim …` and `onshi sandbox` are dispatched by bin/onshi.js to src/sim/cli.ts, so that
+ * production code never imports the simulators.)
+ */
+import { parseArgs } from 'node:util';
+import { OnshiError } from '../errors.js';
+import { ClientStore } from './clients.js';
+import { GatewayClient } from './client.js';
+import { loadConfig } from './config.js';
+import { startGateway } from './daemon.js';
+import { createLogger } from './logger.js';
+
+const DEFAULT_CONFIG = '/etc/onshi-gateway/config.json';
+
+const USAGE = `usage: onshi <command> [options]
+
+  start [--config FILE]                 run the gateway daemon
+  clients add NAME [--config FILE]      create a receipt-computer client; prints its token once
+  clients list [--config FILE]          list clients (never tokens)
+  clients revoke ID|NAME [--config FILE]
+  inquiry --numbers INSURER,SYMBOL,NUMBER,BRANCH --birthdate YYYYMMDD
+          [--limit-consent] [--date YYYYMMDD] [--deadline MS] [--ws URL] [--token TOKEN]
+                                        one check by insurance numbers; prints the result as JSON
+  sim …, sandbox                        simulators and the sandbox (see onshi sim --help)
+
+The config file defaults to $ONSHI_CONFIG or ${DEFAULT_CONFIG}; every setting can be overridden with
+ONSHI_* environment variables (see README). inquiry reads --ws/--token or ONSHI_WS/ONSHI_TOKEN.`;
+
+/** Exit codes: 0 ok, 1 the operation failed (typed error on stderr), 2 usage. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start': return await cmdStart(rest);
+      case 'clients': return cmdClients(rest);
+      case 'inquiry': return await cmdInquiry(rest);
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        process.stderr.write(`onshi: unknown command "${command}"\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+export function fail(e: unknown): number {
+  if (e instanceof UsageError) {
+    process.stderr.write(`onshi: ${e.message}\n`);
+    return 2;
+  }
+  const body = e instanceof OnshiError ? e.toJSON() : { code: 'INTERNAL', message: (e as Error)?.message ?? String(e) };
+  process.stderr.write(JSON.stringify({ error: body }) + '\n');
+  return 1;
+}
+
+export class UsageError extends Error {}
+
+function args<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], options: T, positionals = 0) {
+  try {
+    const parsed = parseArgs({ args: argv, options, allowPositionals: positionals > 0, strict: true });
+    if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
+    return parsed;
+  } catch (e) {
+    throw e instanceof UsageError ? e : new UsageError((e as Error).message);
+  }
+}
+
+function configFrom(file: string | undefined) {
+  const explicit = file !== undefined || process.env.ONSHI_CONFIG !== undefined;
+  return loadConfig({ file: file ?? process.env.ONSHI_CONFIG ?? DEFAULT_CONFIG, explicit });
+}
+
+async function cmdStart(argv: string[]): Promise<number> {
+  const { values } = args(argv, { config: { type: 'string' } });
+  const config = configFrom(values.config);
+  const logger = createLogger({ level: config.log.level });
+  const gateway = await startGateway(config, { logger });
+  return new Promise((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info('signal received', { event: 'signal', signal });
+      void gateway.close().then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+function cmdClients(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = args(rest, { config: { type: 'string' }, json: { type: 'boolean' } }, 1);
+  const store = new ClientStore(configFrom(values.config).stateDir);
+  switch (sub) {
+    case 'add': {
+      if (!positionals[0]) throw new UsageError('clients add needs a NAME');
+      const { client, token } = store.add(positionals[0]);
+      if (values.json) process.stdout.write(JSON.stringify({ id: client.id, name: client.name, token }) + '\n');
+      else process.stdout.write(`client ${client.name} (${client.id}) created. Its token, shown only now:\n${token}\n`);
+      return 0;
+    }
+    case 'list': {
+      const list = store.list().map(({ hash: _hash, ...c }) => c);
+      process.stdout.write(values.json ? JSON.stringify(list) + '\n' : list.map((c) => `${c.id}  ${c.name}  created ${c.createdAt}${c.revokedAt ? `  REVOKED ${c.revokedAt}` : ''}`).join('\n') + (list.length ? '\n' : 'no clients\n'));
+      return 0;
+    }
+    case 'revoke': {
+      if (!positionals[0]) throw new UsageError('clients revoke needs an ID or NAME');
+      const c = store.revoke(positionals[0]);
+      process.stdout.write(`client ${c.name} (${c.id}) revoked\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError('clients add|list|revoke');
+  }
+}
+
+async function cmdInquiry(argv: string[]): Promise<number> {
+  const { values } = args(argv, {
+    numbers: { type: 'string' }, birthdate: { type: 'string' }, 'limit-consent': { type: 'boolean' },
+    date: { type: 'string' }, deadline: { type: 'string' }, ws: { type: 'string' }, token: { type: 'string' },
+  });
+  const url = values.ws ?? process.env.ONSHI_WS;
+  const token = values.token ?? process.env.ONSHI_TOKEN;
+  if (!url || !token) throw new UsageError('inquiry needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
+  if (!values.numbers || !values.birthdate) throw new UsageError('inquiry needs --numbers INSURER,SYMBOL,NUMBER,BRANCH and --birthdate YYYYMMDD');
+  const parts = values.numbers.split(',');
+  if (parts.length !== 4) throw new UsageError('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (leave SYMBOL or BRANCH empty when the card has none)');
+  const [insurerNumber, symbol, number, branch] = parts as [string, string, string, string];
+  const query: Record<string, unknown> = { insurerNumber, number, birthdate: values.birthdate, limitConsent: values['limit-consent'] ?? false };
+  if (symbol !== '') query.symbol = symbol;
+  if (branch !== '') query.branch = branch;
+  const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.numbers', query };
+  if (values.date) msg.confirmationDate = values.date;
+  if (values.deadline) msg.deadlineMs = Number(values.deadline);
+  const client = await GatewayClient.connect(url, token);
+  try {
+    const answer = await client.request(msg);
+    process.stdout.write(JSON.stringify(answer.result, null, 2) + '\n');
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * A small client for the gateway's WebSocket API: connects with a token, correlates requests by id,
+ * and surfaces progress events and typed errors. Used by the CLI and the tests.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { WebSocket } from 'ws';
+import { OnshiError } from '../errors.js';
+import type { ApiErrorBody } from './api-schema.js';
+
+export type ClientErrorCode = 'CLIENT_CONNECT_FAILED' | 'CLIENT_CLOSED' | 'CLIENT_TIMEOUT';
+
+interface Pending { resolve(v: Record<string, unknown>): void; reject(e: Error): void; onProgress?: (m: Record<string, unknown>) => void }
+
+export class GatewayClient extends EventEmitter {
+  private readonly pending = new Map<string, Pending>();
+  welcome: Record<string, unknown> | undefined;
+
+  private constructor(private readonly ws: WebSocket) {
+    super();
+    ws.on('message', (data) => this.onMessage(data.toString()));
+    ws.on('close', (code, reason) => {
+      for (const p of this.pending.values()) p.reject(new OnshiError<ClientErrorCode>('CLIENT_CLOSED', `connection closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`, { retryable: true, details: { closeCode: code } }));
+      this.pending.clear();
+      this.emit('close', code);
+    });
+    ws.on('error', (e) => this.emit('error', e));
+  }
+
+  static connect(url: string, token: string, opts: { timeoutMs?: number; ca?: string | Buffer } = {}): Promise<GatewayClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ...(opts.ca ? { ca: opts.ca } : {}), handshakeTimeout: opts.timeoutMs ?? 5000 });
+      const fail = (why: string, e?: unknown): void => {
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        ws.terminate();
+        reject(new OnshiError<ClientErrorCode>('CLIENT_CONNECT_FAILED', `cannot connect to ${url}: ${why}`, { retryable: true, cause: e }));
+      };
+      ws.once('unexpected-response', (_req, res) => fail(`HTTP ${res.statusCode}${res.statusCode === 401 ? ' (the token was refused)' : ''}`));
+      ws.once('error', (e) => fail(e.message, e));
+      ws.once('message', (data) => {
+        ws.removeAllListeners();
+        const client = new GatewayClient(ws);
+        try {
+          client.welcome = JSON.parse(data.toString()) as Record<string, unknown>;
+        } catch { /* the server always sends JSON */ }
+        resolve(client);
+      });
+    });
+  }
+
+  /** Sends one request; resolves with its answer, rejects with the typed error the gateway sent. */
+  request(msg: Record<string, unknown> & { type: string }, opts: { onProgress?: (m: Record<string, unknown>) => void } = {}): Promise<Record<string, unknown>> {
+    const id = typeof msg.id === 'string' ? msg.id : randomUUID();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+      this.ws.send(JSON.stringify({ ...msg, id }));
+    });
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.ws.once('close', () => resolve());
+      this.ws.close(1000);
+    });
+  }
+
+  private onMessage(text: string): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    this.emit('message', msg);
+    const id = typeof msg.id === 'string' ? msg.id : undefined;
+    const p = id === undefined ? undefined : this.pending.get(id);
+    if (!p) return;
+    if (msg.type === 'error') {
+      this.pending.delete(id!);
+      const e = msg.error as ApiErrorBody;
+      p.reject(new OnshiError(e.code, e.message, { retryable: e.retryable, ...(e.details ? { details: e.details } : {}) }));
+    } else if (isFinal(msg.type)) {
+      this.pending.delete(id!);
+      p.resolve(msg);
+    } else p.onProgress?.(msg);
+  }
+}
+
+/** Answers end a request; everything else with the same id is progress. */
+function isFinal(type: unknown): boolean {
+  return type === 'inquiry.result' || type === 'pong';
+}

@@ -1,0 +1,173 @@
+/**
+ * Configuration: one JSON Schema is the single source of truth for the file format, the defaults,
+ * the environment overrides (ONSHI_<PATH>, e.g. ONSHI_API_PORT) and the error messages.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { OnshiError } from '../errors.js';
+
+export const CONFIG_SCHEMA = {
+  $id: 'onshi-gateway/config',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    stateDir: { type: 'string', minLength: 1, default: '/var/lib/onshi-gateway', description: 'SQLite, keys, client tokens' },
+    institutionCode: { type: 'string', pattern: '^[0-9]{10}$', default: '1319999994', description: '医療機関コード (10 digits)' },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['error', 'warn', 'info', 'debug'], default: 'info' },
+      },
+    },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1', description: 'address the WebSocket API listens on' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8765 },
+        maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536 },
+        heartbeatMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
+        defaultDeadlineMs: { type: 'integer', minimum: 500, maximum: 300000, default: 15000 },
+        shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 120000, default: 10000 },
+      },
+    },
+    central: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: 'string', pattern: '^https://', default: 'https://127.0.0.1:18443', description: 'OQS Web API base URL (closed line)' },
+        caFile: { type: 'string', default: '', description: 'PEM bundle that pins the central CA' },
+        certFile: { type: 'string', default: '', description: "the gateway's client certificate (PEM)" },
+        keyFile: { type: 'string', default: '', description: "the gateway's client key (PEM); prefer a systemd credential" },
+        servername: { type: 'string', default: '', description: 'TLS server name to check, when it differs from the URL host' },
+        userId: { type: 'string', default: 'sandbox', description: 'Web API login id' },
+        passwordFile: { type: 'string', default: '', description: 'file holding the Web API password' },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 120000, default: 10000 },
+      },
+    },
+    reader: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        readerName: { type: 'string', default: '', description: 'substring of the PC/SC reader name to use; empty = first reader' },
+        jpkiCaFile: { type: 'string', default: '', description: 'PEM bundle of the JPKI user-authentication CA certificates' },
+      },
+    },
+  },
+} as const;
+
+export interface GatewayConfig {
+  stateDir: string;
+  institutionCode: string;
+  log: { level: 'error' | 'warn' | 'info' | 'debug' };
+  api: { host: string; port: number; maxPayloadBytes: number; heartbeatMs: number; defaultDeadlineMs: number; shutdownGraceMs: number };
+  central: {
+    url: string; caFile: string; certFile: string; keyFile: string; servername: string;
+    userId: string; passwordFile: string; timeoutMs: number;
+  };
+  reader: { enabled: boolean; readerName: string; jpkiCaFile: string };
+}
+
+export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
+
+type SchemaNode = { type?: string; enum?: readonly string[]; properties?: Record<string, SchemaNode> };
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile<GatewayConfig>(CONFIG_SCHEMA);
+
+/** ONSHI_API_PORT ← api.port; ONSHI_CENTRAL_CA_FILE ← central.caFile. */
+export function envNameFor(path: readonly string[]): string {
+  return 'ONSHI_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+/** Every leaf of the schema with its environment variable name, for docs and `onshi config`. */
+export function configLeaves(node: SchemaNode = CONFIG_SCHEMA as unknown as SchemaNode, path: string[] = []): { path: string[]; env: string; type: string }[] {
+  if (!node.properties) return [{ path, env: envNameFor(path), type: node.type ?? 'string' }];
+  return Object.entries(node.properties).flatMap(([k, child]) => configLeaves(child, [...path, k]));
+}
+
+function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv, origins: Map<string, string>): void {
+  for (const leaf of configLeaves()) {
+    const raw = env[leaf.env];
+    if (raw === undefined) continue;
+    let value: unknown = raw;
+    if (leaf.type === 'integer') value = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    else if (leaf.type === 'boolean') value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
+    let obj = target;
+    for (const seg of leaf.path.slice(0, -1)) {
+      const next = obj[seg];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) obj[seg] = {};
+      obj = obj[seg] as Record<string, unknown>;
+    }
+    obj[leaf.path[leaf.path.length - 1]!] = value;
+    origins.set('/' + leaf.path.join('/'), `environment ${leaf.env}`);
+  }
+}
+
+function describe(err: ErrorObject, origins: Map<string, string>): string {
+  let where = err.instancePath || '/';
+  let why = err.message ?? 'is invalid';
+  if (err.keyword === 'additionalProperties') {
+    where = `${err.instancePath}/${String((err.params as { additionalProperty: string }).additionalProperty)}`;
+    why = 'is not a known setting';
+  } else if (err.keyword === 'enum') {
+    why = `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  const origin = origins.get(where);
+  return `${where.replace(/^\//, '').replace(/\//g, '.') || '(root)'} ${why}${origin ? ` (from ${origin})` : ''}`;
+}
+
+/** Validates a config object (defaults filled in place). Throws CONFIG_INVALID naming every bad key. */
+export function validateConfig(input: unknown, origins = new Map<string, string>()): GatewayConfig {
+  const candidate = structuredClone(input ?? {});
+  if (!validate(candidate)) {
+    const problems = (validate.errors ?? []).map((e) => describe(e, origins));
+    throw new OnshiError<ConfigErrorCode>('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return candidate;
+}
+
+/**
+ * Loads the config file (when given), then environment overrides, then validates.
+ * A missing file is an error only when it was named explicitly.
+ */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; explicit?: boolean } = {}): GatewayConfig {
+  const env = opts.env ?? process.env;
+  const origins = new Map<string, string>();
+  let base: Record<string, unknown> = {};
+  if (opts.file) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(opts.file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' || opts.explicit) {
+        throw new OnshiError<ConfigErrorCode>('CONFIG_UNREADABLE', `cannot read config file ${opts.file}: ${code ?? String(e)}`, { details: { file: opts.file } });
+      }
+    }
+    if (text !== undefined) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the top level must be a JSON object');
+        base = parsed as Record<string, unknown>;
+      } catch (e) {
+        throw new OnshiError<ConfigErrorCode>('CONFIG_INVALID', `config file ${opts.file} is not valid JSON: ${(e as Error).message}`, { details: { file: opts.file } });
+      }
+      const mark = (obj: Record<string, unknown>, prefix: string): void => {
+        for (const [k, v] of Object.entries(obj)) {
+          origins.set(`${prefix}/${k}`, `file ${opts.file}`);
+          if (typeof v === 'object' && v !== null && !Array.isArray(v)) mark(v as Record<string, unknown>, `${prefix}/${k}`);
+        }
+      };
+      mark(base, '');
+    }
+  }
+  applyEnv(base, env, origins);
+  return validateConfig(base, origins);
+}

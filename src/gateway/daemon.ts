@@ -1,0 +1,98 @@
+/**
+ * The daemon: starts its parts in order (state → central client → API), tells systemd when it is
+ * ready, and on SIGTERM answers what is in flight before it stops.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OnshiError } from '../errors.js';
+import { CentralClient } from '../sync/central-client.js';
+import type { ApiRequest } from './api-schema.js';
+import { ClientStore } from './clients.js';
+import type { GatewayConfig } from './config.js';
+import { inquireByNumbers } from './inquiry.js';
+import { createLogger, type Logger } from './logger.js';
+import { createNotifier, type Notifier } from './sd-notify.js';
+import { type RequestContext, WsApiServer } from './ws-server.js';
+
+export interface Gateway {
+  readonly wsPort: number;
+  readonly config: GatewayConfig;
+  close(): Promise<void>;
+}
+
+export type StartupErrorCode = 'STARTUP_FILE_MISSING';
+
+/**
+ * A secret file named in the config, or — under systemd — a credential passed with LoadCredential=
+ * (preferred: the key never sits in a world-readable path and is not in the unit's environment).
+ */
+function readSecret(configured: string, credentialName: string, what: string): Buffer {
+  const credDir = process.env.CREDENTIALS_DIRECTORY;
+  if (!configured && credDir && existsSync(join(credDir, credentialName))) return readFileSync(join(credDir, credentialName));
+  if (!configured) throw new OnshiError<StartupErrorCode>('STARTUP_FILE_MISSING', `${what} is not configured (set it in the config file or pass the ${credentialName} credential)`);
+  try {
+    return readFileSync(configured);
+  } catch (e) {
+    throw new OnshiError<StartupErrorCode>('STARTUP_FILE_MISSING', `cannot read ${what} at ${configured}: ${(e as NodeJS.ErrnoException).code}`);
+  }
+}
+
+export async function startGateway(config: GatewayConfig, opts: { logger?: Logger; notifier?: Notifier } = {}): Promise<Gateway> {
+  const logger = opts.logger ?? createLogger({ level: config.log.level });
+  const notifier = opts.notifier ?? createNotifier();
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+
+  const clients = new ClientStore(config.stateDir);
+  clients.list(); // fail now, not at the first connection, if the file is corrupt
+
+  const passwordFile = config.central.passwordFile;
+  const central = new CentralClient({
+    url: config.central.url,
+    ca: readSecret(config.central.caFile, 'central-ca.pem', 'the central CA bundle (central.caFile)'),
+    cert: readSecret(config.central.certFile, 'central-client.pem', 'the client certificate (central.certFile)'),
+    key: readSecret(config.central.keyFile, 'central-client.key', 'the client key (central.keyFile)'),
+    ...(config.central.servername ? { servername: config.central.servername } : {}),
+    userId: config.central.userId,
+    ...(passwordFile ? { password: readFileSync(passwordFile, 'utf8').trim() } : {}),
+    timeoutMs: config.central.timeoutMs,
+  });
+
+  const handle = async (req: ApiRequest, ctx: RequestContext): Promise<Record<string, unknown> & { type: string }> => {
+    switch (req.type) {
+      case 'ping':
+        return { type: 'pong' };
+      case 'inquiry.numbers': {
+        const input = { query: req.query, requestId: req.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
+        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode }, input) };
+      }
+    }
+  };
+
+  let ws: WsApiServer;
+  try {
+    ws = await WsApiServer.start({ ...config.api, clients, logger, handle });
+  } catch (e) {
+    central.close();
+    throw e;
+  }
+  logger.info('ready', { event: 'ready', wsPort: ws.port, wsHost: config.api.host });
+  await notifier.ready(`serving on ${config.api.host}:${ws.port}`);
+  notifier.startWatchdog();
+
+  let closing: Promise<void> | undefined;
+  return {
+    wsPort: ws.port,
+    config,
+    close() {
+      closing ??= (async () => {
+        logger.info('stopping', { event: 'stopping' });
+        await notifier.stopping('answering in-flight requests');
+        notifier.stopWatchdog();
+        await ws.close(config.api.shutdownGraceMs);
+        central.close();
+        logger.info('stopped', { event: 'stopped' });
+      })();
+      return closing;
+    },
+  };
+}

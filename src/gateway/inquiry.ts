@@ -1,0 +1,101 @@
+/**
+ * The inquiry flow: a receipt computer's question → a validated OQS request → central → the answer
+ * the counter sees. Pure orchestration; the transport (WebSocket, CLI) lives elsewhere.
+ */
+import { randomUUID } from 'node:crypto';
+import { OnshiError } from '../errors.js';
+import { validateNumbersQuery, VALIDITY_LABEL } from '../oqs/index.js';
+import type { NumbersQuery, QualificationRequest, QualificationResponse, QualificationResult, Validity } from '../oqs/types.js';
+import type { CentralClient } from '../sync/central-client.js';
+import { todayJst } from '../oqs/dates.js';
+import type { NumbersQueryInput } from './api-schema.js';
+
+export interface InquiryResult {
+  /** 照会区分: '2' by numbers, '1' by card */
+  referenceClassification: '1' | '2';
+  /** where the answer came from; 'central' = asked just now */
+  source: 'central';
+  /** when the gateway received the answer (ISO 8601) */
+  answeredAt: string;
+  /** central's 処理実行日時 (JST, YYYYMMDDHHmmss) */
+  processTime: string;
+  confirmationDate: string;
+  /** 処理結果状況: '1' answered, '2' a per-person error (see resultCode/resultMessage) */
+  status: '1' | '2';
+  validity?: Validity;
+  validityLabel?: string;
+  resultCode?: string;
+  resultMessage?: string;
+  /** things staff should read, never errors (e.g. a ProcessingResultCode on a successful answer) */
+  notices: string[];
+  results: QualificationResult[];
+  query?: NumbersQuery;
+}
+
+export type InquiryErrorCode = 'CENTRAL_REJECTED';
+
+export interface InquiryDeps {
+  central: CentralClient;
+  institutionCode: string;
+}
+
+export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
+  const q: NumbersQuery = {
+    insurerNumber: input.insurerNumber,
+    number: input.number,
+    birthdate: input.birthdate,
+    limitConsent: input.limitConsent ? '1' : '0',
+  };
+  if (input.symbol !== undefined && input.symbol !== '') q.symbol = input.symbol;
+  if (input.branch !== undefined && input.branch !== '') q.branch = input.branch.padStart(2, '0');
+  if (input.arbitraryId !== undefined) q.arbitraryId = input.arbitraryId;
+  return validateNumbersQuery(q);
+}
+
+export async function inquireByNumbers(
+  deps: InquiryDeps,
+  input: { query: NumbersQueryInput; confirmationDate?: string; requestId: string; deadline: number },
+): Promise<InquiryResult> {
+  const query = toNumbersQuery(input.query);
+  const request: QualificationRequest = {
+    confirmationDate: input.confirmationDate ?? todayJst(),
+    institutionCode: deps.institutionCode,
+    fileId: input.requestId.replace(/[^\x21-\x7e]/g, '').slice(0, 50),
+    query,
+  };
+  const response = await deps.central.searchByNumbers(request, { deadline: input.deadline, idempotencyKey: randomUUID() });
+  return toInquiryResult(response);
+}
+
+/** What the counter sees. A SegmentOfResult other than 1 is a failure of the whole request. */
+export function toInquiryResult(response: QualificationResponse): InquiryResult {
+  const { header, body } = response;
+  if (header.segmentOfResult !== '1') {
+    throw new OnshiError<InquiryErrorCode>('CENTRAL_REJECTED', `central could not process the request${header.errorMessage ? `: ${header.errorMessage}` : ''}`, {
+      retryable: header.segmentOfResult === '2',
+      details: { segmentOfResult: header.segmentOfResult, ...(header.errorCode ? { errorCode: header.errorCode } : {}) },
+    });
+  }
+  const result: InquiryResult = {
+    referenceClassification: header.referenceClassification,
+    source: 'central',
+    answeredAt: new Date().toISOString(),
+    processTime: header.processTime,
+    confirmationDate: header.confirmationDate,
+    status: body.status,
+    notices: [],
+    results: body.results,
+  };
+  if (body.validity !== undefined) {
+    result.validity = body.validity;
+    result.validityLabel = VALIDITY_LABEL[body.validity];
+  }
+  if (body.resultCode !== undefined) result.resultCode = body.resultCode;
+  if (body.resultMessage !== undefined) result.resultMessage = body.resultMessage;
+  // spec §8 (6): a ProcessingResultCode on success is informational — show it, never fail on it.
+  if (body.status === '1' && (body.resultCode !== undefined || body.resultMessage !== undefined)) {
+    result.notices.push([body.resultCode, body.resultMessage].filter(Boolean).join(' '));
+  }
+  if (body.query !== undefined) result.query = body.query;
+  return result;
+}

@@ -1,0 +1,213 @@
+/**
+ * The WebSocket API for receipt computers. Authentication happens at the upgrade (no token, no
+ * socket); every frame is validated against the published schemas; every request gets exactly one
+ * answer with its id before its deadline; dead clients are dropped by ping/pong.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { OnshiError } from '../errors.js';
+import { type ApiErrorBody, type ApiRequest, parseRequest, PROTOCOL_VERSION } from './api-schema.js';
+import type { ClientRecord, ClientStore } from './clients.js';
+import type { Logger } from './logger.js';
+
+export interface RequestContext {
+  client: ClientRecord;
+  /** absolute ms since epoch */
+  deadline: number;
+  signal: AbortSignal;
+  /** progress events for this request's client (e.g. card inserted) */
+  progress(event: Record<string, unknown>): void;
+}
+
+/** A handler answers with `{ type, ...fields }`; the server adds the id. Throwing answers `error`. */
+export type RequestHandler = (req: ApiRequest, ctx: RequestContext) => Promise<Record<string, unknown> & { type: string }>;
+
+export interface WsServerOptions {
+  host: string;
+  port: number;
+  maxPayloadBytes: number;
+  heartbeatMs: number;
+  defaultDeadlineMs: number;
+  clients: ClientStore;
+  logger: Logger;
+  handle: RequestHandler;
+}
+
+interface Conn {
+  ws: WebSocket;
+  client: ClientRecord;
+  alive: boolean;
+  inflight: Map<string, AbortController>;
+}
+
+/** How long before the deadline we stop waiting for the flow, so the answer still arrives in time. */
+const DEADLINE_MARGIN_MS = 20;
+
+export class WsApiServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Set<Conn>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private draining = false;
+  private inflightCount = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(private readonly opts: WsServerOptions) {
+    this.http = createServer((req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.end('onshi-gateway: connect with a WebSocket client\n');
+    });
+    // ws enforces maxPayload itself: an oversized frame closes the socket with 1009.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false, perMessageDeflate: false });
+    this.http.on('upgrade', (req, socket: Socket, head) => this.upgrade(req, socket, head));
+    this.http.on('clientError', (_e, socket) => socket.destroy());
+  }
+
+  static async start(opts: WsServerOptions): Promise<WsApiServer> {
+    const s = new WsApiServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      s.http.once('error', reject);
+      s.http.listen(opts.port, opts.host, () => resolve());
+    });
+    s.heartbeat = setInterval(() => s.beat(), opts.heartbeatMs);
+    return s;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get clientCount(): number {
+    return this.conns.size;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
+    };
+    if (this.draining) return refuse(503, 'Service Unavailable');
+    if (path !== '/' && path !== '/v1') return refuse(404, 'Not Found');
+    const auth = req.headers.authorization ?? '';
+    const client = this.opts.clients.authenticate(/^Bearer (.+)$/i.exec(auth)?.[1]);
+    if (!client) {
+      this.opts.logger.warn('websocket authentication failed', { event: 'auth_failed', remote: req.socket.remoteAddress });
+      return refuse(401, 'Unauthorized');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, client));
+  }
+
+  private accept(ws: WebSocket, client: ClientRecord): void {
+    const conn: Conn = { ws, client, alive: true, inflight: new Map() };
+    this.conns.add(conn);
+    this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
+    ws.on('pong', () => { conn.alive = true; });
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('error', (e) => this.opts.logger.warn('websocket error', { event: 'ws_error', client: client.id, error: e.message }));
+    ws.on('close', (code) => {
+      this.conns.delete(conn);
+      for (const ac of conn.inflight.values()) ac.abort();
+      this.opts.logger.info('client disconnected', { event: 'disconnect', client: client.id, code });
+    });
+    send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, client: { id: client.id, name: client.name } });
+  }
+
+  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    conn.alive = true;
+    if (isBinary) {
+      return send(conn.ws, { type: 'error', id: null, error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text', retryable: false } });
+    }
+    const parsed = parseRequest(rawToString(data));
+    if (!parsed.ok) return send(conn.ws, { type: 'error', id: parsed.id, error: parsed.error });
+    const req = parsed.request;
+    if (conn.inflight.has(req.id)) {
+      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'DUPLICATE_ID', message: `request ${req.id} is still in progress`, retryable: false } });
+    }
+    if (this.draining) {
+      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true } });
+    }
+    void this.run(conn, req);
+  }
+
+  private async run(conn: Conn, req: ApiRequest): Promise<void> {
+    const started = Date.now();
+    const deadline = started + ('deadlineMs' in req && req.deadlineMs !== undefined ? req.deadlineMs : this.opts.defaultDeadlineMs);
+    const ac = new AbortController();
+    conn.inflight.set(req.id, ac);
+    this.inflightCount++;
+    let answered = false;
+    const answer = (msg: Record<string, unknown>): void => {
+      if (answered) return;
+      answered = true;
+      send(conn.ws, { ...msg, id: req.id });
+      const outcome = msg.type === 'error' ? (msg.error as ApiErrorBody).code : 'ok';
+      this.opts.logger.info('request', { event: 'request', client: conn.client.id, type: req.type, outcome, ms: Date.now() - started });
+    };
+    const timer = setTimeout(() => {
+      answer({ type: 'error', error: { code: 'DEADLINE_EXCEEDED', message: 'no answer before the deadline', retryable: true } });
+      ac.abort();
+    }, Math.max(0, deadline - Date.now() - DEADLINE_MARGIN_MS));
+    try {
+      const ctx: RequestContext = {
+        client: conn.client,
+        deadline: deadline - DEADLINE_MARGIN_MS,
+        signal: ac.signal,
+        progress: (event) => { if (!answered) send(conn.ws, { ...event, id: req.id }); },
+      };
+      answer(await this.opts.handle(req, ctx));
+    } catch (e) {
+      answer({ type: 'error', error: errorBody(e) });
+      if (!(e instanceof OnshiError)) this.opts.logger.error('request failed unexpectedly', { event: 'internal_error', type: req.type, error: (e as Error)?.message });
+    } finally {
+      clearTimeout(timer);
+      conn.inflight.delete(req.id);
+      if (--this.inflightCount === 0) this.idleWaiters.splice(0).forEach((f) => f());
+    }
+  }
+
+  private beat(): void {
+    for (const conn of this.conns) {
+      if (!conn.alive) {
+        this.opts.logger.info('dropping silent client', { event: 'heartbeat_timeout', client: conn.client.id });
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  /** Graceful stop: refuse new work, let in-flight requests answer (up to graceMs), then close. */
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    clearInterval(this.heartbeat);
+    const httpClosed = new Promise((r) => this.http.close(r));
+    if (this.inflightCount > 0) {
+      await Promise.race([
+        new Promise<void>((r) => this.idleWaiters.push(r)),
+        new Promise<void>((r) => setTimeout(r, graceMs).unref()),
+      ]);
+    }
+    for (const conn of this.conns) conn.ws.close(1001, 'gateway shutting down');
+    const deadline = Date.now() + 1000;
+    while (this.conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of this.conns) conn.ws.terminate();
+    this.http.closeAllConnections();
+    await httpClosed;
+  }
+}
+
+function send(ws: WebSocket, msg: unknown): void {
+  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data as ArrayBuffer).toString('utf8');
+}
+
+export function errorBody(e: unknown): ApiErrorBody {
+  if (e instanceof OnshiError) return e.toJSON();
+  return { code: 'INTERNAL', message: 'internal error', retryable: true };
+}

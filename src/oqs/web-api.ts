@@ -1,0 +1,11 @@
+/**
+ * The OQS Web API endpoints (spec §0.2): login, then search with the idToken in Authorization.
+ * The card paths are this project's simulator's stand-in for the terminal-side card flow, whose
+ * real interface is not public.
+ */
+export const WEB_API_PATHS = {
+  auth: '/oqs-api-pro/MSA12020/ILI12020SV01/auth',
+  search: '/oqs-api-pro/MSA01030/ILI01030SV01/search',
+  cardChallenge: '/oqs-api-pro/sim/card/challenge',
+  cardSearch: '/oqs-api-pro/sim/card/search',
+} as const;

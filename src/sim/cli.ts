@@ -1,0 +1,102 @@
+/** `onshi sim …` and `onshi sandbox`: the simulators' command line (never loaded by the daemon). */
+import { parseArgs } from 'node:util';
+import { todayJst } from '../oqs/dates.js';
+import { CentralSim } from './central/server.js';
+import { peopleRows, seedPopulation, type PeopleRow } from './central/population.js';
+import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
+import { startSandbox } from './sandbox.js';
+
+const USAGE = `usage:
+  onshi sandbox [--state DIR] [--port-base N]   central simulator + gateway; prints READY key=value …
+  onshi sim people [--json] [--control URL]     the simulator's people and the validity it will answer
+  onshi sim central [--state DIR] [--port N] [--control-port N]
+                                                run the central simulator alone
+
+--state defaults to ./.sandbox; --port-base to 18443 (central), +1 control, +2 gateway WebSocket;
+0 picks free ports. --control (or ONSHI_SIM_CONTROL) asks a running simulator instead of the seed.`;
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    if (argv[0] === 'sandbox') return await sandbox(argv.slice(1));
+    if (argv[0] === 'sim') {
+      switch (argv[1]) {
+        case 'people': return await people(argv.slice(2));
+        case 'central': return await central(argv.slice(2));
+        case 'help': case '--help': case undefined:
+          process.stdout.write(USAGE + '\n');
+          return argv[1] === undefined ? 2 : 0;
+      }
+    }
+    process.stderr.write(`onshi: unknown simulator command\n${USAGE}\n`);
+    return 2;
+  } catch (e) {
+    process.stderr.write(`onshi: ${(e as Error).message}\n`);
+    return (e as { usage?: boolean }).usage ? 2 : 1;
+  }
+}
+
+function args<T extends Record<string, { type: 'string' | 'boolean' }>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true }).values;
+  } catch (e) {
+    throw Object.assign(new Error((e as Error).message), { usage: true });
+  }
+}
+
+const portOf = (v: string | undefined, fallback: number): number => {
+  const n = v === undefined ? fallback : Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65533) throw Object.assign(new Error(`bad port "${v}"`), { usage: true });
+  return n;
+};
+
+async function people(argv: string[]): Promise<number> {
+  const v = args(argv, { json: { type: 'boolean' }, control: { type: 'string' } });
+  const control = v.control ?? process.env.ONSHI_SIM_CONTROL;
+  let rows: PeopleRow[];
+  if (control) {
+    const res = await fetch(new URL('/control/people', control));
+    if (!res.ok) throw new Error(`the simulator answered ${res.status}`);
+    rows = (await res.json()) as PeopleRow[];
+  } else rows = peopleRows(seedPopulation(), todayJst());
+  if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  else {
+    for (const r of rows) {
+      process.stdout.write(`${r.expectedValidity}  --numbers '${r.insurerNumber},${r.symbol},${r.number},${r.branch}' --birthdate ${r.birthdate}   # ${r.id} ${r.label}\n`);
+    }
+  }
+  return 0;
+}
+
+async function central(argv: string[]): Promise<number> {
+  const v = args(argv, { state: { type: 'string' }, port: { type: 'string' }, 'control-port': { type: 'string' } });
+  const pki = await ensureSandboxPki(v.state ?? '.sandbox');
+  const sim = await CentralSim.start({ pki, port: portOf(v.port, 18443), controlPort: portOf(v['control-port'], 18444), revokedSerials: [REVOKED_CARD_SERIAL] });
+  process.stdout.write(`READY central=${sim.url} control=${sim.controlUrl}\n`);
+  await untilSignal();
+  await sim.close();
+  return 0;
+}
+
+async function sandbox(argv: string[]): Promise<number> {
+  const v = args(argv, { state: { type: 'string' }, 'port-base': { type: 'string' } });
+  const sb = await startSandbox({
+    stateDir: v.state ?? '.sandbox',
+    portBase: portOf(v['port-base'], 18443),
+    log: (line) => process.stdout.write(line + '\n'),
+  });
+  const gatewayExit = new Promise<number>((r) => sb.gateway.once('exit', (code) => r(code ?? 1)));
+  const outcome = await Promise.race([untilSignal().then(() => 0), gatewayExit.then((code) => ({ code }))]);
+  await sb.close();
+  if (typeof outcome === 'object') {
+    process.stderr.write(`onshi: the gateway exited unexpectedly (${outcome.code}); see ${sb.ready.log}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}

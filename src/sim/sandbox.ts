@@ -1,0 +1,112 @@
+/**
+ * The sandbox: the real gateway daemon (a child process, exactly as systemd would run it) in front
+ * of the central simulator, with the sandbox PKI. Prints one `READY key=value …` line and runs
+ * until interrupted.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdirSync, createWriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../atomic-file.js';
+import { CentralSim } from './central/server.js';
+import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
+
+const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
+
+export interface SandboxOptions {
+  stateDir: string;
+  /** 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2 */
+  portBase: number;
+  log?: (line: string) => void;
+}
+
+export interface Sandbox {
+  ready: Record<string, string>;
+  central: CentralSim;
+  gateway: ChildProcess;
+  close(): Promise<void>;
+}
+
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  const stateDir = resolve(opts.stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const pki = await ensureSandboxPki(stateDir);
+  const port = (n: number): number => (opts.portBase === 0 ? 0 : opts.portBase + n);
+  const central = await CentralSim.start({ pki, port: port(0), controlPort: port(1), revokedSerials: [REVOKED_CARD_SERIAL] });
+
+  const gatewayState = join(stateDir, 'gateway');
+  const configFile = join(stateDir, 'gateway.json');
+  writeFileAtomic(configFile, JSON.stringify({
+    stateDir: gatewayState,
+    log: { level: 'info' },
+    api: { host: '127.0.0.1', port: port(2) },
+    central: {
+      url: central.url,
+      caFile: join(stateDir, 'pki', 'central-ca.pem'),
+      certFile: join(stateDir, 'pki', 'gateway-client.pem'),
+      keyFile: join(stateDir, 'pki', 'gateway-client.key'),
+    },
+    reader: { jpkiCaFile: join(stateDir, 'pki', 'jpki-ca.pem') },
+  }, null, 2) + '\n');
+
+  // A fresh token each start, through the real CLI (the token is shown once and stored hashed).
+  const token = await new Promise<string>((res, rej) => {
+    execFile(process.execPath, [BIN, 'clients', 'add', `sandbox-${Date.now()}`, '--json', '--config', configFile], (err, stdout, stderr) => {
+      if (err) return rej(new Error(`creating the sandbox client failed: ${stderr || err.message}`));
+      res((JSON.parse(stdout) as { token: string }).token);
+    });
+  });
+
+  const logFile = join(stateDir, 'gateway.log');
+  const gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  gateway.stderr!.pipe(logStream, { end: false });
+  const wsPort = await new Promise<number>((res, rej) => {
+    const lines = createInterface({ input: gateway.stdout! });
+    const timer = setTimeout(() => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)), 20_000);
+    gateway.once('exit', (code) => { clearTimeout(timer); rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`)); });
+    lines.on('line', (line) => {
+      logStream.write(line + '\n');
+      try {
+        const entry = JSON.parse(line) as { event?: string; wsPort?: number };
+        if (entry.event === 'ready' && typeof entry.wsPort === 'number') {
+          clearTimeout(timer);
+          res(entry.wsPort);
+        }
+      } catch { /* not JSON: keep it in the log only */ }
+    });
+  });
+
+  const ready: Record<string, string> = {
+    ws: `ws://127.0.0.1:${wsPort}/v1`,
+    token,
+    central: central.url,
+    control: central.controlUrl,
+    state: stateDir,
+    config: configFile,
+    log: logFile,
+  };
+  opts.log?.(`READY ${Object.entries(ready).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+
+  let closed: Promise<void> | undefined;
+  return {
+    ready,
+    central,
+    gateway,
+    close() {
+      closed ??= (async () => {
+        if (gateway.exitCode === null && gateway.signalCode === null) {
+          const exited = new Promise((r) => gateway.once('exit', r));
+          gateway.kill('SIGTERM');
+          const timer = setTimeout(() => gateway.kill('SIGKILL'), 15_000);
+          await exited;
+          clearTimeout(timer);
+        }
+        logStream.end();
+        await central.close();
+      })();
+      return closed;
+    },
+  };
+}
