@@ -130,11 +130,10 @@ export class CentralSim {
   private async handleApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD', 'POST only');
-      await this.delay();
       switch (req.url) {
         case WEB_API_PATHS.auth: return this.auth(req, res);
         case WEB_API_PATHS.search: return await this.idempotent(req, res, (body) => this.search(body));
-        case WEB_API_PATHS.cardChallenge: return this.challenge(req, res);
+        case WEB_API_PATHS.cardChallenge: return await this.challenge(req, res);
         case WEB_API_PATHS.cardSearch: return await this.idempotent(req, res, (body) => this.cardSearch(body));
         default: throw new HttpError(404, 'NOT_FOUND', `no endpoint ${req.url}`);
       }
@@ -147,6 +146,7 @@ export class CentralSim {
   }
 
   private async auth(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.delay();
     const body = objectBody(await readJson(req));
     if (body.userId !== (this.opts.userId ?? 'sandbox')) throw new HttpError(401, 'AUTH_FAILED', 'unknown user');
     const idToken = randomBytes(24).toString('base64url');
@@ -205,6 +205,8 @@ export class CentralSim {
       throw new HttpError(400, 'BAD_JSON', 'request body is not JSON');
     }
     try {
+      // Processing time: the key is already registered, so a repeat now sees 409.
+      await this.delay();
       const out = await run(parsed);
       if (key) this.answers.set(key, { hash, state: 'done', status: out.status, body: out.body });
       sendJson(res, out.status, out.body);
@@ -230,7 +232,8 @@ export class CentralSim {
     return { status: 200, body: encodeResponseJson(response) };
   }
 
-  private challenge(req: IncomingMessage, res: ServerResponse): void {
+  private async challenge(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.delay();
     this.requireToken(req);
     const challenge = randomBytes(32).toString('base64');
     this.challenges.set(challenge, Date.now() + CHALLENGE_TTL_MS);

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Installs whatever is missing on a Debian machine: OS packages (via sudo when not root), the npm
+# packages (npm ci, only when package-lock.json changed), and the build. Safe to run again.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# pcscd + vpcd: the real PC/SC stack with Debian's virtual reader driver; libpcsclite-dev, g++, make
+# and python3: building the native modules (smartcard, better-sqlite3) from source; opensc: the
+# peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates.
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps)
+NODE_MAJOR_MIN=20
+
+say() { printf '%s\n' "setup: $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root to run: $*  (install sudo or run as root)"; return 1; fi
+}
+
+install_os_packages() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing OS packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+check_node() {
+  command -v node >/dev/null || { say "Node.js ${NODE_MAJOR_MIN} or later is required (Debian 13: apt-get install nodejs npm)"; return 1; }
+  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge "$NODE_MAJOR_MIN" ] || { say "Node.js ${NODE_MAJOR_MIN} or later is required; this is $(node --version)"; return 1; }
+}
+
+install_npm_packages() {
+  local stamp="$ROOT/node_modules/.onshi-lock.sha256" want
+  want="$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && [ -f "$ROOT/node_modules/better-sqlite3/build/Release/better_sqlite3.node" ] \
+     && [ -f "$ROOT/node_modules/smartcard/build/Release/smartcard_napi.node" ]; then
+    return 0
+  fi
+  say "installing npm packages (npm ci; builds the native modules)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+build() {
+  (cd "$ROOT" && npx --no-install tsc -p tsconfig.json)
+}
+
+# Debian's pcscd unit exits when idle and is socket-activated; in containers and CI there is no
+# systemd, so start it in the foreground mode detached. vpcd's slots appear once it runs.
+ensure_pcscd() {
+  if pgrep -x pcscd >/dev/null; then return 0; fi
+  if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+    as_root systemctl start pcscd.socket pcscd.service 2>/dev/null && return 0
+  fi
+  say "starting pcscd"
+  as_root sh -c 'nohup pcscd -f >/tmp/onshi-pcscd.log 2>&1 &'
+  local i
+  for i in $(seq 1 50); do
+    if (exec 3<>/dev/tcp/127.0.0.1/35963) 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  say "pcscd did not open the virtual reader port 35963 (see /tmp/onshi-pcscd.log)"
+  return 1
+}
+
+setup_all() {
+  install_os_packages "$@"
+  check_node
+  install_npm_packages
+  build
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, starts pcscd, runs every tap test, and ends with
+# one "N passed, N failed" line. Arguments are passed to tap (e.g. a single test file).
+set -euo pipefail
+. "$(dirname "$0")/lib/setup.sh"
+setup_all
+ensure_pcscd
+cd "$ROOT"
+mkdir -p test-artifacts
+set +e
+npx --no-install tap --reporter=tap "$@" | tee test-artifacts/tap.txt
+status=${PIPESTATUS[0]}
+set -e
+# Top-level results, one per test file.
+passed=$(grep -c '^ok ' test-artifacts/tap.txt || true)
+failed=$(grep -c '^not ok ' test-artifacts/tap.txt || true)
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "tap exited with $status"; fi
+exit "$status"
