@@ -1,0 +1,68 @@
+/**
+ * As a new user would: start the sandbox, list the simulator's people, and check each of them with
+ * `onshi inquiry`, all through the real CLI processes (built JavaScript).
+ */
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
+const run = promisify(execFile);
+
+async function onshi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
+  const state = mkdtempSync(join(tmpdir(), 'onshi-sandbox-'));
+  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(async () => {
+    if (sandbox.exitCode === null) {
+      const exited = new Promise((r) => sandbox.once('exit', r));
+      sandbox.kill('SIGINT');
+      await exited;
+    }
+    rmSync(state, { recursive: true, force: true });
+  });
+  const readyLine = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
+  });
+  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  t.match(ready, { ws: /^ws:\/\/127\.0\.0\.1:\d+\/v1$/, token: /^onshi_/, central: /^https:\/\/127\.0\.0\.1:\d+$/ }, 'READY names ws, token and central');
+
+  const people = await onshi(['sim', 'people', '--json', '--control', ready.control!]);
+  t.equal(people.code, 0);
+  const rows = JSON.parse(people.stdout) as { id: string; insurerNumber: string; symbol: string; number: string; branch: string; birthdate: string; expectedValidity: string }[];
+  t.ok(rows.length >= 10, `${rows.length} people`);
+  for (const key of ['insurerNumber', 'symbol', 'number', 'branch', 'birthdate', 'expectedValidity']) t.ok(key in rows[0]!, `rows carry ${key}`);
+
+  const env = { ONSHI_WS: ready.ws!, ONSHI_TOKEN: ready.token! };
+  for (const r of rows) {
+    const out = await onshi(['inquiry', '--numbers', [r.insurerNumber, r.symbol, r.number, r.branch].join(','), '--birthdate', r.birthdate], env);
+    t.equal(out.code, 0, `${r.id}: exit 0`);
+    t.equal((JSON.parse(out.stdout) as { validity: string }).validity, r.expectedValidity, `${r.id}: validity ${r.expectedValidity}`);
+  }
+
+  const badToken = await onshi(['inquiry', '--numbers', '06139992,テスト,12345,00', '--birthdate', '19800401'], { ...env, ONSHI_TOKEN: 'onshi_00000000_' + 'x'.repeat(43) });
+  t.equal(badToken.code, 1, 'a refused token exits non-zero');
+  t.match(JSON.parse(badToken.stderr), { error: { code: 'CLIENT_CONNECT_FAILED', message: /401/ } });
+
+  const badInput = await onshi(['inquiry', '--numbers', '06139993,テスト,12345,00', '--birthdate', '19800401'], env);
+  t.equal(badInput.code, 1, 'invalid numbers exit non-zero');
+  t.match(JSON.parse(badInput.stderr), { error: { code: 'OQS_MESSAGE_INVALID' } });
+
+  const usage = await onshi(['inquiry', '--numbers', '1,2'], env);
+  t.equal(usage.code, 2, 'a usage error exits 2');
+});
