@@ -27,11 +27,11 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         host: { type: 'string', default: '127.0.0.1', description: 'address the WebSocket API listens on' },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8765 },
-        maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536 },
-        heartbeatMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000 },
-        defaultDeadlineMs: { type: 'integer', minimum: 500, maximum: 300000, default: 15000 },
-        shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 120000, default: 10000 },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8765, description: 'WebSocket API port (0 = any free port, logged at start)' },
+        maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'largest accepted frame; a larger one closes the connection with 1009' },
+        heartbeatMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000, description: 'ping interval; a client silent for two intervals is dropped' },
+        defaultDeadlineMs: { type: 'integer', minimum: 500, maximum: 300000, default: 15000, description: 'deadline of a request that names none' },
+        shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 120000, default: 10000, description: 'on SIGTERM, how long in-flight requests may take to answer' },
       },
     },
     central: {
@@ -46,7 +46,7 @@ export const CONFIG_SCHEMA = {
         servername: { type: 'string', default: '', description: 'TLS server name to check, when it differs from the URL host' },
         userId: { type: 'string', default: 'sandbox', description: 'Web API login id' },
         passwordFile: { type: 'string', default: '', description: 'file holding the Web API password' },
-        timeoutMs: { type: 'integer', minimum: 100, maximum: 120000, default: 10000 },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 120000, default: 10000, description: 'the longest one request to central may take' },
       },
     },
     reader: {
@@ -54,7 +54,7 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        enabled: { type: 'boolean', default: true },
+        enabled: { type: 'boolean', default: true, description: 'use the PC/SC card reader' },
         readerName: { type: 'string', default: '', description: 'substring of the PC/SC reader name to use; empty = first reader' },
         jpkiCaFile: { type: 'string', default: '', description: 'PEM bundle of the JPKI user-authentication CA certificates' },
       },
@@ -76,7 +76,7 @@ export interface GatewayConfig {
 
 export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
 
-type SchemaNode = { type?: string; enum?: readonly string[]; properties?: Record<string, SchemaNode> };
+type SchemaNode = { type?: string; enum?: readonly string[]; default?: unknown; description?: string; properties?: Record<string, SchemaNode> };
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile<GatewayConfig>(CONFIG_SCHEMA);
@@ -87,9 +87,37 @@ export function envNameFor(path: readonly string[]): string {
 }
 
 /** Every leaf of the schema with its environment variable name, for docs and `onshi config`. */
-export function configLeaves(node: SchemaNode = CONFIG_SCHEMA as unknown as SchemaNode, path: string[] = []): { path: string[]; env: string; type: string }[] {
-  if (!node.properties) return [{ path, env: envNameFor(path), type: node.type ?? 'string' }];
+export interface ConfigLeaf { path: string[]; env: string; type: string; default: unknown; description: string }
+
+export function configLeaves(node: SchemaNode = CONFIG_SCHEMA as unknown as SchemaNode, path: string[] = []): ConfigLeaf[] {
+  if (!node.properties) {
+    const description = node.description ?? (node.enum ? `one of ${node.enum.join(', ')}` : '');
+    return [{ path, env: envNameFor(path), type: node.type ?? 'string', default: node.default, description }];
+  }
   return Object.entries(node.properties).flatMap(([k, child]) => configLeaves(child, [...path, k]));
+}
+
+/** docs/configuration.md, generated from the schema (npm run docs; a test keeps it in sync). */
+export function configMarkdown(): string {
+  const rows = configLeaves().map((l) => `| \`${l.path.join('.')}\` | \`${l.env}\` | \`${JSON.stringify(l.default)}\` | ${l.description} |`);
+  return [
+    '# Configuration',
+    '',
+    '<!-- generated from src/gateway/config.ts by `npm run docs`; do not edit by hand -->',
+    '',
+    'One JSON file (default `/etc/onshi-gateway/config.json`, or `--config FILE`, or `$ONSHI_CONFIG`),',
+    'validated against one JSON Schema. Every setting has a default and can be overridden by an',
+    'environment variable. An invalid value stops the daemon with `CONFIG_INVALID` naming each bad key,',
+    'why, and whether it came from the file or the environment.',
+    '',
+    '| setting | environment | default | meaning |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+    'Secrets: `central.keyFile` may be left empty when the key is passed as the systemd credential',
+    '`central-client.key` (likewise `central-client.pem` and `central-ca.pem`).',
+    '',
+  ].join('\n');
 }
 
 function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv, origins: Map<string, string>): void {

@@ -20,7 +20,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export type StartupErrorCode = 'STARTUP_FILE_MISSING';
+export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /**
  * A secret file named in the config, or — under systemd — a credential passed with LoadCredential=
@@ -39,6 +41,11 @@ function readSecret(configured: string, credentialName: string, what: string): B
 
 export async function startGateway(config: GatewayConfig, opts: { logger?: Logger; notifier?: Notifier } = {}): Promise<Gateway> {
   const logger = opts.logger ?? createLogger({ level: config.log.level });
+  // Tokens (and, with the card flow, PINs) must not cross the clinic LAN in clear: until the API
+  // serves TLS, it listens on loopback only.
+  if (!LOOPBACK.test(config.api.host)) {
+    throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address; the WebSocket API has no TLS yet, so it only listens on loopback`);
+  }
   const notifier = opts.notifier ?? createNotifier();
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
 

@@ -1,0 +1,5 @@
+// Regenerates the docs that are derived from code (npm run docs).
+import { writeFileSync } from 'node:fs';
+import { configMarkdown } from '../src/gateway/config.js';
+
+writeFileSync(new URL('../docs/configuration.md', import.meta.url), configMarkdown());
