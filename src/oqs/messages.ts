@@ -377,7 +377,7 @@ function blockFromReader<T extends { extra?: XmlTree }>(
 function blockToTree<T extends { extra?: XmlTree }>(obj: T, fields: ReadonlyArray<readonly [keyof T, string, unknown]>): XmlTree {
   const t: XmlTree = {};
   writeFields(t, obj, fields);
-  if (obj.extra !== undefined) Object.assign(t, obj.extra);
+  mergeExtra(t, obj.extra, 'extra');
   return t;
 }
 
