@@ -276,7 +276,7 @@ t.test('truncate-after: exactly N bytes, then a clean end', async (t) => {
   const payload = randomBytes(10_000);
   let targetEnded = false;
   const target = await startTarget(t, (s) => {
-    s.on('end', () => { targetEnded = true; });
+    s.on('end', () => { targetEnded = true; s.end(); });
     s.write(payload);
   });
   const proxy = await startProxy(t, target, { kind: 'truncate-after', bytes: 1234 });
@@ -299,17 +299,18 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
   });
   const proxy = await startProxy(t, target, { kind: 'fragment', maxChunk: 100, delayMs: 3 });
   const p = probe(proxy.port);
+  // Sent at once, so it reaches the proxy while the proxy is still connecting to the target.
+  const up = randomBytes(500);
+  p.sock.write(up);
   await connected(p);
   await waitFor(() => p.data().length >= down.length, 3000, 'download');
   t.ok(p.data().equals(down), 'bytes intact');
   t.ok(p.chunks.length >= 20, `${p.chunks.length} chunks`);
   t.ok(p.chunks.every((c) => c.length <= 100), `max chunk ${Math.max(...p.chunks.map((c) => c.length))}`);
 
-  const up = randomBytes(500);
-  p.sock.write(up);
   await waitFor(() => Buffer.concat(upChunks).length >= up.length, 3000, 'upload');
   t.ok(Buffer.concat(upChunks).equals(up));
-  t.ok(upChunks.length >= 5 && upChunks.every((c) => c.length <= 100), 'upload fragmented too');
+  t.ok(upChunks.length >= 5 && upChunks.every((c) => c.length <= 100), `upload fragmented from the first byte: ${upChunks.map((c) => c.length).join(',')}`);
 
   // Without a delay the pieces leave as separate writes; a stream reader may still coalesce them,
   // so only integrity is asserted here.
