@@ -12,7 +12,7 @@ export const CONFIG_SCHEMA = {
   additionalProperties: false,
   properties: {
     stateDir: { type: 'string', minLength: 1, default: '/var/lib/onshi-gateway', description: 'SQLite, keys, client tokens' },
-    institutionCode: { type: 'string', pattern: '^[0-9]{10}$', default: '1319999994', description: '医療機関コード (10 digits)' },
+    institutionCode: { type: 'string', pattern: '^[0-9]{10}$', default: '1319999996', description: '医療機関コード (10 digits; a check-digit mismatch is logged as a warning)' },
     log: {
       type: 'object',
       additionalProperties: false,

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnshiError } from '../errors.js';
+import { institutionCodeWarning } from '../oqs/index.js';
 import { CentralClient } from '../sync/central-client.js';
 import type { ApiRequest } from './api-schema.js';
 import { ClientStore } from './clients.js';
@@ -48,6 +49,9 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   }
   const notifier = opts.notifier ?? createNotifier();
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  // spec §9: the institution code's check-digit rule is unconfirmed, so a mismatch warns, never stops.
+  const codeWarning = institutionCodeWarning(config.institutionCode);
+  if (codeWarning) logger.warn(codeWarning, { event: 'institution_code_warning' });
 
   const clients = new ClientStore(config.stateDir);
   clients.list(); // fail now, not at the first connection, if the file is corrupt
