@@ -1,0 +1,264 @@
+/**
+ * Follows readers and cards, and recovers by itself when pcscd goes away or a reader vanishes:
+ * the monitor loop re-establishes its PC/SC context with exponential backoff (never a busy loop),
+ * and sessions use their own context so that a pending status wait never blocks a transmit.
+ */
+import { EventEmitter } from 'node:events';
+import { ReaderError, isReaderError } from './errors.js';
+import { CardSession, type CardSessionOptions } from './session.js';
+import { smartcardBackend, type PcscBackend, type PcscCard, type PcscContext, type ReaderSnapshot, type ShareMode } from './pcsc.js';
+
+export interface ReaderManagerOptions {
+  backend?: PcscBackend;
+  /** Longest single status wait; also how often the reader list is re-read (default 1000 ms). */
+  pollMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  apduTimeoutMs?: number;
+  /** Only readers whose name passes are followed (e.g. one slot of the virtual reader). */
+  readerFilter?: (name: string) => boolean;
+}
+
+export interface ReaderInfo { name: string; cardPresent: boolean; atr?: string }
+export interface ReaderManagerStatus { pcsc: 'up' | 'down'; readers: ReaderInfo[]; lastError?: string }
+
+export interface SessionStats { reader: string; apdus: number; verifies: number; reads: number; ms: number; error?: string }
+
+export interface WaitForCardOptions { readerName?: string; deadline?: number; signal?: AbortSignal }
+export interface WithSessionOptions extends WaitForCardOptions, Pick<CardSessionOptions, 'apduTimeoutMs' | 'onApdu'> {
+  mode?: ShareMode;
+  /** Reset the card on disconnect (drops any verified PIN). Default true. */
+  resetOnClose?: boolean;
+}
+
+export interface ReaderManagerEvents {
+  reader: [{ name: string; attached: boolean }];
+  card: [{ reader: string; present: boolean; atr?: string }];
+  state: [ReaderManagerStatus];
+  session: [SessionStats];
+}
+
+export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
+  private readonly backend: PcscBackend;
+  private readonly pollMs: number;
+  private readonly backoffInitialMs: number;
+  private readonly backoffMaxMs: number;
+  private monitorCtx: PcscContext | undefined;
+  private sessionCtx: PcscContext | undefined;
+  private readers = new Map<string, ReaderSnapshot>();
+  private pcscUp = false;
+  private lastError: string | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private sleepTimer: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  private firstPass: Promise<void>;
+  private firstPassDone!: () => void;
+  /** APDU count of the last session, for the benchmark. */
+  lastSession: SessionStats | undefined;
+
+  constructor(private readonly opts: ReaderManagerOptions = {}) {
+    super();
+    this.backend = opts.backend ?? smartcardBackend();
+    this.pollMs = opts.pollMs ?? 1000;
+    this.backoffInitialMs = opts.backoffInitialMs ?? 250;
+    this.backoffMaxMs = opts.backoffMaxMs ?? 5000;
+    this.firstPass = new Promise((r) => { this.firstPassDone = r; });
+  }
+
+  /** Starts following readers; resolves after the first attempt to reach pcscd (up or not). */
+  async start(): Promise<void> {
+    if (!this.running) {
+      this.running = true;
+      this.loop = this.monitor();
+    }
+    await this.firstPass;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.monitorCtx?.cancel();
+    this.wake();
+    await this.loop;
+    this.loop = undefined;
+    this.monitorCtx?.close();
+    this.monitorCtx = undefined;
+    this.sessionCtx?.close();
+    this.sessionCtx = undefined;
+  }
+
+  status(): ReaderManagerStatus {
+    const readers = [...this.readers.values()].map((r) => (r.atr ? { name: r.name, cardPresent: r.present, atr: r.atr.toString('hex').toUpperCase() } : { name: r.name, cardPresent: r.present }));
+    return this.lastError && !this.pcscUp ? { pcsc: 'down', readers, lastError: this.lastError } : { pcsc: this.pcscUp ? 'up' : 'down', readers };
+  }
+
+  /** Resolves with the name of a reader holding a card. */
+  waitForCard(o: WaitForCardOptions = {}): Promise<string> {
+    const pick = (): string | undefined => [...this.readers.values()].find((r) => r.present && (o.readerName === undefined || r.name === o.readerName))?.name;
+    const now = pick();
+    if (now) return Promise.resolve(now);
+    return new Promise<string>((resolve, reject) => {
+      const cleanup = () => {
+        this.off('card', onCard);
+        this.off('state', onCard);
+        if (timer) clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+      };
+      const onCard = () => { const n = pick(); if (n) { cleanup(); resolve(n); } };
+      const onAbort = () => { cleanup(); reject(new ReaderError('READER_ABORTED', 'Cancelled while waiting for a card')); };
+      const timer = o.deadline !== undefined
+        ? setTimeout(() => {
+          cleanup();
+          const st = this.status();
+          const code = !this.pcscUp ? 'READER_PCSC_UNAVAILABLE' : st.readers.length === 0 ? 'READER_NO_READER' : 'READER_NO_CARD';
+          reject(new ReaderError(code, 'No card was presented before the deadline', { details: { waited: true } }));
+        }, Math.max(0, o.deadline - Date.now()))
+        : undefined;
+      if (o.signal?.aborted) { onAbort(); return; }
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      this.on('card', onCard);
+      this.on('state', onCard);
+    });
+  }
+
+  /**
+   * Connects to the card (waiting for one until `deadline` if given), runs fn with a CardSession on
+   * that one connection, then disconnects. The APDU count is reported in the `session` event.
+   */
+  async withSession<T>(fn: (s: CardSession) => Promise<T>, o: WithSessionOptions = {}): Promise<T> {
+    const reader = o.deadline !== undefined ? await this.waitForCard(o) : this.pickNow(o.readerName);
+    const started = Date.now();
+    const card = await this.connect(reader, o.mode ?? 'shared');
+    const session = new CardSession(card, {
+      apduTimeoutMs: o.apduTimeoutMs ?? this.opts.apduTimeoutMs,
+      deadline: o.deadline,
+      signal: o.signal,
+      onApdu: o.onApdu,
+    });
+    let error: unknown;
+    try {
+      return await fn(session);
+    } catch (e) {
+      error = e;
+      throw e;
+    } finally {
+      const stats: SessionStats = { reader, ...session.counters, ms: Date.now() - started };
+      if (error !== undefined) stats.error = isReaderError(error) ? error.code : String(error);
+      this.lastSession = stats;
+      // A timed-out transmit may still sit in the driver: disconnecting now would block on its lock.
+      const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
+      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED')) void session.idle().then(release);
+      else await release();
+      this.emit('session', stats);
+      if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();
+    }
+  }
+
+  private pickNow(readerName?: string): string {
+    if (!this.pcscUp) throw new ReaderError('READER_PCSC_UNAVAILABLE', 'The PC/SC service is not available', { details: { lastError: this.lastError } });
+    const candidates = [...this.readers.values()].filter((r) => readerName === undefined || r.name === readerName);
+    if (candidates.length === 0) throw new ReaderError('READER_NO_READER', readerName ? `Reader not found: ${readerName}` : 'No card reader is connected');
+    const withCard = candidates.find((r) => r.present);
+    if (!withCard) throw new ReaderError('READER_NO_CARD', 'No card in the reader');
+    return withCard.name;
+  }
+
+  private async connect(reader: string, mode: ShareMode): Promise<PcscCard> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.sessionCtx ??= await this.backend.establish();
+        return await this.sessionCtx.connect(reader, mode);
+      } catch (e) {
+        const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
+        // A stale session context after a pcscd restart: re-establish once, then give up.
+        if ((err.code === 'READER_PCSC_UNAVAILABLE' || err.code === 'READER_NO_READER') && attempt === 0) {
+          this.dropSessionCtx();
+          continue;
+        }
+        if (err.code === 'READER_PCSC_UNAVAILABLE') this.dropSessionCtx();
+        throw err;
+      }
+    }
+  }
+
+  private dropSessionCtx(): void {
+    this.sessionCtx?.close();
+    this.sessionCtx = undefined;
+  }
+
+  private setUp(up: boolean, err?: string): void {
+    const changed = up !== this.pcscUp;
+    this.pcscUp = up;
+    if (err !== undefined) this.lastError = err;
+    if (up) this.lastError = undefined;
+    if (!up && this.readers.size > 0) this.applySnapshot([]);
+    if (changed) this.emit('state', this.status());
+  }
+
+  private applySnapshot(list: ReaderSnapshot[]): void {
+    const filter = this.opts.readerFilter;
+    const next = new Map(list.filter((r) => !filter || filter(r.name)).map((r) => [r.name, r]));
+    let changed = false;
+    for (const [name, old] of this.readers) {
+      if (!next.has(name)) {
+        changed = true;
+        if (old.present) this.emit('card', { reader: name, present: false });
+        this.emit('reader', { name, attached: false });
+      }
+    }
+    for (const [name, r] of next) {
+      const old = this.readers.get(name);
+      if (!old) { changed = true; this.emit('reader', { name, attached: true }); }
+      if ((old?.present ?? false) !== r.present || (r.present && old?.atr && r.atr && !old.atr.equals(r.atr))) {
+        changed = true;
+        this.emit('card', r.atr ? { reader: name, present: r.present, atr: r.atr.toString('hex').toUpperCase() } : { reader: name, present: r.present });
+      }
+    }
+    this.readers = next;
+    if (changed) this.emit('state', this.status());
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.sleepTimer = undefined; resolve(); }, ms);
+      this.sleepTimer = { timer, resolve };
+    });
+  }
+
+  private wake(): void {
+    if (this.sleepTimer) { clearTimeout(this.sleepTimer.timer); this.sleepTimer.resolve(); this.sleepTimer = undefined; }
+  }
+
+  private async monitor(): Promise<void> {
+    let backoff = this.backoffInitialMs;
+    let quick = 0;
+    while (this.running) {
+      try {
+        if (!this.monitorCtx) {
+          this.monitorCtx = await this.backend.establish();
+          backoff = this.backoffInitialMs;
+        }
+        const list = this.monitorCtx.listReaders();
+        this.setUp(true);
+        this.applySnapshot(list);
+        this.firstPassDone();
+        const t0 = Date.now();
+        const watched = list.filter((r) => !this.opts.readerFilter || this.opts.readerFilter(r.name));
+        const res = await this.monitorCtx.waitForChange(watched, this.pollMs);
+        if (!this.running) break;
+        if (Array.isArray(res)) this.applySnapshot(res.length === list.length ? res : this.monitorCtx.listReaders());
+        // Guard against a driver that keeps answering "changed" at once: never spin.
+        if (Date.now() - t0 < 20) { if (++quick > 3) await this.sleep(100); } else quick = 0;
+      } catch (e) {
+        const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
+        this.monitorCtx?.close();
+        this.monitorCtx = undefined;
+        this.dropSessionCtx();
+        this.setUp(false, `${err.code}: ${err.message}`);
+        this.firstPassDone();
+        if (!this.running) break;
+        await this.sleep(backoff);
+        backoff = Math.min(this.backoffMaxMs, backoff * 2);
+      }
+    }
+  }
+}
