@@ -39,6 +39,38 @@ export const REQUEST_SCHEMAS = {
       query: NUMBERS_QUERY_SCHEMA,
     },
   },
+  'inquiry.card': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'mode'],
+    properties: {
+      type: { const: 'inquiry.card' },
+      id: requestId,
+      mode: { enum: ['pin', 'visual'], description: 'pin: the patient types the PIN; visual: 資格確認限定型, staff confirm the face photo, no PIN' },
+      deadlineMs: { ...deadlineMs, description: 'answer within this many ms (default 120000: the patient has to find the card and type the PIN)' },
+      confirmationDate: { ...yyyymmdd, description: '資格確認日; default today in Japan' },
+      limitConsent: { type: 'boolean', default: false, description: '限度額適用認定証 提供同意' },
+      readerName: { type: 'string', maxLength: 200, description: 'use this reader (default: the configured one, else the first with a card)' },
+    },
+  },
+  'pin.submit': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'inquiryId', 'pin'],
+    properties: {
+      type: { const: 'pin.submit' },
+      id: requestId,
+      inquiryId: { ...requestId, description: 'the id of the inquiry.card waiting for this PIN' },
+      pin: { type: 'string', pattern: '^[0-9]{4}$', description: 'the 4-digit 利用者証明用 PIN, as typed; used for one VERIFY and then dropped' },
+      confirmLastTry: { type: 'boolean', default: false, description: 'required when only one try is left' },
+    },
+  },
+  'inquiry.cancel': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'inquiryId'],
+    properties: { type: { const: 'inquiry.cancel' }, id: requestId, inquiryId: requestId },
+  },
   ping: {
     type: 'object',
     additionalProperties: false,
@@ -61,11 +93,21 @@ export interface NumbersQueryInput {
 
 export type ApiRequest =
   | { type: 'inquiry.numbers'; id: string; deadlineMs?: number; confirmationDate?: string; query: NumbersQueryInput }
+  | { type: 'inquiry.card'; id: string; mode: 'pin' | 'visual'; deadlineMs?: number; confirmationDate?: string; limitConsent: boolean; readerName?: string }
+  | { type: 'pin.submit'; id: string; inquiryId: string; pin: string; confirmLastTry: boolean }
+  | { type: 'inquiry.cancel'; id: string; inquiryId: string }
   | { type: 'ping'; id: string };
+
+/** Answers that end a request; anything else with the same id is a progress event. */
+export const FINAL_TYPES = ['inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'error'] as const;
+
+/** Default deadlines by request type, when the request names none (ms). */
+export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquiry.card': 120_000 };
 
 /** Error codes of the API itself (the flows add their own: CENTRAL_*, CARD_*, READER_*, OQS_*). */
 export type ApiErrorCode =
-  | 'BAD_JSON' | 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'DEADLINE_EXCEEDED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'INTERNAL';
+  | 'BAD_JSON' | 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'DEADLINE_EXCEEDED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'INTERNAL'
+  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED';
 
 export interface ApiErrorBody { code: string; message: string; retryable: boolean; details?: Record<string, unknown> }
 

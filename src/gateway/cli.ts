@@ -3,6 +3,7 @@
  * (`onshi sim …` and `onshi sandbox` are dispatched by bin/onshi.js to src/sim/cli.ts, so that
  * production code never imports the simulators.)
  */
+import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { OnshiError } from '../errors.js';
 import { ClientStore } from './clients.js';
@@ -22,6 +23,9 @@ const USAGE = `usage: onshi <command> [options]
   inquiry --numbers INSURER,SYMBOL,NUMBER,BRANCH --birthdate YYYYMMDD
           [--limit-consent] [--date YYYYMMDD] [--deadline MS] [--ws URL] [--token TOKEN]
                                         one check by insurance numbers; prints the result as JSON
+  inquiry --card [--visual] [--confirm-last-try] [--limit-consent] [--reader NAME] …
+                                        one check by My Number card; the PIN is read from standard
+                                        input (one line per attempt), never from an argument
   sim …, sandbox                        simulators and the sandbox (see onshi sim --help)
 
 The config file defaults to $ONSHI_CONFIG or ${DEFAULT_CONFIG}; every setting can be overridden with
@@ -121,10 +125,19 @@ async function cmdInquiry(argv: string[]): Promise<number> {
   const { values } = args(argv, {
     numbers: { type: 'string' }, birthdate: { type: 'string' }, 'limit-consent': { type: 'boolean' },
     date: { type: 'string' }, deadline: { type: 'string' }, ws: { type: 'string' }, token: { type: 'string' },
+    card: { type: 'boolean' }, visual: { type: 'boolean' }, 'confirm-last-try': { type: 'boolean' }, reader: { type: 'string' },
   });
   const url = values.ws ?? process.env.ONSHI_WS;
   const token = values.token ?? process.env.ONSHI_TOKEN;
   if (!url || !token) throw new UsageError('inquiry needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
+  if (values.card) {
+    if (values.numbers || values.birthdate) throw new UsageError('--card and --numbers are alternatives');
+    const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.card', mode: values.visual ? 'visual' : 'pin', limitConsent: values['limit-consent'] ?? false };
+    if (values.date) msg.confirmationDate = values.date;
+    if (values.deadline) msg.deadlineMs = Number(values.deadline);
+    if (values.reader) msg.readerName = values.reader;
+    return cardInquiry(url, token, msg, values['confirm-last-try'] ?? false);
+  }
   if (!values.numbers || !values.birthdate) throw new UsageError('inquiry needs --numbers INSURER,SYMBOL,NUMBER,BRANCH and --birthdate YYYYMMDD');
   const parts = values.numbers.split(',');
   if (parts.length !== 4) throw new UsageError('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (leave SYMBOL or BRANCH empty when the card has none)');
@@ -143,4 +156,102 @@ async function cmdInquiry(argv: string[]): Promise<number> {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The card check from a terminal. Each line of standard input is one PIN attempt: a wrong PIN is
+ * reported with the tries left and the next line is used only if there is one — the CLI never
+ * sends the same PIN twice by itself. With one try left it stops unless --confirm-last-try.
+ */
+async function cardInquiry(url: string, token: string, msg: Record<string, unknown> & { type: string }, confirmLastTry: boolean): Promise<number> {
+  const client = await GatewayClient.connect(url, token);
+  const pins = pinLines();
+  const id = randomUUID();
+  let stopWith: OnshiError | undefined;
+  const stop = (e: OnshiError): void => {
+    stopWith = e;
+    void client.request({ type: 'inquiry.cancel', inquiryId: id }).catch(() => {});
+  };
+  let lastWrong: number | undefined;
+  try {
+    const answer = await client.request({ ...msg, id }, {
+      onProgress: (m) => {
+        if (m.type === 'inquiry.progress') process.stderr.write(`onshi: ${String(m.stage).replace(/_/g, ' ')}\n`);
+        else if (m.type === 'pin.wrong') {
+          lastWrong = m.triesLeft as number;
+          process.stderr.write(`onshi: wrong PIN, ${lastWrong} ${lastWrong === 1 ? 'try' : 'tries'} left\n`);
+        } else if (m.type === 'pin.refused') process.stderr.write(`onshi: ${String(m.message)}\n`);
+        else if (m.type === 'pin.required') {
+          const triesLeft = m.triesLeft as number;
+          if (m.confirmRequired && !confirmLastTry) {
+            return stop(new OnshiError('CARD_PIN_CONFIRM_REQUIRED', 'Only one try is left: a wrong PIN blocks the card. Run again with --confirm-last-try to use it.', { details: { triesLeft } }));
+          }
+          void pins.next(`PIN (${triesLeft} ${triesLeft === 1 ? 'try' : 'tries'} left): `).then((pin) => {
+            if (pin === undefined) {
+              return stop(lastWrong !== undefined
+                ? new OnshiError('CARD_PIN_WRONG', `wrong PIN; ${lastWrong} ${lastWrong === 1 ? 'try' : 'tries'} left`, { details: { triesLeft: lastWrong } })
+                : new OnshiError('CARD_PIN_MISSING', 'no PIN on standard input', { details: { triesLeft } }));
+            }
+            return client.request({ type: 'pin.submit', inquiryId: id, pin, confirmLastTry }).catch((e: unknown) => stop(e as OnshiError));
+          });
+        }
+      },
+    });
+    process.stdout.write(JSON.stringify(answer.result, null, 2) + '\n');
+    return 0;
+  } catch (e) {
+    if (stopWith) return fail(stopWith);
+    throw e;
+  } finally {
+    pins.close();
+    await client.close();
+  }
+}
+
+/** PIN lines from standard input; on a terminal, typed without echo. */
+function pinLines(): { next(prompt: string): Promise<string | undefined>; close(): void } {
+  const stdin = process.stdin;
+  const queue: string[] = [];
+  const waiters: ((v: string | undefined) => void)[] = [];
+  let ended = false;
+  let buf = '';
+  const push = (line: string | undefined): void => {
+    const w = waiters.shift();
+    if (w) w(line);
+    else if (line !== undefined) queue.push(line);
+  };
+  const onData = (chunk: Buffer): void => {
+    for (const ch of chunk.toString('utf8')) {
+      if (ch === '\u0003') { process.stderr.write('\n'); process.exit(130); }
+      if (ch === '\r' || ch === '\n') {
+        if (stdin.isTTY) process.stderr.write('\n');
+        push(buf.trim());
+        buf = '';
+      } else if (ch === '\u007f' || ch === '\b') buf = buf.slice(0, -1);
+      else buf += ch;
+    }
+  };
+  const onEnd = (): void => {
+    ended = true;
+    if (buf.trim()) push(buf.trim());
+    buf = '';
+    while (waiters.length) waiters.shift()!(undefined);
+  };
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.on('data', onData);
+  stdin.on('end', onEnd);
+  return {
+    next(prompt) {
+      if (queue.length) return Promise.resolve(queue.shift());
+      if (ended) return Promise.resolve(undefined);
+      if (stdin.isTTY) process.stderr.write(prompt);
+      return new Promise((r) => waiters.push(r));
+    },
+    close() {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      if (stdin.isTTY) stdin.setRawMode(false);
+      stdin.pause();
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import { OnshiError } from '../errors.js';
-import type { ApiErrorBody } from './api-schema.js';
+import { FINAL_TYPES, type ApiErrorBody } from './api-schema.js';
 
 export type ClientErrorCode = 'CLIENT_CONNECT_FAILED' | 'CLIENT_CLOSED' | 'CLIENT_TIMEOUT';
 
@@ -92,7 +92,6 @@ export class GatewayClient extends EventEmitter {
   }
 }
 
-/** Answers end a request; everything else with the same id is progress. */
 function isFinal(type: unknown): boolean {
-  return type === 'inquiry.result' || type === 'pong';
+  return (FINAL_TYPES as readonly unknown[]).includes(type);
 }

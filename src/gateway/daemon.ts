@@ -11,6 +11,10 @@ import type { ApiRequest } from './api-schema.js';
 import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import { inquireByNumbers } from './inquiry.js';
+import { inquireByCard } from './card-inquiry.js';
+import { loadCaBundle } from './card-cert.js';
+import { PinBroker } from './pin-broker.js';
+import { ReaderManager } from '../reader/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
 import { type RequestContext, WsApiServer } from './ws-server.js';
@@ -68,6 +72,20 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     timeoutMs: config.central.timeoutMs,
   });
 
+  // The reader manager recovers by itself when pcscd comes and goes, so the daemon starts without it.
+  let reader: ReaderManager | undefined;
+  if (config.reader.enabled) {
+    const wanted = config.reader.readerName;
+    reader = new ReaderManager(wanted ? { readerFilter: (name) => name.includes(wanted) } : {});
+    reader.on('state', (st) => logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers: st.readers.map((r) => ({ name: r.name, card: r.cardPresent })) }));
+    await reader.start();
+  }
+  const jpkiCas = loadCaBundle(config.reader.jpkiCaFile);
+  if (config.reader.enabled && jpkiCas.length === 0) {
+    logger.warn('no JPKI CA bundle configured: card certificates are checked by central only', { event: 'jpki_ca_missing' });
+  }
+  const pins = new PinBroker();
+
   const handle = async (req: ApiRequest, ctx: RequestContext): Promise<Record<string, unknown> & { type: string }> => {
     switch (req.type) {
       case 'ping':
@@ -76,6 +94,21 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         const input = { query: req.query, requestId: req.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
         return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode }, input) };
       }
+      case 'inquiry.card': {
+        if (!reader) throw new OnshiError('READER_DISABLED', 'this gateway has no card reader enabled (reader.enabled is false)');
+        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins }, {
+          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, connectionId: ctx.connectionId,
+          deadline: ctx.deadline, signal: ctx.signal, progress: ctx.progress,
+          ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
+          ...(req.readerName ? { readerName: req.readerName } : {}),
+        });
+        return { type: 'inquiry.result', result };
+      }
+      case 'pin.submit':
+        pins.submit(ctx.connectionId, req.inquiryId, req.pin, req.confirmLastTry);
+        return { type: 'pin.accepted', inquiryId: req.inquiryId };
+      case 'inquiry.cancel':
+        throw new OnshiError('INTERNAL', 'inquiry.cancel is handled by the WebSocket server');
     }
   };
 
@@ -84,6 +117,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     ws = await WsApiServer.start({ ...config.api, clients, logger, handle });
   } catch (e) {
     central.close();
+    await reader?.stop();
     throw e;
   }
   logger.info('ready', { event: 'ready', wsPort: ws.port, wsHost: config.api.host });
@@ -100,6 +134,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
         await ws.close(config.api.shutdownGraceMs);
+        await reader?.stop();
         central.close();
         logger.info('stopped', { event: 'stopped' });
       })();

@@ -7,12 +7,14 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { OnshiError } from '../errors.js';
-import { type ApiErrorBody, type ApiRequest, parseRequest, PROTOCOL_VERSION } from './api-schema.js';
+import { type ApiErrorBody, type ApiErrorCode, type ApiRequest, DEFAULT_DEADLINES, parseRequest, PROTOCOL_VERSION } from './api-schema.js';
 import type { ClientRecord, ClientStore } from './clients.js';
 import type { Logger } from './logger.js';
 
 export interface RequestContext {
   client: ClientRecord;
+  /** unique per WebSocket connection: a PIN is accepted only on the connection that asked for it */
+  connectionId: string;
   /** absolute ms since epoch */
   deadline: number;
   signal: AbortSignal;
@@ -34,12 +36,17 @@ export interface WsServerOptions {
   handle: RequestHandler;
 }
 
+interface Inflight { ac: AbortController; answer(msg: Record<string, unknown>): void }
+
 interface Conn {
+  id: string;
   ws: WebSocket;
   client: ClientRecord;
   alive: boolean;
-  inflight: Map<string, AbortController>;
+  inflight: Map<string, Inflight>;
 }
+
+let connSeq = 0;
 
 /** How long before the deadline we stop waiting for the flow, so the answer still arrives in time. */
 const DEADLINE_MARGIN_MS = 20;
@@ -99,7 +106,7 @@ export class WsApiServer {
   }
 
   private accept(ws: WebSocket, client: ClientRecord): void {
-    const conn: Conn = { ws, client, alive: true, inflight: new Map() };
+    const conn: Conn = { id: `c${++connSeq}`, ws, client, alive: true, inflight: new Map() };
     this.conns.add(conn);
     this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
     ws.on('pong', () => { conn.alive = true; });
@@ -107,7 +114,7 @@ export class WsApiServer {
     ws.on('error', (e) => this.opts.logger.warn('websocket error', { event: 'ws_error', client: client.id, error: e.message }));
     ws.on('close', (code) => {
       this.conns.delete(conn);
-      for (const ac of conn.inflight.values()) ac.abort();
+      for (const f of conn.inflight.values()) f.ac.abort(new OnshiError<ApiErrorCode>('CANCELLED', 'the client disconnected'));
       this.opts.logger.info('client disconnected', { event: 'disconnect', client: client.id, code });
     });
     send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, client: { id: client.id, name: client.name } });
@@ -118,7 +125,10 @@ export class WsApiServer {
     if (isBinary) {
       return send(conn.ws, { type: 'error', id: null, error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text', retryable: false } });
     }
-    const parsed = parseRequest(rawToString(data));
+    const text = rawToString(data);
+    // The frame may hold a PIN: do not leave it in a buffer (the parsed string is beyond our reach).
+    if (Buffer.isBuffer(data)) data.fill(0);
+    const parsed = parseRequest(text);
     if (!parsed.ok) return send(conn.ws, { type: 'error', id: parsed.id, error: parsed.error });
     const req = parsed.request;
     if (conn.inflight.has(req.id)) {
@@ -127,14 +137,26 @@ export class WsApiServer {
     if (this.draining) {
       return send(conn.ws, { type: 'error', id: req.id, error: { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true } });
     }
+    if (req.type === 'inquiry.cancel') return this.cancel(conn, req.id, req.inquiryId);
     void this.run(conn, req);
+  }
+
+  private cancel(conn: Conn, id: string, target: string): void {
+    const f = conn.inflight.get(target);
+    if (!f) {
+      return send(conn.ws, { type: 'error', id, error: { code: 'NOT_FOUND', message: `no request ${target} in progress`, retryable: false } });
+    }
+    const reason = new OnshiError<ApiErrorCode>('CANCELLED', 'cancelled by the client');
+    f.answer({ type: 'error', error: reason.toJSON() });
+    f.ac.abort(reason);
+    send(conn.ws, { type: 'cancelled', id, inquiryId: target });
   }
 
   private async run(conn: Conn, req: ApiRequest): Promise<void> {
     const started = Date.now();
-    const deadline = started + ('deadlineMs' in req && req.deadlineMs !== undefined ? req.deadlineMs : this.opts.defaultDeadlineMs);
+    const requested = 'deadlineMs' in req ? req.deadlineMs : undefined;
+    const deadline = started + (requested ?? DEFAULT_DEADLINES[req.type] ?? this.opts.defaultDeadlineMs);
     const ac = new AbortController();
-    conn.inflight.set(req.id, ac);
     this.inflightCount++;
     let answered = false;
     const answer = (msg: Record<string, unknown>): void => {
@@ -144,13 +166,16 @@ export class WsApiServer {
       const outcome = msg.type === 'error' ? (msg.error as ApiErrorBody).code : 'ok';
       this.opts.logger.info('request', { event: 'request', client: conn.client.id, type: req.type, outcome, ms: Date.now() - started });
     };
+    conn.inflight.set(req.id, { ac, answer });
     const timer = setTimeout(() => {
-      answer({ type: 'error', error: { code: 'DEADLINE_EXCEEDED', message: 'no answer before the deadline', retryable: true } });
-      ac.abort();
+      const reason = new OnshiError<ApiErrorCode>('DEADLINE_EXCEEDED', 'no answer before the deadline', { retryable: true });
+      answer({ type: 'error', error: reason.toJSON() });
+      ac.abort(reason);
     }, Math.max(0, deadline - Date.now() - DEADLINE_MARGIN_MS));
     try {
       const ctx: RequestContext = {
         client: conn.client,
+        connectionId: conn.id,
         deadline: deadline - DEADLINE_MARGIN_MS,
         signal: ac.signal,
         progress: (event) => { if (!answered) send(conn.ws, { ...event, id: req.id }); },

@@ -5,15 +5,20 @@ import { CentralSim } from './central/server.js';
 import { peopleRows, seedPopulation, type PeopleRow } from './central/population.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { startSandbox } from './sandbox.js';
+import { cardControlClient } from './card/index.js';
 
 const USAGE = `usage:
   onshi sandbox [--state DIR] [--port-base N]   central simulator + gateway; prints READY key=value …
   onshi sim people [--json] [--control URL]     the simulator's people and the validity it will answer
   onshi sim central [--state DIR] [--port N] [--control-port N]
                                                 run the central simulator alone
+  onshi sim card list | insert [--slot N] [--profile P] [--reset] | remove [--slot N] [--cards URL]
+                                                the sandbox's virtual cards (profiles: normal,
+                                                expired-recent, expired-old, revoked, blocked; PIN 1234)
 
---state defaults to ./.sandbox; --port-base to 18443 (central), +1 control, +2 gateway WebSocket;
-0 picks free ports. --control (or ONSHI_SIM_CONTROL) asks a running simulator instead of the seed.`;
+--state defaults to ./.sandbox; --port-base to 18443 (central), +1 control, +2 gateway WebSocket,
++3 virtual cards; 0 picks free ports. --control (or ONSHI_SIM_CONTROL) asks a running simulator
+instead of the seed; --cards (or ONSHI_SIM_CARDS, default http://127.0.0.1:18446) the card control.`;
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -22,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       switch (argv[1]) {
         case 'people': return await people(argv.slice(2));
         case 'central': return await central(argv.slice(2));
+        case 'card': return await card(argv.slice(2));
         case 'help': case '--help': case undefined:
           process.stdout.write(USAGE + '\n');
           return argv[1] === undefined ? 2 : 0;
@@ -77,12 +83,30 @@ async function central(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function card(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  const v = args(rest, { slot: { type: 'string' }, profile: { type: 'string' }, reset: { type: 'boolean' }, cards: { type: 'string' } });
+  const client = cardControlClient(v.cards ?? process.env.ONSHI_SIM_CARDS ?? 'http://127.0.0.1:18446');
+  const slot = v.slot === undefined ? 0 : Number(v.slot);
+  if (!Number.isInteger(slot) || slot < 0 || slot > 1) throw Object.assign(new Error('--slot is 0 or 1'), { usage: true });
+  let out: unknown;
+  switch (sub) {
+    case 'list': out = await client.list(); break;
+    case 'insert': out = await client.insert(slot, v.profile, v.reset ? { resetCounters: true } : {}); break;
+    case 'remove': out = await client.remove(slot); break;
+    default: throw Object.assign(new Error('sim card list|insert|remove'), { usage: true });
+  }
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  return 0;
+}
+
 async function sandbox(argv: string[]): Promise<number> {
   const v = args(argv, { state: { type: 'string' }, 'port-base': { type: 'string' } });
   const sb = await startSandbox({
     stateDir: v.state ?? '.sandbox',
     portBase: portOf(v['port-base'], 18443),
     log: (line) => process.stdout.write(line + '\n'),
+    warn: (line) => process.stderr.write(`onshi: ${line}\n`),
   });
   const gatewayExit = new Promise<number>((r) => sb.gateway.once('exit', (code) => r(code ?? 1)));
   const outcome = await Promise.race([untilSignal().then(() => 0), gatewayExit.then((code) => ({ code }))]);

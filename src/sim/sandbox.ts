@@ -11,21 +11,39 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../atomic-file.js';
 import { CentralSim } from './central/server.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
+import { ensureCardProfiles, startCardControl, VirtualCard, VPCD_BASE_PORT, type CardControl } from './card/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 
 export interface SandboxOptions {
   stateDir: string;
-  /** 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2 */
+  /** 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2, cards = base+3 */
   portBase: number;
+  /** insert a virtual card (profile `normal`, PIN 1234) in slot 0 of pcscd's virtual reader (default true) */
+  card?: boolean;
   log?: (line: string) => void;
+  warn?: (line: string) => void;
 }
 
 export interface Sandbox {
   ready: Record<string, string>;
   central: CentralSim;
   gateway: ChildProcess;
+  cards: VirtualCard[];
   close(): Promise<void>;
+}
+
+/** Both virtual slots get a card object; slot 0 holds the `normal` card, slot 1 starts empty. */
+async function startCards(stateDir: string, port: number): Promise<{ cards: VirtualCard[]; control: CardControl }> {
+  await ensureCardProfiles(stateDir);
+  const cards = await Promise.all([0, 1].map((slot) => VirtualCard.create({ stateDir, profile: 'normal', port: VPCD_BASE_PORT + slot, resetCounters: slot === 0 })));
+  try {
+    await cards[0]!.insert();
+    return { cards, control: await startCardControl({ cards, port }) };
+  } catch (e) {
+    await Promise.all(cards.map((c) => c.close()));
+    throw e;
+  }
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
@@ -34,6 +52,14 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const pki = await ensureSandboxPki(stateDir);
   const port = (n: number): number => (opts.portBase === 0 ? 0 : opts.portBase + n);
   const central = await CentralSim.start({ pki, port: port(0), controlPort: port(1), revokedSerials: [REVOKED_CARD_SERIAL] });
+  let cardSim: { cards: VirtualCard[]; control: CardControl } | undefined;
+  if (opts.card !== false) {
+    try {
+      cardSim = await startCards(stateDir, port(3));
+    } catch (e) {
+      opts.warn?.(`no virtual card: ${(e as Error).message} (is pcscd with vsmartcard-vpcd running? ./scripts/sandbox.sh starts it)`);
+    }
+  }
 
   const gatewayState = join(stateDir, 'gateway');
   const configFile = join(stateDir, 'gateway.json');
@@ -83,6 +109,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     token,
     central: central.url,
     control: central.controlUrl,
+    ...(cardSim ? { cards: cardSim.control.url } : {}),
     state: stateDir,
     config: configFile,
     log: logFile,
@@ -94,6 +121,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ready,
     central,
     gateway,
+    cards: cardSim?.cards ?? [],
     close() {
       closed ??= (async () => {
         if (gateway.exitCode === null && gateway.signalCode === null) {
@@ -104,6 +132,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
           clearTimeout(timer);
         }
         logStream.end();
+        if (cardSim) {
+          await cardSim.control.close();
+          await Promise.all(cardSim.cards.map((c) => c.close()));
+        }
         await central.close();
       })();
       return closed;

@@ -42,9 +42,12 @@ export interface CallOptions {
 }
 
 export interface CardSearchInput {
-  challenge: string;
   certificate: Buffer;
-  signature: Buffer;
+  /** the challenge central issued and the card's signature over it (mode pin) */
+  challenge?: string;
+  signature?: Buffer;
+  /** 資格確認限定型: no PIN, staff confirmed the face photo; certificate only */
+  visual?: boolean;
   confirmationDate: string;
   institutionCode: string;
   limitConsent: '0' | '1';
@@ -92,9 +95,10 @@ export class CentralClient {
 
   async searchByCard(input: CardSearchInput, call: CallOptions): Promise<QualificationResponse> {
     const body = {
-      challenge: input.challenge,
       certificate: input.certificate.toString('base64'),
-      signature: input.signature.toString('base64'),
+      ...(input.challenge !== undefined ? { challenge: input.challenge } : {}),
+      ...(input.signature !== undefined ? { signature: input.signature.toString('base64') } : {}),
+      ...(input.visual ? { visual: true } : {}),
       confirmationDate: input.confirmationDate,
       institutionCode: input.institutionCode,
       limitConsent: input.limitConsent,
