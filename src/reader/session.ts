@@ -30,6 +30,8 @@ export interface SessionCounters { apdus: number; verifies: number; reads: numbe
 export class CardSession {
   readonly counters: SessionCounters = { apdus: 0, verifies: 0, reads: 0 };
   private apSelected = false;
+  /** A VERIFY succeeded since the last SELECT AP on this connection. */
+  private pinVerified = false;
   private currentEf: number | undefined;
   private broken: ReaderError | undefined;
   private pending: Promise<unknown> = Promise.resolve();
@@ -86,13 +88,15 @@ export class CardSession {
   async verifyPin(pin: Buffer, opts: PinOptions = {}): Promise<{ triesLeftBefore: number }> {
     try {
       // No ensureAp() here: the format check in runPinVerify must come before any APDU.
-      return await runPinVerify(pin, opts, {
+      const r = await runPinVerify(pin, opts, {
         triesLeft: () => this.triesLeft(),
         sendVerify: async (apdu) => {
           this.counters.verifies++;
           return this.transmit(apdu, 'verify', true);
         },
       });
+      this.pinVerified = true;
+      return r;
     } finally {
       pin.fill(0);
     }
@@ -101,6 +105,8 @@ export class CardSession {
   /** Signs SHA-256(data) with the user-authentication key; needs a verified PIN on this connection. */
   async sign(data: Buffer): Promise<Buffer> {
     const di = sha256DigestInfo(createHash('sha256').update(data).digest());
+    // Without a VERIFY on this connection the card can only answer 6982: do not spend APDUs on it.
+    if (!this.pinVerified) throw new ReaderError('CARD_SECURITY_STATUS', 'Verify the PIN on this connection before signing');
     await this.selectEfOnce(EF.AUTH_KEY);
     const res = await this.transmit(computeSignature(di), 'sign');
     const sig = expectOk(res, 'sign');
@@ -132,6 +138,7 @@ export class CardSession {
   private async ensureAp(): Promise<void> {
     if (this.apSelected) return;
     const res = await this.transmit(selectJpkiAp(), 'select-ap');
+    this.pinVerified = false;
     expectOk(res, 'select-ap');
     this.apSelected = true;
     this.currentEf = undefined;
