@@ -1,0 +1,69 @@
+/**
+ * The main thread ↔ writer worker protocol. Plain JSON-able messages (no transferables, no
+ * Buffers): values travel as JSON text, keyed hashes as hex, times as epoch milliseconds.
+ * Every request carries an id and gets exactly one response with that id.
+ */
+import type { OnshiError } from '../errors.js';
+import type { CompleteOutcome, StoreAlert, StoreErrorCode } from './types.js';
+
+export interface WorkerInit {
+  dbPath: string;
+  /** master key, hex: the worker seals and opens with the same derived keys as the main thread */
+  keyHex: string;
+  outboxMax: number;
+}
+
+/** Wire form of the CompleteOutcome (Dates as ms). */
+export type WireOutcome = 'done' | { retryAt: number; error: string } | { dead: string };
+
+export interface WireOutboxEntry {
+  id: number;
+  idempotencyKey: string;
+  kind: string;
+  payloadJson: string;
+  createdAt: number;
+  attempts: number;
+  lastError?: string;
+}
+
+/** op name → [arguments, result] */
+export interface Ops {
+  putEligibility: [{ lookupHex: string; answerJson: string; verifiedAt: number; source: string }, { stored: boolean }];
+  enqueue: [{ idempotencyKey: string; kind: string; payloadJson: string; now: number }, { id: number; depth: number; duplicate: boolean }];
+  nextDue: [{ limit: number; now: number }, { entries: WireOutboxEntry[]; corruptIds: number[] }];
+  complete: [{ id: number; outcome: WireOutcome; now: number }, null];
+  addReconciliation: [{ outboxId: number; beforeJson: string | null; afterJson: string; changedFields: string[]; now: number }, { id: number }];
+  markHandled: [{ id: number; now: number }, null];
+  setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
+  setMeta: [{ key: string; value: string }, null];
+  pruneOutbox: [{ before: number }, { deleted: number }];
+  close: [Record<string, never>, null];
+}
+export type OpName = keyof Ops;
+export type OpArgs<K extends OpName> = Ops[K][0];
+export type OpResult<K extends OpName> = Ops[K][1];
+
+export type Request = { [K in OpName]: { type: 'req'; id: number; op: K; args: OpArgs<K> } }[OpName];
+
+export interface WireError { code: StoreErrorCode | string; message: string; retryable: boolean; details?: Record<string, unknown> }
+
+export type Response =
+  | { type: 'res'; id: number; ok: true; result: unknown }
+  | { type: 'res'; id: number; ok: false; error: WireError };
+
+/** Sent once after open: either ready (with alerts) or the typed reason it could not open. */
+export type Startup = { type: 'ready'; alerts: StoreAlert[] } | { type: 'fatal'; error: WireError };
+
+export type WorkerMessage = Response | Startup;
+
+export function toWire(e: OnshiError): WireError {
+  const out: WireError = { code: e.code, message: e.message, retryable: e.retryable };
+  if (Object.keys(e.details).length > 0) out.details = { ...e.details };
+  return out;
+}
+
+export function outcomeToWire(o: CompleteOutcome): WireOutcome {
+  if (o === 'done') return 'done';
+  if ('dead' in o) return { dead: o.dead };
+  return { retryAt: o.retryAt.getTime(), error: o.error };
+}

@@ -1,0 +1,93 @@
+/**
+ * Versioned, forward-only migrations. `PRAGMA user_version` is the schema version; the
+ * `schema_migrations` table records when each step ran (for support). Each step runs in its own
+ * transaction together with the version bump, so a crash leaves the database at a whole version.
+ * Never edit a released step: add a new one.
+ */
+import type Database from 'better-sqlite3';
+import { OnshiError } from '../errors.js';
+import type { StoreErrorCode } from './types.js';
+
+export interface Migration { version: number; name: string; sql: string }
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'meta, eligibility cache, outbox',
+    sql: `
+      CREATE TABLE schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        applied_at INTEGER NOT NULL
+      );
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) WITHOUT ROWID;
+      -- lookup = HMAC(normalized identifiers); answer = AES-GCM(JSON), AAD binds lookup, verified_at, source
+      CREATE TABLE eligibility (
+        lookup      BLOB PRIMARY KEY,
+        answer      BLOB NOT NULL,
+        verified_at INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        stored_at   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        kind            TEXT NOT NULL,
+        payload         BLOB NOT NULL,
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'inflight', 'done', 'dead')),
+        last_error      TEXT,
+        updated_at      INTEGER NOT NULL
+      );
+      CREATE INDEX outbox_due ON outbox (state, next_attempt_at, id);
+    `,
+  },
+  {
+    version: 2,
+    name: 'reconciliation, revocation list',
+    sql: `
+      CREATE TABLE reconciliation (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        outbox_id      INTEGER NOT NULL,
+        before         BLOB,
+        after          BLOB NOT NULL,
+        changed_fields TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        handled_at     INTEGER
+      );
+      CREATE INDEX reconciliation_open ON reconciliation (handled_at, id);
+      -- serial = HMAC(normalized serial); the list's fetched_at lives in meta
+      CREATE TABLE revoked_serials (
+        serial BLOB PRIMARY KEY
+      ) WITHOUT ROWID;
+    `,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Brings `db` to `target` (default: latest). Returns the versions applied. */
+export function migrate(db: Database.Database, target = LATEST_VERSION, now = Date.now()): number[] {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > LATEST_VERSION) {
+    throw new OnshiError<StoreErrorCode>('STORE_SCHEMA_NEWER', `the database is at schema ${current}, newer than this build knows (${LATEST_VERSION}); refusing to downgrade`, {
+      details: { current, latest: LATEST_VERSION },
+    });
+  }
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= current || m.version > target) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+    applied.push(m.version);
+  }
+  return applied;
+}

@@ -1,0 +1,319 @@
+/**
+ * GatewayStore: the gateway's durable state (eligibility cache, outbox, reconciliation, revocation
+ * list, meta) in one SQLite file in WAL mode.
+ *
+ * Threads: every write goes to the writer worker (writer-worker.ts), which owns the only write
+ * connection. Reads that the counter waits on (cache lookups, revocation checks, stats) run on a
+ * read-only connection on the main thread: WAL lets it read the last committed snapshot while the
+ * worker writes, and these are indexed point reads (tens of microseconds, served from the page
+ * cache), far cheaper than a round trip to the worker. Because a write's promise resolves only
+ * after its commit, a read issued after an awaited write always sees it.
+ *
+ * Durability: one database file with synchronous=FULL on the writer connection. The outbox must be
+ * FULL; the cache could live with NORMAL, but a second file would mean a second key check, a
+ * second corruption path and no atomic "cache + outbox" transaction later, while the cost of FULL
+ * for the cache (one extra WAL fsync per put) is paid in the worker, off the event loop, and is
+ * shared by group commit.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { OnshiError } from '../errors.js';
+import { CacheKeys, loadOrCreateKey, toJson } from './crypto.js';
+import { outcomeToWire, type OpArgs, type OpName, type OpResult, type Request, type Startup, type WireError, type WorkerMessage } from './protocol.js';
+import { spawnWriter } from './spawn-writer.js';
+import { toStoreError } from './sqlite-errors.js';
+import type {
+  CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxStats, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
+} from './types.js';
+import { AAD, META_REVOCATION_FETCHED_AT } from './writer-ops.js';
+
+export const DB_FILE = 'gateway.db';
+const DEFAULT_OUTBOX_MAX = 10_000;
+/** Meta keys starting with this are the store's own. */
+const RESERVED_META = 'store.';
+
+const err = (code: StoreErrorCode, message: string, details?: Record<string, unknown>): OnshiError<StoreErrorCode> =>
+  new OnshiError<StoreErrorCode>(code, message, details ? { details } : {});
+
+const fromWire = (w: WireError): OnshiError =>
+  new OnshiError(w.code, w.message, { retryable: w.retryable, ...(w.details ? { details: w.details } : {}) });
+
+function validDate(d: Date, name: string): number {
+  const ms = d instanceof Date ? d.getTime() : NaN;
+  if (!Number.isFinite(ms)) throw err('STORE_INPUT_INVALID', `${name} must be a valid Date`);
+  return ms;
+}
+
+interface Pending { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+
+type ReaderStatements = ReturnType<typeof prepareReader>;
+
+function prepareReader(db: Database.Database) {
+  return {
+    elig: db.prepare('SELECT answer, verified_at, source FROM eligibility WHERE lookup = ?'),
+    depth: db.prepare(`SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox WHERE state IN ('pending', 'inflight')`),
+    dead: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state = 'dead'`).pluck(),
+    revoked: db.prepare('SELECT 1 FROM revoked_serials WHERE serial = ?').pluck(),
+    meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+    reconAll: db.prepare('SELECT * FROM reconciliation ORDER BY id LIMIT ?'),
+    reconOpen: db.prepare('SELECT * FROM reconciliation WHERE handled_at IS NULL ORDER BY id LIMIT ?'),
+  };
+}
+
+interface ReconRow { id: number; outbox_id: number; before: Buffer | null; after: Buffer; changed_fields: string; created_at: number; handled_at: number | null }
+
+export class GatewayStore {
+  /** What happened at open: a corrupt file moved aside, a key created, inflight entries reset… */
+  readonly startupAlerts: readonly StoreAlert[];
+  readonly dbPath: string;
+  readonly keyPath: string;
+  readonly outboxMax: number;
+
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closing: Promise<void> | undefined;
+  private failure: OnshiError | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly reader: Database.Database,
+    private readonly rs: ReaderStatements,
+    private readonly keys: CacheKeys,
+    init: { dbPath: string; keyPath: string; outboxMax: number; alerts: StoreAlert[] },
+  ) {
+    this.dbPath = init.dbPath;
+    this.keyPath = init.keyPath;
+    this.outboxMax = init.outboxMax;
+    this.startupAlerts = Object.freeze(init.alerts);
+    worker.on('message', (m: WorkerMessage) => this.onMessage(m));
+    worker.on('error', (e) => this.fail(e));
+    worker.on('exit', (code) => this.fail(new Error(`writer worker exited (${code})`)));
+    worker.unref(); // referenced only while requests are in flight (see call)
+  }
+
+  /** Loads or creates the key, starts the writer (which checks, repairs and migrates the file), opens the reader. */
+  static async open(o: CacheOptions): Promise<GatewayStore> {
+    mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+    const outboxMax = o.outboxMax ?? DEFAULT_OUTBOX_MAX;
+    if (!Number.isInteger(outboxMax) || outboxMax < 1) throw err('STORE_INPUT_INVALID', 'outboxMax must be a positive integer');
+    const key = loadOrCreateKey(o.dir, o.keyFile);
+    const keys = new CacheKeys(key.key);
+    const dbPath = join(o.dir, DB_FILE);
+    const worker = spawnWriter({ dbPath, keyHex: key.key.toString('hex'), outboxMax });
+    const startup = await new Promise<Startup>((resolve, reject) => {
+      const onExit = (code: number) => reject(err('STORE_WORKER_FAILED', `the writer worker exited (${code}) before it was ready`));
+      worker.once('error', (e) => reject(new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker failed to start: ${e.message}`, { cause: e })));
+      worker.once('exit', onExit);
+      worker.once('message', (m: WorkerMessage) => { worker.off('exit', onExit); resolve(m as Startup); });
+    });
+    if (startup.type === 'fatal') {
+      await worker.terminate();
+      throw fromWire(startup.error);
+    }
+    let reader: Database.Database;
+    let rs: ReaderStatements;
+    try {
+      reader = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 250 });
+      rs = prepareReader(reader);
+    } catch (e) {
+      await worker.terminate();
+      throw toStoreError(e, 'opening the read connection');
+    }
+    return new GatewayStore(worker, reader, rs, keys, { dbPath, keyPath: key.path, outboxMax, alerts: [...key.alerts, ...startup.alerts] });
+  }
+
+  // ---- eligibility cache ----
+
+  /** Stores an answer; an older `verifiedAt` never replaces a newer one already cached. */
+  async putEligibility(lookup: LookupInput, answer: unknown, verifiedAt: Date, source = 'central'): Promise<void> {
+    const args = { lookupHex: this.keys.lookupKey(lookup).toString('hex'), answerJson: toJson(answer), verifiedAt: validDate(verifiedAt, 'verifiedAt'), source };
+    await this.call('putEligibility', args);
+  }
+
+  /** The cached answer if central confirmed it at most `maxAgeMs` ago. Throws STORE_CORRUPT if the row was tampered with. */
+  getEligibility(lookup: LookupInput, maxAgeMs: number, now = new Date()): { answer: unknown; verifiedAt: Date; source: string } | undefined {
+    this.assertOpen();
+    const lookupKey = this.keys.lookupKey(lookup);
+    const row = this.read(() => this.rs.elig.get(lookupKey)) as { answer: Buffer; verified_at: number; source: string } | undefined;
+    if (!row || now.getTime() - row.verified_at > maxAgeMs) return undefined;
+    const answer = this.keys.openJson(row.answer, AAD.eligibility(lookupKey.toString('hex'), row.verified_at, row.source));
+    return { answer, verifiedAt: new Date(row.verified_at), source: row.source };
+  }
+
+  // ---- outbox ----
+
+  /**
+   * Queues an entry; resolves after its synchronous=FULL commit. The idempotency key must be opaque
+   * (it is stored in clear). Enqueueing a key already present returns that entry's id with
+   * `duplicate: true` and stores nothing. Refuses with OUTBOX_FULL at `outboxMax` pending + inflight
+   * entries (old entries are never dropped), STORE_DISK_FULL when the disk is full.
+   */
+  async enqueue(entry: { idempotencyKey: string; kind: string; payload: unknown }, now = new Date()): Promise<{ id: number; depth: number; duplicate: boolean }> {
+    if (typeof entry.idempotencyKey !== 'string' || entry.idempotencyKey.length === 0 || entry.idempotencyKey.length > 200) {
+      throw err('STORE_INPUT_INVALID', 'idempotencyKey must be 1–200 characters');
+    }
+    if (typeof entry.kind !== 'string' || entry.kind.length === 0) throw err('STORE_INPUT_INVALID', 'kind must be a non-empty string');
+    return this.call('enqueue', { idempotencyKey: entry.idempotencyKey, kind: entry.kind, payloadJson: toJson(entry.payload), now: validDate(now, 'now') });
+  }
+
+  /**
+   * Up to `limit` pending entries due at `now`, oldest first, marked inflight (attempts + 1). Each
+   * must be settled with complete(); inflight entries left by a crash return to pending at open.
+   * A payload that fails authentication parks its entry as dead and rejects with STORE_CORRUPT
+   * (details.ids); the next call returns the others.
+   */
+  async nextDue(limit: number, now = new Date()): Promise<OutboxEntry[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw err('STORE_INPUT_INVALID', 'limit must be a positive integer');
+    const r = await this.call('nextDue', { limit, now: validDate(now, 'now') });
+    if (r.corruptIds.length > 0) {
+      throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds });
+    }
+    return r.entries.map((e) => {
+      const out: OutboxEntry = { id: e.id, idempotencyKey: e.idempotencyKey, kind: e.kind, payload: JSON.parse(e.payloadJson) as unknown, createdAt: new Date(e.createdAt), attempts: e.attempts };
+      if (e.lastError !== undefined) out.lastError = e.lastError;
+      return out;
+    });
+  }
+
+  /** Settles an inflight entry: done, retry later (error = a code, no personal data), or dead (kept and counted). */
+  async complete(id: number, outcome: CompleteOutcome, now = new Date()): Promise<void> {
+    if (typeof outcome === 'object' && 'retryAt' in outcome) validDate(outcome.retryAt, 'retryAt');
+    await this.call('complete', { id, outcome: outcomeToWire(outcome), now: validDate(now, 'now') });
+  }
+
+  outboxStats(): OutboxStats {
+    this.assertOpen();
+    const { depth, oldest } = this.read(() => this.rs.depth.get()) as { depth: number; oldest: number | null };
+    const dead = this.read(() => this.rs.dead.get()) as number;
+    const stats: OutboxStats = { depth, dead, fillRatio: depth / this.outboxMax };
+    if (oldest !== null) stats.oldestAt = new Date(oldest);
+    return stats;
+  }
+
+  /** Deletes done entries settled before `before` (retention). Pending, inflight and dead are never pruned. */
+  async pruneOutbox(before: Date): Promise<number> {
+    return (await this.call('pruneOutbox', { before: validDate(before, 'before') })).deleted;
+  }
+
+  // ---- reconciliation ----
+
+  async addReconciliation(r: ReconciliationInput, now = new Date()): Promise<{ id: number }> {
+    if (!Array.isArray(r.changedFields) || !r.changedFields.every((f) => typeof f === 'string')) throw err('STORE_INPUT_INVALID', 'changedFields must be field names');
+    return this.call('addReconciliation', {
+      outboxId: r.outboxId, beforeJson: r.before === undefined ? null : toJson(r.before), afterJson: toJson(r.after),
+      changedFields: r.changedFields, now: validDate(now, 'now'),
+    });
+  }
+
+  /** Oldest first; by default only the entries not yet handled. */
+  listReconciliation(o: { includeHandled?: boolean; limit?: number } = {}): ReconciliationEntry[] {
+    this.assertOpen();
+    const stmt = o.includeHandled ? this.rs.reconAll : this.rs.reconOpen;
+    const rows = this.read(() => stmt.all(o.limit ?? 1000)) as ReconRow[];
+    return rows.map((row) => {
+      const e: ReconciliationEntry = {
+        id: row.id, outboxId: row.outbox_id,
+        before: row.before === null ? undefined : this.keys.openJson(row.before, AAD.reconBefore(row.id)),
+        after: this.keys.openJson(row.after, AAD.reconAfter(row.id)),
+        changedFields: JSON.parse(row.changed_fields) as string[], createdAt: new Date(row.created_at),
+      };
+      if (row.handled_at !== null) e.handledAt = new Date(row.handled_at);
+      return e;
+    });
+  }
+
+  async markHandled(id: number, now = new Date()): Promise<void> {
+    await this.call('markHandled', { id, now: validDate(now, 'now') });
+  }
+
+  // ---- revocation list ----
+
+  /** Replaces the whole list atomically. Serials are hex (any case, `:` separators, leading zeros ignored). */
+  async setRevocationList(serials: string[], fetchedAt: Date): Promise<{ count: number }> {
+    return this.call('setRevocationList', { serials: [...serials], fetchedAt: validDate(fetchedAt, 'fetchedAt') });
+  }
+
+  isRevoked(serial: string): boolean {
+    this.assertOpen();
+    const k = this.keys.serialKey(serial);
+    return this.read(() => this.rs.revoked.get(k)) !== undefined;
+  }
+
+  /** Milliseconds since the list was fetched; undefined if it never was. */
+  revocationAge(now = new Date()): number | undefined {
+    this.assertOpen();
+    const v = this.read(() => this.rs.meta.get(META_REVOCATION_FETCHED_AT)) as string | undefined;
+    return v === undefined ? undefined : now.getTime() - Number(v);
+  }
+
+  // ---- meta ----
+
+  getMeta(key: string): string | undefined {
+    this.assertOpen();
+    return this.read(() => this.rs.meta.get(key)) as string | undefined;
+  }
+
+  /** Small operational values (never personal data: stored in clear). Keys starting with `store.` are reserved. */
+  async setMeta(key: string, value: string): Promise<void> {
+    if (!key || key.startsWith(RESERVED_META)) throw err('STORE_INPUT_INVALID', `meta key "${key}" is empty or reserved`);
+    await this.call('setMeta', { key, value: String(value) });
+  }
+
+  // ---- lifecycle ----
+
+  /** Lets queued writes finish, checkpoints the WAL into the file, stops the worker. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.reader.close();
+      if (!this.failure) {
+        this.worker.ref(); // keep the process alive until the worker has checkpointed and exited
+        const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+        try { await this.send('close', {}); } finally { await exited; }
+      }
+    })();
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw err('STORE_CLOSED', 'the store is closed');
+    if (this.failure) throw this.failure;
+  }
+
+  private read<T>(f: () => T): T {
+    try { return f(); } catch (e) { throw toStoreError(e, 'reading'); }
+  }
+
+  private call<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    if (this.closing) return Promise.reject(err('STORE_CLOSED', 'the store is closed'));
+    return this.send(op, args);
+  }
+
+  private send<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<OpResult<K>>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      if (this.pending.size === 1) this.worker.ref();
+      this.worker.postMessage({ type: 'req', id, op, args } as Request);
+    });
+  }
+
+  private onMessage(m: WorkerMessage): void {
+    if (m.type !== 'res') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (this.pending.size === 0 && !this.closing) this.worker.unref();
+    if (m.ok) p.resolve(m.result);
+    else p.reject(fromWire(m.error));
+  }
+
+  private fail(e: unknown): void {
+    if (this.closing && this.pending.size === 0) return; // normal exit after close
+    this.failure ??= new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+}
