@@ -43,14 +43,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']> } = {}): GatewayConfig {
+export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']> } = {}): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
     log: { level: 'debug' },
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
     central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 5000, ...overrides.central },
-    reader: { enabled: false, jpkiCaFile: f.jpkiCaFile },
+    reader: { enabled: false, jpkiCaFile: f.jpkiCaFile, ...overrides.reader },
   });
 }
 
