@@ -14,9 +14,11 @@ import { promisify } from 'node:util';
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
 
-async function onshi(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function onshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    const p = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    if (stdin !== undefined) p.child.stdin!.end(stdin);
+    const { stdout, stderr } = await p;
     return { code: 0, stdout, stderr };
   } catch (e) {
     const x = e as { code: number; stdout: string; stderr: string };
@@ -65,4 +67,19 @@ t.test('sandbox → sim people → inquiry: everyone gets the promised validity'
 
   const usage = await onshi(['inquiry', '--numbers', '1,2'], env);
   t.equal(usage.code, 2, 'a usage error exits 2');
+
+  // The card: the sandbox put the `normal` virtual card (PIN 1234) in pcscd's virtual reader.
+  t.ok(ready.cards, 'READY names the card control (pcscd with vpcd is running)');
+  if (!ready.cards) return;
+  const cardEnv = { ...env, ONSHI_SIM_CARDS: ready.cards };
+  const good = await onshi(['inquiry', '--card'], cardEnv, '1234\n');
+  t.equal(good.code, 0, `the card check with the right PIN exits 0 ${good.stderr}`);
+  t.match(JSON.parse(good.stdout), { referenceClassification: '1', validity: '1' });
+  const wrong = await onshi(['inquiry', '--card'], cardEnv, '9999\n');
+  t.equal(wrong.code, 1, 'a wrong PIN exits 1');
+  t.match(JSON.parse(wrong.stderr.trim().split('\n').pop()!), { error: { code: 'CARD_PIN_WRONG', details: { triesLeft: 2 } } });
+  const cards = JSON.parse((await onshi(['sim', 'card', 'list'], cardEnv)).stdout) as { slot: number; authTriesLeft: number }[];
+  t.equal(cards.find((c) => c.slot === 0)?.authTriesLeft, 2, 'the wrong PIN used exactly one try');
+  const pinArg = await onshi(['inquiry', '--card', '--pin', '1234'], cardEnv);
+  t.equal(pinArg.code, 2, 'there is no way to pass a PIN as an argument');
 });
