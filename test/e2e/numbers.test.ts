@@ -184,3 +184,19 @@ t.test('no personal data in the gateway log at info level', async (t) => {
     t.notOk(infoLines.some((l) => l.includes(secret)), `"${secret.slice(0, 12)}" never logged`);
   }
 });
+
+t.test('heartbeat: a client that stops answering pings is dropped within two intervals', async (t) => {
+  const h2 = await startHarness({ api: { heartbeatMs: 1000 } });
+  t.teardown(() => h2.close());
+  const silent = new WebSocket(h2.wsUrl, { headers: { authorization: `Bearer ${h2.token}` }, autoPong: false });
+  const lively = new WebSocket(h2.wsUrl, { headers: { authorization: `Bearer ${h2.token}` } });
+  await Promise.all([new Promise((r) => silent.once('open', r)), new Promise((r) => lively.once('open', r))]);
+  const opened = Date.now();
+  const closed = await new Promise<number>((r) => silent.once('close', (code) => r(code)));
+  const after = Date.now() - opened;
+  t.equal(closed, 1006, 'terminated, not closed politely');
+  t.ok(after >= 1000 && after < 3500, `dropped after ${after} ms`);
+  t.equal(lively.readyState, WebSocket.OPEN, 'a client that answers pings stays');
+  t.ok(h2.logs.some((l) => l.includes('heartbeat_timeout')), 'the drop is logged');
+  lively.close();
+});
