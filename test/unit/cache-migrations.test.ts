@@ -1,0 +1,80 @@
+import t, { type Test } from 'tap';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DB_FILE, GatewayStore, LATEST_VERSION } from '../../src/cache/index.js';
+import { CacheKeys } from '../../src/cache/crypto.js';
+import { MIGRATIONS, migrate } from '../../src/cache/schema.js';
+import { AAD } from '../../src/cache/writer-ops.js';
+
+const tempDir = (t: Test): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'onshi-migrate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+};
+
+t.test('migrations are numbered 1..N without gaps', async (t) => {
+  t.same(MIGRATIONS.map((m) => m.version), Array.from({ length: MIGRATIONS.length }, (_, i) => i + 1));
+  t.equal(LATEST_VERSION, MIGRATIONS.length);
+  t.ok(LATEST_VERSION >= 2);
+});
+
+t.test('a v1 database with data migrates to the latest version, data intact', async (t) => {
+  const dir = tempDir(t);
+  const key = randomBytes(32);
+  writeFileSync(join(dir, 'cache.key'), key, { mode: 0o600 });
+  const keys = new CacheKeys(key);
+  const v1 = new Database(join(dir, DB_FILE));
+  v1.pragma('journal_mode = WAL');
+  t.same(migrate(v1, 1), [1]);
+  t.equal(v1.pragma('user_version', { simple: true }), 1);
+  // a v1 outbox row and cache row, written as v1 code would
+  const now = Date.now();
+  v1.prepare(`INSERT INTO outbox (id, idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at) VALUES (1, 'old', 'recheck', ?, ?, ?, 'pending', ?)`)
+    .run(keys.sealJson({ from: 'v1' }, AAD.outbox(1)), now, now, now);
+  const person = { kind: 'numbers', insurerNumber: '06139992', number: '12345', birthdate: '19800401' } as const;
+  const lookup = keys.lookupKey(person);
+  v1.prepare('INSERT INTO eligibility (lookup, answer, verified_at, source, stored_at) VALUES (?, ?, ?, ?, ?)')
+    .run(lookup, keys.sealJson({ v: 1 }, AAD.eligibility(lookup.toString('hex'), now, 'central')), now, 'central', now);
+  v1.close();
+
+  const store = await GatewayStore.open({ dir });
+  t.teardown(() => store.close());
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  t.teardown(() => db.close());
+  t.equal(db.pragma('user_version', { simple: true }), LATEST_VERSION);
+  t.same(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version));
+  t.same(store.getEligibility(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
+  const [e] = await store.nextDue(10);
+  t.same([e?.id, e?.payload], [1, { from: 'v1' }], 'v1 outbox row is handed out');
+  // v2 tables work
+  await store.setRevocationList(['ab'], new Date());
+  t.ok(store.isRevoked('AB'));
+  const { id } = await store.addReconciliation({ outboxId: 1, before: undefined, after: { v: 2 }, changedFields: ['v'] });
+  t.equal(store.listReconciliation()[0]?.id, id);
+});
+
+t.test('a migration is all or nothing', async (t) => {
+  const dir = tempDir(t);
+  const db = new Database(join(dir, DB_FILE));
+  migrate(db, 1);
+  db.exec('CREATE TABLE reconciliation (x)'); // makes step 2 fail half-way
+  t.throws(() => migrate(db));
+  t.equal(db.pragma('user_version', { simple: true }), 1, 'still at v1');
+  t.equal(db.prepare(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'revoked_serials'`).pluck().get(), 0, 'no part of v2 stayed');
+  db.close();
+});
+
+t.test('a database newer than this build is refused, untouched', async (t) => {
+  const dir = tempDir(t);
+  const s = await GatewayStore.open({ dir });
+  await s.close();
+  const db = new Database(join(dir, DB_FILE));
+  db.pragma(`user_version = ${LATEST_VERSION + 1}`);
+  db.close();
+  const before = readFileSync(join(dir, DB_FILE));
+  await t.rejects(GatewayStore.open({ dir }), { code: 'STORE_SCHEMA_NEWER' });
+  t.same(readFileSync(join(dir, DB_FILE)), before);
+});

@@ -1,0 +1,109 @@
+import t, { type Test } from 'tap';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
+
+async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
+  const store = await GatewayStore.open({ dir, ...(outboxMax ? { outboxMax } : {}) });
+  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  return { store, dir };
+}
+
+t.test('FIFO: oldest first, marked inflight, only due entries', async (t) => {
+  const { store } = await openStore(t);
+  const ids: number[] = [];
+  for (let i = 0; i < 5; i++) ids.push((await store.enqueue({ idempotencyKey: `k${i}`, kind: 'recheck', payload: { i } })).id);
+  const first = await store.nextDue(3);
+  t.same(first.map((e) => e.id), ids.slice(0, 3));
+  t.same(first.map((e) => e.payload), [{ i: 0 }, { i: 1 }, { i: 2 }]);
+  t.ok(first.every((e) => e.attempts === 1 && e.kind === 'recheck'));
+  t.same((await store.nextDue(10)).map((e) => e.id), ids.slice(3), 'inflight entries are not handed out twice');
+  t.same(await store.nextDue(10), []);
+  t.equal(store.outboxStats().depth, 5, 'inflight still counts in depth');
+
+  // retry later: back to pending, due only at retryAt, keeps its place in line
+  const now = Date.now();
+  await store.complete(ids[0]!, { retryAt: new Date(now + 60_000), error: 'CENTRAL_TIMEOUT' });
+  await store.complete(ids[1]!, { retryAt: new Date(now - 1), error: 'CENTRAL_TIMEOUT' });
+  await store.complete(ids[2]!, 'done');
+  t.same((await store.nextDue(10, new Date(now))).map((e) => e.id), [ids[1]]);
+  const later = await store.nextDue(10, new Date(now + 61_000));
+  t.same(later.map((e) => [e.id, e.attempts, e.lastError]), [[ids[0], 2, 'CENTRAL_TIMEOUT']]);
+  t.equal(store.outboxStats().depth, 4);
+  await t.rejects(store.complete(ids[2]!, 'done'), { code: 'OUTBOX_NOT_INFLIGHT' });
+  await t.rejects(store.complete(12345, 'done'), { code: 'OUTBOX_NOT_FOUND' });
+});
+
+t.test('the idempotency key is unique: a duplicate returns the existing id, no second row', async (t) => {
+  const { store, dir } = await openStore(t);
+  const a = await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: { v: 1 } });
+  const b = await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: { v: 2 } });
+  t.same(a, { id: a.id, depth: 1, duplicate: false });
+  t.same(b, { id: a.id, depth: 1, duplicate: true });
+  const [both1, both2] = await Promise.all([
+    store.enqueue({ idempotencyKey: 'race', kind: 'k', payload: 1 }),
+    store.enqueue({ idempotencyKey: 'race', kind: 'k', payload: 2 }),
+  ]);
+  t.equal(both1.id, both2.id, 'concurrent duplicates too');
+  const due = await store.nextDue(10);
+  t.same(due.map((e) => e.payload), [{ v: 1 }, 1], 'the first payload is kept');
+  await store.complete(a.id, 'done');
+  t.same(await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: {} }), { id: a.id, depth: 1, duplicate: true }, 'even once done');
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  t.equal(db.prepare('SELECT COUNT(*) FROM outbox').pluck().get(), 2);
+  db.close();
+});
+
+t.test('the size cap refuses explicitly and never drops old entries', async (t) => {
+  const { store } = await openStore(t, 3);
+  for (let i = 0; i < 3; i++) await store.enqueue({ idempotencyKey: `k${i}`, kind: 'k', payload: i });
+  await t.rejects(store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 }), { code: 'OUTBOX_FULL', retryable: true, details: { depth: 3, max: 3 } });
+  t.same(store.outboxStats(), { depth: 3, dead: 0, fillRatio: 1, oldestAt: store.outboxStats().oldestAt });
+  t.same(await store.enqueue({ idempotencyKey: 'k0', kind: 'k', payload: 0 }).then((r) => r.duplicate), true, 'a duplicate is still answered when full');
+  const [e] = await store.nextDue(1);
+  t.equal(e?.payload, 0, 'the oldest is still there');
+  await store.complete(e!.id, 'done');
+  t.equal((await store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 })).depth, 3, 'room again once one is done');
+  // a refusal inside a group commit does not undo the others of the batch
+  await store.complete((await store.nextDue(1))[0]!.id, 'done');
+  const results = await Promise.allSettled([0, 1, 2].map((i) => store.enqueue({ idempotencyKey: `b${i}`, kind: 'k', payload: i })));
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected']);
+  t.equal(store.outboxStats().depth, 3);
+});
+
+t.test('dead entries are kept, counted, and not handed out; stats', async (t) => {
+  const { store } = await openStore(t, 10);
+  t.same(store.outboxStats(), { depth: 0, dead: 0, fillRatio: 0 });
+  const t0 = new Date(Date.now() - 10_000);
+  await store.enqueue({ idempotencyKey: 'x', kind: 'k', payload: 1 }, t0);
+  await store.enqueue({ idempotencyKey: 'y', kind: 'k', payload: 2 });
+  const [x] = await store.nextDue(1);
+  await store.complete(x!.id, { dead: 'CENTRAL_REJECTED' });
+  const st = store.outboxStats();
+  t.equal(st.depth, 1);
+  t.equal(st.dead, 1);
+  t.equal(st.fillRatio, 0.1);
+  t.ok(st.oldestAt && st.oldestAt.getTime() > t0.getTime(), 'oldestAt is the oldest live entry');
+  t.same((await store.nextDue(10)).map((e) => e.payload), [2]);
+  t.equal(await store.pruneOutbox(new Date(Date.now() + 1000)), 0, 'nothing done yet');
+});
+
+t.test('inflight entries left by a crash go back to pending at open', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const s1 = await GatewayStore.open({ dir });
+  await s1.enqueue({ idempotencyKey: 'a', kind: 'k', payload: 'a' });
+  await s1.enqueue({ idempotencyKey: 'b', kind: 'k', payload: 'b' });
+  t.equal((await s1.nextDue(10)).length, 2);
+  await s1.close();
+  const s2 = await GatewayStore.open({ dir });
+  t.teardown(() => s2.close());
+  t.ok(s2.startupAlerts.some((a) => a.code === 'OUTBOX_INFLIGHT_RESET' && a.details?.count === 2));
+  const again = await s2.nextDue(10);
+  t.same(again.map((e) => [e.payload, e.attempts]), [['a', 2], ['b', 2]]);
+  for (const e of again) await s2.complete(e.id, 'done');
+  t.equal(await s2.pruneOutbox(new Date(Date.now() + 1000)), 2, 'done entries can be pruned');
+});
