@@ -146,7 +146,7 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       this.lastSession = stats;
       // A timed-out transmit may still sit in the driver: disconnecting now would block on its lock.
       const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
-      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED')) void session.idle().then(release);
+      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED') || isReaderError(error, 'READER_BUSY')) void session.idle().then(release);
       else await release();
       this.emit('session', stats);
       if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();

@@ -123,7 +123,14 @@ export class CardSession {
     try {
       if (!Buffer.isBuffer(pin) || !isValidPin(pin)) throw new ReaderError('CARD_PIN_FORMAT', 'The PIN must be exactly 4 digits', { retryable: true });
       this.check();
-      await this.bounded(this.card.beginTransaction(), 'begin transaction');
+      try {
+        await this.bounded(this.card.beginTransaction(), 'begin transaction');
+      } catch (e) {
+        // pcsc-lite keeps retrying a sharing violation: a timeout here means another application
+        // holds the card. Nothing was sent to the card, so the caller may simply try again.
+        if (isReaderError(e, 'READER_TIMEOUT')) throw new ReaderError('READER_BUSY', 'Another application is using the card', { cause: e });
+        throw e;
+      }
       began = true;
       this.apSelected = false; // always start from a fresh SELECT: the verified state must be ours
       const { triesLeftBefore } = await this.verifyPin(pin, opts);

@@ -46,7 +46,13 @@ t.test('OpenSC reads and signs the same as our reader', async (t) => {
   t.equal(sig.length, 256);
   t.ok(verify('sha256', msg, ours.certificate.publicKey, sig), 'signature made through OpenSC verifies against the certificate');
 
-  const mine = await mgr.withSession((s) => s.authenticate(Buffer.from('1234'), msg), { readerName: reader });
+  // pcscd may still be releasing OpenSC's handle: READER_BUSY (nothing sent to the card) is retried.
+  const authenticate = () => mgr.withSession((s) => s.authenticate(Buffer.from('1234'), msg), { readerName: reader, apduTimeoutMs: 3000 });
+  const mine = await authenticate().catch((e: unknown) => {
+    if ((e as { code?: string }).code !== 'READER_BUSY') throw e;
+    t.comment('card busy right after OpenSC; retrying once');
+    return authenticate();
+  });
   t.same(mine.signature, sig, 'PKCS#1 v1.5 is deterministic: both paths give the identical signature');
   t.same(card.forbiddenSelections(), [], 'neither path selected a 券面 AP');
 });
