@@ -3,7 +3,7 @@
  * corrupt file aside, migrates, verifies the key, and puts crashed inflight entries back.
  */
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, fsyncSync, openSync, renameSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { OnshiError, isOnshiError } from '../errors.js';
 import type { CacheKeys } from './crypto.js';
@@ -48,9 +48,27 @@ export function openWriter(dbPath: string, keys: CacheKeys, now = Date.now()): {
   return { db, alerts };
 }
 
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Checked before SQLite touches the file: on close SQLite would checkpoint or delete a -wal next
+ * to a file it cannot read, and the -wal may be what a recovery needs.
+ */
+function assertHeader(dbPath: string): void {
+  const size = statSync(dbPath).size;
+  if (size === 0) return; // new
+  const head = Buffer.alloc(SQLITE_MAGIC.length);
+  const fd = openSync(dbPath, 'r');
+  try { readSync(fd, head, 0, head.length, 0); } finally { closeSync(fd); }
+  if (size < 100 || !head.equals(SQLITE_MAGIC)) {
+    throw new OnshiError<StoreErrorCode>('STORE_CORRUPT', 'file is not a database (bad header)');
+  }
+}
+
 function openChecked(dbPath: string): Database.Database {
   // Created 0600 before SQLite sees it: SQLite gives the -wal and -shm the database file's mode.
   if (!existsSync(dbPath)) closeSync(openSync(dbPath, 'a', 0o600));
+  assertHeader(dbPath);
   const db = new Database(dbPath);
   try {
     for (const p of WRITER_PRAGMAS) db.pragma(p); // the first read of the header: throws SQLITE_NOTADB on garbage
