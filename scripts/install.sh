@@ -157,9 +157,18 @@ deploy_app() {
   STAGE="$stage"          # removed by the EXIT trap if we fail half-way
   mkdir -p "$stage/docs"
   # No ownership from the checkout (it may belong to a login user): root owns the installed code.
-  cp -R --preserve=mode,timestamps,links "$SRC/bin" "$SRC/dist" "$SRC/node_modules" \
+  cp -R --preserve=mode,timestamps,links "$SRC/bin" "$SRC/dist" \
     "$SRC/package.json" "$SRC/package-lock.json" "$SRC/systemd" "$stage/"
   cp "$SRC/docs/operations.md" "$stage/docs/"
+  # Copy only the packages the lockfile does not mark dev-only (a fifth of node_modules), then let
+  # npm prune --omit=dev have the last word on what production needs.
+  local packages=()
+  mapfile -t packages < <(cd "$SRC" && node -e '
+    const lock = JSON.parse(require("fs").readFileSync("package-lock.json", "utf8"));
+    for (const [path, entry] of Object.entries(lock.packages ?? {}))
+      if (/^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && !entry.dev && require("fs").existsSync(path)) console.log(path);')
+  [ ${#packages[@]} -gt 0 ] || die "no production packages found in $SRC/node_modules: run without --no-build"
+  (cd "$SRC" && cp -R --parents --preserve=mode,timestamps,links "${packages[@]}" "$stage/")
   (cd "$stage" && npm prune --omit=dev --ignore-scripts --offline --no-audit --no-fund --loglevel=error >/dev/null)
   rm -f "$stage/node_modules/.onshi-lock.sha256"          # setup.sh's stamp, not part of the app
   find "$stage/node_modules" -mindepth 1 -type d -empty -delete
