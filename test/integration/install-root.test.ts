@@ -56,6 +56,11 @@ function snapshot(dir: string): Map<string, string> {
 let first: { status: number | null; out: string };
 t.before(() => { first = install('--root', root, '--no-build'); });
 
+t.test('the script parses (bash -n)', async (t) => {
+  const r = spawnSync('bash', ['-n', INSTALL], { encoding: 'utf8' });
+  t.equal(r.status, 0, r.stderr);
+});
+
 t.test('--help and a wrong option', async (t) => {
   const help = install('--help');
   t.equal(help.status, 0);

@@ -25,7 +25,7 @@ type Tap = Pick<Test, 'fail' | 'skip'>;
 function needTool(t: Tap, cmd: string): boolean {
   if (has(cmd)) return true;
   const why = `${cmd} is not installed (Debian: apt-get install systemd); it checks the unit`;
-  if (process.env['CI']) t.fail(why); else t.skip(why);
+  if (process.env['CI']) t.fail(why); else t.skip(why, () => {});
   return false;
 }
 
