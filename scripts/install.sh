@@ -325,6 +325,8 @@ install_main() {
   UNIT_CHANGED=0
   [ "$before" = "$(cksum < "$(at "$UNIT")")" ] || UNIT_CHANGED=1
   create_user
+  # Appliances lose power without warning: get what we wrote onto the SD card before starting.
+  if real; then sync; fi
   start_service
 
   echo
