@@ -69,7 +69,7 @@ t.test(`every acknowledged entry survives ${KILLS} SIGKILLs`, { timeout: Math.ma
   for (let run = 0; run < KILLS; run++) {
     // mostly mid-loop; every fourth run anywhere from process start (open, integrity check, migration)
     const fromSpawn = run % 4 === 3;
-    const wait = fromSpawn ? Math.floor(Math.random() * 1000) : Math.floor(Math.random() * 300);
+    const wait = fromSpawn ? Math.floor(Math.random() * 900) : Math.floor(Math.random() * 250);
     const { acks, ready } = await runAndKill(dir, run, wait, fromSpawn);
     if (acks.length > 0) killedWhileWriting++;
     all.push(...acks);
