@@ -6,8 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # pcscd + vpcd: the real PC/SC stack with Debian's virtual reader driver; libpcsclite-dev, g++, make
 # and python3: building the native modules (smartcard, better-sqlite3) from source; opensc: the
-# peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates.
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps)
+# peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates; systemd: the
+# unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started).
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }
@@ -59,10 +60,14 @@ ensure_pcscd() {
     as_root systemctl start pcscd.socket pcscd.service 2>/dev/null && return 0
   fi
   say "starting pcscd"
-  as_root sh -c 'nohup pcscd -f >/tmp/onshi-pcscd.log 2>&1 &'
+  # The pid goes where the test helper (test/helpers/pcscd.ts) records the pcscd it owns, so the
+  # recovery tests may kill and restart this one — and never a pcscd somebody else started.
+  local pidfile="${TMPDIR:-/tmp}/onshi-test-pcscd.pid"
+  as_root sh -c "nohup pcscd -f >/tmp/onshi-pcscd.log 2>&1 & echo \$! > '$pidfile'"
   local i
   for i in $(seq 1 50); do
-    if (exec 3<>/dev/tcp/127.0.0.1/35963) 2>/dev/null; then return 0; fi
+    # Look for the listener; connecting to it would look like a card being inserted.
+    if ss -Hltn 'sport = :35963' | grep -q .; then return 0; fi
     sleep 0.1
   done
   say "pcscd did not open the virtual reader port 35963 (see /tmp/onshi-pcscd.log)"
