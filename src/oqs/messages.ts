@@ -128,12 +128,6 @@ function checkCode(table: string, path: string, v: string | undefined): void {
   if (v !== undefined && !isCode(table, v)) throw invalidMessage(path, 'unknown-code', `${path}: not a code of OQSCD${table}`);
 }
 
-function date(r: Reader, name: string): string | undefined {
-  const v = r.text(name);
-  checkDate(r.at(name), v);
-  return v;
-}
-
 function code<T extends string = string>(r: Reader, name: string, table: string): T | undefined {
   const v = r.text(name);
   checkCode(table, r.at(name), v);

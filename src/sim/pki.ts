@@ -4,8 +4,9 @@
  * Never imported by production code.
  */
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, dirname, basename } from 'node:path';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import type * as X509Types from '@peculiar/x509';
 
 export interface PemPair { certPem: string; keyPem: string }
@@ -190,28 +191,6 @@ export async function createCrl(opts: { ca: PemPair; revokedSerials: string[]; t
   return toPem(Buffer.from(crl.rawData), 'X509 CRL');
 }
 
-/** temp file → fsync → rename → fsync directory, so a crash never leaves a half-written file. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  const dh = await open(dir, 'r');
-  try { await dh.sync(); } catch { /* some filesystems refuse fsync on directories */ } finally { await dh.close(); }
-}
 
 /** Cross-process lock by mkdir: the sandbox, tests and benches may all call ensure* at once. */
 export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, staleMs = 60_000): Promise<T> {

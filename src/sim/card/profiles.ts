@@ -5,7 +5,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureSandboxPki, issueCertificate, randomSerial, withDirLock, writeFileAtomic, REVOKED_CARD_SERIAL, type PemPair } from '../pki.js';
+import { ensureSandboxPki, issueCertificate, randomSerial, withDirLock, REVOKED_CARD_SERIAL, type PemPair } from '../pki.js';
+import { writeFileAtomic } from '../../atomic-file.js';
 import { JPKI_AID_HEX, KENHOJO_AID_HEX, KENKAKU_AID_HEX, type DfDef, type EfDef, type PinDef } from './model.js';
 
 const DAY = 86_400_000;
