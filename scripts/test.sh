@@ -4,6 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/setup.sh"
 setup_all
+# Type errors fail the run: tap's loader strips types without checking them.
+(cd "$ROOT" && npm run --silent typecheck)
 ensure_pcscd
 cd "$ROOT"
 mkdir -p test-artifacts

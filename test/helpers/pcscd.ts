@@ -13,10 +13,10 @@ import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/** The part of a tap Test this helper uses. tap's skip(name, cb) defines a skipped subtest. */
 type Tap = {
   fail(msg: string): unknown;
-  skip(msg: string): unknown;
-  teardown(fn: () => unknown): void;
+  skip(name: string, cb: () => unknown): unknown;
 };
 
 export const PCSCD = '/usr/sbin/pcscd';
@@ -82,7 +82,7 @@ export async function ensurePcscd(t: Tap): Promise<boolean> {
   if (!existsSync(PCSCD) || !existsSync(VPCD_DRIVER)) {
     const why = `pcscd (${PCSCD}) or vsmartcard-vpcd (${VPCD_DRIVER}) is not installed: apt-get install pcscd vsmartcard-vpcd`;
     if (process.env['CI']) t.fail(why);
-    else t.skip(why);
+    else t.skip(why, () => {});
     return false;
   }
   if (await pcscdListening()) return true;

@@ -25,7 +25,7 @@ function code(t: Test, fn: () => unknown): OqsErrorCode | undefined {
   return errorOf(t, fn)?.code;
 }
 
-const parse = (s: string | Buffer, limits?: Parameters<typeof parseXmlDocument>[1]) =>
+const parse = (s: string | Uint8Array, limits?: Parameters<typeof parseXmlDocument>[1]) =>
   parseXmlDocument(typeof s === 'string' ? u8(s) : s, limits);
 
 t.test('tree form', async (t) => {

@@ -1,10 +1,9 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { FaultProxy, type LineMode } from '../../src/sim/line/index.js';
 
-type Test = typeof t;
 const now = (): number => performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
