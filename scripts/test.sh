@@ -7,6 +7,11 @@ setup_all
 # Type errors fail the run: tap's loader strips types without checking them.
 (cd "$ROOT" && npm run --silent typecheck)
 ensure_pcscd
+# A running sandbox holds pcscd's virtual reader with its card: the card tests need it to themselves.
+if pgrep -f 'bin/onshi.js sandbox' >/dev/null; then
+  echo "test: the sandbox is running (its virtual card occupies pcscd's reader); stop it with Ctrl-C, then run the tests" >&2
+  exit 1
+fi
 cd "$ROOT"
 mkdir -p test-artifacts
 set +e
