@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { errorOf } from '../helpers/oqs.js';
 import iconv from 'iconv-lite';
 import { readFileSync } from 'node:fs';
 import {
@@ -27,17 +28,6 @@ import {
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/oqs/${name}`, import.meta.url));
 const u8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-function errorOf(t: Test, fn: () => unknown): OqsError | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OqsError) return e;
-    t.fail(`expected OqsError, got ${String(e)}`);
-    return undefined;
-  }
-  t.fail('expected an OqsError, nothing thrown');
-  return undefined;
-}
 
 function invalidAt(t: Test, fn: () => unknown, path: string, reason?: string, code: OqsErrorCode = 'OQS_MESSAGE_INVALID'): void {
   const e = errorOf(t, fn);

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { errorOf } from '../helpers/oqs.js';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { readFileSync } from 'node:fs';
@@ -8,18 +9,6 @@ const u8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 const sjis = (s: string): Buffer => iconv.encode(s, 'cp932');
 const DECL_SJIS = '<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>\n';
 
-/** The OqsError thrown by fn (fails the test if fn returns or throws something else). */
-function errorOf(t: Test, fn: () => unknown): OqsError | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof OqsError) return e;
-    t.fail(`expected OqsError, got ${String(e)}`);
-    return undefined;
-  }
-  t.fail('expected an OqsError, nothing thrown');
-  return undefined;
-}
 
 function code(t: Test, fn: () => unknown): OqsErrorCode | undefined {
   return errorOf(t, fn)?.code;
