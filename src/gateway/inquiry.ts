@@ -47,7 +47,8 @@ export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
     limitConsent: input.limitConsent ? '1' : '0',
   };
   if (input.symbol !== undefined && input.symbol !== '') q.symbol = input.symbol;
-  if (input.branch !== undefined && input.branch !== '') q.branch = input.branch.padStart(2, '0');
+  // validateNumbersQuery pads the insurer number and the branch to their wire forms.
+  if (input.branch !== undefined && input.branch !== '') q.branch = input.branch;
   if (input.arbitraryId !== undefined) q.arbitraryId = input.arbitraryId;
   return validateNumbersQuery(q);
 }

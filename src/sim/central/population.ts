@@ -7,6 +7,7 @@
 import type {
   ElderlyRecipientInfo, LimitApplicationInfo, NumbersQuery, QualificationResult, Validity,
 } from '../../oqs/types.js';
+import { normalizeInsurerNumber } from '../../oqs/identifiers.js';
 
 export interface SimQualification {
   /** digits only, 6 or 8 (the wire form is space-padded) */
@@ -161,10 +162,8 @@ export const UNREGISTERED_ROW: Omit<PeopleRow, 'expectedValidity'> = {
   insurerNumber: '06139992', symbol: 'テスト', number: '99999', branch: '00', birthdate: '19900101',
 };
 
-const trimInsurer = (n: string): string => n.trim().replace(/^00(?=\d{6}$)/, '');
-
 function sameNumbers(q: NumbersQuery, x: SimQualification): boolean {
-  return trimInsurer(q.insurerNumber) === x.insurerNumber
+  return normalizeInsurerNumber(q.insurerNumber) === x.insurerNumber
     && (q.symbol ?? '') === (x.symbol ?? '')
     && q.number === x.number
     && (q.branch ?? '') === (x.branch ?? '');
