@@ -7,15 +7,29 @@ export class HttpError extends Error {
   }
 }
 
-export async function readBody(req: IncomingMessage, limit = 1 << 20): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'TOO_LARGE', `request body over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request body, up to `limit` bytes. Past the limit it rejects with a 413 HttpError at once and
+ * drains the rest, so the socket stays usable for the answer.
+ */
+export function readBody(req: IncomingMessage, limit = 1 << 20): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (b: Buffer) => {
+      if (over) return;
+      size += b.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+        reject(new HttpError(413, 'TOO_LARGE', `request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(b);
+    });
+    req.on('end', () => { if (!over) resolve(Buffer.concat(chunks)); });
+    req.on('error', reject);
+  });
 }
 
 export async function readJson(req: IncomingMessage, limit?: number): Promise<unknown> {
@@ -28,8 +42,13 @@ export async function readJson(req: IncomingMessage, limit?: number): Promise<un
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
+/** A JSON answer; with no body (e.g. 204), headers only. */
+export function sendJson(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+  if (body === undefined) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }

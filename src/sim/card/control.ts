@@ -8,6 +8,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ApduLogEntry, VirtualCard, VirtualCardState } from './virtual-card.js';
+import { readBody, sendJson } from '../http.js';
 
 export interface CardControl { server: Server; url: string; close(): Promise<void> }
 
@@ -18,7 +19,7 @@ export async function startCardControl(opts: { cards: VirtualCard[]; port?: numb
   if (!LOOPBACK.has(host)) throw new Error('the card control server listens on loopback only');
   const bySlot = new Map(opts.cards.map((c) => [c.slot, c]));
   const server = createServer((req, res) => {
-    handle(bySlot, req, res).catch((e: unknown) => send(res, 500, { error: String((e as Error).message ?? e) }));
+    handle(bySlot, req, res).catch((e: unknown) => sendJson(res, 500, { error: String((e as Error).message ?? e) }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -33,38 +34,27 @@ export async function startCardControl(opts: { cards: VirtualCard[]; port?: numb
   };
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
+/** The JSON object in the body; anything else counts as an empty request. */
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > 64 * 1024) throw new Error('body too large');
-    chunks.push(c);
-  }
-  if (size === 0) return {};
-  const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  const raw = await readBody(req, 64 * 1024);
+  if (raw.length === 0) return {};
+  const v = JSON.parse(raw.toString('utf8')) as unknown;
   return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 async function handle(cards: Map<number, VirtualCard>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
   const parts = url.pathname.split('/').filter(Boolean);
-  if (parts[0] !== 'cards') return send(res, 404, { error: 'not found' });
+  if (parts[0] !== 'cards') return sendJson(res, 404, { error: 'not found' });
   if (parts.length === 1 && req.method === 'GET') {
-    return send(res, 200, [...cards.values()].map((c) => c.state()));
+    return sendJson(res, 200, [...cards.values()].map((c) => c.state()));
   }
   const slot = Number(parts[1]);
   const card = cards.get(slot);
-  if (!Number.isInteger(slot) || !card) return send(res, 404, { error: `no card on slot ${parts[1]}` });
+  if (!Number.isInteger(slot) || !card) return sendJson(res, 404, { error: `no card on slot ${parts[1]}` });
   const action = parts[2];
-  if (action === 'log' && req.method === 'GET' && parts.length === 3) return send(res, 200, card.apduLog);
-  if (req.method !== 'POST' || parts.length !== 3) return send(res, 405, { error: 'method not allowed' });
+  if (action === 'log' && req.method === 'GET' && parts.length === 3) return sendJson(res, 200, card.apduLog);
+  if (req.method !== 'POST' || parts.length !== 3) return sendJson(res, 405, { error: 'method not allowed' });
   if (action === 'insert') {
     const body = await readJson(req);
     const profile = typeof body['profile'] === 'string' ? body['profile'] : undefined;
@@ -75,15 +65,15 @@ async function handle(cards: Map<number, VirtualCard>, req: IncomingMessage, res
     try {
       await card.insert();
     } catch (e) {
-      return send(res, 503, { error: (e as Error).message });
+      return sendJson(res, 503, { error: (e as Error).message });
     }
-    return send(res, 200, card.state());
+    return sendJson(res, 200, card.state());
   }
   if (action === 'remove') {
     await card.remove();
-    return send(res, 200, card.state());
+    return sendJson(res, 200, card.state());
   }
-  return send(res, 404, { error: 'not found' });
+  return sendJson(res, 404, { error: 'not found' });
 }
 
 export interface CardControlClient {

@@ -330,11 +330,11 @@ export class CentralSim {
         this.stats = CentralSim.emptyStats();
         this.answers.clear();
         this.canned.length = 0;
-        return sendJson(res, 204, undefined);
+        return sendJson(res, 204);
       }
       if (req.method === 'POST' && path === '/control/responses') {
         this.canned.push(parseCanned(objectBody(await readJson(req))));
-        return sendJson(res, 204, undefined);
+        return sendJson(res, 204);
       }
       if (req.method === 'GET' && path === '/control/people') return sendJson(res, 200, peopleRows(this.people, this.today()));
       if (req.method === 'POST' && path === '/control/people') {

@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OnshiError, isOnshiError } from '../../errors.js';
+import { HttpError, readBody, sendJson } from '../http.js';
 import { parseLineMode } from './modes.js';
 import type { FaultProxy } from './proxy.js';
 
@@ -20,36 +21,8 @@ export interface LineControl {
   close(): Promise<void>;
 }
 
-function send(res: http.ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
-  if (body === undefined) {
-    res.writeHead(status, headers).end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
 function sendError(res: http.ServerResponse, status: number, code: string, message: string, headers?: Record<string, string>): void {
-  send(res, status, { error: { code, message } }, headers);
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (b: Buffer) => {
-      size += b.length;
-      if (size > MAX_BODY) {
-        resolve(null);
-        req.resume();
-        return;
-      }
-      parts.push(b);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts)));
-    req.on('error', reject);
-  });
+  sendJson(res, status, { error: { code, message } }, headers);
 }
 
 export async function startLineControl(proxy: FaultProxy, opts: { port?: number; host?: '127.0.0.1' } = {}): Promise<LineControl> {
@@ -80,15 +53,18 @@ export async function startLineControl(proxy: FaultProxy, opts: { port?: number;
       return;
     }
     if (req.method === 'GET') {
-      send(res, 200, { mode: proxy.mode(), stats: proxy.stats() });
+      sendJson(res, 200, { mode: proxy.mode(), stats: proxy.stats() });
       return;
     }
     if (req.method !== 'PUT') {
       sendError(res, 405, 'LINE_CONTROL_METHOD', 'use GET or PUT on /line', { allow: 'GET, PUT' });
       return;
     }
-    const raw = await readBody(req);
-    if (raw === null) {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, MAX_BODY);
+    } catch (e) {
+      if (!(e instanceof HttpError) || e.status !== 413) throw e;
       sendError(res, 413, 'LINE_CONTROL_TOO_LARGE', `body larger than ${MAX_BODY} bytes`);
       return;
     }
@@ -106,12 +82,12 @@ export async function startLineControl(proxy: FaultProxy, opts: { port?: number;
       proxy.setMode(parseLineMode(input));
     } catch (e) {
       if (isOnshiError(e, 'LINE_MODE_INVALID')) {
-        send(res, 400, { error: e.toJSON() });
+        sendJson(res, 400, { error: e.toJSON() });
         return;
       }
       throw e;
     }
-    send(res, 204);
+    sendJson(res, 204);
   }
 
   await new Promise<void>((resolve, reject) => {
