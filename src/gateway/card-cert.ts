@@ -7,6 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { OnshiError } from '../errors.js';
+import { certificateGraceEnd } from '../oqs/dates.js';
 
 export type CardCertErrorCode = 'CARD_CERT_UNTRUSTED' | 'CARD_CERT_EXPIRED' | 'CARD_CERT_NOT_YET_VALID' | 'CARD_CERT_REVOKED';
 
@@ -22,9 +23,9 @@ export function loadCaBundle(file: string): X509Certificate[] {
   return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
 }
 
-function addMonths(d: Date, months: number): Date {
+function threeMonthsBefore(d: Date): Date {
   const r = new Date(d.getTime());
-  r.setUTCMonth(r.getUTCMonth() + months);
+  r.setUTCMonth(r.getUTCMonth() - 3);
   return r;
 }
 
@@ -37,12 +38,13 @@ export function checkCardCertificate(cert: X509Certificate, cas: readonly X509Ce
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
   if (now < from) throw new OnshiError<CardCertErrorCode>('CARD_CERT_NOT_YET_VALID', 'The card\'s certificate is not valid yet; check the box\'s clock.', { details: { validFrom: from.toISOString() } });
+  const graceEnd = certificateGraceEnd(to);
   if (now > to) {
-    if (now > addMonths(to, 3)) {
+    if (now > graceEnd) {
       throw new OnshiError<CardCertErrorCode>('CARD_CERT_EXPIRED', `The card's certificate expired more than 3 months ago (${to.toISOString().slice(0, 10)}). ${EXPIRED_GUIDANCE}`, { details: { validTo: to.toISOString() } });
     }
-    warnings.push({ code: 'CARD_CERT_EXPIRED_GRACE', message: `The card's certificate expired on ${to.toISOString().slice(0, 10)}; it can be used until ${addMonths(to, 3).toISOString().slice(0, 10)}. Ask the patient to renew it at the municipal office.` });
-  } else if (now > addMonths(to, -3)) {
+    warnings.push({ code: 'CARD_CERT_EXPIRED_GRACE', message: `The card's certificate expired on ${to.toISOString().slice(0, 10)}; it can be used until ${graceEnd.toISOString().slice(0, 10)}. Ask the patient to renew it at the municipal office.` });
+  } else if (now > threeMonthsBefore(to)) {
     warnings.push({ code: 'CARD_CERT_EXPIRES_SOON', message: `The card's certificate expires on ${to.toISOString().slice(0, 10)}; ask the patient to renew it.` });
   }
   return warnings;

@@ -8,3 +8,13 @@ export function todayJst(now = new Date()): string {
 export function timestampJst(now = new Date()): string {
   return new Date(now.getTime() + JST_OFFSET_MS).toISOString().slice(0, 19).replace(/[-T:]/g, '');
 }
+
+/**
+ * A user-authentication certificate stays usable for the check until 3 months after it expired
+ * (with a warning to renew); after that the patient uses the 資格確認書.
+ */
+export function certificateGraceEnd(validTo: Date): Date {
+  const end = new Date(validTo.getTime());
+  end.setUTCMonth(end.getUTCMonth() + 3);
+  return end;
+}

@@ -112,13 +112,15 @@ export class CentralClient {
   }
 
   private async authorized(path: string, body: Buffer, call: CallOptions): Promise<RawAnswer> {
-    let token = await this.idToken(call);
-    let answer = await this.post(path, body, { authorization: token, ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}) }, call.deadline);
+    const send = async (): Promise<RawAnswer> => this.post(path, body, {
+      authorization: await this.idToken(call),
+      ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}),
+    }, call.deadline);
+    let answer = await send();
     if (answer.status === 401) {
       // The token expired: 401 means nothing was processed, so one new login and one resend are safe.
       this.token = undefined;
-      token = await this.idToken(call);
-      answer = await this.post(path, body, { authorization: token, ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}) }, call.deadline);
+      answer = await send();
     }
     checkStatus(answer);
     return answer;

@@ -16,7 +16,7 @@ import {
   eligibilityByNumbers, eligibilityByPerson, type Eligibility, peopleRows, seedPopulation, type SimPerson,
   type SimQualification, toResult,
 } from './population.js';
-import { timestampJst, todayJst } from '../../oqs/dates.js';
+import { certificateGraceEnd, timestampJst, todayJst } from '../../oqs/dates.js';
 
 export interface CentralSettings {
   latencyMs: number;
@@ -261,9 +261,7 @@ export class CentralSim {
     if (!cert.verify(this.jpkiCa.publicKey)) throw new HttpError(403, 'CERT_UNTRUSTED', 'the certificate was not issued by the JPKI CA');
     const now = Date.now();
     const validTo = new Date(cert.validTo);
-    const graceEnd = new Date(validTo);
-    graceEnd.setUTCMonth(graceEnd.getUTCMonth() + 3);
-    if (graceEnd.getTime() < now || new Date(cert.validFrom).getTime() > now) throw new HttpError(403, 'CERT_EXPIRED', 'the certificate is outside its validity period');
+    if (certificateGraceEnd(validTo).getTime() < now || new Date(cert.validFrom).getTime() > now) throw new HttpError(403, 'CERT_EXPIRED', 'the certificate is outside its validity period');
     if (this.revoked.has(cert.serialNumber.toLowerCase().replace(/^0+/, ''))) throw new HttpError(403, 'CERT_REVOKED', 'the certificate is revoked');
     if (body.visual !== true) {
       const challenge = str('challenge');
