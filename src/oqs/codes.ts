@@ -92,12 +92,5 @@ export function isCode(table: string, code: string): boolean {
   return codeLabel(table, code) !== undefined;
 }
 
-/** 資格有効性 (OQSCD006) labels. */
-export const VALIDITY_LABEL: Record<Validity, string> = {
-  '1': '有効',
-  '2': '無効',
-  '3': '無効(新しい資格あり)',
-  '4': '該当資格なし',
-  '5': '複数該当',
-  '6': '有効(未登録)',
-};
+/** 資格有効性 (OQSCD006) labels: table 006 itself, typed by Validity. */
+export const VALIDITY_LABEL = OQSCD['006'] as Readonly<Record<Validity, string>>;
