@@ -7,8 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # pcscd + vpcd: the real PC/SC stack with Debian's virtual reader driver; libpcsclite-dev, g++, make
 # and python3: building the native modules (smartcard, better-sqlite3) from source; opensc: the
 # peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates; systemd: the
-# unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started).
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd)
+# unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started); chromium:
+# the admin page's browser tests (driven by playwright-core, which never downloads a browser).
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd chromium)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }
