@@ -8,4 +8,6 @@ export const WEB_API_PATHS = {
   search: '/oqs-api-pro/MSA01030/ILI01030SV01/search',
   cardChallenge: '/oqs-api-pro/sim/card/challenge',
   cardSearch: '/oqs-api-pro/sim/card/search',
+  /** the JPKI CRL (DER), for the gateway's offline revocation check */
+  cardCrl: '/oqs-api-pro/sim/card/crl',
 } as const;

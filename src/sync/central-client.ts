@@ -48,6 +48,11 @@ export interface CardSearchInput {
   signature?: Buffer;
   /** 資格確認限定型: no PIN, staff confirmed the face photo; certificate only */
   visual?: boolean;
+  /**
+   * A re-verification of a check made while the line was down: the card signed the gateway's own
+   * nonce after a local PIN check (signedAt = when). Central checks the signature with the certificate.
+   */
+  offlineProof?: { nonce: Buffer; signature: Buffer; signedAt: string };
   confirmationDate: string;
   institutionCode: string;
   limitConsent: '0' | '1';
@@ -99,11 +104,17 @@ export class CentralClient {
       ...(input.challenge !== undefined ? { challenge: input.challenge } : {}),
       ...(input.signature !== undefined ? { signature: input.signature.toString('base64') } : {}),
       ...(input.visual ? { visual: true } : {}),
+      ...(input.offlineProof ? { offlineProof: { nonce: input.offlineProof.nonce.toString('base64'), signature: input.offlineProof.signature.toString('base64'), signedAt: input.offlineProof.signedAt } } : {}),
       confirmationDate: input.confirmationDate,
       institutionCode: input.institutionCode,
       limitConsent: input.limitConsent,
     };
     return decodeAnswer(await this.authorized(WEB_API_PATHS.cardSearch, Buffer.from(JSON.stringify(body)), call));
+  }
+
+  /** The JPKI certificate revocation list as central serves it (DER); the caller verifies its signature. */
+  async cardCrl(call: CallOptions): Promise<Buffer> {
+    return (await this.authorized(WEB_API_PATHS.cardCrl, Buffer.from('{}'), call)).body;
   }
 
   /** A cheap authenticated round trip for the link probe. */

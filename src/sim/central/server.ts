@@ -49,6 +49,8 @@ interface StoredAnswer { hash: string; state: 'inflight' | 'done'; status: numbe
 
 const TOKEN_TTL_MS = 60 * 60_000;
 const CHALLENGE_TTL_MS = 5 * 60_000;
+/** how long after a local PIN check the offline proof is still accepted */
+const OFFLINE_PROOF_MAX_AGE_MS = 30 * 24 * 3600_000;
 
 export interface CentralSimOptions {
   pki: SandboxPki;
@@ -134,6 +136,7 @@ export class CentralSim {
         case WEB_API_PATHS.auth: return this.auth(req, res);
         case WEB_API_PATHS.search: return await this.idempotent(req, res, (body) => this.search(body));
         case WEB_API_PATHS.cardChallenge: return await this.challenge(req, res);
+        case WEB_API_PATHS.cardCrl: return await this.crl(req, res);
         case WEB_API_PATHS.cardSearch: return await this.idempotent(req, res, (body) => this.cardSearch(body));
         default: throw new HttpError(404, 'NOT_FOUND', `no endpoint ${req.url}`);
       }
@@ -240,6 +243,14 @@ export class CentralSim {
     sendJson(res, 200, { challenge, expiresIn: CHALLENGE_TTL_MS / 1000 });
   }
 
+  private async crl(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.delay();
+    this.requireToken(req);
+    const m = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/.exec(this.opts.pki.jpkiCrlPem);
+    res.writeHead(200, { 'content-type': 'application/pkix-crl' });
+    res.end(Buffer.from((m?.[1] ?? '').replace(/\s+/g, ''), 'base64'));
+  }
+
   /**
    * 照会区分 1: the certificate + a signature over our challenge prove the card holder; in
    * 資格確認限定型 (`visual`) staff compared the face photo and only the certificate comes.
@@ -263,7 +274,15 @@ export class CentralSim {
     const validTo = new Date(cert.validTo);
     if (certificateGraceEnd(validTo).getTime() < now || new Date(cert.validFrom).getTime() > now) throw new HttpError(403, 'CERT_EXPIRED', 'the certificate is outside its validity period');
     if (this.revoked.has(cert.serialNumber.toLowerCase().replace(/^0+/, ''))) throw new HttpError(403, 'CERT_REVOKED', 'the certificate is revoked');
-    if (body.visual !== true) {
+    if (body.offlineProof !== undefined) {
+      // Made-up like the rest of the card flow: a check made during an outage, re-verified later.
+      const proof = objectBody(body.offlineProof);
+      const signedAt = typeof proof.signedAt === 'string' ? Date.parse(proof.signedAt) : NaN;
+      if (!(signedAt <= now && now - signedAt <= OFFLINE_PROOF_MAX_AGE_MS)) throw new HttpError(403, 'OFFLINE_PROOF_STALE', 'the offline proof is missing its time or is too old');
+      const nonce = typeof proof.nonce === 'string' ? Buffer.from(proof.nonce, 'base64') : Buffer.alloc(0);
+      const sig = typeof proof.signature === 'string' ? Buffer.from(proof.signature, 'base64') : Buffer.alloc(0);
+      if (nonce.length < 16 || !verifySignature('sha256', nonce, cert.publicKey, sig)) throw new HttpError(403, 'SIGNATURE_INVALID', 'the offline proof does not verify against the certificate');
+    } else if (body.visual !== true) {
       const challenge = str('challenge');
       const exp = this.challenges.get(challenge);
       if (exp === undefined || exp < now) throw new HttpError(403, 'CHALLENGE_UNKNOWN', 'the challenge is unknown, used or expired');
