@@ -59,6 +59,48 @@ export const CONFIG_SCHEMA = {
         jpkiCaFile: { type: 'string', default: '', description: 'PEM bundle of the JPKI user-authentication CA certificates' },
       },
     },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        hostnames: {
+          type: 'array', default: [], uniqueItems: true, maxItems: 32,
+          items: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$' },
+          description: "host names in the gateway's own certificate (comma-separated in the environment); empty = this machine's name, NAME.local and localhost",
+        },
+        ips: {
+          type: 'array', default: [], uniqueItems: true, maxItems: 32,
+          items: { type: 'string', pattern: '^[0-9A-Fa-f:.]{2,45}$' },
+          description: 'IP addresses in the certificate, besides 127.0.0.1 and ::1 (always included)',
+        },
+        validityDays: { type: 'integer', minimum: 30, maximum: 825, default: 825, description: 'lifetime of a newly made certificate (the key is kept on renewal, so a pinned public key stays valid)' },
+        renewDaysBefore: { type: 'integer', minimum: 1, maximum: 365, default: 30, description: 'renew the certificate at start when it expires within this many days' },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'serve the admin page (HTTPS, login required)' },
+        host: { type: 'string', default: '0.0.0.0', description: 'address the admin page listens on (the clinic LAN; it is TLS and login only)' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'admin page port (HTTPS)' },
+        sessionIdleMinutes: { type: 'integer', minimum: 1, maximum: 1440, default: 30, description: 'an admin session ends after this long without a request' },
+        sessionMaxHours: { type: 'integer', minimum: 1, maximum: 72, default: 12, description: 'an admin session ends this long after login, used or not' },
+        loginMaxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'failed logins from one address before it must wait' },
+        loginLockoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300, description: 'how long an address waits after too many failed logins (doubles on each further lockout, up to a day)' },
+      },
+    },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'serve /healthz, /readyz, /metrics and /status on 127.0.0.1 (never on another address)' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8766, description: 'loopback port of the health and metrics endpoints (`onshi status` reads it)' },
+      },
+    },
   },
 } as const;
 
@@ -72,6 +114,12 @@ export interface GatewayConfig {
     userId: string; passwordFile: string; timeoutMs: number;
   };
   reader: { enabled: boolean; readerName: string; jpkiCaFile: string };
+  tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
+  admin: {
+    enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;
+    loginMaxFailures: number; loginLockoutSeconds: number;
+  };
+  health: { enabled: boolean; port: number };
 }
 
 export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
@@ -126,6 +174,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv, origi
     if (raw === undefined) continue;
     let value: unknown = raw;
     if (leaf.type === 'integer') value = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    else if (leaf.type === 'array') value = raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
     else if (leaf.type === 'boolean') value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
     let obj = target;
     for (const seg of leaf.path.slice(0, -1)) {
