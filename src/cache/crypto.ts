@@ -32,7 +32,7 @@ export interface LoadedKey {
  * created when missing (never inside the credentials directory, which systemd owns).
  * Accepted content: exactly 32 raw bytes, or 64 hex digits (optionally followed by a newline).
  */
-export function loadOrCreateKey(dir: string, keyFile?: string): LoadedKey {
+export function loadOrCreateKey(dir: string, keyFile?: string, opts: { create?: boolean } = {}): LoadedKey {
   const cred = process.env.CREDENTIALS_DIRECTORY ? join(process.env.CREDENTIALS_DIRECTORY, 'cache.key') : undefined;
   let path: string;
   let source: LoadedKey['source'];
@@ -43,6 +43,8 @@ export function loadOrCreateKey(dir: string, keyFile?: string): LoadedKey {
   const alerts: StoreAlert[] = [];
   if (!existsSync(path)) {
     if (source === 'credential') throw keyError(`key credential ${path} vanished`);
+    // Read-only tools (audit verify) must not mint a key that would never match the database.
+    if (opts.create === false) throw keyError(`no cache key at ${path}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const key = randomBytes(32);
     writeFileAtomic(path, key, 0o600);
@@ -77,11 +79,18 @@ export type Aad = { table: string; purpose: string; row: string };
 export class CacheKeys {
   private readonly enc: Buffer;
   private readonly mac: Buffer;
+  private readonly chain: Buffer;
 
   constructor(master: Uint8Array) {
     if (master.length !== 32) throw keyError('the cache key must be 32 bytes');
     this.enc = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'onshi-cache/v1/aes-256-gcm', 32));
     this.mac = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'onshi-cache/v1/lookup-hmac', 32));
+    this.chain = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'onshi-cache/v1/audit-chain', 32));
+  }
+
+  /** HMAC for the audit chain: keyed, so that whoever holds only the database cannot re-chain it. */
+  auditMac(text: string): Buffer {
+    return createHmac('sha256', this.chain).update(text, 'utf8').digest();
   }
 
   seal(plain: Uint8Array, aad: Aad): Buffer {

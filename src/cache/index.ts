@@ -2,9 +2,9 @@
  * The gateway's durable state: eligibility cache, outbox, reconciliation, revocation list, meta.
  * See docs/cache.md for the schema, durability and encryption choices.
  */
-export { GatewayStore, DB_FILE } from './store.js';
+export { GatewayStore, DB_FILE, verifyAuditFile } from './store.js';
 export { LATEST_VERSION } from './schema.js';
 export type {
-  CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, ReconciliationEntry,
+  AuditEntry, AuditFailure, AuditInput, AuditKind, AuditVerifyResult, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, ReconciliationEntry,
   ReconciliationInput, StoreAlert, StoreErrorCode,
 } from './types.js';

@@ -7,6 +7,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, statS
 import { basename, dirname } from 'node:path';
 import { OnshiError, isOnshiError } from '../errors.js';
 import type { CacheKeys } from './crypto.js';
+import { ensureAuditHead } from './audit.js';
 import { migrate } from './schema.js';
 import { isCorruption, toStoreError } from './sqlite-errors.js';
 import type { StoreAlert, StoreErrorCode } from './types.js';
@@ -20,6 +21,8 @@ export const WRITER_PRAGMAS = [
   // Keep the -wal from staying huge on a small card after a burst (truncated after checkpoints).
   'journal_size_limit = 8388608',
   'trusted_schema = OFF',
+  // Purged audit fields (and other deleted rows) are zeroed in their pages, not left as free space.
+  'secure_delete = FAST',
 ] as const;
 
 export function openWriter(dbPath: string, keys: CacheKeys, now = Date.now()): { db: Database.Database; alerts: StoreAlert[] } {
@@ -39,6 +42,7 @@ export function openWriter(dbPath: string, keys: CacheKeys, now = Date.now()): {
   }
   try {
     checkKey(db, keys);
+    ensureAuditHead(db, keys);
     const reset = db.prepare(`UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'inflight'`).run(now).changes;
     if (reset > 0) alerts.push({ code: 'OUTBOX_INFLIGHT_RESET', message: `${reset} outbox entries were inflight at the last stop and will be sent again`, details: { count: reset } });
   } catch (e) {

@@ -4,6 +4,7 @@
  * Every request carries an id and gets exactly one response with that id.
  */
 import type { OnshiError } from '../errors.js';
+import type { WireAuditInput } from './audit.js';
 import type { CompleteOutcome, StoreAlert, StoreErrorCode } from './types.js';
 
 export interface WorkerInit {
@@ -37,6 +38,8 @@ export interface Ops {
   setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
   setMeta: [{ key: string; value: string }, null];
   pruneOutbox: [{ before: number }, { deleted: number }];
+  appendAudit: [WireAuditInput, { seq: number; hash: string }];
+  purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];
   close: [Record<string, never>, null];
 }
 export type OpName = keyof Ops;

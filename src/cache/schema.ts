@@ -67,6 +67,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'hash-chained audit log',
+    sql: `
+      -- hash = HMAC(prev, clear fields, personal_digest); personal = AES-GCM(JSON), NULL once purged;
+      -- personal_digest = SHA-256(personal blob) stays, so a purged entry still verifies.
+      -- The authenticated chain head (last seq and hash) lives in meta.store.audit_head.
+      CREATE TABLE audit (
+        seq             INTEGER PRIMARY KEY,
+        at              INTEGER NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('check', 'admin', 'token')),
+        actor           TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        mode            TEXT,
+        outcome         TEXT,
+        source          TEXT,
+        personal        BLOB,
+        personal_digest BLOB,
+        purged_at       INTEGER,
+        prev            BLOB NOT NULL,
+        hash            BLOB NOT NULL
+      );
+      CREATE INDEX audit_retention ON audit (at) WHERE personal IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

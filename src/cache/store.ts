@@ -16,16 +16,18 @@
  * shared by group commit.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { OnshiError } from '../errors.js';
+import { AUDIT_COLUMNS, AUDIT_KINDS, auditAad, auditSource, verifyAuditSteps, verifyAuditSync, type AuditRow, type AuditSource } from './audit.js';
 import { CacheKeys, loadOrCreateKey, toJson } from './crypto.js';
 import { outcomeToWire, type OpArgs, type OpName, type OpResult, type Request, type Startup, type WireError, type WorkerMessage } from './protocol.js';
 import { spawnWriter } from './spawn-writer.js';
 import { toStoreError } from './sqlite-errors.js';
 import type {
-  CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxStats, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
+  AuditEntry, AuditInput, AuditVerifyResult, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxStats, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
 } from './types.js';
 import { AAD, META_REVOCATION_FETCHED_AT } from './writer-ops.js';
 
@@ -59,6 +61,26 @@ function prepareReader(db: Database.Database) {
     meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     reconAll: db.prepare('SELECT * FROM reconciliation ORDER BY id LIMIT ?'),
     reconOpen: db.prepare('SELECT * FROM reconciliation WHERE handled_at IS NULL ORDER BY id LIMIT ?'),
+    auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`),
+    audit: auditSource(db),
+  };
+}
+
+const CODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** Checks an audit entry's clear fields: they are kept forever, so they must be short codes, never text. */
+function auditArgs(a: AuditInput, now: Date): OpArgs<'appendAudit'> {
+  if (!AUDIT_KINDS.includes(a.kind)) throw err('STORE_INPUT_INVALID', `audit kind must be one of ${AUDIT_KINDS.join(', ')}`);
+  if (typeof a.actor !== 'string' || a.actor.length === 0 || a.actor.length > 128 || /[\u0000-\u001f\u007f]/.test(a.actor)) {
+    throw err('STORE_INPUT_INVALID', 'audit actor must be 1–128 printable characters');
+  }
+  if (typeof a.action !== 'string' || !CODE_RE.test(a.action)) throw err('STORE_INPUT_INVALID', 'audit action must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
+  if (a.mode !== undefined && a.mode !== 'card' && a.mode !== 'numbers') throw err('STORE_INPUT_INVALID', 'audit mode must be card or numbers');
+  if (a.outcome !== undefined && (typeof a.outcome !== 'string' || !CODE_RE.test(a.outcome))) throw err('STORE_INPUT_INVALID', 'audit outcome must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
+  if (a.source !== undefined && a.source !== 'central' && a.source !== 'cache') throw err('STORE_INPUT_INVALID', 'audit source must be central or cache');
+  return {
+    kind: a.kind, actor: a.actor, action: a.action, mode: a.mode ?? null, outcome: a.outcome ?? null, source: a.source ?? null,
+    personalJson: a.personal === undefined ? null : toJson(a.personal), at: validDate(now, 'now'),
   };
 }
 
@@ -248,6 +270,61 @@ export class GatewayStore {
     return v === undefined ? undefined : now.getTime() - Number(v);
   }
 
+  // ---- audit log ----
+
+  /**
+   * Appends one entry; the worker assigns seq and chains it in commit order. Resolves after the
+   * commit. STORE_CORRUPT when the chain head was tampered with (nothing is appended then).
+   */
+  async appendAudit(entry: AuditInput, now = new Date()): Promise<{ seq: number; hash: string }> {
+    return this.call('appendAudit', auditArgs(entry, now));
+  }
+
+  /** Entries with seq > after, oldest first. Personal fields are decrypted unless `personal: false`. */
+  listAudit(o: { after?: number; limit?: number; personal?: boolean } = {}): AuditEntry[] {
+    this.assertOpen();
+    const rows = this.read(() => this.rs.auditList.all(o.after ?? 0, o.limit ?? 100)) as AuditRow[];
+    return rows.map((r) => {
+      const e: AuditEntry = { seq: r.seq, at: new Date(r.at), kind: r.kind as AuditEntry['kind'], actor: r.actor, action: r.action, hash: r.hash.toString('hex') };
+      if (r.mode !== null) e.mode = r.mode as 'card' | 'numbers';
+      if (r.outcome !== null) e.outcome = r.outcome;
+      if (r.source !== null) e.source = r.source as 'central' | 'cache';
+      if (r.purged_at !== null) e.purgedAt = new Date(r.purged_at);
+      if (r.personal !== null && o.personal !== false) e.personal = this.keys.openJson(r.personal, auditAad(r.seq));
+      return e;
+    });
+  }
+
+  /**
+   * Walks the whole chain (in chunks, yielding to the event loop) up to the head as it was when the
+   * walk started. Never throws for tampering: the result names the first bad seq and why.
+   */
+  async verifyAudit(): Promise<AuditVerifyResult> {
+    this.assertOpen();
+    const src: AuditSource = {
+      headValue: () => this.read(() => this.rs.audit.headValue()),
+      rows: (a, u, l) => this.read(() => this.rs.audit.rows(a, u, l)),
+      seqOfHash: (h) => this.read(() => this.rs.audit.seqOfHash(h)),
+      lastSeq: () => this.read(() => this.rs.audit.lastSeq()),
+    };
+    const it = verifyAuditSteps(src, this.keys);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+      await yieldToLoop();
+      this.assertOpen();
+    }
+  }
+
+  /**
+   * Retention: drops the personal fields of entries written before `before` (the clear fields and
+   * the chain stay). Returns how many entries were purged. Checkpoint afterwards so that the old
+   * pages leave the WAL too.
+   */
+  async purgeAuditPersonal(before: Date, now = new Date()): Promise<number> {
+    return (await this.call('purgeAuditPersonal', { before: validDate(before, 'before'), now: validDate(now, 'now') })).purged;
+  }
+
   // ---- meta ----
 
   getMeta(key: string): string | undefined {
@@ -315,5 +392,36 @@ export class GatewayStore {
     this.failure ??= new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
+  }
+}
+
+/**
+ * Verifies the audit chain of the database in `dir` through a read-only connection, in one read
+ * snapshot: safe next to a running daemon (no migration, no inflight reset, no key created).
+ * Throws AUDIT_UNAVAILABLE when there is no database or it predates the audit log.
+ */
+export function verifyAuditFile(o: { dir: string; keyFile?: string }): AuditVerifyResult {
+  const dbPath = join(o.dir, DB_FILE);
+  if (!existsSync(dbPath)) throw err('AUDIT_UNAVAILABLE', `no gateway database at ${dbPath}`);
+  const keys = new CacheKeys(loadOrCreateKey(o.dir, o.keyFile, { create: false }).key);
+  let db: Database.Database;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true, timeout: 5000 });
+  } catch (e) {
+    throw toStoreError(e, 'opening the database read-only');
+  }
+  try {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 3) throw err('AUDIT_UNAVAILABLE', `the database is at schema ${version}; the audit log starts at 3 (start the gateway once)`);
+    const check = db.prepare(`SELECT value FROM meta WHERE key = 'store.key_check'`).pluck().get() as string | undefined;
+    if (check === undefined) throw err('AUDIT_UNAVAILABLE', 'the database has no key check value');
+    try { keys.open(Buffer.from(check, 'base64'), AAD.keyCheck); } catch {
+      throw err('STORE_KEY_INVALID', 'the cache key does not match this database');
+    }
+    return db.transaction(() => verifyAuditSync(auditSource(db), keys))();
+  } catch (e) {
+    throw toStoreError(e, 'verifying the audit log');
+  } finally {
+    db.close();
   }
 }

@@ -85,4 +85,51 @@ export type StoreErrorCode =
   | 'OUTBOX_FULL'
   | 'OUTBOX_NOT_FOUND'
   | 'OUTBOX_NOT_INFLIGHT'
-  | 'RECONCILIATION_NOT_FOUND';
+  | 'RECONCILIATION_NOT_FOUND'
+  | 'AUDIT_UNAVAILABLE';
+
+// ---- audit log ----
+
+export type AuditKind = 'check' | 'admin' | 'token';
+
+/**
+ * One audit entry as the caller gives it. Everything but `personal` is stored in clear and kept
+ * forever (it must never hold patient data); `personal` is sealed like the rest of the store and
+ * purged by retention, while the chain stays verifiable.
+ */
+export interface AuditInput {
+  kind: AuditKind;
+  /** Who: the client id for checks and token use, the admin user name, or `cli`/`system`. */
+  actor: string;
+  /** What, as a short code: `inquiry.card`, `login`, `login.failed`, `token.add`, `token.revoke`… */
+  action: string;
+  mode?: 'card' | 'numbers';
+  /** A short code: `ok`, `valid`, an error code such as `CENTRAL_TIMEOUT`… never free text. */
+  outcome?: string;
+  source?: 'central' | 'cache';
+  /** Anything that identifies the patient (request id, names, numbers, certificate serial…). */
+  personal?: unknown;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: Date;
+  kind: AuditKind;
+  actor: string;
+  action: string;
+  mode?: 'card' | 'numbers';
+  outcome?: string;
+  source?: 'central' | 'cache';
+  /** The decrypted personal fields; undefined when there were none, they were purged, or not asked for. */
+  personal?: unknown;
+  /** When retention removed the personal fields. */
+  purgedAt?: Date;
+  /** This entry's chain hash (hex). */
+  hash: string;
+}
+
+export type AuditFailure = 'changed' | 'removed' | 'reordered';
+
+export type AuditVerifyResult =
+  | { ok: true; entries: number; head: { seq: number; hash: string } }
+  | { ok: false; entries: number; seq: number; reason: AuditFailure; message: string };

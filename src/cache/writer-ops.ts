@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { OnshiError } from '../errors.js';
+import { createAuditOps } from './audit.js';
 import type { CacheKeys } from './crypto.js';
 import type { OpArgs, OpName, OpResult, WireOutboxEntry } from './protocol.js';
 import type { StoreErrorCode } from './types.js';
@@ -56,6 +57,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     prune: db.prepare(`DELETE FROM outbox WHERE state = 'done' AND updated_at < ?`),
   };
+  const audit = createAuditOps(db, keys);
 
   return {
     putEligibility({ lookupHex, answerJson, verifiedAt, source }) {
@@ -142,6 +144,9 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     pruneOutbox({ before }) {
       return { deleted: s.prune.run(before).changes };
     },
+
+    appendAudit: audit.appendAudit,
+    purgeAuditPersonal: audit.purgeAuditPersonal,
 
     close() {
       return null;
