@@ -4,4 +4,11 @@ export * from './errors.js';
 export * from './codes.js';
 export * from './identifiers.js';
 export * from './xml.js';
-export * from './messages.js';
+// messages.ts also exports its tree reader and block codecs for batch.ts: only the codecs are API.
+export {
+  requestToTree, requestFromTree, responseToTree, responseFromTree,
+  encodeRequestXml, decodeRequestXml, encodeResponseXml, decodeResponseXml,
+  toJsonForm, fromJsonForm, encodeRequestJson, decodeRequestJson, encodeResponseJson, decodeResponseJson,
+} from './messages.js';
+export * from './batch.js';
+export * from './advice.js';

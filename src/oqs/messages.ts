@@ -33,11 +33,14 @@ import { isXmlName, parseXmlDocument, serializeXmlDocument, type XmlLimits } fro
 
 const ROOT = 'XmlMsg';
 
+// The tree reader and the block codecs below are exported for batch.ts, which reuses them for the
+// batch messages; index.ts does not re-export them (they are not part of the oqs API).
+
 // ---------------------------------------------------------------------------------------------
 // Reading a tree
 
 /** One element's children, read by name; remembers which names were consumed. */
-class Reader {
+export class Reader {
   private readonly used = new Set<string>();
   constructor(
     readonly tree: XmlTree,
@@ -116,32 +119,32 @@ class Reader {
   }
 }
 
-function checkDate(path: string, v: string | undefined): void {
+export function checkDate(path: string, v: string | undefined): void {
   if (v !== undefined && !/^\d{8}$/.test(v)) throw invalidMessage(path, 'date-format', `${path}: expected YYYYMMDD`);
 }
 
-function checkTimestamp(path: string, v: string | undefined): void {
+export function checkTimestamp(path: string, v: string | undefined): void {
   if (v !== undefined && !/^\d{14}$/.test(v)) throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
 }
 
-function checkCode(table: string, path: string, v: string | undefined): void {
+export function checkCode(table: string, path: string, v: string | undefined): void {
   if (v !== undefined && !isCode(table, v)) throw invalidMessage(path, 'unknown-code', `${path}: not a code of OQSCD${table}`);
 }
 
-function code<T extends string = string>(r: Reader, name: string, table: string): T | undefined {
+export function code<T extends string = string>(r: Reader, name: string, table: string): T | undefined {
   const v = r.text(name);
   checkCode(table, r.at(name), v);
   return v as T | undefined;
 }
 
-function requiredCode<T extends string = string>(r: Reader, name: string, table: string): T {
+export function requiredCode<T extends string = string>(r: Reader, name: string, table: string): T {
   const v = r.required(name);
   checkCode(table, r.at(name), v);
   return v as T;
 }
 
 /** Adds only defined values so that absent stays absent (and deep equality holds after a round trip). */
-function put<T extends object, K extends keyof T>(obj: T, key: K, v: T[K] | undefined): void {
+export function put<T extends object, K extends keyof T>(obj: T, key: K, v: T[K] | undefined): void {
   if (v !== undefined) obj[key] = v;
 }
 
@@ -158,7 +161,7 @@ const Q = {
   arbitraryId: 'ArbitraryIdentifier',
 } as const;
 
-function queryFromReader(r: Reader): NumbersQuery {
+export function queryFromReader(r: Reader): NumbersQuery {
   const insurerNumber = r.required(Q.insurer);
   if (!/^(?: {2}\d{6}|\d{8}|\d{6})$/.test(insurerNumber)) {
     throw invalidMessage(r.at(Q.insurer), 'format', `${r.at(Q.insurer)}: expected 6 or 8 digits, space-padded to 8`);
@@ -181,7 +184,7 @@ function queryFromReader(r: Reader): NumbersQuery {
   return q;
 }
 
-function queryToTree(q: NumbersQuery): XmlTree {
+export function queryToTree(q: NumbersQuery): XmlTree {
   const t: XmlTree = { [Q.insurer]: padInsurerNumber(q.insurerNumber) };
   if (q.symbol !== undefined && q.symbol !== '') t[Q.symbol] = q.symbol;
   t[Q.number] = q.number;
@@ -228,18 +231,18 @@ export function requestFromTree(tree: XmlTree): QualificationRequest {
   return req;
 }
 
-function rootReader(tree: XmlTree): Reader {
+export function rootReader(tree: XmlTree): Reader {
   if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) throw invalidMessage('', 'expected-elements');
   return new Reader(tree, '');
 }
 
-function requiredNode(r: Reader, name: string): Reader {
+export function requiredNode(r: Reader, name: string): Reader {
   const n = r.node(name);
   if (n === undefined) throw invalidMessage(r.at(name), 'missing', `${r.at(name)}: required element missing`);
   return n;
 }
 
-function institution(h: Reader): string {
+export function institution(h: Reader): string {
   const v = h.required('MedicalInstitutionCode');
   if (!/^\d{10}$/.test(v)) throw invalidMessage(h.at('MedicalInstitutionCode'), 'format', 'MedicalInstitutionCode: expected 10 digits');
   return v;
@@ -502,7 +505,7 @@ function headerFromReader(h: Reader): ResponseHeader {
   return header;
 }
 
-function bodyFromReader(b: Reader | undefined, segment: SegmentOfResult): ResponseBody {
+export function bodyFromReader(b: Reader | undefined, segment: SegmentOfResult): ResponseBody {
   const r = b ?? new Reader({}, 'MessageBody');
   const status = code<ProcessingResultStatus>(r, 'ProcessingResultStatus', '004');
   if (status === undefined && segment === '1') {
@@ -552,8 +555,14 @@ export function responseToTree(res: QualificationResponse): XmlTree {
     if (typeof v === 'string' && v !== '') h[el] = v;
   }
   mergeExtra(h, res.header.extra, 'header.extra');
+  const tree: XmlTree = { MessageHeader: h, MessageBody: bodyToTree(res.body) };
+  responseFromTree(tree); // never emit what we would refuse to read
+  return tree;
+}
+
+/** A response body (also a batch answer's BulkConfirmUnit), elements in the spec's order. Does not validate. */
+export function bodyToTree(body: ResponseBody): XmlTree {
   const b: XmlTree = {};
-  const body = res.body;
   if (body.query !== undefined) b.QualificationConfirmSearchInfo = queryToTree(body.query);
   if (body.statusMissing !== true) b.ProcessingResultStatus = body.status;
   const opt: ReadonlyArray<readonly [string | undefined, string]> = [
@@ -568,12 +577,10 @@ export function responseToTree(res: QualificationResponse): XmlTree {
     b.ResultList = { ResultOfQualificationConfirmation: items.length === 1 ? (items[0] as XmlTree) : items };
   }
   mergeExtra(b, body.extra, 'body.extra');
-  const tree: XmlTree = { MessageHeader: h, MessageBody: b };
-  responseFromTree(tree); // never emit what we would refuse to read
-  return tree;
+  return b;
 }
 
-function mergeExtra(t: XmlTree, extra: XmlTree | undefined, path: string): void {
+export function mergeExtra(t: XmlTree, extra: XmlTree | undefined, path: string): void {
   for (const [k, v] of Object.entries(extra ?? {})) {
     if (Object.hasOwn(t, k)) throw invalidMessage(`${path}.${k}`, 'duplicate-element', `${path}.${k}: collides with a modelled element`);
     t[k] = v;
@@ -583,7 +590,7 @@ function mergeExtra(t: XmlTree, extra: XmlTree | undefined, path: string): void 
 // ---------------------------------------------------------------------------------------------
 // XML form
 
-function xmlMsgContent(buf: Buffer | Uint8Array, limits?: Partial<XmlLimits>): { tree: XmlTree; encoding: WireEncoding } {
+export function xmlMsgContent(buf: Buffer | Uint8Array, limits?: Partial<XmlLimits>): { tree: XmlTree; encoding: WireEncoding } {
   const doc = parseXmlDocument(buf, limits);
   if (doc.root !== ROOT) throw invalidMessage('', 'root', `root element must be <${ROOT}>`);
   return { tree: doc.tree, encoding: doc.encoding };
@@ -601,7 +608,7 @@ export function decodeRequestXml(
   return { request: requestFromTree(tree), encoding };
 }
 
-const ENCODING_OF: Record<CharacterCode, WireEncoding> = { '0': 'UTF-8', '1': 'Shift_JIS' };
+export const ENCODING_OF: Record<CharacterCode, WireEncoding> = { '0': 'UTF-8', '1': 'Shift_JIS' };
 
 /** Written in the encoding the header announces (CharacterCodeIdentifier 0 UTF-8, 1 Shift_JIS). */
 export function encodeResponseXml(res: QualificationResponse): Buffer {
