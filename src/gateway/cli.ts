@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { verifyAuditFile } from '../cache/index.js';
 import { OnshiError } from '../errors.js';
 import { ClientStore } from './clients.js';
 import { GatewayClient } from './client.js';
@@ -20,6 +21,7 @@ const USAGE = `usage: onshi <command> [options]
   clients add NAME [--config FILE]      create a receipt-computer client; prints its token once
   clients list [--config FILE]          list clients (never tokens)
   clients revoke ID|NAME [--config FILE]
+  audit verify [--config FILE] [--json] check the audit log's hash chain (read-only); exit 1 if broken
   inquiry --numbers INSURER,SYMBOL,NUMBER,BRANCH --birthdate YYYYMMDD
           [--limit-consent] [--date YYYYMMDD] [--deadline MS] [--ws URL] [--token TOKEN]
                                         one check by insurance numbers; prints the result as JSON
@@ -39,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start': return await cmdStart(rest);
       case 'clients': return cmdClients(rest);
       case 'inquiry': return await cmdInquiry(rest);
+      case 'audit': return cmdAudit(rest);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return command === undefined ? 2 : 0;
@@ -119,6 +122,18 @@ function cmdClients(argv: string[]): number {
     default:
       throw new UsageError('clients add|list|revoke');
   }
+}
+
+/** Read-only: safe while the daemon runs (run it as the gateway's user, which can read the key). */
+function cmdAudit(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  if (sub !== 'verify') throw new UsageError('audit verify [--config FILE] [--json]');
+  const { values } = args(rest, { config: { type: 'string' }, json: { type: 'boolean' } });
+  const r = verifyAuditFile({ dir: configFrom(values.config).stateDir });
+  if (values.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else if (r.ok) process.stdout.write(`audit log OK: ${r.entries} entries, head ${r.head.seq} ${r.head.hash}\n`);
+  else process.stdout.write(`audit log BROKEN at entry ${r.seq} (${r.reason}): ${r.message}; ${r.entries} entries verified before it\n`);
+  return r.ok ? 0 : 1;
 }
 
 async function cmdInquiry(argv: string[]): Promise<number> {
