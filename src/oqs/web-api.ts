@@ -8,6 +8,9 @@ export const WEB_API_PATHS = {
   search: '/oqs-api-pro/MSA01030/ILI01030SV01/search',
   cardChallenge: '/oqs-api-pro/sim/card/challenge',
   cardSearch: '/oqs-api-pro/sim/card/search',
+  // Batch inquiry (spec §5) in the Web API's JSON form: the real endpoints are not public either.
+  batchSubmit: '/oqs-api-pro/sim/batch/submit',
+  batchFetch: '/oqs-api-pro/sim/batch/fetch',
   /** the JPKI CRL (DER), for the gateway's offline revocation check */
   cardCrl: '/oqs-api-pro/sim/card/crl',
 } as const;

@@ -6,7 +6,10 @@
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OnshiError } from '../errors.js';
-import { decodeResponseJson, decodeResponseXml, encodeRequestJson } from '../oqs/index.js';
+import {
+  decodeBatchReceiptJson, decodeBatchReceiptXml, decodeBatchResultJson, decodeBatchResultXml, decodeResponseJson, decodeResponseXml,
+  encodeBatchFetchJson, encodeBatchSubmitJson, encodeRequestJson, type BatchReceipt, type BatchResult, type BatchSubmitRequest,
+} from '../oqs/index.js';
 import type { QualificationRequest, QualificationResponse } from '../oqs/types.js';
 import { WEB_API_PATHS } from '../oqs/web-api.js';
 
@@ -115,6 +118,25 @@ export class CentralClient {
   /** The JPKI certificate revocation list as central serves it (DER); the caller verifies its signature. */
   async cardCrl(call: CallOptions): Promise<Buffer> {
     return (await this.authorized(WEB_API_PATHS.cardCrl, Buffer.from('{}'), call)).body;
+  }
+
+  /**
+   * 一括照会, step 1 (spec §5): the entries, each with its own arbitraryId → the receipt holding the
+   * reception number (SegmentOfResult 9 = refused, see errorCode). Give an idempotency key and keep
+   * it until the receipt is stored: a resend under it replays the same receipt, never a second batch.
+   */
+  async submitBatch(req: BatchSubmitRequest, call: CallOptions): Promise<BatchReceipt> {
+    const answer = await this.authorized(WEB_API_PATHS.batchSubmit, Buffer.from(JSON.stringify(encodeBatchSubmitJson(req))), call);
+    return decodeWith(answer, decodeBatchReceiptXml, decodeBatchReceiptJson);
+  }
+
+  /**
+   * 一括照会, step 2: the results by reception number (batchOutcome tells 処理中 / failed / done).
+   * A read, sent without an idempotency key so that a later fetch never replays an earlier 処理中.
+   */
+  async fetchBatch(receptionNumber: string, institutionCode: string, call: Pick<CallOptions, 'deadline'>): Promise<BatchResult> {
+    const body = Buffer.from(JSON.stringify(encodeBatchFetchJson({ institutionCode, receptionNumber })));
+    return decodeWith(await this.authorized(WEB_API_PATHS.batchFetch, body, { deadline: call.deadline }), decodeBatchResultXml, decodeBatchResultJson);
   }
 
   /** A cheap authenticated round trip for the link probe. */
@@ -264,9 +286,13 @@ function parseJson(body: Buffer): unknown {
 
 /** The Web API answers JSON; a terminal-style endpoint may answer XML. Both go through the strict codecs. */
 function decodeAnswer(a: RawAnswer): QualificationResponse {
+  return decodeWith(a, decodeResponseXml, decodeResponseJson);
+}
+
+function decodeWith<T>(a: RawAnswer, fromXml: (body: Buffer) => T, fromJson: (json: unknown) => T): T {
   const type = String(a.headers['content-type'] ?? '');
   try {
-    return /xml/i.test(type) ? decodeResponseXml(a.body) : decodeResponseJson(parseJson(a.body));
+    return /xml/i.test(type) ? fromXml(a.body) : fromJson(parseJson(a.body));
   } catch (e) {
     if (e instanceof CentralError) throw e;
     const code = (e as { code?: string }).code;

@@ -17,6 +17,7 @@ import {
   type SimQualification, toResult,
 } from './population.js';
 import { certificateGraceEnd, timestampJst, todayJst } from '../../oqs/dates.js';
+import { SimBatches } from './batch.js';
 
 export interface CentralSettings {
   latencyMs: number;
@@ -65,6 +66,8 @@ export interface CentralSimOptions {
 
 export class CentralSim {
   readonly people: SimPerson[];
+  /** 一括照会 (src/sim/central/batch.ts) */
+  readonly batches: SimBatches;
   readonly settings: CentralSettings = { latencyMs: 0, jitterMs: 0, errorRate: 0, errorStatus: 503, retryAfterSec: 1, today: null };
   stats: CentralStats = CentralSim.emptyStats();
   private readonly tokens = new Map<string, number>();
@@ -80,6 +83,7 @@ export class CentralSim {
     private readonly opts: CentralSimOptions,
   ) {
     this.people = opts.people ?? seedPopulation();
+    this.batches = new SimBatches({ people: this.people, today: () => this.today() });
     this.jpkiCa = new X509Certificate(opts.pki.jpkiCa.certPem);
     this.revoked = new Set((opts.revokedSerials ?? []).map((s) => s.toLowerCase().replace(/^0+/, '')));
   }
@@ -138,6 +142,8 @@ export class CentralSim {
         case WEB_API_PATHS.cardChallenge: return await this.challenge(req, res);
         case WEB_API_PATHS.cardCrl: return await this.crl(req, res);
         case WEB_API_PATHS.cardSearch: return await this.idempotent(req, res, (body) => this.cardSearch(body));
+        case WEB_API_PATHS.batchSubmit: return await this.idempotent(req, res, async (body) => this.batches.submit(body));
+        case WEB_API_PATHS.batchFetch: return await this.idempotent(req, res, async (body) => this.batches.fetch(body));
         default: throw new HttpError(404, 'NOT_FOUND', `no endpoint ${req.url}`);
       }
     } catch (e) {
@@ -347,12 +353,14 @@ export class CentralSim {
         this.stats = CentralSim.emptyStats();
         this.answers.clear();
         this.canned.length = 0;
+        this.batches.reset();
         return sendJson(res, 204);
       }
       if (req.method === 'POST' && path === '/control/responses') {
         this.canned.push(parseCanned(objectBody(await readJson(req))));
         return sendJson(res, 204);
       }
+      if (path.startsWith('/control/batch/')) return await this.batches.control(req, res, path);
       if (req.method === 'GET' && path === '/control/people') return sendJson(res, 200, peopleRows(this.people, this.today()));
       if (req.method === 'POST' && path === '/control/people') {
         const person = objectBody(await readJson(req)) as unknown as SimPerson;
