@@ -2,7 +2,8 @@
  * The central simulator's synthetic population and the eligibility rules it answers with.
  * Every person is fake. The seed covers every 資格有効性 value the gateway must handle, 後期高齢者
  * without 枝番, 6-digit 国保 insurer numbers, names with 髙/﨑/an IVS sequence/a private-use
- * character, and the nested 高齢受給者証 and 限度額適用認定証 blocks.
+ * character, the nested 高齢受給者証 and 限度額適用認定証 blocks, and each 負担割合 / 限度額適用区分
+ * combination that does not fit.
  */
 import type {
   ElderlyRecipientInfo, LimitApplicationInfo, NumbersQuery, QualificationResult, Validity,
@@ -54,6 +55,29 @@ export interface PeopleRow {
 }
 
 const KENPO = 'テスト健康保険組合';
+
+/** id, label, kana given name, birth date, 負担割合 (高齢受給者証 or 後期高齢者 一部負担金, percent), 適用区分 (OQSCD012) */
+const RATIO_CASES: ReadonlyArray<readonly [string, string, string, string, { kind: 'elderly' | 'partial'; value: string }, string]> = [
+  ['P0000013', '高齢受給者証 1割 + 現役並みⅠ', 'ｼﾞｭｳｻﾝ', '19530909', { kind: 'elderly', value: '10' }, 'B03'],
+  ['P0000014', '高齢受給者証 2割 + 現役並みⅡ', 'ｼﾞｭｳﾖﾝ', '19541010', { kind: 'elderly', value: '20' }, 'B02'],
+  ['P0000015', '高齢受給者証 3割 + 一般', 'ｼﾞｭｳｺﾞ', '19551111', { kind: 'elderly', value: '30' }, 'B04'],
+  ['P0000016', '高齢受給者証 3割 + 低所得Ⅱ', 'ｼﾞｭｳﾛｸ', '19521212', { kind: 'elderly', value: '30' }, 'B05'],
+  ['P0000017', '後期高齢者 1割 + 現役並みⅢ', 'ｼﾞｭｳﾅﾅ', '19400101', { kind: 'partial', value: '010' }, 'B01'],
+];
+
+function ratioCase([id, label, kana, birthdate, ratio, flag]: (typeof RATIO_CASES)[number], i: number): SimPerson {
+  const dates = { issueDate: '20240301', validStartDate: '20240401', validEndDate: '20270731' };
+  const x: SimQualification = ratio.kind === 'partial'
+    ? { insurerNumber: '39139993', number: `1300${i + 1}`, insurerName: 'テスト県後期高齢者医療広域連合', partialContributionRatio: ratio.value,
+      cardClassification: '01', personalFamily: '1', qualificationDate: '20200401' }
+    : { insurerNumber: '06279996', symbol: 'ﾜﾘｱｲ', number: `1300${i + 1}`, branch: '00', insurerName: KENPO, elderly: { ...dates, contributionRatio: ratio.value },
+      cardClassification: '01', personalFamily: '1', qualificationDate: '20200401' };
+  x.limitInfo = { classification: '01', classificationFlag: flag, ...dates };
+  return {
+    id, label: `有効 (割合不整合: ${label})`, name: `割合　${['十三', '十四', '十五', '十六', '十七'][i]}`, nameKana: `ﾜﾘｱｲ ${kana}`,
+    sex: i % 2 === 0 ? '1' : '2', birthdate, qualifications: [x],
+  };
+}
 
 export function seedPopulation(): SimPerson[] {
   return [
@@ -144,6 +168,8 @@ export function seedPopulation(): SimPerson[] {
         cardClassification: '01', personalFamily: '1', qualificationDate: '20000401',
       }],
     },
+    // 負担割合 vs 限度額適用区分: each combination the gateway must flag "confirm with the insurer".
+    ...RATIO_CASES.map(ratioCase),
     // Card holders: the virtual cards' certificates carry CN=<id> (see src/sim/card).
     ...['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005'].map((id, i): SimPerson => ({
       id, label: `card holder ${i + 1}`, name: `カード　${['一', '二', '三', '四', '五'][i]}郎`, nameKana: `ｶｰﾄﾞ ${['ｲﾁ', 'ｼﾞ', 'ｻﾌﾞ', 'ｼ', 'ｺﾞ'][i]}ﾛｳ`,
