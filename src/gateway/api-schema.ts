@@ -4,6 +4,7 @@
  * exactly one answer with that id: its result type, or `error`.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { EVENT_TOPICS, type EventTopic } from './events.js';
 
 export const PROTOCOL_VERSION = '1.0';
 
@@ -77,6 +78,53 @@ export const REQUEST_SCHEMAS = {
     required: ['type', 'id'],
     properties: { type: { const: 'ping' }, id: requestId },
   },
+  subscribe: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'topics'],
+    properties: {
+      type: { const: 'subscribe' },
+      id: requestId,
+      topics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_TOPICS] }, description: 'event topics to receive on this connection; the current state of each is sent at once' },
+    },
+  },
+  unsubscribe: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'topics'],
+    properties: {
+      type: { const: 'unsubscribe' },
+      id: requestId,
+      topics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_TOPICS] } },
+    },
+  },
+  status: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id'],
+    properties: { type: { const: 'status' }, id: requestId },
+  },
+  'reconciliation.list': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id'],
+    properties: {
+      type: { const: 'reconciliation.list' },
+      id: requestId,
+      includeHandled: { type: 'boolean', default: false, description: 'also list the items staff already marked handled' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+    },
+  },
+  'reconciliation.handle': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'itemId'],
+    properties: {
+      type: { const: 'reconciliation.handle' },
+      id: requestId,
+      itemId: { type: 'integer', minimum: 1, description: 'the reconciliation item staff have dealt with' },
+    },
+  },
 } as const;
 
 export type RequestType = keyof typeof REQUEST_SCHEMAS;
@@ -96,10 +144,15 @@ export type ApiRequest =
   | { type: 'inquiry.card'; id: string; mode: 'pin' | 'visual'; deadlineMs?: number; confirmationDate?: string; limitConsent: boolean; readerName?: string }
   | { type: 'pin.submit'; id: string; inquiryId: string; pin: string; confirmLastTry: boolean }
   | { type: 'inquiry.cancel'; id: string; inquiryId: string }
-  | { type: 'ping'; id: string };
+  | { type: 'ping'; id: string }
+  | { type: 'subscribe'; id: string; topics: EventTopic[] }
+  | { type: 'unsubscribe'; id: string; topics: EventTopic[] }
+  | { type: 'status'; id: string }
+  | { type: 'reconciliation.list'; id: string; includeHandled: boolean; limit: number }
+  | { type: 'reconciliation.handle'; id: string; itemId: number };
 
 /** Answers that end a request; anything else with the same id is a progress event. */
-export const FINAL_TYPES = ['inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'error'] as const;
+export const FINAL_TYPES = ['inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled', 'error'] as const;
 
 /** Default deadlines by request type, when the request names none (ms). */
 export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquiry.card': 120_000 };
@@ -107,7 +160,7 @@ export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquir
 /** Error codes of the API itself (the flows add their own: CENTRAL_*, CARD_*, READER_*, OQS_*). */
 export type ApiErrorCode =
   | 'BAD_JSON' | 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'DEADLINE_EXCEEDED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'INTERNAL'
-  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED';
+  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED' | 'EVENTS_UNAVAILABLE';
 
 export interface ApiErrorBody { code: string; message: string; retryable: boolean; details?: Record<string, unknown> }
 

@@ -5,17 +5,23 @@
  * certificate + signature to central. Mode `visual` (資格確認限定型) sends the certificate only,
  * after staff have compared the face photo.
  *
+ * With the line down (or central failing mid-check) the card still proves the PIN: it signs a
+ * nonce of ours, the gateway verifies the signature with the certificate's key, the chain and the
+ * synced revocation list, and the answer comes from the outage path (cache + outbox).
+ *
  * PIN rules: the client is told the tries left before every attempt; each `pin.submit` is used for
  * exactly one VERIFY; a wrong PIN is reported with the tries left and the client asked again; the
  * last try needs an explicit confirmation; nothing is ever retried by the gateway.
  */
-import { randomUUID, type X509Certificate } from 'node:crypto';
+import { randomBytes, randomUUID, verify as verifySignature, type X509Certificate } from 'node:crypto';
+import type { LookupInput } from '../cache/index.js';
 import { OnshiError, isOnshiError } from '../errors.js';
 import { todayJst } from '../oqs/dates.js';
 import { isReaderError, type ReaderManager } from '../reader/index.js';
 import type { CentralClient } from '../sync/central-client.js';
 import { checkCardCertificate, EXPIRED_GUIDANCE, type CertWarning } from './card-cert.js';
 import { toInquiryResult, type InquiryResult } from './inquiry.js';
+import { shouldFallBack, type OutagePath } from './outage.js';
 import type { PinBroker } from './pin-broker.js';
 
 export interface CardInquiryDeps {
@@ -25,6 +31,10 @@ export interface CardInquiryDeps {
   jpkiCas: readonly X509Certificate[];
   pins: PinBroker;
   readerName?: string;
+  /** the outage path; without it a line failure is an error */
+  outage?: OutagePath;
+  /** the synced revocation list, for the offline check */
+  revocation?: { isRevoked(serial: string): boolean; revocationAge(): number | undefined; maxAgeMs: number };
 }
 
 export interface CardInquiryInput {
@@ -33,6 +43,7 @@ export interface CardInquiryInput {
   confirmationDate?: string;
   readerName?: string;
   inquiryId: string;
+  clientId?: string;
   connectionId: string;
   deadline: number;
   signal: AbortSignal;
@@ -44,6 +55,7 @@ export type CardResult = InquiryResult & { warnings: CertWarning[] };
 export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInput): Promise<CardResult> {
   const { deadline, signal, progress } = input;
   const readerName = input.readerName ?? deps.readerName;
+  const { outage } = deps;
   progress({ type: 'inquiry.progress', stage: 'waiting_for_card' });
   return deps.reader.withSession(async (session) => {
     progress({ type: 'inquiry.progress', stage: 'card_inserted' });
@@ -51,29 +63,107 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
     const warnings = checkCardCertificate(certificate, deps.jpkiCas);
     progress({ type: 'inquiry.progress', stage: 'certificate_read', warnings });
 
-    let proof: { challenge: string; signature: Buffer } | undefined;
+    const common = {
+      confirmationDate: input.confirmationDate ?? todayJst(),
+      institutionCode: deps.institutionCode,
+      limitConsent: (input.limitConsent ? '1' : '0') as '0' | '1',
+    };
+    // One key for the live search and any replay of it: central never acts twice on one check.
+    const idempotencyKey = randomUUID();
+    const liveDeadline = outage ? outage.liveDeadline(deadline) : deadline;
+    let cause = outage && !outage.link.allowRequest() ? 'LINE_DOWN' : undefined;
+    const lineFailed = (e: unknown): string => {
+      if (!outage || !shouldFallBack(e)) throw e;
+      outage.link.recordFailure(e);
+      return e.code;
+    };
+
+    let proof: { nonce: Buffer; signature: Buffer; challenge?: string } | undefined;
     if (input.mode === 'pin') {
-      // The challenge first: if central is out of reach, the patient is not asked for a PIN in vain.
-      const challenge = await deps.central.cardChallenge({ deadline });
-      proof = { challenge, signature: await askPinAndSign(session, Buffer.from(challenge, 'base64'), deps.pins, input) };
+      // The challenge first: with the line up, the card signs central's challenge. With the line
+      // down the card signs our own nonce, which proves the PIN locally.
+      let challenge: string | undefined;
+      if (!cause) {
+        try {
+          challenge = await deps.central.cardChallenge({ deadline: liveDeadline });
+        } catch (e) {
+          cause = lineFailed(e);
+        }
+      }
+      if (cause) requireCaBundle(deps); // before the patient types a PIN in vain
+      const nonce = challenge ? Buffer.from(challenge, 'base64') : randomBytes(32);
+      proof = { nonce, signature: await askPinAndSign(session, nonce, deps.pins, input), ...(challenge ? { challenge } : {}) };
     }
 
-    progress({ type: 'inquiry.progress', stage: 'checking' });
-    let response;
-    try {
-      response = await deps.central.searchByCard({
-        certificate: der,
-        ...(proof ?? { visual: true }),
-        confirmationDate: input.confirmationDate ?? todayJst(),
-        institutionCode: deps.institutionCode,
-        limitConsent: input.limitConsent ? '1' : '0',
-      }, { deadline, idempotencyKey: randomUUID() });
-    } catch (e) {
-      throw cardRefusal(e);
+    if (!cause) {
+      progress({ type: 'inquiry.progress', stage: 'checking' });
+      const started = performance.now();
+      try {
+        const response = await deps.central.searchByCard({
+          certificate: der,
+          ...(proof?.challenge ? { challenge: proof.challenge, signature: proof.signature } : { visual: true }),
+          ...common,
+        }, { deadline: liveDeadline, idempotencyKey });
+        const result = toInquiryResult(response);
+        if (outage) {
+          outage.link.recordSuccess(performance.now() - started);
+          outage.remember(cardLookup(certificate), result);
+        }
+        return { ...result, warnings };
+      } catch (e) {
+        cause = lineFailed(cardRefusal(e));
+      }
     }
-    const result = toInquiryResult(response);
+
+    // The outage path: prove what can be proved here, then answer from the cache.
+    progress({ type: 'inquiry.progress', stage: 'checking_offline', cause });
+    const notices = checkOffline(deps, certificate, proof);
+    const signedAt = new Date().toISOString();
+    const payload: Record<string, unknown> = {
+      certificate: der.toString('base64'), mode: input.mode, ...common, inquiryId: input.inquiryId,
+      ...(input.clientId ? { clientId: input.clientId } : {}),
+      ...(proof ? { proof: { nonce: proof.nonce.toString('base64'), signature: proof.signature.toString('base64'), signedAt } } : {}),
+      // The live search may have reached central: the replay first resends exactly it, under the same key.
+      ...(proof?.challenge ? { live: { challenge: proof.challenge, signature: proof.signature.toString('base64') } } : {}),
+    };
+    const result = await outage!.answer({
+      lookup: cardLookup(certificate), referenceClassification: '1', confirmationDate: common.confirmationDate, cause: cause!,
+      entry: { idempotencyKey, kind: 'card', payload }, notices,
+    });
     return { ...result, warnings };
   }, { deadline, signal, ...(readerName ? { readerName } : {}) });
+}
+
+export function cardLookup(cert: X509Certificate): LookupInput {
+  return { kind: 'card', certSerial: cert.serialNumber, issuer: cert.issuer };
+}
+
+/**
+ * What the gateway checks itself when central cannot: the card's signature over the nonce (the
+ * PIN was right and the card holds the certificate's key), the chain to the JPKI CA bundle (done
+ * by checkCardCertificate; without a bundle nothing can be proved here) and the last synced
+ * revocation list. Returns notices for the counter.
+ */
+function requireCaBundle(deps: CardInquiryDeps): void {
+  if (deps.jpkiCas.length === 0) {
+    throw new OnshiError('CARD_OFFLINE_UNVERIFIABLE', `Central cannot be reached and no JPKI CA bundle is configured, so the card cannot be checked here. ${EXPIRED_GUIDANCE}`);
+  }
+}
+
+function checkOffline(deps: CardInquiryDeps, cert: X509Certificate, proof: { nonce: Buffer; signature: Buffer } | undefined): string[] {
+  requireCaBundle(deps);
+  if (proof && !verifySignature('sha256', proof.nonce, cert.publicKey, proof.signature)) {
+    throw new OnshiError('CARD_SIGNATURE_INVALID', 'The card\'s signature does not match its certificate: the card may be counterfeit.');
+  }
+  const notices: string[] = [];
+  const rev = deps.revocation;
+  const age = rev?.revocationAge();
+  if (rev && rev.isRevoked(cert.serialNumber)) {
+    throw new OnshiError('CARD_CERT_REVOKED', `The card's certificate is on the revocation list (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`);
+  }
+  if (age === undefined) notices.push('失効リストを未取得のため、カードの失効は確認できていません。 The revocation list has never been fetched: revocation was not checked.');
+  else if (rev && age > rev.maxAgeMs) notices.push(`失効リストは ${Math.round(age / 3600_000)} 時間前のものです。 The revocation list is ${Math.round(age / 3600_000)} h old.`);
+  return notices;
 }
 
 type Session = Parameters<Parameters<ReaderManager['withSession']>[0]>[0];

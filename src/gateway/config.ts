@@ -59,6 +59,27 @@ export const CONFIG_SCHEMA = {
         jpkiCaFile: { type: 'string', default: '', description: 'PEM bundle of the JPKI user-authentication CA certificates' },
       },
     },
+    outage: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cacheMaxAgeHours: { type: 'integer', minimum: 1, maximum: 8760, default: 744, description: 'during an outage, answer from the cache only if central confirmed the answer at most this long ago (default 31 days)' },
+        offlineReserveMs: { type: 'integer', minimum: 100, maximum: 10000, default: 1500, description: 'of every deadline, keep this long for the outage path (cache lookup + durable outbox commit); central gets the rest' },
+        outboxMax: { type: 'integer', minimum: 10, maximum: 1000000, default: 10000, description: 'queued re-verifications above which new ones are refused (OUTBOX_FULL, never by dropping old ones); alert at 80 %' },
+        outboxTtlHours: { type: 'integer', minimum: 1, maximum: 8760, default: 168, description: 'a queued re-verification older than this is reported as overdue (and still replayed)' },
+        relayConcurrency: { type: 'integer', minimum: 1, maximum: 5, default: 5, description: 'replays in flight at once when the line is back' },
+        retryBudgetRatio: { type: 'number', minimum: 0, maximum: 0.1, default: 0.1, description: 'retries may add at most this fraction of extra load toward central' },
+        failureThreshold: { type: 'integer', minimum: 1, maximum: 20, default: 3, description: 'failures in a row that open the breaker (line down)' },
+        slowMs: { type: 'integer', minimum: 100, maximum: 60000, default: 5000, description: 'an answer slower than this marks the line degraded' },
+        probeIntervalMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000, description: 'while the line is idle, probe central this often' },
+        probeTimeoutMs: { type: 'integer', minimum: 200, maximum: 60000, default: 3000, description: 'how long one probe may take' },
+        backoffBaseMs: { type: 'integer', minimum: 10, maximum: 60000, default: 1000, description: 'full-jitter backoff base for probes and replays' },
+        backoffCapMs: { type: 'integer', minimum: 100, maximum: 600000, default: 30000, description: 'full-jitter backoff cap' },
+        revocationSchedule: { type: 'string', minLength: 9, default: '17 */6 * * *', description: 'cron schedule (Asia/Tokyo) on which the JPKI revocation list is fetched; also fetched at start' },
+        revocationMaxAgeHours: { type: 'integer', minimum: 1, maximum: 8760, default: 72, description: 'an offline card check with an older revocation list carries a warning' },
+      },
+    },
     tls: {
       type: 'object',
       additionalProperties: false,
@@ -114,6 +135,12 @@ export interface GatewayConfig {
     userId: string; passwordFile: string; timeoutMs: number;
   };
   reader: { enabled: boolean; readerName: string; jpkiCaFile: string };
+  outage: {
+    cacheMaxAgeHours: number; offlineReserveMs: number; outboxMax: number; outboxTtlHours: number;
+    relayConcurrency: number; retryBudgetRatio: number; failureThreshold: number; slowMs: number;
+    probeIntervalMs: number; probeTimeoutMs: number; backoffBaseMs: number; backoffCapMs: number;
+    revocationSchedule: string; revocationMaxAgeHours: number;
+  };
   tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
   admin: {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;
@@ -174,6 +201,7 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv, origi
     if (raw === undefined) continue;
     let value: unknown = raw;
     if (leaf.type === 'integer') value = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    else if (leaf.type === 'number') value = /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw.trim()) : raw;
     else if (leaf.type === 'array') value = raw.split(',').map((v) => v.trim()).filter((v) => v !== '');
     else if (leaf.type === 'boolean') value = raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
     let obj = target;

@@ -6,7 +6,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OnshiError } from '../errors.js';
 import { institutionCodeWarning } from '../oqs/index.js';
+import { GatewayStore, type StoreAlert } from '../cache/index.js';
 import { CentralClient } from '../sync/central-client.js';
+import { LinkMonitor, type LinkStatus } from '../sync/link.js';
+import { OutboxRelay } from '../sync/relay.js';
+import { RetryBudget } from '../sync/retry-budget.js';
+import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
+import { EventHub } from './events.js';
+import { OutagePath } from './outage.js';
+import { createReplay } from './replay.js';
 import type { ApiRequest } from './api-schema.js';
 import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
@@ -22,7 +30,22 @@ import { type RequestContext, WsApiServer } from './ws-server.js';
 export interface Gateway {
   readonly wsPort: number;
   readonly config: GatewayConfig;
+  readonly store: GatewayStore;
+  readonly link: LinkMonitor;
+  readonly relay: OutboxRelay;
+  readonly events: EventHub;
+  /** everything `status` reports, for the API, the CLI and the admin page */
+  status(): GatewayStatus;
   close(): Promise<void>;
+}
+
+export interface GatewayStatus {
+  link: LinkStatus;
+  outbox: { depth: number; oldestAt?: string; dead: number; fillRatio: number; max: number; inFlight: number };
+  reconciliation: { open: number };
+  revocation: { ageMs?: number; fetchedAt?: string };
+  retryBudget: ReturnType<RetryBudget['stats']>;
+  alerts: StoreAlert[];
 }
 
 export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
@@ -85,19 +108,88 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     logger.warn('no JPKI CA bundle configured: card certificates are checked by central only', { event: 'jpki_ca_missing' });
   }
   const pins = new PinBroker();
+  const events = new EventHub();
+  const o = config.outage;
+
+  // The store first: the outage path cannot promise anything without it. A corrupt file is moved
+  // aside and a fresh one created (startupAlerts says so); only an unusable state dir stops us.
+  const store = await GatewayStore.open({ dir: config.stateDir, outboxMax: o.outboxMax });
+  const alerts = [...store.startupAlerts];
+  for (const a of alerts) {
+    logger.error(a.message, { event: 'store_alert', code: a.code, ...(a.details ?? {}) });
+    events.publish('outbox', 'store.alert', { ...a }, { retain: true });
+  }
+
+  const backoff = { baseMs: o.backoffBaseMs, capMs: o.backoffCapMs };
+  const link = new LinkMonitor({
+    probe: (deadline) => central.probe({ deadline }),
+    failureThreshold: o.failureThreshold, slowMs: o.slowMs, probeIntervalMs: o.probeIntervalMs, probeTimeoutMs: o.probeTimeoutMs, backoff,
+  });
+  link.on('state', (st) => {
+    logger.warn(`line ${st.state}: ${st.reason}`, { event: 'line_state', state: st.state, reason: st.reason });
+    events.publish('line', 'line.state', { ...st }, { retain: true });
+  });
+  events.publish('line', 'line.state', { ...link.status() }, { retain: true });
+
+  const budget = new RetryBudget({ ratio: o.retryBudgetRatio });
+  const relay = new OutboxRelay({
+    store, link, budget, maxInFlight: o.relayConcurrency, ttlMs: o.outboxTtlHours * 3600_000, backoff,
+    replay: createReplay({ central, store, events, logger, timeoutMs: config.central.timeoutMs }),
+  });
+  relay.on('replayed', (i) => logger.info('re-verified an outage check', { event: 'outbox_replayed', ...i }));
+  relay.on('retry', (i) => logger.info('replay will be retried', { event: 'outbox_retry', id: i.id, code: i.code, attempts: i.attempts, retryAt: i.retryAt.toISOString() }));
+  relay.on('dead', (i) => {
+    logger.error('central refused a replay: moved to the dead-letter list', { event: 'outbox_dead', ...i });
+    events.publish('outbox', 'outbox.dead', { ...i });
+  });
+  relay.on('drained', (i) => {
+    logger.info('outbox drained', { event: 'outbox_drained', ...i });
+    events.publish('outbox', 'outbox.drained', { ...i });
+  });
+  relay.on('overdue', (i) => {
+    const message = `Outage checks older than ${Math.round(i.ttlMs / 3600_000)} h are still waiting to be re-verified (oldest from ${i.oldestAt.toISOString()}).`;
+    logger.error(message, { event: 'outbox_overdue', oldestAt: i.oldestAt.toISOString() });
+    events.publish('outbox', 'outbox.alert', { code: 'OUTBOX_OVERDUE', oldestAt: i.oldestAt.toISOString(), message }, { retain: true });
+  });
+  relay.on('error', (e) => logger.error('the relay could not use the store', { event: 'relay_store_error', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }));
+
+  const outage = new OutagePath({
+    store, link, events, logger, cacheMaxAgeMs: o.cacheMaxAgeHours * 3600_000, offlineReserveMs: o.offlineReserveMs,
+    onQueued: () => relay.kick(),
+  });
+  const revocation = { isRevoked: (s: string) => store.isRevoked(s), revocationAge: () => store.revocationAge(), maxAgeMs: o.revocationMaxAgeHours * 3600_000 };
+  const revocationTask = jpkiCas.length > 0
+    ? scheduleRevocationRefresh(o.revocationSchedule, async () => {
+      const r = await refreshRevocationList({ central, cas: jpkiCas, sink: store, timeoutMs: config.central.timeoutMs });
+      logger.info('revocation list refreshed', { event: 'revocation_refreshed', count: r.count, thisUpdate: r.thisUpdate.toISOString() });
+    }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
+    : undefined;
+
+  const status = (): GatewayStatus => {
+    const ob = store.outboxStats();
+    const age = store.revocationAge();
+    return {
+      link: link.status(),
+      outbox: { depth: ob.depth, ...(ob.oldestAt ? { oldestAt: ob.oldestAt.toISOString() } : {}), dead: ob.dead, fillRatio: ob.fillRatio, max: store.outboxMax, inFlight: relay.inFlight },
+      reconciliation: { open: store.listReconciliation({ limit: 100_000 }).length },
+      revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
+      retryBudget: budget.stats(),
+      alerts,
+    };
+  };
 
   const handle = async (req: ApiRequest, ctx: RequestContext): Promise<Record<string, unknown> & { type: string }> => {
     switch (req.type) {
       case 'ping':
         return { type: 'pong' };
       case 'inquiry.numbers': {
-        const input = { query: req.query, requestId: req.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
-        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode }, input) };
+        const input = { query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
+        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input) };
       }
       case 'inquiry.card': {
         if (!reader) throw new OnshiError('READER_DISABLED', 'this gateway has no card reader enabled (reader.enabled is false)');
-        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins }, {
-          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, connectionId: ctx.connectionId,
+        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation }, {
+          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId,
           deadline: ctx.deadline, signal: ctx.signal, progress: ctx.progress,
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
@@ -107,17 +199,38 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
       case 'pin.submit':
         pins.submit(ctx.connectionId, req.inquiryId, req.pin, req.confirmLastTry);
         return { type: 'pin.accepted', inquiryId: req.inquiryId };
+      case 'status':
+        return { type: 'status', status: status() };
+      case 'reconciliation.list':
+        return { type: 'reconciliation.items', items: store.listReconciliation({ includeHandled: req.includeHandled, limit: req.limit }) };
+      case 'reconciliation.handle': {
+        await store.markHandled(req.itemId);
+        events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
+        return { type: 'reconciliation.handled', itemId: req.itemId };
+      }
       case 'inquiry.cancel':
-        throw new OnshiError('INTERNAL', 'inquiry.cancel is handled by the WebSocket server');
+      case 'subscribe':
+      case 'unsubscribe':
+        throw new OnshiError('INTERNAL', `${req.type} is handled by the WebSocket server`);
     }
   };
 
+  const stopBackground = async (): Promise<void> => {
+    await revocationTask?.destroy();
+    link.stop();
+    await relay.stop();
+  };
+  link.start();
+  relay.start();
+
   let ws: WsApiServer;
   try {
-    ws = await WsApiServer.start({ ...config.api, clients, logger, handle });
+    ws = await WsApiServer.start({ ...config.api, clients, logger, handle, events });
   } catch (e) {
+    await stopBackground();
     central.close();
     await reader?.stop();
+    await store.close();
     throw e;
   }
   logger.info('ready', { event: 'ready', wsPort: ws.port, wsHost: config.api.host });
@@ -128,14 +241,21 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   return {
     wsPort: ws.port,
     config,
+    store,
+    link,
+    relay,
+    events,
+    status,
     close() {
       closing ??= (async () => {
         logger.info('stopping', { event: 'stopping' });
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
         await ws.close(config.api.shutdownGraceMs);
+        await stopBackground();
         await reader?.stop();
         central.close();
+        await store.close();
         logger.info('stopped', { event: 'stopped' });
       })();
       return closing;

@@ -8,20 +8,27 @@ import { validateNumbersQuery, VALIDITY_LABEL } from '../oqs/index.js';
 import type { NumbersQuery, QualificationRequest, QualificationResponse, QualificationResult, Validity } from '../oqs/types.js';
 import type { CentralClient } from '../sync/central-client.js';
 import { todayJst } from '../oqs/dates.js';
+import type { LookupInput } from '../cache/index.js';
 import type { NumbersQueryInput } from './api-schema.js';
+import { shouldFallBack, type OutagePath } from './outage.js';
 
 export interface InquiryResult {
   /** 照会区分: '2' by numbers, '1' by card */
   referenceClassification: '1' | '2';
-  /** where the answer came from; 'central' = asked just now */
-  source: 'central';
-  /** when the gateway received the answer (ISO 8601) */
+  /**
+   * where the answer came from: 'central' = asked just now; 'cache' = central could not be reached
+   * and this is what central said at `verifiedAt`; 'none' = nothing is known (see `unavailable`)
+   */
+  source: 'central' | 'cache' | 'none';
+  /** when this answer was given to the counter (ISO 8601) */
   answeredAt: string;
+  /** when central confirmed this answer (ISO 8601); absent when source is 'none' */
+  verifiedAt?: string;
   /** central's 処理実行日時 (JST, YYYYMMDDHHmmss) */
-  processTime: string;
+  processTime?: string;
   confirmationDate: string;
-  /** 処理結果状況: '1' answered, '2' a per-person error (see resultCode/resultMessage) */
-  status: '1' | '2';
+  /** 処理結果状況: '1' answered, '2' a per-person error (see resultCode/resultMessage); absent when source is 'none' */
+  status?: '1' | '2';
   validity?: Validity;
   validityLabel?: string;
   resultCode?: string;
@@ -30,6 +37,13 @@ export interface InquiryResult {
   notices: string[];
   results: QualificationResult[];
   query?: NumbersQuery;
+  /** source 'none': why, and what the counter can do instead */
+  unavailable?: { code: string; message: string; guidance: string[] };
+  /**
+   * An outage check is re-verified with central when the line returns. `queued: true` means it is
+   * durably in the outbox (committed before this answer was sent); `queued: false` says why not.
+   */
+  recheck?: { queued: true; outboxId: number } | { queued: false; code: string; message: string };
 }
 
 export type InquiryErrorCode = 'CENTRAL_REJECTED';
@@ -37,6 +51,15 @@ export type InquiryErrorCode = 'CENTRAL_REJECTED';
 export interface InquiryDeps {
   central: CentralClient;
   institutionCode: string;
+  /** the outage path (cache, outbox, link state); without it a line failure is an error */
+  outage?: OutagePath;
+}
+
+export function numbersLookup(q: NumbersQuery): LookupInput {
+  return {
+    kind: 'numbers', insurerNumber: q.insurerNumber, number: q.number, birthdate: q.birthdate,
+    ...(q.symbol !== undefined ? { symbol: q.symbol } : {}), ...(q.branch !== undefined ? { branch: q.branch } : {}),
+  };
 }
 
 export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
@@ -55,7 +78,7 @@ export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
 
 export async function inquireByNumbers(
   deps: InquiryDeps,
-  input: { query: NumbersQueryInput; confirmationDate?: string; requestId: string; deadline: number },
+  input: { query: NumbersQueryInput; confirmationDate?: string; requestId: string; clientId?: string; deadline: number },
 ): Promise<InquiryResult> {
   const query = toNumbersQuery(input.query);
   const request: QualificationRequest = {
@@ -64,8 +87,29 @@ export async function inquireByNumbers(
     fileId: input.requestId.replace(/[^\x21-\x7e]/g, '').slice(0, 50),
     query,
   };
-  const response = await deps.central.searchByNumbers(request, { deadline: input.deadline, idempotencyKey: randomUUID() });
-  return toInquiryResult(response);
+  // One key for the live attempt and any replay of it: central never acts twice on one check.
+  const idempotencyKey = randomUUID();
+  const { outage } = deps;
+  const offline = (cause: string): Promise<InquiryResult> => outage!.answer({
+    lookup: numbersLookup(query), referenceClassification: '2', confirmationDate: request.confirmationDate, cause,
+    entry: { idempotencyKey, kind: 'numbers', payload: { request, inquiryId: input.requestId, ...(input.clientId ? { clientId: input.clientId } : {}) } },
+  });
+  if (outage && !outage.link.allowRequest()) return offline('LINE_DOWN');
+  const started = performance.now();
+  let result: InquiryResult;
+  try {
+    const deadline = outage ? outage.liveDeadline(input.deadline) : input.deadline;
+    result = toInquiryResult(await deps.central.searchByNumbers(request, { deadline, idempotencyKey }));
+  } catch (e) {
+    if (!outage || !shouldFallBack(e)) throw e;
+    outage.link.recordFailure(e);
+    return offline(e.code);
+  }
+  if (outage) {
+    outage.link.recordSuccess(performance.now() - started);
+    outage.remember(numbersLookup(query), result);
+  }
+  return result;
 }
 
 /** What the counter sees. A SegmentOfResult other than 1 is a failure of the whole request. */
@@ -77,10 +121,12 @@ export function toInquiryResult(response: QualificationResponse): InquiryResult 
       details: { segmentOfResult: header.segmentOfResult, ...(header.errorCode ? { errorCode: header.errorCode } : {}) },
     });
   }
+  const now = new Date().toISOString();
   const result: InquiryResult = {
     referenceClassification: header.referenceClassification,
     source: 'central',
-    answeredAt: new Date().toISOString(),
+    answeredAt: now,
+    verifiedAt: now,
     processTime: header.processTime,
     confirmationDate: header.confirmationDate,
     status: body.status,

@@ -9,6 +9,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { OnshiError } from '../errors.js';
 import { type ApiErrorBody, type ApiErrorCode, type ApiRequest, DEFAULT_DEADLINES, parseRequest, PROTOCOL_VERSION } from './api-schema.js';
 import type { ClientRecord, ClientStore } from './clients.js';
+import type { EventHub, EventTopic } from './events.js';
 import type { Logger } from './logger.js';
 
 export interface RequestContext {
@@ -34,7 +35,12 @@ export interface WsServerOptions {
   clients: ClientStore;
   logger: Logger;
   handle: RequestHandler;
+  /** where subscribe/unsubscribe register this connection's event sink */
+  events?: EventHub;
 }
+
+/** Above this much unsent data on a connection, events are dropped (and counted), answers never. */
+const EVENT_HIGH_WATER_BYTES = 1024 * 1024;
 
 interface Inflight { ac: AbortController; answer(msg: Record<string, unknown>): void }
 
@@ -44,6 +50,7 @@ interface Conn {
   client: ClientRecord;
   alive: boolean;
   inflight: Map<string, Inflight>;
+  droppedEvents: number;
 }
 
 let connSeq = 0;
@@ -106,7 +113,7 @@ export class WsApiServer {
   }
 
   private accept(ws: WebSocket, client: ClientRecord): void {
-    const conn: Conn = { id: `c${++connSeq}`, ws, client, alive: true, inflight: new Map() };
+    const conn: Conn = { id: `c${++connSeq}`, ws, client, alive: true, inflight: new Map(), droppedEvents: 0 };
     this.conns.add(conn);
     this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
     ws.on('pong', () => { conn.alive = true; });
@@ -114,6 +121,7 @@ export class WsApiServer {
     ws.on('error', (e) => this.opts.logger.warn('websocket error', { event: 'ws_error', client: client.id, error: e.message }));
     ws.on('close', (code) => {
       this.conns.delete(conn);
+      this.opts.events?.unsubscribe(conn.id);
       for (const f of conn.inflight.values()) f.ac.abort(new OnshiError<ApiErrorCode>('CANCELLED', 'the client disconnected'));
       this.opts.logger.info('client disconnected', { event: 'disconnect', client: client.id, code });
     });
@@ -138,7 +146,26 @@ export class WsApiServer {
       return send(conn.ws, { type: 'error', id: req.id, error: { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true } });
     }
     if (req.type === 'inquiry.cancel') return this.cancel(conn, req.id, req.inquiryId);
+    if (req.type === 'subscribe' || req.type === 'unsubscribe') return this.subscription(conn, req.id, req.type, req.topics);
     void this.run(conn, req);
+  }
+
+  private subscription(conn: Conn, id: string, type: 'subscribe' | 'unsubscribe', topics: EventTopic[]): void {
+    const hub = this.opts.events;
+    if (!hub) return send(conn.ws, { type: 'error', id, error: { code: 'EVENTS_UNAVAILABLE', message: 'this gateway publishes no events', retryable: false } });
+    if (type === 'unsubscribe') {
+      hub.unsubscribe(conn.id, topics);
+      return send(conn.ws, { type: 'unsubscribed', id, topics: hub.topicsOf(conn.id) });
+    }
+    hub.subscribe(conn.id, topics, (e) => {
+      if (conn.ws.bufferedAmount > EVENT_HIGH_WATER_BYTES) {
+        conn.droppedEvents++;
+        return;
+      }
+      send(conn.ws, e);
+    });
+    send(conn.ws, { type: 'subscribed', id, topics: hub.topicsOf(conn.id) });
+    for (const e of hub.retained(topics)) send(conn.ws, e);
   }
 
   private cancel(conn: Conn, id: string, target: string): void {

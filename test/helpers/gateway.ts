@@ -81,3 +81,12 @@ export async function startHarness(overrides: Parameters<typeof gatewayConfig>[2
     },
   };
 }
+
+/** Polls `cond` every 20 ms; throws naming `what` if it is still false after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Events pushed to receipt computers that subscribed to a topic: the line state, the outbox
+ * (replays, dead letters, alerts), reconciliation items and the reader. A subscriber is a send
+ * function; the WebSocket server registers one per connection and removes it when it closes.
+ */
+export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader'] as const;
+export type EventTopic = (typeof EVENT_TOPICS)[number];
+
+export interface GatewayEvent {
+  type: 'event';
+  topic: EventTopic;
+  /** e.g. line.state, outbox.replayed, outbox.dead, outbox.alert, reconciliation.added */
+  event: string;
+  /** ISO 8601 */
+  at: string;
+  /** per gateway process, increasing: a client can tell it missed some */
+  seq: number;
+  data: Record<string, unknown>;
+}
+
+export type EventSink = (e: GatewayEvent) => void;
+
+export class EventHub {
+  private readonly subs = new Map<string, { topics: Set<EventTopic>; sink: EventSink }>();
+  private seq = 0;
+  /** the last event per topic+name, for a late subscriber's first view (e.g. the current line state) */
+  private readonly last = new Map<string, GatewayEvent>();
+
+  subscribe(id: string, topics: readonly EventTopic[], sink: EventSink): void {
+    const prior = this.subs.get(id);
+    const set = new Set<EventTopic>([...(prior?.topics ?? []), ...topics]);
+    this.subs.set(id, { topics: set, sink });
+  }
+
+  unsubscribe(id: string, topics?: readonly EventTopic[]): void {
+    if (!topics) {
+      this.subs.delete(id);
+      return;
+    }
+    const s = this.subs.get(id);
+    if (!s) return;
+    for (const t of topics) s.topics.delete(t);
+    if (s.topics.size === 0) this.subs.delete(id);
+  }
+
+  topicsOf(id: string): EventTopic[] {
+    return [...(this.subs.get(id)?.topics ?? [])];
+  }
+
+  publish(topic: EventTopic, event: string, data: Record<string, unknown>, opts: { retain?: boolean } = {}): GatewayEvent {
+    const e: GatewayEvent = { type: 'event', topic, event, at: new Date().toISOString(), seq: ++this.seq, data };
+    if (opts.retain) this.last.set(`${topic} ${event}`, e);
+    for (const s of this.subs.values()) {
+      if (s.topics.has(topic)) s.sink(e);
+    }
+    return e;
+  }
+
+  /** Retained events of these topics (the current state), for a new subscriber. */
+  retained(topics: readonly EventTopic[]): GatewayEvent[] {
+    return [...this.last.values()].filter((e) => topics.includes(e.topic));
+  }
+
+  get subscriberCount(): number {
+    return this.subs.size;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The state of the closed line to central, learned from real traffic and from a probe, and the
+ * circuit breaker it drives.
+ *
+ * - up: the last exchange with central succeeded in good time.
+ * - degraded: central answered slowly, or one or more exchanges failed but fewer than the
+ *   threshold; requests still go out, and a probe is sent at once to settle the question.
+ * - down: the breaker is open: `failureThreshold` failures in a row, or central asked us to wait
+ *   (Retry-After). Live checks do not wait on central at all (they are answered from the cache),
+ *   the relay pauses, and only the probe goes out, with full-jitter backoff (1 s … 30 s). The
+ *   first probe that succeeds closes the breaker.
+ */
+import { EventEmitter } from 'node:events';
+import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+
+export type LinkState = 'up' | 'degraded' | 'down';
+
+export interface LinkStatus {
+  state: LinkState;
+  since: Date;
+  /** why the state is what it is, in words for staff and logs */
+  reason: string;
+  consecutiveFailures: number;
+  lastSuccessAt?: Date;
+  lastFailureAt?: Date;
+  lastFailureCode?: string;
+  lastLatencyMs?: number;
+  /** central asked us not to call before this time */
+  retryAfterUntil?: Date;
+  nextProbeAt?: Date;
+}
+
+export interface LinkOptions {
+  /** one cheap authenticated round trip to central; throws on failure */
+  probe(deadline: number): Promise<void>;
+  failureThreshold?: number;
+  /** an answer slower than this makes the line degraded */
+  slowMs?: number;
+  /** while up, probe when there was no successful traffic for this long */
+  probeIntervalMs?: number;
+  probeTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  random?: () => number;
+}
+
+/** The part of an error the monitor looks at (a CentralError fits). */
+export interface LinkFailure { code: string; details?: Record<string, unknown> }
+
+export interface LinkEvents { state: [status: LinkStatus] }
+
+export class LinkMonitor extends EventEmitter<LinkEvents> {
+  private readonly o: Required<Omit<LinkOptions, 'probe'>> & Pick<LinkOptions, 'probe'>;
+  private st: LinkStatus;
+  private timer: NodeJS.Timeout | undefined;
+  private probeAttempt = 0;
+  private probing = false;
+  private running = false;
+
+  constructor(opts: LinkOptions) {
+    super();
+    this.o = {
+      failureThreshold: 3, slowMs: 5000, probeIntervalMs: 30_000, probeTimeoutMs: 3000, backoff: DEFAULT_BACKOFF, random: Math.random,
+      ...opts,
+    };
+    // Until something is known the line counts as up: the first check tries central.
+    this.st = { state: 'up', since: new Date(), reason: 'starting', consecutiveFailures: 0 };
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  status(): LinkStatus {
+    return { ...this.st };
+  }
+
+  get state(): LinkState {
+    return this.st.state;
+  }
+
+  /** The breaker: false while it is open (line down, or central's Retry-After not yet over). */
+  allowRequest(now = Date.now()): boolean {
+    if (this.st.state === 'down') return false;
+    return !(this.st.retryAfterUntil && this.st.retryAfterUntil.getTime() > now);
+  }
+
+  recordSuccess(latencyMs: number): void {
+    const now = new Date();
+    this.st.consecutiveFailures = 0;
+    this.st.lastSuccessAt = now;
+    this.st.lastLatencyMs = Math.round(latencyMs);
+    delete this.st.retryAfterUntil;
+    this.probeAttempt = 0;
+    if (latencyMs > this.o.slowMs) this.transition('degraded', `central answered in ${Math.round(latencyMs)} ms (slow above ${this.o.slowMs} ms)`);
+    else this.transition('up', 'central answered');
+    this.schedule(this.o.probeIntervalMs);
+  }
+
+  recordFailure(f: LinkFailure): void {
+    const now = new Date();
+    this.st.consecutiveFailures++;
+    this.st.lastFailureAt = now;
+    this.st.lastFailureCode = f.code;
+    const retryAfterMs = typeof f.details?.retryAfterMs === 'number' ? f.details.retryAfterMs : undefined;
+    if (retryAfterMs !== undefined && retryAfterMs > 0) {
+      this.st.retryAfterUntil = new Date(now.getTime() + retryAfterMs);
+      this.transition('down', `central asked to wait ${Math.ceil(retryAfterMs / 1000)} s (${f.code})`);
+      this.schedule(retryAfterMs);
+      return;
+    }
+    if (this.st.consecutiveFailures >= this.o.failureThreshold) {
+      if (this.st.state !== 'down') this.probeAttempt = 0;
+      this.transition('down', `${this.st.consecutiveFailures} failures in a row (last: ${f.code})`);
+      this.schedule(fullJitter(this.probeAttempt++, this.o.backoff, this.o.random));
+    } else {
+      this.transition('degraded', `${this.st.consecutiveFailures} failure(s) (last: ${f.code})`);
+      this.schedule(0); // settle it now rather than on the next patient
+    }
+  }
+
+  /** Probe now (e.g. staff pressed "retry" or the relay has work); no-op while a probe runs. */
+  probeNow(): void {
+    this.schedule(0);
+  }
+
+  private transition(state: LinkState, reason: string): void {
+    const changed = state !== this.st.state;
+    this.st.reason = reason;
+    if (changed) {
+      this.st.state = state;
+      this.st.since = new Date();
+    }
+    if (changed) this.emit('state', this.status());
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    const notBefore = this.st.retryAfterUntil ? this.st.retryAfterUntil.getTime() - Date.now() : 0;
+    const delay = Math.max(delayMs, notBefore, 0);
+    this.st.nextProbeAt = new Date(Date.now() + delay);
+    this.timer = setTimeout(() => void this.runProbe(), delay);
+    this.timer.unref();
+  }
+
+  private async runProbe(): Promise<void> {
+    if (this.probing || !this.running) return;
+    // While up with recent successful traffic there is nothing to learn.
+    if (this.st.state === 'up' && this.st.lastSuccessAt && Date.now() - this.st.lastSuccessAt.getTime() < this.o.probeIntervalMs) {
+      this.schedule(this.o.probeIntervalMs - (Date.now() - this.st.lastSuccessAt.getTime()));
+      return;
+    }
+    this.probing = true;
+    const started = performance.now();
+    try {
+      await this.o.probe(Date.now() + this.o.probeTimeoutMs);
+      this.probing = false;
+      this.recordSuccess(performance.now() - started);
+    } catch (e) {
+      this.probing = false;
+      const code = (e as { code?: unknown }).code;
+      const details = (e as { details?: Record<string, unknown> }).details;
+      this.recordFailure({ code: typeof code === 'string' ? code : 'PROBE_FAILED', ...(details ? { details } : {}) });
+    }
+  }
+}
