@@ -152,3 +152,34 @@ t.test('複数該当: the candidates as a list, never one picked', async (t) => 
   t.strictSame(multipleMatches({ validity: '5', results: [] }), { candidates: [], differingFields: [] }, 'validity 5 without results is still 複数該当');
   t.equal(multipleMatches({ validity: '1', results })?.candidates.length, 2, 'more than one result is 複数該当 whatever the validity says');
 });
+
+t.test('property: any name → a fallback in JIS X 0208/0201 that differs from the exact name only where listed', async (t) => {
+  const { default: fc } = await import('fast-check');
+  // The oracle enumerates the Shift_JIS code space instead of encoding characters one by one.
+  const jis = new Set<string>();
+  for (let c = 0x20; c < 0x7f; c++) jis.add(String.fromCharCode(c));
+  for (let c = 0xa1; c <= 0xdf; c++) jis.add(iconv.decode(Buffer.from([c]), 'cp932'));
+  for (const lead of [...Array(0x9f - 0x81 + 1).keys()].map((i) => i + 0x81).filter((l) => l <= 0x84 || l >= 0x88).concat([...Array(11).keys()].map((i) => 0xe0 + i))) {
+    for (let trail = 0x40; trail <= 0xfc; trail++) {
+      if (trail === 0x7f) continue;
+      const ch = iconv.decode(Buffer.from([lead, trail]), 'cp932');
+      if (ch !== '\uFFFD' && [...ch].length === 1) jis.add(ch);
+    }
+  }
+  const tricky = ['髙', '﨑', '葛\u{E0100}', '辻\uFE00', '\uE000', '①', '𠮷', '\uFA10', '\uFA15', 'か\u3099', '\u3099', 'ﾃ', '　', '彅', ...Object.keys(ITAIJI)];
+  const unit = fc.oneof(fc.constantFrom(...tricky), fc.integer({ min: 0x20, max: 0x2ffff }).filter((cp) => cp < 0xd800 || cp > 0xdfff).map((cp) => String.fromCodePoint(cp)));
+  fc.assert(fc.property(fc.string({ unit, maxLength: 10 }), (name) => {
+    const r = nameFallback(name);
+    if (r.exact !== name || ![...r.fallback].every((c) => jis.has(c))) return false;
+    let rebuilt = '';
+    let at = 0;
+    for (const s of r.substitutions) {
+      if (s.index < at || name.slice(s.index, s.index + s.length) !== s.original || s.original === s.replacement && s.reasons.length === 0) return false;
+      if (rebuilt.length + (s.index - at) !== s.fallbackIndex) return false;
+      rebuilt += name.slice(at, s.index) + s.replacement;
+      at = s.index + s.length;
+    }
+    return rebuilt + name.slice(at) === r.fallback && r.lossless === (r.substitutions.length === 0);
+  }), { numRuns: 300 });
+  t.pass('300 random names');
+});

@@ -4,12 +4,13 @@
  */
 import t, { type Test } from 'tap';
 import iconv from 'iconv-lite';
+import { isDeepStrictEqual } from 'node:util';
 import { errorOf } from '../helpers/oqs.js';
 import {
   batchFetchFromTree, batchOutcome, batchReceiptFromTree, batchResultFromTree, batchResultToTree, batchSubmitFromTree, batchSubmitToTree,
   decodeBatchFetchJson, decodeBatchFetchXml, decodeBatchReceiptJson, decodeBatchReceiptXml, decodeBatchResultJson, decodeBatchResultXml,
   decodeBatchSubmitJson, decodeBatchSubmitXml, encodeBatchFetchJson, encodeBatchFetchXml, encodeBatchReceiptJson, encodeBatchReceiptXml,
-  encodeBatchResultJson, encodeBatchResultXml, encodeBatchSubmitJson, encodeBatchSubmitXml, pairBatchResults, parseXmlDocument,
+  encodeBatchResultJson, encodeBatchResultXml, encodeBatchSubmitJson, encodeBatchSubmitXml, pairBatchResults, padInsurerNumber, parseXmlDocument,
   type BatchResult, type BatchSubmitRequest, type NumbersQuery, type OqsErrorCode, type XmlTree,
 } from '../../src/oqs/index.js';
 
@@ -215,4 +216,44 @@ t.test('pairing results with the submitted entries', async (t) => {
   t.strictSame(p.paired.map((x) => [x.entry.arbitraryId, x.unit]), [['P000123_1', u1], ['P000789_2', u2]]);
   t.strictSame(p.missing, [E3], 'an entry with no unit is not done');
   t.strictSame(p.unmatched, [u1, stranger, noEcho], 'a repeat, a stranger and a unit without echo are never bound');
+});
+
+t.test('property: any valid batch survives XML (both encodings) and JSON, and pairs back entry by entry', async (t) => {
+  const { default: fc } = await import('fast-check');
+  const digits = (n: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: n, maxLength: n }).map((a) => a.join(''));
+  const sjisText = fc.string({ unit: fc.constantFrom('テ', 'ﾃ', '１', '髙', '﨑', '-', 'A', '9', '&', '<', '　'), minLength: 1, maxLength: 20 });
+  const entry = fc.record({
+    insurerNumber: fc.oneof(digits(8), digits(6), digits(6).map((d) => `  ${d}`)),
+    symbol: fc.option(sjisText, { nil: undefined }),
+    number: sjisText,
+    branch: fc.option(digits(2), { nil: undefined }),
+    birthdate: digits(8),
+    limitConsent: fc.constantFrom('0' as const, '1' as const),
+  }).map((e) => Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined)) as unknown as NumbersQuery);
+  const batchArb = fc.record({
+    confirmationDate: digits(8),
+    fileId: fc.option(fc.string({ unit: fc.constantFrom('B', '-', '0', '9', '_'), minLength: 1, maxLength: 50 }), { nil: undefined }),
+    entries: fc.array(entry, { minLength: 1, maxLength: 30 }),
+  }).map(({ confirmationDate, fileId, entries }): BatchSubmitRequest => ({
+    confirmationDate, institutionCode: '1319999994', ...(fileId !== undefined ? { fileId } : {}),
+    entries: entries.map((e, i) => ({ ...e, arbitraryId: `P${i}_${i % 7}` })),
+  }));
+  // The wire form: 6-digit numbers space-padded, "00dddddd" folded to "  dddddd" (docs/oqs.md).
+  const padded = (req: BatchSubmitRequest): BatchSubmitRequest => ({ ...req, entries: req.entries.map((e) => ({ ...e, insurerNumber: padInsurerNumber(e.insurerNumber) })) });
+  fc.assert(fc.property(batchArb, (req) => {
+    const want = padded(req);
+    for (const enc of ['UTF-8', 'Shift_JIS'] as const) {
+      if (!isDeepStrictEqual(decodeBatchSubmitXml(encodeBatchSubmitXml(req, enc)).request, want)) return false;
+    }
+    if (!isDeepStrictEqual(decodeBatchSubmitJson(JSON.parse(JSON.stringify(encodeBatchSubmitJson(req)))), want)) return false;
+    const units = [...want.entries].reverse().map((query) => ({ query, status: '1' as const, validity: '4' as const, results: [] }));
+    const result: BatchResult = {
+      header: { processTime: '20250402070000', confirmationDate: req.confirmationDate, institutionCode: '1319999994', receptionNumber: 'R1', segmentOfResult: '1', characterCode: '1', total: units.length, normal: units.length, errors: 0 },
+      units,
+    };
+    const back = decodeBatchResultXml(encodeBatchResultXml(result));
+    const p = pairBatchResults(want.entries, back.units);
+    return isDeepStrictEqual(back, result) && p.paired.length === want.entries.length && p.paired.every((x) => x.unit.query?.arbitraryId === x.entry.arbitraryId);
+  }), { numRuns: 150 });
+  t.pass('150 random batches');
 });
