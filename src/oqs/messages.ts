@@ -127,7 +127,7 @@ export function checkTimestamp(path: string, v: string | undefined): void {
   if (v !== undefined && !/^\d{14}$/.test(v)) throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
 }
 
-export function checkCode(table: string, path: string, v: string | undefined): void {
+function checkCode(table: string, path: string, v: string | undefined): void {
   if (v !== undefined && !isCode(table, v)) throw invalidMessage(path, 'unknown-code', `${path}: not a code of OQSCD${table}`);
 }
 
