@@ -57,11 +57,16 @@ export class CardSession {
     const total = derTotalLength(first);
     const parts = [first.subarray(0, Math.min(total, first.length))];
     let got = parts[0]!.length;
+    // A card returns fewer bytes than asked only at the end of the EF: a short chunk before the end
+    // of the DER object means the EF is too small. Refusing it keeps the read at ⌈total/256⌉ READs;
+    // following short chunks let a hostile card hold the reader for up to 32 768 APDUs.
+    if (got < total && first.length < MAX_READ) throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF ended early');
     while (got < total) {
-      const chunk = await this.read(got, Math.min(MAX_READ, total - got));
-      if (chunk.length === 0) throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF ended early');
-      parts.push(chunk.subarray(0, total - got));
-      got += Math.min(chunk.length, total - got);
+      const want = Math.min(MAX_READ, total - got);
+      const chunk = await this.read(got, want);
+      if (chunk.length < want) throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF ended early');
+      parts.push(chunk.subarray(0, want));
+      got += want;
     }
     const der = Buffer.concat(parts);
     try {
