@@ -92,6 +92,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_retention ON audit (at) WHERE personal IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'reconciliation by outbox entry, overdue outbox entries',
+    sql: `
+      -- a replay repeated after a crash finds the item it already filed
+      CREATE INDEX reconciliation_outbox ON reconciliation (outbox_id);
+      CREATE INDEX outbox_open_age ON outbox (created_at) WHERE state IN ('pending', 'inflight');
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

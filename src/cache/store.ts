@@ -61,6 +61,9 @@ function prepareReader(db: Database.Database) {
     meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     reconAll: db.prepare('SELECT * FROM reconciliation ORDER BY id LIMIT ?'),
     reconOpen: db.prepare('SELECT * FROM reconciliation WHERE handled_at IS NULL ORDER BY id LIMIT ?'),
+    reconByOutbox: db.prepare('SELECT * FROM reconciliation WHERE outbox_id = ? ORDER BY id LIMIT 1'),
+    reconOpenCount: db.prepare('SELECT COUNT(*) FROM reconciliation WHERE handled_at IS NULL').pluck(),
+    overdue: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`).pluck(),
     auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`),
     audit: auditSource(db),
   };
@@ -233,17 +236,37 @@ export class GatewayStore {
   listReconciliation(o: { includeHandled?: boolean; limit?: number } = {}): ReconciliationEntry[] {
     this.assertOpen();
     const stmt = o.includeHandled ? this.rs.reconAll : this.rs.reconOpen;
-    const rows = this.read(() => stmt.all(o.limit ?? 1000)) as ReconRow[];
-    return rows.map((row) => {
-      const e: ReconciliationEntry = {
-        id: row.id, outboxId: row.outbox_id,
-        before: row.before === null ? undefined : this.keys.openJson(row.before, AAD.reconBefore(row.id)),
-        after: this.keys.openJson(row.after, AAD.reconAfter(row.id)),
-        changedFields: JSON.parse(row.changed_fields) as string[], createdAt: new Date(row.created_at),
-      };
-      if (row.handled_at !== null) e.handledAt = new Date(row.handled_at);
-      return e;
-    });
+    return (this.read(() => stmt.all(o.limit ?? 1000)) as ReconRow[]).map((row) => this.reconEntry(row));
+  }
+
+  /** The item filed for an outbox entry, if any (an indexed read: replays check it every time). */
+  reconciliationFor(outboxId: number): ReconciliationEntry | undefined {
+    this.assertOpen();
+    const row = this.read(() => this.rs.reconByOutbox.get(outboxId)) as ReconRow | undefined;
+    return row ? this.reconEntry(row) : undefined;
+  }
+
+  /** Items not yet marked handled. */
+  openReconciliationCount(): number {
+    this.assertOpen();
+    return this.read(() => this.rs.reconOpenCount.get()) as number;
+  }
+
+  /** Pending or inflight outbox entries created before `before` (past their time-to-live). */
+  overdueCount(before: Date): number {
+    this.assertOpen();
+    return this.read(() => this.rs.overdue.get(validDate(before, 'before'))) as number;
+  }
+
+  private reconEntry(row: ReconRow): ReconciliationEntry {
+    const e: ReconciliationEntry = {
+      id: row.id, outboxId: row.outbox_id,
+      before: row.before === null ? undefined : this.keys.openJson(row.before, AAD.reconBefore(row.id)),
+      after: this.keys.openJson(row.after, AAD.reconAfter(row.id)),
+      changedFields: JSON.parse(row.changed_fields) as string[], createdAt: new Date(row.created_at),
+    };
+    if (row.handled_at !== null) e.handledAt = new Date(row.handled_at);
+    return e;
   }
 
   async markHandled(id: number, now = new Date()): Promise<void> {

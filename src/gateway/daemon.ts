@@ -41,7 +41,7 @@ export interface Gateway {
 
 export interface GatewayStatus {
   link: LinkStatus;
-  outbox: { depth: number; oldestAt?: string; dead: number; fillRatio: number; max: number; inFlight: number };
+  outbox: { depth: number; oldestAt?: string; dead: number; fillRatio: number; max: number; inFlight: number; overdue: number };
   reconciliation: { open: number };
   revocation: { ageMs?: number; fetchedAt?: string };
   retryBudget: ReturnType<RetryBudget['stats']>;
@@ -147,9 +147,9 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     events.publish('outbox', 'outbox.drained', { ...i });
   });
   relay.on('overdue', (i) => {
-    const message = `Outage checks older than ${Math.round(i.ttlMs / 3600_000)} h are still waiting to be re-verified (oldest from ${i.oldestAt.toISOString()}).`;
-    logger.error(message, { event: 'outbox_overdue', oldestAt: i.oldestAt.toISOString() });
-    events.publish('outbox', 'outbox.alert', { code: 'OUTBOX_OVERDUE', oldestAt: i.oldestAt.toISOString(), message }, { retain: true });
+    const message = `${i.count ?? 'Some'} outage check(s) older than ${Math.round(i.ttlMs / 3600_000)} h are still waiting to be re-verified (oldest from ${i.oldestAt.toISOString()}); they are kept and replayed when the line allows.`;
+    logger.error(message, { event: 'outbox_overdue', oldestAt: i.oldestAt.toISOString(), count: i.count });
+    events.publish('outbox', 'outbox.alert', { code: 'OUTBOX_OVERDUE', oldestAt: i.oldestAt.toISOString(), count: i.count, message }, { retain: true });
   });
   relay.on('error', (e) => logger.error('the relay could not use the store', { event: 'relay_store_error', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }));
 
@@ -170,8 +170,11 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     const age = store.revocationAge();
     return {
       link: link.status(),
-      outbox: { depth: ob.depth, ...(ob.oldestAt ? { oldestAt: ob.oldestAt.toISOString() } : {}), dead: ob.dead, fillRatio: ob.fillRatio, max: store.outboxMax, inFlight: relay.inFlight },
-      reconciliation: { open: store.listReconciliation({ limit: 100_000 }).length },
+      outbox: {
+        depth: ob.depth, ...(ob.oldestAt ? { oldestAt: ob.oldestAt.toISOString() } : {}), dead: ob.dead, fillRatio: ob.fillRatio, max: store.outboxMax, inFlight: relay.inFlight,
+        overdue: store.overdueCount(new Date(Date.now() - o.outboxTtlHours * 3600_000)),
+      },
+      reconciliation: { open: store.openReconciliationCount() },
       revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
       retryBudget: budget.stats(),
       alerts,

@@ -90,10 +90,10 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
 
 /** Idempotent per outbox entry: a replay repeated after a crash does not file the item twice. */
 async function fileReconciliation(store: GatewayStore, outboxId: number, before: Record<string, unknown>, after: OutcomeSummary, changedFields: string[]): Promise<ReturnType<GatewayStore['listReconciliation']>[number]> {
-  const existing = store.listReconciliation({ includeHandled: true, limit: 100_000 }).find((r) => r.outboxId === outboxId);
+  const existing = store.reconciliationFor(outboxId);
   if (existing) return existing;
   await store.addReconciliation({ outboxId, before, after, changedFields });
-  return store.listReconciliation({ includeHandled: true, limit: 100_000 }).find((r) => r.outboxId === outboxId)!;
+  return store.reconciliationFor(outboxId)!;
 }
 
 async function replayCard(central: CentralClient, p: CardPayload, key: string, deadline: number): Promise<QualificationResponse> {

@@ -139,9 +139,18 @@ export class CentralClient {
     return decodeWith(await this.authorized(WEB_API_PATHS.batchFetch, body, { deadline: call.deadline }), decodeBatchResultXml, decodeBatchResultJson);
   }
 
-  /** A cheap authenticated round trip for the link probe. */
+  /**
+   * The link probe: one real round trip through mutual TLS to central's login (the cached idToken
+   * would answer without touching the line). The new token is not kept; the current one stays.
+   */
   async probe(call: CallOptions): Promise<void> {
-    await this.idToken(call);
+    const a = await this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline);
+    if (a.status === 401 || a.status === 403) throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, { details: { status: a.status } });
+    checkStatus(a);
+  }
+
+  private loginBody(): Buffer {
+    return Buffer.from(JSON.stringify({ userId: this.opts.userId, ...(this.opts.password ? { password: this.opts.password } : {}) }));
   }
 
   private async authorized(path: string, body: Buffer, call: CallOptions): Promise<RawAnswer> {
@@ -161,8 +170,7 @@ export class CentralClient {
 
   private idToken(call: CallOptions): Promise<string> {
     if (!this.token) {
-      const body = Buffer.from(JSON.stringify({ userId: this.opts.userId, ...(this.opts.password ? { password: this.opts.password } : {}) }));
-      const p = this.post(WEB_API_PATHS.auth, body, {}, call.deadline).then((a) => {
+      const p = this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline).then((a) => {
         if (a.status === 401 || a.status === 403) throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, { details: { status: a.status } });
         checkStatus(a);
         const token = (parseJson(a.body) as { result?: { idToken?: unknown } }).result?.idToken;

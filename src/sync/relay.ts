@@ -31,6 +31,8 @@ export interface RelayStore {
   nextDue(limit: number, now?: Date): Promise<RelayEntry[]>;
   complete(id: number, outcome: RelayOutcome, now?: Date): Promise<void>;
   outboxStats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
+  /** pending/inflight entries created before `before` */
+  overdueCount?(before: Date): number;
 }
 
 /** Replays one entry; resolves when central's answer was handled, throws a typed error otherwise. */
@@ -56,7 +58,7 @@ export interface RelayEvents {
   dead: [info: { id: number; kind: string; attempts: number; code: string; message: string }];
   /** the outbox became empty after replaying */
   drained: [info: { replayed: number }];
-  overdue: [info: { oldestAt: Date; ttlMs: number }];
+  overdue: [info: { oldestAt: Date; ttlMs: number; count?: number }];
   /** the store failed while relaying (e.g. disk full); the relay tries again on the next tick */
   error: [error: Error];
 }
@@ -212,6 +214,8 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
     }
     if (this.overdueReportedFor === oldest) return; // once per oldest entry, not every tick
     this.overdueReportedFor = oldest;
-    this.emit('overdue', { oldestAt: new Date(oldest), ttlMs: this.ttlMs });
+    let count: number | undefined;
+    try { count = this.o.store.overdueCount?.(new Date(Date.now() - this.ttlMs)); } catch { /* closing */ }
+    this.emit('overdue', { oldestAt: new Date(oldest), ttlMs: this.ttlMs, ...(count !== undefined ? { count } : {}) });
   }
 }

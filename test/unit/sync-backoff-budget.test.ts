@@ -16,7 +16,7 @@ t.test('full jitter: uniform below min(cap, base·2^n)', async (t) => {
 });
 
 t.test('retry budget: retries ≤ maxTokens + 10 % of first attempts', async (t) => {
-  const b = new RetryBudget({ ratio: 0.1, maxTokens: 10 });
+  const b = new RetryBudget({ ratio: 0.1, maxTokens: 10, now: () => 0 });
   let granted = 0;
   for (let i = 0; i < 1000; i++) {
     b.onRequest();
@@ -32,8 +32,21 @@ t.test('retry budget: retries ≤ maxTokens + 10 % of first attempts', async (t)
 });
 
 t.test('retry budget: an idle spell refills only to maxTokens', async (t) => {
-  const b = new RetryBudget({ ratio: 0.1, maxTokens: 3 });
+  let clock = 0;
+  const b = new RetryBudget({ ratio: 0.1, maxTokens: 3, minPerSecond: 1, now: () => clock });
   for (let i = 0; i < 500; i++) b.onRequest();
+  clock += 3600_000;
   t.ok(b.tryRetry() && b.tryRetry() && b.tryRetry(), 'three retries');
   t.notOk(b.tryRetry(), 'the fourth is refused');
+});
+
+t.test('retry budget: with no new checks, the floor still lets a queue of retries drain slowly', async (t) => {
+  let clock = 0;
+  const b = new RetryBudget({ ratio: 0.1, maxTokens: 2, minPerSecond: 0.5, now: () => clock });
+  t.ok(b.tryRetry() && b.tryRetry());
+  t.notOk(b.tryRetry(), 'empty');
+  clock += 1000;
+  t.notOk(b.tryRetry(), 'half a token after 1 s');
+  clock += 1000;
+  t.ok(b.tryRetry(), 'one token after 2 s');
 });

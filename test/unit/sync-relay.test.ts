@@ -131,7 +131,7 @@ t.test('retries beyond the budget are deferred, not sent', async (t) => {
   let sends = 0;
   const store = new MemStore();
   const link = new LinkMonitor({ probe: async () => {}, failureThreshold: 1000 });
-  const budget = new RetryBudget({ ratio: 0.1, maxTokens: 2 });
+  const budget = new RetryBudget({ ratio: 0.1, maxTokens: 2, minPerSecond: 0 });
   const relay = new OutboxRelay({ store, link, budget, tickMs: 10, backoff: { baseMs: 1, capMs: 5 }, replay: async () => { sends++; throw err('CENTRAL_UNAVAILABLE', true); } });
   store.add(10);
   relay.start();

@@ -1,0 +1,19 @@
+/** The line faults of the fault-injection suite, shared by the single-check and the replay runs. */
+import type { LineMode } from '../../src/sim/line/index.js';
+
+export interface Scenario {
+  name: string;
+  mode: LineMode;
+  /** true when the fault should make the gateway fall back (fragmenting is slow but works) */
+  outage: boolean;
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'down', mode: { kind: 'down' }, outage: true },
+  { name: 'blackhole', mode: { kind: 'blackhole' }, outage: true },
+  { name: 'slow', mode: { kind: 'latency', ms: 2500 }, outage: true },
+  { name: 'reset mid-answer', mode: { kind: 'reset-after', bytes: 200 }, outage: true },
+  { name: 'truncated answers', mode: { kind: 'truncate-after', bytes: 200 }, outage: true },
+  { name: 'fragmenting', mode: { kind: 'fragment', maxChunk: 7, delayMs: 1 }, outage: false },
+  { name: 'flapping', mode: { kind: 'flap', upMs: 600, downMs: 600 }, outage: true },
+];
