@@ -220,8 +220,8 @@ export function settingsPage(ctx: PageContext, config: GatewayConfig, opts: { fi
       input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>true</option><option value="false"${value === false ? new Html(' selected') : ''}>false</option></select>`;
     } else if (enumValues) {
       input = html`<select name="${name}" id="set-${name}">${enumValues.map((v) => html`<option${v === value ? new Html(' selected') : ''}>${v}</option>`)}</select>`;
-    } else if (leaf.type === 'integer') {
-      input = html`<input type="number" name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
+    } else if (leaf.type === 'integer' || leaf.type === 'number') {
+      input = html`<input type="number"${leaf.type === 'number' ? new Html(' step="any"') : ''} name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
     } else if (leaf.type === 'array') {
       input = html`<input type="text" name="${name}" id="set-${name}" value="${Array.isArray(value) ? value.join(', ') : ''}">`;
     } else {
@@ -243,7 +243,7 @@ export function settingsFromForm(form: URLSearchParams): Record<string, unknown>
     const raw = form.get(leaf.path.join('.'));
     if (raw === null) continue;
     let value: unknown = raw;
-    if (leaf.type === 'integer') value = /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+    if (leaf.type === 'integer' || leaf.type === 'number') value = raw.trim() !== '' && Number.isFinite(Number(raw.trim())) ? Number(raw.trim()) : raw;
     else if (leaf.type === 'boolean') value = raw === 'true' ? true : raw === 'false' ? false : raw;
     else if (leaf.type === 'array') value = raw.split(',').map((v) => v.trim()).filter(Boolean);
     let obj = out;
