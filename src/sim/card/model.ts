@@ -21,8 +21,59 @@ export interface PinDef { value: Buffer; max: number; remaining: number }
 
 export interface DfDef { name: string; aid: Buffer; files: Map<number, EfDef>; pins: Map<number, PinDef>; forbidden: boolean }
 
+/** Which commands a hostile rule applies to. `tries` is the empty VERIFY, `verify` one with data. */
+export type CommandKind = 'select-ap' | 'select-ef' | 'read' | 'tries' | 'verify' | 'sign' | 'other' | 'any';
+
+/**
+ * How a hostile card spoils an answer (the command is still processed, so counters move as on a real
+ * card): cut the whole response (`truncate`, < 2 bytes = not even a status word), return fewer data
+ * bytes than asked with 9000 (`cut-data`), add filler before the status word (`oversize`), answer
+ * another status word (`sw`), replace the data (`data`), or answer noise (`garbage`).
+ */
+export type HostileAction =
+  | { kind: 'truncate'; keep: number }
+  | { kind: 'cut-data'; keep: number }
+  | { kind: 'oversize'; extra: number }
+  | { kind: 'sw'; sw: number; keepData?: boolean }
+  | { kind: 'data'; data: Buffer; sw?: number }
+  | { kind: 'garbage'; length: number };
+
+export interface HostileRule { on: CommandKind; action: HostileAction }
+
+export function commandKind(apdu: Buffer): CommandKind {
+  if (apdu.length < 4) return 'other';
+  const ins = apdu[1]!;
+  if (ins === 0xa4) return apdu[2] === 0x04 ? 'select-ap' : apdu[2] === 0x02 ? 'select-ef' : 'other';
+  if (ins === 0xb0) return 'read';
+  if (ins === 0x20) return apdu.length === 4 ? 'tries' : 'verify';
+  if (ins === 0x2a) return 'sign';
+  return 'other';
+}
+
+/** Applies the first matching rule to a response (data ‖ SW). Deterministic, so tests can repeat it. */
+export function spoil(response: Buffer, action: HostileAction, seq: number): Buffer {
+  const data = response.subarray(0, Math.max(0, response.length - 2));
+  const swBytes = response.subarray(Math.max(0, response.length - 2));
+  switch (action.kind) {
+    case 'truncate': return Buffer.from(response.subarray(0, Math.max(0, action.keep)));
+    case 'cut-data': return Buffer.concat([data.subarray(0, Math.max(0, action.keep)), Buffer.from([0x90, 0x00])]);
+    case 'oversize': return Buffer.concat([data, Buffer.alloc(action.extra, 0xee), swBytes]);
+    case 'sw': return Buffer.concat([action.keepData ? data : Buffer.alloc(0), sw(action.sw)]);
+    case 'data': return Buffer.concat([action.data, sw(action.sw ?? 0x9000)]);
+    case 'garbage': {
+      // A small LCG: noise that is the same at every run.
+      const out = Buffer.alloc(action.length);
+      let x = (seq * 2654435761 + 12345) >>> 0;
+      for (let i = 0; i < out.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; out[i] = x >>> 24; }
+      return out;
+    }
+  }
+}
+
 export interface CardModelOptions {
   dfs: DfDef[];
+  /** Spoil the answers to chosen commands (hostile card profiles); the first matching rule wins. */
+  hostile?: readonly HostileRule[];
   /** SW for VERIFY with data on a blocked PIN: 6984 (JICSAP, default) or 6983 (generic ISO). */
   blockedSw?: 0x6984 | 0x6983;
   onCounterChange?: (df: string, pinFid: number, remaining: number) => void;
@@ -54,9 +105,12 @@ export class CardModel {
   private currentDf: DfDef | undefined;
   private currentEf: number | undefined;
   private readonly verified = new Set<string>();
+  private readonly hostile: readonly HostileRule[];
+  private processed = 0;
 
   constructor(opts: CardModelOptions) {
     this.dfs = opts.dfs;
+    this.hostile = opts.hostile ?? [];
     this.blockedSw = opts.blockedSw ?? 0x6984;
     this.onCounterChange = opts.onCounterChange;
   }
@@ -79,6 +133,14 @@ export class CardModel {
   get selectedDf(): string | undefined { return this.currentDf?.name; }
 
   process(apdu: Buffer): ProcessResult {
+    const r = this.processHonestly(apdu);
+    if (this.hostile.length === 0) return r;
+    const kind = commandKind(apdu);
+    const rule = this.hostile.find((h) => h.on === 'any' || h.on === kind);
+    return rule ? { ...r, response: spoil(r.response, rule.action, this.processed++) } : r;
+  }
+
+  private processHonestly(apdu: Buffer): ProcessResult {
     const none = (v: number): ProcessResult => ({ response: sw(v), forbidden: false });
     if (apdu.length < 4) return none(0x6700);
     const cla = apdu[0]!;

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureSandboxPki, issueCertificate, randomSerial, withDirLock, REVOKED_CARD_SERIAL, type PemPair } from '../pki.js';
 import { writeFileAtomic } from '../../atomic-file.js';
-import { JPKI_AID_HEX, KENHOJO_AID_HEX, KENKAKU_AID_HEX, type DfDef, type EfDef, type PinDef } from './model.js';
+import { JPKI_AID_HEX, KENHOJO_AID_HEX, KENKAKU_AID_HEX, type DfDef, type EfDef, type HostileRule, type PinDef } from './model.js';
 
 const DAY = 86_400_000;
 
@@ -55,9 +55,49 @@ export const PROFILE_SPECS: readonly ProfileSpec[] = [
 
 export const PROFILE_NAMES = PROFILE_SPECS.map((p) => p.name);
 
+/**
+ * Hostile cards: the `normal` card's certificate, key and PIN, with answers to chosen commands
+ * spoiled — what a broken, counterfeit or malicious card could send. The reader must turn each into
+ * a typed ReaderError and carry on with the next card. Counters persist per hostile name.
+ */
+export const HOSTILE_PROFILES: Readonly<Record<string, readonly HostileRule[]>> = {
+  // READ answered with a single byte: not even a status word.
+  'hostile-short-answer': [{ on: 'read', action: { kind: 'truncate', keep: 1 } }],
+  // Fewer certificate bytes than asked, with 9000, as if the EF ended inside the certificate.
+  'hostile-cut-cert': [{ on: 'read', action: { kind: 'cut-data', keep: 100 } }],
+  // 4 KiB of filler in a READ answer: more than any reader's receive buffer for a short APDU.
+  'hostile-oversized-read': [{ on: 'read', action: { kind: 'oversize', extra: 4096 } }],
+  // DER header with an indefinite length.
+  'hostile-bad-der': [{ on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x80, 0x02, 0x01, 0x00, 0x00, 0x00]) } }],
+  // DER header claiming 2 GiB.
+  'hostile-huge-der': [{ on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]) } }],
+  // A plausible header (0x300 bytes) followed by noise: not a certificate.
+  'hostile-garbage-cert': [{ on: 'read', action: { kind: 'data', data: Buffer.concat([Buffer.from([0x30, 0x82, 0x03, 0x00]), Buffer.alloc(252, 0xa5)]) } }],
+  // Status words the JPKI AP never sends.
+  'hostile-select-sw': [{ on: 'select-ap', action: { kind: 'sw', sw: 0x6f00 } }],
+  'hostile-tries-9000': [{ on: 'tries', action: { kind: 'sw', sw: 0x9000 } }],
+  'hostile-verify-sw': [{ on: 'verify', action: { kind: 'sw', sw: 0x6581 } }],
+  // Signatures of the wrong size.
+  'hostile-short-signature': [{ on: 'sign', action: { kind: 'cut-data', keep: 128 } }],
+  'hostile-oversized-signature': [{ on: 'sign', action: { kind: 'oversize', extra: 256 } }],
+  // Noise for every command.
+  'hostile-garbage': [{ on: 'any', action: { kind: 'garbage', length: 7 } }],
+};
+
+export const HOSTILE_PROFILE_NAMES = Object.keys(HOSTILE_PROFILES);
+
+/** The issued profile a name stands for, and its hostile rules (hostile-* names borrow `normal`). */
+export function resolveProfile(all: readonly CardProfileMaterial[], name: string): { material: CardProfileMaterial; hostile?: readonly HostileRule[] } | undefined {
+  const hostile = Object.hasOwn(HOSTILE_PROFILES, name) ? HOSTILE_PROFILES[name] : undefined;
+  const base = all.find((p) => p.name === (hostile ? 'normal' : name));
+  if (!base) return undefined;
+  return hostile ? { material: { ...base, name }, hostile } : { material: base };
+}
+
 function specOf(name: string): ProfileSpec {
+  if (Object.hasOwn(HOSTILE_PROFILES, name)) name = 'normal';
   const s = PROFILE_SPECS.find((p) => p.name === name);
-  if (!s) throw new Error(`unknown card profile ${name} (known: ${PROFILE_NAMES.join(', ')})`);
+  if (!s) throw new Error(`unknown card profile ${name} (known: ${[...PROFILE_NAMES, ...HOSTILE_PROFILE_NAMES].join(', ')})`);
   return s;
 }
 

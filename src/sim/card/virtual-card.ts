@@ -6,7 +6,9 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { CardModel } from './model.js';
 import { VpcdDeframer, VPCD_CTRL, frame, type VpcdMessage } from './vpcd.js';
-import { buildDfs, loadCardProfiles, readCounters, resetCounters, writeCounters, type CardCounters, type CardProfileMaterial } from './profiles.js';
+import {
+  HOSTILE_PROFILE_NAMES, buildDfs, loadCardProfiles, readCounters, resetCounters, resolveProfile, writeCounters, type CardCounters, type CardProfileMaterial,
+} from './profiles.js';
 import { ensureQuickAck } from './quickack.js';
 
 export const VPCD_BASE_PORT = 35963;
@@ -97,13 +99,15 @@ export class VirtualCard extends EventEmitter {
 
   private async loadProfile(name: string, reset: boolean): Promise<void> {
     const all = await loadCardProfiles(this.opts.stateDir);
-    const m = all.find((p) => p.name === name);
-    if (!m) throw new Error(`unknown card profile ${name} (known: ${all.map((p) => p.name).join(', ')})`);
+    const resolved = resolveProfile(all, name);
+    if (!resolved) throw new Error(`unknown card profile ${name} (known: ${[...all.map((p) => p.name), ...HOSTILE_PROFILE_NAMES].join(', ')})`);
+    const m = resolved.material;
     this.material = m;
     this.counters = reset ? await resetCounters(this.opts.stateDir, name) : await readCounters(this.opts.stateDir, name);
     this.model = new CardModel({
       dfs: buildDfs(m, this.counters),
       blockedSw: this.opts.blockedSw ?? 0x6984,
+      ...(resolved.hostile ? { hostile: resolved.hostile } : {}),
       onCounterChange: (df, fid, remaining) => {
         if (df !== 'jpki') return;
         if (fid === 0x0018) this.counters.authTriesLeft = remaining;
