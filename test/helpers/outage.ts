@@ -20,6 +20,7 @@ import type { InquiryResult } from '../../src/gateway/inquiry.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import { todayJst } from '../../src/oqs/dates.js';
 import { DB_FILE } from '../../src/cache/index.js';
+import { CentralClient } from '../../src/sync/central-client.js';
 import { pkiFiles, sharedPki, waitFor } from './gateway.js';
 
 export const queryOf = (r: Pick<PeopleRow, 'insurerNumber' | 'symbol' | 'number' | 'branch' | 'birthdate'>) => ({
@@ -50,15 +51,22 @@ export class OutageHarness {
   gateway!: Gateway;
   private constructor(readonly central: CentralSim, readonly proxy: FaultProxy, readonly stateDir: string, readonly token: string, private readonly patch: Record<string, unknown>) {}
 
-  static async start(patch: Record<string, unknown> = {}): Promise<OutageHarness> {
+  /** `stateDir`: use this (e.g. a small tmpfs) instead of a fresh temporary directory. */
+  static async start(patch: Record<string, unknown> = {}, opts: { stateDir?: string } = {}): Promise<OutageHarness> {
     const pki = await sharedPki();
     const central = await CentralSim.start({ pki, revokedSerials: [REVOKED_CARD_SERIAL] });
     const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port) });
-    const stateDir = mkdtempSync(join(tmpdir(), 'onshi-fault-'));
+    const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'onshi-fault-'));
     const { token } = new ClientStore(stateDir).add('fault-test');
     const h = new OutageHarness(central, proxy, stateDir, token, patch);
     await h.startGateway();
     return h;
+  }
+
+  /** A client of our own, straight to central (past the proxy), as another terminal would be. */
+  static async centralClientFor(h: OutageHarness): Promise<CentralClient> {
+    const pki = await sharedPki();
+    return new CentralClient({ url: h.central.url, ca: pki.centralCa.certPem, cert: pki.gatewayClient.certPem, key: pki.gatewayClient.keyPem, userId: 'sandbox', timeoutMs: 5000 });
   }
 
   get config(): GatewayConfig {
