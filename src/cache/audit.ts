@@ -32,6 +32,8 @@ export interface AuditFields {
   kind: string;
   actor: string;
   action: string;
+  target: string | null;
+  remote: string | null;
   mode: string | null;
   outcome: string | null;
   source: string | null;
@@ -46,12 +48,12 @@ export interface AuditRow extends AuditFields {
   hash: Buffer;
 }
 
-export const AUDIT_COLUMNS = 'seq, at, kind, actor, action, mode, outcome, source, personal, personal_digest, purged_at, prev, hash';
+export const AUDIT_COLUMNS = 'seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, purged_at, prev, hash';
 
 export function entryMac(keys: CacheKeys, prev: Uint8Array, f: AuditFields, digest: Uint8Array | null): Buffer {
   // A JSON array: unambiguous field boundaries, whatever the strings hold.
   return keys.auditMac(JSON.stringify([
-    DOMAIN, Buffer.from(prev).toString('hex'), f.at, f.kind, f.actor, f.action, f.mode, f.outcome, f.source,
+    DOMAIN, Buffer.from(prev).toString('hex'), f.at, f.kind, f.actor, f.action, f.target, f.remote, f.mode, f.outcome, f.source,
     digest === null ? null : Buffer.from(digest).toString('hex'),
   ]));
 }
@@ -93,6 +95,8 @@ export interface WireAuditInput {
   kind: AuditKind;
   actor: string;
   action: string;
+  target: string | null;
+  remote: string | null;
   mode: string | null;
   outcome: string | null;
   source: string | null;
@@ -108,8 +112,8 @@ export function createAuditOps(db: Database.Database, keys: CacheKeys) {
   const s = {
     head: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
     setHead: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    insert: db.prepare(`INSERT INTO audit (seq, at, kind, actor, action, mode, outcome, source, personal, personal_digest, prev, hash)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+    insert: db.prepare(`INSERT INTO audit (seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, prev, hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     purge: db.prepare('UPDATE audit SET personal = NULL, purged_at = ? WHERE at < ? AND personal IS NOT NULL'),
   };
   return {
@@ -121,9 +125,9 @@ export function createAuditOps(db: Database.Database, keys: CacheKeys) {
       const seq = head.seq + 1;
       const personal = a.personalJson === null ? null : keys.seal(Buffer.from(a.personalJson, 'utf8'), auditAad(seq));
       const digest = personal === null ? null : personalDigest(personal);
-      const fields: AuditFields = { at: a.at, kind: a.kind, actor: a.actor, action: a.action, mode: a.mode, outcome: a.outcome, source: a.source };
+      const fields: AuditFields = { at: a.at, kind: a.kind, actor: a.actor, action: a.action, target: a.target, remote: a.remote, mode: a.mode, outcome: a.outcome, source: a.source };
       const hash = entryMac(keys, head.hash, fields, digest);
-      s.insert.run(seq, a.at, a.kind, a.actor, a.action, a.mode, a.outcome, a.source, personal, digest, head.hash, hash);
+      s.insert.run(seq, a.at, a.kind, a.actor, a.action, a.target, a.remote, a.mode, a.outcome, a.source, personal, digest, head.hash, hash);
       s.setHead.run(META_AUDIT_HEAD, headValue(keys, seq, hash));
       return { seq, hash: hash.toString('hex') };
     },

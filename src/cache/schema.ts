@@ -80,6 +80,8 @@ export const MIGRATIONS: readonly Migration[] = [
         kind            TEXT NOT NULL CHECK (kind IN ('check', 'admin', 'token')),
         actor           TEXT NOT NULL,
         action          TEXT NOT NULL,
+        target          TEXT,
+        remote          TEXT,
         mode            TEXT,
         outcome         TEXT,
         source          TEXT,

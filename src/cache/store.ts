@@ -64,7 +64,8 @@ function prepareReader(db: Database.Database) {
     reconByOutbox: db.prepare('SELECT * FROM reconciliation WHERE outbox_id = ? ORDER BY id LIMIT 1'),
     reconOpenCount: db.prepare('SELECT COUNT(*) FROM reconciliation WHERE handled_at IS NULL').pluck(),
     overdue: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`).pluck(),
-    auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`),
+    auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
+    auditListDesc: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
     audit: auditSource(db),
   };
 }
@@ -77,12 +78,15 @@ function auditArgs(a: AuditInput, now: Date): OpArgs<'appendAudit'> {
   if (typeof a.actor !== 'string' || a.actor.length === 0 || a.actor.length > 128 || /[\u0000-\u001f\u007f]/.test(a.actor)) {
     throw err('STORE_INPUT_INVALID', 'audit actor must be 1–128 printable characters');
   }
+  const printable = (v: unknown, max: number): boolean => typeof v === 'string' && v.length > 0 && v.length <= max && !/[\u0000-\u001f\u007f]/.test(v);
+  if (a.target !== undefined && !printable(a.target, 128)) throw err('STORE_INPUT_INVALID', 'audit target must be 1–128 printable characters');
+  if (a.remote !== undefined && !printable(a.remote, 64)) throw err('STORE_INPUT_INVALID', 'audit remote must be 1–64 printable characters');
   if (typeof a.action !== 'string' || !CODE_RE.test(a.action)) throw err('STORE_INPUT_INVALID', 'audit action must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
   if (a.mode !== undefined && a.mode !== 'card' && a.mode !== 'numbers') throw err('STORE_INPUT_INVALID', 'audit mode must be card or numbers');
   if (a.outcome !== undefined && (typeof a.outcome !== 'string' || !CODE_RE.test(a.outcome))) throw err('STORE_INPUT_INVALID', 'audit outcome must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
   if (a.source !== undefined && a.source !== 'central' && a.source !== 'cache') throw err('STORE_INPUT_INVALID', 'audit source must be central or cache');
   return {
-    kind: a.kind, actor: a.actor, action: a.action, mode: a.mode ?? null, outcome: a.outcome ?? null, source: a.source ?? null,
+    kind: a.kind, actor: a.actor, action: a.action, target: a.target ?? null, remote: a.remote ?? null, mode: a.mode ?? null, outcome: a.outcome ?? null, source: a.source ?? null,
     personalJson: a.personal === undefined ? null : toJson(a.personal), at: validDate(now, 'now'),
   };
 }
@@ -303,12 +307,18 @@ export class GatewayStore {
     return this.call('appendAudit', auditArgs(entry, now));
   }
 
-  /** Entries with seq > after, oldest first. Personal fields are decrypted unless `personal: false`. */
-  listAudit(o: { after?: number; limit?: number; personal?: boolean } = {}): AuditEntry[] {
+  /**
+   * Entries with after < seq < before, oldest first (`newestFirst` for a log page). Personal fields
+   * are decrypted unless `personal: false`.
+   */
+  listAudit(o: { after?: number; before?: number; limit?: number; newestFirst?: boolean; personal?: boolean } = {}): AuditEntry[] {
     this.assertOpen();
-    const rows = this.read(() => this.rs.auditList.all(o.after ?? 0, o.limit ?? 100)) as AuditRow[];
+    const stmt = o.newestFirst ? this.rs.auditListDesc : this.rs.auditList;
+    const rows = this.read(() => stmt.all(o.after ?? 0, o.before ?? Number.MAX_SAFE_INTEGER, o.limit ?? 100)) as AuditRow[];
     return rows.map((r) => {
       const e: AuditEntry = { seq: r.seq, at: new Date(r.at), kind: r.kind as AuditEntry['kind'], actor: r.actor, action: r.action, hash: r.hash.toString('hex') };
+      if (r.target !== null) e.target = r.target;
+      if (r.remote !== null) e.remote = r.remote;
       if (r.mode !== null) e.mode = r.mode as 'card' | 'numbers';
       if (r.outcome !== null) e.outcome = r.outcome;
       if (r.source !== null) e.source = r.source as 'central' | 'cache';

@@ -103,6 +103,10 @@ export interface AuditInput {
   actor: string;
   /** What, as a short code: `inquiry.card`, `login`, `login.failed`, `token.add`, `token.revoke`… */
   action: string;
+  /** What the action was on, when not personal: a client id or name, a setting key… */
+  target?: string;
+  /** The source address of the request (LAN address of a receipt computer or an admin browser). */
+  remote?: string;
   mode?: 'card' | 'numbers';
   /** A short code: `ok`, `valid`, an error code such as `CENTRAL_TIMEOUT`… never free text. */
   outcome?: string;
@@ -117,6 +121,8 @@ export interface AuditEntry {
   kind: AuditKind;
   actor: string;
   action: string;
+  target?: string;
+  remote?: string;
   mode?: 'card' | 'numbers';
   outcome?: string;
   source?: 'central' | 'cache';

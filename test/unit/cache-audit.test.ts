@@ -20,7 +20,7 @@ const patient = { requestId: 'r-1', name: '髙橋　一郎', insurerNumber: '061
 function entry(i: number): AuditInput {
   if (i % 3 === 0) return { kind: 'token', actor: 'admin', action: 'token.add' };
   if (i % 3 === 1) return { kind: 'check', actor: `client-${i}`, action: 'inquiry.numbers', mode: 'numbers', outcome: 'valid', source: 'central', personal: { ...patient, requestId: `r-${i}` } };
-  return { kind: 'admin', actor: 'staff1', action: 'login', outcome: 'ok' };
+  return { kind: 'admin', actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' };
 }
 
 /** A closed store with n entries, entry i written at T0 + i minutes. */
@@ -60,6 +60,8 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
   t.same(first.personal, { ...patient, requestId: 'r-1' });
   t.equal(list.find((e) => e.kind === 'admin')?.personal, undefined, 'no personal fields given, none stored');
   t.same(s.listAudit({ after: 38 }).map((e) => e.seq), [39, 40], 'paging by seq');
+  t.same(s.listAudit({ before: 4, newestFirst: true, limit: 2 }).map((e) => e.seq), [3, 2], 'newest first, before a seq');
+  t.match(list.find((e) => e.kind === 'admin'), { actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' });
   t.equal(s.listAudit({ personal: false })[0]?.personal, undefined, 'personal: false skips decryption');
   const v = await s.verifyAudit();
   t.match(v, { ok: true, entries: 40, head: { seq: 40, hash: list[39]!.hash } });
@@ -73,6 +75,8 @@ t.test('clear fields are short codes, never free text', async (t) => {
     ['kind', { kind: 'other' as 'check' }],
     ['empty actor', { actor: '' }],
     ['actor with a newline', { actor: 'a\nb' }],
+    ['remote too long', { remote: 'x'.repeat(65) }],
+    ['target with a control character', { target: 'a\u0007' }],
     ['action with spaces', { action: 'did something' }],
     ['outcome as a sentence', { outcome: 'patient 髙橋 is valid' }],
     ['mode', { mode: 'face' as 'card' }],
@@ -129,6 +133,7 @@ t.test('verify catches tampering done on the database file', async (t) => {
   const cases: Array<[string, (db: Database.Database) => void, object]> = [
     ['a clear field changed', (db) => db.prepare(`UPDATE audit SET outcome = 'invalid' WHERE seq = 4`).run(), { seq: 4, reason: 'changed' }],
     ['the actor changed', (db) => db.prepare(`UPDATE audit SET actor = 'someone-else' WHERE seq = 2`).run(), { seq: 2, reason: 'changed' }],
+    ['the source address changed', (db) => db.prepare(`UPDATE audit SET remote = '10.0.0.1' WHERE seq = 2`).run(), { seq: 2, reason: 'changed' }],
     ['the time changed', (db) => db.prepare('UPDATE audit SET at = at + 1 WHERE seq = 5').run(), { seq: 5, reason: 'changed' }],
     ['a personal blob changed', (db) => {
       const b = db.prepare('SELECT personal FROM audit WHERE seq = 1').pluck().get() as Buffer;
