@@ -68,7 +68,7 @@ t.test('hostile cards over pcscd, then a normal card', async (t) => {
       await insert(name);
       const pin = Buffer.from('1234', 'latin1');
       const t0 = Date.now();
-      const e = await session((s) => (op === 'cert' ? s.readAuthCertificate() : s.authenticate(pin, Buffer.from('c')))).then(() => undefined, (x: unknown) => x);
+      const e = await session<unknown>((s) => (op === 'cert' ? s.readAuthCertificate() : s.authenticate(pin, Buffer.from('c')))).then(() => undefined, (x: unknown) => x);
       const ms = Date.now() - t0;
       t.ok(e instanceof ReaderError, `a ReaderError: ${e instanceof Error ? `${(e as ReaderError).code ?? e.name} ${e.message}` : String(e)}`);
       t.ok(codes.includes((e as ReaderError).code), `code ${(e as ReaderError).code} is one of ${codes.length > 3 ? 'the reader codes' : codes.join(', ')}`);
