@@ -90,7 +90,8 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
           cause = lineFailed(e);
         }
       }
-      if (cause) requireCaBundle(deps); // before the patient types a PIN in vain
+      // Known to be offline already: refuse an unverifiable or revoked card before the patient types a PIN in vain.
+      if (cause) offlineCertChecks(deps, certificate);
       const nonce = challenge ? Buffer.from(challenge, 'base64') : randomBytes(32);
       proof = { nonce, signature: await askPinAndSign(session, nonce, deps.pins, input), ...(challenge ? { challenge } : {}) };
     }
@@ -117,7 +118,10 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
 
     // The outage path: prove what can be proved here, then answer from the cache.
     progress({ type: 'inquiry.progress', stage: 'checking_offline', cause });
-    const notices = checkOffline(deps, certificate, proof);
+    const notices = offlineCertChecks(deps, certificate);
+    if (proof && !verifySignature('sha256', proof.nonce, certificate.publicKey, proof.signature)) {
+      throw new OnshiError('CARD_SIGNATURE_INVALID', 'The card\'s signature does not match its certificate: the card may be counterfeit.');
+    }
     const signedAt = new Date().toISOString();
     const payload: Record<string, unknown> = {
       certificate: der.toString('base64'), mode: input.mode, ...common, inquiryId: input.inquiryId,
@@ -139,31 +143,24 @@ export function cardLookup(cert: X509Certificate): LookupInput {
 }
 
 /**
- * What the gateway checks itself when central cannot: the card's signature over the nonce (the
- * PIN was right and the card holds the certificate's key), the chain to the JPKI CA bundle (done
- * by checkCardCertificate; without a bundle nothing can be proved here) and the last synced
- * revocation list. Returns notices for the counter.
+ * What the gateway checks itself about the certificate when central cannot: the chain to the JPKI
+ * CA bundle (checkCardCertificate did it; without a bundle nothing can be proved here) and the
+ * last synced revocation list. The card's signature over the nonce is checked after the PIN.
+ * Returns notices for the counter (the list's age).
  */
-function requireCaBundle(deps: CardInquiryDeps): void {
+function offlineCertChecks(deps: CardInquiryDeps, cert: X509Certificate): string[] {
   if (deps.jpkiCas.length === 0) {
     throw new OnshiError('CARD_OFFLINE_UNVERIFIABLE', `Central cannot be reached and no JPKI CA bundle is configured, so the card cannot be checked here. ${EXPIRED_GUIDANCE}`);
   }
-}
-
-function checkOffline(deps: CardInquiryDeps, cert: X509Certificate, proof: { nonce: Buffer; signature: Buffer } | undefined): string[] {
-  requireCaBundle(deps);
-  if (proof && !verifySignature('sha256', proof.nonce, cert.publicKey, proof.signature)) {
-    throw new OnshiError('CARD_SIGNATURE_INVALID', 'The card\'s signature does not match its certificate: the card may be counterfeit.');
-  }
-  const notices: string[] = [];
   const rev = deps.revocation;
-  const age = rev?.revocationAge();
-  if (rev && rev.isRevoked(cert.serialNumber)) {
+  if (rev?.isRevoked(cert.serialNumber)) {
     throw new OnshiError('CARD_CERT_REVOKED', `The card's certificate is on the revocation list (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`);
   }
-  if (age === undefined) notices.push('失効リストを未取得のため、カードの失効は確認できていません。 The revocation list has never been fetched: revocation was not checked.');
-  else if (rev && age > rev.maxAgeMs) notices.push(`失効リストは ${Math.round(age / 3600_000)} 時間前のものです。 The revocation list is ${Math.round(age / 3600_000)} h old.`);
-  return notices;
+  const age = rev?.revocationAge();
+  if (age === undefined) return ['失効リストを未取得のため、カードの失効は確認できていません。 The revocation list has never been fetched: revocation was not checked.'];
+  const hours = Math.round(age / 3600_000);
+  if (age > rev!.maxAgeMs) return [`失効リストは ${hours} 時間前のものです。 The revocation list is ${hours} h old.`];
+  return [];
 }
 
 type Session = Parameters<Parameters<ReaderManager['withSession']>[0]>[0];

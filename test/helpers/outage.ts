@@ -29,14 +29,14 @@ export const queryOf = (r: Pick<PeopleRow, 'insurerNumber' | 'symbol' | 'number'
 });
 
 /** Fast-moving settings so a scenario takes seconds: the defaults (1 s … 30 s) are for clinics. */
-export function outageConfig(stateDir: string, centralUrl: string, patch: Record<string, unknown> = {}): GatewayConfig {
+export function outageConfig(stateDir: string, centralUrl: string, patch: Record<string, unknown> = {}, reader: Record<string, unknown> = { enabled: false }): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
     log: { level: 'info' },
     api: { host: '127.0.0.1', port: 0, defaultDeadlineMs: 3000 },
     central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 2000 },
-    reader: { enabled: false, jpkiCaFile: f.jpkiCaFile },
+    reader: { jpkiCaFile: f.jpkiCaFile, ...reader },
     admin: { enabled: false },
     health: { enabled: false },
     outage: { offlineReserveMs: 500, probeTimeoutMs: 500, probeIntervalMs: 1000, backoffBaseMs: 50, backoffCapMs: 500, failureThreshold: 2, ...patch },
@@ -49,16 +49,19 @@ export class OutageHarness {
   readonly logs: string[] = [];
   client!: GatewayClient;
   gateway!: Gateway;
-  private constructor(readonly central: CentralSim, readonly proxy: FaultProxy, readonly stateDir: string, readonly token: string, private readonly patch: Record<string, unknown>) {}
+  private constructor(
+    readonly central: CentralSim, readonly proxy: FaultProxy, readonly stateDir: string, readonly token: string,
+    private readonly patch: Record<string, unknown>, private readonly reader?: Record<string, unknown>,
+  ) {}
 
   /** `stateDir`: use this (e.g. a small tmpfs) instead of a fresh temporary directory. */
-  static async start(patch: Record<string, unknown> = {}, opts: { stateDir?: string } = {}): Promise<OutageHarness> {
+  static async start(patch: Record<string, unknown> = {}, opts: { stateDir?: string; reader?: Record<string, unknown> } = {}): Promise<OutageHarness> {
     const pki = await sharedPki();
     const central = await CentralSim.start({ pki, revokedSerials: [REVOKED_CARD_SERIAL] });
     const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port) });
     const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'onshi-fault-'));
     const { token } = new ClientStore(stateDir).add('fault-test');
-    const h = new OutageHarness(central, proxy, stateDir, token, patch);
+    const h = new OutageHarness(central, proxy, stateDir, token, patch, opts.reader);
     await h.startGateway();
     return h;
   }
@@ -70,7 +73,7 @@ export class OutageHarness {
   }
 
   get config(): GatewayConfig {
-    return outageConfig(this.stateDir, `https://127.0.0.1:${this.proxy.port}`, this.patch);
+    return outageConfig(this.stateDir, `https://127.0.0.1:${this.proxy.port}`, this.patch, this.reader);
   }
 
   async startGateway(): Promise<void> {
