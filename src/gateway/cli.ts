@@ -9,6 +9,11 @@ import { verifyAuditFile } from '../cache/index.js';
 import { OnshiError } from '../errors.js';
 import { ClientStore } from './clients.js';
 import { GatewayClient } from './client.js';
+import { cmdAdmin } from './cli-admin.js';
+import { cmdBackup, cmdRestore, cmdSupportBundle } from './cli-backup.js';
+import { cmdDoctor } from './cli-doctor.js';
+import { cmdReconciliation } from './cli-reconciliation.js';
+import { cmdStatus } from './cli-status.js';
 import { loadConfig } from './config.js';
 import { startGateway } from './daemon.js';
 import { createLogger } from './logger.js';
@@ -22,16 +27,29 @@ const USAGE = `usage: onshi <command> [options]
   clients list [--config FILE]          list clients (never tokens)
   clients revoke ID|NAME [--config FILE]
   audit verify [--config FILE] [--json] check the audit log's hash chain (read-only); exit 1 if broken
+  status [--json]                       reader, card, line, outbox, cache, clock, certificates, TLS
+                                        fingerprint (exit 0 ready, 1 not ready, 3 not running)
+  doctor [--json] [--credentials DIR]   check pcscd, the reader, the line and TLS to central, the
+                                        clock, disk space and SD write latency; says what to do
+  admin reset                           new initial admin secret (printed once); ends admin sessions
+  backup [--out FILE] (--passphrase-file FILE | --no-encrypt)
+                                        config, keys and clients (not the cache); 0600, encrypted
+                                        with a passphrase (or $ONSHI_BACKUP_PASSPHRASE)
+  restore FILE [--only config,state,credentials] [--dry-run] [--force] [--passphrase-file FILE]
+  support-bundle [--out FILE]           config without secrets, status, versions, redacted logs
   inquiry --numbers INSURER,SYMBOL,NUMBER,BRANCH --birthdate YYYYMMDD
           [--limit-consent] [--date YYYYMMDD] [--deadline MS] [--ws URL] [--token TOKEN]
                                         one check by insurance numbers; prints the result as JSON
   inquiry --card [--visual] [--confirm-last-try] [--limit-consent] [--reader NAME] …
                                         one check by My Number card; the PIN is read from standard
                                         input (one line per attempt), never from an argument
+  reconciliation [list [--all] | handle ID] [--json] [--ws URL] [--token TOKEN]
+                                        outage checks whose re-verification changed the answer
   sim …, sandbox                        simulators and the sandbox (see onshi sim --help)
 
 The config file defaults to $ONSHI_CONFIG or ${DEFAULT_CONFIG}; every setting can be overridden with
-ONSHI_* environment variables (see README). inquiry reads --ws/--token or ONSHI_WS/ONSHI_TOKEN.`;
+ONSHI_* environment variables (see README). inquiry and reconciliation read --ws/--token or
+ONSHI_WS/ONSHI_TOKEN.`;
 
 /** Exit codes: 0 ok, 1 the operation failed (typed error on stderr), 2 usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +60,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'clients': return cmdClients(rest);
       case 'inquiry': return await cmdInquiry(rest);
       case 'audit': return cmdAudit(rest);
+      case 'status': return await cmdStatus(rest, cliContext);
+      case 'doctor': return await cmdDoctor(rest, cliContext);
+      case 'admin': return await cmdAdmin(rest, cliContext);
+      case 'backup': return await cmdBackup(rest, cliContext);
+      case 'restore': return await cmdRestore(rest, cliContext);
+      case 'support-bundle': return await cmdSupportBundle(rest, cliContext);
+      case 'reconciliation': return await cmdReconciliation(rest, cliContext);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return command === undefined ? 2 : 0;
@@ -80,6 +105,9 @@ function configFrom(file: string | undefined) {
   const explicit = file !== undefined || process.env.ONSHI_CONFIG !== undefined;
   return loadConfig({ file: file ?? process.env.ONSHI_CONFIG ?? DEFAULT_CONFIG, explicit });
 }
+
+/** What the subcommand modules (cli-*.ts) get instead of importing this file back. */
+const cliContext = { config: configFrom, usage: (message: string): Error => new UsageError(message) };
 
 async function cmdStart(argv: string[]): Promise<number> {
   const { values } = args(argv, { config: { type: 'string' } });

@@ -12,13 +12,19 @@ const USAGE = `usage:
   onshi sim people [--json] [--control URL]     the simulator's people and the validity it will answer
   onshi sim central [--state DIR] [--port N] [--control-port N]
                                                 run the central simulator alone
+  onshi sim people disqualify ID [--date YYYYMMDD] [--control URL]
+                                                central learns that person ID left the insurer
+                                                (資格喪失 on --date, default today): a later check changes
   onshi sim card list | insert [--slot N] [--profile P] [--reset] | remove [--slot N] [--cards URL]
                                                 the sandbox's virtual cards (profiles: normal,
                                                 expired-recent, expired-old, revoked, blocked; PIN 1234)
+  onshi sim line [status | up | down | blackhole | slow MS | flap UP_MS DOWN_MS | MODE_JSON] [--line URL]
+                                                the closed line between gateway and central
 
 --state defaults to ./.sandbox; --port-base to 18443 (central), +1 control, +2 gateway WebSocket,
 +3 virtual cards; 0 picks free ports. --control (or ONSHI_SIM_CONTROL) asks a running simulator
-instead of the seed; --cards (or ONSHI_SIM_CARDS, default http://127.0.0.1:18446) the card control.`;
+instead of the seed; --cards (or ONSHI_SIM_CARDS, default http://127.0.0.1:18446) the card control;
+--line (or ONSHI_SIM_LINE, default http://127.0.0.1:18448) the line control.`;
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -28,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
         case 'people': return await people(argv.slice(2));
         case 'central': return await central(argv.slice(2));
         case 'card': return await card(argv.slice(2));
+        case 'line': return await line(argv.slice(2));
         case 'help': case '--help': case undefined:
           process.stdout.write(USAGE + '\n');
           return argv[1] === undefined ? 2 : 0;
@@ -56,6 +63,7 @@ const portOf = (v: string | undefined, fallback: number): number => {
 };
 
 async function people(argv: string[]): Promise<number> {
+  if (argv[0] === 'disqualify') return disqualify(argv.slice(1));
   const v = args(argv, { json: { type: 'boolean' }, control: { type: 'string' } });
   const control = v.control ?? process.env.ONSHI_SIM_CONTROL;
   let rows: PeopleRow[];
@@ -70,6 +78,49 @@ async function people(argv: string[]): Promise<number> {
       process.stdout.write(`${r.expectedValidity}  --numbers '${r.insurerNumber},${r.symbol},${r.number},${r.branch}' --birthdate ${r.birthdate}   # ${r.id} ${r.label}\n`);
     }
   }
+  return 0;
+}
+
+async function disqualify(argv: string[]): Promise<number> {
+  const [id, ...rest] = argv;
+  const v = args(rest, { date: { type: 'string' }, control: { type: 'string' } });
+  if (!id) throw Object.assign(new Error('sim people disqualify needs a person id (see onshi sim people)'), { usage: true });
+  const date = v.date ?? todayJst();
+  if (!/^\d{8}$/.test(date)) throw Object.assign(new Error('--date is YYYYMMDD'), { usage: true });
+  const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
+  const res = await fetch(new URL(`/control/people/${encodeURIComponent(id)}/qualifications/0`, control), {
+    method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ disqualificationDate: date, reasonOfLoss: '99' }), // OQSCD008 99 その他
+  });
+  if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
+  process.stdout.write(`${id}: 資格喪失 ${date}\n`);
+  return 0;
+}
+
+async function line(argv: string[]): Promise<number> {
+  const [sub = 'status', ...rest] = argv;
+  const positional = rest.filter((a) => !a.startsWith('--'));
+  const v = args(rest.filter((a) => !positional.includes(a)), { line: { type: 'string' } });
+  const url = new URL('/line', v.line ?? process.env.ONSHI_SIM_LINE ?? 'http://127.0.0.1:18448');
+  const ms = (x: string | undefined): number => {
+    const n = Number(x);
+    if (!Number.isInteger(n) || n < 0) throw Object.assign(new Error(`"${x}" is not a number of milliseconds`), { usage: true });
+    return n;
+  };
+  let mode: unknown;
+  switch (sub) {
+    case 'status': break;
+    case 'up': case 'down': case 'blackhole': mode = { kind: sub }; break;
+    case 'slow': mode = { kind: 'latency', ms: ms(positional[0]) }; break;
+    case 'flap': mode = { kind: 'flap', upMs: ms(positional[0]), downMs: ms(positional[1]) }; break;
+    default:
+      try { mode = JSON.parse(sub); } catch { throw Object.assign(new Error(`unknown line mode "${sub}"`), { usage: true }); }
+  }
+  if (mode !== undefined) {
+    const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode }) });
+    if (!res.ok) throw new Error(`the line control answered ${res.status}: ${await res.text()}`);
+  }
+  const res = await fetch(url);
+  process.stdout.write(JSON.stringify(await res.json(), null, 2) + '\n');
   return 0;
 }
 

@@ -12,12 +12,16 @@ import { writeFileAtomic } from '../atomic-file.js';
 import { CentralSim } from './central/server.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { ensureCardProfiles, startCardControl, VirtualCard, VPCD_BASE_PORT, type CardControl } from './card/index.js';
+import { FaultProxy, startLineControl, type LineControl } from './line/index.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 
 export interface SandboxOptions {
   stateDir: string;
-  /** 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2, cards = base+3 */
+  /**
+   * 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2,
+   * cards = base+3, the line (fault proxy in front of central) = base+4, its control = base+5
+   */
   portBase: number;
   /** insert a virtual card (profile `normal`, PIN 1234) in slot 0 of pcscd's virtual reader (default true) */
   card?: boolean;
@@ -28,6 +32,8 @@ export interface SandboxOptions {
 export interface Sandbox {
   ready: Record<string, string>;
   central: CentralSim;
+  /** the closed line between gateway and central: cut it, slow it, make it flap */
+  line: FaultProxy;
   gateway: ChildProcess;
   cards: VirtualCard[];
   close(): Promise<void>;
@@ -52,6 +58,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const pki = await ensureSandboxPki(stateDir);
   const port = (n: number): number => (opts.portBase === 0 ? 0 : opts.portBase + n);
   const central = await CentralSim.start({ pki, port: port(0), controlPort: port(1), revokedSerials: [REVOKED_CARD_SERIAL] });
+  // The gateway reaches central through the fault proxy, so the sandbox can cut the line.
+  const line = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port), listenPort: port(4) });
+  const lineControl: LineControl = await startLineControl(line, { port: port(5) });
   let cardSim: { cards: VirtualCard[]; control: CardControl } | undefined;
   if (opts.card !== false) {
     try {
@@ -68,7 +77,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     log: { level: 'info' },
     api: { host: '127.0.0.1', port: port(2) },
     central: {
-      url: central.url,
+      url: `https://127.0.0.1:${line.port}`,
       caFile: join(stateDir, 'pki', 'central-ca.pem'),
       certFile: join(stateDir, 'pki', 'gateway-client.pem'),
       keyFile: join(stateDir, 'pki', 'gateway-client.key'),
@@ -109,6 +118,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     token,
     central: central.url,
     control: central.controlUrl,
+    line: lineControl.url,
     ...(cardSim ? { cards: cardSim.control.url } : {}),
     state: stateDir,
     config: configFile,
@@ -120,6 +130,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   return {
     ready,
     central,
+    line,
     gateway,
     cards: cardSim?.cards ?? [],
     close() {
@@ -136,6 +147,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
           await cardSim.control.close();
           await Promise.all(cardSim.cards.map((c) => c.close()));
         }
+        await lineControl.close();
+        await line.close();
         await central.close();
       })();
       return closed;

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
+t.setTimeout(300_000);
 
 async function onshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -82,4 +83,29 @@ t.test('sandbox → sim people → inquiry: everyone gets the promised validity'
   t.equal(cards.find((c) => c.slot === 0)?.authTriesLeft, 2, 'the wrong PIN used exactly one try');
   const pinArg = await onshi(['inquiry', '--card', '--pin', '1234'], cardEnv);
   t.equal(pinArg.code, 2, 'there is no way to pass a PIN as an argument');
+
+  // An outage, as a new user would try it: cut the line, check by card and by numbers, restore
+  // the line, watch the outbox drain and a changed result appear in the reconciliation list.
+  t.ok(ready.line, 'READY names the line control');
+  const lineEnv = { ...cardEnv, ONSHI_SIM_LINE: ready.line!, ONSHI_SIM_CONTROL: ready.control! };
+  t.equal((await onshi(['sim', 'line', 'down'], lineEnv)).code, 0, 'sim line down');
+  const p1 = rows.find((r) => r.id === 'P0000001')!;
+  const numbersOut = await onshi(['inquiry', '--numbers', [p1.insurerNumber, p1.symbol, p1.number, p1.branch].join(','), '--birthdate', p1.birthdate], lineEnv);
+  t.equal(numbersOut.code, 0, 'a check by numbers during the outage exits 0');
+  t.match(JSON.parse(numbersOut.stdout), { source: 'cache', validity: p1.expectedValidity, recheck: { queued: true } }, 'answered from the cache and queued');
+  const cardOut = await onshi(['inquiry', '--card'], lineEnv, '1234\n');
+  t.equal(cardOut.code, 0, `a card check during the outage exits 0 ${cardOut.stderr}`);
+  t.match(JSON.parse(cardOut.stdout), { referenceClassification: '1', source: 'cache', recheck: { queued: true } }, 'the PIN proved locally, the answer from the cache');
+  t.equal((await onshi(['sim', 'people', 'disqualify', 'P0000001'], lineEnv)).code, 0, 'meanwhile P0000001 leaves the insurer at central');
+  t.equal((await onshi(['sim', 'line', 'up'], lineEnv)).code, 0, 'sim line up');
+  let listed: { changedFields: string[]; after: { name?: string } }[] = [];
+  for (let i = 0; i < 100 && listed.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const out = await onshi(['reconciliation', 'list', '--json'], lineEnv);
+    if (out.code === 0) listed = JSON.parse(out.stdout) as typeof listed;
+  }
+  t.equal(listed.length, 1, 'one changed result in the reconciliation list');
+  t.same(listed[0]?.changedFields, ['validity']);
+  const text = await onshi(['reconciliation', 'list'], lineEnv);
+  t.match(text.stdout, /#1 .* → now: /, 'readable for staff');
 });
