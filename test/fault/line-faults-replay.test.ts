@@ -7,7 +7,7 @@
 import t from 'tap';
 import { OutageHarness, type Answer } from '../helpers/outage.js';
 import { waitFor } from '../helpers/gateway.js';
-import { SCENARIOS } from './scenarios.js';
+import { SCENARIOS } from '../helpers/fault-scenarios.js';
 
 t.setTimeout(300_000);
 
