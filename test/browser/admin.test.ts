@@ -4,7 +4,7 @@
  * fingerprint (--ignore-certificate-errors-spki-list), not by ignoring certificate errors.
  * Screenshots of each page go to test-artifacts/browser/.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ function baseStatus(tls: TlsIdentity): GatewayStatus {
   };
 }
 
-async function harness(t: Tap.Test, opts: { maxFailures?: number } = {}): Promise<Harness> {
+async function harness(t: Test, opts: { maxFailures?: number } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-admin-'));
   const tls = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw-test' });
   const accounts = new AdminAccounts(dir);
@@ -87,7 +87,7 @@ async function run(): Promise<void> {
       '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${tls.spkiSha256}`],
   });
 
-  async function open(t: Tap.Test, h: Harness): Promise<{ context: BrowserContext; page: Page }> {
+  async function open(t: Test, h: Harness): Promise<{ context: BrowserContext; page: Page }> {
     const browser = await launch(h.tls);
     t.teardown(() => browser.close());
     const context = await browser.newContext({ locale: 'ja-JP' });
@@ -215,7 +215,7 @@ async function run(): Promise<void> {
     await shot(page, '04-dashboard');
     const cut = Date.now();
     h.setStatus({ line: { state: 'down', since: new Date().toISOString(), lastError: 'CENTRAL_UNREACHABLE' }, outbox: { depth: 2, oldestAt: new Date().toISOString() } });
-    await page.waitForFunction(() => document.querySelector('[data-field=line]')?.textContent?.includes('切断'), undefined, { timeout: 5000 });
+    await line.filter({ hasText: '切断' }).waitFor({ timeout: 5000 });
     t.ok(Date.now() - cut < 5000, `shown within 5 s (${Date.now() - cut} ms)`);
     t.equal(await line.getAttribute('data-tone'), 'bad');
     t.match(await page.textContent('[data-field=outbox]'), /2件/);
@@ -270,7 +270,7 @@ async function run(): Promise<void> {
     await firstLogin(page, h);
     for (const [path, name] of [['/reconciliation', '09-reconciliation'], ['/rechecks', '10-rechecks'], ['/batches', '11-batches'], ['/audit', '12-audit'], ['/backup', '13-backup'], ['/support', '14-support']]) {
       const res = await page.goto(h.url + path!);
-      t.equal(res?.status(), 200, path);
+      t.equal(res?.status(), 200, path!);
       await shot(page, name!);
     }
     await page.goto(`${h.url}/audit`);
