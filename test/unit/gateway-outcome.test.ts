@@ -4,8 +4,8 @@ import type { QualificationResult } from '../../src/oqs/types.js';
 
 const person = (o: Partial<QualificationResult> = {}): QualificationResult => ({
   cardClassification: '01', insurerNumber: '06139992', number: '12345', name: '山田　太郎', sex1: '1', birthdate: '19800401', insurerName: 'テスト健保',
-  partialContributionRatio: '030', ...o,
-});
+  partialContributionRatio: '030', consents: {}, ...o,
+} as QualificationResult);
 const told = (r: QualificationResult[], validity = '1'): OutcomeSummary => summarize({ source: 'cache', status: '1', validity, results: r });
 const now = (r: QualificationResult[], validity = '1'): OutcomeSummary => summarize({ source: 'central', status: '1', validity, results: r });
 
