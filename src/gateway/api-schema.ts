@@ -12,6 +12,19 @@ const requestId = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[\\x
 const deadlineMs = { type: 'integer', minimum: 100, maximum: 300000, description: 'answer within this many ms (default from config)' } as const;
 const yyyymmdd = { type: 'string', pattern: '^[0-9]{8}$' } as const;
 
+function topicsRequest<T extends string>(type: T, description: string) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'topics'],
+    properties: {
+      type: { const: type },
+      id: requestId,
+      topics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_TOPICS] }, description },
+    },
+  } as const;
+}
+
 export const NUMBERS_QUERY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -78,26 +91,8 @@ export const REQUEST_SCHEMAS = {
     required: ['type', 'id'],
     properties: { type: { const: 'ping' }, id: requestId },
   },
-  subscribe: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['type', 'id', 'topics'],
-    properties: {
-      type: { const: 'subscribe' },
-      id: requestId,
-      topics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_TOPICS] }, description: 'event topics to receive on this connection; the current state of each is sent at once' },
-    },
-  },
-  unsubscribe: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['type', 'id', 'topics'],
-    properties: {
-      type: { const: 'unsubscribe' },
-      id: requestId,
-      topics: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_TOPICS] } },
-    },
-  },
+  subscribe: topicsRequest('subscribe', 'event topics to receive on this connection; the current state of each is sent at once'),
+  unsubscribe: topicsRequest('unsubscribe', 'event topics to stop receiving'),
   status: {
     type: 'object',
     additionalProperties: false,

@@ -1,7 +1,7 @@
 import { OqsError, invalidMessage } from './errors.js';
 import {
   ENCODING_OF, Reader, bodyFromReader, bodyToTree, checkDate, checkTimestamp, code, fromJsonForm, institution, mergeExtra,
-  put, queryFromReader, queryToTree, requiredCode, requiredNode, rootReader, toJsonForm, xmlMsgContent,
+  put, queryFromReader, queryToTree, requestEnvelope, requiredCode, requiredNode, rootReader, toJsonForm, xmlMsgContent,
 } from './messages.js';
 import type { CharacterCode, NumbersQuery, ResponseBody, SegmentOfResult, WireEncoding, XmlTree } from './types.js';
 import { serializeXmlDocument, type XmlLimits } from './xml.js';
@@ -21,7 +21,6 @@ const SEARCH_INFO = 'QualificationConfirmSearchInfo';
 const ARBITRARY_ID_RE = /^[^\p{Cc}]{1,50}$/u;
 /** 受付番号 is opaque; we only insist it is safe to log, put in a URL or a file name. */
 const RECEPTION_RE = /^[\x21-\x7E]{1,64}$/;
-const FILE_ID_RE = /^[\x21-\x7E]{1,50}$/;
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -116,18 +115,7 @@ export function batchSubmitToTree(req: BatchSubmitRequest): XmlTree {
 
 /** Reads and validates an OQSmuquc01req content tree. Unknown elements are refused. */
 export function batchSubmitFromTree(tree: XmlTree): BatchSubmitRequest {
-  const root = rootReader(tree);
-  const h = requiredNode(root, 'MessageHeader');
-  const b = requiredNode(root, 'MessageBody');
-  root.rejectRest();
-  const confirmationDate = h.required('QualificationConfirmationDate');
-  checkDate(h.at('QualificationConfirmationDate'), confirmationDate);
-  const institutionCode = institution(h);
-  const fileId = h.text('ArbitraryFileIdentifier');
-  if (fileId !== undefined && !FILE_ID_RE.test(fileId)) {
-    throw invalidMessage(h.at('ArbitraryFileIdentifier'), 'format', 'ArbitraryFileIdentifier: printable ASCII, at most 50');
-  }
-  h.rejectRest();
+  const { b, confirmationDate, institutionCode, fileId } = requestEnvelope(tree);
   const blocks = b.nodes(SEARCH_INFO);
   if (blocks.length === 0) throw invalidMessage(b.at(SEARCH_INFO), 'missing', 'a batch needs at least one entry');
   b.rejectRest();

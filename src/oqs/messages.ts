@@ -212,6 +212,16 @@ export function requestToTree(req: QualificationRequest): XmlTree {
 
 /** Reads and validates an OQSsiquc01req content tree. Unknown elements are refused. */
 export function requestFromTree(tree: XmlTree): QualificationRequest {
+  const { b, confirmationDate, institutionCode, fileId } = requestEnvelope(tree);
+  const query = queryFromReader(requiredNode(b, 'QualificationConfirmSearchInfo'));
+  b.rejectRest();
+  const req: QualificationRequest = { confirmationDate, institutionCode, query };
+  put(req, 'fileId', fileId);
+  return req;
+}
+
+/** The header every request file carries (single and batch): date, institution, file id; the body reader. */
+export function requestEnvelope(tree: XmlTree): { b: Reader; confirmationDate: string; institutionCode: string; fileId: string | undefined } {
   const root = rootReader(tree);
   const h = requiredNode(root, 'MessageHeader');
   const b = requiredNode(root, 'MessageBody');
@@ -224,11 +234,7 @@ export function requestFromTree(tree: XmlTree): QualificationRequest {
     throw invalidMessage(h.at('ArbitraryFileIdentifier'), 'format', 'ArbitraryFileIdentifier: printable ASCII, at most 50');
   }
   h.rejectRest();
-  const query = queryFromReader(requiredNode(b, 'QualificationConfirmSearchInfo'));
-  b.rejectRest();
-  const req: QualificationRequest = { confirmationDate, institutionCode, query };
-  put(req, 'fileId', fileId);
-  return req;
+  return { b, confirmationDate, institutionCode, fileId };
 }
 
 export function rootReader(tree: XmlTree): Reader {
