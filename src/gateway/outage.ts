@@ -22,6 +22,13 @@ export const FALLBACK_GUIDANCE = [
   'Check eligibility with the 資格確認書 (or a still-valid 被保険者証); without one, have the patient fill in the 被保険者資格申立書 — the gateway re-verifies with central when the line is back.',
 ];
 
+/** What is cached of central's answer: not when or how this particular answer was given. */
+export function cacheable(result: InquiryResult): Omit<InquiryResult, 'answeredAt' | 'recheck'> {
+  const { answeredAt, recheck, ...answer } = result;
+  void answeredAt; void recheck;
+  return answer;
+}
+
 /** The fraction of the outbox at which staff are warned. */
 export const OUTBOX_ALERT_RATIO = 0.8;
 
@@ -73,9 +80,7 @@ export class OutagePath {
 
   /** Caches central's answer for outages. Not awaited by the counter: a lost cache write is refetched. */
   remember(lookup: LookupInput, result: InquiryResult): void {
-    const { answeredAt, recheck, ...answer } = result;
-    void answeredAt; void recheck;
-    this.o.store.putEligibility(lookup, answer, new Date(result.verifiedAt ?? result.answeredAt)).catch((e: unknown) => {
+    this.o.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? result.answeredAt)).catch((e: unknown) => {
       this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: (e as OnshiError).code });
     });
   }

@@ -14,6 +14,7 @@ import type { EventHub } from './events.js';
 import { numbersLookup, toInquiryResult, type InquiryResult } from './inquiry.js';
 import type { Logger } from './logger.js';
 import { compareOutcomes, summarize, type OutcomeSummary } from './outcome.js';
+import { cacheable } from './outage.js';
 
 export interface ReplayDeps {
   central: CentralClient;
@@ -72,11 +73,7 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
       throw bad(`unknown kind ${entry.kind}`);
     }
 
-    if (result) {
-      const { answeredAt, recheck, ...answer } = result;
-      void answeredAt; void recheck;
-      await deps.store.putEligibility(lookup, answer, new Date(result.verifiedAt ?? Date.now()));
-    }
+    if (result) await deps.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now()));
     const changedFields = compareOutcomes(p.told, after);
     const ids = { outboxId: entry.id, kind: entry.kind, ...(p.inquiryId ? { inquiryId: p.inquiryId } : {}), ...(p.clientId ? { clientId: p.clientId } : {}) };
     if (changedFields.length > 0) {

@@ -173,8 +173,10 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
     } catch (err) {
       const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
       const details = (err as { details?: Record<string, unknown> }).details;
-      const retryable = (err as { retryable?: unknown }).retryable === true;
-      if (LINE_CODES.test(code)) this.o.link.recordFailure({ code, ...(details ? { details } : {}) });
+      // A line or central fault (even one that needs IT, like a refused login) is never the entry's fault: retry it.
+      const lineFault = LINE_CODES.test(code);
+      const retryable = lineFault || (err as { retryable?: unknown }).retryable === true;
+      if (lineFault) this.o.link.recordFailure({ code, ...(details ? { details } : {}) });
       if (retryable) {
         const retryAfterMs = typeof details?.retryAfterMs === 'number' ? details.retryAfterMs : 0;
         const retryAt = new Date(Date.now() + Math.max(this.delayFor(e.attempts), retryAfterMs));

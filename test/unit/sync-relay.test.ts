@@ -86,6 +86,20 @@ t.test('a refusal goes to the dead letters with an event, a line failure is retr
   t.equal(store.entries[2]!.attempts, 3);
 });
 
+t.test('a refused login or TLS failure is the line\'s fault, never the entry\'s: retried, not dead-lettered', async (t) => {
+  let calls = 0;
+  const { store, relay } = setup(async () => { if (++calls <= 2) throw err(calls === 1 ? 'CENTRAL_AUTH_FAILED' : 'CENTRAL_TLS_FAILED', false); });
+  store.add(1);
+  const dead: unknown[] = [];
+  relay.on('dead', (d) => dead.push(d));
+  const drained = new Promise((r) => relay.once('drained', r));
+  relay.start();
+  t.teardown(() => relay.stop());
+  await drained;
+  t.same(dead, [], 'nothing dead-lettered');
+  t.equal(store.entries[0]!.attempts, 3, 'retried until central took it');
+});
+
 t.test('Retry-After is honoured and opens the breaker', async (t) => {
   const sent: number[] = [];
   let first = true;
