@@ -28,6 +28,10 @@ import { outageConfig, queryOf } from '../helpers/outage.js';
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const KILLS = Number(process.env.FAULT_KILLS ?? 100);
 t.setTimeout(900_000);
+// Once in CI, after every assertion had passed, this process spun at 100 % CPU inside Node's exit
+// cleanup (FreeEnvironment → CleanupHandles: a handle or request that never completed, cause not
+// found yet). Exit explicitly once the event loop is empty instead of entering that cleanup.
+process.once('beforeExit', (code) => process.exit(code));
 
 function startDaemon(configFile: string): { child: ChildProcess; ready: Promise<number> } {
   const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
