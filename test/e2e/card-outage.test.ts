@@ -122,6 +122,8 @@ t.test('line back: the card check is replayed with the offline proof; a changed 
   await h.waitDrained(30_000);
   t.ok(h.central.stats.cardSearches > cardSearchesBefore, 'central re-verified the card');
   t.equal(Object.values(h.central.stats.effectsByKey).filter((n) => n > 1).length, 0, 'once');
+  // Events travel on the socket after the store changed: wait for them rather than race them.
+  await waitFor(() => events.some((e) => e.event === 'reconciliation.added') && events.some((e) => e.event === 'outbox.replayed'), 'the replay events', 5000).catch(() => {});
   const replayed = events.find((e) => e.event === 'outbox.replayed' && (e.data as Msg).kind === 'card');
   t.ok(replayed, 'subscribers were told of the replay');
   const added = events.find((e) => e.event === 'reconciliation.added');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE } from '../../src/cache/index.js';
 import { OutageHarness, type Answer } from '../helpers/outage.js';
+import { waitFor } from '../helpers/gateway.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -83,6 +84,7 @@ t.test('a corrupt database at start: moved aside, a fresh one created, an alert 
   const events: Record<string, unknown>[] = [];
   h.client.on('message', (m: Record<string, unknown>) => { if (m.type === 'event') events.push(m); });
   await h.client.request({ type: 'subscribe', topics: ['outbox'] });
+  await waitFor(() => events.some((e) => e.event === 'store.alert'), 'the retained alert', 5000).catch(() => {});
   t.ok(events.some((e) => e.event === 'store.alert' && (e.data as { code: string }).code === 'STORE_CORRUPT'), 'a subscriber is told at once');
   const a = await h.check(rows[1]!);
   t.equal(a.result?.source, 'central', 'and the gateway serves');
@@ -108,6 +110,7 @@ t.test('central answering 503 with Retry-After: honoured; a reused key (422): de
   const injectedBefore = h.central.stats.injectedErrors;
   h.central.updateSettings({ errorRate: 0 });
   await h.waitDrained(15_000);
+  await waitFor(() => events.some((e) => e.event === 'outbox.replayed'), 'the replay event to arrive', 5000).catch(() => {});
   const replayed = events.find((e) => e.event === 'outbox.replayed');
   t.ok(replayed, 'replayed');
   t.ok(Date.parse(replayed!.at as string) - answeredAt >= 1900, `not before Retry-After (${Date.parse(replayed!.at as string) - answeredAt} ms)`);
@@ -126,6 +129,7 @@ t.test('central answering 503 with Retry-After: honoured; a reused key (422): de
   const row = h.outboxRows().find((r) => r.id === id)!;
   t.equal(row.state, 'dead', 'dead-lettered, not looping');
   t.ok(row.attempts <= 2, `after ${row.attempts} attempt(s) (one may have met the line still down)`);
+  await waitFor(() => events.some((e) => e.event === 'outbox.dead'), 'the dead-letter event to arrive', 5000).catch(() => {});
   const dead = events.find((e) => e.event === 'outbox.dead');
   t.match(dead?.data, { id, code: 'CENTRAL_REFUSED' }, 'with an alert to subscribers');
   t.equal(h.gateway.status().outbox.dead, 1, 'and counted in the status');
