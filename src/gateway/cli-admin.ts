@@ -2,7 +2,7 @@
  * `onshi admin reset`: a new initial secret for the admin page. The running gateway sees it at
  * once (every admin session ends); the next login must change it. Run as root or as the service user.
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.js';
 import { AdminAccounts } from './admin/auth.js';
 import type { CliContext } from './cli-status.js';
 
@@ -10,12 +10,7 @@ export async function cmdAdmin(argv: string[], ctx: CliContext): Promise<number>
   const out = ctx.out ?? ((s: string) => void process.stdout.write(s));
   const [sub, ...rest] = argv;
   if (sub !== 'reset') throw ctx.usage('admin reset [--config FILE]');
-  let values: { config?: string; json?: boolean };
-  try {
-    ({ values } = parseArgs({ args: rest, options: { config: { type: 'string' }, json: { type: 'boolean' } }, strict: true }));
-  } catch (e) {
-    throw ctx.usage((e as Error).message);
-  }
+  const { values } = parseCliArgs(rest, { config: { type: 'string' }, json: { type: 'boolean' } }, (m) => ctx.usage(m));
   const config = ctx.config(values.config);
   const { secret, file } = await new AdminAccounts(config.stateDir).reset();
   out(values.json

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { type BackupArea, backupFileName, collectBackupFiles, isEncryptedBackup, packBackup, restoreFiles, unpackBackup } from './backup.js';
 import { type CliContext, daemonStatus, DEFAULT_CREDENTIALS_DIR, fetchLocal } from './cli-status.js';
@@ -16,13 +16,8 @@ const PASS_ENV = 'ONSHI_BACKUP_PASSPHRASE';
 type Opts = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
 function parse(argv: string[], options: Opts, ctx: CliContext, positionals = 0): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options, strict: true, allowPositionals: positionals > 0 });
-    if (r.positionals.length > positionals) throw new Error(`unexpected argument "${r.positionals[positionals]}"`);
-    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
-  } catch (e) {
-    throw ctx.usage((e as Error).message);
-  }
+  const r = parseCliArgs(argv, options, (m) => ctx.usage(m), positionals);
+  return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
 }
 
 /** From --passphrase-file or $ONSHI_BACKUP_PASSPHRASE; never from an argument (it would show in ps). */

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions } from 'node:tls';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.js';
 import type { GatewayConfig } from './config.js';
 import { certificateExpiries, type CliContext, credentialPath, DEFAULT_CREDENTIALS_DIR } from './cli-status.js';
 import { readTlsIdentity } from './tls-identity.js';
@@ -264,12 +264,7 @@ export function formatDoctor(checks: DoctorCheck[]): string {
 
 export async function cmdDoctor(argv: string[], ctx: CliContext): Promise<number> {
   const out = ctx.out ?? ((s: string) => void process.stdout.write(s));
-  let values: { config?: string; json?: boolean; credentials?: string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, json: { type: 'boolean' }, credentials: { type: 'string' } }, strict: true }));
-  } catch (e) {
-    throw ctx.usage((e as Error).message);
-  }
+  const { values } = parseCliArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' }, credentials: { type: 'string' } }, (m) => ctx.usage(m));
   let config: GatewayConfig;
   try {
     config = ctx.config(values.config);

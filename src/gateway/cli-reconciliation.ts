@@ -3,20 +3,14 @@
  * the answer the counter was given, read from (and marked handled in) the running gateway over its
  * WebSocket API, with a client token like any receipt computer.
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.js';
 import { GatewayClient } from './client.js';
 
 interface Ctx { usage(message: string): Error }
 
 export async function cmdReconciliation(argv: string[], ctx: Ctx): Promise<number> {
   const [sub = 'list', ...rest] = argv;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: rest, options: { all: { type: 'boolean' }, json: { type: 'boolean' }, ws: { type: 'string' }, token: { type: 'string' } }, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw ctx.usage((e as Error).message);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCliArgs(rest, { all: { type: 'boolean' }, json: { type: 'boolean' }, ws: { type: 'string' }, token: { type: 'string' } }, (m) => ctx.usage(m), 1);
   const url = values.ws ?? process.env.ONSHI_WS;
   const token = values.token ?? process.env.ONSHI_TOKEN;
   if (!url || !token) throw ctx.usage('reconciliation needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');

@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.js';
 import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import type { CertificateExpiry, GatewayStatus } from './status.js';
@@ -86,12 +86,7 @@ const expiryNote = (left: number): string => (left <= 0 ? 'EXPIRED' : left < 30 
 
 export async function cmdStatus(argv: string[], ctx: CliContext): Promise<number> {
   const out = ctx.out ?? ((s: string) => void process.stdout.write(s));
-  let values: { config?: string; json?: boolean; credentials?: string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string' }, json: { type: 'boolean' }, credentials: { type: 'string' } }, strict: true }));
-  } catch (e) {
-    throw ctx.usage((e as Error).message);
-  }
+  const { values } = parseCliArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' }, credentials: { type: 'string' } }, (m) => ctx.usage(m));
   const config = ctx.config(values.config);
   const live = await daemonStatus(config);
   if (live) {

@@ -4,12 +4,12 @@
  * production code never imports the simulators.)
  */
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { verifyAuditFile } from '../cache/index.js';
 import { OnshiError } from '../errors.js';
 import { ClientStore } from './clients.js';
 import { GatewayClient } from './client.js';
 import { cmdAdmin } from './cli-admin.js';
+import { parseCliArgs, type CliOptions } from './cli-args.js';
 import { cmdBackup, cmdRestore, cmdSupportBundle } from './cli-backup.js';
 import { cmdDoctor } from './cli-doctor.js';
 import { cmdReconciliation } from './cli-reconciliation.js';
@@ -91,14 +91,8 @@ export function fail(e: unknown): number {
 
 export class UsageError extends Error {}
 
-function args<T extends Record<string, { type: 'string' | 'boolean'; short?: string }>>(argv: string[], options: T, positionals = 0) {
-  try {
-    const parsed = parseArgs({ args: argv, options, allowPositionals: positionals > 0, strict: true });
-    if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument "${parsed.positionals[positionals]}"`);
-    return parsed;
-  } catch (e) {
-    throw e instanceof UsageError ? e : new UsageError((e as Error).message);
-  }
+function args<T extends CliOptions>(argv: string[], options: T, positionals = 0) {
+  return parseCliArgs(argv, options, (m) => new UsageError(m), positionals);
 }
 
 function configFrom(file: string | undefined) {
