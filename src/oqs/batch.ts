@@ -1,7 +1,7 @@
 import { OqsError, invalidMessage } from './errors.js';
 import {
   ENCODING_OF, Reader, bodyFromReader, bodyToTree, checkDate, checkTimestamp, code, fromJsonForm, institution, mergeExtra,
-  put, queryFromReader, queryToTree, requestEnvelope, requiredCode, requiredNode, rootReader, toJsonForm, xmlMsgContent,
+  put, putFileIdAndError, queryFromReader, queryToTree, requestEnvelope, requiredCode, requiredNode, rootReader, toJsonForm, xmlMsgContent,
 } from './messages.js';
 import type { CharacterCode, NumbersQuery, ResponseBody, SegmentOfResult, WireEncoding, XmlTree } from './types.js';
 import { serializeXmlDocument, type XmlLimits } from './xml.js';
@@ -149,9 +149,7 @@ function receiptHeaderFromReader(h: Reader): BatchReceiptHeader {
     segmentOfResult: requiredCode<SegmentOfResult>(h, 'SegmentOfResult', '003'),
     characterCode: requiredCode<CharacterCode>(h, 'CharacterCodeIdentifier', '005'),
   };
-  put(header, 'fileId', h.text('ArbitraryFileIdentifier'));
-  put(header, 'errorCode', h.text('ErrorCode')); // 別紙6-1 codes are opaque
-  put(header, 'errorMessage', h.text('ErrorMessage'));
+  putFileIdAndError(header, h);
   put(header, 'extra', h.extra());
   return header;
 }
@@ -273,9 +271,7 @@ function resultHeaderFromReader(h: Reader): BatchResultHeader {
     characterCode: requiredCode<CharacterCode>(h, 'CharacterCodeIdentifier', '005'),
   };
   put(header, 'confirmationDate', confirmationDate);
-  put(header, 'fileId', h.text('ArbitraryFileIdentifier'));
-  put(header, 'errorCode', h.text('ErrorCode'));
-  put(header, 'errorMessage', h.text('ErrorMessage'));
+  putFileIdAndError(header, h);
   put(header, 'total', count(h, 'NumberOfProcessingResult', done));
   put(header, 'normal', count(h, 'NumberOfNormalProcessing', done));
   put(header, 'errors', count(h, 'NumberOfError', done));

@@ -148,6 +148,13 @@ export function put<T extends object, K extends keyof T>(obj: T, key: K, v: T[K]
   if (v !== undefined) obj[key] = v;
 }
 
+/** The optional fields every answer header carries: the echoed file id and central's error (別紙6-1 codes are opaque). */
+export function putFileIdAndError(header: { fileId?: string; errorCode?: string; errorMessage?: string }, h: Reader): void {
+  put(header, 'fileId', h.text('ArbitraryFileIdentifier'));
+  put(header, 'errorCode', h.text('ErrorCode'));
+  put(header, 'errorMessage', h.text('ErrorMessage'));
+}
+
 // ---------------------------------------------------------------------------------------------
 // QualificationConfirmSearchInfo (request block and its echo in a response)
 
@@ -504,9 +511,7 @@ function headerFromReader(h: Reader): ResponseHeader {
     segmentOfResult: requiredCode<SegmentOfResult>(h, 'SegmentOfResult', '003'),
     characterCode: requiredCode<CharacterCode>(h, 'CharacterCodeIdentifier', '005'),
   };
-  put(header, 'fileId', h.text('ArbitraryFileIdentifier'));
-  put(header, 'errorCode', h.text('ErrorCode')); // 別紙6-1 codes are opaque
-  put(header, 'errorMessage', h.text('ErrorMessage'));
+  putFileIdAndError(header, h);
   put(header, 'extra', h.extra());
   return header;
 }
