@@ -115,17 +115,9 @@ export interface AuditInput {
   personal?: unknown;
 }
 
-export interface AuditEntry {
+export interface AuditEntry extends Omit<AuditInput, 'personal'> {
   seq: number;
   at: Date;
-  kind: AuditKind;
-  actor: string;
-  action: string;
-  target?: string;
-  remote?: string;
-  mode?: 'card' | 'numbers';
-  outcome?: string;
-  source?: 'central' | 'cache';
   /** The decrypted personal fields; undefined when there were none, they were purged, or not asked for. */
   personal?: unknown;
   /** When retention removed the personal fields. */
