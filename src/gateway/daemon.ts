@@ -37,6 +37,7 @@ import { HealthServer } from './health.js';
 import { type CheckKind, type CheckSource, GatewayMetrics } from './metrics.js';
 import type { CertificateExpiry, DaemonStatus, ReaderState, StatusAlert } from './status.js';
 import { LogRing } from './support-bundle.js';
+import { watchTokenChanges } from './token-audit.js';
 import { loadOrCreateTlsIdentity, scheduleTlsRenewal, type TlsIdentity } from './tls-identity.js';
 
 export interface Gateway {
@@ -341,11 +342,16 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   const purgeTask = cron.schedule(config.audit.purgeSchedule, purge, { timezone: 'Asia/Tokyo', name: 'audit-retention', noOverlap: true });
   void purge();
   const certTask = cron.schedule('7 9 * * *', certAlert, { timezone: 'Asia/Tokyo', name: 'central-cert-expiry' });
+  const stopTokenAudit = watchTokenChanges({
+    clients, getMeta: (k) => store.getMeta(k), setMeta: (k, v) => store.setMeta(k, v), append: (e) => store.appendAudit(e),
+    onError: (e) => logger.error('could not audit token changes', { event: 'token_audit_failed', code: (e as OnshiError).code ?? 'INTERNAL' }),
+  });
 
   const stopBackground = async (): Promise<void> => {
     await revocationTask?.destroy();
     await purgeTask.destroy();
     await certTask.destroy();
+    stopTokenAudit();
     link.stop();
     await relay.stop();
   };

@@ -20,7 +20,8 @@ export interface SandboxOptions {
   stateDir: string;
   /**
    * 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2,
-   * cards = base+3, the line (fault proxy in front of central) = base+4, its control = base+5
+   * cards = base+3, the line (fault proxy in front of central) = base+4, its control = base+5,
+   * the admin page = base+6, health/metrics = base+7
    */
   portBase: number;
   /** insert a virtual card (profile `normal`, PIN 1234) in slot 0 of pcscd's virtual reader (default true) */
@@ -86,6 +87,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       keyFile: join(stateDir, 'pki', 'gateway-client.key'),
     },
     reader: { jpkiCaFile: join(stateDir, 'pki', 'jpki-ca.pem') },
+    // An idle line is probed every 2 s (a clinic's default is 30 s), so cutting it with
+    // `onshi sim line down` shows on the admin page and in `onshi status` within seconds.
+    outage: { probeIntervalMs: 2000, failureThreshold: 2 },
   }, null, 2) + '\n');
 
   // A fresh token each start, through the real CLI (the token is shown once and stored hashed).
