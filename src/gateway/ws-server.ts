@@ -189,6 +189,11 @@ export class WsApiServer {
     if (this.draining) {
       return send(conn.ws, { type: 'error', id: req.id, error: { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true } });
     }
+    // A PIN travels over TLS or stays on this machine; a plain LAN connection never carries one
+    // (the daemon never listens so, but this holds whatever the listener).
+    if (req.type === 'pin.submit' && !conn.secure) {
+      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'PIN_INSECURE_CONNECTION', message: 'a PIN is accepted only over TLS (wss://) or from this machine; reconnect with wss://', retryable: false } });
+    }
     if (req.type === 'inquiry.cancel') return this.cancel(conn, req.id, req.inquiryId);
     if (req.type === 'subscribe' || req.type === 'unsubscribe') return this.subscription(conn, req.id, req.type, req.topics);
     void this.run(conn, req);
