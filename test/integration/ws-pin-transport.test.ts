@@ -33,8 +33,9 @@ if (!lan) {
     const server = await WsApiServer.start({
       host: '0.0.0.0', port: 0, maxPayloadBytes: 65536, heartbeatMs: 30000, defaultDeadlineMs: 2000, clients, logger: createLogger({ level: 'error' }),
       handle: async (req, ctx) => {
-        if (req.type === 'pin.submit') pins.push(`${ctx.remote}:${ctx.secure}`);
-        return { type: 'pin.accepted', inquiryId: 'x' };
+        if (req.type !== 'pin.submit') return { type: 'pong' };
+        pins.push(`${ctx.remote}:${ctx.secure}`);
+        return { type: 'pin.accepted', inquiryId: req.inquiryId };
       },
     });
     t.teardown(() => server.close(0));
