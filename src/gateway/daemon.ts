@@ -12,6 +12,9 @@ import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
+import cron from 'node-cron';
+import { BatchApi } from './batch-api.js';
+import { BatchRunner } from './batch-runner.js';
 import { EventHub } from './events.js';
 import { OutagePath } from './outage.js';
 import { createReplay } from './replay.js';
@@ -165,6 +168,21 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
+  // Batch inquiry: chunks toward central with bounded concurrency; resumes what a restart interrupted.
+  const bc = config.batch;
+  if (!cron.validate(bc.schedule)) throw new OnshiError('CONFIG_INVALID', `batch.schedule "${bc.schedule}" is not a valid cron expression`);
+  const batchRunner = new BatchRunner({
+    store, central, institutionCode: config.institutionCode, concurrency: bc.concurrency, pollMs: bc.pollMs, pollMaxMs: bc.pollMaxMs,
+    timeoutMs: config.central.timeoutMs, allowRequest: () => link.allowRequest(),
+  });
+  batchRunner.on('error', (e: Error) => logger.error('the batch runner could not use the store', { event: 'batch_store_error', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }));
+  batchRunner.on('done', (p: { batchId: string; state: string; total: number; errors: number }) => logger.info('batch finished', { event: 'batch_done', batchId: p.batchId, state: p.state, total: p.total, errors: p.errors }));
+  const batchApi = new BatchApi({ store, runner: batchRunner, events, chunkSize: bc.chunkSize, maxEntries: bc.maxEntries });
+  const batchTask = cron.schedule(bc.schedule, () => batchRunner.runScheduled().then(
+    (n) => { if (n > 0) logger.info('scheduled batches started', { event: 'batch_scheduled', count: n }); },
+    (e: Error) => logger.error('could not start the scheduled batches', { event: 'batch_schedule_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }),
+  ), { timezone: 'Asia/Tokyo', name: 'batch-schedule', noOverlap: true });
+
   const status = (): GatewayStatus => {
     const ob = store.outboxStats();
     const age = store.revocationAge();
@@ -211,6 +229,12 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
+      case 'batch.submit':
+        return batchApi.submit(req, ctx.client.id);
+      case 'batch.status':
+        return batchApi.status(req, ctx.client.id);
+      case 'batch.results':
+        return batchApi.results(req, ctx.client.id);
       case 'inquiry.cancel':
       case 'subscribe':
       case 'unsubscribe':
@@ -220,11 +244,14 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
 
   const stopBackground = async (): Promise<void> => {
     await revocationTask?.destroy();
+    await batchTask.destroy();
     link.stop();
     await relay.stop();
+    await batchRunner.stop();
   };
   link.start();
   relay.start();
+  batchRunner.start();
 
   let ws: WsApiServer;
   try {
