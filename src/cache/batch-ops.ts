@@ -30,7 +30,7 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     idTaken: db.prepare('SELECT seq FROM batch_entries WHERE batch_id = ? AND id_key = ?').pluck(),
     insertEntry: db.prepare(`INSERT INTO batch_entries (batch_id, seq, id_key, query, state) VALUES (?, ?, ?, ?, 'pending')`),
     setTotal: db.prepare('UPDATE batches SET total = ? WHERE id = ?'),
-    assignChunks: db.prepare('UPDATE batch_entries SET chunk = seq / ? WHERE batch_id = ?'),
+    assignChunks: db.prepare('UPDATE batch_entries SET chunk = seq / CAST(? AS INTEGER) WHERE batch_id = ?'),
     insertChunk: db.prepare(`INSERT INTO batch_chunks (batch_id, chunk, state, idempotency_key, entries, updated_at) VALUES (?, ?, 'pending', ?, ?, ?)`),
     queue: db.prepare(`UPDATE batches SET state = 'queued', chunks = ? WHERE id = ?`),
     start: db.prepare(`UPDATE batches SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state IN ('queued', 'running')`),
