@@ -94,7 +94,7 @@ function batchRecord(r: BatchRow): BatchRecord {
   return b;
 }
 
-/** The admin page's batch row (src/gateway/admin/backend.ts BatchItem, repeated here: cache must not import gateway). */
+/** The admin page's batch row (src/gateway/admin/backend.ts BatchItem is this type). */
 export interface BatchListItem {
   id: string;
   submittedAt: string;

@@ -42,7 +42,7 @@ export function parseBatchCsv(text: string, usage: (m: string) => Error): Entry[
   if (lines.length === 0) throw usage('the CSV file is empty');
   const header = csvFields(lines[0]!);
   for (const h of header) if (!(COLUMNS as readonly string[]).includes(h)) throw usage(`unknown CSV column "${h}" (known: ${COLUMNS.join(', ')})`);
-  for (const need of ['arbitraryId', 'insurerNumber', 'number', 'birthdate']) if (!header.includes(need)) throw usage(`the CSV header needs a ${need} column`);
+  for (const need of ['arbitraryId', 'insurerNumber', 'number', 'birthdate']) if (!header.includes(need)) throw usage(`the CSV header needs the column ${need}`);
   return lines.slice(1).map((line, i) => {
     const cells = csvFields(line);
     if (cells.length !== header.length) throw usage(`CSV line ${i + 2} has ${cells.length} fields, the header ${header.length}`);

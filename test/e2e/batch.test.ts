@@ -8,12 +8,10 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows } from '../../src/sim/central/population.js';
@@ -24,37 +22,14 @@ import { validateConfig } from '../../src/gateway/config.js';
 import type { GatewayEvent } from '../../src/gateway/events.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
+import { BIN, kill, startDaemon } from '../helpers/daemon.js';
 import { pkiFiles, sharedPki, waitFor } from '../helpers/gateway.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const ENTRIES = 2000;
 const CHUNK = 200;
 const run = promisify(execFile);
 t.setTimeout(300_000);
 process.once('beforeExit', (code) => process.exit(code));
-
-function startDaemon(configFile: string): { child: ChildProcess; ready: Promise<number> } {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.resume();
-  const ready = new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      try {
-        const e = JSON.parse(line) as { event?: string; wsPort?: number };
-        if (e.event === 'ready' && typeof e.wsPort === 'number') resolve(e.wsPort);
-      } catch { /* not a log line */ }
-    });
-    child.once('exit', (code, sig) => reject(new Error(`exited (${code ?? sig}) before ready`)));
-  });
-  ready.catch(() => {});
-  return { child, ready };
-}
-
-const kill = (child: ChildProcess): Promise<void> => new Promise((r) => {
-  if (child.exitCode !== null || child.signalCode !== null) return r();
-  child.once('exit', () => r());
-  child.kill('SIGKILL');
-});
 
 interface Status { state: string; total: number; finished: number; chunks: { total: number; done: number; submitted: number } }
 
