@@ -24,6 +24,7 @@ export interface BatchApiOptions {
   events: EventHub;
   chunkSize: number;
   maxEntries: number;
+  onError?: (e: unknown) => void;
 }
 
 /** A batch as batch.status answers it. */
@@ -109,7 +110,9 @@ export class BatchApi {
       ...(req.batchId === undefined ? { create: { confirmationDate: req.confirmationDate!, run } } : {}),
       ...(req.final ? { close: { chunkSize: this.o.chunkSize } } : {}),
     });
-    if (req.final && run === 'now') await runner.run(batchId);
+    // The batch is durable now: a failure to mark it running must not turn the acknowledgement into
+    // an error (the client would submit it twice); its chunks are already queued in the runner.
+    if (req.final && run === 'now') await runner.run(batchId).catch((e: unknown) => this.o.onError?.(e));
     const state = store.getBatch(batchId)?.state ?? r.state;
     return { type: 'batch.accepted', batchId, total: r.total, state, run };
   }
@@ -117,8 +120,13 @@ export class BatchApi {
   status(req: Req<'batch.status'>, client: string): Record<string, unknown> & { type: string } {
     const b = this.owned(req.batchId, client);
     const chunks: Record<string, number> = {};
-    for (const c of this.o.store.batchChunks(b.id)) chunks[c.state] = (chunks[c.state] ?? 0) + 1;
-    return { type: 'batch.status', batch: batchView(b, chunks) };
+    let lastError: string | undefined;
+    for (const c of this.o.store.batchChunks(b.id)) {
+      chunks[c.state] = (chunks[c.state] ?? 0) + 1;
+      if (c.lastError !== undefined && (c.state === 'pending' || c.state === 'submitted')) lastError ??= c.lastError;
+    }
+    // lastError: why a chunk still being worked on is waiting (e.g. CENTRAL_UNREACHABLE while the line is down)
+    return { type: 'batch.status', batch: { ...batchView(b, chunks), ...(lastError !== undefined ? { lastError } : {}) } };
   }
 
   /** One page of entries from `from`, each with its result (or state pending); `next` when more follow. */

@@ -114,8 +114,9 @@ export class BatchRunner extends EventEmitter {
 
   /** Starts a complete batch now (a `now` batch when it is accepted; a scheduled one on the schedule). */
   async run(batchId: string): Promise<void> {
-    await this.o.store.startBatch(batchId);
+    // Chunks first: the state flip (queued → running) is for display, the chunks' states drive the work.
     this.enqueue(batchId);
+    await this.o.store.startBatch(batchId);
   }
 
   /** The batch schedule's tick: starts every batch waiting for it. */

@@ -177,7 +177,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   });
   batchRunner.on('error', (e: Error) => logger.error('the batch runner could not use the store', { event: 'batch_store_error', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }));
   batchRunner.on('done', (p: { batchId: string; state: string; total: number; errors: number }) => logger.info('batch finished', { event: 'batch_done', batchId: p.batchId, state: p.state, total: p.total, errors: p.errors }));
-  const batchApi = new BatchApi({ store, runner: batchRunner, events, chunkSize: bc.chunkSize, maxEntries: bc.maxEntries });
+  const batchApi = new BatchApi({
+    store, runner: batchRunner, events, chunkSize: bc.chunkSize, maxEntries: bc.maxEntries,
+    onError: (e) => logger.error('could not mark a batch running (it runs anyway)', { event: 'batch_start_failed', code: (e as OnshiError).code ?? 'INTERNAL' }),
+  });
   const batchTask = cron.schedule(bc.schedule, () => batchRunner.runScheduled().then(
     (n) => { if (n > 0) logger.info('scheduled batches started', { event: 'batch_scheduled', count: n }); },
     (e: Error) => logger.error('could not start the scheduled batches', { event: 'batch_schedule_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }),

@@ -230,3 +230,40 @@ t.test('scheduled batches wait for the schedule; parts are validated across the 
   t.match(await finished, { state: 'done', total: 3, chunks: 2 });
   await r.stop();
 });
+
+t.test('while the line is down nothing is sent; the batch goes on when it is back', async (t) => {
+  const { store } = await openStore(t);
+  const id = await addBatch(store, 4, 2);
+  const central = new FakeCentral();
+  let up = false;
+  let waits = 0;
+  const r = new BatchRunner({
+    store, central, institutionCode: INST, concurrency: 2, pollMs: 1, pollMaxMs: 4, timeoutMs: 1000, allowRequest: () => up,
+    sleep: async () => { waits++; await tick(); },
+  });
+  const finished = done(r);
+  r.start();
+  while (waits < 20) await tick();
+  t.same(central.submits, [], 'no submit while the line is down');
+  t.same(store.batchChunks(id).map((c) => c.state), ['pending', 'pending']);
+  up = true;
+  t.match(await finished, { state: 'done', total: 4, finished: 4 });
+  await r.stop();
+});
+
+t.test('stop() ends chunks that wait on central; their state stays for the next start', async (t) => {
+  const { store } = await openStore(t);
+  const id = await addBatch(store, 4, 2);
+  const central = new FakeCentral({ stuck: new Set(['R1', 'R2']) });
+  const r = new BatchRunner({ store, central, institutionCode: INST, concurrency: 2, pollMs: 60_000, pollMaxMs: 60_000, timeoutMs: 1000 });
+  r.start();
+  while (central.submits.length < 2) await tick();
+  await waitForChunks(store, id, 'submitted');
+  await r.stop(); // real timers of a minute: stop must wake them
+  t.equal(r.activeChunks, 0);
+  t.same(store.batchChunks(id).map((c) => c.state), ['submitted', 'submitted']);
+});
+
+async function waitForChunks(store: GatewayStore, id: string, state: string): Promise<void> {
+  while (!store.batchChunks(id).every((c) => c.state === state)) await new Promise((r) => setTimeout(r, 5));
+}
