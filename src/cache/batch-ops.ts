@@ -19,7 +19,7 @@ const MAX_ERROR_LEN = 200;
 const fail = (code: StoreErrorCode, message: string, details: Record<string, unknown>): OnshiError<StoreErrorCode> =>
   new OnshiError<StoreErrorCode>(code, message, { details });
 
-type Op<K extends 'batchAppend' | 'batchStart' | 'batchChunkSubmitted' | 'batchChunkError' | 'batchChunkFinish'> = (a: OpArgs<K>) => OpResult<K>;
+type Op<K extends 'batchAppend' | 'batchStart' | 'batchPrune' | 'batchChunkSubmitted' | 'batchChunkError' | 'batchChunkFinish'> = (a: OpArgs<K>) => OpResult<K>;
 
 interface BatchRow { id: string; client: string; state: string; total: number }
 
@@ -45,6 +45,10 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     failedChunks: db.prepare(`SELECT COUNT(*) FROM batch_chunks WHERE batch_id = ? AND state = 'failed'`).pluck(),
     finish: db.prepare('UPDATE batches SET state = ?, finished_at = ? WHERE id = ?'),
     totals: db.prepare('SELECT state, total, finished, errors FROM batches WHERE id = ?'),
+    settledBefore: db.prepare(`SELECT id FROM batches WHERE state IN ('done', 'failed') AND finished_at < ?`).pluck(),
+    dropEntries: db.prepare('DELETE FROM batch_entries WHERE batch_id = ?'),
+    dropChunks: db.prepare('DELETE FROM batch_chunks WHERE batch_id = ?'),
+    dropBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
   };
 
   const own = (batchId: string, client: string): BatchRow => {
@@ -129,5 +133,17 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     return { ...t, complete };
   };
 
-  return { batchAppend, batchStart, batchChunkSubmitted, batchChunkError, batchChunkFinish };
+  /** Retention: settled batches finished before `before` go, with their (personal) entries. */
+  const batchPrune: Op<'batchPrune'> = ({ before }) => {
+    let entries = 0;
+    const ids = s.settledBefore.all(before) as string[];
+    for (const id of ids) {
+      entries += s.dropEntries.run(id).changes;
+      s.dropChunks.run(id);
+      s.dropBatch.run(id);
+    }
+    return { batches: ids.length, entries };
+  };
+
+  return { batchAppend, batchStart, batchPrune, batchChunkSubmitted, batchChunkError, batchChunkFinish };
 }

@@ -45,6 +45,7 @@ export interface Ops {
     entries: { arbitraryId: string; queryJson: string }[]; close?: { chunkSize: number }; maxEntries: number; now: number;
   }, { total: number; state: string }];
   batchStart: [{ batchId: string; now: number }, null];
+  batchPrune: [{ before: number }, { batches: number; entries: number }];
   batchChunkSubmitted: [{ batchId: string; chunk: number; receptionNumber: string; now: number }, null];
   batchChunkError: [{ batchId: string; chunk: number; error: string; now: number }, null];
   batchChunkFinish: [{

@@ -420,6 +420,11 @@ export class GatewayStore {
     await this.call('batchStart', { batchId, now: validDate(now, 'now') });
   }
 
+  /** Retention: deletes the batches settled before `before`, entries and results included. */
+  async pruneBatches(before: Date): Promise<{ batches: number; entries: number }> {
+    return this.call('batchPrune', { before: validDate(before, 'before') });
+  }
+
   /** Central took the chunk: from now on a restart fetches it by this number and never submits it again. */
   async batchChunkSubmitted(batchId: string, chunk: number, receptionNumber: string, now = new Date()): Promise<void> {
     await this.call('batchChunkSubmitted', { batchId, chunk, receptionNumber, now: validDate(now, 'now') });

@@ -91,6 +91,7 @@ export const CONFIG_SCHEMA = {
         pollMaxMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000, description: 'longest wait between two fetches of one chunk (also the retry cap when central cannot be reached)' },
         schedule: { type: 'string', minLength: 9, default: '30 6 * * *', description: 'cron schedule (Asia/Tokyo) on which batches submitted with run "scheduled" are started' },
         maxEntries: { type: 'integer', minimum: 1, maximum: 10000, default: 10000, description: 'largest batch a receipt computer may submit' },
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start' },
       },
     },
     tls: {
@@ -154,7 +155,7 @@ export interface GatewayConfig {
     probeIntervalMs: number; probeTimeoutMs: number; backoffBaseMs: number; backoffCapMs: number;
     revocationSchedule: string; revocationMaxAgeHours: number;
   };
-  batch: { concurrency: number; chunkSize: number; pollMs: number; pollMaxMs: number; schedule: string; maxEntries: number };
+  batch: { concurrency: number; chunkSize: number; pollMs: number; pollMaxMs: number; schedule: string; maxEntries: number; retentionDays: number };
   tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
   admin: {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;

@@ -181,10 +181,18 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     store, runner: batchRunner, events, chunkSize: bc.chunkSize, maxEntries: bc.maxEntries,
     onError: (e) => logger.error('could not mark a batch running (it runs anyway)', { event: 'batch_start_failed', code: (e as OnshiError).code ?? 'INTERNAL' }),
   });
-  const batchTask = cron.schedule(bc.schedule, () => batchRunner.runScheduled().then(
-    (n) => { if (n > 0) logger.info('scheduled batches started', { event: 'batch_scheduled', count: n }); },
-    (e: Error) => logger.error('could not start the scheduled batches', { event: 'batch_schedule_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }),
-  ), { timezone: 'Asia/Tokyo', name: 'batch-schedule', noOverlap: true });
+  const pruneBatches = (): Promise<void> => store.pruneBatches(new Date(Date.now() - bc.retentionDays * 86_400_000)).then(
+    (r) => { if (r.batches > 0) logger.info('old batches deleted', { event: 'batch_pruned', batches: r.batches, entries: r.entries }); },
+    (e: Error) => { logger.error('could not delete old batches', { event: 'batch_prune_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }); },
+  );
+  const batchTask = cron.schedule(bc.schedule, async () => {
+    await pruneBatches();
+    await batchRunner.runScheduled().then(
+      (n) => { if (n > 0) logger.info('scheduled batches started', { event: 'batch_scheduled', count: n }); },
+      (e: Error) => { logger.error('could not start the scheduled batches', { event: 'batch_schedule_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }); },
+    );
+  }, { timezone: 'Asia/Tokyo', name: 'batch-schedule', noOverlap: true });
+  void pruneBatches();
 
   const status = (): GatewayStatus => {
     const ob = store.outboxStats();

@@ -189,6 +189,9 @@ t.test('a pending chunk after a crash is submitted under the same idempotency ke
   await r.stop();
   t.same(central.submits.map((s) => s.key), [`batch-${id}-0`], 'two transient failures, then one submit');
   t.equal(store.batchChunks(id)[0]!.lastError, undefined, 'the last error is cleared once submitted');
+  t.same(await store.pruneBatches(new Date(Date.now() - 60_000)), { batches: 0, entries: 0 }, 'retention keeps a batch finished within the window');
+  t.same(await store.pruneBatches(new Date(Date.now() + 60_000)), { batches: 1, entries: 5 }, 'and deletes it, entries and all, after it');
+  t.same([store.getBatch(id), store.batchChunks(id), store.batchEntries(id, 0, 10)], [undefined, [], []]);
 });
 
 t.test('a chunk central refuses fails as a whole; every entry gets a typed error; the batch is failed', async (t) => {
