@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import cron from 'node-cron';
 import { OnshiError } from '../errors.js';
 import { institutionCodeWarning } from '../oqs/index.js';
 import { GatewayStore, type StoreAlert } from '../cache/index.js';
@@ -12,7 +13,6 @@ import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
-import cron from 'node-cron';
 import { BatchApi } from './batch-api.js';
 import { BatchRunner } from './batch-runner.js';
 import { EventHub } from './events.js';
@@ -77,6 +77,8 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   if (!LOOPBACK.test(config.api.host)) {
     throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address; the WebSocket API has no TLS yet, so it only listens on loopback`);
   }
+  // Before anything is opened or scheduled, so that a refusal leaves nothing running.
+  if (!cron.validate(config.batch.schedule)) throw new OnshiError('CONFIG_INVALID', `batch.schedule "${config.batch.schedule}" is not a valid cron expression`);
   const notifier = opts.notifier ?? createNotifier();
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   // spec §9: the institution code's check-digit rule is unconfirmed, so a mismatch warns, never stops.
@@ -170,7 +172,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
 
   // Batch inquiry: chunks toward central with bounded concurrency; resumes what a restart interrupted.
   const bc = config.batch;
-  if (!cron.validate(bc.schedule)) throw new OnshiError('CONFIG_INVALID', `batch.schedule "${bc.schedule}" is not a valid cron expression`);
   const batchRunner = new BatchRunner({
     store, central, institutionCode: config.institutionCode, concurrency: bc.concurrency, pollMs: bc.pollMs, pollMaxMs: bc.pollMaxMs,
     timeoutMs: config.central.timeoutMs, allowRequest: () => link.allowRequest(),
