@@ -81,6 +81,20 @@ export const CONFIG_SCHEMA = {
         revocationMaxAgeHours: { type: 'integer', minimum: 1, maximum: 8760, default: 72, description: 'an offline card check with an older revocation list carries a warning' },
       },
     },
+    batch: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 8, default: 2, description: 'batch chunks worked on toward central at once (submitted and being fetched)' },
+        chunkSize: { type: 'integer', minimum: 1, maximum: 2000, default: 1000, description: 'entries per OQSmuquc01req; a larger batch is split (the JSON answer of ~2,800 entries hits the reader limit)' },
+        pollMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000, description: 'first wait before fetching a submitted chunk again while central says 処理中; doubles up to pollMaxMs' },
+        pollMaxMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000, description: 'longest wait between two fetches of one chunk (also the retry cap when central cannot be reached)' },
+        schedule: { type: 'string', minLength: 9, default: '30 6 * * *', description: 'cron schedule (Asia/Tokyo) on which batches submitted with run "scheduled" are started' },
+        maxEntries: { type: 'integer', minimum: 1, maximum: 10000, default: 10000, description: 'largest batch a receipt computer may submit' },
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start' },
+      },
+    },
     tls: {
       type: 'object',
       additionalProperties: false,
@@ -151,6 +165,7 @@ export interface GatewayConfig {
     probeIntervalMs: number; probeTimeoutMs: number; backoffBaseMs: number; backoffCapMs: number;
     revocationSchedule: string; revocationMaxAgeHours: number;
   };
+  batch: { concurrency: number; chunkSize: number; pollMs: number; pollMaxMs: number; schedule: string; maxEntries: number; retentionDays: number };
   tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
   admin: {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;

@@ -212,7 +212,7 @@ export class WsApiServer {
         return;
       }
       send(conn.ws, e);
-    });
+    }, conn.client.id);
     send(conn.ws, { type: 'subscribed', id, topics: hub.topicsOf(conn.id) });
     for (const e of hub.retained(topics)) send(conn.ws, e);
   }
