@@ -20,6 +20,7 @@ import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import { inquireByNumbers } from './inquiry.js';
 import { inquireByCard } from './card-inquiry.js';
+import { FileExchange } from './file-exchange.js';
 import { loadCaBundle } from './card-cert.js';
 import { PinBroker } from './pin-broker.js';
 import { ReaderManager } from '../reader/index.js';
@@ -197,6 +198,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
         });
+        // The official file exchange's face-reader result: never delays or fails the counter's answer.
+        fx?.writeFaceResult(result).catch((e: unknown) => logger.error('could not write the face result file', {
+          event: 'fx_face_failed', code: (e as OnshiError).code ?? (e as NodeJS.ErrnoException).code ?? 'INTERNAL',
+        }));
         return { type: 'inquiry.result', result };
       }
       case 'pin.submit':
@@ -227,9 +232,18 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   relay.start();
 
   let ws: WsApiServer;
+  let fx: FileExchange | undefined;
   try {
+    if (config.fileExchange.enabled) {
+      fx = await FileExchange.start({
+        options: config.fileExchange, institutionCode: config.institutionCode, stateDir: config.stateDir, logger, central,
+        centralTimeoutMs: config.central.timeoutMs,
+        inquire: (input) => inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input),
+      });
+    }
     ws = await WsApiServer.start({ ...config.api, clients, logger, handle, events });
   } catch (e) {
+    await fx?.close();
     await stopBackground();
     central.close();
     await reader?.stop();
@@ -255,6 +269,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
         await ws.close(config.api.shutdownGraceMs);
+        await fx?.close();
         await stopBackground();
         await reader?.stop();
         central.close();
