@@ -146,9 +146,10 @@ export class FileExchange {
     await Promise.allSettled([...this.tasks]);
   }
 
-  /** A scan now (tests; also what a file-system event triggers). */
+  /** A scan now, then until every request it found is answered (tests, and the CLI's one-shot use). */
   async scanNow(): Promise<void> {
     await this.scan();
+    while (this.tasks.size > 0 || this.scanning) await Promise.allSettled([...this.tasks, this.scanning]);
   }
 
   /**
@@ -295,7 +296,8 @@ export class FileExchange {
         return;
       }
     }
-    const digest = createHmac('sha256', this.key).update(content ?? Buffer.alloc(0)).update(`\0${size}\0${mtimeMs}`).digest('hex');
+    // Whole milliseconds: finer parts of a file time are not kept by every file system (or by a copy).
+    const digest = createHmac('sha256', this.key).update(content ?? Buffer.alloc(0)).update(`\0${size}\0${Math.trunc(mtimeMs)}`).digest('hex');
     const prior = await this.readRecord(name.name);
     const same = prior !== undefined && prior.digest === digest;
     if (same && prior.state === 'answered') {
