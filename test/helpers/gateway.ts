@@ -43,7 +43,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']> } = {}): GatewayConfig {
+export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']>; fileExchange?: Partial<GatewayConfig['fileExchange']> } = {}): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
@@ -51,6 +51,7 @@ export function gatewayConfig(stateDir: string, centralUrl: string, overrides: {
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
     central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 5000, ...overrides.central },
     reader: { enabled: false, jpkiCaFile: f.jpkiCaFile, ...overrides.reader },
+    ...(overrides.fileExchange ? { fileExchange: overrides.fileExchange } : {}),
   });
 }
 
