@@ -132,7 +132,7 @@ export const CONFIG_SCHEMA = {
         batchWaitMs: { type: 'integer', minimum: 0, maximum: 600000, default: 60000, description: 'an OQSmuquc02req waits up to this long for central to finish the batch before it is answered 処理中 (SegmentOfResult 2: send another 02req later)' },
         batchPollMs: { type: 'integer', minimum: 200, maximum: 60000, default: 5000, description: 'while waiting, ask central this often' },
         concurrency: { type: 'integer', minimum: 1, maximum: 32, default: 4, description: 'request files processed at once' },
-        fileMode: { type: 'string', pattern: '^0?[0-7]{3}$', default: '640', description: 'permissions (octal) of answer files: the receipt computer must be able to read and delete them' },
+        fileMode: { type: 'string', pattern: '^0?[0-7]{3}$', default: '640', description: 'permissions (octal) of answer files: the receipt computer\'s account must be able to read them' },
         journalDays: { type: 'integer', minimum: 1, maximum: 365, default: 7, description: 'how long the record of an answered request is kept (it stops a restart answering twice)' },
       },
     },
