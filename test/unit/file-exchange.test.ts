@@ -296,6 +296,19 @@ t.test('restart: exactly once at every point a crash can come', async (t) => {
   const journal = (r: Rig): { tmp?: string; state: string; idempotencyKey: string } =>
     JSON.parse(readFileSync(join(r.state, 'file-exchange', 'journal', `${name}.json`), 'utf8')) as { tmp?: string; state: string; idempotencyKey: string };
 
+  /** Answers the request once, lets `crashState` undo the later steps, and puts the request back unchanged (bytes and time). */
+  const answerThenRestore = async (r: Rig, crashState: (rec: { tmp?: string; state: string }) => void): Promise<void> => {
+    const fx1 = await r.start();
+    r.drop(name, encodeRequestXml(request(), 'UTF-8'));
+    const { mtime } = statSync(join(r.req, name));
+    const bytes = readFileSync(join(r.req, name));
+    await fx1.scanNow();
+    await fx1.close();
+    crashState(journal(r));
+    writeFileSync(join(r.req, name), bytes);
+    utimesSync(join(r.req, name), mtime, mtime);
+  };
+
   await t.test('crash while central was being asked: asked again under the same key, answered once', async (t) => {
     const r = rig(t);
     r.answerWith = () => new Promise(() => {}); // central never answers: the process "dies" here
@@ -317,18 +330,11 @@ t.test('restart: exactly once at every point a crash can come', async (t) => {
 
   await t.test('crash after the answer was recorded, before it was renamed into place', async (t) => {
     const r = rig(t);
-    const fx1 = await r.start();
-    r.drop(name, encodeRequestXml(request(), 'UTF-8'));
-    const { mtime } = statSync(join(r.req, name));
-    const bytes = readFileSync(join(r.req, name));
-    await fx1.scanNow();
-    await fx1.close();
     // Put the folders back as they were at the crash: answer under its temp name, request still there.
-    const rec = journal(r);
-    t.equal(rec.state, 'answered');
-    renameSync(join(r.res, resName), join(r.res, rec.tmp!));
-    writeFileSync(join(r.req, name), bytes);
-    utimesSync(join(r.req, name), mtime, mtime);
+    await answerThenRestore(r, (rec) => {
+      t.equal(rec.state, 'answered');
+      renameSync(join(r.res, resName), join(r.res, rec.tmp!));
+    });
     const fx2 = await r.start();
     t.teardown(() => fx2.close());
     await fx2.scanNow();
@@ -339,15 +345,7 @@ t.test('restart: exactly once at every point a crash can come', async (t) => {
 
   await t.test('crash after the answer was in place and taken, before the request was removed', async (t) => {
     const r = rig(t);
-    const fx1 = await r.start();
-    r.drop(name, encodeRequestXml(request(), 'UTF-8'));
-    const { mtime } = statSync(join(r.req, name));
-    const bytes = readFileSync(join(r.req, name));
-    await fx1.scanNow();
-    await fx1.close();
-    rmSync(join(r.res, resName)); // the receipt computer took the answer
-    writeFileSync(join(r.req, name), bytes);
-    utimesSync(join(r.req, name), mtime, mtime);
+    await answerThenRestore(r, () => rmSync(join(r.res, resName))); // the receipt computer took the answer
     const fx2 = await r.start();
     t.teardown(() => fx2.close());
     await fx2.scanNow();
