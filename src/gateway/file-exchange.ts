@@ -81,7 +81,7 @@ interface Seen { size: number; mtimeMs: number; since: number }
 class ShuttingDown extends Error {}
 
 const CLIENT_ID = 'file-exchange';
-const TEMP_RE = /^\.(?:OQS|YZK|TKK)[A-Za-z0-9_-]+\.xml\.\d+\.[0-9a-f]{8}\.tmp$/;
+const TEMP_RE = /^\.(?:OQS|YZK|TKK)[A-Za-z0-9_-]+\.(?:xml|XML)\.\d+\.[0-9a-f]{8}\.tmp$/;
 
 export class FileExchange {
   private watcher: FSWatcher | undefined;
@@ -97,6 +97,9 @@ export class FileExchange {
   private readonly tasks = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private readonly warned = new Set<string>();
+  /** requests whose processing failed (e.g. res not writable): not tried again before `until` */
+  private readonly failures = new Map<string, { count: number; until: number }>();
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly journalDir: string;
   private readonly key: Buffer;
   private readonly mode: number;
@@ -130,6 +133,8 @@ export class FileExchange {
     await fx.recover();
     fx.watchFolder();
     fx.timer = setInterval(() => fx.kick(), o.pollMs);
+    fx.pruneTimer = setInterval(() => void fx.prune().catch(() => { /* next hour */ }), 3600_000);
+    fx.pruneTimer.unref();
     await fx.scan();
     d.logger.info('file exchange started', { event: 'fx_started', reqDir: o.reqDir, resDir: o.resDir });
     return fx;
@@ -138,6 +143,7 @@ export class FileExchange {
   /** Stops watching; single checks in flight finish, batch waits are abandoned (answered after the restart). */
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.pruneTimer);
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.abort.abort();
@@ -232,6 +238,8 @@ export class FileExchange {
       if (parsed === undefined) continue;
       present.add(file);
       if (this.active.has(file)) continue;
+      const failed = this.failures.get(file);
+      if (failed !== undefined && now < failed.until) continue;
       let st;
       try {
         st = await stat(join(reqDir, file));
@@ -248,6 +256,7 @@ export class FileExchange {
       this.queue.push({ name: parsed, size: st.size, mtimeMs: st.mtimeMs });
     }
     for (const k of this.seen.keys()) if (!present.has(k)) this.seen.delete(k);
+    for (const k of this.failures.keys()) if (!present.has(k)) this.failures.delete(k);
     this.pump();
   }
 
@@ -255,12 +264,17 @@ export class FileExchange {
     while (this.running < this.d.options.concurrency && this.queue.length > 0 && !this.abort.signal.aborted) {
       const job = this.queue.shift()!;
       this.running++;
+      const file = job.name.name;
       const task = this.process(job.name, job.size, job.mtimeMs)
+        .then(() => { this.failures.delete(file); })
         .catch((e: unknown) => {
           if (e instanceof ShuttingDown) return;
-          this.d.logger.error('a request file could not be answered; it is tried again', {
-            event: 'fx_failed', file: job.name.name, code: (e as OnshiError).code ?? (e as NodeJS.ErrnoException).code ?? 'INTERNAL', error: (e as Error).message,
-          });
+          // Tried again with a backoff (1 s doubling to 1 min), logged as an error the first time only.
+          const count = (this.failures.get(file)?.count ?? 0) + 1;
+          this.failures.set(file, { count, until: Date.now() + Math.min(60_000, 1000 * 2 ** (count - 1)) });
+          const meta = { event: 'fx_failed', file, attempts: count, code: (e as OnshiError).code ?? (e as NodeJS.ErrnoException).code ?? 'INTERNAL', error: (e as Error).message };
+          if (count === 1) this.d.logger.error('a request file could not be answered; it is tried again', meta);
+          else this.d.logger.debug('a request file could not be answered again', meta);
         })
         .finally(() => {
           this.running--;
@@ -296,8 +310,8 @@ export class FileExchange {
         return;
       }
     }
-    // Whole milliseconds: finer parts of a file time are not kept by every file system (or by a copy).
-    const digest = createHmac('sha256', this.key).update(content ?? Buffer.alloc(0)).update(`\0${size}\0${Math.trunc(mtimeMs)}`).digest('hex');
+    // Rounded to the millisecond: finer parts of a file time are not kept by every file system (or by a copy).
+    const digest = createHmac('sha256', this.key).update(content ?? Buffer.alloc(0)).update(`\0${size}\0${Math.round(mtimeMs)}`).digest('hex');
     const prior = await this.readRecord(name.name);
     const same = prior !== undefined && prior.digest === digest;
     if (same && prior.state === 'answered') {
@@ -377,7 +391,6 @@ export class FileExchange {
   private async recover(): Promise<void> {
     const o = this.d.options;
     const referenced = new Set<string>();
-    const cutoff = Date.now() - o.journalDays * 86_400_000;
     for (const file of await readdir(this.journalDir)) {
       if (!file.endsWith('.json')) continue;
       const rec = await this.readRecord(file.slice(0, -5));
@@ -389,12 +402,25 @@ export class FileExchange {
         }
         referenced.add(rec.tmp);
       }
-      if (Date.parse(rec.at) < cutoff && !existsSync(join(o.reqDir, rec.name))) await rm(this.recordPath(rec.name), { force: true });
     }
+    await this.prune();
     for (const dir of new Set([o.resDir, this.faceDir])) {
       for (const file of await readdir(dir)) {
         if (TEMP_RE.test(file) && !referenced.has(file)) await rm(join(dir, file), { force: true });
       }
+    }
+  }
+
+  /** Forgets records older than journalDays whose request is gone (at start and hourly). */
+  private async prune(): Promise<void> {
+    const o = this.d.options;
+    const cutoff = Date.now() - o.journalDays * 86_400_000;
+    for (const file of await readdir(this.journalDir)) {
+      if (!file.endsWith('.json')) continue;
+      const name = file.slice(0, -5);
+      if (this.active.has(name)) continue;
+      const rec = await this.readRecord(name);
+      if (rec !== undefined && Date.parse(rec.at) < cutoff && !existsSync(join(o.reqDir, rec.name))) await rm(this.recordPath(name), { force: true });
     }
   }
 

@@ -29,18 +29,19 @@ export interface ExchangeName {
  * safe in any file system and in a log line; a temp name (e.g. `.OQS…xml.tmp`, `OQS…xml.part`)
  * never matches, so a file still being written under one is never picked up.
  */
-const REQUEST_RE = /^(OQS|YZK|TKK)(si|mu)([a-z]{3})(01|02)req_([A-Za-z0-9_-]{1,80})\.xml$/;
+const REQUEST_RE = /^(OQS|YZK|TKK)(si|mu)([a-z]{3})(01|02)req_([A-Za-z0-9_-]{1,80})\.(xml|XML)$/;
 
 export function parseRequestName(name: string): ExchangeName | undefined {
   const m = REQUEST_RE.exec(name);
   if (m === null) return undefined;
-  const [, prefix, scope, job, step, suffix] = m as unknown as [string, string, 'si' | 'mu', string, '01' | '02', string];
+  // A Windows program may write .XML: the answer keeps the request's spelling.
+  const [, prefix, scope, job, step, suffix, ext] = m as unknown as [string, string, 'si' | 'mu', string, '01' | '02', string, string];
   let kind: ExchangeKind = 'unsupported';
   if (prefix === 'OQS' && job === 'quc') {
     if (scope === 'si' && step === '01') kind = 'single';
     else if (scope === 'mu') kind = step === '01' ? 'batchSubmit' : 'batchFetch';
   }
-  return { kind, name, resultName: `${prefix}${scope}${job}${step}res_${suffix}.xml`, prefix, scope, job, step };
+  return { kind, name, resultName: `${prefix}${scope}${job}${step}res_${suffix}.${ext}`, prefix, scope, job, step };
 }
 
 /**

@@ -107,6 +107,7 @@ t.test('names: which requests are answered, and the answer name', async (t) => {
   t.match(parseRequestName('OQSmuquc01req_202504010002.xml'), { kind: 'batchSubmit', resultName: 'OQSmuquc01res_202504010002.xml' });
   t.match(parseRequestName('OQSmuquc02req_202504020001.xml'), { kind: 'batchFetch', resultName: 'OQSmuquc02res_202504020001.xml' });
   t.match(parseRequestName('OQSsiimm01req_1.xml'), { kind: 'unsupported', resultName: 'OQSsiimm01res_1.xml' });
+  t.match(parseRequestName('OQSsiquc01req_1.XML'), { kind: 'single', resultName: 'OQSsiquc01res_1.XML' }, 'a Windows-style .XML keeps its spelling');
   for (const n of ['OQSsiquc01res_1.xml', '.OQSsiquc01req_1.xml.part', 'OQSsiquc01req_1.xml.tmp', 'OQSsiquc01req_.xml', 'OQSsiquc01req_a/b.xml', 'oqssiquc01req_1.xml']) {
     t.equal(parseRequestName(n), undefined, `${n} is not a request`);
   }
@@ -300,13 +301,13 @@ t.test('restart: exactly once at every point a crash can come', async (t) => {
   const answerThenRestore = async (r: Rig, crashState: (rec: { tmp?: string; state: string }) => void): Promise<void> => {
     const fx1 = await r.start();
     r.drop(name, encodeRequestXml(request(), 'UTF-8'));
-    const { mtime } = statSync(join(r.req, name));
+    const { mtimeMs } = statSync(join(r.req, name));
     const bytes = readFileSync(join(r.req, name));
     await fx1.scanNow();
     await fx1.close();
     crashState(journal(r));
     writeFileSync(join(r.req, name), bytes);
-    utimesSync(join(r.req, name), mtime, mtime);
+    utimesSync(join(r.req, name), mtimeMs / 1000, mtimeMs / 1000); // seconds as a number: a Date would cut to whole ms
   };
 
   await t.test('crash while central was being asked: asked again under the same key, answered once', async (t) => {
@@ -390,4 +391,36 @@ t.test('doneDir: answered requests are moved there instead of deleted', async (t
   r.drop('OQSsiquc01req_d.xml', encodeRequestXml(request(), 'UTF-8'));
   await fx.scanNow();
   t.same(readdirSync(done), ['OQSsiquc01req_d.xml']);
+});
+
+t.test('a failure to write the answer is retried with a backoff and logged once; central keeps one key', async (t) => {
+  const r = rig(t);
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  rmSync(r.res, { recursive: true });
+  r.drop('OQSsiquc01req_f.xml', encodeRequestXml(request(), 'UTF-8'));
+  await fx.scanNow();
+  await fx.scanNow();
+  t.equal(r.calls.length, 1, 'not tried again at once');
+  t.equal(r.logs.filter((l) => l.includes('"fx_failed"') && l.includes('"error"')).length, 1, 'one error line');
+  mkdirSync(r.res);
+  await new Promise((res) => setTimeout(res, 1100));
+  await fx.scanNow();
+  t.same(r.resFiles(), ['OQSsiquc01res_f.xml'], 'answered once the folder is back');
+  t.equal(r.calls.length, 2);
+  t.equal(r.calls[0]!.idempotencyKey, r.calls[1]!.idempotencyKey, 'under the same idempotency key');
+});
+
+t.test('journal records are forgotten after journalDays once their request is gone', async (t) => {
+  const r = rig(t);
+  const fx = await r.start();
+  r.drop('OQSsiquc01req_j.xml', encodeRequestXml(request(), 'UTF-8'));
+  await fx.scanNow();
+  await fx.close();
+  const file = join(r.state, 'file-exchange', 'journal', 'OQSsiquc01req_j.xml.json');
+  const rec = JSON.parse(readFileSync(file, 'utf8')) as { at: string };
+  writeFileSync(file, JSON.stringify({ ...rec, at: new Date(Date.now() - 8 * 86_400_000).toISOString() }));
+  const fx2 = await r.start();
+  t.teardown(() => fx2.close());
+  t.notOk(existsSync(file));
 });
