@@ -15,7 +15,7 @@ import { createLogger } from '../../src/gateway/logger.js';
 import type { InquiryResult } from '../../src/gateway/inquiry.js';
 import {
   decodeBatchReceiptXml, decodeBatchResultXml, decodeResponseXml, encodeBatchFetchXml, encodeBatchSubmitXml, encodeRequestXml,
-  parseRequestName, faceResultName, SJIS_FALLBACK_CODE, type BatchReceipt, type BatchResult, type BatchSubmitRequest,
+  parseRequestName, faceResultName, SJIS_FALLBACK_CODE, encodeErrorAnswer, errorAnswerTree, type BatchReceipt, type BatchResult, type BatchSubmitRequest,
 } from '../../src/oqs/index.js';
 import type { QualificationRequest, QualificationResult } from '../../src/oqs/types.js';
 import { OnshiError } from '../../src/errors.js';
@@ -113,6 +113,16 @@ t.test('names: which requests are answered, and the answer name', async (t) => {
   }
   t.equal(faceResultName(INST, 'ab12', '20250401100512'), `OQSsiquc01res_face_${INST}ab12_20250401100512.xml`);
   t.throws(() => faceResultName('123', 'x', '20250401100512'));
+});
+
+t.test('error answers of each kind read back through the strict codecs', async (t) => {
+  const base = { processTime: '20250401093004', institutionCode: INST, errorCode: 'X1', errorMessage: '失敗 \u{20BB7}' };
+  const single = decodeResponseXml(encodeErrorAnswer({ ...base, kind: 'single', characterCode: '1', fileId: 'F-1' }));
+  t.match(single.header, { segmentOfResult: '9', referenceClassification: '2', confirmationDate: '20250401', fileId: 'F-1', characterCode: '1' });
+  t.equal(single.header.errorMessage, '失敗 吉', 'a message Shift_JIS cannot hold is written with its fallback');
+  t.match(decodeBatchReceiptXml(encodeErrorAnswer({ ...base, kind: 'batchSubmit', characterCode: '0', fileId: 'B-1' })).header, { segmentOfResult: '9', errorCode: 'X1', fileId: 'B-1' });
+  t.match(decodeBatchResultXml(encodeErrorAnswer({ ...base, kind: 'batchFetch', characterCode: '0', receptionNumber: 'R1' })).header, { segmentOfResult: '9', receptionNumber: 'R1' });
+  t.match(errorAnswerTree({ ...base, kind: 'single', characterCode: '0', fileId: 'bad id with spaces' }).MessageHeader, { ArbitraryFileIdentifier: undefined }, 'an unsafe file id is not echoed');
 });
 
 t.test('a missing folder stops the start, and is never created', async (t) => {
