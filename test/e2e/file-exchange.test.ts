@@ -187,3 +187,20 @@ t.test('restart between the recorded answer and the removal of its request: exac
   t.equal(central.stats.searches - before, 1, 'central was asked once');
   t.same(pc.taken, [resName], 'exactly one result file over the whole run');
 });
+
+t.test('line trouble: the same outage path as the WebSocket API, as answer files', async (t) => {
+  const d = startDaemon();
+  t.teardown(async () => { central.updateSettings({ errorRate: 0 }); await stop(d.child, 'SIGTERM'); });
+  await d.ready;
+  const pc = rc('UTF-8');
+  t.match((await pc.singleCheck(VALID)).body, { QualificationValidity: '1' }, 'answered by central, and cached');
+  central.updateSettings({ errorRate: 1, errorStatus: 503 });
+  const cached = await pc.singleCheck(VALID);
+  t.match(cached.header, { SegmentOfResult: '1' });
+  t.match(cached.body, { QualificationValidity: '1', ProcessingResultCode: 'ONSHI-I-CACHE' }, 'the cached answer, saying so');
+  t.match(cached.body.ProcessingResultMessage, /中央に接続できない/);
+  t.equal(cached.results[0]!.Name, 'テスト　太郎');
+  const none = await pc.singleCheck({ ...KOKUHO, number: '8888' });
+  t.match(none.header, { SegmentOfResult: '9', ErrorCode: 'ELIGIBILITY_UNAVAILABLE' }, 'nothing cached: unavailable');
+  t.match(none.header.ErrorMessage, /資格確認書/, 'with the fallback guidance');
+});
