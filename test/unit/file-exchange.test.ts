@@ -434,3 +434,30 @@ t.test('journal records are forgotten after journalDays once their request is go
   t.teardown(() => fx2.close());
   t.notOk(existsSync(file));
 });
+
+t.test('property: whatever bytes a request file holds, it gets exactly one well-formed answer and no crash', async (t) => {
+  const fc = (await import('fast-check')).default;
+  const { fuzzParams } = await import('../helpers/fuzz.js');
+  const r = rig(t);
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  const valid = [encodeRequestXml(request(), 'UTF-8'), encodeRequestXml(request(), 'Shift_JIS'), encodeBatchSubmitXml({ confirmationDate: '20250402', institutionCode: INST, entries: [{ ...request().query }] }, 'UTF-8')];
+  const kinds = ['OQSsiquc01req', 'OQSmuquc01req', 'OQSmuquc02req'];
+  let n = 0;
+  await fc.assert(fc.asyncProperty(
+    fc.constantFrom(...valid), fc.constantFrom(...kinds), fc.nat(), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+    async (base, kind, cut, flips) => {
+      const bytes = Buffer.from(base.subarray(0, cut % (base.length + 1)));
+      for (const [at, v] of flips) if (bytes.length > 0) bytes[at % bytes.length] = v;
+      const name = `${kind}_p${++n}.xml`;
+      r.drop(name, bytes);
+      await fx.scanNow();
+      const res = join(r.res, name.replace('req_', 'res_'));
+      if (!existsSync(res)) return false;
+      const text = readFileSync(res, 'latin1');
+      rmSync(res);
+      return !existsSync(join(r.req, name)) && /<SegmentOfResult>[129]<\/SegmentOfResult>/.test(text) && /<CharacterCodeIdentifier>[01]<\/CharacterCodeIdentifier>/.test(text);
+    },
+  ), fuzzParams(0.1));
+  t.same(readdirSync(r.res), [], 'no temp file left behind');
+});
