@@ -460,7 +460,10 @@ export class FileExchange {
     let errorMessage = e instanceof Error ? e.message : String(e);
     // Central's own 別紙6-1 code, when it answered 異常終了, passes through verbatim (spec §8).
     if (isOnshiError(e, 'CENTRAL_REJECTED') && typeof e.details.errorCode === 'string') errorCode = e.details.errorCode;
-    if (!isOnshiError(e)) errorMessage = 'internal error while answering the request';
+    if (!isOnshiError(e)) {
+      errorMessage = 'internal error while answering the request';
+      this.d.logger.error('unexpected error while answering a request file', { event: 'fx_internal_error', error: e instanceof Error ? e.message : String(e) });
+    }
     const bytes = encodeErrorAnswer({
       kind: ctx.kind, processTime: timestampJst(), institutionCode: this.d.institutionCode, characterCode: ctx.characterCode, errorCode, errorMessage,
       ...(ctx.confirmationDate ? { confirmationDate: ctx.confirmationDate } : {}),
