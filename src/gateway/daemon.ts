@@ -27,6 +27,7 @@ import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import { inquireByNumbers } from './inquiry.js';
 import { inquireByCard } from './card-inquiry.js';
+import { FileExchange } from './file-exchange.js';
 import { loadCaBundle } from './card-cert.js';
 import { PinBroker } from './pin-broker.js';
 import { ReaderManager } from '../reader/index.js';
@@ -340,6 +341,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
         }));
+        // The official file exchange's face-reader result: never delays or fails the counter's answer.
+        fx?.writeFaceResult(result).catch((e: unknown) => logger.error('could not write the face result file', {
+          event: 'fx_face_failed', code: (e as OnshiError).code ?? (e as NodeJS.ErrnoException).code ?? 'INTERNAL',
+        }));
         return { type: 'inquiry.result', result };
       }
       case 'pin.submit':
@@ -408,7 +413,15 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     await health?.close();
     metrics.close();
   };
+  let fx: FileExchange | undefined;
   try {
+    if (config.fileExchange.enabled) {
+      fx = await FileExchange.start({
+        options: config.fileExchange, institutionCode: config.institutionCode, stateDir: config.stateDir, logger, central,
+        centralTimeoutMs: config.central.timeoutMs,
+        inquire: (input) => inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input),
+      });
+    }
     if (apiTls || config.admin.enabled) {
       tls = loadOrCreateTlsIdentity(tlsOptions);
       logger.info(`gateway certificate ${tls.action}`, { event: 'tls_identity', action: tls.action, fingerprint: tls.fingerprint, notAfter: tls.notAfter.toISOString(), ...(tls.reason ? { reason: tls.reason } : {}) });
@@ -439,6 +452,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }
   } catch (e) {
     await ws?.close(0);
+    await fx?.close();
     await stopServers();
     await stopBackground();
     central.close();
@@ -475,6 +489,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
         await api.close(config.api.shutdownGraceMs);
+        await fx?.close();
         await stopServers();
         await stopBackground();
         await reader?.stop();
