@@ -6,15 +6,14 @@
  * token made on the page connects to the WebSocket API.
  */
 import t, { type Test } from 'tap';
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { readTlsIdentity } from '../../src/gateway/tls-identity.js';
+import { startSandboxProcess } from '../helpers/sandbox.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
@@ -33,21 +32,7 @@ if (!existsSync(CHROMIUM)) {
 async function main(t: Test): Promise<void> {
   const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
-  const state = mkdtempSync(join(tmpdir(), 'onshi-sandbox-admin-'));
-  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(async () => {
-    if (sandbox.exitCode === null) {
-      const exited = new Promise((r) => sandbox.once('exit', r));
-      sandbox.kill('SIGINT');
-      await exited;
-    }
-    rmSync(state, { recursive: true, force: true });
-  });
-  const readyLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
-    sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
-  });
-  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const { state, ready } = await startSandboxProcess(t, 'onshi-sandbox-admin-');
   t.match(ready, { admin: /^https:\/\/localhost:\d+\/$/, 'admin-secret': /\S{16,}/, health: /^http:\/\/127\.0\.0\.1:\d+\/status$/ }, 'READY names the admin page, its first secret and health');
   const base = ready.admin!.replace(/\/$/, '');
   const tls = readTlsIdentity(join(state, 'gateway'));

@@ -3,13 +3,10 @@
  * `onshi inquiry`, all through the real CLI processes (built JavaScript).
  */
 import t from 'tap';
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { startSandboxProcess } from '../helpers/sandbox.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
@@ -28,21 +25,7 @@ async function onshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string
 }
 
 t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
-  const state = mkdtempSync(join(tmpdir(), 'onshi-sandbox-'));
-  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(async () => {
-    if (sandbox.exitCode === null) {
-      const exited = new Promise((r) => sandbox.once('exit', r));
-      sandbox.kill('SIGINT');
-      await exited;
-    }
-    rmSync(state, { recursive: true, force: true });
-  });
-  const readyLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
-    sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
-  });
-  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const { ready } = await startSandboxProcess(t, 'onshi-sandbox-');
   t.match(ready, { ws: /^ws:\/\/127\.0\.0\.1:\d+\/v1$/, token: /^onshi_/, central: /^https:\/\/127\.0\.0\.1:\d+$/ }, 'READY names ws, token and central');
 
   const people = await onshi(['sim', 'people', '--json', '--control', ready.control!]);

@@ -9,17 +9,16 @@
  * (The virtual card's own APDU log is the card's, not the gateway's: it is not searched.)
  */
 import t, { type Test } from 'tap';
-import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import iconv from 'iconv-lite';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { seedPopulation } from '../../src/sim/central/population.js';
+import { startSandboxProcess } from '../helpers/sandbox.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
@@ -33,21 +32,7 @@ if (await ensurePcscd(t)) t.test('a full sandbox session leaves no PIN and no cl
 type Msg = Record<string, unknown>;
 
 async function session(t: Test): Promise<void> {
-  const state = mkdtempSync(join(tmpdir(), 'onshi-leak-'));
-  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(async () => {
-    if (sandbox.exitCode === null) {
-      const exited = new Promise((r) => sandbox.once('exit', r));
-      sandbox.kill('SIGINT');
-      await exited;
-    }
-    rmSync(state, { recursive: true, force: true });
-  });
-  const readyLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
-    sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
-  });
-  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const { state, ready } = await startSandboxProcess(t, 'onshi-leak-');
   const env = { ...process.env, ONSHI_SIM_LINE: ready.line!, ONSHI_SIM_CARDS: ready.cards! };
   await run(process.execPath, [BIN, 'sim', 'card', 'insert', '--profile', 'canary', '--reset'], { env });
 
