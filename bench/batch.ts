@@ -30,12 +30,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const daemon = await startDaemon(cfg.file);
   const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
   try {
-    central.updateSettings({ latencyMs: LATENCY_MS });
-    central.batches.settings.readyAfterMs = 0;
-    central.batches.settings.perEntryMs = 0;
+    await central.settings({ latencyMs: LATENCY_MS });
+    await central.batchSettings({ readyAfterMs: 0, perEntryMs: 0 });
     const queries = validQueries();
     const entries = Array.from({ length: n }, (_x, i) => ({ query: queries[i % queries.length]!, reservationId: `R${i}` }));
-    const calls0 = central.batches.stats.submits + central.batches.stats.fetches;
+    const b0 = await central.batchStats();
     const t0 = performance.now();
     const accepted = await client.request({ type: 'batch.submit', entries });
     const batchId = accepted.batchId as string;
@@ -50,7 +49,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const ms = performance.now() - t0;
     const results = await client.request({ type: 'batch.results', batchId });
     const count = Array.isArray(results.results) ? results.results.length : NaN;
-    const calls = central.batches.stats.submits + central.batches.stats.fetches - calls0;
+    const b1 = await central.batchStats();
+    const calls = b1.submits + b1.fetches - b0.submits - b0.fetches;
     const concurrency = typeof accepted.concurrency === 'number' ? accepted.concurrency : 1;
     const ideal = Math.ceil(calls / concurrency) * LATENCY_MS;
     const figures = { entries: n, results: count, gateway_ms: round(ms, 1), central_calls: calls, concurrency, ideal_ms: ideal, ratio_to_ideal: round(ms / ideal) };

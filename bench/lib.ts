@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ClientStore } from '../src/gateway/clients.js';
-import { CentralSim } from '../src/sim/central/server.js';
+import type { CentralSettings, CentralStats } from '../src/sim/central/server.js';
 import { peopleRows, seedPopulation, type PeopleRow } from '../src/sim/central/population.js';
 import { ensureSandboxPki, type SandboxPki } from '../src/sim/pki.js';
 import { todayJst } from '../src/oqs/dates.js';
@@ -87,8 +87,47 @@ export function benchPki(): Promise<SandboxPki> {
   return ensureSandboxPki(PKI_DIR);
 }
 
-export async function startCentral(opts: { people?: Parameters<typeof CentralSim.start>[0]['people'] } = {}): Promise<CentralSim> {
-  return CentralSim.start({ pki: await benchPki(), ...(opts.people ? { people: opts.people } : {}) });
+export interface CentralProcess {
+  url: string;
+  controlUrl: string;
+  pid: number;
+  /** PUT /control/settings (latencyMs, errorRate…) */
+  settings(patch: Partial<CentralSettings>): Promise<void>;
+  stats(): Promise<CentralStats>;
+  batchSettings(patch: Record<string, number>): Promise<void>;
+  batchStats(): Promise<{ submits: number; fetches: number; entries: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The central simulator in a process of its own (`onshi sim central`), as the real one is remote:
+ * a reference measured "straight to central" then crosses one process boundary each way, like the
+ * gateway does, instead of looping back inside the benchmark's own event loop.
+ */
+export async function startCentral(): Promise<CentralProcess> {
+  ensureBuilt();
+  await benchPki();
+  const child = spawn(process.execPath, [BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    child.once('exit', (c) => reject(new Error(`the central simulator exited ${c}`)));
+  });
+  const url = /central=(\S+)/.exec(ready)![1]!;
+  const controlUrl = /control=(\S+)/.exec(ready)![1]!;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const res = await fetch(controlUrl + path, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    if (!res.ok) throw new Error(`central control ${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.status === 204 ? undefined : res.json();
+  };
+  return {
+    url, controlUrl, pid: child.pid!,
+    async settings(patch) { await call('PUT', '/control/settings', patch); },
+    async stats() { return await call('GET', '/control/stats') as CentralStats; },
+    async batchSettings(patch) { await call('PUT', '/control/batch/settings', patch); },
+    async batchStats() { return await call('GET', '/control/batch/stats') as { submits: number; fetches: number; entries: number }; },
+    async close() { if (child.exitCode === null) child.kill('SIGTERM'); await exited; },
+  };
 }
 
 /** The simulator's people that answer 有効 (validity 1): numbers queries for the gateway's API. */
@@ -130,6 +169,7 @@ export interface Daemon {
   /** resolves at the first log line with this event */
   waitEvent(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   rssBytes(): number;
+  cpuMs(): number;
   /** V8 heap after a full GC, through the daemon's ONSHI_MEMORY_REPORT hook (SIGUSR2) */
   heap(): Promise<{ heapUsed: number; heapTotal: number; rss: number }>;
   stop(): Promise<void>;
@@ -144,6 +184,16 @@ export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
 }
+
+/** CPU time (user + system, all threads) a process has used, in ms: less noisy than wall time on a busy machine. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (process.env.BENCH_CPU_SPLIT) process.stderr.write(`cpu ${pid} user ${f[11]} sys ${f[12]}\n`);
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on */
+const CLOCK_TICKS = 100;
 
 /** The real daemon: `node bin/onshi.js start --config FILE`, as systemd runs it (plus --expose-gc for heap figures). */
 export function startDaemon(configFile: string): Promise<Daemon> {
@@ -178,7 +228,7 @@ export function startDaemon(configFile: string): Promise<Daemon> {
     const startMs = performance.now() - t0;
     let reports = 0;
     return {
-      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!),
+      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!), cpuMs: () => cpuMsOf(child.pid!),
       async heap() {
         const n = ++reports;
         const before = lines.filter((l) => l.event === 'memory').length;

@@ -5,7 +5,7 @@
  */
 import { GatewayClient } from '../src/gateway/client.js';
 import {
-  cleanup, interleaved, pairFigures, scaled, sleep, startCentral, startDaemon, startEchoServer, tempDir, validQueries, writeDaemonConfig,
+  cleanup, interleaved, pairFigures, round, scaled, sleep, startCentral, startDaemon, startEchoServer, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
@@ -58,8 +58,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     });
     const bare = block(echoes, () => ({ type: 'ping' }));
     await interleaved(2, cached, bare); // warm-up
+    const cpu0 = daemon.cpuMs();
     const m = await interleaved(scaled(ctx, 20, 2), cached, bare);
     const figures = pairFigures(m.ours, m.ref, 'cache', 'echo');
+    figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.clients = CLIENTS;
     return {
       name: 'outage-answer', figures,

@@ -13,7 +13,7 @@ import { todayJst } from '../src/oqs/dates.js';
 import type { QualificationRequest } from '../src/oqs/types.js';
 import { CentralClient } from '../src/sync/central-client.js';
 import {
-  cleanup, pkiFiles, round, scaled, sleep, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
+  cleanup, pkiFiles, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
@@ -46,7 +46,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const told = await Promise.all(queries.map(async (_q, i) => summarize({
       ...toInquiryResult(await direct.searchByNumbers(request(i), { deadline: Date.now() + 5000, idempotencyKey: randomUUID() })), source: 'cache',
     })));
-    central.updateSettings({ latencyMs: LATENCY_MS });
+    await central.settings({ latencyMs: LATENCY_MS });
 
     // the reference: a bare client, the same searches, 5 in flight
     const directMs = await pool(n, IN_FLIGHT, (i) => direct.searchByNumbers(request(i), { deadline: Date.now() + 10_000, idempotencyKey: randomUUID() }));
@@ -61,19 +61,16 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     }
     await store.close();
 
-    const before = central.stats.searches;
-    let firstAt = 0;
-    const watch = setInterval(() => { if (!firstAt && central.stats.searches > before) firstAt = performance.now(); }, 1);
     const daemon = await startDaemon(cfg.file);
     try {
       const drained = await daemon.waitEvent('outbox_drained', 600_000);
-      const doneAt = performance.now();
-      clearInterval(watch);
-      // the first search was seen when it arrived; it was sent up to one poll earlier
-      const gatewayMs = doneAt - firstAt;
-      const replayed = daemon.lines.filter((l) => l.event === 'outbox_replayed').length;
+      // from the daemon's own log clock: the first replay's start (its log time less its duration) to drained
+      const replays = daemon.lines.filter((l) => l.event === 'outbox_replayed');
+      const at = (l: Record<string, unknown>): number => Date.parse(l.timestamp as string);
+      const firstStart = Math.min(...replays.map((l) => at(l) - (l.ms as number)));
+      const gatewayMs = at(drained) - firstStart;
+      const replayed = replays.length;
       const ideal = (n * LATENCY_MS) / IN_FLIGHT;
-      await sleep(50);
       const figures = {
         entries: n, replayed, reconciled: daemon.lines.filter((l) => l.event === 'reconciliation_added').length,
         gateway_drain_ms: round(gatewayMs, 1), bare_client_ms: round(directMs, 1), ideal_ms: ideal,
@@ -86,7 +83,6 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         met: replayed === n && figures.ratio_to_ideal <= 1.2,
       };
     } finally {
-      clearInterval(watch);
       await daemon.stop();
     }
   } finally {
