@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ClientStore } from '../src/gateway/clients.js';
+import { CentralClient } from '../src/sync/central-client.js';
 import type { CentralSettings, CentralStats } from '../src/sim/central/server.js';
 import { peopleRows, seedPopulation, type PeopleRow } from '../src/sim/central/population.js';
 import { ensureSandboxPki, type SandboxPki } from '../src/sim/pki.js';
@@ -130,6 +131,20 @@ export async function startCentral(): Promise<CentralProcess> {
   };
 }
 
+/** The gateway's own central client, straight to the simulator: the references' side of a pair. */
+export function centralClient(url: string): CentralClient {
+  const f = pkiFiles();
+  return new CentralClient({ url, ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile), userId: 'sandbox', timeoutMs: 10_000 });
+}
+
+/** Runs `n` tasks with at most `width` at once; resolves with the wall time in ms. */
+export async function pool(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: width }, async () => { while (next < n) await task(next++); }));
+  return performance.now() - t0;
+}
+
 /** The simulator's people that answer 有効 (validity 1): numbers queries for the gateway's API. */
 export function validQueries(): Array<Partial<Omit<PeopleRow, 'id' | 'label' | 'expectedValidity'>> & { insurerNumber: string; number: string; birthdate: string }> {
   return peopleRows(seedPopulation(), todayJst()).filter((r) => r.expectedValidity === '1')
@@ -189,7 +204,6 @@ export function rssOf(pid: number): number {
 export function cpuMsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (process.env.BENCH_CPU_SPLIT) process.stderr.write(`cpu ${pid} user ${f[11]} sys ${f[12]}\n`);
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
 }
 /** USER_HZ: 100 on every Linux this runs on */

@@ -3,14 +3,12 @@
  * request sent straight to the central simulator with the gateway's own CentralClient (the same
  * mutual TLS, keep-alive both ways), central latency 0, one request at a time, interleaved blocks.
  */
-import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { GatewayClient } from '../src/gateway/client.js';
 import { toNumbersQuery } from '../src/gateway/inquiry.js';
-import { CentralClient } from '../src/sync/central-client.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
-  cleanup, interleaved, pairFigures, pkiFiles, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
+  centralClient, cleanup, interleaved, pairFigures, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
@@ -22,8 +20,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const central = await startCentral();
   const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url });
   const daemon = await startDaemon(cfg.file);
-  const f = pkiFiles();
-  const direct = new CentralClient({ url: central.url, ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile), userId: 'sandbox', timeoutMs: 5000 });
+  const direct = centralClient(central.url);
   const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
   const queries = validQueries();
   try {

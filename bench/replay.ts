@@ -5,34 +5,19 @@
  * (N × 20 ms / 5) and a bare client doing the same N searches with 5 in flight.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { GatewayStore } from '../src/cache/index.js';
 import { toInquiryResult, toNumbersQuery } from '../src/gateway/inquiry.js';
 import { summarize } from '../src/gateway/outcome.js';
 import { todayJst } from '../src/oqs/dates.js';
 import type { QualificationRequest } from '../src/oqs/types.js';
-import { CentralClient } from '../src/sync/central-client.js';
 import {
-  cleanup, pkiFiles, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
+  centralClient, cleanup, pool, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
 export const LATENCY_MS = 20;
 export const IN_FLIGHT = 5;
 const INSTITUTION = '1319999996';
-
-export function centralClient(url: string): CentralClient {
-  const f = pkiFiles();
-  return new CentralClient({ url, ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile), userId: 'sandbox', timeoutMs: 10_000 });
-}
-
-/** Runs `n` tasks with at most `width` at once; resolves with the wall time in ms. */
-export async function pool(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: width }, async () => { while (next < n) await task(next++); }));
-  return performance.now() - t0;
-}
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const n = scaled(ctx, 2000, 200);
