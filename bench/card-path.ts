@@ -4,7 +4,7 @@
  * virtual card in the same run, with the quick-ACK route on. APDUs are counted by the card itself.
  *
  *   npx tsx bench/card-path.ts        → prints the JSON result
- * Needs a running pcscd with vsmartcard-vpcd (slot 0) and OpenSC.
+ * Needs a running pcscd with vsmartcard-vpcd (slot 0) and OpenSC; holds the pcscd lock while it runs.
  */
 import { execFile } from 'node:child_process';
 import { createHash, X509Certificate, verify } from 'node:crypto';
@@ -15,19 +15,22 @@ import { promisify } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { ReaderManager } from '../src/reader/index.js';
 import { VirtualCard, ensureQuickAck } from '../src/sim/card/index.js';
+import { withCardLock, type BenchContext, type BenchResult } from './lib.js';
 
 const exec = promisify(execFile);
 const READER = 'Virtual PCD 00 00';
 const ROUNDS = 5;
-
-export interface BenchResult { name: string; figures: Record<string, number>; target: string; met: boolean }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-export async function run_(): Promise<BenchResult> {
+export function run(ctx: BenchContext = { quick: false }): Promise<BenchResult> {
+  return withCardLock(() => measure(ctx.quick ? 2 : ROUNDS));
+}
+
+async function measure(rounds: number): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-card-'));
   const qa = await ensureQuickAck();
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: Number(process.env['ONSHI_VPCD_PORT'] ?? 35963), resetCounters: true });
@@ -44,7 +47,7 @@ export async function run_(): Promise<BenchResult> {
 
     const ours: Array<{ ms: number; apdus: number }> = [];
     const osc: Array<{ ms: number; apdus: number }> = [];
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < rounds; i++) {
       // ours: one session, certificate then authenticate (SELECT → tries → VERIFY → SIGN)
       let n0 = card.apduLog.length;
       let t0 = performance.now();
@@ -76,7 +79,7 @@ export async function run_(): Promise<BenchResult> {
       opensc_ms_median: Number(median(osc.map((x) => x.ms)).toFixed(1)),
       time_ratio: Number((median(ours.map((x) => x.ms)) / median(osc.map((x) => x.ms))).toFixed(3)),
       quickack: qa.applied ? 1 : 0,
-      rounds: ROUNDS,
+      rounds,
     };
     return {
       name: 'card-path',
@@ -91,8 +94,6 @@ export async function run_(): Promise<BenchResult> {
   }
 }
 
-export { run_ as run };
-
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run_().then((r) => { console.log(JSON.stringify(r, null, 2)); }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+  run().then((r) => { console.log(JSON.stringify(r, null, 2)); }, (e: unknown) => { console.error(e); process.exitCode = 1; });
 }

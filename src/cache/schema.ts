@@ -151,6 +151,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX batch_entries_chunk ON batch_entries (batch_id, chunk, seq);
     `,
   },
+  {
+    version: 6,
+    name: 'outbox depth kept by triggers',
+    sql: `
+      -- Every enqueue checks the depth against outboxMax and every status shows it: a COUNT over the
+      -- open entries grew with the queue (3 ms at 10 000 entries, 23 ms at 100 000, per enqueue).
+      -- The triggers keep it in the same transaction as the change, so it cannot drift.
+      CREATE TABLE outbox_depth (one INTEGER PRIMARY KEY CHECK (one = 1), depth INTEGER NOT NULL);
+      INSERT INTO outbox_depth (one, depth) SELECT 1, COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight');
+      CREATE TRIGGER outbox_depth_insert AFTER INSERT ON outbox WHEN NEW.state IN ('pending', 'inflight')
+        BEGIN UPDATE outbox_depth SET depth = depth + 1; END;
+      CREATE TRIGGER outbox_depth_delete AFTER DELETE ON outbox WHEN OLD.state IN ('pending', 'inflight')
+        BEGIN UPDATE outbox_depth SET depth = depth - 1; END;
+      CREATE TRIGGER outbox_depth_update AFTER UPDATE OF state ON outbox
+        WHEN (OLD.state IN ('pending', 'inflight')) <> (NEW.state IN ('pending', 'inflight'))
+        BEGIN UPDATE outbox_depth SET depth = depth + (CASE WHEN NEW.state IN ('pending', 'inflight') THEN 1 ELSE -1 END); END;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -56,7 +56,8 @@ type ReaderStatements = ReturnType<typeof prepareReader>;
 function prepareReader(db: Database.Database) {
   return {
     elig: db.prepare('SELECT answer, verified_at, source FROM eligibility WHERE lookup = ?'),
-    depth: db.prepare(`SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox WHERE state IN ('pending', 'inflight')`),
+    // the depth is kept by triggers (schema v6); the oldest comes from the partial index outbox_open_age
+    depth: db.prepare(`SELECT (SELECT depth FROM outbox_depth) AS depth, (SELECT created_at FROM outbox INDEXED BY outbox_open_age WHERE state IN ('pending', 'inflight') ORDER BY created_at LIMIT 1) AS oldest`),
     dead: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state = 'dead'`).pluck(),
     revoked: db.prepare('SELECT 1 FROM revoked_serials WHERE serial = ?').pluck(),
     meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),

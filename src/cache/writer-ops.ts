@@ -37,7 +37,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
         source = excluded.source, stored_at = excluded.stored_at
       WHERE excluded.verified_at >= eligibility.verified_at`),
     byIdem: db.prepare('SELECT id FROM outbox WHERE idempotency_key = ?').pluck(),
-    depth: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')`).pluck(),
+    depth: db.prepare('SELECT depth FROM outbox_depth').pluck(), // kept by triggers (schema v6)
     insertOutbox: db.prepare(`INSERT INTO outbox (idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at)
       VALUES (?, ?, x'', ?, ?, 'pending', ?)`),
     setPayload: db.prepare('UPDATE outbox SET payload = ? WHERE id = ?'),

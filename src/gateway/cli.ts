@@ -17,7 +17,7 @@ import { cmdReconciliation } from './cli-reconciliation.js';
 import { cmdStatus } from './cli-status.js';
 import { loadConfig } from './config.js';
 import { startGateway } from './daemon.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 
 const DEFAULT_CONFIG = '/etc/onshi-gateway/config.json';
 
@@ -117,6 +117,7 @@ async function cmdStart(argv: string[]): Promise<number> {
   const config = configFrom(values.config);
   const logger = createLogger({ level: config.log.level });
   const gateway = await startGateway(config, { logger, configFile });
+  if (process.env.ONSHI_MEMORY_REPORT === '1') reportMemoryOnSignal(logger);
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
       logger.info('signal received', { event: 'signal', signal });
@@ -124,6 +125,19 @@ async function cmdStart(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/**
+ * For the footprint benchmark (bench/footprint.ts): with ONSHI_MEMORY_REPORT=1, SIGUSR2 logs the
+ * process's memory as a `memory` event, after a full GC when node runs with --expose-gc, so heap
+ * growth is measured without an inspector. Off by default: nothing listens for SIGUSR2.
+ */
+function reportMemoryOnSignal(logger: Logger): void {
+  process.on('SIGUSR2', () => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    logger.info('memory', { event: 'memory', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
   });
 }
 

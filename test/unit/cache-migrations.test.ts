@@ -47,6 +47,7 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
   t.equal(db.pragma('user_version', { simple: true }), LATEST_VERSION);
   t.same(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version));
   t.same(store.getEligibility(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
+  t.equal(store.outboxStats().depth, 1, 'the depth counter (v6) starts from the entries already queued');
   const [e] = await store.nextDue(10);
   t.same([e?.id, e?.payload], [1, { from: 'v1' }], 'v1 outbox row is handed out');
   // v2 tables work

@@ -107,3 +107,31 @@ t.test('inflight entries left by a crash go back to pending at open', async (t) 
   for (const e of again) await s2.complete(e.id, 'done');
   t.equal(await s2.pruneOutbox(new Date(Date.now() + 1000)), 2, 'done entries can be pruned');
 });
+
+t.test('the depth kept by triggers equals a count of the open entries through every transition', async (t) => {
+  const { store } = await openStore(t, 50);
+  const db = new Database(store.dbPath, { readonly: true });
+  t.teardown(() => db.close());
+  const truth = (): number => db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')`).pluck().get() as number;
+  const check = (what: string): void => { t.equal(store.outboxStats().depth, truth(), what); };
+  const ids: number[] = [];
+  for (let i = 0; i < 12; i++) ids.push((await store.enqueue({ idempotencyKey: `d${i}`, kind: 'numbers', payload: { i } })).id);
+  check('after enqueues');
+  t.equal(truth(), 12);
+  await store.enqueue({ idempotencyKey: 'd0', kind: 'numbers', payload: { i: 0 } });
+  check('a duplicate adds nothing');
+  await store.nextDue(6);
+  check('pending → inflight');
+  await store.complete(ids[0]!, 'done');
+  await store.complete(ids[1]!, { dead: 'CENTRAL_REFUSED' });
+  await store.complete(ids[2]!, { retryAt: new Date(Date.now() - 1), error: 'CENTRAL_TIMEOUT' });
+  check('done, dead, retry');
+  t.equal(truth(), 10);
+  t.equal(await store.pruneOutbox(new Date(Date.now() + 1000)), 1);
+  check('prune of a done entry');
+  // the cap uses the same counter: 10 open + 40 more fill it, the next is refused
+  for (let i = 0; i < 40; i++) await store.enqueue({ idempotencyKey: `f${i}`, kind: 'numbers', payload: {} });
+  await t.rejects(store.enqueue({ idempotencyKey: 'over', kind: 'numbers', payload: {} }), { code: 'OUTBOX_FULL' });
+  check('a refused enqueue (savepoint rolled back) leaves the counter alone');
+  t.equal(truth(), 50);
+});

@@ -1,0 +1,103 @@
+/**
+ * 8. Footprint of the real daemon: start to READY (pcscd running, reader enabled), RSS idle and
+ * with 200 connected clients (VmRSS from /proc), each next to a bare node process's RSS (the ws
+ * echo server) measured in the same run; then a soak of mixed checks (BENCH_SOAK_S seconds,
+ * default 600; 30 with --quick) and the heap growth between after warm-up and the end, each after
+ * a full GC (the daemon's ONSHI_MEMORY_REPORT hook).
+ *
+ * The reader part takes the pcscd lock and is kept short; the soak runs with the reader off so
+ * the shared card is not held for ten minutes (card checks are not part of the mix).
+ */
+import { GatewayClient } from '../src/gateway/client.js';
+import {
+  cleanup, round, rssOf, scaled, sleep, startCentral, startDaemon, startEchoServer, tempDir, validQueries, withCardLock, writeDaemonConfig,
+  type BenchContext, type BenchResult,
+} from './lib.js';
+
+const MB = 1024 * 1024;
+const CLIENTS = 200;
+const STARTS = 5;
+
+export async function run(ctx: BenchContext): Promise<BenchResult> {
+  const soakS = Number(process.env.BENCH_SOAK_S ?? (ctx.quick ? 30 : 600));
+  const dir = tempDir('footprint');
+  const central = await startCentral();
+  const echo = await startEchoServer();
+  const figures: Record<string, number> = {};
+  const opened: GatewayClient[] = [];
+  try {
+    // --- with the reader, under the pcscd lock: start to READY (median of STARTS), RSS idle and with 200 clients
+    await withCardLock(async () => {
+      const starts: number[] = [];
+      for (let i = 0; i < scaled(ctx, STARTS, 2); i++) {
+        const cfg = writeDaemonConfig(dir, `start${i}`, { centralUrl: central.url, reader: true });
+        const d = await startDaemon(cfg.file);
+        starts.push(d.startMs);
+        if (i < scaled(ctx, STARTS, 2) - 1) { await d.stop(); continue; }
+        await sleep(2000);
+        figures.rss_idle_mb = round(d.rssBytes() / MB, 1);
+        figures.bare_node_rss_mb = round(rssOf(echo.pid) / MB, 1);
+        for (let k = 0; k < CLIENTS; k++) opened.push(await GatewayClient.connect(d.wsUrl, cfg.token));
+        await Promise.all(opened.map((c) => c.request({ type: 'ping' })));
+        await sleep(1000);
+        figures.rss_200_clients_mb = round(d.rssBytes() / MB, 1);
+        await Promise.all(opened.splice(0).map((c) => c.close()));
+        await d.stop();
+      }
+      starts.sort((a, b) => a - b);
+      figures.start_to_ready_ms = round(starts[Math.floor(starts.length / 2)]!, 0);
+      figures.start_to_ready_max_ms = round(starts.at(-1)!, 0);
+    });
+
+    // --- the soak: 20 clients, mixed checks at a steady pace, reader off
+    const cfg = writeDaemonConfig(dir, 'soak', { centralUrl: central.url });
+    const d = await startDaemon(cfg.file);
+    try {
+      const queries = validQueries();
+      for (let k = 0; k < 20; k++) opened.push(await GatewayClient.connect(d.wsUrl, cfg.token));
+      let n = 0, errors = 0;
+      const one = async (c: GatewayClient): Promise<void> => {
+        const i = n++;
+        switch (i % 5) {
+          case 0: case 1: await c.request({ type: 'inquiry.numbers', query: queries[i % queries.length]! }); break;
+          case 2: await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '06139992', symbol: 'テスト', number: String(90000 + (i % 1000)), branch: '00', birthdate: '19800401' } }); break; // unknown person
+          case 3: await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '12', number: 'x', birthdate: '1980' } }).catch(() => { errors++; }); break; // refused by validation
+          default: await c.request({ type: 'status' });
+        }
+      };
+      const warmEnd = Date.now() + Math.min(60, soakS / 5) * 1000;
+      const end = Date.now() + soakS * 1000;
+      let heap0: number | undefined;
+      await Promise.all(opened.map(async (c) => {
+        while (Date.now() < end) {
+          await one(c);
+          if (heap0 === undefined && Date.now() >= warmEnd) heap0 = -1; // claimed by this client
+          if (heap0 === -1) heap0 = (await d.heap()).heapUsed;
+          await sleep(20); // ~50 checks/s per client: a busy clinic many times over
+        }
+      }));
+      const heap1 = (await d.heap()).heapUsed;
+      figures.soak_s = soakS;
+      figures.soak_requests = n;
+      figures.soak_refused_by_validation = errors;
+      figures.heap_after_warmup_mb = round((heap0 ?? NaN) / MB, 2);
+      figures.heap_end_mb = round(heap1 / MB, 2);
+      figures.heap_growth_pct = round((100 * (heap1 - (heap0 ?? NaN))) / (heap0 ?? NaN), 2);
+      figures.rss_end_mb = round(d.rssBytes() / MB, 1);
+    } finally {
+      await Promise.all(opened.splice(0).map((c) => c.close().catch(() => {})));
+      await d.stop();
+    }
+    return {
+      name: 'footprint', figures,
+      target: 'RSS idle ≤ 80 MB, with 200 clients ≤ 110 MB, heap growth over the soak < 5 %, start to READY ≤ 1.5 s',
+      met: figures.rss_idle_mb! <= 80 && figures.rss_200_clients_mb! <= 110 && figures.heap_growth_pct! < 5 && figures.start_to_ready_ms! <= 1500,
+      ...(soakS < 600 ? { note: `soak shortened to ${soakS} s (BENCH_SOAK_S)` } : {}),
+    };
+  } finally {
+    await Promise.all(opened.map((c) => c.close().catch(() => {})));
+    await echo.stop();
+    await central.close();
+    cleanup(dir);
+  }
+}

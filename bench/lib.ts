@@ -1,0 +1,308 @@
+/**
+ * The one harness every benchmark shares: the result shape, percentiles, pairing a measurement
+ * with its reference, the quick mode, and the real parts (the daemon as a child process started
+ * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ClientStore } from '../src/gateway/clients.js';
+import { CentralClient } from '../src/sync/central-client.js';
+import type { CentralSettings, CentralStats } from '../src/sim/central/server.js';
+import { peopleRows, seedPopulation, type PeopleRow } from '../src/sim/central/population.js';
+import { ensureSandboxPki, type SandboxPki } from '../src/sim/pki.js';
+import { todayJst } from '../src/oqs/dates.js';
+
+export interface BenchResult {
+  name: string;
+  figures: Record<string, number>;
+  target: string;
+  met: boolean;
+  /** why a target cannot be judged or met here */
+  note?: string;
+  skipped?: string;
+}
+
+export interface BenchContext {
+  /** `npm run bench -- --quick`: everything shortened, for development (figures are not recorded) */
+  quick: boolean;
+}
+
+/** n in a full run, a tenth of it (at least min) in quick mode */
+export function scaled(ctx: BenchContext, n: number, min = 1): number {
+  return ctx.quick ? Math.max(min, Math.round(n / 10)) : n;
+}
+
+/** Nearest-rank percentile (p in 0..100) of unsorted samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export const round = (v: number, digits = 3): number => Number(v.toFixed(digits));
+
+/** p50/p99 of ours and the reference, and their ratios, named `<prefix>_…`. */
+export function pairFigures(ours: readonly number[], ref: readonly number[], oursName = 'ours', refName = 'ref'): Record<string, number> {
+  const o50 = percentile(ours, 50), o99 = percentile(ours, 99), r50 = percentile(ref, 50), r99 = percentile(ref, 99);
+  return {
+    [`${oursName}_p50_ms`]: round(o50), [`${oursName}_p99_ms`]: round(o99),
+    [`${refName}_p50_ms`]: round(r50), [`${refName}_p99_ms`]: round(r99),
+    p50_ratio: round(o50 / r50), p99_ratio: round(o99 / r99),
+    samples: ours.length,
+  };
+}
+
+/**
+ * Runs ours and the reference alternately in blocks, so that the machine's load (other engineers'
+ * builds) falls on both alike. Each call returns the latencies (ms) of one block.
+ */
+export async function interleaved(rounds: number, ours: () => Promise<number[]>, ref: () => Promise<number[]>): Promise<{ ours: number[]; ref: number[] }> {
+  const out = { ours: [] as number[], ref: [] as number[] };
+  for (let i = 0; i < rounds; i++) {
+    // alternate which goes first: neither always gets the warmer machine
+    if (i % 2 === 0) { out.ours.push(...await ours()); out.ref.push(...await ref()); } else { out.ref.push(...await ref()); out.ours.push(...await ours()); }
+  }
+  return out;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- the real parts
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'onshi.js');
+export const PKI_DIR = join(tmpdir(), 'onshi-bench-pki');
+
+export function pkiFiles(): { caFile: string; certFile: string; keyFile: string; jpkiCaFile: string } {
+  return {
+    caFile: join(PKI_DIR, 'pki', 'central-ca.pem'), certFile: join(PKI_DIR, 'pki', 'gateway-client.pem'),
+    keyFile: join(PKI_DIR, 'pki', 'gateway-client.key'), jpkiCaFile: join(PKI_DIR, 'pki', 'jpki-ca.pem'),
+  };
+}
+
+export function benchPki(): Promise<SandboxPki> {
+  return ensureSandboxPki(PKI_DIR);
+}
+
+export interface CentralProcess {
+  url: string;
+  controlUrl: string;
+  pid: number;
+  /** PUT /control/settings (latencyMs, errorRate…) */
+  settings(patch: Partial<CentralSettings>): Promise<void>;
+  stats(): Promise<CentralStats>;
+  batchSettings(patch: Record<string, number>): Promise<void>;
+  batchStats(): Promise<{ submits: number; fetches: number; entries: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The central simulator in a process of its own (`onshi sim central`), as the real one is remote:
+ * a reference measured "straight to central" then crosses one process boundary each way, like the
+ * gateway does, instead of looping back inside the benchmark's own event loop.
+ */
+export async function startCentral(): Promise<CentralProcess> {
+  ensureBuilt();
+  await benchPki();
+  const child = spawn(process.execPath, [BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    child.once('exit', (c) => reject(new Error(`the central simulator exited ${c}`)));
+  });
+  const url = /central=(\S+)/.exec(ready)![1]!;
+  const controlUrl = /control=(\S+)/.exec(ready)![1]!;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const res = await fetch(controlUrl + path, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    if (!res.ok) throw new Error(`central control ${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.status === 204 ? undefined : res.json();
+  };
+  return {
+    url, controlUrl, pid: child.pid!,
+    async settings(patch) { await call('PUT', '/control/settings', patch); },
+    async stats() { return await call('GET', '/control/stats') as CentralStats; },
+    async batchSettings(patch) { await call('PUT', '/control/batch/settings', patch); },
+    async batchStats() { return await call('GET', '/control/batch/stats') as { submits: number; fetches: number; entries: number }; },
+    async close() { if (child.exitCode === null) child.kill('SIGTERM'); await exited; },
+  };
+}
+
+/** The gateway's own central client, straight to the simulator: the references' side of a pair. */
+export function centralClient(url: string): CentralClient {
+  const f = pkiFiles();
+  return new CentralClient({ url, ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile), userId: 'sandbox', timeoutMs: 10_000 });
+}
+
+/** Runs `n` tasks with at most `width` at once; resolves with the wall time in ms. */
+export async function pool(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: width }, async () => { while (next < n) await task(next++); }));
+  return performance.now() - t0;
+}
+
+/** The simulator's people that answer 有効 (validity 1): numbers queries for the gateway's API. */
+export function validQueries(): Array<Partial<Omit<PeopleRow, 'id' | 'label' | 'expectedValidity'>> & { insurerNumber: string; number: string; birthdate: string }> {
+  return peopleRows(seedPopulation(), todayJst()).filter((r) => r.expectedValidity === '1')
+    .map(({ insurerNumber, symbol, number, branch, birthdate }) => ({
+      insurerNumber, number, birthdate, ...(symbol ? { symbol } : {}), ...(branch ? { branch } : {}),
+    }));
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `onshi-bench-${prefix}-`));
+}
+
+export interface DaemonConfigInput { centralUrl: string; outage?: Record<string, unknown>; log?: 'error' | 'warn' | 'info' | 'debug'; reader?: boolean }
+
+/** A config file and a client token for a daemon with its own state directory under `dir`. */
+export function writeDaemonConfig(dir: string, name: string, c: DaemonConfigInput): { file: string; token: string; stateDir: string } {
+  const stateDir = join(dir, name);
+  const file = join(dir, `${name}.json`);
+  const f = pkiFiles();
+  writeFileSync(file, JSON.stringify({
+    stateDir, log: { level: c.log ?? 'info' }, api: { port: 0, shutdownGraceMs: 2000 },
+    central: { url: c.centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
+    reader: { enabled: c.reader ?? false },
+    ...(c.outage ? { outage: c.outage } : {}),
+  }));
+  return { file, token: new ClientStore(stateDir).add('bench').token, stateDir };
+}
+
+export interface Daemon {
+  child: ChildProcess;
+  pid: number;
+  wsUrl: string;
+  /** ms from spawn to the `ready` log line */
+  startMs: number;
+  /** every JSON log line, parsed */
+  lines: Array<Record<string, unknown>>;
+  /** resolves at the first log line with this event */
+  waitEvent(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  rssBytes(): number;
+  cpuMs(): number;
+  /** V8 heap after a full GC, through the daemon's ONSHI_MEMORY_REPORT hook (SIGUSR2) */
+  heap(): Promise<{ heapUsed: number; heapTotal: number; rss: number }>;
+  stop(): Promise<void>;
+}
+
+export function ensureBuilt(): void {
+  if (!existsSync(join(ROOT, 'dist', 'gateway', 'cli.js'))) throw new Error('the daemon is not built: run `npm run build` first');
+}
+
+/** VmRSS of a process, in bytes. */
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** CPU time (user + system, all threads) a process has used, in ms: less noisy than wall time on a busy machine. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on */
+const CLOCK_TICKS = 100;
+
+/** The real daemon: `node bin/onshi.js start --config FILE`, as systemd runs it (plus --expose-gc for heap figures). */
+export function startDaemon(configFile: string): Promise<Daemon> {
+  ensureBuilt();
+  const t0 = performance.now();
+  // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, BIN, 'start', '--config', configFile], {
+    env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ event: string; resolve(l: Record<string, unknown>): void }> = [];
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let l: Record<string, unknown>;
+    try { l = JSON.parse(text) as Record<string, unknown>; } catch { return; }
+    lines.push(l);
+    for (const w of waiters.splice(0)) { if (w.event === l.event) w.resolve(l); else waiters.push(w); }
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const waitEvent = (event: string, timeoutMs = 30_000): Promise<Record<string, unknown>> => {
+    const seen = lines.find((l) => l.event === event);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`daemon: no ${event} within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`)), timeoutMs);
+      waiters.push({ event, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      void exited.then(() => { clearTimeout(timer); reject(new Error(`daemon exited before ${event}: ${stderr.slice(-500)}`)); });
+    });
+  };
+  return waitEvent('ready').then((ready) => {
+    const startMs = performance.now() - t0;
+    let reports = 0;
+    return {
+      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!), cpuMs: () => cpuMsOf(child.pid!),
+      async heap() {
+        const n = ++reports;
+        const before = lines.filter((l) => l.event === 'memory').length;
+        child.kill('SIGUSR2');
+        const end = Date.now() + 10_000;
+        while (lines.filter((l) => l.event === 'memory').length < before + 1) {
+          if (Date.now() > end) throw new Error(`daemon: memory report ${n} did not come`);
+          await sleep(20);
+        }
+        const m = lines.filter((l) => l.event === 'memory').at(-1)!;
+        return { heapUsed: m.heapUsed as number, heapTotal: m.heapTotal as number, rss: m.rss as number };
+      },
+      async stop() {
+        if (child.exitCode === null) child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  });
+}
+
+/**
+ * A bare WebSocket echo server in a process of its own (the reference for the API's round trip:
+ * the same ws library, the same loopback, a process boundary like the daemon's, no work).
+ */
+export async function startEchoServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const src = `import { WebSocketServer } from 'ws';
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify({ type: 'pong', id: m.id })); }); });
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l)));
+    child.once('exit', (c) => reject(new Error(`echo server exited ${c}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
+}
+
+export const CARD_LOCK = '/tmp/onshi-card.lock';
+
+/**
+ * Runs `fn` holding the machine's pcscd/virtual-card lock (the same flock the tests take), so a
+ * benchmark never shares the card with another engineer's run. Held only for `fn`.
+ */
+export async function withCardLock<T>(fn: () => Promise<T>): Promise<T> {
+  const holder = spawn('flock', [CARD_LOCK, '-c', 'echo locked; cat > /dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: holder.stdout! }).once('line', () => resolve());
+    holder.once('exit', (c) => reject(new Error(`flock ${CARD_LOCK} exited ${c}`)));
+  });
+  try {
+    return await fn();
+  } finally {
+    const gone = new Promise<void>((r) => holder.once('exit', () => r()));
+    holder.stdin!.end();
+    await gone;
+  }
+}
+
+/** Removes a benchmark's temp dir (best effort). */
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
