@@ -25,7 +25,7 @@ import { PinBroker } from './pin-broker.js';
 import { ReaderManager } from '../reader/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
-import { type RequestContext, WsApiServer } from './ws-server.js';
+import { type RequestContext, WsApiServer, type WsServerStats } from './ws-server.js';
 
 export interface Gateway {
   readonly wsPort: number;
@@ -46,6 +46,8 @@ export interface GatewayStatus {
   revocation: { ageMs?: number; fetchedAt?: string };
   retryBudget: ReturnType<RetryBudget['stats']>;
   alerts: StoreAlert[];
+  /** connected clients and the send-buffer flow control's counters */
+  api: WsServerStats;
 }
 
 export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
@@ -95,12 +97,17 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     timeoutMs: config.central.timeoutMs,
   });
 
+  const events = new EventHub();
   // The reader manager recovers by itself when pcscd comes and goes, so the daemon starts without it.
   let reader: ReaderManager | undefined;
   if (config.reader.enabled) {
     const wanted = config.reader.readerName;
     reader = new ReaderManager(wanted ? { readerFilter: (name) => name.includes(wanted) } : {});
-    reader.on('state', (st) => logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers: st.readers.map((r) => ({ name: r.name, card: r.cardPresent })) }));
+    reader.on('state', (st) => {
+      const readers = st.readers.map((r) => ({ name: r.name, card: r.cardPresent }));
+      logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers });
+      events.publish('reader', 'reader.state', { pcsc: st.pcsc, readers }, { retain: true });
+    });
     await reader.start();
   }
   const jpkiCas = loadCaBundle(config.reader.jpkiCaFile);
@@ -108,7 +115,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     logger.warn('no JPKI CA bundle configured: card certificates are checked by central only', { event: 'jpki_ca_missing' });
   }
   const pins = new PinBroker();
-  const events = new EventHub();
   const o = config.outage;
 
   // The store first: the outage path cannot promise anything without it. A corrupt file is moved
@@ -165,6 +171,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
+  let ws: WsApiServer | undefined;
   const status = (): GatewayStatus => {
     const ob = store.outboxStats();
     const age = store.revocationAge();
@@ -178,6 +185,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
       revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
       retryBudget: budget.stats(),
       alerts,
+      api: ws?.stats() ?? { clients: 0, droppedEvents: 0, overflowCloses: 0 },
     };
   };
 
@@ -211,6 +219,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
+      case 'hello':
       case 'inquiry.cancel':
       case 'subscribe':
       case 'unsubscribe':
@@ -226,7 +235,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   link.start();
   relay.start();
 
-  let ws: WsApiServer;
   try {
     ws = await WsApiServer.start({ ...config.api, clients, logger, handle, events });
   } catch (e) {
