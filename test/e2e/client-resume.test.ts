@@ -5,19 +5,17 @@
  * handler. A request in flight at the stop is answered (drain) or rejected CLIENT_CLOSED, never lost.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { ClientStore } from '../../src/gateway/clients.js';
 import { GatewayClient, type GatewayEvent, type ReconnectInfo } from '../../src/gateway/client.js';
 import { pkiFiles, sharedPki, waitFor } from '../helpers/gateway.js';
+import { exitOf, startDaemon } from '../helpers/daemon-process.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 
 let central: CentralSim;
 let dir: string;
@@ -39,18 +37,9 @@ const freePort = (): Promise<number> => new Promise((resolve, reject) => {
   });
 });
 
-function startDaemon(configFile: string): { child: ChildProcess; ready: Promise<void>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      if (line.includes('"event":"ready"')) resolve();
-    });
-    void exited.then((code) => reject(new Error(`daemon exited ${code}: ${lines.join('\n')}`)));
-  });
-  return { child, ready, exited };
+function daemon(configFile: string): { child: ChildProcess; ready: Promise<number>; exited: Promise<number | null> } {
+  const d = startDaemon(configFile);
+  return { ...d, exited: exitOf(d.child) };
 }
 
 t.test('after the gateway restarts, the client reconnects and its subscriptions deliver again', async (t) => {
@@ -64,7 +53,7 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
   }));
   const { token } = new ClientStore(stateDir).add('resume-test', ['inquiry']);
 
-  let d = startDaemon(configFile);
+  let d = daemon(configFile);
   await d.ready;
   const client = await GatewayClient.connect(`ws://127.0.0.1:${port}/v1`, token, { reconnect: { baseMs: 100, capMs: 400 }, software: 'resume-test' });
   t.teardown(() => client.close());
@@ -91,7 +80,7 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
   await waitFor(() => reconnects.length >= 3, 'several reconnect attempts while the gateway is down', 10_000);
   t.ok(reconnects.every((r) => r.delayMs >= 50 && r.delayMs <= 400), `backoff within the cap: ${reconnects.map((r) => r.delayMs).join(', ')} ms`);
 
-  d = startDaemon(configFile);
+  d = daemon(configFile);
   t.teardown(async () => {
     if (d.child.exitCode === null) {
       d.child.kill('SIGTERM');
