@@ -63,6 +63,7 @@ function prepareReader(db: Database.Database) {
     reconOpen: db.prepare('SELECT * FROM reconciliation WHERE handled_at IS NULL ORDER BY id LIMIT ?'),
     reconByOutbox: db.prepare('SELECT * FROM reconciliation WHERE outbox_id = ? ORDER BY id LIMIT 1'),
     reconOpenCount: db.prepare('SELECT COUNT(*) FROM reconciliation WHERE handled_at IS NULL').pluck(),
+    eligCount: db.prepare('SELECT COUNT(*) FROM eligibility').pluck(),
     overdue: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`).pluck(),
     auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
     auditListDesc: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
@@ -248,6 +249,12 @@ export class GatewayStore {
     this.assertOpen();
     const row = this.read(() => this.rs.reconByOutbox.get(outboxId)) as ReconRow | undefined;
     return row ? this.reconEntry(row) : undefined;
+  }
+
+  /** Entries in the eligibility cache (status and metrics). */
+  cacheEntries(): number {
+    this.assertOpen();
+    return this.read(() => this.rs.eligCount.get()) as number;
   }
 
   /** Items not yet marked handled. */

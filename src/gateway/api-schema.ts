@@ -174,7 +174,7 @@ export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquir
 /** Error codes of the API itself (the flows add their own: CENTRAL_*, CARD_*, READER_*, OQS_*). */
 export type ApiErrorCode =
   | 'BAD_JSON' | 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'DEADLINE_EXCEEDED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'INTERNAL'
-  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED' | 'EVENTS_UNAVAILABLE'
+  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED' | 'EVENTS_UNAVAILABLE' | 'PIN_INSECURE_CONNECTION'
   | 'PROTOCOL_UNSUPPORTED' | 'SCOPE_DENIED';
 
 export interface ApiErrorBody { code: string; message: string; retryable: boolean; details?: Record<string, unknown> }

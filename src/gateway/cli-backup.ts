@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseCliArgs } from './cli-args.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { type BackupArea, backupFileName, collectBackupFiles, isEncryptedBackup, packBackup, restoreFiles, unpackBackup } from './backup.js';
-import { type CliContext, daemonStatus, DEFAULT_CREDENTIALS_DIR, fetchLocal } from './cli-status.js';
+import { type CliContext, daemonStatus, DEFAULT_CREDENTIALS_DIR, fetchLocal, healthPortOf } from './cli-status.js';
 import { buildSupportBundle, versions } from './support-bundle.js';
 
 const DEFAULT_CONFIG = '/etc/onshi-gateway/config.json';
@@ -59,7 +59,7 @@ export async function cmdRestore(argv: string[], ctx: CliContext): Promise<numbe
   const areas = values.only ? (values.only as string).split(',').map((s) => s.trim()) : undefined;
   if (areas && !areas.every((a) => a === 'config' || a === 'state' || a === 'credentials')) throw ctx.usage('--only takes config,state,credentials');
   const config = ctx.config(values.config as string | undefined);
-  if (!values['dry-run'] && !values.force && config.health.enabled && await fetchLocal(config.health.port, '/healthz')) {
+  if (!values['dry-run'] && !values.force && config.health.enabled && healthPortOf(config) !== undefined && await fetchLocal(healthPortOf(config)!, '/healthz')) {
     throw ctx.usage('the gateway is running: stop it first (sudo systemctl stop onshi-gateway), or pass --force');
   }
   const pass = passphrase(values['passphrase-file'] as string | undefined);

@@ -11,6 +11,7 @@ import { parseCliArgs } from './cli-args.js';
 import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import type { CertificateExpiry, GatewayStatus } from './status.js';
+import { readRuntimeFile } from './runtime-file.js';
 import { readTlsIdentity } from './tls-identity.js';
 
 /** What cli.ts hands to the subcommand modules (so they need not import it back). */
@@ -37,9 +38,16 @@ export function fetchLocal(port: number, path: string, timeoutMs = 2000): Promis
   });
 }
 
+/** The configured health port, or — when it is 0 (chosen at start) — the one the daemon wrote down. */
+export function healthPortOf(config: GatewayConfig): number | undefined {
+  if (config.health.port !== 0) return config.health.port;
+  return readRuntimeFile(config.stateDir)?.healthPort;
+}
+
 export async function daemonStatus(config: GatewayConfig): Promise<GatewayStatus | undefined> {
-  if (!config.health.enabled) return undefined;
-  const r = await fetchLocal(config.health.port, '/status');
+  const port = config.health.enabled ? healthPortOf(config) : undefined;
+  if (port === undefined) return undefined;
+  const r = await fetchLocal(port, '/status');
   if (!r || r.status !== 200) return undefined;
   try { return JSON.parse(r.body) as GatewayStatus; } catch { return undefined; }
 }

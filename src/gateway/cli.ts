@@ -108,9 +108,10 @@ const cliContext = { config: configFrom, usage: (message: string): Error => new 
 
 async function cmdStart(argv: string[]): Promise<number> {
   const { values } = args(argv, { config: { type: 'string' } });
+  const configFile = values.config ?? process.env.ONSHI_CONFIG ?? DEFAULT_CONFIG;
   const config = configFrom(values.config);
   const logger = createLogger({ level: config.log.level });
-  const gateway = await startGateway(config, { logger });
+  const gateway = await startGateway(config, { logger, configFile });
   return new Promise((resolve) => {
     const stop = (signal: string): void => {
       logger.info('signal received', { event: 'signal', signal });

@@ -26,7 +26,8 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        host: { type: 'string', default: '127.0.0.1', description: 'address the WebSocket API listens on' },
+        host: { type: 'string', default: '127.0.0.1', description: 'address the WebSocket API listens on (a LAN address needs TLS: see api.tls)' },
+        tls: { enum: ['auto', 'on', 'off'], default: 'auto', description: "wss:// with the gateway's own certificate: auto = on unless api.host is loopback; off is refused for a non-loopback host" },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8765, description: 'WebSocket API port (0 = any free port, logged at start)' },
         maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'largest accepted frame; a larger one closes the connection with 1009' },
         heartbeatMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000, description: 'ping interval; a client silent for two intervals is dropped' },
@@ -113,6 +114,15 @@ export const CONFIG_SCHEMA = {
         loginLockoutSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300, description: 'how long an address waits after too many failed logins (doubles on each further lockout, up to a day)' },
       },
     },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 90, description: "the audit log's personal fields (request ids, what identified the patient) are purged after this many days; the chained, non-personal fields stay" },
+        purgeSchedule: { type: 'string', minLength: 9, default: '41 3 * * *', description: 'cron schedule (Asia/Tokyo) of the retention purge; it also runs at start' },
+      },
+    },
     health: {
       type: 'object',
       additionalProperties: false,
@@ -129,7 +139,7 @@ export interface GatewayConfig {
   stateDir: string;
   institutionCode: string;
   log: { level: 'error' | 'warn' | 'info' | 'debug' };
-  api: { host: string; port: number; maxPayloadBytes: number; heartbeatMs: number; defaultDeadlineMs: number; shutdownGraceMs: number };
+  api: { host: string; tls: 'auto' | 'on' | 'off'; port: number; maxPayloadBytes: number; heartbeatMs: number; defaultDeadlineMs: number; shutdownGraceMs: number };
   central: {
     url: string; caFile: string; certFile: string; keyFile: string; servername: string;
     userId: string; passwordFile: string; timeoutMs: number;
@@ -146,6 +156,7 @@ export interface GatewayConfig {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;
     loginMaxFailures: number; loginLockoutSeconds: number;
   };
+  audit: { retentionDays: number; purgeSchedule: string };
   health: { enabled: boolean; port: number };
 }
 

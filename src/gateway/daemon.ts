@@ -1,12 +1,17 @@
 /**
- * The daemon: starts its parts in order (state → central client → API), tells systemd when it is
- * ready, and on SIGTERM answers what is in flight before it stops.
+ * The daemon: starts its parts in order (state → central client → API → health and admin page),
+ * tells systemd when it is ready, and on SIGTERM answers what is in flight before it stops.
  */
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import cron from 'node-cron';
+import winston from 'winston';
+import { writeFileAtomic } from '../atomic-file.js';
 import { OnshiError } from '../errors.js';
 import { institutionCodeWarning } from '../oqs/index.js';
-import { GatewayStore, type StoreAlert } from '../cache/index.js';
+import { type AuditInput, GatewayStore } from '../cache/index.js';
 import { CentralClient } from '../sync/central-client.js';
 import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
@@ -25,32 +30,64 @@ import { PinBroker } from './pin-broker.js';
 import { ReaderManager } from '../reader/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
-import { type RequestContext, WsApiServer, type WsServerStats } from './ws-server.js';
+import { type RequestContext, WsApiServer } from './ws-server.js';
+import { AdminAccounts, type AdminServer, createAdminBackend, startAdmin } from './admin/index.js';
+import { storeAdminViews } from './admin-store.js';
+import { checkCertExpiry } from './cert-expiry.js';
+import { HealthServer } from './health.js';
+import { type CheckKind, type CheckSource, GatewayMetrics } from './metrics.js';
+import type { CertificateExpiry, DaemonStatus, ReaderState, StatusAlert } from './status.js';
+import { LogRing } from './support-bundle.js';
+import { RUNTIME_FILE } from './runtime-file.js';
+import { watchTokenChanges } from './token-audit.js';
+import { loadOrCreateTlsIdentity, scheduleTlsRenewal, type TlsIdentity } from './tls-identity.js';
 
 export interface Gateway {
   readonly wsPort: number;
+  /** the WebSocket API is wss:// (the gateway's own certificate) */
+  readonly wsTls: boolean;
+  readonly adminPort: number | undefined;
+  readonly healthPort: number | undefined;
+  /** the gateway's own certificate (admin page, wss); undefined when neither needs it */
+  readonly tls: TlsIdentity | undefined;
   readonly config: GatewayConfig;
   readonly store: GatewayStore;
   readonly link: LinkMonitor;
   readonly relay: OutboxRelay;
   readonly events: EventHub;
-  /** everything `status` reports, for the API, the CLI and the admin page */
-  status(): GatewayStatus;
+  readonly metrics: GatewayMetrics;
+  /** everything `status` reports, for the API, the CLI, health and the admin page */
+  status(): DaemonStatus;
   close(): Promise<void>;
 }
 
-export interface GatewayStatus {
-  link: LinkStatus;
-  outbox: { depth: number; oldestAt?: string; dead: number; fillRatio: number; max: number; inFlight: number; overdue: number };
-  reconciliation: { open: number };
-  revocation: { ageMs?: number; fetchedAt?: string };
-  retryBudget: ReturnType<RetryBudget['stats']>;
-  alerts: StoreAlert[];
-  /** connected clients and the send-buffer flow control's counters */
-  api: WsServerStats;
+export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const iso = (d: Date | undefined): string | undefined => d?.toISOString();
+
+function linkView(l: LinkStatus): DaemonStatus['link'] {
+  const out: DaemonStatus['link'] = { state: l.state, since: l.since.toISOString(), reason: l.reason, consecutiveFailures: l.consecutiveFailures };
+  const opt = { lastSuccessAt: iso(l.lastSuccessAt), lastFailureAt: iso(l.lastFailureAt), lastFailureCode: l.lastFailureCode, lastLatencyMs: l.lastLatencyMs, retryAfterUntil: iso(l.retryAfterUntil), nextProbeAt: iso(l.nextProbeAt) };
+  for (const [k, v] of Object.entries(opt)) if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  return out;
 }
 
-export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
+function certificateOf(name: string, pem: Buffer): CertificateExpiry | undefined {
+  try {
+    const c = new X509Certificate(pem);
+    return { name, notAfter: new Date(c.validTo).toISOString(), fingerprint: c.fingerprint256 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a check's audit entry records as its outcome: a validity, a per-person error, or an error code. */
+function checkOutcome(result: { status?: string; validity?: string } | undefined, error: unknown): string {
+  if (error) return (error as OnshiError).code ?? 'INTERNAL';
+  if (result?.status === '2') return 'status:2';
+  return result?.validity ? `validity:${result.validity}` : 'ok';
+}
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
@@ -69,13 +106,18 @@ function readSecret(configured: string, credentialName: string, what: string): B
   }
 }
 
-export async function startGateway(config: GatewayConfig, opts: { logger?: Logger; notifier?: Notifier } = {}): Promise<Gateway> {
+export async function startGateway(config: GatewayConfig, opts: { logger?: Logger; notifier?: Notifier; configFile?: string } = {}): Promise<Gateway> {
   const logger = opts.logger ?? createLogger({ level: config.log.level });
-  // Tokens (and, with the card flow, PINs) must not cross the clinic LAN in clear: until the API
-  // serves TLS, it listens on loopback only.
-  if (!LOOPBACK.test(config.api.host)) {
-    throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address; the WebSocket API has no TLS yet, so it only listens on loopback`);
+  // Tokens and PINs must not cross the clinic LAN in clear: plain ws only on loopback.
+  const apiLoopback = LOOPBACK.test(config.api.host);
+  const apiTls = config.api.tls === 'on' || (config.api.tls === 'auto' && !apiLoopback);
+  if (!apiTls && !apiLoopback) {
+    throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address and api.tls is off; tokens and PINs would cross the LAN in clear (set api.tls to auto or on)`);
   }
+  // The support bundle's recent log lines (the service user may not read the journal).
+  const logRing = new LogRing();
+  const ringTransport = new winston.transports.Stream({ stream: logRing, level: 'info' });
+  logger.add(ringTransport);
   const notifier = opts.notifier ?? createNotifier();
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   // spec §9: the institution code's check-digit rule is unconfirmed, so a mismatch warns, never stops.
@@ -86,10 +128,30 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   clients.list(); // fail now, not at the first connection, if the file is corrupt
 
   const passwordFile = config.central.passwordFile;
+  const centralCa = readSecret(config.central.caFile, 'central-ca.pem', 'the central CA bundle (central.caFile)');
+  const centralCert = readSecret(config.central.certFile, 'central-client.pem', 'the client certificate (central.certFile)');
+  const alerts: StatusAlert[] = [];
+  // Central refuses an expired client certificate: say so a month ahead, at start and every day.
+  const certAlert = (): void => {
+    let r: ReturnType<typeof checkCertExpiry>;
+    try {
+      r = checkCertExpiry(centralCert);
+    } catch (e) {
+      logger.error((e as Error).message, { event: 'central_cert_invalid' });
+      return;
+    }
+    const i = alerts.findIndex((a) => a.code.startsWith('CENTRAL_CERT_'));
+    if (i >= 0) alerts.splice(i, 1);
+    if (r.level === 'ok') return;
+    alerts.push({ code: r.code!, message: r.message, details: { notAfter: r.notAfter.toISOString(), daysLeft: r.daysLeft } });
+    logger[r.level === 'error' ? 'error' : 'warn'](r.message, { event: 'central_cert_expiry', code: r.code, daysLeft: r.daysLeft });
+  };
+  certAlert();
+  const certificates = [certificateOf('central-client', centralCert), certificateOf('central-ca', centralCa)].filter((c): c is CertificateExpiry => c !== undefined);
   const central = new CentralClient({
     url: config.central.url,
-    ca: readSecret(config.central.caFile, 'central-ca.pem', 'the central CA bundle (central.caFile)'),
-    cert: readSecret(config.central.certFile, 'central-client.pem', 'the client certificate (central.certFile)'),
+    ca: centralCa,
+    cert: centralCert,
     key: readSecret(config.central.keyFile, 'central-client.key', 'the client key (central.keyFile)'),
     ...(config.central.servername ? { servername: config.central.servername } : {}),
     userId: config.central.userId,
@@ -120,8 +182,8 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   // The store first: the outage path cannot promise anything without it. A corrupt file is moved
   // aside and a fresh one created (startupAlerts says so); only an unusable state dir stops us.
   const store = await GatewayStore.open({ dir: config.stateDir, outboxMax: o.outboxMax });
-  const alerts = [...store.startupAlerts];
-  for (const a of alerts) {
+  alerts.push(...store.startupAlerts);
+  for (const a of store.startupAlerts) {
     logger.error(a.message, { event: 'store_alert', code: a.code, ...(a.details ?? {}) });
     events.publish('outbox', 'store.alert', { ...a }, { retain: true });
   }
@@ -171,22 +233,70 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
+  const startedAt = new Date().toISOString();
   let ws: WsApiServer | undefined;
-  const status = (): GatewayStatus => {
+  let tls: TlsIdentity | undefined;
+  const readerState = (): { state: ReaderState; readers: { name: string; cardPresent: boolean }[] } => {
+    if (!reader) return { state: 'disabled', readers: [] };
+    const st = reader.status();
+    const readers = st.readers.map((r) => ({ name: r.name, cardPresent: r.cardPresent }));
+    return { state: st.pcsc === 'down' ? 'pcscd_down' : readers.length === 0 ? 'no_reader' : 'ready', readers };
+  };
+  const status = (): DaemonStatus => {
     const ob = store.outboxStats();
     const age = store.revocationAge();
+    const l = link.status();
+    const rd = readerState();
+    const clock = central.clock();
+    const checks = { store: true, api: ws !== undefined, ...(config.reader.enabled ? { reader: rd.state === 'ready' } : {}) };
     return {
-      link: link.status(),
+      version: VERSION, startedAt, now: new Date().toISOString(),
+      ready: Object.values(checks).every(Boolean), checks,
+      reader: { enabled: config.reader.enabled, ...rd },
+      card: { present: rd.readers.some((r) => r.cardPresent) },
+      line: { state: l.state, since: l.since.toISOString(), ...(l.lastSuccessAt ? { lastOkAt: l.lastSuccessAt.toISOString() } : {}), ...(l.lastFailureCode ? { lastError: l.lastFailureCode } : {}) },
+      link: linkView(l),
       outbox: {
         depth: ob.depth, ...(ob.oldestAt ? { oldestAt: ob.oldestAt.toISOString() } : {}), dead: ob.dead, fillRatio: ob.fillRatio, max: store.outboxMax, inFlight: relay.inFlight,
         overdue: store.overdueCount(new Date(Date.now() - o.outboxTtlHours * 3600_000)),
       },
+      cache: { entries: store.cacheEntries() },
+      clock: { ...(clock.skewMs !== undefined ? { skewMs: clock.skewMs } : {}), ...(clock.checkedAt ? { checkedAt: clock.checkedAt.toISOString() } : {}) },
+      certificates,
+      ...(tls ? { tls: { fingerprint: tls.fingerprint, spkiSha256: tls.spkiSha256, notAfter: tls.notAfter.toISOString() } } : {}),
+      api: { listening: ws !== undefined, ...(ws ? { port: ws.port, tls: ws.tls } : {}), connections: ws?.clientCount ?? 0, ...(ws?.stats() ?? { droppedEvents: 0, overflowCloses: 0 }) },
       reconciliation: { open: store.openReconciliationCount() },
       revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
       retryBudget: budget.stats(),
       alerts,
-      api: ws?.stats() ?? { clients: 0, droppedEvents: 0, overflowCloses: 0 },
     };
+  };
+  const metrics = new GatewayMetrics({ status: { status }, version: VERSION });
+
+  // The audit trail: every check, admin action and token change, hash-chained in the store. A
+  // failed append is logged loudly but never turns an answer the counter needs into an error.
+  const audit = (entry: AuditInput): void => {
+    store.appendAudit(entry).catch((e: unknown) => void logger.error('could not append to the audit log', { event: 'audit_failed', code: (e as OnshiError).code ?? 'INTERNAL', action: entry.action }));
+  };
+  const recordCheck = (kind: CheckKind, req: { id: string }, ctx: RequestContext, started: number, result: { source?: string; status?: string; validity?: string } | undefined, error?: unknown): void => {
+    const source = (result?.source ?? 'none') as CheckSource;
+    const outcome = checkOutcome(result, error);
+    metrics.recordCheck({ kind, outcome: error ? outcome : 'ok', source, seconds: (Date.now() - started) / 1000 });
+    audit({
+      kind: 'check', actor: ctx.client.id, action: `inquiry.${kind}`, remote: ctx.remote.slice(0, 64), mode: kind, outcome,
+      ...(source === 'central' || source === 'cache' ? { source } : {}), personal: { requestId: req.id },
+    });
+  };
+  const checked = async <R extends { source?: string; status?: string; validity?: string }>(kind: CheckKind, req: { id: string }, ctx: RequestContext, run: () => Promise<R>): Promise<R> => {
+    const started = Date.now();
+    try {
+      const result = await run();
+      recordCheck(kind, req, ctx, started, result);
+      return result;
+    } catch (e) {
+      recordCheck(kind, req, ctx, started, undefined, e);
+      throw e;
+    }
   };
 
   const handle = async (req: ApiRequest, ctx: RequestContext): Promise<Record<string, unknown> & { type: string }> => {
@@ -195,16 +305,16 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         return { type: 'pong' };
       case 'inquiry.numbers': {
         const input = { query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
-        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input) };
+        return { type: 'inquiry.result', result: await checked('numbers', req, ctx, () => inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input)) };
       }
       case 'inquiry.card': {
         if (!reader) throw new OnshiError('READER_DISABLED', 'this gateway has no card reader enabled (reader.enabled is false)');
-        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation }, {
+        const result = await checked('card', req, ctx, () => inquireByCard({ reader: reader!, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation }, {
           mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId,
           deadline: ctx.deadline, signal: ctx.signal, progress: ctx.progress,
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
-        });
+        }));
         return { type: 'inquiry.result', result };
       }
       case 'pin.submit':
@@ -216,6 +326,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         return { type: 'reconciliation.items', items: store.listReconciliation({ includeHandled: req.includeHandled, limit: req.limit }) };
       case 'reconciliation.handle': {
         await store.markHandled(req.itemId);
+        audit({ kind: 'admin', actor: ctx.client.id, action: 'reconciliation.handle', target: String(req.itemId), remote: ctx.remote.slice(0, 64), outcome: 'ok' });
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
@@ -227,48 +338,118 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }
   };
 
+  // Retention: the personal fields of old audit entries go; the chain and its clear fields stay.
+  if (!cron.validate(config.audit.purgeSchedule)) throw new OnshiError('CONFIG_INVALID', `audit.purgeSchedule "${config.audit.purgeSchedule}" is not a valid cron expression`);
+  const purge = (): Promise<void> => store.purgeAuditPersonal(new Date(Date.now() - config.audit.retentionDays * 86_400_000)).then(
+    (n) => { if (n > 0) logger.info('purged personal fields of old audit entries', { event: 'audit_purged', count: n, retentionDays: config.audit.retentionDays }); },
+    (e) => { logger.error('audit retention purge failed', { event: 'audit_purge_failed', code: (e as OnshiError).code ?? 'INTERNAL' }); },
+  );
+  const purgeTask = cron.schedule(config.audit.purgeSchedule, purge, { timezone: 'Asia/Tokyo', name: 'audit-retention', noOverlap: true });
+  void purge();
+  const certTask = cron.schedule('7 9 * * *', certAlert, { timezone: 'Asia/Tokyo', name: 'central-cert-expiry' });
+  const stopTokenAudit = watchTokenChanges({
+    clients, getMeta: (k) => store.getMeta(k), setMeta: (k, v) => store.setMeta(k, v), append: (e) => store.appendAudit(e),
+    onError: (e) => logger.error('could not audit token changes', { event: 'token_audit_failed', code: (e as OnshiError).code ?? 'INTERNAL' }),
+  });
+
   const stopBackground = async (): Promise<void> => {
     await revocationTask?.destroy();
+    await purgeTask.destroy();
+    await certTask.destroy();
+    stopTokenAudit();
     link.stop();
     await relay.stop();
   };
   link.start();
   relay.start();
 
+  // The gateway's own certificate (made on first start, renewed with the same key): the admin page
+  // always, the WebSocket API when it faces the LAN.
+  let stopRenewal: (() => void) | undefined;
+  let admin: AdminServer | undefined;
+  let health: HealthServer | undefined;
+  const tlsOptions = { stateDir: config.stateDir, hostnames: config.tls.hostnames, ips: config.tls.ips, validityDays: config.tls.validityDays, renewDaysBefore: config.tls.renewDaysBefore };
+  const stopServers = async (): Promise<void> => {
+    stopRenewal?.();
+    await admin?.close();
+    await health?.close();
+    metrics.close();
+  };
   try {
-    ws = await WsApiServer.start({ ...config.api, clients, logger, handle, events });
+    if (apiTls || config.admin.enabled) {
+      tls = loadOrCreateTlsIdentity(tlsOptions);
+      logger.info(`gateway certificate ${tls.action}`, { event: 'tls_identity', action: tls.action, fingerprint: tls.fingerprint, notAfter: tls.notAfter.toISOString(), ...(tls.reason ? { reason: tls.reason } : {}) });
+      stopRenewal = scheduleTlsRenewal(tlsOptions, (next) => {
+        tls = next;
+        ws?.updateTls(next);
+        admin?.updateTls(next);
+        logger.info('gateway certificate renewed', { event: 'tls_renewed', fingerprint: next.fingerprint, notAfter: next.notAfter.toISOString() });
+      });
+    }
+    ws = await WsApiServer.start({
+      ...config.api, tls: apiTls ? tls : undefined, clients, logger, handle, events,
+      onAuthFailure: (f) => audit({ kind: 'token', actor: 'unknown', action: 'token.refused', remote: f.remote.slice(0, 64), outcome: f.reason }),
+    });
+    if (config.health.enabled) health = await HealthServer.start({ port: config.health.port, status: { status }, metrics, logger });
+    if (config.admin.enabled) {
+      const credDir = process.env.CREDENTIALS_DIRECTORY;
+      const secretFile = credDir ? join(credDir, 'admin-initial-secret') : undefined;
+      const initialSecret = secretFile && existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : undefined;
+      const backend = {
+        ...createAdminBackend({
+          status: { status }, clients, configFile: opts.configFile ?? join(config.stateDir, 'config.json'), stateDir: config.stateDir,
+          ...(credDir ? { credentialsDir: credDir } : {}), logs: () => logRing.text(), config,
+        }),
+        ...storeAdminViews(store, events),
+      };
+      admin = await startAdmin({ config, backend, accounts: new AdminAccounts(config.stateDir), tls: tls!, logger, ...(initialSecret ? { initialSecret } : {}) });
+    }
   } catch (e) {
+    await ws?.close(0);
+    await stopServers();
     await stopBackground();
     central.close();
     await reader?.stop();
     await store.close();
+    logger.remove(ringTransport);
     throw e;
   }
-  logger.info('ready', { event: 'ready', wsPort: ws.port, wsHost: config.api.host });
-  await notifier.ready(`serving on ${config.api.host}:${ws.port}`);
+  const api = ws;
+  const urls = `serving ${apiTls ? 'wss' : 'ws'}://${config.api.host}:${api.port}${admin ? `, admin https://${config.admin.host}:${admin.port}` : ''}${health ? `, health http://127.0.0.1:${health.port}` : ''}`;
+  logger.info('ready', { event: 'ready', wsPort: api.port, wsHost: config.api.host, wsTls: apiTls, ...(admin ? { adminPort: admin.port } : {}), ...(health ? { healthPort: health.port } : {}), ...(tls ? { fingerprint: tls.fingerprint } : {}), host: hostname() });
+  // Where the running daemon listens (ports may be 0 = chosen at start): `onshi status` reads it.
+  writeFileAtomic(join(config.stateDir, RUNTIME_FILE), JSON.stringify({ pid: process.pid, wsPort: api.port, wsTls: apiTls, ...(admin ? { adminPort: admin.port } : {}), ...(health ? { healthPort: health.port } : {}) }) + '\n', 0o644);
+  await notifier.ready(urls);
   notifier.startWatchdog();
 
   let closing: Promise<void> | undefined;
   return {
-    wsPort: ws.port,
+    wsPort: api.port,
+    wsTls: apiTls,
+    adminPort: admin?.port,
+    healthPort: health?.port,
+    get tls() { return tls; },
     config,
     store,
     link,
     relay,
     events,
+    metrics,
     status,
     close() {
       closing ??= (async () => {
         logger.info('stopping', { event: 'stopping' });
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
-        await ws.close(config.api.shutdownGraceMs);
+        await api.close(config.api.shutdownGraceMs);
+        await stopServers();
         await stopBackground();
         await reader?.stop();
         central.close();
         await store.close();
         logger.info('stopped', { event: 'stopped' });
-      })();
+        logger.remove(ringTransport);
+      })().then(() => undefined);
       return closing;
     },
   };

@@ -4,7 +4,9 @@
  * request gets exactly one answer with its id before its deadline; dead clients are dropped by
  * ping/pong; a client that does not read loses events first and its connection second.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { OnshiError } from '../errors.js';
@@ -13,11 +15,16 @@ import type { ClientRecord, ClientStore } from './clients.js';
 import type { EventHub, EventTopic, GatewayEvent } from './events.js';
 import type { Logger } from './logger.js';
 import { allows, effectiveScopes, type Scope, scopesForRequest, scopesForTopic } from './scopes.js';
+import { FailureLimiter } from './rate-limit.js';
 
 export interface RequestContext {
   client: ClientRecord;
   /** unique per WebSocket connection: a PIN is accepted only on the connection that asked for it */
   connectionId: string;
+  /** TLS, or a loopback peer: the only connections a PIN may travel over */
+  secure: boolean;
+  /** the peer's address, for the audit trail */
+  remote: string;
   /** absolute ms since epoch */
   deadline: number;
   signal: AbortSignal;
@@ -39,7 +46,19 @@ export interface WsServerOptions {
   handle: RequestHandler;
   /** where subscribe/unsubscribe register this connection's event sink */
   events?: EventHub;
+  /** serve wss:// with this identity (the gateway's own certificate); absent = plain ws (loopback only) */
+  tls?: { keyPem: string; certPem: string };
+  /** failed authentications per source address before it is refused for a while (default 10 a minute, 5 min) */
+  authLimiter?: FailureLimiter;
+  /** told of every refused authentication (the audit trail) */
+  onAuthFailure?: (f: { remote: string; reason: 'bad_token' | 'rate_limited' }) => void;
 }
+
+const LOOPBACK_PEER = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/** A PIN may cross TLS or stay on this machine, nothing else. */
+export const isLoopbackPeer = (address: string | undefined): boolean => LOOPBACK_PEER.test(address ?? '');
+
 
 /**
  * Above this much unsent data on a connection, topic events are dropped (and counted). Answers,
@@ -51,7 +70,6 @@ export const EVENT_HIGH_WATER_BYTES = 1024 * 1024;
 export const SEND_HARD_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface WsServerStats {
-  clients: number;
   /** topic events not sent because a client's send buffer was over the high-water mark, since start */
   droppedEvents: number;
   /** connections closed with 1013 at the hard limit, since start */
@@ -68,6 +86,8 @@ interface Conn {
   alive: boolean;
   inflight: Map<string, Inflight>;
   droppedEvents: number;
+  secure: boolean;
+  remote: string;
 }
 
 let connSeq = 0;
@@ -85,12 +105,15 @@ export class WsApiServer {
   private idleWaiters: (() => void)[] = [];
   private droppedEvents = 0;
   private overflowCloses = 0;
+  private readonly limiter: FailureLimiter;
 
   private constructor(private readonly opts: WsServerOptions) {
-    this.http = createServer((req, res) => {
+    const plain = (_req: IncomingMessage, res: ServerResponse): void => {
       res.writeHead(426, { 'content-type': 'text/plain' });
       res.end('onshi-gateway: connect with a WebSocket client\n');
-    });
+    };
+    this.http = opts.tls ? createTlsServer({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }, plain) : createServer(plain);
+    this.limiter = opts.authLimiter ?? new FailureLimiter({ maxFailures: 10, windowMs: 60_000, lockoutMs: 300_000 });
     // ws enforces maxPayload itself: an oversized frame closes the socket with 1009.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes, clientTracking: false, perMessageDeflate: false });
     this.http.on('upgrade', (req, socket: Socket, head) => this.upgrade(req, socket, head));
@@ -111,12 +134,21 @@ export class WsApiServer {
     return (this.http.address() as AddressInfo).port;
   }
 
+  get tls(): boolean {
+    return this.opts.tls !== undefined;
+  }
+
+  /** After a certificate renewal: new connections get the new certificate, open ones keep theirs. */
+  updateTls(tls: { keyPem: string; certPem: string }): void {
+    if (this.opts.tls) (this.http as unknown as TlsServer).setSecureContext({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2' });
+  }
+
   get clientCount(): number {
     return this.conns.size;
   }
 
   stats(): WsServerStats {
-    return { clients: this.conns.size, droppedEvents: this.droppedEvents, overflowCloses: this.overflowCloses };
+    return { droppedEvents: this.droppedEvents, overflowCloses: this.overflowCloses };
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
@@ -126,17 +158,29 @@ export class WsApiServer {
     };
     if (this.draining) return refuse(503, 'Service Unavailable');
     if (path !== '/' && path !== '/v1') return refuse(404, 'Not Found');
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    // Checked before the token, so a locked-out address cannot keep guessing.
+    const allowed = this.limiter.check(remote);
+    if (!allowed.allowed) {
+      this.opts.onAuthFailure?.({ remote, reason: 'rate_limited' });
+      const retry = Math.ceil(allowed.retryAfterMs / 1000);
+      return void socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: ${retry}\r\nContent-Length: 0\r\n\r\n`);
+    }
     const auth = req.headers.authorization ?? '';
     const client = this.opts.clients.authenticate(/^Bearer (.+)$/i.exec(auth)?.[1]);
     if (!client) {
-      this.opts.logger.warn('websocket authentication failed', { event: 'auth_failed', remote: req.socket.remoteAddress });
+      const r = this.limiter.fail(remote);
+      this.opts.logger.warn('websocket authentication failed', { event: 'auth_failed', remote, failures: r.failures, ...(r.justLocked ? { lockedForMs: this.limiter.lockoutMs } : {}) });
+      this.opts.onAuthFailure?.({ remote, reason: 'bad_token' });
       return refuse(401, 'Unauthorized');
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, client));
+    this.limiter.succeed(remote);
+    const secure = this.opts.tls !== undefined || isLoopbackPeer(remote);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, client, secure, remote));
   }
 
-  private accept(ws: WebSocket, client: ClientRecord): void {
-    const conn: Conn = { id: `c${++connSeq}`, ws, client, scopes: effectiveScopes(client.scopes), alive: true, inflight: new Map(), droppedEvents: 0 };
+  private accept(ws: WebSocket, client: ClientRecord, secure: boolean, remote: string): void {
+    const conn: Conn = { id: `c${++connSeq}`, ws, client, scopes: effectiveScopes(client.scopes), alive: true, inflight: new Map(), droppedEvents: 0, secure, remote };
     this.conns.add(conn);
     this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
     ws.on('pong', () => { conn.alive = true; });
@@ -200,6 +244,11 @@ export class WsApiServer {
       return this.refuse(conn, req.id, { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true });
     }
     if (req.type === 'hello') return this.hello(conn, req.id, req.protocol, req.client);
+    // A PIN travels over TLS or stays on this machine; a plain LAN connection never carries one
+    // (the daemon never listens so, but this holds whatever the listener).
+    if (req.type === 'pin.submit' && !conn.secure) {
+      return this.refuse(conn, req.id, { code: 'PIN_INSECURE_CONNECTION', message: 'a PIN is accepted only over TLS (wss://) or from this machine; reconnect with wss://', retryable: false });
+    }
     if (req.type === 'inquiry.cancel') return this.cancel(conn, req.id, req.inquiryId);
     if (req.type === 'subscribe' || req.type === 'unsubscribe') return this.subscription(conn, req.id, req.type, req.topics);
     void this.run(conn, req);
@@ -277,6 +326,8 @@ export class WsApiServer {
       const ctx: RequestContext = {
         client: conn.client,
         connectionId: conn.id,
+        secure: conn.secure,
+        remote: conn.remote,
         deadline: deadline - DEADLINE_MARGIN_MS,
         signal: ac.signal,
         progress: (event) => { if (!answered) this.send(conn, { ...event, id: req.id }); },

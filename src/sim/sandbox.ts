@@ -4,7 +4,7 @@
  * until interrupted.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdirSync, createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,8 @@ export interface SandboxOptions {
   stateDir: string;
   /**
    * 0 = ephemeral ports everywhere (tests); otherwise central = base, control = base+1, ws = base+2,
-   * cards = base+3, the line (fault proxy in front of central) = base+4, its control = base+5
+   * cards = base+3, the line (fault proxy in front of central) = base+4, its control = base+5,
+   * the admin page = base+6, health/metrics = base+7
    */
   portBase: number;
   /** insert a virtual card (profile `normal`, PIN 1234) in slot 0 of pcscd's virtual reader (default true) */
@@ -76,6 +77,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     stateDir: gatewayState,
     log: { level: 'info' },
     api: { host: '127.0.0.1', port: port(2) },
+    // The admin page on loopback only here: the sandbox's initial secret is printed on the READY line.
+    admin: { host: '127.0.0.1', port: port(6) },
+    health: { port: port(7) },
     central: {
       url: `https://127.0.0.1:${line.port}`,
       caFile: join(stateDir, 'pki', 'central-ca.pem'),
@@ -83,6 +87,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       keyFile: join(stateDir, 'pki', 'gateway-client.key'),
     },
     reader: { jpkiCaFile: join(stateDir, 'pki', 'jpki-ca.pem') },
+    // An idle line is probed every 2 s (a clinic's default is 30 s), so cutting it with
+    // `onshi sim line down` shows on the admin page and in `onshi status` within seconds.
+    outage: { probeIntervalMs: 2000, failureThreshold: 2 },
   }, null, 2) + '\n');
 
   // A fresh token each start, through the real CLI (the token is shown once and stored hashed).
@@ -97,17 +104,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   const gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   gateway.stderr!.pipe(logStream, { end: false });
-  const wsPort = await new Promise<number>((res, rej) => {
+  const { wsPort, adminPort, healthPort } = await new Promise<{ wsPort: number; adminPort?: number; healthPort?: number }>((res, rej) => {
     const lines = createInterface({ input: gateway.stdout! });
     const timer = setTimeout(() => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)), 20_000);
     gateway.once('exit', (code) => { clearTimeout(timer); rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`)); });
     lines.on('line', (line) => {
       logStream.write(line + '\n');
       try {
-        const entry = JSON.parse(line) as { event?: string; wsPort?: number };
+        const entry = JSON.parse(line) as { event?: string; wsPort?: number; adminPort?: number; healthPort?: number };
         if (entry.event === 'ready' && typeof entry.wsPort === 'number') {
           clearTimeout(timer);
-          res(entry.wsPort);
+          res({ wsPort: entry.wsPort, ...(entry.adminPort ? { adminPort: entry.adminPort } : {}), ...(entry.healthPort ? { healthPort: entry.healthPort } : {}) });
         }
       } catch { /* not JSON: keep it in the log only */ }
     });
@@ -120,6 +127,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     control: central.controlUrl,
     line: lineControl.url,
     ...(cardSim ? { cards: cardSim.control.url } : {}),
+    ...(adminPort ? { admin: `https://localhost:${adminPort}/` } : {}),
+    // Until the first login changes it (the page forces that), the initial secret sits in this file.
+    ...(adminPort && existsSync(join(gatewayState, 'admin-initial-secret')) ? { 'admin-secret': readFileSync(join(gatewayState, 'admin-initial-secret'), 'utf8').trim() } : {}),
+    ...(healthPort ? { health: `http://127.0.0.1:${healthPort}/status` } : {}),
     state: stateDir,
     config: configFile,
     log: logFile,

@@ -89,6 +89,19 @@ export class CentralClient {
     this.agent.destroy();
   }
 
+  private skew: { skewMs: number; checkedAt: Date } | undefined;
+
+  /** Our clock minus central's, from the Date header of central's last answer (1 s resolution). */
+  clock(): { skewMs?: number; checkedAt?: Date } {
+    return this.skew ? { ...this.skew } : {};
+  }
+
+  private noteDate(date: string | undefined): void {
+    const t = date ? Date.parse(date) : NaN;
+    // The header is truncated to the second: credit central half a second on average.
+    if (!Number.isNaN(t)) this.skew = { skewMs: Date.now() - (t + 500), checkedAt: new Date() };
+  }
+
   async searchByNumbers(req: QualificationRequest, call: CallOptions): Promise<QualificationResponse> {
     const answer = await this.authorized(WEB_API_PATHS.search, Buffer.from(JSON.stringify(encodeRequestJson(req))), call);
     return decodeAnswer(answer);
@@ -225,6 +238,7 @@ export class CentralClient {
       }, budget);
       req.on('response', (res) => {
         gotResponse = true;
+        this.noteDate(res.headers.date);
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {

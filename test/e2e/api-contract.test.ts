@@ -149,7 +149,11 @@ t.test('oversized frames: 64 KiB is accepted, one byte more closes with 1009', a
 });
 
 t.test('send buffer: above 1 MiB unsent, events are dropped and counted; at 4 MiB the connection closes with 1013', async (t) => {
-  const before = h.gateway.status().api;
+  const flow = (): { droppedEvents: number; overflowCloses: number } => {
+    const { droppedEvents = 0, overflowCloses = 0 } = h.gateway.status().api;
+    return { droppedEvents, overflowCloses };
+  };
+  const before = flow();
   const c = await raw();
   await c.next((m) => m.type === 'welcome');
   c.ws.send(JSON.stringify({ type: 'subscribe', id: 's', topics: ['line'] }));
@@ -170,7 +174,7 @@ t.test('send buffer: above 1 MiB unsent, events are dropped and counted; at 4 Mi
     for (let i = 0; i < 8; i++, published++) h.gateway.events.publish('line', 'test.padding', { pad });
     for (let i = 0; i < 20; i++) c.ws.send(JSON.stringify({ type: 'status', id: `q${sent++}` }));
     await new Promise((r) => setTimeout(r, 5));
-    if (droppedSeenAt === undefined && h.gateway.status().api.droppedEvents > before.droppedEvents) droppedSeenAt = sent;
+    if (droppedSeenAt === undefined && flow().droppedEvents > before.droppedEvents) droppedSeenAt = sent;
   }
   const dropLog = logOf('events_dropped');
   const overflow = logOf('send_buffer_overflow');
@@ -179,7 +183,7 @@ t.test('send buffer: above 1 MiB unsent, events are dropped and counted; at 4 Mi
   t.ok(overflow, 'the hard limit was reached');
   t.ok((overflow?.bufferedBytes as number) > SEND_HARD_LIMIT_BYTES - 64 * 1024 && (overflow?.bufferedBytes as number) <= SEND_HARD_LIMIT_BYTES, `closed at 4 MiB unsent (${String(overflow?.bufferedBytes)} bytes)`);
   t.ok((overflow?.droppedEvents as number) > 0, `${String(overflow?.droppedEvents)} events were dropped before that`);
-  const after = h.gateway.status().api;
+  const after = flow();
   t.ok(after.droppedEvents > before.droppedEvents, 'the drop counter rose (status api.droppedEvents)');
   t.equal(after.overflowCloses, before.overflowCloses + 1, 'one overflow close counted');
   // Read again: everything queued arrives, then the close frame with 1013.

@@ -34,7 +34,7 @@ function writeConfig(name: string): { file: string; token: string } {
   const stateDir = join(dir, name);
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({
-    stateDir, api: { port: 0, shutdownGraceMs: 5000 },
+    stateDir, api: { port: 0, shutdownGraceMs: 5000 }, admin: { host: '127.0.0.1', port: 0 }, health: { port: 0 },
     central: { url: central.url, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
   }));
   return { file, token: new ClientStore(stateDir).add('daemon-test').token };

@@ -49,6 +49,8 @@ export function gatewayConfig(stateDir: string, centralUrl: string, overrides: {
     stateDir,
     log: { level: 'debug' },
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
+    admin: { host: '127.0.0.1', port: 0 },
+    health: { port: 0 },
     central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 5000, ...overrides.central },
     reader: { enabled: false, jpkiCaFile: f.jpkiCaFile, ...overrides.reader },
   });

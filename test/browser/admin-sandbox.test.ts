@@ -1,0 +1,110 @@
+/**
+ * As a new user would, against the real sandbox (`onshi sandbox`: the daemon as its own process,
+ * real pcscd with the virtual card, central behind the line fault proxy): the admin page opens in
+ * Debian's Chromium, the first login uses the secret on the READY line and forces a change, the
+ * dashboard shows the sandbox's reader, card and line, a line cut shows within 5 s, and a client
+ * token made on the page connects to the WebSocket API.
+ */
+import t, { type Test } from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { GatewayClient } from '../../src/gateway/client.js';
+import { readTlsIdentity } from '../../src/gateway/tls-identity.js';
+import { ensurePcscd } from '../helpers/pcscd.js';
+
+const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
+const CHROMIUM = process.env.ONSHI_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
+const run = promisify(execFile);
+t.setTimeout(240_000);
+
+if (!existsSync(CHROMIUM)) {
+  if (process.env.CI) t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
+  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
+} else if (await ensurePcscd(t)) {
+  t.test('the sandbox admin page: first login, live dashboard, a line cut, a token that connects', main);
+}
+
+async function main(t: Test): Promise<void> {
+  const { chromium } = await import('playwright-core');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const state = mkdtempSync(join(tmpdir(), 'onshi-sandbox-admin-'));
+  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(async () => {
+    if (sandbox.exitCode === null) {
+      const exited = new Promise((r) => sandbox.once('exit', r));
+      sandbox.kill('SIGINT');
+      await exited;
+    }
+    rmSync(state, { recursive: true, force: true });
+  });
+  const readyLine = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
+  });
+  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  t.match(ready, { admin: /^https:\/\/localhost:\d+\/$/, 'admin-secret': /\S{16,}/, health: /^http:\/\/127\.0\.0\.1:\d+\/status$/ }, 'READY names the admin page, its first secret and health');
+  const base = ready.admin!.replace(/\/$/, '');
+  const tls = readTlsIdentity(join(state, 'gateway'));
+  t.ok(tls, 'the gateway made its own certificate on first start');
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM, headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${tls!.spkiSha256}`],
+  });
+  t.teardown(() => browser.close());
+  const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
+  page.setDefaultTimeout(10_000);
+  const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  // First login: the READY line's secret, then the forced change.
+  await page.goto(base);
+  t.equal(new URL(page.url()).pathname, '/login', 'login required from the first start');
+  await page.fill('#password', ready['admin-secret']!);
+  await Promise.all([page.waitForURL(`${base}/password`), page.click('#login')]);
+  await page.fill('#current', ready['admin-secret']!);
+  await page.fill('#next', 'sandbox admin passphrase');
+  await page.fill('#confirm', 'sandbox admin passphrase');
+  await Promise.all([page.waitForURL(`${base}/?done=password`), page.click('#change')]);
+
+  // The dashboard shows the sandbox's own parts.
+  await page.locator('[data-field=reader]').filter({ hasText: 'Virtual PCD 00 00' }).waitFor();
+  t.match(await page.textContent('[data-field=card]'), /カードあり|挿入/, 'the virtual card is in the reader');
+  await page.locator('[data-field=line]').filter({ hasText: '接続中' }).waitFor();
+  t.match(await page.textContent('[data-field=tls]'), tls!.fingerprint, 'the page shows the certificate fingerprint');
+  await shot('20-sandbox-dashboard');
+
+  // Cut the closed line with the CLI a new user would use; the dashboard follows within 5 s.
+  const cut = Date.now();
+  await run(process.execPath, [BIN, 'sim', 'line', 'down'], { env: { ...process.env, ONSHI_SIM_LINE: ready.line! } });
+  await page.locator('[data-field=line]').filter({ hasText: '切断' }).waitFor({ timeout: 5000 });
+  t.pass(`the outage showed ${Date.now() - cut} ms after the cut`);
+  t.equal(await page.getAttribute('[data-field=line]', 'data-tone'), 'bad');
+  await shot('21-sandbox-line-down');
+  await run(process.execPath, [BIN, 'sim', 'line', 'up'], { env: { ...process.env, ONSHI_SIM_LINE: ready.line! } });
+
+  // A token made on the page connects to the API; a revoked one no longer does.
+  await page.goto(`${base}/clients`);
+  await page.fill('#client-name', 'reception-2');
+  await Promise.all([page.waitForNavigation(), page.click('#client-add')]);
+  const token = (await page.textContent('#new-token'))!.trim();
+  const client = await GatewayClient.connect(ready.ws!, token);
+  t.equal((client.welcome?.client as { name: string }).name, 'reception-2', 'the new token is accepted at once');
+  t.equal((await client.request({ type: 'ping' })).type, 'pong');
+  client.close();
+
+  // Everything above is in the audit chain, and the page lists it.
+  await page.goto(`${base}/audit`);
+  const auditText = (await page.textContent('main table')) ?? '';
+  t.match(auditText, /login/, 'the login is audited');
+  t.match(auditText, /client\.add|token\.add/, 'the token change is audited');
+  await shot('22-sandbox-audit');
+  const verify = await run(process.execPath, [BIN, 'audit', 'verify', '--json', '--config', ready.config!]);
+  t.match(JSON.parse(verify.stdout), { ok: true }, 'onshi audit verify: the chain holds');
+}
