@@ -64,6 +64,7 @@ t.test('the unit has what the daemon relies on', async (t) => {
   t.same(unit.get('Wants'), ['pcscd.socket network-online.target']);
   t.same(unit.get('After'), ['pcscd.socket network-online.target']);
   t.same(unit.get('LoadCredential')?.sort(), [
+    'admin-initial-secret:/etc/onshi-gateway/credentials/admin-initial-secret',
     'cache.key:/etc/onshi-gateway/credentials/cache.key',
     'central-ca.pem:/etc/onshi-gateway/credentials/central-ca.pem',
     'central-client.key:/etc/onshi-gateway/credentials/central-client.key',
