@@ -213,3 +213,19 @@ t.test('every message the gateway sent matches its schema in the AsyncAPI docume
   for (const m of seen) kinds.add(serverMessageName(m));
   for (const k of ['welcome', 'hello.accepted', 'error', 'status.answer', 'subscribed', 'inquiry.result', 'reconciliation.items', 'event.line']) t.ok(kinds.has(k), `checked at least one ${k}`);
 });
+
+t.test('wss:// to the real gateway: the client library pins its certificate by fingerprint or SPKI', async (t) => {
+  const h3 = await startHarness({ api: { tls: 'on' } });
+  t.teardown(() => h3.close());
+  const tls = h3.gateway.status().tls!;
+  const url = `wss://127.0.0.1:${h3.gateway.wsPort}/v1`;
+  for (const pin of [{ fingerprint256: tls.fingerprint }, { spkiSha256: tls.spkiSha256 }]) {
+    const c = await GatewayClient.connect(url, h3.token, pin);
+    t.equal((await c.request({ type: 'ping' })).type, 'pong', `pinned by ${Object.keys(pin)[0]}`);
+    await c.close();
+  }
+  const upgrades = (): number => h3.logs.filter((l) => l.includes('"event":"connect"') || l.includes('"auth_failed"')).length;
+  const before = upgrades();
+  await t.rejects(GatewayClient.connect(url, h3.token, { fingerprint256: 'AB'.repeat(32) }), { code: 'CLIENT_PIN_MISMATCH' }, 'another certificate: refused by the client');
+  t.equal(upgrades(), before, 'no upgrade with the token reached the gateway');
+});
