@@ -239,7 +239,10 @@ export class WsApiServer {
       return this.refuse(conn, req.id, { code: 'DUPLICATE_ID', message: `request ${req.id} is still in progress`, retryable: false });
     }
     const needed = scopesForRequest(req.type);
-    if (!allows(conn.scopes, needed)) return this.refuse(conn, req.id, scopeDenied(`request "${req.type}"`, needed, conn.scopes));
+    if (!allows(conn.scopes, needed)) {
+      this.opts.logger.warn('request outside the token\'s scopes', { event: 'scope_denied', client: conn.client.id, type: req.type, scopes: conn.scopes });
+      return this.refuse(conn, req.id, scopeDenied(`request "${req.type}"`, needed, conn.scopes));
+    }
     if (this.draining) {
       return this.refuse(conn, req.id, { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true });
     }

@@ -91,6 +91,7 @@ t.test('scopes: each request and topic is checked against the token; refusals na
   await t.rejects(display.subscribe(['reconciliation']), { code: 'SCOPE_DENIED', message: /topic "reconciliation"/, details: { needed: ['admin-ops', 'full'] } }, 'reconciliation items carry names');
   await t.rejects(display.subscribe(['outbox', 'line']), { code: 'SCOPE_DENIED', message: /topic "outbox"/ }, 'all or nothing');
   t.same(display.subscriptions, ['line', 'reader'], 'a refused subscribe changes nothing');
+  t.ok(h.logs.some((l) => l.includes('"event":"scope_denied"') && l.includes('"type":"inquiry.numbers"')), 'a refusal is logged with the client and the request type');
 
   const searches = h.central.stats.searches;
   const reception = await tracked(h.clients.add('reception', ['inquiry']).token);
