@@ -1,6 +1,7 @@
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
 
 /**
  * Crash-safe file write: temp file in the same directory → fsync → rename → fsync the directory.
@@ -39,5 +40,49 @@ function fsyncDir(dir: string): void {
     // Some filesystems refuse fsync on a directory; the rename itself is still atomic there.
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The two halves of an atomic write, asynchronous, for folders that are not ours to create (the
+ * file exchange): `writeTempFile` writes and fsyncs `data` under a hidden temp name in `dir` (which
+ * must exist) and returns its path; `commitTempFile` renames it into place and fsyncs the folder.
+ * Between the two a caller can record durably that the answer exists.
+ */
+export async function writeTempFile(dir: string, name: string, data: Uint8Array, mode = 0o600): Promise<string> {
+  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.chmod(mode);
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => { /* the write error is the one to report */ });
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  return tmp;
+}
+
+export async function commitTempFile(tmp: string, path: string): Promise<void> {
+  await rename(tmp, path);
+  await fsyncDirAsync(dirname(path));
+}
+
+/** writeTempFile + commitTempFile. */
+export async function writeFileAtomicAsync(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
+  await commitTempFile(await writeTempFile(dirname(path), basename(path), data, mode), path);
+}
+
+export async function fsyncDirAsync(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // as fsyncDir
+  } finally {
+    await fh?.close();
   }
 }

@@ -132,6 +132,11 @@ export class CacheKeys {
     return this.hmac(['revoked', normalizeSerial(serial)]);
   }
 
+  /** A batch entry's ArbitraryIdentifier (the patient key): unique per batch, findable without storing it in clear. */
+  batchIdKey(batchId: string, arbitraryId: string): Buffer {
+    return this.hmac(['batch', batchId, arbitraryId]);
+  }
+
   private hmac(parts: string[]): Buffer {
     return createHmac('sha256', this.mac).update(JSON.stringify(parts), 'utf8').digest();
   }

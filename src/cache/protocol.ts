@@ -40,6 +40,19 @@ export interface Ops {
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];
   purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];
+  batchAppend: [{
+    batchId: string; client: string; create?: { confirmationDate: string; run: 'now' | 'scheduled' };
+    entries: { arbitraryId: string; queryJson: string }[]; close?: { chunkSize: number }; maxEntries: number; now: number;
+  }, { total: number; state: string }];
+  batchStart: [{ batchId: string; now: number }, null];
+  batchPrune: [{ before: number }, { batches: number; entries: number }];
+  batchChunkSubmitted: [{ batchId: string; chunk: number; receptionNumber: string; now: number }, null];
+  batchChunkError: [{ batchId: string; chunk: number; error: string; now: number }, null];
+  batchChunkFinish: [{
+    batchId: string; chunk: number; chunkState: 'done' | 'failed'; error?: string;
+    results: { seq: number; state: 'answered' | 'error'; isError: boolean; resultJson: string }[];
+    unansweredJson: string; now: number;
+  }, { state: string; total: number; finished: number; errors: number; complete: boolean }];
   close: [Record<string, never>, null];
 }
 export type OpName = keyof Ops;

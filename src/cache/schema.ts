@@ -103,6 +103,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_open_age ON outbox (created_at) WHERE state IN ('pending', 'inflight');
     `,
   },
+  {
+    version: 5,
+    name: 'batch inquiry (batches, chunks, entries)',
+    sql: `
+      -- state: open (parts still arriving) → queued → running → done | failed
+      CREATE TABLE batches (
+        id                TEXT PRIMARY KEY,
+        client            TEXT NOT NULL,
+        confirmation_date TEXT NOT NULL,
+        run               TEXT NOT NULL CHECK (run IN ('now', 'scheduled')),
+        state             TEXT NOT NULL CHECK (state IN ('open', 'queued', 'running', 'done', 'failed')),
+        total             INTEGER NOT NULL DEFAULT 0,
+        finished          INTEGER NOT NULL DEFAULT 0, -- entries holding their one result
+        errors            INTEGER NOT NULL DEFAULT 0, -- of which errors (per-person or the gateway's)
+        chunks            INTEGER NOT NULL DEFAULT 0,
+        submitted_at      INTEGER NOT NULL,
+        started_at        INTEGER,
+        finished_at       INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX batches_state ON batches (state, submitted_at);
+      -- one OQSmuquc01req each; reception_number is kept as soon as central gave it, so a restart
+      -- fetches instead of submitting again
+      CREATE TABLE batch_chunks (
+        batch_id         TEXT NOT NULL,
+        chunk            INTEGER NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'submitted', 'done', 'failed')),
+        idempotency_key  TEXT NOT NULL,
+        reception_number TEXT,
+        entries          INTEGER NOT NULL,
+        last_error       TEXT,
+        updated_at       INTEGER NOT NULL,
+        PRIMARY KEY (batch_id, chunk)
+      ) WITHOUT ROWID;
+      -- id_key = HMAC(arbitraryId); query, result = AES-GCM(JSON), AAD binds batch and seq
+      CREATE TABLE batch_entries (
+        batch_id TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        chunk    INTEGER,
+        id_key   BLOB NOT NULL,
+        query    BLOB NOT NULL,
+        state    TEXT NOT NULL CHECK (state IN ('pending', 'answered', 'error')),
+        result   BLOB,
+        PRIMARY KEY (batch_id, seq)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX batch_entries_id ON batch_entries (batch_id, id_key);
+      CREATE INDEX batch_entries_chunk ON batch_entries (batch_id, chunk, seq);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

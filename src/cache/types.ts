@@ -86,7 +86,12 @@ export type StoreErrorCode =
   | 'OUTBOX_NOT_FOUND'
   | 'OUTBOX_NOT_INFLIGHT'
   | 'RECONCILIATION_NOT_FOUND'
-  | 'AUDIT_UNAVAILABLE';
+  | 'AUDIT_UNAVAILABLE'
+  | 'BATCH_EXISTS'
+  | 'BATCH_NOT_FOUND'
+  | 'BATCH_NOT_OPEN'
+  | 'BATCH_TOO_LARGE'
+  | 'BATCH_ENTRY_INVALID';
 
 // ---- audit log ----
 
@@ -131,3 +136,58 @@ export type AuditFailure = 'changed' | 'removed' | 'reordered';
 export type AuditVerifyResult =
   | { ok: true; entries: number; head: { seq: number; hash: string } }
   | { ok: false; entries: number; seq: number; reason: AuditFailure; message: string };
+
+// ---- batch inquiry ----
+
+/** open: parts still arriving; queued: complete, waiting for its run; running; done; failed (a chunk failed as a whole). */
+export type BatchState = 'open' | 'queued' | 'running' | 'done' | 'failed';
+
+export interface BatchRecord {
+  id: string;
+  /** the client id that submitted it: only that client sees it over the API */
+  client: string;
+  confirmationDate: string;
+  run: 'now' | 'scheduled';
+  state: BatchState;
+  total: number;
+  /** entries holding their one result (central's answer or the gateway's typed error) */
+  finished: number;
+  /** of which errors (a per-person error from central, or the gateway's typed error) */
+  errors: number;
+  chunks: number;
+  submittedAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+}
+
+export type BatchChunkState = 'pending' | 'submitted' | 'done' | 'failed';
+
+export interface BatchChunkRecord {
+  batchId: string;
+  chunk: number;
+  state: BatchChunkState;
+  /** the same key for every submit of this chunk: central replays its receipt instead of starting a second batch */
+  idempotencyKey: string;
+  receptionNumber?: string;
+  entries: number;
+  lastError?: string;
+}
+
+export interface BatchEntryInput { arbitraryId: string; query: unknown }
+
+export interface BatchEntryResultInput {
+  seq: number;
+  /** answered: central's answer for this entry; error: a typed error (its code counts the entry in `errors`) */
+  state: 'answered' | 'error';
+  /** counted in `errors` even when answered (a per-person error from central) */
+  isError: boolean;
+  result: unknown;
+}
+
+export interface BatchEntryRecord {
+  seq: number;
+  arbitraryId: string;
+  state: 'pending' | 'answered' | 'error';
+  query: unknown;
+  result?: unknown;
+}

@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import { OnshiError } from '../errors.js';
 import { createAuditOps } from './audit.js';
+import { createBatchOps } from './batch-ops.js';
 import type { CacheKeys } from './crypto.js';
 import type { OpArgs, OpName, OpResult, WireOutboxEntry } from './protocol.js';
 import type { StoreErrorCode } from './types.js';
@@ -58,6 +59,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     prune: db.prepare(`DELETE FROM outbox WHERE state = 'done' AND updated_at < ?`),
   };
   const audit = createAuditOps(db, keys);
+  const batch = createBatchOps(db, keys);
 
   return {
     putEligibility({ lookupHex, answerJson, verifiedAt, source }) {
@@ -147,6 +149,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
 
     appendAudit: audit.appendAudit,
     purgeAuditPersonal: audit.purgeAuditPersonal,
+    ...batch,
 
     close() {
       return null;

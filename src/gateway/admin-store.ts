@@ -7,7 +7,7 @@ import type { AuditInput, GatewayStore, ReconciliationEntry } from '../cache/ind
 import type { AdminBackend, AuditEntry, ReconciliationItem } from './admin/backend.js';
 import type { EventHub } from './events.js';
 
-type StoreViews = Pick<AdminBackend, 'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit'>;
+type StoreViews = Pick<AdminBackend, 'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches'>;
 
 interface FiledBefore { kind?: string; clientId?: string; inquiryId?: string; checkedAt?: string; told?: Told }
 interface Told { source?: string; validityLabel?: string; refusedCode?: string }
@@ -49,6 +49,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
       await store.markHandled(n);
       events.publish('reconciliation', 'reconciliation.handled', { itemId: n, by: `admin:${by}` });
     },
+    listBatches: async () => store.listBatches({ limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.
       const cutoff = before ? Date.parse(before) : Infinity;

@@ -47,6 +47,21 @@ export const NUMBERS_QUERY_SCHEMA = {
   },
 } as const;
 
+/** The most entries one batch.submit frame may carry (about 150 bytes each: well inside the 64 KiB frame limit). */
+export const BATCH_PART_MAX = 300;
+
+const batchId = { type: 'string', pattern: '^[0-9a-f]{16}$', description: 'the id batch.accepted gave' } as const;
+
+/** A batch entry: a check by numbers whose arbitraryId (the patient key, echoed by central) is required and unique in the batch. */
+const BATCH_ENTRY_SCHEMA = {
+  ...NUMBERS_QUERY_SCHEMA,
+  required: [...NUMBERS_QUERY_SCHEMA.required, 'arbitraryId'],
+  properties: {
+    ...NUMBERS_QUERY_SCHEMA.properties,
+    arbitraryId: { type: 'string', minLength: 1, maxLength: 50, pattern: '^[^\\x00-\\x1f\\x7f]+$', description: 'your patient key, unique in the batch; results are keyed by it' },
+  },
+} as const;
+
 export const REQUEST_SCHEMAS = {
   hello: {
     type: 'object',
@@ -117,6 +132,38 @@ export const REQUEST_SCHEMAS = {
     required: ['type', 'id'],
     properties: { type: { const: 'status' }, id: requestId },
   },
+  'batch.submit': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'entries'],
+    properties: {
+      type: { const: 'batch.submit' },
+      id: requestId,
+      batchId: { ...batchId, description: 'add these entries to the open batch with this id (omit on the first part)' },
+      confirmationDate: { ...yyyymmdd, description: '資格確認日 of every entry (e.g. the reservation day); required on the first part' },
+      run: { enum: ['now', 'scheduled'], description: 'now (default): start once complete; scheduled: start on the batch.schedule cron. First part only' },
+      final: { type: 'boolean', default: true, description: 'false: more parts follow (the batch stays open); true: the batch is complete and queued' },
+      entries: { type: 'array', minItems: 0, maxItems: BATCH_PART_MAX, items: BATCH_ENTRY_SCHEMA, description: `at most ${BATCH_PART_MAX} per part; send a larger batch in parts` },
+    },
+  },
+  'batch.status': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'batchId'],
+    properties: { type: { const: 'batch.status' }, id: requestId, batchId },
+  },
+  'batch.results': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'batchId'],
+    properties: {
+      type: { const: 'batch.results' },
+      id: requestId,
+      batchId,
+      from: { type: 'integer', minimum: 0, default: 0, description: 'first entry index of the page (the previous page\'s next)' },
+      limit: { type: 'integer', minimum: 1, maximum: 500, default: 100, description: 'at most this many entries (fewer when the page would pass the frame limit)' },
+    },
+  },
   'reconciliation.list': {
     type: 'object',
     additionalProperties: false,
@@ -163,10 +210,14 @@ export type ApiRequest =
   | { type: 'unsubscribe'; id: string; topics: EventTopic[] }
   | { type: 'status'; id: string }
   | { type: 'reconciliation.list'; id: string; includeHandled: boolean; limit: number }
-  | { type: 'reconciliation.handle'; id: string; itemId: number };
+  | { type: 'reconciliation.handle'; id: string; itemId: number }
+  | { type: 'batch.submit'; id: string; batchId?: string; confirmationDate?: string; run?: 'now' | 'scheduled'; final: boolean; entries: Array<NumbersQueryInput & { arbitraryId: string }> }
+  | { type: 'batch.status'; id: string; batchId: string }
+  | { type: 'batch.results'; id: string; batchId: string; from: number; limit: number };
 
 /** Answers that end a request; anything else with the same id is a progress event. */
-export const FINAL_TYPES = ['hello.accepted', 'inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled', 'error'] as const;
+export const FINAL_TYPES = ['hello.accepted', 'inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled',
+  'batch.accepted', 'batch.status', 'batch.results', 'error'] as const;
 
 /** Default deadlines by request type, when the request names none (ms). */
 export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquiry.card': 120_000 };

@@ -82,6 +82,7 @@ const EVENT_NAMES: Record<string, string[]> = {
   outbox: ['outbox.replayed', 'outbox.dead', 'outbox.drained', 'outbox.alert', 'store.alert'],
   reconciliation: ['reconciliation.added', 'reconciliation.handled'],
   reader: ['reader.state'],
+  batches: ['batch.progress', 'batch.results', 'batch.done'],
 };
 
 const welcome = obj(['type', 'protocol', 'client'], {

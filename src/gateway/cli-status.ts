@@ -86,6 +86,7 @@ export function formatStatus(s: GatewayStatus): string {
     ['api', s.api.listening ? `listening${s.api.port ? ` on port ${s.api.port}` : ''}, ${s.api.connections} connected` : 'not listening'],
     ...s.certificates.map((c): [string, string] => ['cert', `${c.name} until ${c.notAfter.slice(0, 10)} (${expiryNote(Date.parse(c.notAfter) - now)})`]),
     ...(s.tls ? [['tls', `SHA-256 ${s.tls.fingerprint} until ${s.tls.notAfter.slice(0, 10)}`] as [string, string]] : []),
+    ...(s.alerts ?? []).map((a): [string, string] => ['ALERT', `${a.code}: ${a.message}`]),
   ];
   return `onshi-gateway ${s.version}, running since ${s.startedAt}\n` + rows.map(([k, v]) => `  ${k.padEnd(7)} ${v}`).join('\n') + '\n';
 }

@@ -11,6 +11,7 @@ import { GatewayClient } from './client.js';
 import { cmdAdmin } from './cli-admin.js';
 import { parseCliArgs, type CliOptions } from './cli-args.js';
 import { cmdBackup, cmdRestore, cmdSupportBundle } from './cli-backup.js';
+import { cmdBatch } from './cli-batch.js';
 import { cmdDoctor } from './cli-doctor.js';
 import { cmdReconciliation } from './cli-reconciliation.js';
 import { cmdStatus } from './cli-status.js';
@@ -48,10 +49,16 @@ const USAGE = `usage: onshi <command> [options]
                                         input (one line per attempt), never from an argument
   reconciliation [list [--all] | handle ID] [--json] [--ws URL] [--token TOKEN]
                                         outage checks whose re-verification changed the answer
+  batch submit FILE [--now] [--date YYYYMMDD] [--json] [--ws URL] [--token TOKEN]
+                                        a batch inquiry (一括照会) from a CSV or JSON file (each entry
+                                        with its own arbitraryId); without --now it waits for the
+                                        batch schedule; prints the batch ID
+  batch status ID [--json]              progress of a batch
+  batch results ID [--json]             one line (or JSON object) per entry, keyed by arbitraryId
   sim …, sandbox                        simulators and the sandbox (see onshi sim --help)
 
 The config file defaults to $ONSHI_CONFIG or ${DEFAULT_CONFIG}; every setting can be overridden with
-ONSHI_* environment variables (see README). inquiry and reconciliation read --ws/--token or
+ONSHI_* environment variables (see README). inquiry, reconciliation and batch read --ws/--token or
 ONSHI_WS/ONSHI_TOKEN.`;
 
 /** Exit codes: 0 ok, 1 the operation failed (typed error on stderr), 2 usage. */
@@ -70,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'restore': return await cmdRestore(rest, cliContext);
       case 'support-bundle': return await cmdSupportBundle(rest, cliContext);
       case 'reconciliation': return await cmdReconciliation(rest, cliContext);
+      case 'batch': return await cmdBatch(rest, cliContext);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return command === undefined ? 2 : 0;

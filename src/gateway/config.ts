@@ -81,6 +81,20 @@ export const CONFIG_SCHEMA = {
         revocationMaxAgeHours: { type: 'integer', minimum: 1, maximum: 8760, default: 72, description: 'an offline card check with an older revocation list carries a warning' },
       },
     },
+    batch: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 8, default: 2, description: 'batch chunks worked on toward central at once (submitted and being fetched)' },
+        chunkSize: { type: 'integer', minimum: 1, maximum: 2000, default: 1000, description: 'entries per OQSmuquc01req; a larger batch is split (the JSON answer of ~2,800 entries hits the reader limit)' },
+        pollMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000, description: 'first wait before fetching a submitted chunk again while central says 処理中; doubles up to pollMaxMs' },
+        pollMaxMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 60000, description: 'longest wait between two fetches of one chunk (also the retry cap when central cannot be reached)' },
+        schedule: { type: 'string', minLength: 9, default: '30 6 * * *', description: 'cron schedule (Asia/Tokyo) on which batches submitted with run "scheduled" are started' },
+        maxEntries: { type: 'integer', minimum: 1, maximum: 10000, default: 10000, description: 'largest batch a receipt computer may submit' },
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start' },
+      },
+    },
     tls: {
       type: 'object',
       additionalProperties: false,
@@ -123,6 +137,29 @@ export const CONFIG_SCHEMA = {
         purgeSchedule: { type: 'string', minLength: 9, default: '41 3 * * *', description: 'cron schedule (Asia/Tokyo) of the retention purge; it also runs at start' },
       },
     },
+    fileExchange: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: false, description: 'answer the official file exchange (req/res folders) for receipt computers that talk to the 資格確認端末 that way' },
+        reqDir: { type: 'string', default: '', description: 'the req folder the receipt computer drops OQS…req_*.xml into (must exist: never created)' },
+        resDir: { type: 'string', default: '', description: 'the res folder answers are written into (must exist; answers appear by rename from a hidden .tmp name)' },
+        faceDir: { type: 'string', default: '', description: 'folder for the face-reader style result of every card check (OQSsiquc01res_face_*); empty = resDir' },
+        doneDir: { type: 'string', default: '', description: 'move answered requests here instead of deleting them (must exist, same file system as reqDir); empty = delete' },
+        encoding: { enum: ['request', 'UTF-8', 'Shift_JIS'], default: 'request', description: "answers' encoding and CharacterCodeIdentifier: that of the request, or fixed per site; face files use UTF-8 unless Shift_JIS is set" },
+        faceFiles: { type: 'boolean', default: true, description: 'write a face-reader style result file for every card check made at the gateway' },
+        pollMs: { type: 'integer', minimum: 100, maximum: 10000, default: 500, description: 'the req folder is scanned this often besides file-system events (which some file systems do not deliver)' },
+        settleMs: { type: 'integer', minimum: 0, maximum: 60000, default: 300, description: 'a request is read only after its size and time have not changed for this long (it may still be being written)' },
+        maxBytes: { type: 'integer', minimum: 1024, maximum: 16777216, default: 4194304, description: 'a larger request file gets an error answer without being parsed' },
+        deadlineMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 15000, description: 'deadline of one single check from a request file (outage answers included)' },
+        batchWaitMs: { type: 'integer', minimum: 0, maximum: 600000, default: 60000, description: 'an OQSmuquc02req waits up to this long for central to finish the batch before it is answered 処理中 (SegmentOfResult 2: send another 02req later)' },
+        batchPollMs: { type: 'integer', minimum: 200, maximum: 60000, default: 5000, description: 'while waiting, ask central this often' },
+        concurrency: { type: 'integer', minimum: 1, maximum: 32, default: 4, description: 'request files processed at once' },
+        fileMode: { type: 'string', pattern: '^0?[0-7]{3}$', default: '640', description: 'permissions (octal) of answer files: the receipt computer\'s account must be able to read them' },
+        journalDays: { type: 'integer', minimum: 1, maximum: 365, default: 7, description: 'how long the record of an answered request is kept (it stops a restart answering twice)' },
+      },
+    },
     health: {
       type: 'object',
       additionalProperties: false,
@@ -151,6 +188,7 @@ export interface GatewayConfig {
     probeIntervalMs: number; probeTimeoutMs: number; backoffBaseMs: number; backoffCapMs: number;
     revocationSchedule: string; revocationMaxAgeHours: number;
   };
+  batch: { concurrency: number; chunkSize: number; pollMs: number; pollMaxMs: number; schedule: string; maxEntries: number; retentionDays: number };
   tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
   admin: {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;
@@ -158,6 +196,13 @@ export interface GatewayConfig {
   };
   audit: { retentionDays: number; purgeSchedule: string };
   health: { enabled: boolean; port: number };
+  fileExchange: FileExchangeConfig;
+}
+
+export interface FileExchangeConfig {
+  enabled: boolean; reqDir: string; resDir: string; faceDir: string; doneDir: string;
+  encoding: 'request' | 'UTF-8' | 'Shift_JIS'; faceFiles: boolean; pollMs: number; settleMs: number; maxBytes: number;
+  deadlineMs: number; batchWaitMs: number; batchPollMs: number; concurrency: number; fileMode: string; journalDays: number;
 }
 
 export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';

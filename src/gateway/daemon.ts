@@ -17,6 +17,8 @@ import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
+import { BatchApi } from './batch-api.js';
+import { BatchRunner } from './batch-runner.js';
 import { EventHub } from './events.js';
 import { OutagePath } from './outage.js';
 import { createReplay } from './replay.js';
@@ -25,6 +27,7 @@ import { ClientStore } from './clients.js';
 import type { GatewayConfig } from './config.js';
 import { inquireByNumbers } from './inquiry.js';
 import { inquireByCard } from './card-inquiry.js';
+import { FileExchange } from './file-exchange.js';
 import { loadCaBundle } from './card-cert.js';
 import { PinBroker } from './pin-broker.js';
 import { ReaderManager } from '../reader/index.js';
@@ -114,6 +117,8 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   if (!apiTls && !apiLoopback) {
     throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address and api.tls is off; tokens and PINs would cross the LAN in clear (set api.tls to auto or on)`);
   }
+  // Before anything is opened or scheduled, so that a refusal leaves nothing running.
+  if (!cron.validate(config.batch.schedule)) throw new OnshiError('CONFIG_INVALID', `batch.schedule "${config.batch.schedule}" is not a valid cron expression`);
   // The support bundle's recent log lines (the service user may not read the journal).
   const logRing = new LogRing();
   const ringTransport = new winston.transports.Stream({ stream: logRing, level: 'info' });
@@ -233,6 +238,31 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
+  // Batch inquiry: chunks toward central with bounded concurrency; resumes what a restart interrupted.
+  const bc = config.batch;
+  const batchRunner = new BatchRunner({
+    store, central, institutionCode: config.institutionCode, concurrency: bc.concurrency, pollMs: bc.pollMs, pollMaxMs: bc.pollMaxMs,
+    timeoutMs: config.central.timeoutMs, allowRequest: () => link.allowRequest(),
+  });
+  batchRunner.on('error', (e: Error) => logger.error('the batch runner could not use the store', { event: 'batch_store_error', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }));
+  batchRunner.on('done', (p: { batchId: string; state: string; total: number; errors: number }) => logger.info('batch finished', { event: 'batch_done', batchId: p.batchId, state: p.state, total: p.total, errors: p.errors }));
+  const batchApi = new BatchApi({
+    store, runner: batchRunner, events, chunkSize: bc.chunkSize, maxEntries: bc.maxEntries,
+    onError: (e) => logger.error('could not mark a batch running (it runs anyway)', { event: 'batch_start_failed', code: (e as OnshiError).code ?? 'INTERNAL' }),
+  });
+  const pruneBatches = (): Promise<void> => store.pruneBatches(new Date(Date.now() - bc.retentionDays * 86_400_000)).then(
+    (r) => { if (r.batches > 0) logger.info('old batches deleted', { event: 'batch_pruned', batches: r.batches, entries: r.entries }); },
+    (e: Error) => { logger.error('could not delete old batches', { event: 'batch_prune_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }); },
+  );
+  const batchTask = cron.schedule(bc.schedule, async () => {
+    await pruneBatches();
+    await batchRunner.runScheduled().then(
+      (n) => { if (n > 0) logger.info('scheduled batches started', { event: 'batch_scheduled', count: n }); },
+      (e: Error) => { logger.error('could not start the scheduled batches', { event: 'batch_schedule_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: e.message }); },
+    );
+  }, { timezone: 'Asia/Tokyo', name: 'batch-schedule', noOverlap: true });
+  void pruneBatches();
+
   const startedAt = new Date().toISOString();
   let ws: WsApiServer | undefined;
   let tls: TlsIdentity | undefined;
@@ -315,6 +345,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
         }));
+        // The official file exchange's face-reader result: never delays or fails the counter's answer.
+        fx?.writeFaceResult(result).catch((e: unknown) => logger.error('could not write the face result file', {
+          event: 'fx_face_failed', code: (e as OnshiError).code ?? (e as NodeJS.ErrnoException).code ?? 'INTERNAL',
+        }));
         return { type: 'inquiry.result', result };
       }
       case 'pin.submit':
@@ -330,6 +364,12 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
+      case 'batch.submit':
+        return batchApi.submit(req, ctx.client.id);
+      case 'batch.status':
+        return batchApi.status(req, ctx.client.id);
+      case 'batch.results':
+        return batchApi.results(req, ctx.client.id);
       case 'hello':
       case 'inquiry.cancel':
       case 'subscribe':
@@ -357,11 +397,14 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     await purgeTask.destroy();
     await certTask.destroy();
     stopTokenAudit();
+    await batchTask.destroy();
     link.stop();
     await relay.stop();
+    await batchRunner.stop();
   };
   link.start();
   relay.start();
+  batchRunner.start();
 
   // The gateway's own certificate (made on first start, renewed with the same key): the admin page
   // always, the WebSocket API when it faces the LAN.
@@ -375,7 +418,15 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     await health?.close();
     metrics.close();
   };
+  let fx: FileExchange | undefined;
   try {
+    if (config.fileExchange.enabled) {
+      fx = await FileExchange.start({
+        options: config.fileExchange, institutionCode: config.institutionCode, stateDir: config.stateDir, logger, central,
+        centralTimeoutMs: config.central.timeoutMs,
+        inquire: (input) => inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input),
+      });
+    }
     if (apiTls || config.admin.enabled) {
       tls = loadOrCreateTlsIdentity(tlsOptions);
       logger.info(`gateway certificate ${tls.action}`, { event: 'tls_identity', action: tls.action, fingerprint: tls.fingerprint, notAfter: tls.notAfter.toISOString(), ...(tls.reason ? { reason: tls.reason } : {}) });
@@ -406,6 +457,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }
   } catch (e) {
     await ws?.close(0);
+    await fx?.close();
     await stopServers();
     await stopBackground();
     central.close();
@@ -442,6 +494,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         await notifier.stopping('answering in-flight requests');
         notifier.stopWatchdog();
         await api.close(config.api.shutdownGraceMs);
+        await fx?.close();
         await stopServers();
         await stopBackground();
         await reader?.stop();

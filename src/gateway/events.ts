@@ -1,9 +1,11 @@
 /**
  * Events pushed to receipt computers that subscribed to a topic: the line state, the outbox
- * (replays, dead letters, alerts), reconciliation items and the reader. A subscriber is a send
- * function; the WebSocket server registers one per connection and removes it when it closes.
+ * (replays, dead letters, alerts), reconciliation items, the reader and batch inquiries. A
+ * subscriber is a send function; the WebSocket server registers one per connection (with its
+ * client id, so that an event meant for one client — a batch's results — reaches only that client)
+ * and removes it when it closes.
  */
-export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader'] as const;
+export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader', 'batches'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export interface GatewayEvent {
@@ -21,15 +23,16 @@ export interface GatewayEvent {
 export type EventSink = (e: GatewayEvent) => void;
 
 export class EventHub {
-  private readonly subs = new Map<string, { topics: Set<EventTopic>; sink: EventSink }>();
+  private readonly subs = new Map<string, { topics: Set<EventTopic>; sink: EventSink; owner?: string }>();
   private seq = 0;
   /** the last event per topic+name, for a late subscriber's first view (e.g. the current line state) */
   private readonly last = new Map<string, GatewayEvent>();
 
-  subscribe(id: string, topics: readonly EventTopic[], sink: EventSink): void {
+  /** `owner`: the client id behind this subscriber, for events published `to` one client. */
+  subscribe(id: string, topics: readonly EventTopic[], sink: EventSink, owner?: string): void {
     const prior = this.subs.get(id);
     const set = new Set<EventTopic>([...(prior?.topics ?? []), ...topics]);
-    this.subs.set(id, { topics: set, sink });
+    this.subs.set(id, { topics: set, sink, ...(owner !== undefined ? { owner } : {}) });
   }
 
   unsubscribe(id: string, topics?: readonly EventTopic[]): void {
@@ -47,11 +50,12 @@ export class EventHub {
     return [...(this.subs.get(id)?.topics ?? [])];
   }
 
-  publish(topic: EventTopic, event: string, data: Record<string, unknown>, opts: { retain?: boolean } = {}): GatewayEvent {
+  /** `to`: only subscribers registered with this owner (client id) get it; such an event is never retained. */
+  publish(topic: EventTopic, event: string, data: Record<string, unknown>, opts: { retain?: boolean; to?: string } = {}): GatewayEvent {
     const e: GatewayEvent = { type: 'event', topic, event, at: new Date().toISOString(), seq: ++this.seq, data };
-    if (opts.retain) this.last.set(`${topic} ${event}`, e);
+    if (opts.retain && opts.to === undefined) this.last.set(`${topic} ${event}`, e);
     for (const s of this.subs.values()) {
-      if (s.topics.has(topic)) s.sink(e);
+      if (s.topics.has(topic) && (opts.to === undefined || s.owner === opts.to)) s.sink(e);
     }
     return e;
   }

@@ -78,7 +78,11 @@ export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
 
 export async function inquireByNumbers(
   deps: InquiryDeps,
-  input: { query: NumbersQueryInput; confirmationDate?: string; requestId: string; clientId?: string; deadline: number },
+  input: {
+    query: NumbersQueryInput; confirmationDate?: string; requestId: string; clientId?: string; deadline: number;
+    /** a key the caller kept from an earlier attempt at the same check (the file exchange after a restart) */
+    idempotencyKey?: string;
+  },
 ): Promise<InquiryResult> {
   const query = toNumbersQuery(input.query);
   const request: QualificationRequest = {
@@ -88,7 +92,7 @@ export async function inquireByNumbers(
     query,
   };
   // One key for the live attempt and any replay of it: central never acts twice on one check.
-  const idempotencyKey = randomUUID();
+  const idempotencyKey = input.idempotencyKey ?? randomUUID();
   const { outage } = deps;
   const offline = (cause: string): Promise<InquiryResult> => outage!.answer({
     lookup: numbersLookup(query), referenceClassification: '2', confirmationDate: request.confirmationDate, cause,

@@ -289,7 +289,7 @@ export class WsApiServer {
       const needed = scopesForTopic(topic);
       if (!allows(conn.scopes, needed)) return this.refuse(conn, id, scopeDenied(`topic "${topic}"`, needed, conn.scopes));
     }
-    hub.subscribe(conn.id, topics, (e) => this.send(conn, e, !isStateEvent(hub, e)));
+    hub.subscribe(conn.id, topics, (e) => this.send(conn, e, !isStateEvent(hub, e)), conn.client.id);
     this.send(conn, { type: 'subscribed', id, topics: hub.topicsOf(conn.id) });
     for (const e of hub.retained(topics)) this.send(conn, e);
   }

@@ -12,3 +12,4 @@ export {
 } from './messages.js';
 export * from './batch.js';
 export * from './advice.js';
+export * from './file-exchange.js';

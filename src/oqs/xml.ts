@@ -112,6 +112,17 @@ function readDeclaration(bytes: Buffer, hasBom: boolean): Declaration {
   throw new OqsError('OQS_ENCODING_UNSUPPORTED', `unsupported encoding ${shown}`, { details: { encoding: shown } });
 }
 
+/** The encoding a document's XML declaration names (UTF-8 without one), or undefined when it is unreadable or unsupported. */
+export function declaredEncoding(input: Buffer | Uint8Array): WireEncoding | undefined {
+  const raw = asBuffer(input);
+  const hasBom = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf;
+  try {
+    return readDeclaration(raw, hasBom).encoding;
+  } catch {
+    return undefined;
+  }
+}
+
 function decodeText(bytes: Buffer, encoding: WireEncoding): string {
   if (encoding === 'UTF-8') {
     try {

@@ -21,6 +21,7 @@ import { GatewayStore } from '../../src/cache/index.js';
 import { ClientStore } from '../../src/gateway/clients.js';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { CentralSim } from '../../src/sim/central/server.js';
+import { issueCertificate } from '../../src/sim/pki.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
@@ -240,4 +241,22 @@ t.test('retention: personal audit fields older than audit.retentionDays are purg
   t.match(rows![0], { actor: 'c1', action: 'inquiry.numbers', outcome: 'validity:1' }, 'the clear fields stay');
   const verify = await run(process.execPath, [BIN, 'audit', 'verify', '--json', '--config', file]);
   t.match(JSON.parse(verify.stdout), { ok: true });
+});
+
+t.test('the line to central: a client certificate that expires within 30 days is warned about at start, and still works', async (t) => {
+  const pki = await sharedPki();
+  const soon = await issueCertificate({ ca: pki.centralCa, subject: 'CN=gateway-client-expiring', usage: 'client', notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000) });
+  writeFileSync(join(dir, 'expiring.pem'), soon.certPem);
+  writeFileSync(join(dir, 'expiring.key'), soon.keyPem);
+  const { file, token } = writeConfig('expiring', { central: { url: central.url, caFile: pkiFiles().caFile, certFile: join(dir, 'expiring.pem'), keyFile: join(dir, 'expiring.key') } });
+  const d = startDaemon(file);
+  t.teardown(() => stop(d.child));
+  const r = await d.ready;
+  t.ok(d.lines.some((l) => l.includes('"event":"central_cert_expiry"') && l.includes('CENTRAL_CERT_EXPIRING')), 'logged as a warning at start');
+  const status = JSON.parse((await get(r.healthPort!, '/status')).body) as { alerts: { code: string; details: { daysLeft: number } }[]; certificates: { name: string; notAfter: string }[] };
+  t.match(status.alerts, [{ code: 'CENTRAL_CERT_EXPIRING', details: { daysLeft: 9 } }], 'shown in the status');
+  t.match((await run(process.execPath, [BIN, 'status', '--config', file])).stdout, /ALERT\s+CENTRAL_CERT_EXPIRING: the client certificate for central expires on/, 'and by `onshi status`');
+  const client = await GatewayClient.connect(`ws://127.0.0.1:${r.wsPort}/v1`, token);
+  t.teardown(() => client.close());
+  t.match((await client.request({ type: 'inquiry.numbers', query: QUERY })).result, { source: 'central', validity: '1' }, 'central still accepts it');
 });

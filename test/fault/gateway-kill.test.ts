@@ -7,12 +7,9 @@
  */
 import t from 'tap';
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows } from '../../src/sim/central/population.js';
 import { FaultProxy } from '../../src/sim/line/index.js';
@@ -22,39 +19,16 @@ import { GatewayClient } from '../../src/gateway/client.js';
 import type { InquiryResult } from '../../src/gateway/inquiry.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
+import { kill, startDaemon } from '../helpers/daemon.js';
 import { sharedPki } from '../helpers/gateway.js';
 import { outageConfig, queryOf } from '../helpers/outage.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const KILLS = Number(process.env.FAULT_KILLS ?? 100);
 t.setTimeout(900_000);
 // Once in CI, after every assertion had passed, this process spun at 100 % CPU inside Node's exit
 // cleanup (FreeEnvironment → CleanupHandles: a handle or request that never completed, cause not
 // found yet). Exit explicitly once the event loop is empty instead of entering that cleanup.
 process.once('beforeExit', (code) => process.exit(code));
-
-function startDaemon(configFile: string): { child: ChildProcess; ready: Promise<number> } {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.resume();
-  const ready = new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      try {
-        const e = JSON.parse(line) as { event?: string; wsPort?: number };
-        if (e.event === 'ready' && typeof e.wsPort === 'number') resolve(e.wsPort);
-      } catch { /* not a log line */ }
-    });
-    child.once('exit', (code, sig) => reject(new Error(`exited (${code ?? sig}) before ready`)));
-  });
-  ready.catch(() => {});
-  return { child, ready };
-}
-
-const kill = (child: ChildProcess): Promise<void> => new Promise((r) => {
-  if (child.exitCode !== null || child.signalCode !== null) return r();
-  child.once('exit', () => r());
-  child.kill('SIGKILL');
-});
 
 t.test(`SIGKILL ${KILLS} times while the outbox fills and while it replays`, async (t) => {
   const pki = await sharedPki();

@@ -43,7 +43,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']> } = {}): GatewayConfig {
+export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']>; batch?: Partial<GatewayConfig['batch']>; fileExchange?: Partial<GatewayConfig['fileExchange']> } = {}): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
@@ -53,6 +53,8 @@ export function gatewayConfig(stateDir: string, centralUrl: string, overrides: {
     health: { port: 0 },
     central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 5000, ...overrides.central },
     reader: { enabled: false, jpkiCaFile: f.jpkiCaFile, ...overrides.reader },
+    ...(overrides.batch ? { batch: overrides.batch } : {}),
+    ...(overrides.fileExchange ? { fileExchange: overrides.fileExchange } : {}),
   });
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../atomic-file.js';
 import { OnshiError } from '../../errors.js';
 import { type BackupPlan, backupFileName, collectBackupFiles, packBackup, restoreFiles, unpackBackup } from '../backup.js';
+import type { BatchListItem } from '../../cache/index.js';
 import type { ClientStore } from '../clients.js';
 import { type GatewayConfig, validateConfig } from '../config.js';
 import { buildSupportBundle } from '../support-bundle.js';
@@ -48,16 +49,8 @@ export interface RecheckItem {
   patientRef?: string;
 }
 
-export interface BatchItem {
-  id: string;
-  submittedAt: string;
-  state: 'queued' | 'running' | 'done' | 'failed';
-  total: number;
-  done: number;
-  errors: number;
-  finishedAt?: string;
-  client?: string;
-}
+/** One row of the batches page: the store gives it as it is (GatewayStore.listBatches). */
+export type BatchItem = BatchListItem;
 
 export interface AuditEntry {
   at: string;

@@ -34,6 +34,10 @@ export interface BatchStats {
   /** fetches for a reception number the simulator does not know (or another institution's) */
   unknown: number;
   refused: number;
+  /** batches started per ArbitraryFileIdentifier (idempotent replays are not counted): > 1 means a part was submitted twice */
+  submitsByFileId: Record<string, number>;
+  /** fetches per reception number (processing or not) */
+  fetchesByReception: Record<string, number>;
 }
 
 /** What the batch module needs from the simulator. */
@@ -72,7 +76,7 @@ export class SimBatches {
   constructor(private readonly host: BatchHost) {}
 
   static emptyStats(): BatchStats {
-    return { submits: 0, entries: 0, fetches: 0, pending: 0, unknown: 0, refused: 0 };
+    return { submits: 0, entries: 0, fetches: 0, pending: 0, unknown: 0, refused: 0, submitsByFileId: {}, fetchesByReception: {} };
   }
 
   reset(): void {
@@ -106,6 +110,8 @@ export class SimBatches {
     while (this.batches.size > MAX_STORED) this.batches.delete(this.batches.keys().next().value as string);
     this.stats.submits++;
     this.stats.entries += request.entries.length;
+    const fileKey = request.fileId ?? '';
+    this.stats.submitsByFileId[fileKey] = (this.stats.submitsByFileId[fileKey] ?? 0) + 1;
     receipt.receptionNumber = receptionNumber;
     receipt.receptionTime = now;
     return { status: 200, body: encodeBatchReceiptJson(receipt) };
@@ -120,6 +126,7 @@ export class SimBatches {
       throw new HttpError(400, 'REQUEST_INVALID', (e as Error).message);
     }
     this.stats.fetches++;
+    this.stats.fetchesByReception[request.receptionNumber] = (this.stats.fetchesByReception[request.receptionNumber] ?? 0) + 1;
     const batch = this.batches.get(request.receptionNumber);
     // Another institution's number is answered exactly like an unknown one.
     if (batch === undefined || batch.request.institutionCode !== request.institutionCode) {
