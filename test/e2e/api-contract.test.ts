@@ -105,6 +105,13 @@ t.test('scopes: each request and topic is checked against the token; refusals na
   await t.rejects(office.request({ type: 'inquiry.numbers', query }), { code: 'SCOPE_DENIED', details: { needed: ['inquiry', 'full'] } });
   t.same(await office.subscribe(['reconciliation']), ['reconciliation']);
 
+  const batcher = await tracked(h.clients.add('batch-pc', ['batch']).token);
+  await t.rejects(batcher.request({ type: 'batch.status', batchId: '00000000deadbeef' }), { code: 'BATCH_NOT_FOUND' }, 'batch may ask about batches (past the scope check)');
+  t.same(await batcher.subscribe(['line', 'batches']), ['line', 'batches']);
+  await t.rejects(batcher.request({ type: 'inquiry.numbers', query }), { code: 'SCOPE_DENIED', details: { needed: ['inquiry', 'full'] } });
+  await t.rejects(reception.request({ type: 'batch.status', batchId: '00000000deadbeef' }), { code: 'SCOPE_DENIED', details: { needed: ['batch', 'full'] } }, 'inquiry may not');
+  await t.rejects(display.subscribe(['batches']), { code: 'SCOPE_DENIED' });
+
   const both = await tracked(h.clients.add('front-desk', ['inquiry', 'admin-ops']).token);
   t.equal((await both.request({ type: 'reconciliation.list' })).type, 'reconciliation.items', 'scopes add up');
   t.equal((await both.request({ type: 'inquiry.numbers', query })).type, 'inquiry.result');
