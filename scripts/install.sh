@@ -335,7 +335,7 @@ install_main() {
     say "installed into $DEST; skipped outside a real install:"
     printf '           %s\n' "${SKIPPED[@]}"
   fi
-  say "admin page: https://$(first_ipv4):8443/ (admin page: coming with a later release)"
+  say "admin page: https://$(first_ipv4):8443/  (log in as admin with the initial secret; the page then asks for a new password)"
   if [ -n "${ADMIN_SECRET:-}" ]; then
     say "initial admin secret: $ADMIN_SECRET  (also in $CREDS/admin-initial-secret, root only)"
   else

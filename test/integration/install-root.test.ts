@@ -78,7 +78,7 @@ t.test('the first run writes the whole tree and says what it skipped', async (t)
   t.match(first.out, /apt packages/);
   t.match(first.out, /creating the system user onshi/);
   t.match(first.out, /systemctl/);
-  t.match(first.out, /https:\/\/\S+:8443\/ \(admin page: coming with a later release\)/);
+  t.match(first.out, /admin page: https:\/\/\S+:8443\/  \(log in as admin with the initial secret/);
   t.match(first.out, /still needed .*central-client\.key central-client\.pem central-ca\.pem/);
 
   for (const [installed, source] of [
