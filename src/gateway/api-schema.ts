@@ -6,7 +6,14 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { EVENT_TOPICS, type EventTopic } from './events.js';
 
+/**
+ * MAJOR.MINOR. A minor version only adds (fields, request types, topics, events); a client written
+ * for 1.0 works with any 1.x. A different major is refused at `hello`.
+ */
 export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_MAJOR = Number(PROTOCOL_VERSION.split('.')[0]);
+/** Close code after a refused `hello` (4000–4999 are the application's; 4426 echoes HTTP 426 Upgrade Required). */
+export const CLOSE_PROTOCOL_UNSUPPORTED = 4426;
 
 const requestId = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' } as const;
 const deadlineMs = { type: 'integer', minimum: 100, maximum: 300000, description: 'answer within this many ms (default from config)' } as const;
@@ -56,6 +63,17 @@ const BATCH_ENTRY_SCHEMA = {
 } as const;
 
 export const REQUEST_SCHEMAS = {
+  hello: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id', 'protocol'],
+    properties: {
+      type: { const: 'hello' },
+      id: requestId,
+      protocol: { type: 'string', pattern: '^[0-9]{1,3}\\.[0-9]{1,3}$', description: 'the protocol version the client speaks, MAJOR.MINOR; a major the gateway does not speak is refused with PROTOCOL_UNSUPPORTED' },
+      client: { type: 'string', maxLength: 100, description: 'the client software and version, for the log' },
+    },
+  },
   'inquiry.numbers': {
     type: 'object',
     additionalProperties: false,
@@ -182,6 +200,7 @@ export interface NumbersQueryInput {
 }
 
 export type ApiRequest =
+  | { type: 'hello'; id: string; protocol: string; client?: string }
   | { type: 'inquiry.numbers'; id: string; deadlineMs?: number; confirmationDate?: string; query: NumbersQueryInput }
   | { type: 'inquiry.card'; id: string; mode: 'pin' | 'visual'; deadlineMs?: number; confirmationDate?: string; limitConsent: boolean; readerName?: string }
   | { type: 'pin.submit'; id: string; inquiryId: string; pin: string; confirmLastTry: boolean }
@@ -197,7 +216,7 @@ export type ApiRequest =
   | { type: 'batch.results'; id: string; batchId: string; from: number; limit: number };
 
 /** Answers that end a request; anything else with the same id is a progress event. */
-export const FINAL_TYPES = ['inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled',
+export const FINAL_TYPES = ['hello.accepted', 'inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled',
   'batch.accepted', 'batch.status', 'batch.results', 'error'] as const;
 
 /** Default deadlines by request type, when the request names none (ms). */
@@ -206,7 +225,8 @@ export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquir
 /** Error codes of the API itself (the flows add their own: CENTRAL_*, CARD_*, READER_*, OQS_*). */
 export type ApiErrorCode =
   | 'BAD_JSON' | 'INVALID_MESSAGE' | 'UNKNOWN_TYPE' | 'DEADLINE_EXCEEDED' | 'SHUTTING_DOWN' | 'DUPLICATE_ID' | 'INTERNAL'
-  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED' | 'EVENTS_UNAVAILABLE' | 'PIN_INSECURE_CONNECTION';
+  | 'CANCELLED' | 'NOT_FOUND' | 'PIN_NOT_EXPECTED' | 'READER_DISABLED' | 'EVENTS_UNAVAILABLE' | 'PIN_INSECURE_CONNECTION'
+  | 'PROTOCOL_UNSUPPORTED' | 'SCOPE_DENIED';
 
 export interface ApiErrorBody { code: string; message: string; retryable: boolean; details?: Record<string, unknown> }
 

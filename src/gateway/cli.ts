@@ -16,6 +16,7 @@ import { cmdDoctor } from './cli-doctor.js';
 import { cmdReconciliation } from './cli-reconciliation.js';
 import { cmdStatus } from './cli-status.js';
 import { loadConfig } from './config.js';
+import { effectiveScopes } from './scopes.js';
 import { startGateway } from './daemon.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -24,8 +25,10 @@ const DEFAULT_CONFIG = '/etc/onshi-gateway/config.json';
 const USAGE = `usage: onshi <command> [options]
 
   start [--config FILE]                 run the gateway daemon
-  clients add NAME [--config FILE]      create a receipt-computer client; prints its token once
-  clients list [--config FILE]          list clients (never tokens)
+  clients add NAME [--scope S[,S…]] [--config FILE]
+                                        create a receipt-computer client; prints its token once.
+                                        Scopes: full (default), inquiry, batch, events:read, admin-ops
+  clients list [--config FILE]          list clients and their scopes (never tokens)
   clients revoke ID|NAME [--config FILE]
   audit verify [--config FILE] [--json] check the audit log's hash chain (read-only); exit 1 if broken
   status [--json]                       reader, card, line, outbox, cache, clock, certificates, TLS
@@ -143,19 +146,21 @@ function reportMemoryOnSignal(logger: Logger): void {
 
 function cmdClients(argv: string[]): number {
   const [sub, ...rest] = argv;
-  const { values, positionals } = args(rest, { config: { type: 'string' }, json: { type: 'boolean' } }, 1);
+  const { values, positionals } = args(rest, { config: { type: 'string' }, json: { type: 'boolean' }, scope: { type: 'string', multiple: true } }, 1);
+  if (values.scope && sub !== 'add') throw new UsageError('--scope is for clients add');
   const store = new ClientStore(configFrom(values.config).stateDir);
   switch (sub) {
     case 'add': {
       if (!positionals[0]) throw new UsageError('clients add needs a NAME');
-      const { client, token } = store.add(positionals[0]);
-      if (values.json) process.stdout.write(JSON.stringify({ id: client.id, name: client.name, token }) + '\n');
-      else process.stdout.write(`client ${client.name} (${client.id}) created. Its token, shown only now:\n${token}\n`);
+      const scopes = values.scope?.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean) ?? ['full'];
+      const { client, token } = store.add(positionals[0], scopes);
+      if (values.json) process.stdout.write(JSON.stringify({ id: client.id, name: client.name, scopes: client.scopes, token }) + '\n');
+      else process.stdout.write(`client ${client.name} (${client.id}, scopes ${effectiveScopes(client.scopes).join(',')}) created. Its token, shown only now:\n${token}\n`);
       return 0;
     }
     case 'list': {
-      const list = store.list().map(({ hash: _hash, ...c }) => c);
-      process.stdout.write(values.json ? JSON.stringify(list) + '\n' : list.map((c) => `${c.id}  ${c.name}  created ${c.createdAt}${c.revokedAt ? `  REVOKED ${c.revokedAt}` : ''}`).join('\n') + (list.length ? '\n' : 'no clients\n'));
+      const list = store.list().map(({ hash: _hash, ...c }) => ({ ...c, scopes: effectiveScopes(c.scopes) }));
+      process.stdout.write(values.json ? JSON.stringify(list) + '\n' : list.map((c) => `${c.id}  ${c.name}  ${c.scopes.join(',')}  created ${c.createdAt}${c.revokedAt ? `  REVOKED ${c.revokedAt}` : ''}`).join('\n') + (list.length ? '\n' : 'no clients\n'));
       return 0;
     }
     case 'revoke': {

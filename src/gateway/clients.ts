@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { OnshiError } from '../errors.js';
 import { writeFileAtomic } from '../atomic-file.js';
+import { isScope, type Scope, SCOPES } from './scopes.js';
 
 export interface ClientRecord {
   id: string;
@@ -16,11 +17,13 @@ export interface ClientRecord {
   revokedAt?: string;
   /** sha256 of the secret part, hex */
   hash: string;
+  /** what this token may do (see scopes.ts); absent in files from before scopes: full access */
+  scopes?: Scope[];
 }
 
 interface ClientsFile { version: 1; clients: ClientRecord[] }
 
-export type ClientsErrorCode = 'CLIENT_NAME_INVALID' | 'CLIENT_NOT_FOUND' | 'CLIENTS_FILE_CORRUPT';
+export type ClientsErrorCode = 'CLIENT_NAME_INVALID' | 'CLIENT_SCOPE_INVALID' | 'CLIENT_NOT_FOUND' | 'CLIENTS_FILE_CORRUPT';
 
 const TOKEN_RE = /^onshi_([a-f0-9]{8})_([A-Za-z0-9_-]{43})$/;
 const NAME_RE = /^[\p{L}\p{N} ._-]{1,64}$/u;
@@ -40,13 +43,17 @@ export class ClientStore {
   }
 
   /** Creates a client and returns its token: the only time the token exists in clear. */
-  add(name: string): { client: ClientRecord; token: string } {
+  add(name: string, scopes: readonly string[] = ['full']): { client: ClientRecord; token: string } {
     if (!NAME_RE.test(name)) throw new OnshiError<ClientsErrorCode>('CLIENT_NAME_INVALID', 'a client name is 1–64 letters, digits, spaces, dots, dashes or underscores');
+    const bad = scopes.filter((s) => !isScope(s));
+    if (bad.length > 0 || scopes.length === 0) {
+      throw new OnshiError<ClientsErrorCode>('CLIENT_SCOPE_INVALID', `unknown scope ${bad.map((s) => `"${s}"`).join(', ') || '(none given)'}; scopes are ${SCOPES.join(', ')}`);
+    }
     const data = this.read();
     let id: string;
     do id = randomBytes(4).toString('hex'); while (data.clients.some((c) => c.id === id));
     const secret = randomBytes(32).toString('base64url');
-    const client: ClientRecord = { id, name, createdAt: new Date().toISOString(), hash: sha256(secret).toString('hex') };
+    const client: ClientRecord = { id, name, createdAt: new Date().toISOString(), hash: sha256(secret).toString('hex'), scopes: [...new Set(scopes as Scope[])] };
     this.write({ ...data, clients: [...data.clients, client] });
     return { client: { ...client }, token: `onshi_${id}_${secret}` };
   }
@@ -68,7 +75,7 @@ export class ClientStore {
     if (!c || c.revokedAt) return undefined;
     const want = Buffer.from(c.hash, 'hex');
     const got = sha256(m[2]!);
-    return want.length === got.length && timingSafeEqual(want, got) ? { ...c } : undefined;
+    return want.length === got.length && timingSafeEqual(want, got) ? { ...c, ...(c.scopes ? { scopes: [...c.scopes] } : {}) } : undefined;
   }
 
   private read(): ClientsFile {

@@ -164,12 +164,17 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     timeoutMs: config.central.timeoutMs,
   });
 
+  const events = new EventHub();
   // The reader manager recovers by itself when pcscd comes and goes, so the daemon starts without it.
   let reader: ReaderManager | undefined;
   if (config.reader.enabled) {
     const wanted = config.reader.readerName;
     reader = new ReaderManager(wanted ? { readerFilter: (name) => name.includes(wanted) } : {});
-    reader.on('state', (st) => logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers: st.readers.map((r) => ({ name: r.name, card: r.cardPresent })) }));
+    reader.on('state', (st) => {
+      const readers = st.readers.map((r) => ({ name: r.name, card: r.cardPresent }));
+      logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers });
+      events.publish('reader', 'reader.state', { pcsc: st.pcsc, readers }, { retain: true });
+    });
     await reader.start();
   }
   const jpkiCas = loadCaBundle(config.reader.jpkiCaFile);
@@ -177,7 +182,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     logger.warn('no JPKI CA bundle configured: card certificates are checked by central only', { event: 'jpki_ca_missing' });
   }
   const pins = new PinBroker();
-  const events = new EventHub();
   const o = config.outage;
 
   // The store first: the outage path cannot promise anything without it. A corrupt file is moved
@@ -290,7 +294,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
       clock: { ...(clock.skewMs !== undefined ? { skewMs: clock.skewMs } : {}), ...(clock.checkedAt ? { checkedAt: clock.checkedAt.toISOString() } : {}) },
       certificates,
       ...(tls ? { tls: { fingerprint: tls.fingerprint, spkiSha256: tls.spkiSha256, notAfter: tls.notAfter.toISOString() } } : {}),
-      api: { listening: ws !== undefined, ...(ws ? { port: ws.port, tls: ws.tls } : {}), connections: ws?.clientCount ?? 0 },
+      api: { listening: ws !== undefined, ...(ws ? { port: ws.port, tls: ws.tls } : {}), connections: ws?.clientCount ?? 0, ...(ws?.stats() ?? { droppedEvents: 0, overflowCloses: 0 }) },
       reconciliation: { open: store.openReconciliationCount() },
       revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
       retryBudget: budget.stats(),
@@ -366,6 +370,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         return batchApi.status(req, ctx.client.id);
       case 'batch.results':
         return batchApi.results(req, ctx.client.id);
+      case 'hello':
       case 'inquiry.cancel':
       case 'subscribe':
       case 'unsubscribe':

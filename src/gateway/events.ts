@@ -60,6 +60,11 @@ export class EventHub {
     return e;
   }
 
+  /** Whether this event is the current state of its kind (published with retain and not superseded). */
+  isRetained(e: GatewayEvent): boolean {
+    return this.last.get(`${e.topic} ${e.event}`) === e;
+  }
+
   /** Retained events of these topics (the current state), for a new subscriber. */
   retained(topics: readonly EventTopic[]): GatewayEvent[] {
     return [...this.last.values()].filter((e) => topics.includes(e.topic));

@@ -51,7 +51,11 @@ export interface GatewayStatus {
   tls?: { fingerprint: string; spkiSha256: string; notAfter: string };
   /** what staff must see (certificate expiring, store moved aside…); the daemon always sends it */
   alerts?: StatusAlert[];
-  api: { listening: boolean; port?: number; /** wss:// */ tls?: boolean; connections: number };
+  api: {
+    listening: boolean; port?: number; /** wss:// */ tls?: boolean; connections: number;
+    /** flow control since start: topic events dropped above the high-water mark, connections closed 1013 at the hard limit */
+    droppedEvents?: number; overflowCloses?: number;
+  };
 }
 
 export interface OutboxStatus {

@@ -1,7 +1,8 @@
 /**
  * The WebSocket API for receipt computers. Authentication happens at the upgrade (no token, no
- * socket); every frame is validated against the published schemas; every request gets exactly one
- * answer with its id before its deadline; dead clients are dropped by ping/pong.
+ * socket); every frame is validated against the published schemas and the token's scopes; every
+ * request gets exactly one answer with its id before its deadline; dead clients are dropped by
+ * ping/pong; a client that does not read loses events first and its connection second.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -9,10 +10,11 @@ import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { OnshiError } from '../errors.js';
-import { type ApiErrorBody, type ApiErrorCode, type ApiRequest, DEFAULT_DEADLINES, parseRequest, PROTOCOL_VERSION } from './api-schema.js';
+import { type ApiErrorBody, type ApiErrorCode, type ApiRequest, CLOSE_PROTOCOL_UNSUPPORTED, DEFAULT_DEADLINES, parseRequest, PROTOCOL_MAJOR, PROTOCOL_VERSION } from './api-schema.js';
 import type { ClientRecord, ClientStore } from './clients.js';
-import type { EventHub, EventTopic } from './events.js';
+import type { EventHub, EventTopic, GatewayEvent } from './events.js';
 import type { Logger } from './logger.js';
+import { allows, effectiveScopes, type Scope, scopesForRequest, scopesForTopic } from './scopes.js';
 import { FailureLimiter } from './rate-limit.js';
 
 export interface RequestContext {
@@ -57,8 +59,22 @@ const LOOPBACK_PEER = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 /** A PIN may cross TLS or stay on this machine, nothing else. */
 export const isLoopbackPeer = (address: string | undefined): boolean => LOOPBACK_PEER.test(address ?? '');
 
-/** Above this much unsent data on a connection, events are dropped (and counted), answers never. */
-const EVENT_HIGH_WATER_BYTES = 1024 * 1024;
+
+/**
+ * Above this much unsent data on a connection, topic events are dropped (and counted). Answers,
+ * a request's progress events and state events (line.state…, the retained ones) are never dropped:
+ * they are small and a client needs them to stay right.
+ */
+export const EVENT_HIGH_WATER_BYTES = 1024 * 1024;
+/** Above this much unsent data the client is not reading at all: close with 1013 (try again later). */
+export const SEND_HARD_LIMIT_BYTES = 4 * 1024 * 1024;
+
+export interface WsServerStats {
+  /** topic events not sent because a client's send buffer was over the high-water mark, since start */
+  droppedEvents: number;
+  /** connections closed with 1013 at the hard limit, since start */
+  overflowCloses: number;
+}
 
 interface Inflight { ac: AbortController; answer(msg: Record<string, unknown>): void }
 
@@ -66,6 +82,7 @@ interface Conn {
   id: string;
   ws: WebSocket;
   client: ClientRecord;
+  scopes: Scope[];
   alive: boolean;
   inflight: Map<string, Inflight>;
   droppedEvents: number;
@@ -86,6 +103,8 @@ export class WsApiServer {
   private draining = false;
   private inflightCount = 0;
   private idleWaiters: (() => void)[] = [];
+  private droppedEvents = 0;
+  private overflowCloses = 0;
   private readonly limiter: FailureLimiter;
 
   private constructor(private readonly opts: WsServerOptions) {
@@ -128,6 +147,10 @@ export class WsApiServer {
     return this.conns.size;
   }
 
+  stats(): WsServerStats {
+    return { droppedEvents: this.droppedEvents, overflowCloses: this.overflowCloses };
+  }
+
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const refuse = (status: number, text: string): void => {
@@ -157,7 +180,7 @@ export class WsApiServer {
   }
 
   private accept(ws: WebSocket, client: ClientRecord, secure: boolean, remote: string): void {
-    const conn: Conn = { id: `c${++connSeq}`, ws, client, alive: true, inflight: new Map(), droppedEvents: 0, secure, remote };
+    const conn: Conn = { id: `c${++connSeq}`, ws, client, scopes: effectiveScopes(client.scopes), alive: true, inflight: new Map(), droppedEvents: 0, secure, remote };
     this.conns.add(conn);
     this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
     ws.on('pong', () => { conn.alive = true; });
@@ -167,65 +190,119 @@ export class WsApiServer {
       this.conns.delete(conn);
       this.opts.events?.unsubscribe(conn.id);
       for (const f of conn.inflight.values()) f.ac.abort(new OnshiError<ApiErrorCode>('CANCELLED', 'the client disconnected'));
-      this.opts.logger.info('client disconnected', { event: 'disconnect', client: client.id, code });
+      this.opts.logger.info('client disconnected', { event: 'disconnect', client: client.id, code, ...(conn.droppedEvents ? { droppedEvents: conn.droppedEvents } : {}) });
     });
-    send(ws, { type: 'welcome', protocol: PROTOCOL_VERSION, client: { id: client.id, name: client.name } });
+    this.send(conn, { type: 'welcome', protocol: PROTOCOL_VERSION, client: { id: client.id, name: client.name, scopes: conn.scopes } });
+  }
+
+  /**
+   * Every frame to a client goes through here. Over the hard limit the client is not reading:
+   * close with 1013 rather than hold its data in memory. Over the high-water mark, droppable
+   * (topic) events are counted and not sent.
+   */
+  private send(conn: Conn, msg: unknown, droppable = false): void {
+    const ws = conn.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    const text = JSON.stringify(msg);
+    const buffered = ws.bufferedAmount;
+    if (buffered + Buffer.byteLength(text) > SEND_HARD_LIMIT_BYTES) {
+      this.overflowCloses++;
+      this.opts.logger.warn('client does not read: closing at the send-buffer hard limit', { event: 'send_buffer_overflow', client: conn.client.id, bufferedBytes: buffered, droppedEvents: conn.droppedEvents });
+      ws.close(1013, 'send buffer over 4 MiB: the client is not reading');
+      return;
+    }
+    if (droppable && buffered > EVENT_HIGH_WATER_BYTES) {
+      if (conn.droppedEvents++ === 0) this.opts.logger.warn('client reads too slowly: dropping events', { event: 'events_dropped', client: conn.client.id, bufferedBytes: buffered });
+      this.droppedEvents++;
+      return;
+    }
+    ws.send(text);
+  }
+
+  private refuse(conn: Conn, id: string | null, error: ApiErrorBody): void {
+    this.send(conn, { type: 'error', id, error });
   }
 
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     conn.alive = true;
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
     if (isBinary) {
-      return send(conn.ws, { type: 'error', id: null, error: { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text', retryable: false } });
+      return this.refuse(conn, null, { code: 'INVALID_MESSAGE', message: 'binary frames are not accepted; send JSON text', retryable: false });
     }
     const text = rawToString(data);
     // The frame may hold a PIN: do not leave it in a buffer (the parsed string is beyond our reach).
     if (Buffer.isBuffer(data)) data.fill(0);
     const parsed = parseRequest(text);
-    if (!parsed.ok) return send(conn.ws, { type: 'error', id: parsed.id, error: parsed.error });
+    if (!parsed.ok) return this.refuse(conn, parsed.id, parsed.error);
     const req = parsed.request;
     if (conn.inflight.has(req.id)) {
-      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'DUPLICATE_ID', message: `request ${req.id} is still in progress`, retryable: false } });
+      return this.refuse(conn, req.id, { code: 'DUPLICATE_ID', message: `request ${req.id} is still in progress`, retryable: false });
+    }
+    const needed = scopesForRequest(req.type);
+    if (!allows(conn.scopes, needed)) {
+      this.opts.logger.warn('request outside the token\'s scopes', { event: 'scope_denied', client: conn.client.id, type: req.type, scopes: conn.scopes });
+      return this.refuse(conn, req.id, scopeDenied(`request "${req.type}"`, needed, conn.scopes));
     }
     if (this.draining) {
-      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true } });
+      return this.refuse(conn, req.id, { code: 'SHUTTING_DOWN', message: 'the gateway is restarting; try again shortly', retryable: true });
     }
+    if (req.type === 'hello') return this.hello(conn, req.id, req.protocol, req.client);
     // A PIN travels over TLS or stays on this machine; a plain LAN connection never carries one
     // (the daemon never listens so, but this holds whatever the listener).
     if (req.type === 'pin.submit' && !conn.secure) {
-      return send(conn.ws, { type: 'error', id: req.id, error: { code: 'PIN_INSECURE_CONNECTION', message: 'a PIN is accepted only over TLS (wss://) or from this machine; reconnect with wss://', retryable: false } });
+      return this.refuse(conn, req.id, { code: 'PIN_INSECURE_CONNECTION', message: 'a PIN is accepted only over TLS (wss://) or from this machine; reconnect with wss://', retryable: false });
     }
     if (req.type === 'inquiry.cancel') return this.cancel(conn, req.id, req.inquiryId);
     if (req.type === 'subscribe' || req.type === 'unsubscribe') return this.subscription(conn, req.id, req.type, req.topics);
     void this.run(conn, req);
   }
 
+  /** Same major: accepted (a minor only adds). Another major: refused, and the connection closed. */
+  private hello(conn: Conn, id: string, protocol: string, software: string | undefined): void {
+    const major = Number(protocol.split('.')[0]);
+    this.opts.logger.info('client hello', { event: 'hello', client: conn.client.id, protocol, ...(software ? { software } : {}) });
+    if (major !== PROTOCOL_MAJOR) {
+      this.refuse(conn, id, {
+        code: 'PROTOCOL_UNSUPPORTED',
+        message: `protocol ${protocol} is not supported: this gateway speaks ${PROTOCOL_VERSION} (any ${PROTOCOL_MAJOR}.x client works); update the client or the gateway`,
+        retryable: false,
+        details: { requested: protocol, supported: [PROTOCOL_VERSION] },
+      });
+      conn.ws.close(CLOSE_PROTOCOL_UNSUPPORTED, 'protocol version not supported');
+      return;
+    }
+    this.send(conn, {
+      type: 'hello.accepted', id, protocol: PROTOCOL_VERSION, scopes: conn.scopes,
+      limits: { maxPayloadBytes: this.opts.maxPayloadBytes, heartbeatMs: this.opts.heartbeatMs, eventHighWaterBytes: EVENT_HIGH_WATER_BYTES, sendHardLimitBytes: SEND_HARD_LIMIT_BYTES },
+    });
+  }
+
   private subscription(conn: Conn, id: string, type: 'subscribe' | 'unsubscribe', topics: EventTopic[]): void {
     const hub = this.opts.events;
-    if (!hub) return send(conn.ws, { type: 'error', id, error: { code: 'EVENTS_UNAVAILABLE', message: 'this gateway publishes no events', retryable: false } });
+    if (!hub) return this.refuse(conn, id, { code: 'EVENTS_UNAVAILABLE', message: 'this gateway publishes no events', retryable: false });
     if (type === 'unsubscribe') {
       hub.unsubscribe(conn.id, topics);
-      return send(conn.ws, { type: 'unsubscribed', id, topics: hub.topicsOf(conn.id) });
+      return this.send(conn, { type: 'unsubscribed', id, topics: hub.topicsOf(conn.id) });
     }
-    hub.subscribe(conn.id, topics, (e) => {
-      if (conn.ws.bufferedAmount > EVENT_HIGH_WATER_BYTES) {
-        conn.droppedEvents++;
-        return;
-      }
-      send(conn.ws, e);
-    }, conn.client.id);
-    send(conn.ws, { type: 'subscribed', id, topics: hub.topicsOf(conn.id) });
-    for (const e of hub.retained(topics)) send(conn.ws, e);
+    // All or nothing: a display asking for a topic it may not have learns it at once.
+    for (const topic of topics) {
+      const needed = scopesForTopic(topic);
+      if (!allows(conn.scopes, needed)) return this.refuse(conn, id, scopeDenied(`topic "${topic}"`, needed, conn.scopes));
+    }
+    hub.subscribe(conn.id, topics, (e) => this.send(conn, e, !isStateEvent(hub, e)), conn.client.id);
+    this.send(conn, { type: 'subscribed', id, topics: hub.topicsOf(conn.id) });
+    for (const e of hub.retained(topics)) this.send(conn, e);
   }
 
   private cancel(conn: Conn, id: string, target: string): void {
     const f = conn.inflight.get(target);
     if (!f) {
-      return send(conn.ws, { type: 'error', id, error: { code: 'NOT_FOUND', message: `no request ${target} in progress`, retryable: false } });
+      return this.refuse(conn, id, { code: 'NOT_FOUND', message: `no request ${target} in progress`, retryable: false });
     }
     const reason = new OnshiError<ApiErrorCode>('CANCELLED', 'cancelled by the client');
     f.answer({ type: 'error', error: reason.toJSON() });
     f.ac.abort(reason);
-    send(conn.ws, { type: 'cancelled', id, inquiryId: target });
+    this.send(conn, { type: 'cancelled', id, inquiryId: target });
   }
 
   private async run(conn: Conn, req: ApiRequest): Promise<void> {
@@ -238,7 +315,7 @@ export class WsApiServer {
     const answer = (msg: Record<string, unknown>): void => {
       if (answered) return;
       answered = true;
-      send(conn.ws, { ...msg, id: req.id });
+      this.send(conn, { ...msg, id: req.id });
       const outcome = msg.type === 'error' ? (msg.error as ApiErrorBody).code : 'ok';
       this.opts.logger.info('request', { event: 'request', client: conn.client.id, type: req.type, outcome, ms: Date.now() - started });
     };
@@ -256,7 +333,7 @@ export class WsApiServer {
         remote: conn.remote,
         deadline: deadline - DEADLINE_MARGIN_MS,
         signal: ac.signal,
-        progress: (event) => { if (!answered) send(conn.ws, { ...event, id: req.id }); },
+        progress: (event) => { if (!answered) this.send(conn, { ...event, id: req.id }); },
       };
       answer(await this.opts.handle(req, ctx));
     } catch (e) {
@@ -301,8 +378,19 @@ export class WsApiServer {
   }
 }
 
-function send(ws: WebSocket, msg: unknown): void {
-  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+/** A retained event is the current state of something (line.state…): never dropped. */
+function isStateEvent(hub: EventHub, e: GatewayEvent): boolean {
+  return hub.isRetained(e);
+}
+
+function scopeDenied(what: string, needed: readonly Scope[], have: readonly Scope[]): ApiErrorBody {
+  const named = needed.filter((s) => s !== 'full');
+  return {
+    code: 'SCOPE_DENIED',
+    message: `${what} needs the scope ${[...named, 'full'].join(' or ')}; this token has ${have.join(', ') || 'no valid scope'}`,
+    retryable: false,
+    details: { needed: [...named, 'full'], have: [...have] },
+  };
 }
 
 function rawToString(data: RawData): string {

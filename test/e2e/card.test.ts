@@ -3,7 +3,7 @@
  * and gateway → central simulator over mutual TLS. Fails (never skips) in CI without pcscd.
  */
 import t from 'tap';
-import { startHarness, SHARED_PKI_DIR, type Harness } from '../helpers/gateway.js';
+import { startHarness, SHARED_PKI_DIR, waitFor, type Harness } from '../helpers/gateway.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 import { VirtualCard, ensureCardProfiles, VPCD_BASE_PORT } from '../../src/sim/card/index.js';
 import type { GatewayClient } from '../../src/gateway/client.js';
@@ -185,6 +185,22 @@ t.test('a PIN for an inquiry that is not waiting, or from another connection, is
   const a = await h.connect();
   await t.rejects(a.request({ type: 'pin.submit', inquiryId: 'nobody', pin: '1234' }), { code: 'PIN_NOT_EXPECTED' });
   await t.rejects(a.request({ type: 'pin.submit', inquiryId: 'x', pin: '12345' }), { code: 'INVALID_MESSAGE' }, 'only 4 digits');
+});
+
+t.test('reader topic: a waiting-room display (events:read) sees the card go out and in, never its contents', async (t) => {
+  if (!h) return;
+  const display = await h.connect(h.clients.add('display', ['events:read']).token);
+  const states: { pcsc: string; readers: { name: string; card: boolean }[] }[] = [];
+  display.onEvent('reader', (e) => { if (e.event === 'reader.state') states.push(e.data as (typeof states)[number]); });
+  await display.subscribe(['reader']);
+  const cardIn = (): boolean | undefined => states.at(-1)?.readers.find((r) => r.name === READER)?.card;
+  await waitFor(() => cardIn() === true, 'the current state: the card is in');
+  await card.remove();
+  await waitFor(() => cardIn() === false, 'card removed', 10_000);
+  await card.insert();
+  await waitFor(() => cardIn() === true, 'card inserted', 10_000);
+  t.ok(states.every((s) => s.readers.every((r) => Object.keys(r).sort().join() === 'card,name')), 'only the reader name and whether a card is in');
+  t.ok(states.every((s) => s.pcsc === 'up'));
 });
 
 t.test('the PIN appears in no log line', async (t) => {

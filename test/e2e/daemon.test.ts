@@ -14,8 +14,8 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import { ClientStore } from '../../src/gateway/clients.js';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
+import { BIN, exitOf, startDaemon } from '../helpers/daemon-process.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const LISTENER = fileURLToPath(new URL('../helpers/notify-listener.py', import.meta.url));
 
 let central: CentralSim;
@@ -40,23 +40,6 @@ function writeConfig(name: string): { file: string; token: string } {
   return { file, token: new ClientStore(stateDir).add('daemon-test').token };
 }
 
-function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): { child: ChildProcess; ready: Promise<number>; lines: string[] } {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const ready = new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      try {
-        const e = JSON.parse(line) as { event?: string; wsPort?: number };
-        if (e.event === 'ready') resolve(e.wsPort!);
-      } catch { /* keep going */ }
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${lines.join('\n')}`)));
-  });
-  return { child, ready, lines };
-}
-
-const exitOf = (child: ChildProcess): Promise<number | null> => new Promise((r) => child.once('exit', (code) => r(code)));
 
 t.test('SIGTERM: the in-flight request is answered, then the daemon exits 0', async (t) => {
   const { file, token } = writeConfig('drain');

@@ -22,3 +22,12 @@ t.test('each kind of bad frame has its own code and keeps the id when it can', a
   t.match(parseRequest(JSON.stringify({ ...good, query: { ...good.query, branch: '123' } })), { ok: false, error: { details: { problems: [/branch/] } } });
   t.match(parseRequest(JSON.stringify({ ...good, query: { ...good.query, symbol: 'x'.repeat(21) } })), { ok: false, error: { details: { problems: [/symbol/] } } });
 });
+
+t.test('hello: MAJOR.MINOR only; an optional client string', async (t) => {
+  t.match(parseRequest('{"type":"hello","id":"h","protocol":"1.0"}'), { ok: true, request: { type: 'hello', protocol: '1.0' } });
+  t.match(parseRequest('{"type":"hello","id":"h","protocol":"2.13","client":"app 4"}'), { ok: true }, 'any major parses: refusing it is the server\'s job, with a clear error');
+  for (const protocol of ['1', 'v1.0', '1.0.0', '', '1.x']) {
+    t.match(parseRequest(JSON.stringify({ type: 'hello', id: 'h', protocol })), { ok: false, error: { code: 'INVALID_MESSAGE', details: { problems: [/protocol/] } } }, `"${protocol}" refused`);
+  }
+  t.match(parseRequest('{"type":"hello","id":"h"}'), { ok: false, error: { code: 'INVALID_MESSAGE' } }, 'protocol is required');
+});

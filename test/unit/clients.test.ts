@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientStore } from '../../src/gateway/clients.js';
+import { effectiveScopes } from '../../src/gateway/scopes.js';
+import { main } from '../../src/gateway/cli.js';
 
 const fresh = () => new ClientStore(mkdtempSync(join(tmpdir(), 'onshi-clients-')));
 
@@ -44,4 +46,56 @@ t.test('names are validated; a corrupt file is a typed error', async (t) => {
   t.ok(store.add('受付 1').token);
   writeFileSync(store.path, '{broken');
   t.throws(() => store.list(), { code: 'CLIENTS_FILE_CORRUPT' });
+});
+
+t.test('scopes: stored with the client, validated, and a record without them is full access', async (t) => {
+  const store = fresh();
+  const { client, token } = store.add('display', ['events:read']);
+  t.same(client.scopes, ['events:read']);
+  t.same(store.authenticate(token)?.scopes, ['events:read']);
+  t.same(store.add('desk', ['inquiry', 'admin-ops', 'inquiry']).client.scopes, ['inquiry', 'admin-ops'], 'deduplicated');
+  t.same(store.add('default').client.scopes, ['full'], 'full unless limited');
+  t.throws(() => store.add('bad', ['root']), { code: 'CLIENT_SCOPE_INVALID', message: /"root".*full, inquiry, batch, events:read, admin-ops/ });
+  t.throws(() => store.add('none', []), { code: 'CLIENT_SCOPE_INVALID' });
+  // A file written before scopes existed.
+  const legacy = store.add('old');
+  const data = JSON.parse(readFileSync(store.path, 'utf8')) as { clients: Record<string, unknown>[] };
+  for (const c of data.clients) if (c.name === 'old') delete c.scopes;
+  writeFileSync(store.path, JSON.stringify(data));
+  const rec = store.authenticate(legacy.token);
+  t.equal(rec?.name, 'old', 'the old token still authenticates');
+  t.equal(rec?.scopes, undefined, 'no scopes stored');
+  t.same(effectiveScopes(rec?.scopes), ['full'], 'which means full access');
+});
+
+t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'onshi-clients-cli-'));
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
+  const out: string[] = [];
+  const err: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const ewrite = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+  let codes: number[];
+  try {
+    codes = [
+      await main(['clients', 'add', 'display', '--scope', 'events:read', '--config', config, '--json']),
+      await main(['clients', 'add', 'desk', '--scope', 'inquiry,admin-ops', '--scope', 'batch', '--config', config, '--json']),
+      await main(['clients', 'add', 'bad', '--scope', 'root', '--config', config]),
+      await main(['clients', 'list', '--config', config, '--json']),
+    ];
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = ewrite;
+  }
+  t.same(codes, [0, 0, 1, 0]);
+  t.same((JSON.parse(out[0]!) as { scopes: string[] }).scopes, ['events:read']);
+  t.same((JSON.parse(out[1]!) as { scopes: string[] }).scopes, ['inquiry', 'admin-ops', 'batch'], 'comma lists and repeated --scope');
+  t.match(err.join(''), /CLIENT_SCOPE_INVALID/);
+  const listed = JSON.parse(out[2]!) as { name: string; scopes: string[]; hash?: string }[];
+  t.same(listed.map((c) => [c.name, c.scopes]), [['display', ['events:read']], ['desk', ['inquiry', 'admin-ops', 'batch']]]);
+  t.notOk(listed.some((c) => c.hash), 'never the hash');
+  t.equal(new ClientStore(join(dir, 'state')).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name, 'display', 'the printed token works');
 });
