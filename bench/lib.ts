@@ -157,7 +157,7 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `onshi-bench-${prefix}-`));
 }
 
-export interface DaemonConfigInput { centralUrl: string; outage?: Record<string, unknown>; log?: 'error' | 'warn' | 'info' | 'debug'; reader?: boolean }
+export interface DaemonConfigInput { centralUrl: string; outage?: Record<string, unknown>; log?: 'error' | 'warn' | 'info' | 'debug'; reader?: boolean; batch?: Record<string, unknown> }
 
 /** A config file and a client token for a daemon with its own state directory under `dir`. */
 export function writeDaemonConfig(dir: string, name: string, c: DaemonConfigInput): { file: string; token: string; stateDir: string } {
@@ -166,9 +166,12 @@ export function writeDaemonConfig(dir: string, name: string, c: DaemonConfigInpu
   const f = pkiFiles();
   writeFileSync(file, JSON.stringify({
     stateDir, log: { level: c.log ?? 'info' }, api: { port: 0, shutdownGraceMs: 2000 },
+    // The admin page and health on loopback and free ports, so that benchmark daemons never collide.
+    admin: { host: '127.0.0.1', port: 0 }, health: { port: 0 },
     central: { url: c.centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
     reader: { enabled: c.reader ?? false },
     ...(c.outage ? { outage: c.outage } : {}),
+    ...(c.batch ? { batch: c.batch } : {}),
   }));
   return { file, token: new ClientStore(stateDir).add('bench').token, stateDir };
 }
