@@ -5,6 +5,6 @@
 export { GatewayStore, DB_FILE, verifyAuditFile } from './store.js';
 export { LATEST_VERSION } from './schema.js';
 export type {
-  AuditEntry, AuditFailure, AuditInput, AuditKind, AuditVerifyResult, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, ReconciliationEntry,
+  AuditEntry, AuditFailure, AuditInput, AuditKind, AuditVerifyResult, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, RecheckEntry, RecheckInput, RecheckState, RecheckUpdate, ReconciliationEntry,
   ReconciliationInput, StoreAlert, StoreErrorCode,
 } from './types.js';

@@ -22,6 +22,9 @@ import { inquireByNumbers } from './inquiry.js';
 import { inquireByCard } from './card-inquiry.js';
 import { loadCaBundle } from './card-cert.js';
 import { PinBroker } from './pin-broker.js';
+import { RecheckJob, toRecheckView } from './rechecks.js';
+import type { CheckContext } from './inquiry.js';
+import type { CheckContextInput } from './api-schema.js';
 import { ReaderManager } from '../reader/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
@@ -34,6 +37,7 @@ export interface Gateway {
   readonly link: LinkMonitor;
   readonly relay: OutboxRelay;
   readonly events: EventHub;
+  readonly rechecks: RecheckJob;
   /** everything `status` reports, for the API, the CLI and the admin page */
   status(): GatewayStatus;
   close(): Promise<void>;
@@ -165,6 +169,13 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
+  const rechecks = new RecheckJob({
+    ...config.rechecks, store, central, events, logger, institutionCode: config.institutionCode, timeoutMs: config.central.timeoutMs,
+  });
+  const checkContext = (r: CheckContextInput): CheckContext => ({
+    changedInsurer: r.changedInsurer, consent: r.consent, nameTarget: r.nameTarget, ...(r.knownFacts ? { knownFacts: r.knownFacts } : {}),
+  });
+
   const status = (): GatewayStatus => {
     const ob = store.outboxStats();
     const age = store.revocationAge();
@@ -186,13 +197,16 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
       case 'ping':
         return { type: 'pong' };
       case 'inquiry.numbers': {
-        const input = { query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
-        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input) };
+        const input = {
+          query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, context: checkContext(req),
+          ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
+        };
+        return { type: 'inquiry.result', result: await inquireByNumbers({ central, institutionCode: config.institutionCode, outage, rechecks }, input) };
       }
       case 'inquiry.card': {
         if (!reader) throw new OnshiError('READER_DISABLED', 'this gateway has no card reader enabled (reader.enabled is false)');
-        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation }, {
-          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId,
+        const result = await inquireByCard({ reader, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation, rechecks }, {
+          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId, context: checkContext(req),
           deadline: ctx.deadline, signal: ctx.signal, progress: ctx.progress,
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
@@ -211,6 +225,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
+      case 'rechecks.list':
+        return { type: 'rechecks.items', items: store.listRechecks({ ...(req.state ? { state: req.state } : {}), limit: req.limit }).map(toRecheckView) };
+      case 'rechecks.run':
+        return { type: 'rechecks.ran', ...(await rechecks.run()) };
       case 'inquiry.cancel':
       case 'subscribe':
       case 'unsubscribe':
@@ -220,11 +238,13 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
 
   const stopBackground = async (): Promise<void> => {
     await revocationTask?.destroy();
+    await rechecks.stop();
     link.stop();
     await relay.stop();
   };
   link.start();
   relay.start();
+  rechecks.start();
 
   let ws: WsApiServer;
   try {
@@ -248,6 +268,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     link,
     relay,
     events,
+    rechecks,
     status,
     close() {
       closing ??= (async () => {

@@ -1,9 +1,9 @@
 /**
  * Events pushed to receipt computers that subscribed to a topic: the line state, the outbox
- * (replays, dead letters, alerts), reconciliation items and the reader. A subscriber is a send
+ * (replays, dead letters, alerts), reconciliation items, the reader and the time-lag rechecks. A subscriber is a send
  * function; the WebSocket server registers one per connection and removes it when it closes.
  */
-export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader'] as const;
+export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader', 'rechecks'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export interface GatewayEvent {

@@ -18,6 +18,10 @@ const USAGE = `usage:
   onshi sim card list | insert [--slot N] [--profile P] [--reset] | remove [--slot N] [--cards URL]
                                                 the sandbox's virtual cards (profiles: normal,
                                                 expired-recent, expired-old, revoked, blocked; PIN 1234)
+  onshi sim day [N | +N | today] [--control URL]
+                                                the simulated processing day: day 1 is the day the
+                                                simulator started; +N advances (e.g. P0000018's new
+                                                insurer registers on day 4); today = the real day
   onshi sim line [status | up | down | blackhole | slow MS | flap UP_MS DOWN_MS | MODE_JSON] [--line URL]
                                                 the closed line between gateway and central
 
@@ -35,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
         case 'central': return await central(argv.slice(2));
         case 'card': return await card(argv.slice(2));
         case 'line': return await line(argv.slice(2));
+        case 'day': return await day(argv.slice(2));
         case 'help': case '--help': case undefined:
           process.stdout.write(USAGE + '\n');
           return argv[1] === undefined ? 2 : 0;
@@ -93,6 +98,23 @@ async function disqualify(argv: string[]): Promise<number> {
   });
   if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
   process.stdout.write(`${id}: 資格喪失 ${date}\n`);
+  return 0;
+}
+
+async function day(argv: string[]): Promise<number> {
+  const positional = argv.filter((a) => !a.startsWith('--') && !argv[argv.indexOf(a) - 1]?.startsWith('--'));
+  const v = args(argv.filter((a) => !positional.includes(a)), { control: { type: 'string' } });
+  const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
+  const [what] = positional;
+  let body: Record<string, unknown> | undefined;
+  if (what === 'today') body = { day: null };
+  else if (what !== undefined && /^\+\d{1,4}$/.test(what)) body = { advanceDays: Number(what.slice(1)) };
+  else if (what !== undefined && /^\d{1,4}$/.test(what)) body = { day: Number(what) };
+  else if (what !== undefined) throw Object.assign(new Error(`"${what}" is not a day (N, +N or today)`), { usage: true });
+  const res = await fetch(new URL('/control/clock', control), body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
+  if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
+  const c = (await res.json()) as { day: number; today: string; day1: string };
+  process.stdout.write(`day ${c.day}: ${c.today} (day 1 = ${c.day1})\n`);
   return 0;
 }
 
