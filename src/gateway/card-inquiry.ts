@@ -19,7 +19,7 @@ import { OnshiError, isOnshiError } from '../errors.js';
 import { todayJst } from '../oqs/dates.js';
 import { isReaderError, type ReaderManager } from '../reader/index.js';
 import type { CentralClient } from '../sync/central-client.js';
-import { checkCardCertificate, EXPIRED_GUIDANCE, type CertWarning } from './card-cert.js';
+import { CARD_ALTERNATIVES, checkCardCertificate, EXPIRED_GUIDANCE, type CertWarning } from './card-cert.js';
 import { toInquiryResult, withAdvice, type CheckContext, type InquiryResult, type RecheckScheduler } from './inquiry.js';
 import { CONSENT_BLOCKS, type ConsentName } from './counter-advice.js';
 import { shouldFallBack, type OutagePath } from './outage.js';
@@ -208,8 +208,8 @@ async function askPinAndSign(session: Session, challenge: Buffer, pins: PinBroke
 function cardRefusal(e: unknown): unknown {
   if (!isOnshiError(e, 'CENTRAL_REFUSED')) return e;
   const code = e.details.centralCode;
-  if (code === 'CERT_REVOKED') return new OnshiError('CARD_CERT_REVOKED', `The card's certificate has been revoked (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`, { cause: e });
-  if (code === 'CERT_EXPIRED') return new OnshiError('CARD_CERT_EXPIRED', `Central refused the card's expired certificate. ${EXPIRED_GUIDANCE}`, { cause: e });
+  if (code === 'CERT_REVOKED') return new OnshiError('CARD_CERT_REVOKED', `The card's certificate has been revoked (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`, { cause: e, details: { alternatives: [...CARD_ALTERNATIVES] } });
+  if (code === 'CERT_EXPIRED') return new OnshiError('CARD_CERT_EXPIRED', `Central refused the card's expired certificate. ${EXPIRED_GUIDANCE}`, { cause: e, details: { alternatives: [...CARD_ALTERNATIVES] } });
   if (code === 'CERT_UNTRUSTED') return new OnshiError('CARD_CERT_UNTRUSTED', 'Central does not trust the card\'s certificate.', { cause: e });
   if (code === 'SIGNATURE_INVALID') return new OnshiError('CARD_SIGNATURE_INVALID', 'The card\'s signature did not verify at central; try the check again.', { retryable: true, cause: e });
   return e;
