@@ -17,7 +17,8 @@ const USAGE = `usage:
                                                 (資格喪失 on --date, default today): a later check changes
   onshi sim card list | insert [--slot N] [--profile P] [--reset] | remove [--slot N] [--cards URL]
                                                 the sandbox's virtual cards (profiles: normal,
-                                                expired-recent, expired-old, revoked, blocked; PIN 1234)
+                                                expired-recent, expired-old, revoked, blocked,
+                                                misregistered; PIN 1234)
   onshi sim day [N | +N | today] [--control URL]
                                                 the simulated processing day: day 1 is the day the
                                                 simulator started; +N advances (e.g. P0000018's new
