@@ -31,6 +31,8 @@ interface CardPayload {
   confirmationDate: string;
   institutionCode: string;
   limitConsent: '0' | '1';
+  /** the consents the live search carried: a resend under the same key must be byte-identical */
+  consents?: Record<string, string>;
   proof?: { nonce: string; signature: string; signedAt: string };
   live?: { challenge: string; signature: string };
 }
@@ -94,7 +96,10 @@ async function fileReconciliation(store: GatewayStore, outboxId: number, before:
 }
 
 async function replayCard(central: CentralClient, p: CardPayload, key: string, deadline: number): Promise<QualificationResponse> {
-  const base = { certificate: Buffer.from(p.certificate, 'base64'), confirmationDate: p.confirmationDate, institutionCode: p.institutionCode, limitConsent: p.limitConsent };
+  const base = {
+    certificate: Buffer.from(p.certificate, 'base64'), confirmationDate: p.confirmationDate, institutionCode: p.institutionCode, limitConsent: p.limitConsent,
+    ...(p.consents ? { consents: p.consents } : {}),
+  };
   if (p.mode === 'visual') return central.searchByCard({ ...base, visual: true }, { deadline, idempotencyKey: key });
   if (!p.proof) throw bad('a PIN check without its proof');
   const offlineProof = { nonce: Buffer.from(p.proof.nonce, 'base64'), signature: Buffer.from(p.proof.signature, 'base64'), signedAt: p.proof.signedAt };
