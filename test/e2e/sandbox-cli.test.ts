@@ -3,29 +3,16 @@
  * `onshi inquiry`, all through the real CLI processes (built JavaScript).
  */
 import t from 'tap';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { BIN, runOnshi } from '../helpers/sandbox-cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
-const run = promisify(execFile);
 t.setTimeout(300_000);
 
-async function onshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const p = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    if (stdin !== undefined) p.child.stdin!.end(stdin);
-    const { stdout, stderr } = await p;
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const onshi = runOnshi;
 
 t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
   const state = mkdtempSync(join(tmpdir(), 'onshi-sandbox-'));

@@ -15,6 +15,19 @@ const run = promisify(execFile);
 
 export interface CliRun { code: number; stdout: string; stderr: string }
 
+/** Runs the built `onshi` with `env` added to this process's environment; never throws for an exit code. */
+export async function runOnshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<CliRun> {
+  try {
+    const p = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    if (stdin !== undefined) p.child.stdin!.end(stdin);
+    const { stdout, stderr } = await p;
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
 export interface SandboxCli {
   sandbox: Sandbox;
   env: NodeJS.ProcessEnv;
@@ -31,17 +44,7 @@ export async function startSandboxCli(opts: { card?: boolean } = {}): Promise<Sa
   const env: NodeJS.ProcessEnv = {
     ONSHI_WS: r.ws, ONSHI_TOKEN: r.token, ONSHI_SIM_CONTROL: r.control, ONSHI_SIM_LINE: r.line, ...(r.cards ? { ONSHI_SIM_CARDS: r.cards } : {}),
   };
-  const onshi = async (args: string[], stdin?: string): Promise<CliRun> => {
-    try {
-      const p = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-      if (stdin !== undefined) p.child.stdin!.end(stdin);
-      const { stdout, stderr } = await p;
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-    }
-  };
+  const onshi = (args: string[], stdin?: string): Promise<CliRun> => runOnshi(args, env, stdin);
   return {
     sandbox, env, onshi,
     async json<T>(args: string[], stdin?: string): Promise<T> {
