@@ -3,7 +3,7 @@
  * WebSocket API with a client token like any receipt computer. `run` runs the daily job now.
  */
 import { parseCliArgs } from './cli-args.js';
-import { GatewayClient } from './client.js';
+import { withCliClient, printList } from './client.js';
 import type { RecheckView, RunSummary } from './rechecks.js';
 
 interface Ctx { usage(message: string): Error }
@@ -11,28 +11,19 @@ interface Ctx { usage(message: string): Error }
 export async function cmdRechecks(argv: string[], ctx: Ctx): Promise<number> {
   const [sub = 'list', ...rest] = argv;
   const { values } = parseCliArgs(rest, { state: { type: 'string' }, json: { type: 'boolean' }, ws: { type: 'string' }, token: { type: 'string' } }, (m) => ctx.usage(m));
-  const url = values.ws ?? process.env.ONSHI_WS;
-  const token = values.token ?? process.env.ONSHI_TOKEN;
-  if (!url || !token) throw ctx.usage('rechecks needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
   if (sub !== 'list' && sub !== 'run') throw ctx.usage(`unknown rechecks command "${sub}" (list | run)`);
   if (values.state !== undefined && !['scheduled', 'found', 'expired'].includes(values.state)) throw ctx.usage('--state is scheduled, found or expired');
-  const client = await GatewayClient.connect(url, token);
-  try {
+  return withCliClient(values, 'rechecks', (m) => ctx.usage(m), async (client) => {
     if (sub === 'run') {
-      const r = await client.request({ type: 'rechecks.run' }) as unknown as RunSummary;
-      const { checked, found, expired, failed, stillWaiting } = r;
+      const { checked, found, expired, failed, stillWaiting } = await client.request({ type: 'rechecks.run' }) as unknown as RunSummary;
       if (values.json) process.stdout.write(JSON.stringify({ checked, found, expired, failed, stillWaiting }) + '\n');
       else process.stdout.write(`checked ${checked}: found ${found}, still waiting ${stillWaiting}, failed ${failed}; expired ${expired}\n`);
       return 0;
     }
     const { items } = await client.request({ type: 'rechecks.list', ...(values.state ? { state: values.state } : {}) }) as { items: RecheckView[] };
-    if (values.json) process.stdout.write(JSON.stringify(items, null, 2) + '\n');
-    else if (items.length === 0) process.stdout.write('no rechecks\n');
-    else for (const i of items) process.stdout.write(line(i) + '\n');
+    printList(items, values.json, 'no rechecks', line);
     return 0;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 function line(i: RecheckView): string {
