@@ -165,3 +165,16 @@ t.test('consent flags: echoed; a check by numbers carries 限度額 only', async
   t.equal(bad.code, 1, 'an unknown consent is refused');
   t.match(JSON.parse(bad.stderr), { error: { code: 'INVALID_MESSAGE' } });
 });
+
+t.test('by hand: any person can change insurer with a registration lag (onshi sim people change-insurer)', async (t) => {
+  const changed = await s.onshi(['sim', 'people', 'change-insurer', 'P0000005', '--numbers', '01130012,ｼﾝ,5005,00', '--registers-on-day', '3']);
+  t.equal(changed.code, 0, changed.stderr);
+  t.match(changed.stdout, /registered at central on day 3/);
+  const byNew = await inquiry(['--numbers', '01130012,ｼﾝ,5005,00', '--birthdate', '19450505', '--changed-insurer']);
+  t.equal(byNew.validity, '4', 'not registered yet');
+  t.match(byNew.timeLagRecheck, { scheduled: true });
+  t.equal((await inquiry(numbersArgs('P0000005'))).validity, '2', 'the old qualification ended today');
+  await s.onshi(['sim', 'day', '3']);
+  t.match(JSON.parse((await s.onshi(['rechecks', 'run', '--json'])).stdout), { found: 1 }, 'day 3: found');
+  await s.onshi(['sim', 'day', 'today']);
+});
