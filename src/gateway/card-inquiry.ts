@@ -134,7 +134,7 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
     }
     const signedAt = new Date().toISOString();
     const payload: Record<string, unknown> = {
-      certificate: der.toString('base64'), mode: input.mode, ...common, consents, inquiryId: input.inquiryId,
+      certificate: der.toString('base64'), mode: input.mode, ...common, consents, inquiryId: input.inquiryId, ...(ctx.changedInsurer ? { changedInsurer: true } : {}),
       ...(input.clientId ? { clientId: input.clientId } : {}),
       ...(proof ? { proof: { nonce: proof.nonce.toString('base64'), signature: proof.signature.toString('base64'), signedAt } } : {}),
       // The live search may have reached central: the replay first resends exactly it, under the same key.

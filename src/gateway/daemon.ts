@@ -135,10 +135,13 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   });
   events.publish('line', 'line.state', { ...link.status() }, { retain: true });
 
+  const rechecks = new RecheckJob({
+    ...config.rechecks, store, central, events, logger, institutionCode: config.institutionCode, timeoutMs: config.central.timeoutMs,
+  });
   const budget = new RetryBudget({ ratio: o.retryBudgetRatio });
   const relay = new OutboxRelay({
     store, link, budget, maxInFlight: o.relayConcurrency, ttlMs: o.outboxTtlHours * 3600_000, backoff,
-    replay: createReplay({ central, store, events, logger, timeoutMs: config.central.timeoutMs }),
+    replay: createReplay({ central, store, events, logger, timeoutMs: config.central.timeoutMs, rechecks }),
   });
   relay.on('replayed', (i) => logger.info('re-verified an outage check', { event: 'outbox_replayed', ...i }));
   relay.on('retry', (i) => logger.info('replay will be retried', { event: 'outbox_retry', id: i.id, code: i.code, attempts: i.attempts, retryAt: i.retryAt.toISOString() }));
@@ -169,9 +172,6 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     }, (e) => logger.warn('could not refresh the revocation list', { event: 'revocation_refresh_failed', code: (e as OnshiError).code ?? 'INTERNAL', error: (e as Error).message }))
     : undefined;
 
-  const rechecks = new RecheckJob({
-    ...config.rechecks, store, central, events, logger, institutionCode: config.institutionCode, timeoutMs: config.central.timeoutMs,
-  });
   const checkContext = (r: CheckContextInput): CheckContext => ({
     changedInsurer: r.changedInsurer, consent: r.consent, nameTarget: r.nameTarget, ...(r.knownFacts ? { knownFacts: r.knownFacts } : {}),
   });

@@ -143,7 +143,10 @@ export async function inquireByNumbers(
   const { outage } = deps;
   const offline = async (cause: string): Promise<InquiryResult> => advise(await outage!.answer({
     lookup: numbersLookup(query), referenceClassification: '2', confirmationDate: request.confirmationDate, cause,
-    entry: { idempotencyKey, kind: 'numbers', payload: { request, inquiryId: input.requestId, ...(input.clientId ? { clientId: input.clientId } : {}) } },
+    entry: {
+      idempotencyKey, kind: 'numbers',
+      payload: { request, inquiryId: input.requestId, ...(input.clientId ? { clientId: input.clientId } : {}), ...(ctx.changedInsurer ? { changedInsurer: true } : {}) },
+    },
   }));
   if (outage && !outage.link.allowRequest()) return offline('LINE_DOWN');
   const started = performance.now();

@@ -15,6 +15,7 @@ import { EventHub, type GatewayEvent } from '../../src/gateway/events.js';
 import { toInquiryResult, toNumbersQuery, type InquiryResult } from '../../src/gateway/inquiry.js';
 import { createLogger } from '../../src/gateway/logger.js';
 import { isFound, listRecheckItems, RecheckJob } from '../../src/gateway/rechecks.js';
+import { createReplay } from '../../src/gateway/replay.js';
 import type { QualificationRequest, QualificationResponse, Validity } from '../../src/oqs/types.js';
 import { addDays, eligibilityByNumbers, seedPopulation, toResult } from '../../src/sim/central/population.js';
 import type { CentralClient } from '../../src/sync/central-client.js';
@@ -58,7 +59,7 @@ async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
     await job.consider(result, { request, clientId: 'c1', inquiryId: `inq-${personId}-${qualification}`, changedInsurer: opts.changedInsurer ?? false });
     return result;
   };
-  return { store, dir, sim, job, seen, check, people, setNow: (d: Date) => { now = d; }, getNow: () => now };
+  return { store, dir, sim, job, seen, check, people, central, events, logger, setNow: (d: Date) => { now = d; }, getNow: () => now };
 }
 
 t.test('isFound: 有効, or 新しい資格あり where there was none', async (t) => {
@@ -141,4 +142,26 @@ t.test('one open recheck per patient; a bad schedule is refused', async (t) => {
   const first = (await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck as { id: number };
   t.match((await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck, { id: first.id, duplicate: true });
   t.throws(() => new RecheckJob({ enabled: true, all: false, windowDays: 10, schedule: 'every day', store: {} as GatewayStore, central: {} as CentralClient, events: new EventHub(), logger: createLogger({ level: 'error' }), institutionCode: '1', timeoutMs: 1 }), { code: 'CONFIG_INVALID' });
+});
+
+t.test('an outage check replayed when the line is back schedules its recheck like a live answer (once)', async (t) => {
+  const { store, central, events, logger, job, people, seen } = await setup(t);
+  const replay = createReplay({ central, store, events, logger, timeoutMs: 1000, rechecks: job });
+  const p = people.find((x) => x.id === 'P0000018')!;
+  const x = p.qualifications[1]!;
+  const request: QualificationRequest = {
+    confirmationDate: DAY1, institutionCode: '1319999996',
+    query: toNumbersQuery({ insurerNumber: x.insurerNumber, symbol: x.symbol!, number: x.number, branch: x.branch!, birthdate: p.birthdate }),
+  };
+  const entry = (changedInsurer: boolean, id: number) => ({
+    id, idempotencyKey: `k${id}`, kind: 'numbers', createdAt: new Date(), attempts: 1,
+    payload: { request, told: { source: 'none', insurances: [] }, toldAt: new Date().toISOString(), inquiryId: `outage-${id}`, clientId: 'c1', ...(changedInsurer ? { changedInsurer } : {}) },
+  });
+  await replay(entry(false, 1));
+  t.same(store.listRechecks(), [], 'not flagged: nothing scheduled');
+  await replay(entry(true, 2));
+  await replay(entry(true, 2));
+  t.equal(store.listRechecks().length, 1, 'scheduled once');
+  t.match(store.listRechecks(), [{ state: 'scheduled', firstValidity: '4', personal: { inquiryId: 'outage-2' } }], 'for the outage check');
+  t.match(seen.filter((e) => e.event === 'recheck.scheduled'), [{ data: { inquiryId: 'outage-2' } }]);
 });
