@@ -6,6 +6,6 @@ export { GatewayStore, DB_FILE, verifyAuditFile, type BatchListItem } from './st
 export { LATEST_VERSION } from './schema.js';
 export type {
   AuditEntry, AuditFailure, AuditInput, AuditKind, AuditVerifyResult, BatchChunkRecord, BatchChunkState, BatchEntryInput, BatchEntryRecord, BatchEntryResultInput,
-  BatchRecord, BatchState, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, ReconciliationEntry,
+  BatchRecord, BatchState, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, RecheckEntry, RecheckInput, RecheckState, RecheckUpdate, ReconciliationEntry,
   ReconciliationInput, StoreAlert, StoreErrorCode,
 } from './types.js';

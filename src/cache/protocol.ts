@@ -35,6 +35,8 @@ export interface Ops {
   complete: [{ id: number; outcome: WireOutcome; now: number }, null];
   addReconciliation: [{ outboxId: number; beforeJson: string | null; afterJson: string; changedFields: string[]; now: number }, { id: number }];
   markHandled: [{ id: number; now: number }, null];
+  addRecheck: [{ lookupHex: string; client: string; validity: string; until: number; nextAt: number; personalJson: string; now: number }, { id: number; duplicate: boolean }];
+  updateRecheck: [{ id: number; attempted: boolean; state: 'scheduled' | 'found' | 'expired'; validity: string | null; error: string | null; nextAt: number | null; foundJson: string | null; now: number }, null];
   setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
   setMeta: [{ key: string; value: string }, null];
   pruneOutbox: [{ before: number }, { deleted: number }];

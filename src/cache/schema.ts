@@ -169,6 +169,34 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN UPDATE outbox_depth SET depth = depth + (CASE WHEN NEW.state IN ('pending', 'inflight') THEN 1 ELSE -1 END); END;
     `,
   },
+  {
+    version: 7,
+    name: 'time-lag rechecks',
+    sql: `
+      -- lookup = HMAC(normalized identifiers) of the patient, so one patient has one open recheck;
+      -- personal = AES-GCM(JSON: the request to repeat, the client's patient reference, inquiry id);
+      -- found = AES-GCM(JSON: the answer in which the new eligibility appeared). Validities are codes.
+      CREATE TABLE rechecks (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        lookup         BLOB NOT NULL,
+        client         TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        until_at       INTEGER NOT NULL,
+        next_at        INTEGER,
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        state          TEXT NOT NULL CHECK (state IN ('scheduled', 'found', 'expired')),
+        first_validity TEXT NOT NULL,
+        last_validity  TEXT,
+        last_error     TEXT,
+        personal       BLOB NOT NULL,
+        found          BLOB,
+        settled_at     INTEGER,
+        updated_at     INTEGER NOT NULL
+      );
+      CREATE INDEX rechecks_state ON rechecks (state, id);
+      CREATE INDEX rechecks_lookup ON rechecks (lookup) WHERE state = 'scheduled';
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

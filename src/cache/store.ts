@@ -27,7 +27,8 @@ import { outcomeToWire, type OpArgs, type OpName, type OpResult, type Request, t
 import { spawnWriter } from './spawn-writer.js';
 import { toStoreError } from './sqlite-errors.js';
 import type {
-  AuditEntry, AuditInput, AuditVerifyResult, BatchChunkRecord, BatchChunkState, BatchEntryInput, BatchEntryRecord, BatchEntryResultInput, BatchRecord, BatchState, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxStats, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
+  AuditEntry, AuditInput, AuditVerifyResult, BatchChunkRecord, BatchChunkState, BatchEntryInput, BatchEntryRecord, BatchEntryResultInput, BatchRecord, BatchState, CacheOptions, CompleteOutcome,
+  LookupInput, OutboxEntry, OutboxStats, RecheckEntry, RecheckInput, RecheckState, RecheckUpdate, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
 } from './types.js';
 import { AAD, META_REVOCATION_FETCHED_AT } from './writer-ops.js';
 import { BATCH_AAD } from './batch-ops.js';
@@ -66,6 +67,9 @@ function prepareReader(db: Database.Database) {
     reconByOutbox: db.prepare('SELECT * FROM reconciliation WHERE outbox_id = ? ORDER BY id LIMIT 1'),
     reconOpenCount: db.prepare('SELECT COUNT(*) FROM reconciliation WHERE handled_at IS NULL').pluck(),
     eligCount: db.prepare('SELECT COUNT(*) FROM eligibility').pluck(),
+    rechecksAll: db.prepare('SELECT * FROM rechecks ORDER BY id DESC LIMIT ?'),
+    rechecksByState: db.prepare('SELECT * FROM rechecks WHERE state = ? ORDER BY id LIMIT ?'),
+    recheckById: db.prepare('SELECT * FROM rechecks WHERE id = ?'),
     overdue: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`).pluck(),
     auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
     auditListDesc: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
@@ -127,6 +131,11 @@ function auditArgs(a: AuditInput, now: Date): OpArgs<'appendAudit'> {
     kind: a.kind, actor: a.actor, action: a.action, target: a.target ?? null, remote: a.remote ?? null, mode: a.mode ?? null, outcome: a.outcome ?? null, source: a.source ?? null,
     personalJson: a.personal === undefined ? null : toJson(a.personal), at: validDate(now, 'now'),
   };
+}
+
+interface RecheckRow {
+  id: number; client: string; created_at: number; until_at: number; next_at: number | null; attempts: number; state: RecheckState;
+  first_validity: string; last_validity: string | null; last_error: string | null; personal: Buffer; found: Buffer | null; settled_at: number | null;
 }
 
 interface ReconRow { id: number; outbox_id: number; before: Buffer | null; after: Buffer; changed_fields: string; created_at: number; handled_at: number | null }
@@ -319,6 +328,57 @@ export class GatewayStore {
 
   async markHandled(id: number, now = new Date()): Promise<void> {
     await this.call('markHandled', { id, now: validDate(now, 'now') });
+  }
+
+  // ---- time-lag rechecks ----
+
+  /** Schedules a recheck; the same patient's open recheck is returned instead (`duplicate: true`). */
+  async addRecheck(r: RecheckInput, now = new Date()): Promise<{ id: number; duplicate: boolean }> {
+    if (typeof r.client !== 'string' || r.client.length === 0 || r.client.length > 128) throw err('STORE_INPUT_INVALID', 'recheck client must be 1–128 characters');
+    if (typeof r.validity !== 'string' || !CODE_RE.test(r.validity)) throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
+    return this.call('addRecheck', {
+      lookupHex: this.keys.lookupKey(r.lookup).toString('hex'), client: r.client, validity: r.validity,
+      until: validDate(r.until, 'until'), nextAt: validDate(r.nextAt, 'nextAt'), personalJson: toJson(r.personal), now: validDate(now, 'now'),
+    });
+  }
+
+  /** Records one attempt (or the window's end). A recheck already found or expired is left as it is. */
+  async updateRecheck(id: number, u: RecheckUpdate, now = new Date()): Promise<void> {
+    const validity = u.state === 'expired' ? null : (u.validity ?? null);
+    if (validity !== null && !CODE_RE.test(validity)) throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
+    await this.call('updateRecheck', {
+      id, attempted: u.state !== 'expired', state: u.state, validity,
+      error: u.state === 'scheduled' && u.error !== undefined ? u.error : null,
+      nextAt: u.state === 'scheduled' ? validDate(u.nextAt, 'nextAt') : null,
+      foundJson: u.state === 'found' ? toJson(u.found) : null, now: validDate(now, 'now'),
+    });
+  }
+
+  /** Newest first; with `state`, only those (oldest first, for the job). Personal fields decrypted. */
+  listRechecks(o: { state?: RecheckState; limit?: number } = {}): RecheckEntry[] {
+    this.assertOpen();
+    const limit = o.limit ?? 1000;
+    const rows = this.read(() => (o.state ? this.rs.rechecksByState.all(o.state, limit) : this.rs.rechecksAll.all(limit))) as RecheckRow[];
+    return rows.map((row) => this.recheckEntry(row));
+  }
+
+  getRecheck(id: number): RecheckEntry | undefined {
+    this.assertOpen();
+    const row = this.read(() => this.rs.recheckById.get(id)) as RecheckRow | undefined;
+    return row ? this.recheckEntry(row) : undefined;
+  }
+
+  private recheckEntry(row: RecheckRow): RecheckEntry {
+    const e: RecheckEntry = {
+      id: row.id, client: row.client, createdAt: new Date(row.created_at), until: new Date(row.until_at), attempts: row.attempts, state: row.state,
+      firstValidity: row.first_validity, personal: this.keys.openJson(row.personal, AAD.recheckPersonal(row.id)),
+    };
+    if (row.next_at !== null) e.nextAt = new Date(row.next_at);
+    if (row.last_validity !== null) e.lastValidity = row.last_validity;
+    if (row.last_error !== null) e.lastError = row.last_error;
+    if (row.found !== null) e.found = this.keys.openJson(row.found, AAD.recheckFound(row.id));
+    if (row.settled_at !== null) e.settledAt = new Date(row.settled_at);
+    return e;
   }
 
   // ---- revocation list ----

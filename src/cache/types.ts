@@ -66,6 +66,44 @@ export interface ReconciliationEntry {
   handledAt?: Date;
 }
 
+export type RecheckState = 'scheduled' | 'found' | 'expired';
+
+/** A time-lag recheck to schedule: the patient's keyed lookup, the request to repeat, the window. */
+export interface RecheckInput {
+  lookup: LookupInput;
+  /** the receipt computer that asked (a client id: stored in clear) */
+  client: string;
+  /** 資格有効性 of the answer that started it (a code: stored in clear) */
+  validity: string;
+  until: Date;
+  nextAt: Date;
+  /** sealed: the request to repeat, the client's patient reference, the inquiry id… */
+  personal: unknown;
+}
+
+export interface RecheckEntry {
+  id: number;
+  client: string;
+  createdAt: Date;
+  until: Date;
+  nextAt?: Date;
+  attempts: number;
+  state: RecheckState;
+  firstValidity: string;
+  lastValidity?: string;
+  lastError?: string;
+  personal: unknown;
+  /** the answer in which the new eligibility appeared (state found) */
+  found?: unknown;
+  settledAt?: Date;
+}
+
+/** The outcome of one recheck attempt. */
+export type RecheckUpdate =
+  | { state: 'scheduled'; validity?: string; error?: string; nextAt: Date }
+  | { state: 'found'; validity: string; found: unknown }
+  | { state: 'expired' };
+
 /** Something that happened at open that staff should see (corrupt file moved aside, loose key file mode…). */
 export interface StoreAlert {
   code: string;
@@ -87,6 +125,7 @@ export type StoreErrorCode =
   | 'OUTBOX_NOT_INFLIGHT'
   | 'RECONCILIATION_NOT_FOUND'
   | 'AUDIT_UNAVAILABLE'
+  | 'RECHECK_NOT_FOUND'
   | 'BATCH_EXISTS'
   | 'BATCH_NOT_FOUND'
   | 'BATCH_NOT_OPEN'

@@ -15,6 +15,8 @@ export const AAD = {
   outbox: (id: number) => ({ table: 'outbox', purpose: 'payload', row: String(id) }),
   reconBefore: (id: number) => ({ table: 'reconciliation', purpose: 'before', row: String(id) }),
   reconAfter: (id: number) => ({ table: 'reconciliation', purpose: 'after', row: String(id) }),
+  recheckPersonal: (id: number) => ({ table: 'rechecks', purpose: 'personal', row: String(id) }),
+  recheckFound: (id: number) => ({ table: 'rechecks', purpose: 'found', row: String(id) }),
   keyCheck: { table: 'meta', purpose: 'key_check', row: 'store.key_check' },
 } as const;
 
@@ -53,6 +55,13 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     setRecon: db.prepare('UPDATE reconciliation SET before = ?, after = ? WHERE id = ?'),
     handle: db.prepare('UPDATE reconciliation SET handled_at = ? WHERE id = ? AND handled_at IS NULL'),
     reconExists: db.prepare('SELECT 1 FROM reconciliation WHERE id = ?').pluck(),
+    openRecheck: db.prepare(`SELECT id FROM rechecks WHERE lookup = ? AND state = 'scheduled' ORDER BY id LIMIT 1`).pluck(),
+    insertRecheck: db.prepare(`INSERT INTO rechecks (lookup, client, created_at, until_at, next_at, state, first_validity, personal, updated_at)
+      VALUES (?, ?, ?, ?, ?, 'scheduled', ?, x'', ?)`),
+    setRecheckPersonal: db.prepare('UPDATE rechecks SET personal = ? WHERE id = ?'),
+    recheckState: db.prepare('SELECT state FROM rechecks WHERE id = ?').pluck(),
+    updateRecheck: db.prepare(`UPDATE rechecks SET state = ?, attempts = attempts + ?, last_validity = COALESCE(?, last_validity), last_error = ?,
+      next_at = ?, found = ?, settled_at = ?, updated_at = ? WHERE id = ?`),
     clearRevoked: db.prepare('DELETE FROM revoked_serials'),
     addRevoked: db.prepare('INSERT OR IGNORE INTO revoked_serials (serial) VALUES (?)'),
     setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
@@ -127,6 +136,26 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     markHandled({ id, now }) {
       if (s.reconExists.get(id) === undefined) throw new OnshiError<StoreErrorCode>('RECONCILIATION_NOT_FOUND', `no reconciliation entry ${id}`, { details: { id } });
       s.handle.run(now, id); // already handled: keeps the first time
+      return null;
+    },
+
+    addRecheck({ lookupHex, client, validity, until, nextAt, personalJson, now }) {
+      const lookup = Buffer.from(lookupHex, 'hex');
+      // One open recheck per patient: a second 無効 answer for the same numbers joins the first.
+      const existing = s.openRecheck.get(lookup) as number | undefined;
+      if (existing !== undefined) return { id: existing, duplicate: true };
+      const id = Number(s.insertRecheck.run(lookup, client, now, until, nextAt, validity, now).lastInsertRowid);
+      s.setRecheckPersonal.run(keys.seal(Buffer.from(personalJson, 'utf8'), AAD.recheckPersonal(id)), id);
+      return { id, duplicate: false };
+    },
+
+    updateRecheck({ id, attempted, state, validity, error, nextAt, foundJson, now }) {
+      const current = s.recheckState.get(id) as string | undefined;
+      if (current === undefined) throw new OnshiError<StoreErrorCode>('RECHECK_NOT_FOUND', `no recheck ${id}`, { details: { id } });
+      // A settled recheck stays settled (a late job run never reopens it).
+      if (current !== 'scheduled') return null;
+      const found = foundJson === null ? null : keys.seal(Buffer.from(foundJson, 'utf8'), AAD.recheckFound(id));
+      s.updateRecheck.run(state, attempted ? 1 : 0, validity, error === null ? null : error.slice(0, MAX_ERROR_LEN), nextAt, found, state === 'scheduled' ? null : now, now, id);
       return null;
     },
 

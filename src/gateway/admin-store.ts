@@ -6,8 +6,9 @@
 import type { AuditInput, GatewayStore, ReconciliationEntry } from '../cache/index.js';
 import type { AdminBackend, AuditEntry, ReconciliationItem } from './admin/backend.js';
 import type { EventHub } from './events.js';
+import { listRecheckItems } from './rechecks.js';
 
-type StoreViews = Pick<AdminBackend, 'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches'>;
+type StoreViews = Pick<AdminBackend, 'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks'>;
 
 interface FiledBefore { kind?: string; clientId?: string; inquiryId?: string; checkedAt?: string; told?: Told }
 interface Told { source?: string; validityLabel?: string; refusedCode?: string }
@@ -50,6 +51,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
       events.publish('reconciliation', 'reconciliation.handled', { itemId: n, by: `admin:${by}` });
     },
     listBatches: async () => store.listBatches({ limit: 200 }),
+    listRechecks: async () => listRecheckItems(store, { limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.
       const cutoff = before ? Date.parse(before) : Infinity;

@@ -32,6 +32,34 @@ function topicsRequest<T extends string>(type: T, description: string) {
   } as const;
 }
 
+/** What a check adds to its question (issue #5): the same fields on inquiry.numbers and inquiry.card. */
+const CHECK_CONTEXT_PROPERTIES = {
+  knownFacts: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'what the receipt computer already knows about the patient; a disagreement flags a possible registration error',
+    properties: {
+      birthdate: { type: 'string', pattern: '^[0-9]{4}[-/]?[0-9]{2}[-/]?[0-9]{2}$', description: '生年月日 YYYYMMDD' },
+      nameKana: { type: 'string', minLength: 1, maxLength: 100, description: 'カナ氏名 (any width, hiragana or katakana, spaces ignored)' },
+      sex: { enum: ['1', '2', '3'], description: 'OQSCD007: 1 男, 2 女, 3 未設定 (not compared)' },
+    },
+  },
+  changedInsurer: { type: 'boolean', default: false, description: 'the patient has just changed insurer: a 無効 / 該当資格なし answer is rechecked daily (rechecks.windowDays)' },
+  consent: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'the patient\'s consents, carried to central on a card check and echoed in result.consent',
+    properties: {
+      medication: { type: 'boolean', default: false, description: '薬剤情報 閲覧同意' },
+      healthCheck: { type: 'boolean', default: false, description: '特定健診情報 閲覧同意' },
+      treatment: { type: 'boolean', default: false, description: '診療情報 閲覧同意' },
+      surgery: { type: 'boolean', default: false, description: '手術情報 閲覧同意' },
+    },
+  },
+  nameTarget: { enum: ['shift_jis', 'cp932'], default: 'shift_jis', description: 'the character set of result.nameFallback (JIS X 0208 Shift_JIS, or Windows-31J)' },
+} as const;
+
 export const NUMBERS_QUERY_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -84,6 +112,7 @@ export const REQUEST_SCHEMAS = {
       deadlineMs,
       confirmationDate: { ...yyyymmdd, description: '資格確認日; default today in Japan' },
       query: NUMBERS_QUERY_SCHEMA,
+      ...CHECK_CONTEXT_PROPERTIES,
     },
   },
   'inquiry.card': {
@@ -98,6 +127,7 @@ export const REQUEST_SCHEMAS = {
       confirmationDate: { ...yyyymmdd, description: '資格確認日; default today in Japan' },
       limitConsent: { type: 'boolean', default: false, description: '限度額適用認定証 提供同意' },
       readerName: { type: 'string', maxLength: 200, description: 'use this reader (default: the configured one, else the first with a card)' },
+      ...CHECK_CONTEXT_PROPERTIES,
     },
   },
   'pin.submit': {
@@ -185,9 +215,33 @@ export const REQUEST_SCHEMAS = {
       itemId: { type: 'integer', minimum: 1, description: 'the reconciliation item staff have dealt with' },
     },
   },
+  'rechecks.list': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id'],
+    properties: {
+      type: { const: 'rechecks.list' },
+      id: requestId,
+      state: { enum: ['scheduled', 'found', 'expired'], description: 'only these; default all, newest first' },
+      limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+    },
+  },
+  'rechecks.run': {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'id'],
+    properties: { type: { const: 'rechecks.run' }, id: requestId },
+  },
 } as const;
 
 export type RequestType = keyof typeof REQUEST_SCHEMAS;
+
+export interface CheckContextInput {
+  knownFacts?: { birthdate?: string; nameKana?: string; sex?: '1' | '2' | '3' };
+  changedInsurer: boolean;
+  consent: { medication: boolean; healthCheck: boolean; treatment: boolean; surgery: boolean };
+  nameTarget: 'shift_jis' | 'cp932';
+}
 
 export interface NumbersQueryInput {
   insurerNumber: string;
@@ -201,8 +255,8 @@ export interface NumbersQueryInput {
 
 export type ApiRequest =
   | { type: 'hello'; id: string; protocol: string; client?: string }
-  | { type: 'inquiry.numbers'; id: string; deadlineMs?: number; confirmationDate?: string; query: NumbersQueryInput }
-  | { type: 'inquiry.card'; id: string; mode: 'pin' | 'visual'; deadlineMs?: number; confirmationDate?: string; limitConsent: boolean; readerName?: string }
+  | ({ type: 'inquiry.numbers'; id: string; deadlineMs?: number; confirmationDate?: string; query: NumbersQueryInput } & CheckContextInput)
+  | ({ type: 'inquiry.card'; id: string; mode: 'pin' | 'visual'; deadlineMs?: number; confirmationDate?: string; limitConsent: boolean; readerName?: string } & CheckContextInput)
   | { type: 'pin.submit'; id: string; inquiryId: string; pin: string; confirmLastTry: boolean }
   | { type: 'inquiry.cancel'; id: string; inquiryId: string }
   | { type: 'ping'; id: string }
@@ -213,11 +267,13 @@ export type ApiRequest =
   | { type: 'reconciliation.handle'; id: string; itemId: number }
   | { type: 'batch.submit'; id: string; batchId?: string; confirmationDate?: string; run?: 'now' | 'scheduled'; final: boolean; entries: Array<NumbersQueryInput & { arbitraryId: string }> }
   | { type: 'batch.status'; id: string; batchId: string }
-  | { type: 'batch.results'; id: string; batchId: string; from: number; limit: number };
+  | { type: 'batch.results'; id: string; batchId: string; from: number; limit: number }
+  | { type: 'rechecks.list'; id: string; state?: 'scheduled' | 'found' | 'expired'; limit: number }
+  | { type: 'rechecks.run'; id: string };
 
 /** Answers that end a request; anything else with the same id is a progress event. */
 export const FINAL_TYPES = ['hello.accepted', 'inquiry.result', 'pin.accepted', 'cancelled', 'pong', 'subscribed', 'unsubscribed', 'status', 'reconciliation.items', 'reconciliation.handled',
-  'batch.accepted', 'batch.status', 'batch.results', 'error'] as const;
+  'batch.accepted', 'batch.status', 'batch.results', 'rechecks.items', 'rechecks.ran', 'error'] as const;
 
 /** Default deadlines by request type, when the request names none (ms). */
 export const DEFAULT_DEADLINES: Partial<Record<RequestType, number>> = { 'inquiry.card': 120_000 };

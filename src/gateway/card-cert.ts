@@ -11,7 +11,10 @@ import { certificateGraceEnd } from '../oqs/dates.js';
 
 export type CardCertErrorCode = 'CARD_CERT_UNTRUSTED' | 'CARD_CERT_EXPIRED' | 'CARD_CERT_NOT_YET_VALID' | 'CARD_CERT_REVOKED';
 
-export interface CertWarning { code: string; message: string }
+export interface CertWarning { code: string; message: string; details?: Record<string, unknown> }
+
+/** What the patient can use today instead of a card that cannot be used (typed, for the receipt computer). */
+export const CARD_ALTERNATIVES = ['資格確認書', 'マイナポータル 資格情報のお知らせ (PDF)'] as const;
 
 export const EXPIRED_GUIDANCE =
   'Use the 資格確認書, or the マイナポータル 資格情報のお知らせ (PDF), for today\'s check; the patient renews the certificate at the municipal office.';
@@ -41,9 +44,9 @@ export function checkCardCertificate(cert: X509Certificate, cas: readonly X509Ce
   const graceEnd = certificateGraceEnd(to);
   if (now > to) {
     if (now > graceEnd) {
-      throw new OnshiError<CardCertErrorCode>('CARD_CERT_EXPIRED', `The card's certificate expired more than 3 months ago (${to.toISOString().slice(0, 10)}). ${EXPIRED_GUIDANCE}`, { details: { validTo: to.toISOString() } });
+      throw new OnshiError<CardCertErrorCode>('CARD_CERT_EXPIRED', `The card's certificate expired more than 3 months ago (${to.toISOString().slice(0, 10)}). ${EXPIRED_GUIDANCE}`, { details: { validTo: to.toISOString(), graceEnd: graceEnd.toISOString(), alternatives: [...CARD_ALTERNATIVES] } });
     }
-    warnings.push({ code: 'CARD_CERT_EXPIRED_GRACE', message: `The card's certificate expired on ${to.toISOString().slice(0, 10)}; it can be used until ${graceEnd.toISOString().slice(0, 10)}. Ask the patient to renew it at the municipal office.` });
+    warnings.push({ code: 'CARD_CERT_EXPIRED_GRACE', details: { validTo: to.toISOString(), graceEnd: graceEnd.toISOString() }, message: `The card's certificate expired on ${to.toISOString().slice(0, 10)}; it can be used until ${graceEnd.toISOString().slice(0, 10)}. Ask the patient to renew it at the municipal office.` });
   } else if (now > threeMonthsBefore(to)) {
     warnings.push({ code: 'CARD_CERT_EXPIRES_SOON', message: `The card's certificate expires on ${to.toISOString().slice(0, 10)}; ask the patient to renew it.` });
   }

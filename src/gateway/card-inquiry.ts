@@ -19,8 +19,9 @@ import { OnshiError, isOnshiError } from '../errors.js';
 import { todayJst } from '../oqs/dates.js';
 import { isReaderError, type ReaderManager } from '../reader/index.js';
 import type { CentralClient } from '../sync/central-client.js';
-import { checkCardCertificate, EXPIRED_GUIDANCE, type CertWarning } from './card-cert.js';
-import { toInquiryResult, type InquiryResult } from './inquiry.js';
+import { CARD_ALTERNATIVES, checkCardCertificate, EXPIRED_GUIDANCE, type CertWarning } from './card-cert.js';
+import { toInquiryResult, withAdvice, type CheckContext, type InquiryResult, type RecheckScheduler } from './inquiry.js';
+import { CONSENT_BLOCKS, type ConsentName } from './counter-advice.js';
 import { shouldFallBack, type OutagePath } from './outage.js';
 import type { PinBroker } from './pin-broker.js';
 
@@ -35,6 +36,8 @@ export interface CardInquiryDeps {
   outage?: OutagePath;
   /** the synced revocation list, for the offline check */
   revocation?: { isRevoked(serial: string): boolean; revocationAge(): number | undefined; maxAgeMs: number };
+  /** time-lag rechecks; without it none are scheduled */
+  rechecks?: RecheckScheduler;
 }
 
 export interface CardInquiryInput {
@@ -48,16 +51,23 @@ export interface CardInquiryInput {
   deadline: number;
   signal: AbortSignal;
   progress(event: Record<string, unknown>): void;
+  /** known facts, change of insurer, consent flags (the 限度額 one is `limitConsent`) */
+  context?: CheckContext;
 }
 
-export type CardResult = InquiryResult & { warnings: CertWarning[] };
+export type CardResult = InquiryResult;
+
+/** The consent flags a card check carries to central: every one (照会区分 1 has a field for each). */
+const CARD_CONSENTS: ConsentName[] = [...(Object.keys(CONSENT_BLOCKS) as ConsentName[]), 'limit'];
 
 export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInput): Promise<CardResult> {
   const { deadline, signal, progress } = input;
   const readerName = input.readerName ?? deps.readerName;
   const { outage } = deps;
   progress({ type: 'inquiry.progress', stage: 'waiting_for_card' });
-  return deps.reader.withSession(async (session) => {
+  const ctx: CheckContext = { ...input.context, consent: { ...input.context?.consent, limit: input.limitConsent } };
+  const consents = Object.fromEntries(Object.entries(CONSENT_BLOCKS).map(([name, block]) => [block, ctx.consent?.[name as ConsentName] ? '1' : '0']));
+  const advised = await deps.reader.withSession(async (session) => {
     progress({ type: 'inquiry.progress', stage: 'card_inserted' });
     const { der, certificate } = await session.readAuthCertificate();
     const warnings = checkCardCertificate(certificate, deps.jpkiCas);
@@ -103,14 +113,14 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
         const response = await deps.central.searchByCard({
           certificate: der,
           ...(proof?.challenge ? { challenge: proof.challenge, signature: proof.signature } : { visual: true }),
-          ...common,
+          ...common, consents,
         }, { deadline: liveDeadline, idempotencyKey });
         const result = toInquiryResult(response);
         if (outage) {
           outage.link.recordSuccess(performance.now() - started);
           outage.remember(cardLookup(certificate), result);
         }
-        return { ...result, warnings };
+        return withAdvice(result, ctx, CARD_CONSENTS, warnings);
       } catch (e) {
         cause = lineFailed(cardRefusal(e));
       }
@@ -124,7 +134,7 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
     }
     const signedAt = new Date().toISOString();
     const payload: Record<string, unknown> = {
-      certificate: der.toString('base64'), mode: input.mode, ...common, inquiryId: input.inquiryId,
+      certificate: der.toString('base64'), mode: input.mode, ...common, consents, inquiryId: input.inquiryId, ...(ctx.changedInsurer ? { changedInsurer: true } : {}),
       ...(input.clientId ? { clientId: input.clientId } : {}),
       ...(proof ? { proof: { nonce: proof.nonce.toString('base64'), signature: proof.signature.toString('base64'), signedAt } } : {}),
       // The live search may have reached central: the replay first resends exactly it, under the same key.
@@ -134,8 +144,11 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
       lookup: cardLookup(certificate), referenceClassification: '1', confirmationDate: common.confirmationDate, cause: cause!,
       entry: { idempotencyKey, kind: 'card', payload }, notices,
     });
-    return { ...result, warnings };
+    return withAdvice(result, ctx, CARD_CONSENTS, warnings);
   }, { deadline, signal, ...(readerName ? { readerName } : {}) });
+  // After the card is released: the recheck is a check by numbers and needs no card.
+  await deps.rechecks?.consider(advised, { inquiryId: input.inquiryId, clientId: input.clientId, changedInsurer: ctx.changedInsurer === true });
+  return advised;
 }
 
 export function cardLookup(cert: X509Certificate): LookupInput {
@@ -195,8 +208,8 @@ async function askPinAndSign(session: Session, challenge: Buffer, pins: PinBroke
 function cardRefusal(e: unknown): unknown {
   if (!isOnshiError(e, 'CENTRAL_REFUSED')) return e;
   const code = e.details.centralCode;
-  if (code === 'CERT_REVOKED') return new OnshiError('CARD_CERT_REVOKED', `The card's certificate has been revoked (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`, { cause: e });
-  if (code === 'CERT_EXPIRED') return new OnshiError('CARD_CERT_EXPIRED', `Central refused the card's expired certificate. ${EXPIRED_GUIDANCE}`, { cause: e });
+  if (code === 'CERT_REVOKED') return new OnshiError('CARD_CERT_REVOKED', `The card's certificate has been revoked (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`, { cause: e, details: { alternatives: [...CARD_ALTERNATIVES] } });
+  if (code === 'CERT_EXPIRED') return new OnshiError('CARD_CERT_EXPIRED', `Central refused the card's expired certificate. ${EXPIRED_GUIDANCE}`, { cause: e, details: { alternatives: [...CARD_ALTERNATIVES] } });
   if (code === 'CERT_UNTRUSTED') return new OnshiError('CARD_CERT_UNTRUSTED', 'Central does not trust the card\'s certificate.', { cause: e });
   if (code === 'SIGNATURE_INVALID') return new OnshiError('CARD_SIGNATURE_INVALID', 'The card\'s signature did not verify at central; try the check again.', { retryable: true, cause: e });
   return e;

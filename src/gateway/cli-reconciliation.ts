@@ -4,18 +4,14 @@
  * WebSocket API, with a client token like any receipt computer.
  */
 import { parseCliArgs } from './cli-args.js';
-import { GatewayClient } from './client.js';
+import { printList, withCliClient } from './client.js';
 
 interface Ctx { usage(message: string): Error }
 
 export async function cmdReconciliation(argv: string[], ctx: Ctx): Promise<number> {
   const [sub = 'list', ...rest] = argv;
   const { values, positionals } = parseCliArgs(rest, { all: { type: 'boolean' }, json: { type: 'boolean' }, ws: { type: 'string' }, token: { type: 'string' } }, (m) => ctx.usage(m), 1);
-  const url = values.ws ?? process.env.ONSHI_WS;
-  const token = values.token ?? process.env.ONSHI_TOKEN;
-  if (!url || !token) throw ctx.usage('reconciliation needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
-  const client = await GatewayClient.connect(url, token);
-  try {
+  return withCliClient(values, 'reconciliation', (m) => ctx.usage(m), async (client) => {
     if (sub === 'handle') {
       const id = Number(positionals[0]);
       if (!Number.isInteger(id) || id < 1) throw ctx.usage('reconciliation handle needs an item id');
@@ -25,13 +21,9 @@ export async function cmdReconciliation(argv: string[], ctx: Ctx): Promise<numbe
     }
     if (sub !== 'list') throw ctx.usage(`unknown reconciliation command "${sub}" (list | handle ID)`);
     const { items } = await client.request({ type: 'reconciliation.list', includeHandled: values.all ?? false }) as { items: Item[] };
-    if (values.json) process.stdout.write(JSON.stringify(items, null, 2) + '\n');
-    else if (items.length === 0) process.stdout.write('nothing to reconcile\n');
-    else for (const i of items) process.stdout.write(line(i) + '\n');
+    printList(items, values.json, 'nothing to reconcile', line);
     return 0;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 interface Summary { source?: string; validity?: string; validityLabel?: string; name?: string; refusedCode?: string }

@@ -14,6 +14,7 @@ import { cmdBackup, cmdRestore, cmdSupportBundle } from './cli-backup.js';
 import { cmdBatch } from './cli-batch.js';
 import { cmdDoctor } from './cli-doctor.js';
 import { cmdReconciliation } from './cli-reconciliation.js';
+import { cmdRechecks } from './cli-rechecks.js';
 import { cmdStatus } from './cli-status.js';
 import { loadConfig } from './config.js';
 import { effectiveScopes } from './scopes.js';
@@ -47,6 +48,8 @@ const USAGE = `usage: onshi <command> [options]
   inquiry --card [--visual] [--confirm-last-try] [--limit-consent] [--reader NAME] …
                                         one check by My Number card; the PIN is read from standard
                                         input (one line per attempt), never from an argument
+          both: [--known-birthdate D] [--known-kana KANA] [--known-sex 1|2] [--changed-insurer]
+          [--consent medication,healthCheck,treatment,surgery] [--name-target shift_jis|cp932]
   reconciliation [list [--all] | handle ID] [--json] [--ws URL] [--token TOKEN]
                                         outage checks whose re-verification changed the answer
   batch submit FILE [--now] [--date YYYYMMDD] [--json] [--ws URL] [--token TOKEN]
@@ -55,6 +58,9 @@ const USAGE = `usage: onshi <command> [options]
                                         batch schedule; prints the batch ID
   batch status ID [--json]              progress of a batch
   batch results ID [--json]             one line (or JSON object) per entry, keyed by arbitraryId
+  rechecks [list [--state scheduled|found|expired] | run] [--json] [--ws URL] [--token TOKEN]
+                                        time-lag rechecks after a change of insurer; run = the
+                                        daily job, now
   sim …, sandbox                        simulators and the sandbox (see onshi sim --help)
 
 The config file defaults to $ONSHI_CONFIG or ${DEFAULT_CONFIG}; every setting can be overridden with
@@ -78,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'support-bundle': return await cmdSupportBundle(rest, cliContext);
       case 'reconciliation': return await cmdReconciliation(rest, cliContext);
       case 'batch': return await cmdBatch(rest, cliContext);
+      case 'rechecks': return await cmdRechecks(rest, cliContext);
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(USAGE + '\n');
         return command === undefined ? 2 : 0;
@@ -191,13 +198,25 @@ async function cmdInquiry(argv: string[]): Promise<number> {
     numbers: { type: 'string' }, birthdate: { type: 'string' }, 'limit-consent': { type: 'boolean' },
     date: { type: 'string' }, deadline: { type: 'string' }, ws: { type: 'string' }, token: { type: 'string' },
     card: { type: 'boolean' }, visual: { type: 'boolean' }, 'confirm-last-try': { type: 'boolean' }, reader: { type: 'string' },
+    'known-birthdate': { type: 'string' }, 'known-kana': { type: 'string' }, 'known-sex': { type: 'string' }, 'changed-insurer': { type: 'boolean' },
+    consent: { type: 'string' }, 'name-target': { type: 'string' },
   });
+  // What the check adds to its question (the same on both flows); the gateway validates the values.
+  const context: Record<string, unknown> = {};
+  const known: Record<string, string> = {};
+  if (values['known-birthdate']) known.birthdate = values['known-birthdate'];
+  if (values['known-kana']) known.nameKana = values['known-kana'];
+  if (values['known-sex']) known.sex = values['known-sex'];
+  if (Object.keys(known).length > 0) context.knownFacts = known;
+  if (values['changed-insurer']) context.changedInsurer = true;
+  if (values.consent) context.consent = Object.fromEntries(values.consent.split(',').filter(Boolean).map((c) => [c.trim(), true]));
+  if (values['name-target']) context.nameTarget = values['name-target'];
   const url = values.ws ?? process.env.ONSHI_WS;
   const token = values.token ?? process.env.ONSHI_TOKEN;
   if (!url || !token) throw new UsageError('inquiry needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
   if (values.card) {
     if (values.numbers || values.birthdate) throw new UsageError('--card and --numbers are alternatives');
-    const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.card', mode: values.visual ? 'visual' : 'pin', limitConsent: values['limit-consent'] ?? false };
+    const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.card', mode: values.visual ? 'visual' : 'pin', limitConsent: values['limit-consent'] ?? false, ...context };
     if (values.date) msg.confirmationDate = values.date;
     if (values.deadline) msg.deadlineMs = Number(values.deadline);
     if (values.reader) msg.readerName = values.reader;
@@ -210,7 +229,7 @@ async function cmdInquiry(argv: string[]): Promise<number> {
   const query: Record<string, unknown> = { insurerNumber, number, birthdate: values.birthdate, limitConsent: values['limit-consent'] ?? false };
   if (symbol !== '') query.symbol = symbol;
   if (branch !== '') query.branch = branch;
-  const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.numbers', query };
+  const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.numbers', query, ...context };
   if (values.date) msg.confirmationDate = values.date;
   if (values.deadline) msg.deadlineMs = Number(values.deadline);
   const client = await GatewayClient.connect(url, token);

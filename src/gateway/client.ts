@@ -321,3 +321,28 @@ function pinnedTlsConnect(opts: Pick<GatewayClientOptions, 'fingerprint256' | 's
     return sock;
   };
 }
+
+/**
+ * For the CLI commands that talk to the running gateway like a receipt computer: the URL and token
+ * from --ws/--token or ONSHI_WS/ONSHI_TOKEN (a usage error without them), one connection for `use`.
+ */
+export async function withCliClient<T>(
+  values: { ws?: string | undefined; token?: string | undefined }, command: string, usage: (message: string) => Error, use: (client: GatewayClient) => Promise<T>,
+): Promise<T> {
+  const url = values.ws ?? process.env.ONSHI_WS;
+  const token = values.token ?? process.env.ONSHI_TOKEN;
+  if (!url || !token) throw usage(`${command} needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)`);
+  const client = await GatewayClient.connect(url, token);
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Prints a list as JSON, one line per item, or `empty` when there is none. */
+export function printList<T>(items: T[], json: boolean | undefined, empty: string, line: (item: T) => string): void {
+  if (json) process.stdout.write(JSON.stringify(items, null, 2) + '\n');
+  else if (items.length === 0) process.stdout.write(empty + '\n');
+  else for (const i of items) process.stdout.write(line(i) + '\n');
+}

@@ -95,6 +95,17 @@ export const CONFIG_SCHEMA = {
         retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30, description: 'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start' },
       },
     },
+    rechecks: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'recheck 無効 / 無効（新しい資格あり） / 該当資格なし answers daily (the new insurer\'s registration lag) for patients the receipt computer flags changedInsurer' },
+        all: { type: 'boolean', default: false, description: 'recheck every such answer, flagged or not' },
+        windowDays: { type: 'integer', minimum: 1, maximum: 60, default: 10, description: 'how many days a recheck goes on (the insurers\' registration deadline is 10 days)' },
+        schedule: { type: 'string', minLength: 9, default: '0 7 * * *', description: 'cron schedule (Asia/Tokyo) of the daily recheck job; `onshi rechecks run` runs it now' },
+      },
+    },
     tls: {
       type: 'object',
       additionalProperties: false,
@@ -189,6 +200,7 @@ export interface GatewayConfig {
     revocationSchedule: string; revocationMaxAgeHours: number;
   };
   batch: { concurrency: number; chunkSize: number; pollMs: number; pollMaxMs: number; schedule: string; maxEntries: number; retentionDays: number };
+  rechecks: { enabled: boolean; all: boolean; windowDays: number; schedule: string };
   tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
   admin: {
     enabled: boolean; host: string; port: number; sessionIdleMinutes: number; sessionMaxHours: number;

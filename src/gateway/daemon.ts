@@ -30,6 +30,9 @@ import { inquireByCard } from './card-inquiry.js';
 import { FileExchange } from './file-exchange.js';
 import { loadCaBundle } from './card-cert.js';
 import { PinBroker } from './pin-broker.js';
+import { RecheckJob, toRecheckView } from './rechecks.js';
+import type { CheckContext } from './inquiry.js';
+import type { CheckContextInput } from './api-schema.js';
 import { ReaderManager } from '../reader/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNotifier, type Notifier } from './sd-notify.js';
@@ -59,6 +62,7 @@ export interface Gateway {
   readonly relay: OutboxRelay;
   readonly events: EventHub;
   readonly metrics: GatewayMetrics;
+  readonly rechecks: RecheckJob;
   /** everything `status` reports, for the API, the CLI, health and the admin page */
   status(): DaemonStatus;
   close(): Promise<void>;
@@ -204,10 +208,13 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   });
   events.publish('line', 'line.state', { ...link.status() }, { retain: true });
 
+  const rechecks = new RecheckJob({
+    ...config.rechecks, store, central, events, logger, institutionCode: config.institutionCode, timeoutMs: config.central.timeoutMs,
+  });
   const budget = new RetryBudget({ ratio: o.retryBudgetRatio });
   const relay = new OutboxRelay({
     store, link, budget, maxInFlight: o.relayConcurrency, ttlMs: o.outboxTtlHours * 3600_000, backoff,
-    replay: createReplay({ central, store, events, logger, timeoutMs: config.central.timeoutMs }),
+    replay: createReplay({ central, store, events, logger, timeoutMs: config.central.timeoutMs, rechecks }),
   });
   relay.on('replayed', (i) => logger.info('re-verified an outage check', { event: 'outbox_replayed', ...i }));
   relay.on('retry', (i) => logger.info('replay will be retried', { event: 'outbox_retry', id: i.id, code: i.code, attempts: i.attempts, retryAt: i.retryAt.toISOString() }));
@@ -272,6 +279,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     const readers = st.readers.map((r) => ({ name: r.name, cardPresent: r.cardPresent }));
     return { state: st.pcsc === 'down' ? 'pcscd_down' : readers.length === 0 ? 'no_reader' : 'ready', readers };
   };
+  const checkContext = (r: CheckContextInput): CheckContext => ({
+    changedInsurer: r.changedInsurer, consent: r.consent, nameTarget: r.nameTarget, ...(r.knownFacts ? { knownFacts: r.knownFacts } : {}),
+  });
+
   const status = (): DaemonStatus => {
     const ob = store.outboxStats();
     const age = store.revocationAge();
@@ -334,13 +345,16 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
       case 'ping':
         return { type: 'pong' };
       case 'inquiry.numbers': {
-        const input = { query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}) };
-        return { type: 'inquiry.result', result: await checked('numbers', req, ctx, () => inquireByNumbers({ central, institutionCode: config.institutionCode, outage }, input)) };
+        const input = {
+          query: req.query, requestId: req.id, clientId: ctx.client.id, deadline: ctx.deadline, context: checkContext(req),
+          ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
+        };
+        return { type: 'inquiry.result', result: await checked('numbers', req, ctx, () => inquireByNumbers({ central, institutionCode: config.institutionCode, outage, rechecks }, input)) };
       }
       case 'inquiry.card': {
         if (!reader) throw new OnshiError('READER_DISABLED', 'this gateway has no card reader enabled (reader.enabled is false)');
-        const result = await checked('card', req, ctx, () => inquireByCard({ reader: reader!, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation }, {
-          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId,
+        const result = await checked('card', req, ctx, () => inquireByCard({ reader: reader!, central, institutionCode: config.institutionCode, jpkiCas, pins, outage, revocation, rechecks }, {
+          mode: req.mode, limitConsent: req.limitConsent, inquiryId: req.id, clientId: ctx.client.id, connectionId: ctx.connectionId, context: checkContext(req),
           deadline: ctx.deadline, signal: ctx.signal, progress: ctx.progress,
           ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
           ...(req.readerName ? { readerName: req.readerName } : {}),
@@ -364,6 +378,10 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
         events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
         return { type: 'reconciliation.handled', itemId: req.itemId };
       }
+      case 'rechecks.list':
+        return { type: 'rechecks.items', items: store.listRechecks({ ...(req.state ? { state: req.state } : {}), limit: req.limit }).map(toRecheckView) };
+      case 'rechecks.run':
+        return { type: 'rechecks.ran', ...(await rechecks.run()) };
       case 'batch.submit':
         return batchApi.submit(req, ctx.client.id);
       case 'batch.status':
@@ -398,6 +416,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     await certTask.destroy();
     stopTokenAudit();
     await batchTask.destroy();
+    await rechecks.stop();
     link.stop();
     await relay.stop();
     await batchRunner.stop();
@@ -405,6 +424,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   link.start();
   relay.start();
   batchRunner.start();
+  rechecks.start();
 
   // The gateway's own certificate (made on first start, renewed with the same key): the admin page
   // always, the WebSocket API when it faces the LAN.
@@ -487,6 +507,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     relay,
     events,
     metrics,
+    rechecks,
     status,
     close() {
       closing ??= (async () => {

@@ -1,11 +1,11 @@
 /**
  * Events pushed to receipt computers that subscribed to a topic: the line state, the outbox
- * (replays, dead letters, alerts), reconciliation items, the reader and batch inquiries. A
- * subscriber is a send function; the WebSocket server registers one per connection (with its
- * client id, so that an event meant for one client — a batch's results — reaches only that client)
- * and removes it when it closes.
+ * (replays, dead letters, alerts), reconciliation items, the reader, batch inquiries and the
+ * time-lag rechecks. A subscriber is a send function; the WebSocket server registers one per
+ * connection (with its client id, so that an event meant for one client — a batch's results —
+ * reaches only that client) and removes it when it closes.
  */
-export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader', 'batches'] as const;
+export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader', 'batches', 'rechecks'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export interface GatewayEvent {

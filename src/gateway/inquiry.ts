@@ -11,6 +11,9 @@ import { todayJst } from '../oqs/dates.js';
 import type { LookupInput } from '../cache/index.js';
 import type { NumbersQueryInput } from './api-schema.js';
 import { shouldFallBack, type OutagePath } from './outage.js';
+import { adviseAnswer, type ConsentFlags, type ConsentName, type CounterAdvice, type ResultWarning } from './counter-advice.js';
+import type { KnownPatientFacts, NameTarget } from '../oqs/advice.js';
+import type { RecheckOutcome } from './rechecks.js';
 
 export interface InquiryResult {
   /** 照会区分: '2' by numbers, '1' by card */
@@ -44,6 +47,44 @@ export interface InquiryResult {
    * durably in the outbox (committed before this answer was sent); `queued: false` says why not.
    */
   recheck?: { queued: true; outboxId: number } | { queued: false; code: string; message: string };
+  /** what staff must look at before relying on the answer (typed; see docs/api.md) */
+  warnings: ResultWarning[];
+  /** the advice fields (counter-advice.ts): names, known facts, 複数該当, consent echo */
+  nameFallback?: CounterAdvice['nameFallback'];
+  nameTarget?: CounterAdvice['nameTarget'];
+  knownFacts?: CounterAdvice['knownFacts'];
+  possibleMisregistration?: boolean;
+  multipleMatches?: CounterAdvice['multipleMatches'];
+  consent?: CounterAdvice['consent'];
+  /** a 無効 / 該当資格なし answer after a change of insurer: rechecked daily (see rechecks.ts) */
+  timeLagRecheck?: RecheckOutcome;
+}
+
+/** What a check adds to its question beyond the identifiers: used for the advice and the rechecks. */
+export interface CheckContext {
+  knownFacts?: KnownPatientFacts;
+  changedInsurer?: boolean;
+  consent?: ConsentFlags;
+  nameTarget?: NameTarget;
+}
+
+/**
+ * Adds the counter advice to an answer (central's or the cache's). `extraWarnings` come first
+ * (e.g. the card certificate's). An answer with nothing known (source none) gets warnings only.
+ */
+export function withAdvice(result: InquiryResult, ctx: CheckContext, sentToCentral: ConsentName[], extraWarnings: ResultWarning[] = []): InquiryResult {
+  if (result.source === 'none') return { ...result, warnings: [...extraWarnings] };
+  const { advice, results } = adviseAnswer({
+    ...(result.validity !== undefined ? { validity: result.validity } : {}),
+    results: result.results,
+    ...(ctx.knownFacts ? { knownFacts: ctx.knownFacts } : {}),
+    consent: ctx.consent ?? {},
+    sentToCentral,
+    ...(ctx.nameTarget ? { nameTarget: ctx.nameTarget } : {}),
+  });
+  const out: InquiryResult = { ...result, results, ...advice, warnings: [...extraWarnings, ...advice.warnings] };
+  if (advice.knownFacts === undefined) delete out.knownFacts;
+  return out;
 }
 
 export type InquiryErrorCode = 'CENTRAL_REJECTED';
@@ -53,6 +94,13 @@ export interface InquiryDeps {
   institutionCode: string;
   /** the outage path (cache, outbox, link state); without it a line failure is an error */
   outage?: OutagePath;
+  /** time-lag rechecks; without it none are scheduled */
+  rechecks?: RecheckScheduler;
+}
+
+/** The part of the recheck job the flows use (rechecks.ts). */
+export interface RecheckScheduler {
+  consider(result: InquiryResult, check: { request?: QualificationRequest; clientId?: string | undefined; inquiryId: string; changedInsurer: boolean }): Promise<void>;
 }
 
 export function numbersLookup(q: NumbersQuery): LookupInput {
@@ -79,12 +127,15 @@ export function toNumbersQuery(input: NumbersQueryInput): NumbersQuery {
 export async function inquireByNumbers(
   deps: InquiryDeps,
   input: {
-    query: NumbersQueryInput; confirmationDate?: string; requestId: string; clientId?: string; deadline: number;
+    query: NumbersQueryInput; confirmationDate?: string; requestId: string; clientId?: string; deadline: number; context?: CheckContext;
     /** a key the caller kept from an earlier attempt at the same check (the file exchange after a restart) */
     idempotencyKey?: string;
   },
 ): Promise<InquiryResult> {
   const query = toNumbersQuery(input.query);
+  const ctx: CheckContext = { ...input.context, consent: { ...input.context?.consent, limit: query.limitConsent === '1' } };
+  // 照会区分 2 carries the 限度額 consent only; the other flags are echoed, not sent.
+  const advise = (r: InquiryResult): InquiryResult => withAdvice(r, ctx, ['limit']);
   const request: QualificationRequest = {
     confirmationDate: input.confirmationDate ?? todayJst(),
     institutionCode: deps.institutionCode,
@@ -94,10 +145,13 @@ export async function inquireByNumbers(
   // One key for the live attempt and any replay of it: central never acts twice on one check.
   const idempotencyKey = input.idempotencyKey ?? randomUUID();
   const { outage } = deps;
-  const offline = (cause: string): Promise<InquiryResult> => outage!.answer({
+  const offline = async (cause: string): Promise<InquiryResult> => advise(await outage!.answer({
     lookup: numbersLookup(query), referenceClassification: '2', confirmationDate: request.confirmationDate, cause,
-    entry: { idempotencyKey, kind: 'numbers', payload: { request, inquiryId: input.requestId, ...(input.clientId ? { clientId: input.clientId } : {}) } },
-  });
+    entry: {
+      idempotencyKey, kind: 'numbers',
+      payload: { request, inquiryId: input.requestId, ...(input.clientId ? { clientId: input.clientId } : {}), ...(ctx.changedInsurer ? { changedInsurer: true } : {}) },
+    },
+  }));
   if (outage && !outage.link.allowRequest()) return offline('LINE_DOWN');
   const started = performance.now();
   let result: InquiryResult;
@@ -113,7 +167,9 @@ export async function inquireByNumbers(
     outage.link.recordSuccess(performance.now() - started);
     outage.remember(numbersLookup(query), result);
   }
-  return result;
+  const advised = advise(result);
+  await deps.rechecks?.consider(advised, { request, clientId: input.clientId, inquiryId: input.requestId, changedInsurer: ctx.changedInsurer === true });
+  return advised;
 }
 
 /** What the counter sees. A SegmentOfResult other than 1 is a failure of the whole request. */
@@ -136,6 +192,7 @@ export function toInquiryResult(response: QualificationResponse): InquiryResult 
     status: body.status,
     notices: [],
     results: body.results,
+    warnings: [],
   };
   if (body.validity !== undefined) {
     result.validity = body.validity;

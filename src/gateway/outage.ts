@@ -13,6 +13,7 @@ import type { GatewayStore, LookupInput } from '../cache/index.js';
 import type { LinkMonitor } from '../sync/link.js';
 import type { EventHub } from './events.js';
 import type { InquiryResult } from './inquiry.js';
+import { ADVICE_FIELDS } from './counter-advice.js';
 import type { Logger } from './logger.js';
 import { summarize } from './outcome.js';
 
@@ -22,11 +23,16 @@ export const FALLBACK_GUIDANCE = [
   'Check eligibility with the 資格確認書 (or a still-valid 被保険者証); without one, have the patient fill in the 被保険者資格申立書 — the gateway re-verifies with central when the line is back.',
 ];
 
-/** What is cached of central's answer: not when or how this particular answer was given. */
+/**
+ * What is cached of central's answer: not when or how this particular answer was given, nor the
+ * advice that depends on what the request knew (recomputed for every answer, see withAdvice).
+ */
 export function cacheable(result: InquiryResult): Omit<InquiryResult, 'answeredAt' | 'recheck'> {
   const { answeredAt, recheck, ...answer } = result;
   void answeredAt; void recheck;
-  return answer;
+  const out = answer as Partial<InquiryResult>;
+  for (const f of ADVICE_FIELDS) delete out[f];
+  return out as Omit<InquiryResult, 'answeredAt' | 'recheck'>;
 }
 
 /** The fraction of the outbox at which staff are warned. */
@@ -123,6 +129,7 @@ export class OutagePath {
     const verifiedAt = hit.verifiedAt.toISOString();
     return {
       ...cached,
+      warnings: [],
       source: 'cache',
       answeredAt: new Date().toISOString(),
       verifiedAt,
@@ -141,6 +148,7 @@ export class OutagePath {
       confirmationDate: input.confirmationDate,
       notices: [],
       results: [],
+      warnings: [],
       unavailable: {
         code: 'ELIGIBILITY_UNAVAILABLE',
         message: `Central cannot be reached (${input.cause}) and no answer for this patient confirmed within the last ${Math.round(this.o.cacheMaxAgeMs / 3600_000)} h is cached.`,

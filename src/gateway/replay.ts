@@ -11,7 +11,7 @@ import type { CentralClient } from '../sync/central-client.js';
 import type { RelayEntry, ReplayFn } from '../sync/relay.js';
 import { cardLookup } from './card-inquiry.js';
 import type { EventHub } from './events.js';
-import { numbersLookup, toInquiryResult, type InquiryResult } from './inquiry.js';
+import { numbersLookup, toInquiryResult, type InquiryResult, type RecheckScheduler } from './inquiry.js';
 import type { Logger } from './logger.js';
 import { compareOutcomes, summarize, type OutcomeSummary } from './outcome.js';
 import { cacheable } from './outage.js';
@@ -23,6 +23,8 @@ export interface ReplayDeps {
   logger: Logger;
   /** how long one replay may take */
   timeoutMs: number;
+  /** a lag answer on re-verification schedules its time-lag recheck, as a live answer would */
+  rechecks?: RecheckScheduler;
 }
 
 interface CardPayload {
@@ -31,11 +33,13 @@ interface CardPayload {
   confirmationDate: string;
   institutionCode: string;
   limitConsent: '0' | '1';
+  /** the consents the live search carried: a resend under the same key must be byte-identical */
+  consents?: Record<string, string>;
   proof?: { nonce: string; signature: string; signedAt: string };
   live?: { challenge: string; signature: string };
 }
 
-interface CommonPayload { told: OutcomeSummary; toldAt: string; inquiryId?: string; clientId?: string }
+interface CommonPayload { told: OutcomeSummary; toldAt: string; inquiryId?: string; clientId?: string; changedInsurer?: boolean }
 
 /** Central's refusals that are its verdict on the card, not on the request. */
 const CARD_VERDICTS = new Set(['CERT_REVOKED', 'CERT_EXPIRED', 'CERT_UNTRUSTED', 'SIGNATURE_INVALID', 'OFFLINE_PROOF_STALE']);
@@ -50,8 +54,9 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
     let lookup: LookupInput;
     let after: OutcomeSummary;
     let result: InquiryResult | undefined;
+    let request: QualificationRequest | undefined;
     if (entry.kind === 'numbers') {
-      const request = p.request as QualificationRequest | undefined;
+      request = p.request as QualificationRequest | undefined;
       if (!request?.query) throw bad('no request');
       lookup = numbersLookup(request.query);
       result = toInquiryResult(await deps.central.searchByNumbers(request, { deadline, idempotencyKey: entry.idempotencyKey }));
@@ -73,7 +78,13 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
       throw bad(`unknown kind ${entry.kind}`);
     }
 
-    if (result) await deps.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now()));
+    if (result) {
+      await deps.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now()));
+      // One open recheck per patient, so a replay repeated after a crash schedules nothing twice.
+      await deps.rechecks?.consider(result, {
+        ...(request ? { request } : {}), inquiryId: p.inquiryId ?? `outbox-${entry.id}`, clientId: p.clientId, changedInsurer: p.changedInsurer === true,
+      });
+    }
     const changedFields = compareOutcomes(p.told, after);
     const ids = { outboxId: entry.id, kind: entry.kind, ...(p.inquiryId ? { inquiryId: p.inquiryId } : {}), ...(p.clientId ? { clientId: p.clientId } : {}) };
     if (changedFields.length > 0) {
@@ -94,7 +105,10 @@ async function fileReconciliation(store: GatewayStore, outboxId: number, before:
 }
 
 async function replayCard(central: CentralClient, p: CardPayload, key: string, deadline: number): Promise<QualificationResponse> {
-  const base = { certificate: Buffer.from(p.certificate, 'base64'), confirmationDate: p.confirmationDate, institutionCode: p.institutionCode, limitConsent: p.limitConsent };
+  const base = {
+    certificate: Buffer.from(p.certificate, 'base64'), confirmationDate: p.confirmationDate, institutionCode: p.institutionCode, limitConsent: p.limitConsent,
+    ...(p.consents ? { consents: p.consents } : {}),
+  };
   if (p.mode === 'visual') return central.searchByCard({ ...base, visual: true }, { deadline, idempotencyKey: key });
   if (!p.proof) throw bad('a PIN check without its proof');
   const offlineProof = { nonce: Buffer.from(p.proof.nonce, 'base64'), signature: Buffer.from(p.proof.signature, 'base64'), signedAt: p.proof.signedAt };

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { todayJst } from '../oqs/dates.js';
 import { CentralSim } from './central/server.js';
-import { peopleRows, seedPopulation, type PeopleRow } from './central/population.js';
+import { addDays, peopleRows, seedPopulation, type PeopleRow } from './central/population.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { startSandbox } from './sandbox.js';
 import { cardControlClient } from './card/index.js';
@@ -15,9 +15,18 @@ const USAGE = `usage:
   onshi sim people disqualify ID [--date YYYYMMDD] [--control URL]
                                                 central learns that person ID left the insurer
                                                 (資格喪失 on --date, default today): a later check changes
+  onshi sim people change-insurer ID --numbers INSURER,SYMBOL,NUMBER,BRANCH --registers-on-day N
+          [--insurer-name NAME] [--control URL]
+                                                person ID leaves the insurer today (simulated) and joins
+                                                another, which central learns of on day N only
   onshi sim card list | insert [--slot N] [--profile P] [--reset] | remove [--slot N] [--cards URL]
                                                 the sandbox's virtual cards (profiles: normal,
-                                                expired-recent, expired-old, revoked, blocked; PIN 1234)
+                                                expired-recent, expired-old, revoked, blocked,
+                                                misregistered; PIN 1234)
+  onshi sim day [N | +N | today] [--control URL]
+                                                the simulated processing day: day 1 is the day the
+                                                simulator started; +N advances (e.g. P0000018's new
+                                                insurer registers on day 4); today = the real day
   onshi sim line [status | up | down | blackhole | slow MS | flap UP_MS DOWN_MS | MODE_JSON] [--line URL]
                                                 the closed line between gateway and central
 
@@ -35,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
         case 'central': return await central(argv.slice(2));
         case 'card': return await card(argv.slice(2));
         case 'line': return await line(argv.slice(2));
+        case 'day': return await day(argv.slice(2));
         case 'help': case '--help': case undefined:
           process.stdout.write(USAGE + '\n');
           return argv[1] === undefined ? 2 : 0;
@@ -64,6 +74,7 @@ const portOf = (v: string | undefined, fallback: number): number => {
 
 async function people(argv: string[]): Promise<number> {
   if (argv[0] === 'disqualify') return disqualify(argv.slice(1));
+  if (argv[0] === 'change-insurer') return changeInsurer(argv.slice(1));
   const v = args(argv, { json: { type: 'boolean' }, control: { type: 'string' } });
   const control = v.control ?? process.env.ONSHI_SIM_CONTROL;
   let rows: PeopleRow[];
@@ -81,6 +92,35 @@ async function people(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The registration lag by hand: the old qualification ends today, the new one is registered on day N. */
+async function changeInsurer(argv: string[]): Promise<number> {
+  const [id, ...rest] = argv;
+  const v = args(rest, { numbers: { type: 'string' }, 'registers-on-day': { type: 'string' }, 'insurer-name': { type: 'string' }, control: { type: 'string' } });
+  const usage = (m: string): Error => Object.assign(new Error(m), { usage: true });
+  if (!id) throw usage('sim people change-insurer needs a person id (see onshi sim people)');
+  const parts = (v.numbers ?? '').split(',');
+  if (parts.length !== 4 || !/^\d{6}(\d{2})?$/.test(parts[0]!) || !parts[2]) throw usage('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (SYMBOL and BRANCH may be empty)');
+  const day = Number(v['registers-on-day']);
+  if (!Number.isInteger(day) || day < 1) throw usage('--registers-on-day is the simulated day (1 = the first) on which central learns of the new insurer');
+  const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
+  const call = async (path: string, method: string, body?: unknown): Promise<unknown> => {
+    const res = await fetch(new URL(path, control), { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
+    return res.json();
+  };
+  const clock = await call('/control/clock', 'GET') as { day1: string; today: string };
+  const registeredOn = addDays(clock.day1, day - 1);
+  const [insurerNumber, symbol, number, branch] = parts as [string, string, string, string];
+  const person = `/control/people/${encodeURIComponent(id)}/qualifications`;
+  await call(`${person}/0`, 'PATCH', { disqualificationDate: clock.today, reasonOfLoss: '03' }); // OQSCD008 03: 転職等
+  await call(person, 'POST', {
+    insurerNumber, number, ...(symbol ? { symbol } : {}), ...(branch ? { branch } : {}), insurerName: v['insurer-name'] ?? '新保険者（シミュレータ）',
+    cardClassification: '01', personalFamily: '1', qualificationDate: clock.today, registeredOn,
+  });
+  process.stdout.write(`${id}: 資格喪失 ${clock.today}; new insurer ${insurerNumber} from ${clock.today}, registered at central on day ${day} (${registeredOn})\n`);
+  return 0;
+}
+
 async function disqualify(argv: string[]): Promise<number> {
   const [id, ...rest] = argv;
   const v = args(rest, { date: { type: 'string' }, control: { type: 'string' } });
@@ -93,6 +133,23 @@ async function disqualify(argv: string[]): Promise<number> {
   });
   if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
   process.stdout.write(`${id}: 資格喪失 ${date}\n`);
+  return 0;
+}
+
+async function day(argv: string[]): Promise<number> {
+  const positional = argv.filter((a) => !a.startsWith('--') && !argv[argv.indexOf(a) - 1]?.startsWith('--'));
+  const v = args(argv.filter((a) => !positional.includes(a)), { control: { type: 'string' } });
+  const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
+  const [what] = positional;
+  let body: Record<string, unknown> | undefined;
+  if (what === 'today') body = { day: null };
+  else if (what !== undefined && /^\+\d{1,4}$/.test(what)) body = { advanceDays: Number(what.slice(1)) };
+  else if (what !== undefined && /^\d{1,4}$/.test(what)) body = { day: Number(what) };
+  else if (what !== undefined) throw Object.assign(new Error(`"${what}" is not a day (N, +N or today)`), { usage: true });
+  const res = await fetch(new URL('/control/clock', control), body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
+  if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
+  const c = (await res.json()) as { day: number; today: string; day1: string };
+  process.stdout.write(`day ${c.day}: ${c.today} (day 1 = ${c.day1})\n`);
   return 0;
 }
 

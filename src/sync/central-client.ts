@@ -59,6 +59,8 @@ export interface CardSearchInput {
   confirmationDate: string;
   institutionCode: string;
   limitConsent: '0' | '1';
+  /** the patient's other consents, by OQS block name (e.g. PharmacistsInfo) → OQSCD016 flag */
+  consents?: Record<string, string>;
 }
 
 interface RawAnswer { status: number; headers: IncomingHttpHeaders; body: Buffer }
@@ -124,6 +126,7 @@ export class CentralClient {
       confirmationDate: input.confirmationDate,
       institutionCode: input.institutionCode,
       limitConsent: input.limitConsent,
+      ...(input.consents ? { consents: input.consents } : {}),
     };
     return decodeAnswer(await this.authorized(WEB_API_PATHS.cardSearch, Buffer.from(JSON.stringify(body)), call));
   }

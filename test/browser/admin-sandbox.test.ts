@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { readTlsIdentity } from '../../src/gateway/tls-identity.js';
-import { startSandboxProcess } from '../helpers/sandbox.js';
+import { startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));

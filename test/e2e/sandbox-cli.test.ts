@@ -3,26 +3,11 @@
  * `onshi inquiry`, all through the real CLI processes (built JavaScript).
  */
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { startSandboxProcess } from '../helpers/sandbox.js';
+import { runOnshi, startSandboxProcess } from '../helpers/sandbox-cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
-const run = promisify(execFile);
 t.setTimeout(300_000);
 
-async function onshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const p = run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    if (stdin !== undefined) p.child.stdin!.end(stdin);
-    const { stdout, stderr } = await p;
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const onshi = runOnshi;
 
 t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
   const { ready } = await startSandboxProcess(t, 'onshi-sandbox-');

@@ -18,7 +18,7 @@ import { gunzipSync } from 'node:zlib';
 import iconv from 'iconv-lite';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { seedPopulation } from '../../src/sim/central/population.js';
-import { startSandboxProcess } from '../helpers/sandbox.js';
+import { startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));

@@ -31,3 +31,25 @@ t.test('hello: MAJOR.MINOR only; an optional client string', async (t) => {
   }
   t.match(parseRequest('{"type":"hello","id":"h"}'), { ok: false, error: { code: 'INVALID_MESSAGE' } }, 'protocol is required');
 });
+
+t.test('the counter fields: known facts, change of insurer, consent, name target; rechecks requests', async (t) => {
+  const r = parseRequest(JSON.stringify({ ...good, knownFacts: { birthdate: '1980-04-01', nameKana: 'ﾃｽﾄ', sex: '1' }, changedInsurer: true, consent: { medication: true } }));
+  t.ok(r.ok);
+  if (r.ok && r.request.type === 'inquiry.numbers') {
+    t.same(r.request.consent, { medication: true, healthCheck: false, treatment: false, surgery: false }, 'unset consents default to false');
+    t.equal(r.request.nameTarget, 'shift_jis');
+    t.equal(r.request.changedInsurer, true);
+  }
+  const plain = parseRequest(JSON.stringify(good));
+  if (plain.ok && plain.request.type === 'inquiry.numbers') t.equal(plain.request.changedInsurer, false);
+  const card = parseRequest(JSON.stringify({ type: 'inquiry.card', id: 'c', mode: 'pin', knownFacts: { sex: '2' }, consent: { surgery: true }, nameTarget: 'cp932' }));
+  t.ok(card.ok, 'the same fields on inquiry.card');
+  t.match(parseRequest(JSON.stringify({ ...good, knownFacts: { sex: '9' } })), { ok: false, error: { details: { problems: [/knownFacts\/sex/] } } });
+  t.match(parseRequest(JSON.stringify({ ...good, knownFacts: { birthdate: '1980-4-1' } })), { ok: false, error: { details: { problems: [/knownFacts\/birthdate/] } } });
+  t.match(parseRequest(JSON.stringify({ ...good, consent: { everything: true } })), { ok: false, error: { message: /unknown field "everything"/ } });
+  t.match(parseRequest(JSON.stringify({ ...good, nameTarget: 'utf8' })), { ok: false, error: { details: { problems: [/nameTarget/] } } });
+  t.match(parseRequest(JSON.stringify({ type: 'rechecks.list', id: 'l', state: 'found' })), { ok: true, request: { limit: 200 } });
+  t.match(parseRequest(JSON.stringify({ type: 'rechecks.list', id: 'l', state: 'gone' })), { ok: false });
+  t.match(parseRequest(JSON.stringify({ type: 'rechecks.run', id: 'r' })), { ok: true });
+  t.match(parseRequest(JSON.stringify({ type: 'rechecks.run', id: 'r', now: 1 })), { ok: false }, 'no way to move the job\'s clock');
+});

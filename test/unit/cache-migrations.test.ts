@@ -15,9 +15,12 @@ const tempDir = (t: Test): string => {
   return dir;
 };
 
-t.test('migrations are numbered 1..N without gaps', async (t) => {
-  t.same(MIGRATIONS.map((m) => m.version), Array.from({ length: MIGRATIONS.length }, (_, i) => i + 1));
-  t.equal(LATEST_VERSION, MIGRATIONS.length);
+t.test('migrations are numbered from 1, strictly increasing', async (t) => {
+  // Versions are reserved per branch (5: batches, 6: rechecks), so one branch may hold a gap until merged.
+  const versions = MIGRATIONS.map((m) => m.version);
+  t.equal(versions[0], 1);
+  t.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]!), `increasing: ${versions.join(', ')}`);
+  t.equal(LATEST_VERSION, versions[versions.length - 1]);
   t.ok(LATEST_VERSION >= 2);
 });
 

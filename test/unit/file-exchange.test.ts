@@ -27,7 +27,7 @@ const person = (o: Partial<QualificationResult> = {}): QualificationResult => ({
 });
 const central = (o: Partial<InquiryResult> = {}): InquiryResult => ({
   referenceClassification: '2', source: 'central', answeredAt: new Date().toISOString(), verifiedAt: new Date().toISOString(),
-  processTime: '20250401093004', confirmationDate: '20250401', status: '1', validity: '1', notices: [], results: [person()], ...o,
+  processTime: '20250401093004', confirmationDate: '20250401', status: '1', validity: '1', notices: [], warnings: [], results: [person()], ...o,
 });
 const request = (o: Partial<QualificationRequest> = {}): QualificationRequest => ({
   confirmationDate: '20250401', institutionCode: INST, fileId: 'F-0001',

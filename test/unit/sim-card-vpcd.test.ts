@@ -105,8 +105,8 @@ t.test('control server: list, insert, remove, log over loopback JSON', async (t)
   const dir = await mkdtemp(join(tmpdir(), 'vcard-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const profiles = await ensureCardProfiles(dir);
-  t.same(profiles.map((p) => p.name), ['normal', 'expired-recent', 'expired-old', 'revoked', 'blocked', 'canary']);
-  t.same(profiles.map((p) => p.personId), ['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005']);
+  t.same(profiles.map((p) => p.name), ['normal', 'expired-recent', 'expired-old', 'revoked', 'blocked', 'misregistered', 'canary']);
+  t.same(profiles.map((p) => p.personId), ['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005', 'C0000006', 'C0000001']);
   const v = await fakeVpcd();
   t.teardown(() => v.close());
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', host: '127.0.0.1', port: v.port });

@@ -51,8 +51,10 @@ export const PROFILE_SPECS: readonly ProfileSpec[] = [
   { name: 'expired-old', personId: 'C0000003', pin: '1234', signPassword: 'SIMPASS3', notAfterOffsetDays: -120, toleranceDays: 10, initialAuthTries: 3 },
   { name: 'revoked', personId: 'C0000004', pin: '1234', signPassword: 'SIMPASS4', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, serial: REVOKED_CARD_SERIAL, initialAuthTries: 3 },
   { name: 'blocked', personId: 'C0000005', pin: '1234', signPassword: 'SIMPASS5', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 0 },
+  // Linked at central to another person's insurance record (紐付け誤り): see population.ts C0000006.
+  { name: 'misregistered', personId: 'C0000006', pin: '1234', signPassword: 'SIMPASS6', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
   // The `normal` person with a PIN found nowhere else, for the test that searches every file for it.
-  { name: 'canary', personId: 'C0000001', pin: '5739', signPassword: 'SIMPASS6', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
+  { name: 'canary', personId: 'C0000001', pin: '5739', signPassword: 'SIMPASS7', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
 ];
 
 export const PROFILE_NAMES = PROFILE_SPECS.map((p) => p.name);

@@ -9,6 +9,7 @@ import type {
   ElderlyRecipientInfo, LimitApplicationInfo, NumbersQuery, QualificationResult, Validity,
 } from '../../oqs/types.js';
 import { normalizeInsurerNumber } from '../../oqs/identifiers.js';
+import { todayJst } from '../../oqs/dates.js';
 
 export interface SimQualification {
   /** digits only, 6 or 8 (the wire form is space-padded) */
@@ -79,7 +80,35 @@ function ratioCase([id, label, kana, birthdate, ratio, flag]: (typeof RATIO_CASE
   };
 }
 
-export function seedPopulation(): SimPerson[] {
+/** YYYYMMDD plus `days` (calendar arithmetic in UTC: the strings are dates, not instants). */
+export function addDays(yyyymmdd: string, days: number): string {
+  const d = new Date(Date.UTC(Number(yyyymmdd.slice(0, 4)), Number(yyyymmdd.slice(4, 6)) - 1, Number(yyyymmdd.slice(6, 8)) + days));
+  return d.toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/** The simulated day on which P0000018's new insurer registers: day 1 is the simulator's first day. */
+export const LAG_REGISTRATION_DAY = 4;
+
+/** The person whose new insurer registers late (the time-lag recheck scenario), relative to `day1`. */
+export function lagPerson(day1: string): SimPerson {
+  return {
+    id: 'P0000018', label: `転職直後: 旧資格は無効、新しい保険者は ${LAG_REGISTRATION_DAY} 日目に登録 (registration lag; advance with onshi sim day)`,
+    name: '転職　十八', nameKana: 'ﾃﾝｼｮｸ ｼﾞｭｳﾊﾁ', sex: '1', birthdate: '19880808',
+    qualifications: [
+      {
+        insurerNumber: '06270011', symbol: 'ﾗｸﾞ', number: '1818', branch: '00', insurerName: KENPO,
+        cardClassification: '01', personalFamily: '1', qualificationDate: '20150401', disqualificationDate: day1, reasonOfLoss: '03',
+      },
+      {
+        insurerNumber: '01130020', symbol: '１８１８', number: '18', branch: '00', insurerName: '全国健康保険協会東京支部',
+        cardClassification: '01', personalFamily: '1', qualificationDate: day1, registeredOn: addDays(day1, LAG_REGISTRATION_DAY - 1),
+      },
+    ],
+  };
+}
+
+/** `day1`: the simulator's first day (YYYYMMDD), for the people whose story is told in simulated days. */
+export function seedPopulation(day1 = todayJst()): SimPerson[] {
   return [
     {
       id: 'P0000001', label: '有効 (健保, 限度額 consent)', name: 'テスト　太郎', nameKana: 'ﾃｽﾄ ﾀﾛｳ', sex: '1', birthdate: '19800401',
@@ -170,6 +199,7 @@ export function seedPopulation(): SimPerson[] {
     },
     // 負担割合 vs 限度額適用区分: each combination the gateway must flag "confirm with the insurer".
     ...RATIO_CASES.map(ratioCase),
+    lagPerson(day1),
     // Card holders: the virtual cards' certificates carry CN=<id> (see src/sim/card).
     ...['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005'].map((id, i): SimPerson => ({
       id, label: `card holder ${i + 1}`, name: `カード　${['一', '二', '三', '四', '五'][i]}郎`, nameKana: `ｶｰﾄﾞ ${['ｲﾁ', 'ｼﾞ', 'ｻﾌﾞ', 'ｼ', 'ｺﾞ'][i]}ﾛｳ`,
@@ -179,6 +209,16 @@ export function seedPopulation(): SimPerson[] {
         cardClassification: '01', personalFamily: '1', qualificationDate: '20200401',
       }],
     })),
+    {
+      // The `misregistered` card's holder is カード 六郎 (ｶｰﾄﾞ ﾛｸﾛｳ, 1970-01-06, 男), but the insurer linked
+      // the card to this record: a receipt computer that sends what it knows sees the disagreement.
+      id: 'C0000006', label: 'card linked to another person\'s record (紐付け誤り; holder ｶｰﾄﾞ ﾛｸﾛｳ 19700106 男)',
+      name: '誤登録　花子', nameKana: 'ｺﾞﾄｳﾛｸ ﾊﾅｺ', sex: '2', birthdate: '19920202',
+      qualifications: [{
+        insurerNumber: '06139992', symbol: 'ｶｰﾄﾞ', number: '806', branch: '00', insurerName: KENPO,
+        cardClassification: '01', personalFamily: '1', qualificationDate: '20200401',
+      }],
+    },
   ];
 }
 

@@ -13,7 +13,7 @@ import { WEB_API_PATHS } from '../../oqs/web-api.js';
 import type { SandboxPki } from '../pki.js';
 import { HttpError, objectBody, readBody, readJson, sendError, sendJson } from '../http.js';
 import {
-  eligibilityByNumbers, eligibilityByPerson, type Eligibility, peopleRows, seedPopulation, type SimPerson,
+  addDays, eligibilityByNumbers, eligibilityByPerson, type Eligibility, peopleRows, seedPopulation, type SimPerson,
   type SimQualification, toResult,
 } from './population.js';
 import { certificateGraceEnd, timestampJst, todayJst } from '../../oqs/dates.js';
@@ -66,6 +66,8 @@ export interface CentralSimOptions {
 
 export class CentralSim {
   readonly people: SimPerson[];
+  /** the simulator's day 1 (YYYYMMDD, JST): `onshi sim day N` sets the processing day to day1 + N − 1 */
+  readonly day1: string;
   /** 一括照会 (src/sim/central/batch.ts) */
   readonly batches: SimBatches;
   readonly settings: CentralSettings = { latencyMs: 0, jitterMs: 0, errorRate: 0, errorStatus: 503, retryAfterSec: 1, today: null };
@@ -82,7 +84,8 @@ export class CentralSim {
     private readonly control: HttpServer,
     private readonly opts: CentralSimOptions,
   ) {
-    this.people = opts.people ?? seedPopulation();
+    this.day1 = todayJst();
+    this.people = opts.people ?? seedPopulation(this.day1);
     this.batches = new SimBatches({ people: this.people, today: () => this.today() });
     this.jpkiCa = new X509Certificate(opts.pki.jpkiCa.certPem);
     this.revoked = new Set((opts.revokedSerials ?? []).map((s) => s.toLowerCase().replace(/^0+/, '')));
@@ -302,6 +305,14 @@ export class CentralSim {
     const institutionCode = typeof body.institutionCode === 'string' ? body.institutionCode : '';
     const eligibility = eligibilityByPerson(this.people.find((p) => p.id === cn), confirmationDate, this.today());
     const response = this.respond('1', confirmationDate, institutionCode, undefined, eligibility, body.limitConsent === '1');
+    // The patient's consents (given at the reader) come back with the result, each with its time.
+    const consents = body.consents !== undefined ? objectBody(body.consents) : {};
+    for (const r of response.body.results) {
+      for (const [block, flag] of Object.entries(consents)) {
+        if (!/^[A-Za-z]{1,60}$/.test(block) || (flag !== '0' && flag !== '1')) throw new HttpError(400, 'REQUEST_INVALID', `consents.${block.slice(0, 60)} must be "0" or "1"`);
+        r.consents[block] = flag === '1' ? { flag, time: timestampJst() } : { flag };
+      }
+    }
     if (validTo.getTime() < now) {
       // The real code comes from 別紙6-1, which is not public: the simulator uses its own.
       response.body.resultCode = 'SIM-W-CERT-EXPIRED';
@@ -349,6 +360,11 @@ export class CentralSim {
         return sendJson(res, 200, this.settings);
       }
       if (req.method === 'GET' && path === '/control/stats') return sendJson(res, 200, this.stats);
+      if (req.method === 'GET' && path === '/control/clock') return sendJson(res, 200, this.clock());
+      if (req.method === 'POST' && path === '/control/clock') {
+        this.setClock(objectBody(await readJson(req)));
+        return sendJson(res, 200, this.clock());
+      }
       if (req.method === 'POST' && path === '/control/reset') {
         this.stats = CentralSim.emptyStats();
         this.answers.clear();
@@ -405,6 +421,22 @@ export class CentralSim {
       if (patch.today !== null && (typeof patch.today !== 'string' || !/^\d{8}$/.test(patch.today))) throw new HttpError(400, 'BAD_SETTING', 'today must be YYYYMMDD or null');
       this.settings.today = patch.today;
     }
+  }
+
+  /** The simulated processing day, as day N since day 1. */
+  clock(): { day1: string; today: string; day: number } {
+    const today = this.today();
+    const ms = (d: string): number => Date.UTC(Number(d.slice(0, 4)), Number(d.slice(4, 6)) - 1, Number(d.slice(6, 8)));
+    return { day1: this.day1, today, day: Math.round((ms(today) - ms(this.day1)) / 86_400_000) + 1 };
+  }
+
+  /** `{ day: N }` (day 1 = the first day), `{ advanceDays: N }`, or `{ day: null }` = back to the real today. */
+  setClock(b: Record<string, unknown>): void {
+    const int = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 3660;
+    if (b.day === null) this.settings.today = null;
+    else if (int(b.day, 1)) this.settings.today = addDays(this.day1, b.day - 1);
+    else if (int(b.advanceDays, 0)) this.settings.today = addDays(this.today(), b.advanceDays);
+    else throw new HttpError(400, 'BAD_CLOCK', 'give day (1…3660, or null for today) or advanceDays (0…3660)');
   }
 
   /** A fresh challenge for in-process tests. */
