@@ -4,7 +4,8 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { createServer as createHttpsServer, request } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { CentralClient } from '../../src/sync/central-client.js';
 import { createCa, issueCertificate } from '../../src/sim/pki.js';
@@ -49,6 +50,25 @@ t.test('the hostname is checked', async (t) => {
   const c = clientFor({ servername: 'central.example.invalid' });
   t.teardown(() => c.close());
   await t.rejects(c.searchByNumbers(REQ, soon()), { code: 'CENTRAL_TLS_FAILED' });
+});
+
+t.test('TLS 1.2 or later: a central that offers only TLS 1.1 is refused before anything is sent', async (t) => {
+  const pki = await sharedPki();
+  let requests = 0;
+  const start = async (maxVersion: 'TLSv1.1' | 'TLSv1.2') => {
+    const server = createHttpsServer({ key: pki.centralServer.keyPem, cert: pki.centralServer.certPem, minVersion: 'TLSv1', maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' }, (_q, res) => { requests++; res.writeHead(500).end(); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const old = clientFor({ url: await start('TLSv1.1') });
+  t.teardown(() => old.close());
+  await t.rejects(old.searchByNumbers(REQ, soon()), { code: 'CENTRAL_TLS_FAILED', retryable: false }, 'refused as a TLS failure, not retried as a line fault');
+  t.equal(requests, 0, 'no request (no login, no patient data) crossed the weak connection');
+  const current = clientFor({ url: await start('TLSv1.2') });
+  t.teardown(() => current.close());
+  await t.rejects(current.searchByNumbers(REQ, soon()), { code: 'CENTRAL_UNAVAILABLE' }, 'the same server at TLS 1.2 is reached (and answers 500)');
+  t.equal(requests, 1);
 });
 
 t.test('central refuses a gateway without a client certificate, or with one from another CA', async (t) => {
