@@ -8,8 +8,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # and python3: building the native modules (smartcard, better-sqlite3) from source; opensc: the
 # peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates; systemd: the
 # unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started); chromium:
-# the admin page's browser tests (driven by playwright-core, which never downloads a browser).
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd chromium)
+# the admin page's browser tests (driven by playwright-core, which never downloads a browser);
+# fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep.
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd chromium fonts-ipafont-gothic)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }
