@@ -12,7 +12,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -22,6 +21,7 @@ import { ClientStore } from '../../src/gateway/clients.js';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { issueCertificate } from '../../src/sim/pki.js';
+import { startDaemon as startDaemonProcess, type ReadyInfo } from '../helpers/daemon-process.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
@@ -40,8 +40,6 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Ready { wsPort: number; adminPort?: number; healthPort?: number; wsTls?: boolean; fingerprint?: string }
-
 function writeConfig(name: string, extra: Record<string, unknown> = {}): { file: string; stateDir: string; token: string } {
   const f = pkiFiles();
   const stateDir = join(dir, name);
@@ -55,22 +53,9 @@ function writeConfig(name: string, extra: Record<string, unknown> = {}): { file:
   return { file, stateDir, token: new ClientStore(stateDir).add('appliance-test').token };
 }
 
-function startDaemon(file: string): { child: ChildProcess; ready: Promise<Ready>; lines: string[] } {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const ready = new Promise<Ready>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      try {
-        const e = JSON.parse(line) as Ready & { event?: string };
-        if (e.event === 'ready') resolve(e);
-      } catch { /* keep going */ }
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${stderr}${lines.join('\n')}`)));
-  });
-  return { child, ready, lines };
+function startDaemon(file: string): { child: ChildProcess; ready: Promise<ReadyInfo>; lines: string[] } {
+  const d = startDaemonProcess(file);
+  return { child: d.child, ready: d.info, lines: d.lines };
 }
 
 async function stop(child: ChildProcess): Promise<void> {

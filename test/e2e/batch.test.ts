@@ -22,7 +22,7 @@ import { validateConfig } from '../../src/gateway/config.js';
 import type { GatewayEvent } from '../../src/gateway/events.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
-import { BIN, kill, startDaemon } from '../helpers/daemon.js';
+import { BIN, kill, startDaemon } from '../helpers/daemon-process.js';
 import { pkiFiles, sharedPki, waitFor } from '../helpers/gateway.js';
 
 const ENTRIES = 2000;

@@ -19,7 +19,7 @@ import { GatewayClient } from '../../src/gateway/client.js';
 import type { InquiryResult } from '../../src/gateway/inquiry.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
-import { kill, startDaemon } from '../helpers/daemon.js';
+import { kill, startDaemon } from '../helpers/daemon-process.js';
 import { sharedPki } from '../helpers/gateway.js';
 import { outageConfig, queryOf } from '../helpers/outage.js';
 
