@@ -52,6 +52,10 @@ export const ADMIN_JS = `'use strict';
       var es = new EventSource('/api/events');
       es.addEventListener('status', function (e) { apply(JSON.parse(e.data).fields); });
       es.addEventListener('logout', function () { es.close(); location.assign('/login?expired=1'); });
+      // A form this page submits (logout above all) navigates by itself: the stream's own
+      // "logout" must not start a second navigation that aborts the first.
+      // (Bubbling, so a form whose confirm() was declined has already said so.)
+      document.addEventListener('submit', function (e) { if (!e.defaultPrevented) es.close(); });
     } else {
       setInterval(function () {
         fetch('/api/status', { credentials: 'same-origin' }).then(function (r) {
