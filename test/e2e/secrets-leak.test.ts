@@ -19,6 +19,7 @@ import iconv from 'iconv-lite';
 import { GatewayClient } from '../../src/gateway/client.js';
 import { seedPopulation } from '../../src/sim/central/population.js';
 import { startSandboxProcess } from '../helpers/sandbox-cli.js';
+import { waitFor } from '../helpers/gateway.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
@@ -73,8 +74,8 @@ async function session(t: Test): Promise<void> {
   t.match((await cardCheck([PIN])).result, { source: 'cache', recheck: { queued: true } }, 'card check during the outage');
   for (let i = 0; i < 3; i++) t.match((await byNumbers(i)).result, { source: 'cache', recheck: { queued: true } });
   await run(process.execPath, [BIN, 'sim', 'line', 'up'], { env });
-  const drained = await waitUntil(async () => ((await client.request({ type: 'status' })).status as { outbox: { depth: number } }).outbox.depth === 0, 30_000);
-  t.ok(drained, 'the outbox drained after the line came back (replayed)');
+  const drained = async (): Promise<boolean> => ((await client.request({ type: 'status' })).status as { outbox: { depth: number } }).outbox.depth === 0;
+  await t.resolves(waitFor(drained, 'the outbox to drain', 30_000), 'the outbox drained after the line came back (replayed)');
   t.ok(seenByOthers.some((f) => f.includes('"outbox.replayed"')), 'the observer saw the replays');
 
   const bundle = join(state, 'support.tar.gz');
@@ -102,13 +103,4 @@ function walk(dir: string): string[] {
     const p = join(dir, n);
     return statSync(p).isDirectory() ? walk(p) : [p];
   });
-}
-
-async function waitUntil(f: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await f()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return f();
 }
