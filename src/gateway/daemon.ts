@@ -17,6 +17,7 @@ import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
+import { scheduleJob } from '../sync/schedule.js';
 import { BatchApi } from './batch-api.js';
 import { BatchRunner } from './batch-runner.js';
 import { EventHub } from './events.js';
@@ -397,13 +398,14 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
   };
 
   // Retention: the personal fields of old audit entries go; the chain and its clear fields stay.
-  if (!cron.validate(config.audit.purgeSchedule)) throw new OnshiError('CONFIG_INVALID', `audit.purgeSchedule "${config.audit.purgeSchedule}" is not a valid cron expression`);
-  const purge = (): Promise<void> => store.purgeAuditPersonal(new Date(Date.now() - config.audit.retentionDays * 86_400_000)).then(
-    (n) => { if (n > 0) logger.info('purged personal fields of old audit entries', { event: 'audit_purged', count: n, retentionDays: config.audit.retentionDays }); },
-    (e) => { logger.error('audit retention purge failed', { event: 'audit_purge_failed', code: (e as OnshiError).code ?? 'INTERNAL' }); },
-  );
-  const purgeTask = cron.schedule(config.audit.purgeSchedule, purge, { timezone: 'Asia/Tokyo', name: 'audit-retention', noOverlap: true });
-  void purge();
+  const purgeTask = scheduleJob({
+    name: 'audit-retention', setting: 'audit.purgeSchedule', schedule: config.audit.purgeSchedule,
+    run: async () => {
+      const n = await store.purgeAuditPersonal(new Date(Date.now() - config.audit.retentionDays * 86_400_000));
+      if (n > 0) logger.info('purged personal fields of old audit entries', { event: 'audit_purged', count: n, retentionDays: config.audit.retentionDays });
+    },
+    onError: (e) => { logger.error('audit retention purge failed', { event: 'audit_purge_failed', code: (e as OnshiError).code ?? 'INTERNAL' }); },
+  });
   const certTask = cron.schedule('7 9 * * *', certAlert, { timezone: 'Asia/Tokyo', name: 'central-cert-expiry' });
   const stopTokenAudit = watchTokenChanges({
     clients, getMeta: (k) => store.getMeta(k), setMeta: (k, v) => store.setMeta(k, v), append: (e) => store.appendAudit(e),

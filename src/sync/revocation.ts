@@ -4,10 +4,10 @@
  * one. The offline card check uses it, with its age shown, when central cannot be asked.
  */
 import type { X509Certificate } from 'node:crypto';
-import cron, { type ScheduledTask } from 'node-cron';
-import { OnshiError } from '../errors.js';
+import type { ScheduledTask } from 'node-cron';
 import type { CentralClient } from './central-client.js';
 import { parseVerifiedCrl } from './crl.js';
+import { scheduleJob } from './schedule.js';
 
 export interface RevocationSink {
   setRevocationList(serials: string[], fetchedAt: Date): Promise<{ count: number }>;
@@ -24,9 +24,5 @@ export async function refreshRevocationList(o: { central: CentralClient; cas: re
 
 /** Runs `refresh` now and on `schedule` (cron, Asia/Tokyo); failures go to `onError`, never throw. */
 export function scheduleRevocationRefresh(schedule: string, refresh: () => Promise<unknown>, onError: (e: unknown) => void): ScheduledTask {
-  if (!cron.validate(schedule)) throw new OnshiError('CONFIG_INVALID', `outage.revocationSchedule "${schedule}" is not a valid cron expression`);
-  const run = (): Promise<void> => refresh().then(() => undefined, onError);
-  const task = cron.schedule(schedule, run, { timezone: 'Asia/Tokyo', name: 'revocation-refresh', noOverlap: true });
-  void run();
-  return task;
+  return scheduleJob({ name: 'revocation-refresh', setting: 'outage.revocationSchedule', schedule, run: refresh, onError });
 }

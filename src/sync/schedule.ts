@@ -1,0 +1,25 @@
+/**
+ * The gateway's recurring jobs: run once now, then on a node-cron schedule in Japan's time zone,
+ * never two runs of one job at once; a failure goes to `onError`, never throws.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import { OnshiError } from '../errors.js';
+
+export interface JobOptions {
+  /** the task's name (node-cron) */
+  name: string;
+  /** the config key the schedule came from, for the error a bad expression gets */
+  setting: string;
+  schedule: string;
+  run: () => Promise<unknown>;
+  onError: (e: unknown) => void;
+}
+
+/** CONFIG_INVALID, naming the setting, when the schedule is not a cron expression. */
+export function scheduleJob(o: JobOptions): ScheduledTask {
+  if (!cron.validate(o.schedule)) throw new OnshiError('CONFIG_INVALID', `${o.setting} "${o.schedule}" is not a valid cron expression`);
+  const run = (): Promise<void> => o.run().then(() => undefined, o.onError);
+  const task = cron.schedule(o.schedule, run, { timezone: 'Asia/Tokyo', name: o.name, noOverlap: true });
+  void run();
+  return task;
+}
