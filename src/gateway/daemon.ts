@@ -17,7 +17,7 @@ import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { refreshRevocationList, scheduleRevocationRefresh } from '../sync/revocation.js';
-import { scheduleJob } from '../sync/schedule.js';
+import { assertCronSchedule, scheduleJob } from '../sync/schedule.js';
 import { BatchApi } from './batch-api.js';
 import { BatchRunner } from './batch-runner.js';
 import { EventHub } from './events.js';
@@ -123,7 +123,7 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     throw new OnshiError<StartupErrorCode>('STARTUP_INSECURE_LISTEN', `api.host ${config.api.host} is not a loopback address and api.tls is off; tokens and PINs would cross the LAN in clear (set api.tls to auto or on)`);
   }
   // Before anything is opened or scheduled, so that a refusal leaves nothing running.
-  if (!cron.validate(config.batch.schedule)) throw new OnshiError('CONFIG_INVALID', `batch.schedule "${config.batch.schedule}" is not a valid cron expression`);
+  assertCronSchedule('batch.schedule', config.batch.schedule);
   // The support bundle's recent log lines (the service user may not read the journal).
   const logRing = new LogRing();
   const ringTransport = new winston.transports.Stream({ stream: logRing, level: 'info' });

@@ -13,11 +13,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
-import { OnshiError, isOnshiError } from '../errors.js';
+import { isOnshiError } from '../errors.js';
 import type { GatewayStore, RecheckEntry } from '../cache/index.js';
 import { validateNumbersQuery, VALIDITY_LABEL } from '../oqs/index.js';
 import type { NumbersQuery, QualificationRequest, Validity } from '../oqs/types.js';
 import type { CentralClient } from '../sync/central-client.js';
+import { assertCronSchedule } from '../sync/schedule.js';
 import type { RecheckItem } from './admin/backend.js';
 import type { EventHub } from './events.js';
 import { numbersLookup, toInquiryResult, type InquiryResult, type RecheckScheduler } from './inquiry.js';
@@ -123,7 +124,7 @@ export class RecheckJob implements RecheckScheduler {
   private running: Promise<RunSummary> | undefined;
 
   constructor(private readonly o: RecheckJobOptions) {
-    if (!cron.validate(o.schedule)) throw new OnshiError('CONFIG_INVALID', `rechecks.schedule "${o.schedule}" is not a valid cron expression`);
+    assertCronSchedule('rechecks.schedule', o.schedule);
   }
 
   private now(): Date {

@@ -16,8 +16,13 @@ export interface JobOptions {
 }
 
 /** CONFIG_INVALID, naming the setting, when the schedule is not a cron expression. */
+export function assertCronSchedule(setting: string, schedule: string): void {
+  if (!cron.validate(schedule)) throw new OnshiError('CONFIG_INVALID', `${setting} "${schedule}" is not a valid cron expression`);
+}
+
+/** Throws as assertCronSchedule does for a bad schedule. */
 export function scheduleJob(o: JobOptions): ScheduledTask {
-  if (!cron.validate(o.schedule)) throw new OnshiError('CONFIG_INVALID', `${o.setting} "${o.schedule}" is not a valid cron expression`);
+  assertCronSchedule(o.setting, o.schedule);
   const run = (): Promise<void> => o.run().then(() => undefined, o.onError);
   const task = cron.schedule(o.schedule, run, { timezone: 'Asia/Tokyo', name: o.name, noOverlap: true });
   void run();
