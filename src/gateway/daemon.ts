@@ -324,7 +324,9 @@ export async function startGateway(config: GatewayConfig, opts: { logger?: Logge
     const source = (result?.source ?? 'none') as CheckSource;
     const outcome = checkOutcome(result, error);
     metrics.recordCheck({ kind, outcome: error ? outcome : 'ok', source, seconds: (Date.now() - started) / 1000 });
-    audit({
+    // The audit append (hash, encryption, hand-off to the writer) after the answer has been sent:
+    // it was never awaited, so nothing changes for the trail but the counter's wait.
+    setImmediate(audit, {
       kind: 'check', actor: ctx.client.id, action: `inquiry.${kind}`, remote: ctx.remote.slice(0, 64), mode: kind, outcome,
       ...(source === 'central' || source === 'cache' ? { source } : {}), personal: { requestId: req.id },
     });

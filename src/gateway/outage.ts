@@ -86,8 +86,14 @@ export class OutagePath {
 
   /** Caches central's answer for outages. Not awaited by the counter: a lost cache write is refetched. */
   remember(lookup: LookupInput, result: InquiryResult): void {
-    this.o.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? result.answeredAt)).catch((e: unknown) => {
-      this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: (e as OnshiError).code });
+    const answer = cacheable(result);
+    const verifiedAt = new Date(result.verifiedAt ?? result.answeredAt);
+    // After the counter's answer is on its way (setImmediate runs after this turn's socket writes):
+    // the key derivation, encryption and hand-off to the writer are not the patient's wait.
+    setImmediate(() => {
+      this.o.store.putEligibility(lookup, answer, verifiedAt).catch((e: unknown) => {
+        this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: (e as OnshiError).code });
+      });
     });
   }
 
@@ -111,7 +117,7 @@ export class OutagePath {
       this.o.logger.error('outbox refused a re-verification', { event: 'outbox_refused', code });
       this.o.events.publish('outbox', 'outbox.alert', { code, message });
     }
-    this.o.logger.info('answered during outage', { event: 'outage_answer', source: result.source, cause: input.cause, queued: result.recheck.queued });
+    this.o.logger.debug('answered during outage', { event: 'outage_answer', source: result.source, cause: input.cause, queued: result.recheck.queued });
     return result;
   }
 

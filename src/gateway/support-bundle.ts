@@ -46,17 +46,33 @@ export function redactLogText(text: string): string {
  * transport: `new winston.transports.Stream({ stream: ring })`.
  */
 export class LogRing extends Writable {
-  private readonly lines: string[] = [];
+  // A fixed ring: every daemon log line passes here, so no per-line array shifting or copying.
+  private readonly lines: (string | undefined)[];
+  private next = 0;
+  private count = 0;
   constructor(private readonly max = 2000) {
     super({ decodeStrings: false });
+    this.lines = new Array<string | undefined>(max);
   }
   override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
-    for (const l of String(chunk).split('\n')) if (l) this.lines.push(l);
-    if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
+    const text = String(chunk);
+    // winston writes one line and its newline per call: split only when there is more than one
+    const nl = text.indexOf('\n');
+    if (nl === -1 || nl === text.length - 1) this.push1(nl === -1 ? text : text.slice(0, nl));
+    else for (const l of text.split('\n')) this.push1(l);
     cb();
   }
+  private push1(line: string): void {
+    if (!line) return;
+    this.lines[this.next] = line;
+    this.next = (this.next + 1) % this.max;
+    if (this.count < this.max) this.count++;
+  }
   text(): string {
-    return this.lines.join('\n') + (this.lines.length ? '\n' : '');
+    const out: string[] = [];
+    const first = (this.next - this.count + this.max) % this.max;
+    for (let i = 0; i < this.count; i++) out.push(this.lines[(first + i) % this.max]!);
+    return out.join('\n') + (out.length ? '\n' : '');
   }
 }
 

@@ -317,7 +317,9 @@ export class WsApiServer {
       answered = true;
       this.send(conn, { ...msg, id: req.id });
       const outcome = msg.type === 'error' ? (msg.error as ApiErrorBody).code : 'ok';
-      this.opts.logger.info('request', { event: 'request', client: conn.client.id, type: req.type, outcome, ms: Date.now() - started });
+      // One line per request; a check says where its answer came from (central, cache during an outage, none).
+      const source = (msg.result as { source?: unknown } | undefined)?.source;
+      this.opts.logger.info('request', { event: 'request', client: conn.client.id, type: req.type, outcome, ...(typeof source === 'string' ? { source } : {}), ms: Date.now() - started });
     };
     conn.inflight.set(req.id, { ac, answer });
     const timer = setTimeout(() => {

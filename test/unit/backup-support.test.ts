@@ -84,7 +84,9 @@ t.test('support bundle: a tar.gz without secrets', async (t) => {
   const config = validateConfig({ central: { userId: 'clinic-login-id' } });
   const ring = new LogRing(3);
   for (let i = 0; i < 5; i++) ring.write(JSON.stringify({ message: `line ${i}`, pin: '1234' }) + '\n');
-  t.equal(ring.text().split('\n').filter(Boolean).length, 3, 'the ring keeps the last lines only');
+  t.same(ring.text().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { message: string }).message), ['line 2', 'line 3', 'line 4'], 'the ring keeps the last lines only, oldest first');
+  ring.write('a\nb\n');
+  t.same(ring.text().split('\n').filter(Boolean).slice(-2), ['a', 'b'], 'a chunk of several lines counts as several');
   const { filename, data } = buildSupportBundle({ config, logs: ring.text(), versions: { node: '20' }, now: new Date('2026-05-01T00:00:00Z') });
   t.match(filename, /^onshi-support-20260501T000000-.+\.tar\.gz$/);
   const tar = gunzipSync(data);
