@@ -284,6 +284,46 @@ wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n
   return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
 }
 
+/**
+ * The least any gateway can cost: a bare relay in a process of its own that takes a check off a
+ * WebSocket and asks central with the gateway's own CentralClient and codecs (same mutual TLS,
+ * keep-alive) — no validation, cache, outbox, audit, advice or logs. Measured beside the daemon,
+ * it says what the extra hop alone costs on this machine (its socket writes and wake-ups).
+ */
+export async function startBareRelay(centralUrl: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  ensureBuilt();
+  const f = pkiFiles();
+  const dist = (m: string): string => JSON.stringify(new URL(`../dist/${m}`, import.meta.url).href);
+  const src = `import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+import { CentralClient } from ${dist('sync/central-client.js')};
+import { toNumbersQuery, toInquiryResult } from ${dist('gateway/inquiry.js')};
+import { todayJst } from ${dist('oqs/dates.js')};
+const env = JSON.parse(process.env.RELAY);
+const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => {
+  ws.send(JSON.stringify({ type: 'welcome' }));
+  ws.on('message', async (d) => {
+    const m = JSON.parse(d.toString());
+    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
+    const request = { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: randomUUID(), query: toNumbersQuery(m.query) };
+    const answer = await central.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));
+  });
+});
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+  const env = { ...process.env, RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }) };
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l)));
+    child.once('exit', (c) => reject(new Error(`bare relay exited ${c}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
+}
+
 export const CARD_LOCK = '/tmp/onshi-card.lock';
 
 /**

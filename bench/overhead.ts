@@ -2,13 +2,15 @@
  * 1. Gateway overhead: a check by numbers through the daemon's WebSocket API against the same
  * request sent straight to the central simulator with the gateway's own CentralClient (the same
  * mutual TLS, keep-alive both ways), central latency 0, one request at a time, interleaved blocks.
+ * A third party in the same blocks, the bare relay (lib.ts), is the same hop with none of the
+ * gateway's work: relay ÷ direct is what the hop alone costs here, gateway ÷ relay what our code adds.
  */
 import { randomUUID } from 'node:crypto';
 import { GatewayClient } from '../src/gateway/client.js';
 import { toNumbersQuery } from '../src/gateway/inquiry.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
-  centralClient, cleanup, interleaved, pairFigures, round, scaled, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
+  centralClient, cleanup, interleaved, pairFigures, percentile, round, scaled, startBareRelay, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
@@ -22,20 +24,25 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const daemon = await startDaemon(cfg.file);
   const direct = centralClient(central.url);
   const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
+  const relay = await startBareRelay(central.url);
+  const relayClient = await GatewayClient.connect(relay.url, 'none');
   const queries = validQueries();
   try {
     let i = 0;
-    const viaGateway = async (): Promise<number[]> => {
+    const viaWs = (c: GatewayClient) => async (): Promise<number[]> => {
       const out: number[] = [];
       for (let k = 0; k < BLOCK; k++) {
         const query = queries[i++ % queries.length]!;
         const t0 = performance.now();
-        const r = await client.request({ type: 'inquiry.numbers', query });
+        const r = await c.request({ type: 'inquiry.numbers', query });
         out.push(performance.now() - t0);
-        if ((r.result as { source?: string }).source !== 'central') throw new Error('the gateway did not ask central');
+        if ((r.result as { source?: string }).source !== 'central') throw new Error('the check did not go to central');
       }
       return out;
     };
+    const viaGateway = viaWs(client);
+    const viaRelay = viaWs(relayClient);
+    let relayed: number[] = [];
     const straight = async (): Promise<number[]> => {
       const out: number[] = [];
       for (let k = 0; k < BLOCK; k++) {
@@ -47,19 +54,42 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       }
       return out;
     };
-    await interleaved(20, viaGateway, straight); // warm-up: TLS sessions, JIT, the idToken
+    // the reference side of each block: straight to central and through the bare relay, in turns
+    let turn = 0;
+    const references = async (): Promise<number[]> => {
+      const first = turn++ % 2 === 0;
+      if (!first) relayed.push(...await viaRelay());
+      const out = await straight();
+      if (first) relayed.push(...await viaRelay());
+      return out;
+    };
+    await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
+    relayed = [];
     const cpu0 = daemon.cpuMs();
-    const m = await interleaved(scaled(ctx, 400, 40), viaGateway, straight);
+    const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
+    const r50 = percentile(relayed, 50), r99 = percentile(relayed, 99);
+    Object.assign(figures, {
+      bare_relay_p50_ms: round(r50), bare_relay_p99_ms: round(r99),
+      hop_p50_ratio: round(r50 / figures.direct_p50_ms!), hop_p99_ratio: round(r99 / figures.direct_p99_ms!),
+      gateway_to_relay_p50: round(figures.gateway_p50_ms! / r50), gateway_to_relay_p99: round(figures.gateway_p99_ms! / r99),
+    });
     // the daemon's own CPU per check (all threads): what our code costs, whatever the machine's load
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
+    const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
+    const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
     return {
       name: 'gateway-overhead', figures,
       target: 'check by numbers via the gateway vs straight to central (latency 0): p50 ratio ≤ 1.3, p99 ratio ≤ 1.5',
-      met: figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5,
+      met,
+      ...(!met && hopAlone ? {
+        note: `not reachable on this machine by any gateway: a bare relay (the same hop, none of the gateway's work) is already ${figures.hop_p50_ratio} / ${figures.hop_p99_ratio} × direct (p50 / p99); the gateway is ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} × that relay`,
+      } : {}),
     };
   } finally {
     await client.close();
+    await relayClient.close();
+    await relay.stop();
     direct.close();
     await daemon.stop();
     await central.close();

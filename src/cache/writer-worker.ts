@@ -59,19 +59,32 @@ function drain(): void {
   for (const r of queue.splice(0)) post(errorResponse(r.id, new OnshiError('STORE_CLOSED', 'the store is closed')));
 }
 
+/** The transaction's own statements, prepared once (each commit is on the outage answer's path). */
+let tx: Record<'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit' | 'rollback', Database.Statement> | undefined;
+function txStatements(): NonNullable<typeof tx> {
+  tx ??= {
+    begin: db.prepare('BEGIN IMMEDIATE'), savepoint: db.prepare('SAVEPOINT req'), release: db.prepare('RELEASE req'),
+    rollbackTo: db.prepare('ROLLBACK TO req'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK'),
+  };
+  return tx;
+}
+
 function runBatch(batch: Request[]): Response[] {
+  const t = txStatements();
   const out: Response[] = [];
   try {
-    db.exec('BEGIN IMMEDIATE');
+    t.begin.run();
   } catch (e) {
     const err = toStoreError(e, 'starting a transaction');
     return batch.map((r) => errorResponse(r.id, err));
   }
+  // A lone request needs no savepoint: if it fails, the whole (one-request) transaction is undone.
+  const alone = batch.length === 1;
   for (const r of batch) {
-    db.exec('SAVEPOINT req');
+    if (!alone) t.savepoint.run();
     try {
       const result = (ops[r.op] as (a: unknown) => unknown)(r.args);
-      db.exec('RELEASE req');
+      if (!alone) t.release.run();
       out.push({ type: 'res', id: r.id, ok: true, result });
     } catch (e) {
       const err = toStoreError(e, describe(r.op));
@@ -79,16 +92,20 @@ function runBatch(batch: Request[]): Response[] {
         // SQLite rolled the whole transaction back (disk full, I/O error): nothing of this batch stands.
         return batch.map((x) => errorResponse(x.id, err));
       }
-      db.exec('ROLLBACK TO req');
-      db.exec('RELEASE req');
+      if (alone) {
+        try { t.rollback.run(); } catch { /* already gone */ }
+        return [errorResponse(r.id, err)];
+      }
+      t.rollbackTo.run();
+      t.release.run();
       out.push(errorResponse(r.id, err));
     }
   }
   try {
-    db.exec('COMMIT');
+    t.commit.run();
   } catch (e) {
     const err = toStoreError(e, 'committing');
-    if (db.inTransaction) { try { db.exec('ROLLBACK'); } catch { /* already gone */ } }
+    if (db.inTransaction) { try { t.rollback.run(); } catch { /* already gone */ } }
     return batch.map((x) => errorResponse(x.id, err));
   }
   return out;
