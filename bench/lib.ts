@@ -188,6 +188,8 @@ export interface Daemon {
   waitEvent(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   rssBytes(): number;
   cpuMs(): number;
+  /** the main thread's (event loop's) share of cpuMs */
+  mainThreadCpuMs(): number;
   /** V8 heap after a full GC, through the daemon's ONSHI_MEMORY_REPORT hook (SIGUSR2) */
   heap(): Promise<{ heapUsed: number; heapTotal: number; rss: number }>;
   stop(): Promise<void>;
@@ -204,10 +206,14 @@ export function rssOf(pid: number): number {
 }
 
 /** CPU time (user + system, all threads) a process has used, in ms: less noisy than wall time on a busy machine. */
-export function cpuMsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
+  const stat = readFileSync(statFile, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+}
+/** CPU time of a process's main thread alone (its event loop), in ms. */
+export function mainThreadCpuMsOf(pid: number): number {
+  return cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
 }
 /** USER_HZ: 100 on every Linux this runs on */
 const CLOCK_TICKS = 100;
@@ -245,7 +251,7 @@ export function startDaemon(configFile: string): Promise<Daemon> {
     const startMs = performance.now() - t0;
     let reports = 0;
     return {
-      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!), cpuMs: () => cpuMsOf(child.pid!),
+      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!), cpuMs: () => cpuMsOf(child.pid!), mainThreadCpuMs: () => mainThreadCpuMsOf(child.pid!),
       async heap() {
         const n = ++reports;
         const before = lines.filter((l) => l.event === 'memory').length;

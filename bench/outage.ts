@@ -58,15 +58,23 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     });
     const bare = block(echoes, () => ({ type: 'ping' }));
     await interleaved(2, cached, bare); // warm-up
-    const cpu0 = daemon.cpuMs();
+    const cpu0 = daemon.cpuMs(), main0 = daemon.mainThreadCpuMs();
     const m = await interleaved(scaled(ctx, 20, 2), cached, bare);
     const figures = pairFigures(m.ours, m.ref, 'cache', 'echo');
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
+    // One event loop answers everyone: in a closed loop of 50 clients an answer waits, on average,
+    // for the other 49 to be served, so 50 × the loop's own CPU per answer is the p50 it cannot beat.
+    figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
+    figures.closed_loop_p50_floor_ms = round(CLIENTS * figures.event_loop_cpu_ms_per_check);
     figures.clients = CLIENTS;
+    const met = figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3;
+    const why: string[] = [];
+    if (figures.echo_p99_ms! > 5) why.push(`the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
+    if (figures.p99_ratio! > 3) why.push(`a cache answer (lookup, decryption, advice, its durable outbox entry) costs the event loop ${figures.event_loop_cpu_ms_per_check} ms, so 50 clients at once wait ≥ ${figures.closed_loop_p50_floor_ms} ms at p50 against the echo's ${figures.echo_p50_ms}`);
     return {
       name: 'outage-answer', figures,
       target: 'cache answer (with its outbox commit) under 50 clients vs a bare ws echo: p99 ≤ 5 ms and p99 ratio ≤ 3',
-      met: figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3,
+      met, ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
     await Promise.all([...clients, ...echoes].map((c) => c.close().catch(() => {})));
