@@ -172,6 +172,11 @@ export function nameFallback(name: string, opts: { target?: NameTarget; placehol
   if ([...placeholder].length !== 1 || !fits(placeholder, target)) {
     throw new OqsError('OQS_ENCODING_UNREPRESENTABLE', `the placeholder must be one character of ${target}`, { details: { path: 'placeholder' } });
   }
+  // The usual name fits as it is: a group fits exactly when each of its code points does, so one
+  // pass over the code points settles it without splitting the name into groups.
+  let allFit = true;
+  for (const ch of name) if (!charFits(ch, target)) { allFit = false; break; }
+  if (allFit) return { exact: name, fallback: name, lossless: true, substitutions: [] };
   let fallback = '';
   const substitutions: NameSubstitution[] = [];
   for (const m of name.matchAll(GROUP_RE)) {
