@@ -197,6 +197,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rechecks_lookup ON rechecks (lookup) WHERE state = 'scheduled';
     `,
   },
+  {
+    version: 8,
+    name: 'eligibility cache size kept by triggers',
+    sql: `
+      -- Every status (the admin page's live view each second, each /metrics scrape) shows the cache's
+      -- size: a COUNT(*) over the cache on the event loop grew with it. Kept as the outbox depth is (v6).
+      CREATE TABLE eligibility_count (one INTEGER PRIMARY KEY CHECK (one = 1), entries INTEGER NOT NULL);
+      INSERT INTO eligibility_count (one, entries) SELECT 1, COUNT(*) FROM eligibility;
+      CREATE TRIGGER eligibility_count_insert AFTER INSERT ON eligibility BEGIN UPDATE eligibility_count SET entries = entries + 1; END;
+      CREATE TRIGGER eligibility_count_delete AFTER DELETE ON eligibility BEGIN UPDATE eligibility_count SET entries = entries - 1; END;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

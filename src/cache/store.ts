@@ -66,7 +66,7 @@ function prepareReader(db: Database.Database) {
     reconOpen: db.prepare('SELECT * FROM reconciliation WHERE handled_at IS NULL ORDER BY id LIMIT ?'),
     reconByOutbox: db.prepare('SELECT * FROM reconciliation WHERE outbox_id = ? ORDER BY id LIMIT 1'),
     reconOpenCount: db.prepare('SELECT COUNT(*) FROM reconciliation WHERE handled_at IS NULL').pluck(),
-    eligCount: db.prepare('SELECT COUNT(*) FROM eligibility').pluck(),
+    eligCount: db.prepare('SELECT entries FROM eligibility_count').pluck(), // kept by triggers (schema v8)
     rechecksAll: db.prepare('SELECT * FROM rechecks ORDER BY id DESC LIMIT ?'),
     rechecksByState: db.prepare('SELECT * FROM rechecks WHERE state = ? ORDER BY id LIMIT ?'),
     recheckById: db.prepare('SELECT * FROM rechecks WHERE id = ?'),

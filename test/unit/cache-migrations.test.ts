@@ -51,6 +51,7 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
   t.same(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version));
   t.same(store.getEligibility(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
   t.equal(store.outboxStats().depth, 1, 'the depth counter (v6) starts from the entries already queued');
+  t.equal(store.cacheEntries(), 1, 'the cache size (v8) starts from the answers already cached');
   const [e] = await store.nextDue(10);
   t.same([e?.id, e?.payload], [1, { from: 'v1' }], 'v1 outbox row is handed out');
   // v2 tables work

@@ -2,7 +2,8 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GatewayStore, type LookupInput } from '../../src/cache/index.js';
+import Database from 'better-sqlite3';
+import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.js';
 
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
@@ -118,4 +119,18 @@ t.test('a closed store refuses with STORE_CLOSED; close is idempotent and drains
   const again = await GatewayStore.open({ dir });
   t.equal(again.outboxStats().depth, 50, 'every queued write was committed before close');
   await again.close();
+});
+
+t.test('the cache size kept by triggers equals a count of the rows, through new answers and updates of old ones', async (t) => {
+  const { store, dir } = await openStore(t);
+  const other: LookupInput = { ...person, number: '99999' };
+  const older = new Date(Date.now() - 60_000);
+  await store.putEligibility(person, answer, older);
+  await store.putEligibility(person, answer, new Date()); // the same person again: an update, not a row
+  await store.putEligibility(person, answer, older); // an older answer is not taken
+  await store.putEligibility(other, answer, new Date());
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  t.teardown(() => db.close());
+  t.equal(db.prepare('SELECT COUNT(*) FROM eligibility').pluck().get(), 2);
+  t.equal(store.cacheEntries(), 2);
 });
