@@ -39,10 +39,17 @@ export function createLogger(opts: { level: LogLevel; component?: string; stream
   const transport = opts.stream
     ? new winston.transports.Stream({ stream: opts.stream })
     : new winston.transports.Console();
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: opts.level,
     defaultMeta: opts.component ? { component: opts.component } : undefined,
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
     transports: [transport],
   });
+  // winston formats every entry (redaction, timestamp, JSON) before its transports drop the ones
+  // below their level: a debug line on the check path cost as much as an info line. Skip them first.
+  for (const level of ['warn', 'info', 'debug'] as const) {
+    const write = logger[level].bind(logger) as (...a: unknown[]) => Logger;
+    (logger as unknown as Record<string, unknown>)[level] = (...args: unknown[]): Logger => (logger.isLevelEnabled(level) ? write(...args) : logger);
+  }
+  return logger;
 }

@@ -32,6 +32,18 @@ t.test('levels below the configured one are dropped', async (t) => {
   t.same(lines.map((l) => l.message), ['loud']);
 });
 
+t.test('a line below the level is not even formatted, and a level raised at run time is honoured', async (t) => {
+  const { log, lines } = capture('info');
+  let touched = 0;
+  log.debug('quiet', { get probe() { touched++; return 1; } });
+  t.equal(touched, 0, 'the redaction never walked the dropped entry');
+  log.level = 'debug';
+  log.debug('now heard', { get probe() { touched++; return 1; } });
+  await new Promise((r) => setImmediate(r));
+  t.ok(touched > 0);
+  t.same(lines.map((l) => l.message), ['now heard']);
+});
+
 t.test('redact keeps errors readable without their stacks', async (t) => {
   t.same(redact({ e: Object.assign(new Error('boom'), { code: 'X' }) }), { e: { name: 'Error', message: 'boom', code: 'X' } });
 });
