@@ -10,7 +10,7 @@ import { GatewayClient } from '../src/gateway/client.js';
 import { toNumbersQuery } from '../src/gateway/inquiry.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
-  centralClient, cleanup, interleaved, pairFigures, percentile, round, scaled, startBareRelay, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
+  centralClient, cleanup, cpuMsOf, interleaved, pairFigures, percentile, round, scaled, startBareRelay, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
   type BenchContext, type BenchResult,
 } from './lib.js';
 
@@ -65,7 +65,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
-    const cpu0 = daemon.cpuMs();
+    const cpu0 = daemon.cpuMs(), main0 = daemon.mainThreadCpuMs(), relay0 = cpuMsOf(relay.pid);
     const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
     const r50 = percentile(relayed, 50), r99 = percentile(relayed, 99);
@@ -76,6 +76,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     });
     // the daemon's own CPU per check (all threads): what our code costs, whatever the machine's load
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
+    figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
+    figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
     const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
     const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
     return {
