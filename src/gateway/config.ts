@@ -31,6 +31,7 @@ export const CONFIG_SCHEMA = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8765, description: 'WebSocket API port (0 = any free port, logged at start)' },
         maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536, description: 'largest accepted frame; a larger one closes the connection with 1009' },
         heartbeatMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 30000, description: 'ping interval; a client silent for two intervals is dropped' },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 512, description: 'open WebSocket connections at most; one more is refused with 503 (a clinic has tens of receipt computers and displays)' },
         defaultDeadlineMs: { type: 'integer', minimum: 500, maximum: 300000, default: 15000, description: 'deadline of a request that names none' },
         shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 120000, default: 10000, description: 'on SIGTERM, how long in-flight requests may take to answer' },
       },
@@ -187,7 +188,7 @@ export interface GatewayConfig {
   stateDir: string;
   institutionCode: string;
   log: { level: 'error' | 'warn' | 'info' | 'debug' };
-  api: { host: string; tls: 'auto' | 'on' | 'off'; port: number; maxPayloadBytes: number; heartbeatMs: number; defaultDeadlineMs: number; shutdownGraceMs: number };
+  api: { host: string; tls: 'auto' | 'on' | 'off'; port: number; maxPayloadBytes: number; heartbeatMs: number; maxConnections: number; defaultDeadlineMs: number; shutdownGraceMs: number };
   central: {
     url: string; caFile: string; certFile: string; keyFile: string; servername: string;
     userId: string; passwordFile: string; timeoutMs: number;

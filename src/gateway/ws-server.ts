@@ -40,6 +40,8 @@ export interface WsServerOptions {
   port: number;
   maxPayloadBytes: number;
   heartbeatMs: number;
+  /** open connections at most (default 512); one more is refused with 503 after its token checked out */
+  maxConnections?: number;
   defaultDeadlineMs: number;
   clients: ClientStore;
   logger: Logger;
@@ -94,6 +96,8 @@ let connSeq = 0;
 
 /** How long before the deadline we stop waiting for the flow, so the answer still arrives in time. */
 const DEADLINE_MARGIN_MS = 20;
+/** api.maxConnections' default (config.ts) */
+const DEFAULT_MAX_CONNECTIONS = 512;
 
 export class WsApiServer {
   private readonly http: Server;
@@ -175,6 +179,11 @@ export class WsApiServer {
       return refuse(401, 'Unauthorized');
     }
     this.limiter.succeed(remote);
+    // Each connection holds memory and a heartbeat: a client reconnecting in a loop cannot exhaust the box.
+    if (this.conns.size >= (this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+      this.opts.logger.warn('websocket connection refused: too many open', { event: 'connection_limit', client: client.id, open: this.conns.size });
+      return refuse(503, 'Service Unavailable');
+    }
     const secure = this.opts.tls !== undefined || isLoopbackPeer(remote);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, client, secure, remote));
   }
