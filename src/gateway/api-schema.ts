@@ -286,10 +286,16 @@ export type ApiErrorCode =
 
 export interface ApiErrorBody { code: string; message: string; retryable: boolean; details?: Record<string, unknown> }
 
-const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true });
-const validators = Object.fromEntries(
-  Object.entries(REQUEST_SCHEMAS).map(([type, schema]) => [type, ajv.compile(schema)]),
-) as Record<RequestType, ValidateFunction>;
+// Each request type's validator is compiled at its first message, not at import: an idle daemon
+// (and every CLI command that imports this module for its types) never uses most of them, and
+// compiling all of them at start was the largest single allocation of the daemon's start.
+// test/unit/api-schema.test.ts compiles every schema, so a schema strict mode refuses still fails there.
+let ajv: Ajv | undefined;
+const validators: Partial<Record<RequestType, ValidateFunction>> = {};
+export function requestValidator(type: RequestType): ValidateFunction {
+  ajv ??= new Ajv({ allErrors: true, strict: true, useDefaults: true });
+  return (validators[type] ??= ajv.compile(REQUEST_SCHEMAS[type]));
+}
 
 export type ParseOutcome =
   | { ok: true; request: ApiRequest }
@@ -320,7 +326,7 @@ export function parseRequest(text: string): ParseOutcome {
   if (!Object.hasOwn(REQUEST_SCHEMAS, type)) {
     return { ok: false, id, error: { code: 'UNKNOWN_TYPE', message: `unknown message type "${type.slice(0, 64)}"`, retryable: false, details: { known: Object.keys(REQUEST_SCHEMAS) } } };
   }
-  const validate = validators[type as RequestType];
+  const validate = requestValidator(type as RequestType);
   if (!validate(rec)) {
     const problems = (validate.errors ?? []).map(describe);
     return { ok: false, id, error: { code: 'INVALID_MESSAGE', message: `the message does not match the "${type}" schema: ${problems.join('; ')}`, retryable: false, details: { problems } } };

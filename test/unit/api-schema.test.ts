@@ -1,7 +1,12 @@
 import t from 'tap';
-import { parseRequest } from '../../src/gateway/api-schema.js';
+import { parseRequest, REQUEST_SCHEMAS, requestValidator, type RequestType } from '../../src/gateway/api-schema.js';
 
 const good = { type: 'inquiry.numbers', id: 'a1', query: { insurerNumber: '06139992', number: '1', birthdate: '19800401' } };
+
+t.test('every request schema compiles (they are compiled at first use, so strict mode would refuse one only then)', async (t) => {
+  for (const type of Object.keys(REQUEST_SCHEMAS) as RequestType[]) t.type(requestValidator(type), 'function', type);
+  t.equal(requestValidator('ping'), requestValidator('ping'), 'compiled once');
+});
 
 t.test('a valid request parses, with defaults applied', async (t) => {
   const r = parseRequest(JSON.stringify(good));
