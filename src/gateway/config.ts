@@ -222,8 +222,9 @@ export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
 
 type SchemaNode = { type?: string; enum?: readonly string[]; default?: unknown; description?: string; properties?: Record<string, SchemaNode> };
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-const validate = ajv.compile<GatewayConfig>(CONFIG_SCHEMA);
+// Compiled per validation and then dropped: the config is validated once at start (and at an
+// admin page save), so keeping the compiled validator and its Ajv alive would only hold memory.
+const compileConfigValidator = () => new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true }).compile<GatewayConfig>(CONFIG_SCHEMA);
 
 /** ONSHI_API_PORT ← api.port; ONSHI_CENTRAL_CA_FILE ← central.caFile. */
 export function envNameFor(path: readonly string[]): string {
@@ -300,6 +301,7 @@ function describe(err: ErrorObject, origins: Map<string, string>): string {
 /** Validates a config object (defaults filled in place). Throws CONFIG_INVALID naming every bad key. */
 export function validateConfig(input: unknown, origins = new Map<string, string>()): GatewayConfig {
   const candidate = structuredClone(input ?? {});
+  const validate = compileConfigValidator();
   if (!validate(candidate)) {
     const problems = (validate.errors ?? []).map((e) => describe(e, origins));
     throw new OnshiError<ConfigErrorCode>('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, { details: { problems } });
