@@ -218,13 +218,29 @@ export function mainThreadCpuMsOf(pid: number): number {
 /** USER_HZ: 100 on every Linux this runs on */
 const CLOCK_TICKS = 100;
 
-/** The real daemon: `node bin/onshi.js start --config FILE`, as systemd runs it (plus --expose-gc for heap figures). */
+/**
+ * The node flags of the systemd unit's ExecStart (between node and bin/onshi.js), so that the
+ * benchmarks measure the daemon as it ships (e.g. its young-generation cap).
+ */
+export function unitNodeFlags(): string[] {
+  const unit = readFileSync(join(ROOT, 'systemd', 'onshi-gateway.service'), 'utf8');
+  const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
+  const bin = exec.findIndex((a) => a.endsWith('/bin/onshi.js'));
+  return bin > 0 ? exec.slice(1, bin) : [];
+}
+
+/**
+ * The real daemon: `node FLAGS bin/onshi.js start --config FILE`, as systemd runs it (the unit's
+ * node flags, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces the unit's flags (an
+ * A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
+ */
 export function startDaemon(configFile: string): Promise<Daemon> {
   ensureBuilt();
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, BIN, 'start', '--config', configFile], {
+  const flags = process.env.BENCH_NODE_ARGS !== undefined ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : unitNodeFlags();
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, BIN, 'start', '--config', configFile], {
     env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
