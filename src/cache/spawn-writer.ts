@@ -14,7 +14,8 @@ import type { WorkerInit } from './protocol.js';
  * generation is capped far above the measured peak — 27 MB used at most with 40 batches of
  * 300-entry parts, 40 chunk results of 200 and 60,000 outbox entries (64 in flight) at once —
  * so that only a runaway, never a big batch, reaches it (the store then fails with
- * STORE_WORKER_FAILED instead of the appliance swapping).
+ * STORE_WORKER_FAILED instead of the appliance swapping). Under the systemd unit, node's
+ * --max-semi-space-size=2 (process-wide) takes precedence over the young-generation size here.
  */
 export const WRITER_RESOURCE_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 128 };
 
