@@ -205,6 +205,13 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/** RssAnon and RssFile of a process, in bytes: the heaps and malloc vs mapped files (node's binary, addons). */
+export function rssSplitOf(pid: number): { anon: number; file: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN) * 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
 /** CPU time (user + system, all threads) a process has used, in ms: less noisy than wall time on a busy machine. */
 export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
   const stat = readFileSync(statFile, 'utf8');
