@@ -55,12 +55,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       const firstStart = Math.min(...replays.map((l) => at(l) - (l.ms as number)));
       const gatewayMs = at(drained) - firstStart;
       const replayed = replays.length;
+      // where a slot's time goes: the whole replay (central's answer + the bookkeeping) and, of it, the settling commit
+      const mean = (k: string): number => replays.reduce((a, l) => a + Number(l[k] ?? NaN), 0) / replays.length;
       const ideal = (n * LATENCY_MS) / IN_FLIGHT;
       const figures = {
         entries: n, replayed, reconciled: daemon.lines.filter((l) => l.event === 'reconciliation_added').length,
         gateway_drain_ms: round(gatewayMs, 1), bare_client_ms: round(directMs, 1), ideal_ms: ideal,
         ratio_to_ideal: round(gatewayMs / ideal), bare_ratio_to_ideal: round(directMs / ideal), ratio_to_bare: round(gatewayMs / directMs),
         drained_count: Number((drained as { replayed?: number }).replayed ?? NaN),
+        replay_mean_ms: round(mean('ms'), 2), settle_mean_ms: round(mean('settleMs'), 2), bare_per_request_ms: round((directMs * IN_FLIGHT) / n, 2),
       };
       return {
         name: 'replay', figures,

@@ -27,22 +27,32 @@ export interface RelayEntry {
 
 export type RelayOutcome = 'done' | { retryAt: Date; error: string } | { dead: string };
 
-export interface RelayStore {
+/** `W`: the replay's own writes (the gateway's cache writes), committed with the entry's outcome. */
+export interface RelayStore<W = never> {
   nextDue(limit: number, now?: Date): Promise<RelayEntry[]>;
-  complete(id: number, outcome: RelayOutcome, now?: Date): Promise<void>;
+  /**
+   * Settles an inflight entry with `writes` in the same transaction (done only if they are durable
+   * too), then takes up to `next` due entries (marked inflight, as nextDue): one round trip per replay.
+   */
+  settleOutbox(id: number, outcome: RelayOutcome, o: { writes?: readonly W[]; next: number }, now?: Date): Promise<RelayEntry[]>;
   outboxStats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
   /** pending/inflight entries created before `before` */
   overdueCount?(before: Date): number;
 }
 
-/** Replays one entry; resolves when central's answer was handled, throws a typed error otherwise. */
-export type ReplayFn = (entry: RelayEntry) => Promise<void>;
+/**
+ * Replays one entry; resolves when central's answer was handled, throws a typed error otherwise.
+ * It may hand back writes to commit together with the entry's 'done', and what to do once that is
+ * durable (e.g. tell subscribers).
+ */
+export type ReplayFn<W = never> = (entry: RelayEntry) => Promise<void | ReplayDone<W>>;
+export interface ReplayDone<W> { writes?: W[]; onSettled?: () => void }
 
-export interface RelayOptions {
-  store: RelayStore;
+export interface RelayOptions<W = never> {
+  store: RelayStore<W>;
   link: LinkMonitor;
   budget: RetryBudget;
-  replay: ReplayFn;
+  replay: ReplayFn<W>;
   maxInFlight?: number;
   /** entries older than this are reported as overdue */
   ttlMs?: number;
@@ -53,7 +63,8 @@ export interface RelayOptions {
 }
 
 export interface RelayEvents {
-  replayed: [info: { id: number; kind: string; attempts: number; ms: number }];
+  /** ms: the whole replay; settleMs: of it, the commit of its outcome (with the slot's next entry) */
+  replayed: [info: { id: number; kind: string; attempts: number; ms: number; settleMs: number }];
   retry: [info: { id: number; kind: string; attempts: number; code: string; retryAt: Date }];
   dead: [info: { id: number; kind: string; attempts: number; code: string; message: string }];
   /** the outbox became empty after replaying */
@@ -63,10 +74,12 @@ export interface RelayEvents {
   error: [error: Error];
 }
 
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+
 /** Errors whose code means the line or central is at fault, not the entry. */
 const LINE_CODES = /^CENTRAL_(UNREACHABLE|TIMEOUT|TLS_FAILED|UNAVAILABLE|AUTH_FAILED|MALFORMED|IN_FLIGHT)$/;
 
-export class OutboxRelay extends EventEmitter<RelayEvents> {
+export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
   private readonly maxInFlight: number;
   private readonly ttlMs: number;
   private readonly backoff: BackoffOptions;
@@ -80,7 +93,7 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
   private overdueReportedFor: number | undefined;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly o: RelayOptions) {
+  constructor(private readonly o: RelayOptions<W>) {
     super();
     this.maxInFlight = Math.min(5, Math.max(1, o.maxInFlight ?? 5));
     this.ttlMs = o.ttlMs ?? 7 * 24 * 3600_000;
@@ -158,17 +171,26 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
     }
   }
 
-  private async run(e: RelayEntry): Promise<void> {
+  /**
+   * One slot: replays its entry, then the next one that the settling commit handed back, so that a
+   * slot costs one round trip to the store per replay (not complete, then nextDue, in series).
+   */
+  private async run(first: RelayEntry): Promise<void> {
+    for (let e: RelayEntry | undefined = first; e;) e = await this.runOne(e);
+  }
+
+  /** Replays one entry and settles it; resolves with the slot's next entry, if it took one. */
+  private async runOne(e: RelayEntry): Promise<RelayEntry | undefined> {
     const isRetry = e.attempts > 1;
     if (isRetry && !this.o.budget.tryRetry()) {
       // Over budget: put it back without sending; it is tried again once first attempts refill the budget.
-      await this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' });
-      return;
+      return this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' });
     }
     if (!isRetry) this.o.budget.onRequest();
     const started = performance.now();
+    let done: void | ReplayDone<W>;
     try {
-      await this.o.replay(e);
+      done = await this.o.replay(e);
       this.o.link.recordSuccess(performance.now() - started);
     } catch (err) {
       const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
@@ -180,30 +202,47 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
       if (retryable) {
         const retryAfterMs = typeof details?.retryAfterMs === 'number' ? details.retryAfterMs : 0;
         const retryAt = new Date(Date.now() + Math.max(this.delayFor(e.attempts), retryAfterMs));
-        await this.settle(e, { retryAt, error: code });
+        const next = await this.settle(e, { retryAt, error: code });
         this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt });
-      } else {
-        await this.settle(e, { dead: code });
-        this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) });
+        return next;
       }
-      return;
+      const next = await this.settle(e, { dead: code });
+      this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) });
+      return next;
     }
-    await this.settle(e, 'done');
+    let settled = false;
+    const answered = performance.now();
+    const next = await this.settle(e, 'done', done?.writes, () => { settled = true; });
+    if (!settled) return next; // not durable: the entry stays inflight and returns to pending at the next start
+    done?.onSettled?.();
     this.replayedSinceEmpty++;
-    this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(performance.now() - started) });
+    const end = performance.now();
+    this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(end - started), settleMs: round1(end - answered) });
+    return next;
   }
 
   private delayFor(attempts: number): number {
     return fullJitter(attempts - 1, this.backoff, this.random);
   }
 
-  private async settle(e: RelayEntry, outcome: RelayOutcome): Promise<void> {
+  /**
+   * Commits the entry's outcome (with the replay's writes) and takes the slot's next entry in the
+   * same round trip while the relay runs and the line allows. Store errors are reported, not thrown.
+   */
+  private async settle(e: RelayEntry, outcome: RelayOutcome, writes?: W[], onCommitted?: () => void): Promise<RelayEntry | undefined> {
+    const next = this.running && this.o.link.allowRequest() ? 1 : 0;
+    let taken: RelayEntry[];
     try {
-      await this.o.store.complete(e.id, outcome);
+      taken = await this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next });
     } catch (err) {
-      // The entry stays inflight in the file and returns to pending at the next start: not lost.
+      // Unless the store says the outcome committed (details.settled: only taking the next failed),
+      // the entry stays inflight in the file and returns to pending at the next start: not lost.
+      if ((err as { details?: { settled?: unknown } }).details?.settled === true) onCommitted?.();
       this.emit('error', err as Error);
+      return undefined;
     }
+    onCommitted?.();
+    return taken[0];
   }
 
   private checkOverdue(): void {

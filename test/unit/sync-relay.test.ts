@@ -24,6 +24,10 @@ class MemStore implements RelayStore {
     else if ('dead' in outcome) e.state = 'dead';
     else { e.state = 'pending'; e.dueAt = outcome.retryAt.getTime(); }
   }
+  async settleOutbox(id: number, outcome: RelayOutcome, o: { next: number }): Promise<RelayEntry[]> {
+    await this.complete(id, outcome);
+    return o.next > 0 ? this.nextDue(o.next) : [];
+  }
   outboxStats() {
     const open = this.entries.filter((e) => e.state === 'pending' || e.state === 'inflight');
     return { depth: open.length, dead: this.entries.filter((e) => e.state === 'dead').length, fillRatio: 0, ...(open[0] ? { oldestAt: open[0].createdAt } : {}) };
