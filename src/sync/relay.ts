@@ -172,19 +172,44 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
   }
 
   /**
-   * One slot: replays its entry, then the next one that the settling commit handed back, so that a
-   * slot costs one round trip to the store per replay (not complete, then nextDue, in series).
+   * One slot: at most one request to central at a time. Its entries come from the commits that
+   * settle its replays (one round trip each), taken one ahead: the slot sends its next request as
+   * soon as central answered, while the commit of that answer (an fsync, milliseconds) runs
+   * meanwhile. An entry is still done only once its outcome is durable; the ahead entry is marked
+   * inflight like any taken one (a crash returns it to pending).
    */
   private async run(first: RelayEntry): Promise<void> {
-    for (let e: RelayEntry | undefined = first; e;) e = await this.runOne(e);
+    const held: RelayEntry[] = [first];
+    let settling: Promise<RelayEntry[]> | undefined;
+    const putBack = async (entries: RelayEntry[]): Promise<void> => {
+      // Stopped, or the line went down since they were taken: back to pending, unsent.
+      for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED' }, 0);
+    };
+    try {
+      for (;;) {
+        const e = held.shift();
+        if (!e) break;
+        if (!this.running || !this.o.link.allowRequest()) { await putBack([e, ...held.splice(0)]); break; }
+        const previous = settling;
+        // the first commit takes two (the next and one ahead), then one for one
+        settling = (await this.runOne(e, previous === undefined && held.length === 0 ? 2 : 1)).settled;
+        if (previous) held.push(...await previous); // started a replay ago: long committed
+        if (held.length === 0) { held.push(...await settling); settling = undefined; }
+      }
+    } finally {
+      if (settling) await putBack(await settling);
+    }
   }
 
-  /** Replays one entry and settles it; resolves with the slot's next entry, if it took one. */
-  private async runOne(e: RelayEntry): Promise<RelayEntry | undefined> {
+  /**
+   * Replays one entry; resolves once central answered (or failed) with its settling commit, which
+   * resolves with the entries it took (`next`).
+   */
+  private async runOne(e: RelayEntry, next: number): Promise<{ settled: Promise<RelayEntry[]> }> {
     const isRetry = e.attempts > 1;
     if (isRetry && !this.o.budget.tryRetry()) {
       // Over budget: put it back without sending; it is tried again once first attempts refill the budget.
-      return this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' });
+      return { settled: this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' }, next) };
     }
     if (!isRetry) this.o.budget.onRequest();
     const started = performance.now();
@@ -202,23 +227,19 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
       if (retryable) {
         const retryAfterMs = typeof details?.retryAfterMs === 'number' ? details.retryAfterMs : 0;
         const retryAt = new Date(Date.now() + Math.max(this.delayFor(e.attempts), retryAfterMs));
-        const next = await this.settle(e, { retryAt, error: code });
-        this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt });
-        return next;
+        return { settled: this.settle(e, { retryAt, error: code }, next, () => this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt })) };
       }
-      const next = await this.settle(e, { dead: code });
-      this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) });
-      return next;
+      return { settled: this.settle(e, { dead: code }, next, () => this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) })) };
     }
-    let settled = false;
     const answered = performance.now();
-    const next = await this.settle(e, 'done', done?.writes, () => { settled = true; });
-    if (!settled) return next; // not durable: the entry stays inflight and returns to pending at the next start
-    done?.onSettled?.();
-    this.replayedSinceEmpty++;
-    const end = performance.now();
-    this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(end - started), settleMs: round1(end - answered) });
-    return next;
+    return {
+      settled: this.settle(e, 'done', next, () => {
+        done?.onSettled?.();
+        this.replayedSinceEmpty++;
+        const end = performance.now();
+        this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(end - started), settleMs: round1(end - answered) });
+      }, done?.writes),
+    };
   }
 
   private delayFor(attempts: number): number {
@@ -226,23 +247,22 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
   }
 
   /**
-   * Commits the entry's outcome (with the replay's writes) and takes the slot's next entry in the
-   * same round trip while the relay runs and the line allows. Store errors are reported, not thrown.
+   * Commits the entry's outcome (with the replay's writes), taking up to `next` entries in the same
+   * round trip while the relay runs and the line allows; `onCommitted` runs once the outcome is
+   * durable. Store errors are reported, never thrown: the promise resolves with what was taken.
    */
-  private async settle(e: RelayEntry, outcome: RelayOutcome, writes?: W[], onCommitted?: () => void): Promise<RelayEntry | undefined> {
-    const next = this.running && this.o.link.allowRequest() ? 1 : 0;
-    let taken: RelayEntry[];
-    try {
-      taken = await this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next });
-    } catch (err) {
+  private settle(e: RelayEntry, outcome: RelayOutcome, next: number, onCommitted?: () => void, writes?: W[]): Promise<RelayEntry[]> {
+    const take = next > 0 && this.running && this.o.link.allowRequest() ? next : 0;
+    return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then((taken) => {
+      onCommitted?.();
+      return taken;
+    }, (err: unknown) => {
       // Unless the store says the outcome committed (details.settled: only taking the next failed),
       // the entry stays inflight in the file and returns to pending at the next start: not lost.
       if ((err as { details?: { settled?: unknown } }).details?.settled === true) onCommitted?.();
       this.emit('error', err as Error);
-      return undefined;
-    }
-    onCommitted?.();
-    return taken[0];
+      return [];
+    });
   }
 
   private checkOverdue(): void {
