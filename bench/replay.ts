@@ -65,10 +65,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         drained_count: Number((drained as { replayed?: number }).replayed ?? NaN),
         replay_mean_ms: round(mean('ms'), 2), settle_mean_ms: round(mean('settleMs'), 2), bare_per_request_ms: round((directMs * IN_FLIGHT) / n, 2),
       };
+      const met = replayed === n && figures.ratio_to_ideal <= 1.2;
+      // The bare client's ratio is the line's own floor on this machine (TLS, wake-ups, the timers):
+      // what the daemon cannot go below.
+      const note = met ? undefined
+        : `the bare client alone needed ${figures.bare_ratio_to_ideal} × the ideal (${figures.bare_per_request_ms} ms a request against ${LATENCY_MS} ms) in this run; the daemon ${figures.ratio_to_bare} × the bare client`;
       return {
         name: 'replay', figures,
         target: `${n} queued checks drained against central at ${LATENCY_MS} ms latency, ≤ ${IN_FLIGHT} in flight: ≤ 1.2 × the ideal (${ideal} ms)`,
-        met: replayed === n && figures.ratio_to_ideal <= 1.2,
+        met, ...(note ? { note } : {}),
       };
     } finally {
       await daemon.stop();
