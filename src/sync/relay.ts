@@ -182,7 +182,8 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     const held: RelayEntry[] = [first];
     let settling: Promise<RelayEntry[]> | undefined;
     const putBack = async (entries: RelayEntry[]): Promise<void> => {
-      // Stopped, or the line went down since they were taken: back to pending, unsent.
+      // Stopped, or the line went down since they were taken: back to pending, unsent (their
+      // attempt is counted, as for RETRY_BUDGET).
       for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED' }, 0);
     };
     try {
@@ -253,13 +254,17 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
    */
   private settle(e: RelayEntry, outcome: RelayOutcome, next: number, onCommitted?: () => void, writes?: W[]): Promise<RelayEntry[]> {
     const take = next > 0 && this.running && this.o.link.allowRequest() ? next : 0;
+    const committed = (): void => {
+      // a listener's failure must not lose the entries this commit took for the slot
+      try { onCommitted?.(); } catch (err) { this.emit('error', err as Error); }
+    };
     return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then((taken) => {
-      onCommitted?.();
+      committed();
       return taken;
     }, (err: unknown) => {
       // Unless the store says the outcome committed (details.settled: only taking the next failed),
       // the entry stays inflight in the file and returns to pending at the next start: not lost.
-      if ((err as { details?: { settled?: unknown } }).details?.settled === true) onCommitted?.();
+      if ((err as { details?: { settled?: unknown } }).details?.settled === true) committed();
       this.emit('error', err as Error);
       return [];
     });
