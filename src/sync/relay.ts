@@ -75,6 +75,8 @@ export interface RelayEvents {
 }
 
 const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+/** the most entries a relay slot keeps taken ahead of the one it sends */
+const MAX_AHEAD = 4;
 
 /** Errors whose code means the line or central is at fault, not the entry. */
 const LINE_CODES = /^CENTRAL_(UNREACHABLE|TIMEOUT|TLS_FAILED|UNAVAILABLE|AUTH_FAILED|MALFORMED|IN_FLIGHT)$/;
@@ -173,32 +175,54 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
 
   /**
    * One slot: at most one request to central at a time. Its entries come from the commits that
-   * settle its replays (one round trip each), taken one ahead: the slot sends its next request as
-   * soon as central answered, while the commit of that answer (an fsync, milliseconds) runs
-   * meanwhile. An entry is still done only once its outcome is durable; the ahead entry is marked
-   * inflight like any taken one (a crash returns it to pending).
+   * settle its replays (one round trip each), taken ahead: the slot sends its next request as soon
+   * as central answered, while the commit of that answer (an fsync, milliseconds; tens on an SD
+   * card) runs meanwhile. When the commits are slower than central the slot had to wait for one,
+   * and it keeps one more taken ahead (up to MAX_AHEAD). An entry is still done only once its
+   * outcome is durable; an entry taken ahead is marked inflight like any taken one (a crash
+   * returns it to pending).
    */
   private async run(first: RelayEntry): Promise<void> {
     const held: RelayEntry[] = [first];
-    let settling: Promise<RelayEntry[]> | undefined;
+    let ahead = 1; // entries to keep taken behind the one being sent
+    let coming = 0; // entries asked for by the commits still running
+    let running = 0; // those commits
+    let wake: (() => void) | undefined;
+    const commitDone = (): Promise<void> => new Promise<void>((r) => { wake = r; });
+    const track = (settled: Promise<RelayEntry[]>, asked: number): void => {
+      running++;
+      coming += asked;
+      void settled.then((taken) => { // never rejects
+        held.push(...taken);
+        running--;
+        coming -= asked;
+        wake?.();
+      });
+    };
     const putBack = async (entries: RelayEntry[]): Promise<void> => {
       // Stopped, or the line went down since they were taken: back to pending, unsent (their
       // attempt is counted, as for RETRY_BUDGET).
       for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED' }, 0);
     };
+    let sent = 0;
     try {
       for (;;) {
-        const e = held.shift();
-        if (!e) break;
-        if (!this.running || !this.o.link.allowRequest()) { await putBack([e, ...held.splice(0)]); break; }
-        const previous = settling;
-        // the first commit takes two (the next and one ahead), then one for one
-        settling = (await this.runOne(e, previous === undefined && held.length === 0 ? 2 : 1)).settled;
-        if (previous) held.push(...await previous); // started a replay ago: long committed
-        if (held.length === 0) { held.push(...await settling); settling = undefined; }
+        if (held.length === 0) {
+          if (running === 0) break;
+          if (sent > 1 && ahead < MAX_AHEAD) ahead++; // waiting for a commit: keep more ahead
+          await commitDone();
+          continue;
+        }
+        const e = held.shift()!;
+        if (!this.running || !this.o.link.allowRequest()) { held.unshift(e); break; }
+        const want = Math.max(0, ahead + 1 - held.length - coming);
+        sent++;
+        const { settled } = await this.runOne(e, want);
+        track(settled, want);
       }
     } finally {
-      if (settling) await putBack(await settling);
+      while (running > 0) await commitDone();
+      if (held.length > 0) await putBack(held.splice(0));
     }
   }
 
