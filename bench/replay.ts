@@ -48,7 +48,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
     const daemon = await startDaemon(cfg.file);
     try {
+      const cpu0 = daemon.cpuMs(); // from ready on: the drain, not the start
       const drained = await daemon.waitEvent('outbox_drained', 600_000);
+      const cpuMs = daemon.cpuMs() - cpu0;
       // from the daemon's own log clock: the first replay's start (its log time less its duration) to drained
       const replays = daemon.lines.filter((l) => l.event === 'outbox_replayed');
       const at = (l: Record<string, unknown>): number => Date.parse(l.timestamp as string);
@@ -63,7 +65,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         gateway_drain_ms: round(gatewayMs, 1), bare_client_ms: round(directMs, 1), ideal_ms: ideal,
         ratio_to_ideal: round(gatewayMs / ideal), bare_ratio_to_ideal: round(directMs / ideal), ratio_to_bare: round(gatewayMs / directMs),
         drained_count: Number((drained as { replayed?: number }).replayed ?? NaN),
-        replay_mean_ms: round(mean('ms'), 2), settle_mean_ms: round(mean('settleMs'), 2), bare_per_request_ms: round((directMs * IN_FLIGHT) / n, 2),
+        daemon_cpu_ms_per_entry: round(cpuMs / n, 3), replay_mean_ms: round(mean('ms'), 2), settle_mean_ms: round(mean('settleMs'), 2), bare_per_request_ms: round((directMs * IN_FLIGHT) / n, 2),
       };
       const met = replayed === n && figures.ratio_to_ideal <= 1.2;
       // The bare client's ratio is the line's own floor on this machine (TLS, wake-ups, the timers):
