@@ -108,7 +108,9 @@ export interface CentralProcess {
 export async function startCentral(): Promise<CentralProcess> {
   ensureBuilt();
   await benchPki();
-  const child = spawn(process.execPath, [BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_CENTRAL_CPU_PROF=DIR: profile the simulator too (what the reference itself costs)
+  const prof = process.env.BENCH_CENTRAL_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CENTRAL_CPU_PROF] : [];
+  const child = spawn(process.execPath, [...prof, BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
     child.once('exit', (c) => reject(new Error(`the central simulator exited ${c}`)));

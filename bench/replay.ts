@@ -48,24 +48,34 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
     const daemon = await startDaemon(cfg.file);
     try {
+      const cpu0 = daemon.cpuMs(); // from ready on: the drain, not the start
       const drained = await daemon.waitEvent('outbox_drained', 600_000);
+      const cpuMs = daemon.cpuMs() - cpu0;
       // from the daemon's own log clock: the first replay's start (its log time less its duration) to drained
       const replays = daemon.lines.filter((l) => l.event === 'outbox_replayed');
       const at = (l: Record<string, unknown>): number => Date.parse(l.timestamp as string);
       const firstStart = Math.min(...replays.map((l) => at(l) - (l.ms as number)));
       const gatewayMs = at(drained) - firstStart;
       const replayed = replays.length;
+      // where a slot's time goes: the whole replay (central's answer + the bookkeeping) and, of it, the settling commit
+      const mean = (k: string): number => replays.reduce((a, l) => a + Number(l[k] ?? NaN), 0) / replays.length;
       const ideal = (n * LATENCY_MS) / IN_FLIGHT;
       const figures = {
         entries: n, replayed, reconciled: daemon.lines.filter((l) => l.event === 'reconciliation_added').length,
         gateway_drain_ms: round(gatewayMs, 1), bare_client_ms: round(directMs, 1), ideal_ms: ideal,
         ratio_to_ideal: round(gatewayMs / ideal), bare_ratio_to_ideal: round(directMs / ideal), ratio_to_bare: round(gatewayMs / directMs),
         drained_count: Number((drained as { replayed?: number }).replayed ?? NaN),
+        daemon_cpu_ms_per_entry: round(cpuMs / n, 3), replay_mean_ms: round(mean('ms'), 2), settle_mean_ms: round(mean('settleMs'), 2), bare_per_request_ms: round((directMs * IN_FLIGHT) / n, 2),
       };
+      const met = replayed === n && figures.ratio_to_ideal <= 1.2;
+      // The bare client's ratio is the line's own floor on this machine (TLS, wake-ups, the timers):
+      // what the daemon cannot go below.
+      const note = met ? undefined
+        : `the bare client alone needed ${figures.bare_ratio_to_ideal} × the ideal (${figures.bare_per_request_ms} ms a request against ${LATENCY_MS} ms) in this run; the daemon ${figures.ratio_to_bare} × the bare client`;
       return {
         name: 'replay', figures,
         target: `${n} queued checks drained against central at ${LATENCY_MS} ms latency, ≤ ${IN_FLIGHT} in flight: ≤ 1.2 × the ideal (${ideal} ms)`,
-        met: replayed === n && figures.ratio_to_ideal <= 1.2,
+        met, ...(note ? { note } : {}),
       };
     } finally {
       await daemon.stop();

@@ -17,6 +17,9 @@ export interface WorkerInit {
 /** Wire form of the CompleteOutcome (Dates as ms). */
 export type WireOutcome = 'done' | { retryAt: number; error: string } | { dead: string };
 
+/** A cache write prepared on the main thread (lookup key and JSON), committed by the writer. */
+export interface WireEligibility { lookupHex: string; answerJson: string; verifiedAt: number; source: string }
+
 export interface WireOutboxEntry {
   id: number;
   idempotencyKey: string;
@@ -29,10 +32,12 @@ export interface WireOutboxEntry {
 
 /** op name → [arguments, result] */
 export interface Ops {
-  putEligibility: [{ lookupHex: string; answerJson: string; verifiedAt: number; source: string }, { stored: boolean }];
+  putEligibility: [WireEligibility, { stored: boolean }];
   enqueue: [{ idempotencyKey: string; kind: string; payloadJson: string; now: number }, { id: number; depth: number; duplicate: boolean }];
   nextDue: [{ limit: number; now: number }, { entries: WireOutboxEntry[]; corruptIds: number[] }];
   complete: [{ id: number; outcome: WireOutcome; now: number }, null];
+  /** a replay's cache writes + complete + nextDue(next), in one savepoint: one round trip per replay */
+  settleOutbox: [{ id: number; outcome: WireOutcome; eligibility: WireEligibility[]; next: number; now: number }, { entries: WireOutboxEntry[]; corruptIds: number[] }];
   addReconciliation: [{ outboxId: number; beforeJson: string | null; afterJson: string; changedFields: string[]; now: number }, { id: number }];
   markHandled: [{ id: number; now: number }, null];
   addRecheck: [{ lookupHex: string; client: string; validity: string; until: number; nextAt: number; personalJson: string; now: number }, { id: number; duplicate: boolean }];

@@ -23,7 +23,7 @@ import type { Worker } from 'node:worker_threads';
 import { OnshiError } from '../errors.js';
 import { AUDIT_COLUMNS, AUDIT_KINDS, auditAad, auditSource, verifyAuditSteps, verifyAuditSync, type AuditRow, type AuditSource } from './audit.js';
 import { CacheKeys, loadOrCreateKey, toJson } from './crypto.js';
-import { outcomeToWire, type OpArgs, type OpName, type OpResult, type Request, type Startup, type WireError, type WorkerMessage } from './protocol.js';
+import { outcomeToWire, type OpArgs, type WireEligibility, type OpName, type OpResult, type Request, type Startup, type WireError, type WorkerMessage } from './protocol.js';
 import { spawnWriter } from './spawn-writer.js';
 import { toStoreError } from './sqlite-errors.js';
 import type {
@@ -34,6 +34,8 @@ import { AAD, META_REVOCATION_FETCHED_AT } from './writer-ops.js';
 import { BATCH_AAD } from './batch-ops.js';
 
 export const DB_FILE = 'gateway.db';
+/** A prepared cache write (eligibilityWrite → settleOutbox). */
+export type EligibilityWrite = WireEligibility;
 const DEFAULT_OUTBOX_MAX = 10_000;
 /** Meta keys starting with this are the store's own. */
 const RESERVED_META = 'store.';
@@ -204,8 +206,12 @@ export class GatewayStore {
 
   /** Stores an answer; an older `verifiedAt` never replaces a newer one already cached. */
   async putEligibility(lookup: LookupInput, answer: unknown, verifiedAt: Date, source = 'central'): Promise<void> {
-    const args = { lookupHex: this.keys.lookupKey(lookup).toString('hex'), answerJson: toJson(answer), verifiedAt: validDate(verifiedAt, 'verifiedAt'), source };
-    await this.call('putEligibility', args);
+    await this.call('putEligibility', this.eligibilityWrite(lookup, answer, verifiedAt, source));
+  }
+
+  /** A cache write to commit later with settleOutbox (same checks and meaning as putEligibility). */
+  eligibilityWrite(lookup: LookupInput, answer: unknown, verifiedAt: Date, source = 'central'): EligibilityWrite {
+    return { lookupHex: this.keys.lookupKey(lookup).toString('hex'), answerJson: toJson(answer), verifiedAt: validDate(verifiedAt, 'verifiedAt'), source };
   }
 
   /** The cached answer if central confirmed it at most `maxAgeMs` ago. Throws STORE_CORRUPT if the row was tampered with. */
@@ -242,15 +248,25 @@ export class GatewayStore {
    */
   async nextDue(limit: number, now = new Date()): Promise<OutboxEntry[]> {
     if (!Number.isInteger(limit) || limit < 1) throw err('STORE_INPUT_INVALID', 'limit must be a positive integer');
-    const r = await this.call('nextDue', { limit, now: validDate(now, 'now') });
+    return dueEntries(await this.call('nextDue', { limit, now: validDate(now, 'now') }));
+  }
+
+  /**
+   * complete() of an inflight entry together with the replay's cache writes (`writes`, from
+   * eligibilityWrite) in one transaction — the entry is done only if they are durable too — and
+   * then nextDue(`next`) (none for 0): a replay's whole bookkeeping in one round trip to the writer.
+   * Rejects like complete() (nothing of it stands) or, after the commit, with nextDue's STORE_CORRUPT
+   * (details.settled = true).
+   */
+  async settleOutbox(id: number, outcome: CompleteOutcome, o: { writes?: readonly EligibilityWrite[]; next: number }, now = new Date()): Promise<OutboxEntry[]> {
+    if (typeof outcome === 'object' && 'retryAt' in outcome) validDate(outcome.retryAt, 'retryAt');
+    if (!Number.isInteger(o.next) || o.next < 0) throw err('STORE_INPUT_INVALID', 'next must be a non-negative integer');
+    const r = await this.call('settleOutbox', { id, outcome: outcomeToWire(outcome), eligibility: [...(o.writes ?? [])], next: o.next, now: validDate(now, 'now') });
     if (r.corruptIds.length > 0) {
-      throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds });
+      // the entry's own outcome did commit: only taking the next ones failed
+      throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds, settled: true });
     }
-    return r.entries.map((e) => {
-      const out: OutboxEntry = { id: e.id, idempotencyKey: e.idempotencyKey, kind: e.kind, payload: JSON.parse(e.payloadJson) as unknown, createdAt: new Date(e.createdAt), attempts: e.attempts };
-      if (e.lastError !== undefined) out.lastError = e.lastError;
-      return out;
-    });
+    return dueEntries(r);
   }
 
   /** Settles an inflight entry: done, retry later (error = a code, no personal data), or dead (kept and counted). */
@@ -646,6 +662,18 @@ export class GatewayStore {
   }
 }
 
+
+/** nextDue's wire answer → entries; corrupt entries (already parked as dead) reject with STORE_CORRUPT. */
+function dueEntries(r: OpResult<'nextDue'>): OutboxEntry[] {
+  if (r.corruptIds.length > 0) {
+    throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds });
+  }
+  return r.entries.map((e) => {
+    const out: OutboxEntry = { id: e.id, idempotencyKey: e.idempotencyKey, kind: e.kind, payload: JSON.parse(e.payloadJson) as unknown, createdAt: new Date(e.createdAt), attempts: e.attempts };
+    if (e.lastError !== undefined) out.lastError = e.lastError;
+    return out;
+  });
+}
 /**
  * Verifies the audit chain of the database in `dir` through a read-only connection, in one read
  * snapshot: safe next to a running daemon (no migration, no inflight reset, no key created).

@@ -70,7 +70,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
   const audit = createAuditOps(db, keys);
   const batch = createBatchOps(db, keys);
 
-  return {
+  const ops: Handlers = {
     putEligibility({ lookupHex, answerJson, verifiedAt, source }) {
       const blob = keys.seal(Buffer.from(answerJson, 'utf8'), AAD.eligibility(lookupHex, verifiedAt, source));
       // An older answer (a late batch result) never overwrites a fresher one.
@@ -124,6 +124,13 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       else if ('dead' in outcome) s.dead.run(outcome.dead.slice(0, MAX_ERROR_LEN), now, id);
       else s.retry.run(outcome.retryAt, outcome.error.slice(0, MAX_ERROR_LEN), now, id);
       return null;
+    },
+
+    settleOutbox({ id, outcome, eligibility, next, now }) {
+      // All in the caller's savepoint: the entry is done only together with its cache writes.
+      for (const e of eligibility) ops.putEligibility(e);
+      ops.complete({ id, outcome, now });
+      return next > 0 ? ops.nextDue({ limit: next, now }) : { entries: [], corruptIds: [] };
     },
 
     addReconciliation({ outboxId, beforeJson, afterJson, changedFields, now }) {
@@ -184,4 +191,5 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       return null;
     },
   };
+  return ops;
 }

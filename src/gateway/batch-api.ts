@@ -64,6 +64,9 @@ export class BatchApi {
     runner.on('progress', (p: BatchProgress) => events.publish('batches', 'batch.progress', progressData(p), { to: p.client }));
     runner.on('done', (p: BatchProgress) => events.publish('batches', 'batch.done', progressData(p), { to: p.client }));
     runner.on('results', (r: { batchId: string; client: string; chunk: number; results: BatchEntryResult[] }) => {
+      // Paging serializes every result (a few ms for 200, on the chunk's way to its slot's next
+      // submit): only when the client listens.
+      if (!events.hasSubscriber('batches', r.client)) return;
       for (const page of pageBySize(r.results, BATCH_PAGE_BYTES)) {
         events.publish('batches', 'batch.results', { batchId: r.batchId, chunk: r.chunk, results: page }, { to: r.client });
       }

@@ -94,6 +94,8 @@ export class BatchRunner extends EventEmitter {
   private readonly queue: Work[] = [];
   private readonly known = new Set<string>();
   private readonly workers = new Set<Promise<void>>();
+  /** the workers still working toward central (≤ concurrency); a chunk leaves once central gave its last answer */
+  private readonly slots = new Set<Promise<void>>();
   private readonly ac = new AbortController();
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   private stopped = false;
@@ -147,9 +149,12 @@ export class BatchRunner extends EventEmitter {
   }
 
   private pump(): void {
-    while (!this.stopped && this.workers.size < this.o.concurrency && this.queue.length > 0) {
+    while (!this.stopped && this.slots.size < this.o.concurrency && this.queue.length > 0) {
       const w = this.queue.shift()!;
-      const p: Promise<void> = this.work(w).then(
+      // Committing a chunk's results (decrypt, encrypt, fsync) needs no slot toward central: the next
+      // chunk is submitted meanwhile. The chunk still counts in `workers` until its results are durable.
+      const release = (): void => { if (this.slots.delete(p)) this.pump(); };
+      const p: Promise<void> = this.work(w, release).then(
         () => { this.known.delete(`${w.batchId}/${w.chunk}`); },
         (e: unknown) => {
           this.emit('error', e);
@@ -158,9 +163,11 @@ export class BatchRunner extends EventEmitter {
         },
       ).finally(() => {
         this.workers.delete(p);
+        this.slots.delete(p);
         this.pump();
       });
       this.workers.add(p);
+      this.slots.add(p);
     }
   }
 
@@ -175,12 +182,13 @@ export class BatchRunner extends EventEmitter {
     return !this.stopped;
   }
 
-  private async work(w: Work): Promise<void> {
+  private async work(w: Work, release: () => void): Promise<void> {
     const { store } = this.o;
     const batch = store.getBatch(w.batchId);
     if (!batch) return;
     const queries = store.batchChunkQueries(w.batchId, w.chunk).map((e) => ({ seq: e.seq, query: e.query as NumbersQuery }));
     let receptionNumber = w.receptionNumber;
+    let firstWait: Promise<void> | undefined;
     for (let attempt = 0; receptionNumber === undefined; attempt++) {
       if (attempt > 0) await this.sleep(this.delay(attempt - 1), this.ac.signal);
       if (!(await this.lineAllows())) return;
@@ -205,13 +213,15 @@ export class BatchRunner extends EventEmitter {
           errorOf('BATCH_CHUNK_REFUSED', `central refused this part of the batch${errorMessage ? `: ${errorMessage}` : ''}`, { ...(errorCode ? { centralCode: errorCode } : {}) }));
       }
       receptionNumber = receipt.receptionNumber;
+      // The first poll wait runs while the reception number commits: both end before any fetch.
+      firstWait = this.sleep(this.delay(0), this.ac.signal);
       await store.batchChunkSubmitted(w.batchId, w.chunk, receptionNumber);
     }
 
     let unusable = 0;
     for (let attempt = 0; ; attempt++) {
       // Central is not ready right after the submit: wait first, then double the wait while it says 処理中.
-      await this.sleep(this.delay(attempt), this.ac.signal);
+      await (attempt === 0 && firstWait ? firstWait : this.sleep(this.delay(attempt), this.ac.signal));
       if (!(await this.lineAllows())) return;
       let result: BatchResult;
       try {
@@ -227,6 +237,7 @@ export class BatchRunner extends EventEmitter {
       }
       const outcome = batchOutcome(result);
       if (outcome.state === 'pending') continue;
+      release(); // central has answered this chunk for good
       if (outcome.state === 'failed') {
         return this.settle(w, batch.client, queries, 'failed', outcome.errorCode ?? 'FAILED', undefined,
           errorOf('BATCH_CENTRAL_FAILED', `central could not process this part of the batch${outcome.errorMessage ? `: ${outcome.errorMessage}` : ''}`, {

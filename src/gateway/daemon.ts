@@ -11,7 +11,7 @@ import winston from 'winston';
 import { writeFileAtomic } from '../atomic-file.js';
 import { OnshiError } from '../errors.js';
 import { institutionCodeWarning } from '../oqs/index.js';
-import { type AuditInput, GatewayStore } from '../cache/index.js';
+import { type AuditInput, type EligibilityWrite, GatewayStore } from '../cache/index.js';
 import { CentralClient } from '../sync/central-client.js';
 import { LinkMonitor, type LinkStatus } from '../sync/link.js';
 import { OutboxRelay } from '../sync/relay.js';
@@ -60,7 +60,7 @@ export interface Gateway {
   readonly config: GatewayConfig;
   readonly store: GatewayStore;
   readonly link: LinkMonitor;
-  readonly relay: OutboxRelay;
+  readonly relay: OutboxRelay<EligibilityWrite>;
   readonly events: EventHub;
   readonly metrics: GatewayMetrics;
   readonly rechecks: RecheckJob;

@@ -50,6 +50,12 @@ export class EventHub {
     return [...(this.subs.get(id)?.topics ?? [])];
   }
 
+  /** Whether anyone would get an event of `topic` (published `to` this owner): lets a publisher skip building it. */
+  hasSubscriber(topic: EventTopic, to?: string): boolean {
+    for (const s of this.subs.values()) if (s.topics.has(topic) && (to === undefined || s.owner === to)) return true;
+    return false;
+  }
+
   /** `to`: only subscribers registered with this owner (client id) get it; such an event is never retained. */
   publish(topic: EventTopic, event: string, data: Record<string, unknown>, opts: { retain?: boolean; to?: string } = {}): GatewayEvent {
     const e: GatewayEvent = { type: 'event', topic, event, at: new Date().toISOString(), seq: ++this.seq, data };

@@ -2,10 +2,12 @@
  * Replaying one outbox entry: ask central again, under the entry's idempotency key, what the
  * counter was told during the outage; cache the fresh answer; when it differs from what the
  * counter was told, file a reconciliation item and push it to subscribed receipt computers.
+ * The cache write goes back to the relay, which commits it with the entry's 'done' in one round
+ * trip to the writer; subscribers hear of the replay once that is durable.
  */
 import { X509Certificate } from 'node:crypto';
 import { OnshiError, isOnshiError } from '../errors.js';
-import type { GatewayStore, LookupInput } from '../cache/index.js';
+import type { EligibilityWrite, GatewayStore, LookupInput } from '../cache/index.js';
 import type { QualificationRequest, QualificationResponse } from '../oqs/types.js';
 import type { CentralClient } from '../sync/central-client.js';
 import type { RelayEntry, ReplayFn } from '../sync/relay.js';
@@ -46,7 +48,7 @@ const CARD_VERDICTS = new Set(['CERT_REVOKED', 'CERT_EXPIRED', 'CERT_UNTRUSTED',
 
 const bad = (why: string): OnshiError => new OnshiError('OUTBOX_PAYLOAD_INVALID', `the outbox entry cannot be replayed: ${why}`);
 
-export function createReplay(deps: ReplayDeps): ReplayFn {
+export function createReplay(deps: ReplayDeps): ReplayFn<EligibilityWrite> {
   return async (entry: RelayEntry) => {
     const p = entry.payload as CommonPayload & Record<string, unknown>;
     if (typeof p !== 'object' || p === null || typeof p.told !== 'object') throw bad('no record of what the counter was told');
@@ -78,8 +80,9 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
       throw bad(`unknown kind ${entry.kind}`);
     }
 
+    const writes: EligibilityWrite[] = [];
     if (result) {
-      await deps.store.putEligibility(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now()));
+      writes.push(deps.store.eligibilityWrite(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now())));
       // One open recheck per patient, so a replay repeated after a crash schedules nothing twice.
       await deps.rechecks?.consider(result, {
         ...(request ? { request } : {}), inquiryId: p.inquiryId ?? `outbox-${entry.id}`, clientId: p.clientId, changedInsurer: p.changedInsurer === true,
@@ -92,7 +95,10 @@ export function createReplay(deps: ReplayDeps): ReplayFn {
       deps.events.publish('reconciliation', 'reconciliation.added', { item });
       deps.logger.warn('a re-verified check differs from what the counter was told', { event: 'reconciliation_added', outboxId: entry.id, changedFields });
     }
-    deps.events.publish('outbox', 'outbox.replayed', { ...ids, changedFields, ...(result ? { result } : { refusedCode: after.refusedCode }) });
+    return {
+      writes,
+      onSettled: () => deps.events.publish('outbox', 'outbox.replayed', { ...ids, changedFields, ...(result ? { result } : { refusedCode: after.refusedCode }) }),
+    };
   };
 }
 

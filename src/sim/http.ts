@@ -48,7 +48,11 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
     res.writeHead(status, headers).end();
     return;
   }
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** An answer already serialized (so that the work is done before a simulated latency, not after). */
+export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }

@@ -27,22 +27,32 @@ export interface RelayEntry {
 
 export type RelayOutcome = 'done' | { retryAt: Date; error: string } | { dead: string };
 
-export interface RelayStore {
+/** `W`: the replay's own writes (the gateway's cache writes), committed with the entry's outcome. */
+export interface RelayStore<W = never> {
   nextDue(limit: number, now?: Date): Promise<RelayEntry[]>;
-  complete(id: number, outcome: RelayOutcome, now?: Date): Promise<void>;
+  /**
+   * Settles an inflight entry with `writes` in the same transaction (done only if they are durable
+   * too), then takes up to `next` due entries (marked inflight, as nextDue): one round trip per replay.
+   */
+  settleOutbox(id: number, outcome: RelayOutcome, o: { writes?: readonly W[]; next: number }, now?: Date): Promise<RelayEntry[]>;
   outboxStats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
   /** pending/inflight entries created before `before` */
   overdueCount?(before: Date): number;
 }
 
-/** Replays one entry; resolves when central's answer was handled, throws a typed error otherwise. */
-export type ReplayFn = (entry: RelayEntry) => Promise<void>;
+/**
+ * Replays one entry; resolves when central's answer was handled, throws a typed error otherwise.
+ * It may hand back writes to commit together with the entry's 'done', and what to do once that is
+ * durable (e.g. tell subscribers).
+ */
+export type ReplayFn<W = never> = (entry: RelayEntry) => Promise<void | ReplayDone<W>>;
+export interface ReplayDone<W> { writes?: W[]; onSettled?: () => void }
 
-export interface RelayOptions {
-  store: RelayStore;
+export interface RelayOptions<W = never> {
+  store: RelayStore<W>;
   link: LinkMonitor;
   budget: RetryBudget;
-  replay: ReplayFn;
+  replay: ReplayFn<W>;
   maxInFlight?: number;
   /** entries older than this are reported as overdue */
   ttlMs?: number;
@@ -53,7 +63,8 @@ export interface RelayOptions {
 }
 
 export interface RelayEvents {
-  replayed: [info: { id: number; kind: string; attempts: number; ms: number }];
+  /** ms: the whole replay; settleMs: of it, the commit of its outcome (with the slot's next entry) */
+  replayed: [info: { id: number; kind: string; attempts: number; ms: number; settleMs: number }];
   retry: [info: { id: number; kind: string; attempts: number; code: string; retryAt: Date }];
   dead: [info: { id: number; kind: string; attempts: number; code: string; message: string }];
   /** the outbox became empty after replaying */
@@ -63,10 +74,14 @@ export interface RelayEvents {
   error: [error: Error];
 }
 
+const round1 = (ms: number): number => Math.round(ms * 10) / 10;
+/** the most entries a relay slot keeps taken ahead of the one it sends */
+const MAX_AHEAD = 4;
+
 /** Errors whose code means the line or central is at fault, not the entry. */
 const LINE_CODES = /^CENTRAL_(UNREACHABLE|TIMEOUT|TLS_FAILED|UNAVAILABLE|AUTH_FAILED|MALFORMED|IN_FLIGHT)$/;
 
-export class OutboxRelay extends EventEmitter<RelayEvents> {
+export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
   private readonly maxInFlight: number;
   private readonly ttlMs: number;
   private readonly backoff: BackoffOptions;
@@ -80,7 +95,7 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
   private overdueReportedFor: number | undefined;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly o: RelayOptions) {
+  constructor(private readonly o: RelayOptions<W>) {
     super();
     this.maxInFlight = Math.min(5, Math.max(1, o.maxInFlight ?? 5));
     this.ttlMs = o.ttlMs ?? 7 * 24 * 3600_000;
@@ -158,17 +173,74 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
     }
   }
 
-  private async run(e: RelayEntry): Promise<void> {
+  /**
+   * One slot: at most one request to central at a time. Its entries come from the commits that
+   * settle its replays (one round trip each), taken ahead: the slot sends its next request as soon
+   * as central answered, while the commit of that answer (an fsync, milliseconds; tens on an SD
+   * card) runs meanwhile. When the commits are slower than central the slot had to wait for one,
+   * and it keeps one more taken ahead (up to MAX_AHEAD). An entry is still done only once its
+   * outcome is durable; an entry taken ahead is marked inflight like any taken one (a crash
+   * returns it to pending).
+   */
+  private async run(first: RelayEntry): Promise<void> {
+    const held: RelayEntry[] = [first];
+    let ahead = 1; // entries to keep taken behind the one being sent
+    let coming = 0; // entries asked for by the commits still running
+    let running = 0; // those commits
+    let wake: (() => void) | undefined;
+    const commitDone = (): Promise<void> => new Promise<void>((r) => { wake = r; });
+    const track = (settled: Promise<RelayEntry[]>, asked: number): void => {
+      running++;
+      coming += asked;
+      void settled.then((taken) => { // never rejects
+        held.push(...taken);
+        running--;
+        coming -= asked;
+        wake?.();
+      });
+    };
+    const putBack = async (entries: RelayEntry[]): Promise<void> => {
+      // Stopped, or the line went down since they were taken: back to pending, unsent (their
+      // attempt is counted, as for RETRY_BUDGET).
+      for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED' }, 0);
+    };
+    let sent = 0;
+    try {
+      for (;;) {
+        if (held.length === 0) {
+          if (running === 0) break;
+          if (sent > 1 && ahead < MAX_AHEAD) ahead++; // waiting for a commit: keep more ahead
+          await commitDone();
+          continue;
+        }
+        const e = held.shift()!;
+        if (!this.running || !this.o.link.allowRequest()) { held.unshift(e); break; }
+        const want = Math.max(0, ahead + 1 - held.length - coming);
+        sent++;
+        const { settled } = await this.runOne(e, want);
+        track(settled, want);
+      }
+    } finally {
+      while (running > 0) await commitDone();
+      if (held.length > 0) await putBack(held.splice(0));
+    }
+  }
+
+  /**
+   * Replays one entry; resolves once central answered (or failed) with its settling commit, which
+   * resolves with the entries it took (`next`).
+   */
+  private async runOne(e: RelayEntry, next: number): Promise<{ settled: Promise<RelayEntry[]> }> {
     const isRetry = e.attempts > 1;
     if (isRetry && !this.o.budget.tryRetry()) {
       // Over budget: put it back without sending; it is tried again once first attempts refill the budget.
-      await this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' });
-      return;
+      return { settled: this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' }, next) };
     }
     if (!isRetry) this.o.budget.onRequest();
     const started = performance.now();
+    let done: void | ReplayDone<W>;
     try {
-      await this.o.replay(e);
+      done = await this.o.replay(e);
       this.o.link.recordSuccess(performance.now() - started);
     } catch (err) {
       const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'INTERNAL';
@@ -180,30 +252,46 @@ export class OutboxRelay extends EventEmitter<RelayEvents> {
       if (retryable) {
         const retryAfterMs = typeof details?.retryAfterMs === 'number' ? details.retryAfterMs : 0;
         const retryAt = new Date(Date.now() + Math.max(this.delayFor(e.attempts), retryAfterMs));
-        await this.settle(e, { retryAt, error: code });
-        this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt });
-      } else {
-        await this.settle(e, { dead: code });
-        this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) });
+        return { settled: this.settle(e, { retryAt, error: code }, next, () => this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt })) };
       }
-      return;
+      return { settled: this.settle(e, { dead: code }, next, () => this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) })) };
     }
-    await this.settle(e, 'done');
-    this.replayedSinceEmpty++;
-    this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(performance.now() - started) });
+    const answered = performance.now();
+    return {
+      settled: this.settle(e, 'done', next, () => {
+        done?.onSettled?.();
+        this.replayedSinceEmpty++;
+        const end = performance.now();
+        this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(end - started), settleMs: round1(end - answered) });
+      }, done?.writes),
+    };
   }
 
   private delayFor(attempts: number): number {
     return fullJitter(attempts - 1, this.backoff, this.random);
   }
 
-  private async settle(e: RelayEntry, outcome: RelayOutcome): Promise<void> {
-    try {
-      await this.o.store.complete(e.id, outcome);
-    } catch (err) {
-      // The entry stays inflight in the file and returns to pending at the next start: not lost.
+  /**
+   * Commits the entry's outcome (with the replay's writes), taking up to `next` entries in the same
+   * round trip while the relay runs and the line allows; `onCommitted` runs once the outcome is
+   * durable. Store errors are reported, never thrown: the promise resolves with what was taken.
+   */
+  private settle(e: RelayEntry, outcome: RelayOutcome, next: number, onCommitted?: () => void, writes?: W[]): Promise<RelayEntry[]> {
+    const take = next > 0 && this.running && this.o.link.allowRequest() ? next : 0;
+    const committed = (): void => {
+      // a listener's failure must not lose the entries this commit took for the slot
+      try { onCommitted?.(); } catch (err) { this.emit('error', err as Error); }
+    };
+    return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then((taken) => {
+      committed();
+      return taken;
+    }, (err: unknown) => {
+      // Unless the store says the outcome committed (details.settled: only taking the next failed),
+      // the entry stays inflight in the file and returns to pending at the next start: not lost.
+      if ((err as { details?: { settled?: unknown } }).details?.settled === true) committed();
       this.emit('error', err as Error);
-    }
+      return [];
+    });
   }
 
   private checkOverdue(): void {

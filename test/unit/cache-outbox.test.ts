@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
+import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.js';
 
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
@@ -35,6 +35,24 @@ t.test('FIFO: oldest first, marked inflight, only due entries', async (t) => {
   t.equal(store.outboxStats().depth, 4);
   await t.rejects(store.complete(ids[2]!, 'done'), { code: 'OUTBOX_NOT_INFLIGHT' });
   await t.rejects(store.complete(12345, 'done'), { code: 'OUTBOX_NOT_FOUND' });
+});
+
+t.test('settleOutbox: the cache write and the outcome commit together, then the next entries are taken', async (t) => {
+  const { store } = await openStore(t);
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await store.enqueue({ idempotencyKey: `s${i}`, kind: 'numbers', payload: { i } })).id);
+  const [first] = await store.nextDue(1);
+  const person: LookupInput = { kind: 'numbers', insurerNumber: '06139999', number: '12345', birthdate: '19800101' };
+  const write = store.eligibilityWrite(person, { validity: '1' }, new Date());
+  const next = await store.settleOutbox(first!.id, 'done', { writes: [write], next: 2 });
+  t.same(next.map((e) => [e.id, e.attempts]), [[ids[1], 1], [ids[2], 1]], 'the next ones, marked inflight');
+  t.same(store.getEligibility(person, 60_000)?.answer, { validity: '1' }, 'the cache write is in');
+  t.equal(store.outboxStats().depth, 2, 'the first is done');
+  // A refused outcome undoes the cache write of the same call: nothing of it stands.
+  const other: LookupInput = { ...person, number: '99999' };
+  await t.rejects(store.settleOutbox(first!.id, 'done', { writes: [store.eligibilityWrite(other, { validity: '1' }, new Date())], next: 1 }), { code: 'OUTBOX_NOT_INFLIGHT' });
+  t.equal(store.getEligibility(other, 60_000), undefined, 'no cache write without its outcome');
+  t.same(await store.settleOutbox(ids[1]!, 'done', { next: 0 }), [], 'next: 0 takes nothing');
 });
 
 t.test('the idempotency key is unique: a duplicate returns the existing id, no second row', async (t) => {

@@ -24,6 +24,10 @@ class MemStore implements RelayStore {
     else if ('dead' in outcome) e.state = 'dead';
     else { e.state = 'pending'; e.dueAt = outcome.retryAt.getTime(); }
   }
+  async settleOutbox(id: number, outcome: RelayOutcome, o: { next: number }): Promise<RelayEntry[]> {
+    await this.complete(id, outcome);
+    return o.next > 0 ? this.nextDue(o.next) : [];
+  }
   outboxStats() {
     const open = this.entries.filter((e) => e.state === 'pending' || e.state === 'inflight');
     return { depth: open.length, dead: this.entries.filter((e) => e.state === 'dead').length, fillRatio: 0, ...(open[0] ? { oldestAt: open[0].createdAt } : {}) };
@@ -170,4 +174,48 @@ t.test('entries past their time-to-live are reported, not removed', async (t) =>
   const o = await overdue;
   t.equal(o.oldestAt.getTime(), store.entries[0]!.createdAt.getTime());
   t.equal(store.outboxStats().depth, 2, 'still in the outbox');
+});
+
+t.test("a slot sends its next request while the last answer's commit runs; an entry is done only once committed", async (t) => {
+  const log: string[] = [];
+  const { store, relay } = setup(async (e) => {
+    log.push(`replay ${e.id}`);
+    await tick(5);
+  }, { maxInFlight: 1 });
+  const settle = store.settleOutbox.bind(store);
+  store.settleOutbox = async (id, outcome, o) => {
+    await tick(15); // an fsync
+    const taken = await settle(id, outcome, o);
+    log.push(`committed ${id}`);
+    return taken;
+  };
+  store.add(4);
+  const replayed: number[] = [];
+  relay.on('replayed', (i) => replayed.push(i.id));
+  const drained = new Promise((r) => relay.once('drained', r));
+  relay.start();
+  t.teardown(() => relay.stop());
+  await drained;
+  t.ok(log.indexOf('replay 3') < log.indexOf('committed 2'), `entry 3 is sent before entry 2's commit is over (${log.join(', ')})`);
+  t.same(replayed, [1, 2, 3, 4], 'each reported once committed, in order');
+  t.ok(store.entries.every((e) => e.state === 'done'), 'all done');
+});
+
+t.test('an entry taken ahead goes back to pending, unsent, when the relay stops', async (t) => {
+  const sent: number[] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const { store, relay } = setup(async (e) => {
+    sent.push(e.id);
+    if (e.id === 2) await gate;
+  }, { maxInFlight: 1 });
+  store.add(5);
+  relay.start();
+  // entry 1 answered, its commit took 2 and 3 (one ahead); 2 is waiting at central
+  await new Promise<void>((r) => { const i = setInterval(() => { if (sent.includes(2)) { clearInterval(i); r(); } }, 2); });
+  const stopped = relay.stop();
+  release();
+  await stopped;
+  t.same(sent, [1, 2], 'nothing sent after the stop');
+  t.same(store.entries.map((e) => e.state), ['done', 'done', 'pending', 'pending', 'pending'], 'the held entry is pending again, none left inflight');
 });

@@ -11,7 +11,7 @@ import { decodeRequestJson, encodeResponseJson } from '../../oqs/index.js';
 import type { QualificationResponse, Validity } from '../../oqs/types.js';
 import { WEB_API_PATHS } from '../../oqs/web-api.js';
 import type { SandboxPki } from '../pki.js';
-import { HttpError, objectBody, readBody, readJson, sendError, sendJson } from '../http.js';
+import { HttpError, objectBody, readBody, readJson, sendError, sendJson, sendJsonText } from '../http.js';
 import {
   addDays, eligibilityByNumbers, eligibilityByPerson, type Eligibility, peopleRows, seedPopulation, type SimPerson,
   type SimQualification, toResult,
@@ -180,6 +180,8 @@ export class CentralSim {
   private async idempotent(req: IncomingMessage, res: ServerResponse, run: (body: unknown) => Promise<{ status: number; body: unknown }>): Promise<void> {
     this.requireToken(req);
     const raw = await readBody(req);
+    // The latency runs from here: central's own work is part of it, not added on top (below).
+    const arrived = performance.now();
     const canned = this.canned.shift();
     if (canned) {
       res.writeHead(canned.status, { 'content-type': canned.contentType });
@@ -216,17 +218,24 @@ export class CentralSim {
       if (key) this.answers.delete(key);
       throw new HttpError(400, 'BAD_JSON', 'request body is not JSON');
     }
+    // Work first, then wait out the rest of the latency, then answer. Working after a timer of the
+    // full latency added the simulator's own CPU time to every answer, and since timers in the same
+    // millisecond fire together, the in-flight requests were then worked through one after the
+    // other: the reference (N × latency / in flight) was missed by the simulator itself.
+    let out: { status: number; body: unknown };
     try {
-      // Processing time: the key is already registered, so a repeat now sees 409.
-      await this.delay();
-      const out = await run(parsed);
-      if (key) this.answers.set(key, { hash, state: 'done', status: out.status, body: out.body });
-      sendJson(res, out.status, out.body);
+      out = await run(parsed);
     } catch (e) {
-      // A refused request has no effect: the same key may be tried again.
+      // A refused request has no effect: the same key may be tried again (a refusal takes the latency too).
+      await this.delay(arrived);
       if (key) this.answers.delete(key);
       throw e;
     }
+    const text = JSON.stringify(out.body);
+    // Processing time: the key is already registered, so a repeat now sees 409.
+    await this.delay(arrived);
+    if (key) this.answers.set(key, { hash, state: 'done', status: out.status, body: out.body });
+    sendJsonText(res, out.status, text);
   }
 
   private async search(body: unknown): Promise<{ status: number; body: unknown }> {
@@ -341,9 +350,10 @@ export class CentralSim {
     return response;
   }
 
-  private async delay(): Promise<void> {
+  /** The simulated latency (plus jitter), counted from `since` (performance.now() at arrival). */
+  private async delay(since = performance.now()): Promise<void> {
     const { latencyMs, jitterMs } = this.settings;
-    const ms = latencyMs + (jitterMs > 0 ? Math.random() * jitterMs : 0);
+    const ms = latencyMs + (jitterMs > 0 ? Math.random() * jitterMs : 0) - (performance.now() - since);
     if (ms > 0) await new Promise((r) => setTimeout(r, ms));
   }
 
