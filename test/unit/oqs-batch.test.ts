@@ -179,6 +179,11 @@ t.test('results: counts must match the units; 処理中 and failed answers', asy
   };
   failsAt(t, () => batchResultFromTree(setHeader('NumberOfProcessingResult', '3')), 'MessageHeader/NumberOfProcessingResult', 'count-mismatch');
   failsAt(t, () => batchResultFromTree(setHeader('NumberOfError', '0')), 'MessageHeader/NumberOfNormalProcessing', 'count-mismatch');
+  // The encoder reads its own tree back unless told not to (only the simulator does: the gateway validates what it reads).
+  const lost = batchResultFromTree(tree);
+  const inconsistent = { ...lost, header: { ...lost.header, total: lost.units.length + 1 } };
+  failsAt(t, () => encodeBatchResultJson(inconsistent), 'MessageHeader/NumberOfProcessingResult', 'count-mismatch');
+  t.throws(() => decodeBatchResultJson(JSON.parse(JSON.stringify(encodeBatchResultJson(inconsistent, { check: false })))), 'unchecked, it is still refused by the reader');
   failsAt(t, () => batchResultFromTree(setHeader('NumberOfError', '-1')), 'MessageHeader/NumberOfError', 'format');
   const noCount = structuredClone(tree);
   delete (noCount.MessageHeader as XmlTree).NumberOfProcessingResult;
