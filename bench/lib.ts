@@ -306,10 +306,15 @@ export async function startEchoServer(): Promise<{ url: string; pid: number; sto
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
 wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify({ type: 'pong', id: m.id })); }); });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return spawnWsReference('echo server', src);
+}
+
+/** A reference WebSocket server in a node process of its own, from module source that prints its port. */
+async function spawnWsReference(name: string, src: string, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l)));
-    child.once('exit', (c) => reject(new Error(`echo server exited ${c}`)));
+    child.once('exit', (c) => reject(new Error(`${name} exited ${c}`)));
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
@@ -345,14 +350,7 @@ wss.on('connection', (ws) => {
   });
 });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
-  const env = { ...process.env, RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }) };
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l)));
-    child.once('exit', (c) => reject(new Error(`bare relay exited ${c}`)));
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
+  return spawnWsReference('bare relay', src, { ...process.env, RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }) });
 }
 
 export const CARD_LOCK = '/tmp/onshi-card.lock';

@@ -262,11 +262,8 @@ export class GatewayStore {
     if (typeof outcome === 'object' && 'retryAt' in outcome) validDate(outcome.retryAt, 'retryAt');
     if (!Number.isInteger(o.next) || o.next < 0) throw err('STORE_INPUT_INVALID', 'next must be a non-negative integer');
     const r = await this.call('settleOutbox', { id, outcome: outcomeToWire(outcome), eligibility: [...(o.writes ?? [])], next: o.next, now: validDate(now, 'now') });
-    if (r.corruptIds.length > 0) {
-      // the entry's own outcome did commit: only taking the next ones failed
-      throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds, settled: true });
-    }
-    return dueEntries(r);
+    // A STORE_CORRUPT here comes after the commit: the entry's own outcome stands, only taking the next ones failed.
+    return dueEntries(r, { settled: true });
   }
 
   /** Settles an inflight entry: done, retry later (error = a code, no personal data), or dead (kept and counted). */
@@ -662,11 +659,10 @@ export class GatewayStore {
   }
 }
 
-
-/** nextDue's wire answer → entries; corrupt entries (already parked as dead) reject with STORE_CORRUPT. */
-function dueEntries(r: OpResult<'nextDue'>): OutboxEntry[] {
+/** nextDue's wire answer → entries; corrupt entries (already parked as dead) reject with STORE_CORRUPT (plus `details`). */
+function dueEntries(r: OpResult<'nextDue'>, details: Record<string, unknown> = {}): OutboxEntry[] {
   if (r.corruptIds.length > 0) {
-    throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds });
+    throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds, ...details });
   }
   return r.entries.map((e) => {
     const out: OutboxEntry = { id: e.id, idempotencyKey: e.idempotencyKey, kind: e.kind, payload: JSON.parse(e.payloadJson) as unknown, createdAt: new Date(e.createdAt), attempts: e.attempts };
@@ -674,6 +670,7 @@ function dueEntries(r: OpResult<'nextDue'>): OutboxEntry[] {
     return out;
   });
 }
+
 /**
  * Verifies the audit chain of the database in `dir` through a read-only connection, in one read
  * snapshot: safe next to a running daemon (no migration, no inflight reset, no key created).
