@@ -55,6 +55,22 @@ t.test('settleOutbox: the cache write and the outcome commit together, then the 
   t.same(await store.settleOutbox(ids[1]!, 'done', { next: 0 }), [], 'next: 0 takes nothing');
 });
 
+t.test('an entry that cannot be decrypted is parked as dead; after settleOutbox the error says the outcome stood', async (t) => {
+  const { store, dir } = await openStore(t);
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await store.enqueue({ idempotencyKey: `c${i}`, kind: 'numbers', payload: { i } })).id);
+  const raw = new Database(join(dir, DB_FILE));
+  raw.prepare('UPDATE outbox SET payload = ? WHERE id IN (?, ?)').run(Buffer.alloc(40, 1), ids[1], ids[2]);
+  raw.close();
+  const [first] = await store.nextDue(1);
+  t.equal(first?.id, ids[0], 'the readable one is handed out');
+  await t.rejects(store.settleOutbox(first!.id, 'done', { next: 1 }), { code: 'STORE_CORRUPT', details: { ids: [ids[1]], settled: true } });
+  t.match(store.outboxStats(), { depth: 1, dead: 1 }, 'the first is done, the bad one dead');
+  const e = await store.nextDue(1).catch((x: unknown) => x as { code: string; details: Record<string, unknown> });
+  t.match(e, { code: 'STORE_CORRUPT', details: { ids: [ids[2]] } });
+  t.notOk('settled' in (e as { details: Record<string, unknown> }).details, 'nextDue alone settles nothing');
+});
+
 t.test('the idempotency key is unique: a duplicate returns the existing id, no second row', async (t) => {
   const { store, dir } = await openStore(t);
   const a = await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: { v: 1 } });
