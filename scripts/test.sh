@@ -22,6 +22,11 @@ set -e
 passed=$(grep -c '^ok ' test-artifacts/tap.txt || true)
 failed=$(grep -c '^not ok ' test-artifacts/tap.txt || true)
 echo
+# CI keeps only the end of the output: name what failed right above the count.
+if [ "$failed" -gt 0 ]; then
+  echo "failed:"
+  grep -E '^ *not ok ' test-artifacts/tap.txt | sed 's/^/  /' | head -40
+fi
 echo "tests: ${passed} passed, ${failed} failed"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then echo "tap exited with $status"; fi
 exit "$status"

@@ -52,8 +52,10 @@ export class Reader {
   }
 
   private raw(name: string): XmlValue | undefined {
+    // Only present names need remembering: rest() walks the tree's own keys.
+    if (!Object.hasOwn(this.tree, name)) return undefined;
     this.used.add(name);
-    return Object.hasOwn(this.tree, name) ? this.tree[name] : undefined;
+    return this.tree[name];
   }
 
   /** Text of a single element; '' (empty element) is absent. */
@@ -103,7 +105,9 @@ export class Reader {
 
   /** Children not read so far, in document order. */
   rest(): Array<[string, XmlValue]> {
-    return Object.entries(this.tree).filter(([k]) => !this.used.has(k));
+    const out: Array<[string, XmlValue]> = [];
+    for (const k in this.tree) if (Object.hasOwn(this.tree, k) && !this.used.has(k)) out.push([k, this.tree[k]!]);
+    return out;
   }
 
   /** The unread children as an `extra` tree, or undefined. */
@@ -119,12 +123,16 @@ export class Reader {
   }
 }
 
+const DATE_RE = /^\d{8}$/;
+
 export function checkDate(path: string, v: string | undefined): void {
-  if (v !== undefined && !/^\d{8}$/.test(v)) throw invalidMessage(path, 'date-format', `${path}: expected YYYYMMDD`);
+  if (v !== undefined && !DATE_RE.test(v)) throw invalidMessage(path, 'date-format', `${path}: expected YYYYMMDD`);
 }
 
+const TIMESTAMP_RE = /^\d{14}$/;
+
 export function checkTimestamp(path: string, v: string | undefined): void {
-  if (v !== undefined && !/^\d{14}$/.test(v)) throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
+  if (v !== undefined && !TIMESTAMP_RE.test(v)) throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
 }
 
 function checkCode(table: string, path: string, v: string | undefined): void {
@@ -283,9 +291,10 @@ function nestedConsent(name: string, value: XmlValue): Array<[string, XmlValue]>
 function consentFromParts(prefix: string, path: string, parts: ConsentParts, flagTable: string): Consent {
   const at = (s: string): string => `${path}/${prefix}${s}`;
   if (parts.ConsFlg === undefined) throw invalidMessage(at('ConsFlg'), 'missing', `${at('ConsFlg')}: consent time without a flag`);
-  checkCode(flagTable, at('ConsFlg'), parts.ConsFlg);
-  checkTimestamp(at('ConsTime'), parts.ConsTime);
-  checkTimestamp(at('AvailableTime'), parts.AvailableTime);
+  // Paths only for an error (every result carries a few consents).
+  if (!isCode(flagTable, parts.ConsFlg)) checkCode(flagTable, at('ConsFlg'), parts.ConsFlg);
+  if (parts.ConsTime !== undefined && !TIMESTAMP_RE.test(parts.ConsTime)) checkTimestamp(at('ConsTime'), parts.ConsTime);
+  if (parts.AvailableTime !== undefined && !TIMESTAMP_RE.test(parts.AvailableTime)) checkTimestamp(at('AvailableTime'), parts.AvailableTime);
   const c: Consent = { flag: parts.ConsFlg };
   put(c, 'time', parts.ConsTime);
   put(c, 'availableTime', parts.AvailableTime);
@@ -361,9 +370,11 @@ function readFields<T extends object>(
   const out: Partial<Record<keyof T, string>> = {};
   for (const [key, el, kind] of fields) {
     const v = r.text(el);
-    if (kind === 'date') checkDate(r.at(el), v);
-    else if (typeof kind === 'string') checkCode(kind, r.at(el), v);
-    if (v !== undefined) out[key] = v;
+    if (v === undefined) continue;
+    // The element's path is built only for the error: a batch answer reads ~40 fields × 200 units.
+    if (kind === 'date') { if (!DATE_RE.test(v)) checkDate(r.at(el), v); }
+    else if (typeof kind === 'string' && !isCode(kind, v)) checkCode(kind, r.at(el), v);
+    out[key] = v;
   }
   return out;
 }
@@ -427,9 +438,11 @@ function resultFromReader(r: Reader): { result: QualificationResult; prescriptio
       throw invalidMessage(r.at(name), 'duplicate-consent', `${r.at(name)}: consent given both flat and nested`);
     }
     for (const [k, v] of entries) {
-      const at = `${path}/${k}`;
-      if (Array.isArray(v)) throw invalidMessage(at, 'repeated', `${at}: element must not repeat`);
-      if (typeof v !== 'string') throw invalidMessage(at, 'expected-text', `${at}: expected text`);
+      if (typeof v !== 'string') {
+        const at = `${path}/${k}`;
+        if (Array.isArray(v)) throw invalidMessage(at, 'repeated', `${at}: element must not repeat`);
+        throw invalidMessage(at, 'expected-text', `${at}: expected text`);
+      }
       const suffix = k.slice(prefix.length) as keyof ConsentParts;
       if (v !== '') slot.parts[suffix] = v;
     }
@@ -675,23 +688,55 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * The walk's position as a stack (names, and 1-based indices for array items): the path string is
+ * built only for an error, not for each of a batch answer's ~10,000 nodes.
+ */
+interface JsonWalk { nodes: number; at: Array<string | number> }
+
+function walkPath(w: JsonWalk, ...more: Array<string | number>): string {
+  let out = '';
+  for (const seg of [...w.at, ...more]) out = typeof seg === 'number' ? `${out}[${seg}]` : out === '' ? seg : `${out}/${seg}`;
+  return out;
+}
+
+/** Element names already seen to be valid: a batch answer repeats the same few dozen names. */
+const validNames = new Set<string>();
+function validName(k: string): boolean {
+  if (validNames.has(k)) return true;
+  if (!isXmlName(k)) return false;
+  if (validNames.size < 4096) validNames.add(k);
+  return true;
+}
+
 /** Validates JSON as a tree of strings/objects/arrays; ResultList arrays of wrappers become the XML shape. */
-function jsonToTree(v: unknown, path: string, depth: number, budget: { nodes: number }): XmlValue {
-  if (depth > JSON_MAX_DEPTH) throw invalidMessage(path, 'too-deep');
-  if (--budget.nodes < 0) throw invalidMessage(path, 'too-many-nodes');
+function jsonToTree(v: unknown, w: JsonWalk): XmlValue {
+  if (w.at.length > JSON_MAX_DEPTH) throw invalidMessage(walkPath(w), 'too-deep');
+  if (--w.nodes < 0) throw invalidMessage(walkPath(w), 'too-many-nodes');
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) {
-    return v.map((x, i) => {
-      if (Array.isArray(x)) throw invalidMessage(`${path}[${i + 1}]`, 'nested-array');
-      return jsonToTree(x, `${path}[${i + 1}]`, depth + 1, budget);
-    });
+    const items: XmlValue[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (Array.isArray(x)) throw invalidMessage(walkPath(w, i + 1), 'nested-array');
+      w.at.push(i + 1);
+      items[i] = jsonToTree(x, w);
+      w.at.pop();
+    }
+    return items;
   }
-  if (!isPlainObject(v)) throw invalidMessage(path, 'not-a-string', `${path || '(root)'}: values must be strings, objects or arrays`);
+  if (!isPlainObject(v)) {
+    const path = walkPath(w);
+    throw invalidMessage(path, 'not-a-string', `${path || '(root)'}: values must be strings, objects or arrays`);
+  }
   const out: XmlTree = {};
-  for (const [k, c] of Object.entries(v)) {
-    const p = path === '' ? k : `${path}/${k}`;
-    if (!isXmlName(k)) throw invalidMessage(p, 'invalid-name', `invalid element name in JSON form`);
-    const value = k === RESULT_LIST && Array.isArray(c) ? resultListFromJson(c, p, depth + 1, budget) : jsonToTree(c, p, depth + 1, budget);
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) continue;
+    if (!validName(k)) throw invalidMessage(walkPath(w, k), 'invalid-name', `invalid element name in JSON form`);
+    const c = v[k];
+    w.at.push(k);
+    const value = k === RESULT_LIST && Array.isArray(c) ? resultListFromJson(c, w) : jsonToTree(c, w);
+    w.at.pop();
     // A one-item array is a single element and an empty one no element, exactly as the XML reader sees them.
     if (Array.isArray(value)) {
       if (value.length === 0) continue;
@@ -701,14 +746,16 @@ function jsonToTree(v: unknown, path: string, depth: number, budget: { nodes: nu
   return out;
 }
 
-function resultListFromJson(items: unknown[], path: string, depth: number, budget: { nodes: number }): XmlValue {
-  const results = items.map((w, i) => {
-    const p = `${path}[${i + 1}]`;
-    if (!isPlainObject(w) || Object.keys(w).length !== 1 || !Object.hasOwn(w, RESULT)) {
+function resultListFromJson(items: unknown[], w: JsonWalk): XmlValue {
+  const results = items.map((x, i) => {
+    if (!isPlainObject(x) || Object.keys(x).length !== 1 || !Object.hasOwn(x, RESULT)) {
+      const p = walkPath(w, i + 1);
       throw invalidMessage(p, 'expected-result-wrapper', `${p}: expected { "${RESULT}": {...} }`);
     }
-    const r = jsonToTree(w[RESULT], `${p}/${RESULT}`, depth + 1, budget);
-    if (Array.isArray(r)) throw invalidMessage(`${p}/${RESULT}`, 'repeated');
+    w.at.push(i + 1, RESULT);
+    const r = jsonToTree(x[RESULT], w);
+    if (Array.isArray(r)) throw invalidMessage(walkPath(w), 'repeated');
+    w.at.length -= 2;
     return r;
   });
   if (results.length === 0) return '';
@@ -720,7 +767,7 @@ export function fromJsonForm(json: unknown): XmlTree {
   if (!isPlainObject(json) || Object.keys(json).length !== 1 || !Object.hasOwn(json, ROOT)) {
     throw invalidMessage('', 'root', `JSON form must be { "${ROOT}": {...} }`);
   }
-  const content = jsonToTree(json[ROOT], '', 0, { nodes: JSON_MAX_NODES });
+  const content = jsonToTree(json[ROOT], { nodes: JSON_MAX_NODES, at: [] });
   if (typeof content !== 'object' || Array.isArray(content)) throw invalidMessage('', 'expected-elements');
   return content;
 }

@@ -270,3 +270,34 @@ t.test('stop() ends chunks that wait on central; their state stays for the next 
 async function waitForChunks(store: GatewayStore, id: string, state: string): Promise<void> {
   while (!store.batchChunks(id).every((c) => c.state === state)) await new Promise((r) => setTimeout(r, 5));
 }
+
+t.test('the next chunk is read while the current one waits for central, once', async (t) => {
+  const { store } = await openStore(t);
+  const id = await addBatch(store, 30, 10);
+  const log: string[] = [];
+  const reads = new Map<number, number>();
+  const counting = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'batchChunkQueries') {
+        return (batchId: string, chunk: number) => { log.push(`read ${chunk}`); reads.set(chunk, (reads.get(chunk) ?? 0) + 1); return target.batchChunkQueries(batchId, chunk); };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const fake = new FakeCentral({ pendingFetches: 1 });
+  const central: BatchCentral = {
+    submitBatch: async (req, call) => { log.push(`submit ${req.fileId!.split('-')[1]}`); return fake.submitBatch(req, call); },
+    fetchBatch: async (rn) => { log.push('fetch'); return fake.fetchBatch(rn); },
+  };
+  const r = runner(counting, central, 1);
+  const finished = done(r);
+  r.start();
+  await finished;
+  await r.stop();
+  t.same([...reads.entries()].sort(), [[0, 1], [1, 1], [2, 1]], 'each chunk read (decrypted) once');
+  // One slot: without reading ahead, a chunk would be read only after the one before had its answer.
+  t.same(log, ['read 0', 'submit 0', 'read 1', 'fetch', 'fetch', 'submit 1', 'read 2', 'fetch', 'fetch', 'submit 2', 'fetch', 'fetch'],
+    'the next chunk read during the poll wait, before its slot came free');
+  t.equal(store.batchEntries(id, 0, 100).filter((e) => e.state !== 'pending').length, 30);
+});
