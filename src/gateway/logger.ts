@@ -3,6 +3,8 @@
  * a format drops every field whose key names personal or secret data, whatever the level, so a
  * careless `log.info('x', { query })` cannot leak a name, a number or a PIN.
  */
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -35,10 +37,50 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/**
+ * Standard output, one write per turn of the event loop: under load the daemon logs a line per
+ * request, and a write(2) of its own for each cost more than formatting the line. Lines wait at
+ * most until the loop's next check phase; at exit whatever is left is written synchronously.
+ */
+const live = new Set<CoalescedOutput>();
+
+export class CoalescedOutput extends Writable {
+  private lines: string[] = [];
+  private scheduled = false;
+  private readonly flushSoon = (): void => this.flush(false);
+
+  constructor(private readonly fd = 1) {
+    super({ decodeStrings: false });
+    if (live.size === 0) process.once('exit', () => { for (const o of live) o.flushSync(); });
+    live.add(this);
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
+    this.lines.push(String(chunk));
+    if (!this.scheduled) { this.scheduled = true; setImmediate(this.flushSoon); }
+    cb();
+  }
+
+  /** Writes what is waiting, synchronously (at exit, and for tests). */
+  flushSync(): void {
+    this.flush(true);
+  }
+
+  private flush(sync: boolean): void {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const text = this.lines.join('');
+    this.lines = [];
+    // process.stdout copes with a full pipe (journald behind); at exit only a plain write is left.
+    if (!sync && this.fd === 1) { process.stdout.write(text); return; }
+    try { writeSync(this.fd, text); } catch { /* the output is gone: there is no one left to tell */ }
+  }
+}
+
 export function createLogger(opts: { level: LogLevel; component?: string; stream?: NodeJS.WritableStream }): Logger {
   const transport = opts.stream
     ? new winston.transports.Stream({ stream: opts.stream })
-    : new winston.transports.Console();
+    : new winston.transports.Stream({ stream: new CoalescedOutput() });
   const logger = winston.createLogger({
     level: opts.level,
     defaultMeta: opts.component ? { component: opts.component } : undefined,

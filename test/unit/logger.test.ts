@@ -47,3 +47,29 @@ t.test('a line below the level is not even formatted, and a level raised at run 
 t.test('redact keeps errors readable without their stacks', async (t) => {
   t.same(redact({ e: Object.assign(new Error('boom'), { code: 'X' }) }), { e: { name: 'Error', message: 'boom', code: 'X' } });
 });
+
+t.test('standard output gets one write per turn of the loop, and what is waiting at exit is written', async (t) => {
+  const { CoalescedOutput } = await import('../../src/gateway/logger.js');
+  const { mkdtempSync, openSync, readFileSync, closeSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'onshi-log-')), 'out');
+  const fd = openSync(file, 'w');
+  const out = new CoalescedOutput(fd);
+  const log = createLogger({ level: 'info', stream: out });
+  for (let i = 0; i < 3; i++) log.info(`line ${i}`);
+  await new Promise((r) => process.nextTick(r));
+  t.equal(readFileSync(file, 'utf8'), '', 'nothing written within the same turn');
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  t.same(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { message: string }).message), ['line 0', 'line 1', 'line 2']);
+  closeSync(fd);
+
+  // A daemon that logs and exits at once (a fatal start) must not lose its last lines.
+  const { spawnSync } = await import('node:child_process');
+  const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/gateway/logger.ts', import.meta.url).href)};
+    const log = createLogger({ level: 'info' }); log.error('fatal: last words', { event: 'x' }); process.exit(3);`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r.status, 3);
+  t.match(r.stdout, /"message":"fatal: last words"/, 'the line written at exit');
+});
