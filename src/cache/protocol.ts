@@ -68,6 +68,9 @@ export type OpResult<K extends OpName> = Ops[K][1];
 
 export type Request = { [K in OpName]: { type: 'req'; id: number; op: K; args: OpArgs<K> } }[OpName];
 
+/** Requests made in the same turn of the main thread's event loop, sent as one message. */
+export interface Requests { type: 'req-batch'; requests: Request[] }
+
 export interface WireError { code: StoreErrorCode | string; message: string; retryable: boolean; details?: Record<string, unknown> }
 
 export type Response =
@@ -77,7 +80,10 @@ export type Response =
 /** Sent once after open: either ready (with alerts) or the typed reason it could not open. */
 export type Startup = { type: 'ready'; alerts: StoreAlert[] } | { type: 'fatal'; error: WireError };
 
-export type WorkerMessage = Response | Startup;
+/** The answers to one group commit travel together: one message instead of one per request. */
+export interface Responses { type: 'res-batch'; responses: Response[] }
+
+export type WorkerMessage = Response | Responses | Startup;
 
 export function toWire(e: OnshiError): WireError {
   const out: WireError = { code: e.code, message: e.message, retryable: e.retryable };

@@ -23,7 +23,7 @@ import type { Worker } from 'node:worker_threads';
 import { OnshiError } from '../errors.js';
 import { AUDIT_COLUMNS, AUDIT_KINDS, auditAad, auditSource, verifyAuditSteps, verifyAuditSync, type AuditRow, type AuditSource } from './audit.js';
 import { CacheKeys, loadOrCreateKey, toJson } from './crypto.js';
-import { outcomeToWire, type OpArgs, type WireEligibility, type OpName, type OpResult, type Request, type Startup, type WireError, type WorkerMessage } from './protocol.js';
+import { outcomeToWire, type OpArgs, type WireEligibility, type OpName, type OpResult, type Request, type Requests, type Response, type Startup, type WireError, type WorkerMessage } from './protocol.js';
 import { spawnWriter } from './spawn-writer.js';
 import { toStoreError } from './sqlite-errors.js';
 import type {
@@ -637,12 +637,26 @@ export class GatewayStore {
     return new Promise<OpResult<K>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.size === 1) this.worker.ref();
-      this.worker.postMessage({ type: 'req', id, op, args } as Request);
+      this.outgoing.push({ type: 'req', id, op, args } as Request);
+      if (this.outgoing.length === 1) queueMicrotask(this.flushOutgoing);
     });
   }
 
+  /** Requests made in one go (a replay's settle and its events, a batch's parts) cross to the writer in one message. */
+  private outgoing: Request[] = [];
+  private readonly flushOutgoing = (): void => {
+    const requests = this.outgoing;
+    this.outgoing = [];
+    if (requests.length === 0 || this.failure) return;
+    this.worker.postMessage(requests.length === 1 ? requests[0] : ({ type: 'req-batch', requests } satisfies Requests));
+  };
+
   private onMessage(m: WorkerMessage): void {
-    if (m.type !== 'res') return;
+    if (m.type === 'res-batch') { for (const r of m.responses) this.onResponse(r); return; }
+    if (m.type === 'res') this.onResponse(m);
+  }
+
+  private onResponse(m: Response): void {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);

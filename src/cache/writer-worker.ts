@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { OnshiError } from '../errors.js';
 import { CacheKeys } from './crypto.js';
 import { openWriter } from './open-writer.js';
-import { toWire, type OpName, type Request, type Response, type WorkerInit, type WorkerMessage } from './protocol.js';
+import { toWire, type OpName, type Request, type Requests, type Response, type WorkerInit, type WorkerMessage } from './protocol.js';
 import { toStoreError } from './sqlite-errors.js';
 import { createWriterOps } from './writer-ops.js';
 
@@ -41,8 +41,9 @@ try {
 const queue: Request[] = [];
 let scheduled = false;
 
-port.on('message', (req: Request) => {
-  queue.push(req);
+port.on('message', (m: Request | Requests) => {
+  if (m.type === 'req-batch') queue.push(...m.requests);
+  else queue.push(m);
   if (!scheduled) { scheduled = true; setImmediate(drain); }
 });
 
@@ -53,7 +54,10 @@ function drain(): void {
     const closeAt = batch.findIndex((r) => r.op === 'close');
     if (closeAt >= 0) queue.unshift(...batch.splice(closeAt + 1)); // nothing after close runs
     const writes = batch.filter((r) => r.op !== 'close');
-    if (writes.length > 0) for (const r of runBatch(writes)) post(r);
+    if (writes.length > 0) {
+      const responses = runBatch(writes);
+      post(responses.length === 1 ? responses[0]! : { type: 'res-batch', responses });
+    }
     if (closeAt >= 0) shutdown(batch[closeAt]!.id);
   }
   for (const r of queue.splice(0)) post(errorResponse(r.id, new OnshiError('STORE_CLOSED', 'the store is closed')));

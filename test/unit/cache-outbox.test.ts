@@ -169,3 +169,24 @@ t.test('the depth kept by triggers equals a count of the open entries through ev
   check('a refused enqueue (savepoint rolled back) leaves the counter alone');
   t.equal(truth(), 50);
 });
+
+t.test('requests made in one go cross to the writer as one message and are answered each on its own', async (t) => {
+  const { store } = await openStore(t, 30);
+  const { Worker } = await import('node:worker_threads');
+  const real = Worker.prototype.postMessage;
+  let posts = 0;
+  Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, ...a: Parameters<typeof real>) { posts++; return real.apply(this, a); };
+  let answers: PromiseSettledResult<{ id: number; duplicate: boolean }>[];
+  try {
+    // 32 at once against a cap of 30: one message, one group commit, and the two over the cap refused alone.
+    answers = await Promise.allSettled(Array.from({ length: 32 }, (_x, i) => store.enqueue({ idempotencyKey: `b${i}`, kind: 'recheck', payload: { i } })));
+  } finally {
+    Worker.prototype.postMessage = real;
+  }
+  t.equal(posts, 1, 'one message to the writer');
+  const ok = answers.filter((a) => a.status === 'fulfilled').map((a) => (a as PromiseFulfilledResult<{ id: number }>).value.id);
+  t.equal(ok.length, 30);
+  t.equal(new Set(ok).size, 30, 'each request got its own answer');
+  t.match(answers.slice(30), [{ status: 'rejected', reason: { code: 'OUTBOX_FULL' } }, { status: 'rejected', reason: { code: 'OUTBOX_FULL' } }]);
+  t.equal(store.outboxStats().depth, 30);
+});
