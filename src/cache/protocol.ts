@@ -15,7 +15,7 @@ export interface WorkerInit {
 }
 
 /** Wire form of the CompleteOutcome (Dates as ms). */
-export type WireOutcome = 'done' | { retryAt: number; error: string } | { dead: string };
+export type WireOutcome = 'done' | { retryAt: number; error: string; unsent?: true } | { dead: string };
 
 /** A cache write prepared on the main thread (lookup key and JSON), committed by the writer. */
 export interface WireEligibility { lookupHex: string; answerJson: string; verifiedAt: number; source: string }
@@ -94,5 +94,5 @@ export function toWire(e: OnshiError): WireError {
 export function outcomeToWire(o: CompleteOutcome): WireOutcome {
   if (o === 'done') return 'done';
   if ('dead' in o) return { dead: o.dead };
-  return { retryAt: o.retryAt.getTime(), error: o.error };
+  return { retryAt: o.retryAt.getTime(), error: o.error, ...(o.unsent ? { unsent: true as const } : {}) };
 }

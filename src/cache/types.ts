@@ -33,7 +33,11 @@ export interface OutboxEntry {
   lastError?: string;
 }
 
-export type CompleteOutcome = 'done' | { retryAt: Date; error: string } | { dead: string };
+/**
+ * How an inflight entry settles. `unsent`: it was taken but never sent to central (the relay
+ * stopped, or the retry budget said wait), so its attempt is given back and its last error kept.
+ */
+export type CompleteOutcome = 'done' | { retryAt: Date; error: string; unsent?: true } | { dead: string };
 
 export interface OutboxStats {
   /** pending + inflight */

@@ -50,6 +50,8 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     stateOf: db.prepare('SELECT state FROM outbox WHERE id = ?').pluck(),
     done: db.prepare(`UPDATE outbox SET state = 'done', updated_at = ? WHERE id = ?`),
     retry: db.prepare(`UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`),
+    // Taken, never sent: the attempt counted when it was taken is given back; its last error stands.
+    putBack: db.prepare(`UPDATE outbox SET state = 'pending', next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?`),
     dead: db.prepare(`UPDATE outbox SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?`),
     insertRecon: db.prepare(`INSERT INTO reconciliation (outbox_id, before, after, changed_fields, created_at) VALUES (?, NULL, x'', ?, ?)`),
     setRecon: db.prepare('UPDATE reconciliation SET before = ?, after = ? WHERE id = ?'),
@@ -122,6 +124,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       if (state !== 'inflight') throw new OnshiError<StoreErrorCode>('OUTBOX_NOT_INFLIGHT', `outbox entry ${id} is ${state}, not inflight`, { details: { id, state } });
       if (outcome === 'done') s.done.run(now, id);
       else if ('dead' in outcome) s.dead.run(outcome.dead.slice(0, MAX_ERROR_LEN), now, id);
+      else if (outcome.unsent) s.putBack.run(outcome.retryAt, now, id);
       else s.retry.run(outcome.retryAt, outcome.error.slice(0, MAX_ERROR_LEN), now, id);
       return null;
     },

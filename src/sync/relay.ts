@@ -25,7 +25,8 @@ export interface RelayEntry {
   attempts: number;
 }
 
-export type RelayOutcome = 'done' | { retryAt: Date; error: string } | { dead: string };
+/** As the store's CompleteOutcome: `unsent` gives back the attempt of an entry taken but never sent. */
+export type RelayOutcome = 'done' | { retryAt: Date; error: string; unsent?: true } | { dead: string };
 
 /** `W`: the replay's own writes (the gateway's cache writes), committed with the entry's outcome. */
 export interface RelayStore<W = never> {
@@ -201,8 +202,8 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     };
     const putBack = async (entries: RelayEntry[]): Promise<void> => {
       // Stopped, or the line went down since they were taken: back to pending, unsent (their
-      // attempt is counted, as for RETRY_BUDGET).
-      for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED' }, 0);
+      // attempt given back, so that a first attempt is not later counted as a retry).
+      for (const h of entries) await this.settle(h, { retryAt: new Date(), error: 'RELAY_PAUSED', unsent: true }, 0);
     };
     let sent = 0;
     try {
@@ -234,7 +235,7 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     const isRetry = e.attempts > 1;
     if (isRetry && !this.o.budget.tryRetry()) {
       // Over budget: put it back without sending; it is tried again once first attempts refill the budget.
-      return { settled: this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET' }, next) };
+      return { settled: this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET', unsent: true }, next) };
     }
     if (!isRetry) this.o.budget.onRequest();
     const started = performance.now();

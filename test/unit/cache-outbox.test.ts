@@ -190,3 +190,18 @@ t.test('requests made in one go cross to the writer as one message and are answe
   t.match(answers.slice(30), [{ status: 'rejected', reason: { code: 'OUTBOX_FULL' } }, { status: 'rejected', reason: { code: 'OUTBOX_FULL' } }]);
   t.equal(store.outboxStats().depth, 30);
 });
+
+t.test('an entry taken but never sent goes back with its attempt given back and its last error kept', async (t) => {
+  const { store, dir } = await openStore(t);
+  const { id } = await store.enqueue({ idempotencyKey: 'u1', kind: 'recheck', payload: { u: 1 } });
+  t.equal((await store.nextDue(1))[0]!.attempts, 1);
+  await store.complete(id, { retryAt: new Date(Date.now() - 1), error: 'CENTRAL_TIMEOUT' }); // sent, and failed
+  t.equal((await store.nextDue(1))[0]!.attempts, 2);
+  await store.complete(id, { retryAt: new Date(Date.now() - 1), error: 'RELAY_PAUSED', unsent: true }); // taken, never sent
+  const again = await store.nextDue(1);
+  t.equal(again[0]!.attempts, 2, 'the unsent take did not count');
+  t.equal(again[0]!.lastError, 'CENTRAL_TIMEOUT', 'the last real failure is what staff see');
+  const db = new Database(join(dir, DB_FILE), { readonly: true });
+  t.teardown(() => db.close());
+  t.same(db.prepare('SELECT state, attempts FROM outbox WHERE id = ?').get(id), { state: 'inflight', attempts: 2 });
+});

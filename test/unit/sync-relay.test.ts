@@ -22,7 +22,7 @@ class MemStore implements RelayStore {
     e.outcome = outcome;
     if (outcome === 'done') e.state = 'done';
     else if ('dead' in outcome) e.state = 'dead';
-    else { e.state = 'pending'; e.dueAt = outcome.retryAt.getTime(); }
+    else { e.state = 'pending'; e.dueAt = outcome.retryAt.getTime(); if (outcome.unsent) e.attempts--; }
   }
   async settleOutbox(id: number, outcome: RelayOutcome, o: { next: number }): Promise<RelayEntry[]> {
     await this.complete(id, outcome);
@@ -218,4 +218,5 @@ t.test('an entry taken ahead goes back to pending, unsent, when the relay stops'
   await stopped;
   t.same(sent, [1, 2], 'nothing sent after the stop');
   t.same(store.entries.map((e) => e.state), ['done', 'done', 'pending', 'pending', 'pending'], 'the held entry is pending again, none left inflight');
+  t.same(store.entries.map((e) => e.attempts), [1, 1, 0, 0, 0], 'its attempt given back: it was never sent, so it is no retry');
 });
