@@ -15,6 +15,8 @@ export interface ReaderManagerOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   apduTimeoutMs?: number;
+  /** Longest wait for pcscd to take a connection to the card (default 10 s; a session's deadline, if sooner). */
+  connectTimeoutMs?: number;
   /** Only readers whose name passes are followed (e.g. one slot of the virtual reader). */
   readerFilter?: (name: string) => boolean;
 }
@@ -127,7 +129,7 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
   async withSession<T>(fn: (s: CardSession) => Promise<T>, o: WithSessionOptions = {}): Promise<T> {
     const reader = o.deadline !== undefined ? await this.waitForCard(o) : this.pickNow(o.readerName);
     const started = Date.now();
-    const card = await this.connect(reader, o.mode ?? 'shared');
+    const card = await this.connect(reader, o.mode ?? 'shared', o.deadline);
     const session = new CardSession(card, {
       apduTimeoutMs: o.apduTimeoutMs ?? this.opts.apduTimeoutMs,
       deadline: o.deadline,
@@ -146,8 +148,13 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       this.lastSession = stats;
       // A timed-out transmit may still sit in the driver: disconnecting now would block on its lock.
       const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
-      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED') || isReaderError(error, 'READER_BUSY')) void session.idle().then(release);
-      else await release();
+      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED') || isReaderError(error, 'READER_BUSY')) {
+        // The context is held by that transmit too (pcsc-lite serializes the calls of one context):
+        // the next session gets a fresh one, and this one is closed once the transmit has ended.
+        const held = this.sessionCtx;
+        this.sessionCtx = undefined;
+        void session.idle().then(release).catch(() => undefined).finally(() => held?.close());
+      } else await release();
       this.emit('session', stats);
       if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();
     }
@@ -162,11 +169,11 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
     return withCard.name;
   }
 
-  private async connect(reader: string, mode: ShareMode): Promise<PcscCard> {
+  private async connect(reader: string, mode: ShareMode, deadline?: number): Promise<PcscCard> {
     for (let attempt = 0; ; attempt++) {
       try {
         this.sessionCtx ??= await this.backend.establish();
-        return await this.sessionCtx.connect(reader, mode);
+        return await this.connectWithin(this.sessionCtx, reader, mode, deadline);
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
         // A stale session context after a pcscd restart: re-establish once, then give up.
@@ -178,6 +185,27 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
         throw err;
       }
     }
+  }
+
+  /**
+   * SCardConnect has no timeout of its own: a reader wedged by a card that stopped answering would
+   * hold the counter's request forever. Past the limit the request gets READER_BUSY, the context is
+   * given up (the next session opens a fresh one) and a connection that comes late is let go.
+   */
+  private connectWithin(ctx: PcscContext, reader: string, mode: ShareMode, deadline?: number): Promise<PcscCard> {
+    // A connection normally takes milliseconds; a deadline already near gets a second (its APDUs then time out as such).
+    const limit = Math.min(this.opts.connectTimeoutMs ?? 10_000, deadline !== undefined ? Math.max(1000, deadline - Date.now()) : Infinity);
+    const pending = ctx.connect(reader, mode);
+    return new Promise<PcscCard>((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        if (this.sessionCtx === ctx) this.sessionCtx = undefined;
+        reject(new ReaderError('READER_BUSY', `The reader did not take a connection within ${limit} ms`, { details: { ms: limit } }));
+        void pending.then((c) => c.disconnect('leave'), () => undefined).finally(() => ctx.close());
+      }, limit);
+      pending.then((c) => { if (!late) { clearTimeout(timer); resolve(c); } }, (e: unknown) => { if (!late) { clearTimeout(timer); reject(e); } });
+    });
   }
 
   private dropSessionCtx(): void {

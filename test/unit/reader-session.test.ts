@@ -160,6 +160,11 @@ class FakeService implements PcscBackend {
   establishCalls = 0;
   readers: ReaderSnapshot[] = [{ name: 'R1', state: 0x10, present: false }];
   card = new FakeCard(model());
+  /** given to each card connected from now on */
+  fault: FakeCard['fault'] | undefined;
+  /** connect never answers (a reader wedged by a stuck transmit) */
+  connectHangs = false;
+  closed = 0;
   async establish(): Promise<PcscContext> {
     this.establishCalls++;
     if (!this.up) throw new ReaderError('READER_PCSC_UNAVAILABLE', 'down');
@@ -168,10 +173,10 @@ class FakeService implements PcscBackend {
     const check = () => { if (!svc.up || !valid) { valid = false; throw new ReaderError('READER_PCSC_UNAVAILABLE', 'gone'); } };
     return {
       listReaders: () => { check(); return svc.readers.map((r) => ({ ...r })); },
-      connect: async (name) => { check(); const r = svc.readers.find((x) => x.name === name); if (!r) throw new ReaderError('READER_NO_READER', 'x'); if (!r.present) throw new ReaderError('READER_NO_CARD', 'x'); svc.card = new FakeCard(model()); return svc.card; },
+      connect: async (name) => { if (svc.connectHangs) return new Promise<never>(() => {}); check(); const r = svc.readers.find((x) => x.name === name); if (!r) throw new ReaderError('READER_NO_READER', 'x'); if (!r.present) throw new ReaderError('READER_NO_CARD', 'x'); svc.card = new FakeCard(model()); if (svc.fault) svc.card.fault = svc.fault; return svc.card; },
       waitForChange: async (_cur, ms) => { await new Promise((r) => setTimeout(r, Math.min(ms, 30))); check(); return 'timeout'; },
       cancel: () => undefined,
-      close: () => { valid = false; },
+      close: () => { valid = false; svc.closed++; },
     };
   }
 }
@@ -219,4 +224,29 @@ t.test('manager: events, waitForCard, withSession, recovery after the service di
   await mgr.waitForCard({ deadline: Date.now() + 2000 });
   t.ok(events.includes('reader:R1:false') && events.includes('card:R1:true') && events.includes('card:R1:false'));
   t.ok(isReaderError(new ReaderError('READER_NO_CARD', 'x'), 'READER_NO_CARD'));
+});
+
+t.test('manager: a wedged connect is a typed error in time, and the next session gets a fresh context', async (t) => {
+  const svc = new FakeService();
+  svc.readers[0]!.present = true;
+  const mgr = new ReaderManager({ backend: svc, pollMs: 30, connectTimeoutMs: 100 });
+  await mgr.start();
+  t.teardown(() => mgr.stop());
+  t.equal(await mgr.withSession((s) => s.triesLeft()), 3);
+  const contexts = svc.establishCalls;
+  svc.connectHangs = true;
+  const t0 = Date.now();
+  await t.rejects(mgr.withSession((s) => s.triesLeft()), { code: 'READER_BUSY' });
+  t.ok(Date.now() - t0 < 1000, 'within the connect limit, not forever');
+  svc.connectHangs = false;
+  t.equal(await mgr.withSession((s) => s.triesLeft()), 3, 'the next patient\'s check works');
+  t.equal(svc.establishCalls, contexts + 1, 'on a fresh context');
+
+  // A transmit that timed out holds its context: the next session does not queue behind it.
+  svc.fault = () => 'hang';
+  const before = svc.establishCalls;
+  await t.rejects(mgr.withSession((s) => s.triesLeft(), { apduTimeoutMs: 50 }), { code: 'READER_TIMEOUT' });
+  svc.fault = undefined;
+  t.equal(await mgr.withSession((s) => s.triesLeft()), 3);
+  t.equal(svc.establishCalls, before + 1, 'a fresh context after the timed-out transmit');
 });
