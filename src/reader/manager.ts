@@ -129,7 +129,7 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
   async withSession<T>(fn: (s: CardSession) => Promise<T>, o: WithSessionOptions = {}): Promise<T> {
     const reader = o.deadline !== undefined ? await this.waitForCard(o) : this.pickNow(o.readerName);
     const started = Date.now();
-    const card = await this.connect(reader, o.mode ?? 'shared', o.deadline);
+    const { card, ctx } = await this.connect(reader, o.mode ?? 'shared', o.deadline);
     const session = new CardSession(card, {
       apduTimeoutMs: o.apduTimeoutMs ?? this.opts.apduTimeoutMs,
       deadline: o.deadline,
@@ -150,11 +150,12 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
       if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED') || isReaderError(error, 'READER_BUSY')) {
         // The context is held by that transmit too (pcsc-lite serializes the calls of one context):
-        // the next session gets a fresh one, and this one is closed once the transmit has ended.
-        const held = this.sessionCtx;
-        this.sessionCtx = undefined;
-        void session.idle().then(release).catch(() => undefined).finally(() => held?.close());
-      } else await release();
+        // the next session gets a fresh one, and this one is closed once nothing uses it any more.
+        this.retire(ctx);
+        void session.idle().then(release).catch(() => undefined).finally(() => this.letGo(ctx));
+      } else {
+        try { await release(); } finally { this.letGo(ctx); }
+      }
       this.emit('session', stats);
       if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();
     }
@@ -169,11 +170,12 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
     return withCard.name;
   }
 
-  private async connect(reader: string, mode: ShareMode, deadline?: number): Promise<PcscCard> {
+  /** The card, and the context it is connected on (held for the session: let go when it ends). */
+  private async connect(reader: string, mode: ShareMode, deadline?: number): Promise<{ card: PcscCard; ctx: PcscContext }> {
     for (let attempt = 0; ; attempt++) {
       try {
-        this.sessionCtx ??= await this.backend.establish();
-        return await this.connectWithin(this.sessionCtx, reader, mode, deadline);
+        const ctx = (this.sessionCtx ??= await this.backend.establish());
+        return { card: await this.connectWithin(ctx, reader, mode, deadline), ctx };
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
         // A stale session context after a pcscd restart: re-establish once, then give up.
@@ -195,17 +197,42 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
   private connectWithin(ctx: PcscContext, reader: string, mode: ShareMode, deadline?: number): Promise<PcscCard> {
     // A connection normally takes milliseconds; a deadline already near gets a second (its APDUs then time out as such).
     const limit = Math.min(this.opts.connectTimeoutMs ?? 10_000, deadline !== undefined ? Math.max(1000, deadline - Date.now()) : Infinity);
+    this.hold(ctx);
     const pending = ctx.connect(reader, mode);
     return new Promise<PcscCard>((resolve, reject) => {
       let late = false;
       const timer = setTimeout(() => {
         late = true;
-        if (this.sessionCtx === ctx) this.sessionCtx = undefined;
+        this.retire(ctx);
         reject(new ReaderError('READER_BUSY', `The reader did not take a connection within ${limit} ms`, { details: { ms: limit } }));
-        void pending.then((c) => c.disconnect('leave'), () => undefined).finally(() => ctx.close());
+        void pending.then((c) => c.disconnect('leave'), () => undefined).finally(() => this.letGo(ctx));
       }, limit);
-      pending.then((c) => { if (!late) { clearTimeout(timer); resolve(c); } }, (e: unknown) => { if (!late) { clearTimeout(timer); reject(e); } });
+      pending.then((c) => { if (!late) { clearTimeout(timer); resolve(c); } }, (e: unknown) => {
+        if (!late) { clearTimeout(timer); this.letGo(ctx); reject(e); }
+      });
     });
+  }
+
+  // Sessions on both slots may share a context: one given up is closed only when the last of them ends.
+  private readonly ctxUses = new Map<PcscContext, number>();
+  private readonly retired = new Set<PcscContext>();
+
+  private hold(ctx: PcscContext): void {
+    this.ctxUses.set(ctx, (this.ctxUses.get(ctx) ?? 0) + 1);
+  }
+
+  private letGo(ctx: PcscContext): void {
+    const left = (this.ctxUses.get(ctx) ?? 1) - 1;
+    if (left > 0) { this.ctxUses.set(ctx, left); return; }
+    this.ctxUses.delete(ctx);
+    if (this.retired.delete(ctx)) ctx.close();
+  }
+
+  /** New sessions open a fresh context; this one is closed once no session or connect uses it. */
+  private retire(ctx: PcscContext): void {
+    if (this.sessionCtx === ctx) this.sessionCtx = undefined;
+    if (this.ctxUses.has(ctx)) this.retired.add(ctx);
+    else ctx.close();
   }
 
   private dropSessionCtx(): void {

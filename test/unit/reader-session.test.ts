@@ -16,7 +16,7 @@ t.before(async () => {
 });
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
-type Fault = 'remove' | 'hang' | 'empty' | undefined;
+type Fault = 'remove' | 'hang' | 'empty' | 'late' | undefined;
 class FakeCard implements PcscCard {
   log: string[] = [];
   present = true;
@@ -30,6 +30,7 @@ class FakeCard implements PcscCard {
     const f = this.fault(apdu);
     if (f === 'remove') { this.present = false; throw new ReaderError('READER_IO', 'PC/SC: Transaction failed'); }
     if (f === 'hang') return new Promise(() => undefined);
+    if (f === 'late') { const r = this.model.process(apdu).response; return new Promise((res) => setTimeout(() => res(r), 150)); }
     if (f === 'empty') { this.present = false; return Buffer.alloc(0); }
     return this.model.process(apdu).response;
   }
@@ -249,4 +250,28 @@ t.test('manager: a wedged connect is a typed error in time, and the next session
   svc.fault = undefined;
   t.equal(await mgr.withSession((s) => s.triesLeft()), 3);
   t.equal(svc.establishCalls, before + 1, 'a fresh context after the timed-out transmit');
+});
+
+t.test('manager: a context given up while the other slot\'s session uses it is closed only after that session', async (t) => {
+  const svc = new FakeService();
+  svc.readers = [{ name: 'R1', state: 0x20, present: true }, { name: 'R2', state: 0x20, present: true }];
+  const mgr = new ReaderManager({ backend: svc, pollMs: 30 });
+  await mgr.start();
+  t.teardown(() => mgr.stop());
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let running!: () => void;
+  const started = new Promise<void>((r) => { running = r; });
+  const other = mgr.withSession(async (s) => { running(); await gate; return s.triesLeft(); }, { readerName: 'R2' });
+  await started;
+  const closedBefore = svc.closed;
+  svc.fault = () => 'late'; // answers after 150 ms, past this session's 50 ms
+  await t.rejects(mgr.withSession((s) => s.triesLeft(), { readerName: 'R1', apduTimeoutMs: 50 }), { code: 'READER_TIMEOUT' });
+  svc.fault = undefined;
+  await new Promise((r) => setTimeout(r, 250)); // the late transmit has ended
+  t.equal(svc.closed, closedBefore, 'not closed under the other slot\'s session');
+  release();
+  t.equal(await other, 3, 'the other slot\'s session finished on it');
+  t.equal(svc.closed, closedBefore + 1, 'closed once the last session on it ended');
+  t.equal(await mgr.withSession((s) => s.triesLeft(), { readerName: 'R1' }), 3, 'and the next session runs on a fresh one');
 });
