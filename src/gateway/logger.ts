@@ -37,13 +37,14 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/** The outputs that still hold lines to write at exit. */
+const live = new Set<CoalescedOutput>();
+
 /**
  * Standard output, one write per turn of the event loop: under load the daemon logs a line per
  * request, and a write(2) of its own for each cost more than formatting the line. Lines wait at
  * most until the loop's next check phase; at exit whatever is left is written synchronously.
  */
-const live = new Set<CoalescedOutput>();
-
 export class CoalescedOutput extends Writable {
   private lines: string[] = [];
   private scheduled = false;
