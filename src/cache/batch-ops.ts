@@ -4,7 +4,7 @@
  * number, a chunk's results: each is durable (synchronous=FULL) before its promise resolves.
  */
 import type Database from 'better-sqlite3';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import type { CacheKeys } from './crypto.js';
 import type { OpArgs, OpResult } from './protocol.js';
 import type { StoreErrorCode } from './types.js';
@@ -19,29 +19,60 @@ const MAX_ERROR_LEN = 200;
 const fail = (code: StoreErrorCode, message: string, details: Record<string, unknown>): OnshiError<StoreErrorCode> =>
   new OnshiError<StoreErrorCode>(code, message, { details });
 
-type Op<K extends 'batchAppend' | 'batchStart' | 'batchPrune' | 'batchChunkSubmitted' | 'batchChunkError' | 'batchChunkFinish'> = (a: OpArgs<K>) => OpResult<K>;
+type Op<
+  K extends
+    | 'batchAppend'
+    | 'batchStart'
+    | 'batchPrune'
+    | 'batchChunkSubmitted'
+    | 'batchChunkError'
+    | 'batchChunkFinish',
+> = (a: OpArgs<K>) => OpResult<K>;
 
-interface BatchRow { id: string; client: string; state: string; total: number }
+interface BatchRow {
+  id: string;
+  client: string;
+  state: string;
+  total: number;
+}
 
 export function createBatchOps(db: Database.Database, keys: CacheKeys) {
   const s = {
     get: db.prepare('SELECT id, client, state, total FROM batches WHERE id = ?'),
-    insert: db.prepare(`INSERT INTO batches (id, client, confirmation_date, run, state, submitted_at) VALUES (?, ?, ?, ?, 'open', ?)`),
+    insert: db.prepare(
+      `INSERT INTO batches (id, client, confirmation_date, run, state, submitted_at) VALUES (?, ?, ?, ?, 'open', ?)`,
+    ),
     idTaken: db.prepare('SELECT seq FROM batch_entries WHERE batch_id = ? AND id_key = ?').pluck(),
-    insertEntry: db.prepare(`INSERT INTO batch_entries (batch_id, seq, id_key, query, state) VALUES (?, ?, ?, ?, 'pending')`),
+    insertEntry: db.prepare(
+      `INSERT INTO batch_entries (batch_id, seq, id_key, query, state) VALUES (?, ?, ?, ?, 'pending')`,
+    ),
     setTotal: db.prepare('UPDATE batches SET total = ? WHERE id = ?'),
     assignChunks: db.prepare('UPDATE batch_entries SET chunk = seq / CAST(? AS INTEGER) WHERE batch_id = ?'),
-    insertChunk: db.prepare(`INSERT INTO batch_chunks (batch_id, chunk, state, idempotency_key, entries, updated_at) VALUES (?, ?, 'pending', ?, ?, ?)`),
+    insertChunk: db.prepare(
+      `INSERT INTO batch_chunks (batch_id, chunk, state, idempotency_key, entries, updated_at) VALUES (?, ?, 'pending', ?, ?, ?)`,
+    ),
     queue: db.prepare(`UPDATE batches SET state = 'queued', chunks = ? WHERE id = ?`),
-    start: db.prepare(`UPDATE batches SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state IN ('queued', 'running')`),
-    submitted: db.prepare(`UPDATE batch_chunks SET state = 'submitted', reception_number = ?, last_error = NULL, updated_at = ? WHERE batch_id = ? AND chunk = ? AND state = 'pending'`),
+    start: db.prepare(
+      `UPDATE batches SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state IN ('queued', 'running')`,
+    ),
+    submitted: db.prepare(
+      `UPDATE batch_chunks SET state = 'submitted', reception_number = ?, last_error = NULL, updated_at = ? WHERE batch_id = ? AND chunk = ? AND state = 'pending'`,
+    ),
     chunkError: db.prepare('UPDATE batch_chunks SET last_error = ?, updated_at = ? WHERE batch_id = ? AND chunk = ?'),
     chunkState: db.prepare('SELECT state FROM batch_chunks WHERE batch_id = ? AND chunk = ?').pluck(),
-    finishChunk: db.prepare('UPDATE batch_chunks SET state = ?, last_error = ?, updated_at = ? WHERE batch_id = ? AND chunk = ?'),
-    setResult: db.prepare(`UPDATE batch_entries SET state = ?, result = ? WHERE batch_id = ? AND seq = ? AND chunk = ? AND state = 'pending'`),
-    leftInChunk: db.prepare(`SELECT seq FROM batch_entries WHERE batch_id = ? AND chunk = ? AND state = 'pending'`).pluck(),
+    finishChunk: db.prepare(
+      'UPDATE batch_chunks SET state = ?, last_error = ?, updated_at = ? WHERE batch_id = ? AND chunk = ?',
+    ),
+    setResult: db.prepare(
+      `UPDATE batch_entries SET state = ?, result = ? WHERE batch_id = ? AND seq = ? AND chunk = ? AND state = 'pending'`,
+    ),
+    leftInChunk: db
+      .prepare(`SELECT seq FROM batch_entries WHERE batch_id = ? AND chunk = ? AND state = 'pending'`)
+      .pluck(),
     count: db.prepare('UPDATE batches SET finished = finished + ?, errors = errors + ? WHERE id = ?'),
-    openChunks: db.prepare(`SELECT COUNT(*) FROM batch_chunks WHERE batch_id = ? AND state IN ('pending', 'submitted')`).pluck(),
+    openChunks: db
+      .prepare(`SELECT COUNT(*) FROM batch_chunks WHERE batch_id = ? AND state IN ('pending', 'submitted')`)
+      .pluck(),
     failedChunks: db.prepare(`SELECT COUNT(*) FROM batch_chunks WHERE batch_id = ? AND state = 'failed'`).pluck(),
     finish: db.prepare('UPDATE batches SET state = ?, finished_at = ? WHERE id = ?'),
     totals: db.prepare('SELECT state, total, finished, errors FROM batches WHERE id = ?'),
@@ -63,25 +94,44 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
       s.insert.run(batchId, client, create.confirmationDate, create.run, now);
     }
     const b = own(batchId, client);
-    if (b.state !== 'open') throw fail('BATCH_NOT_OPEN', `batch ${batchId} is complete (${b.state}); no entries can be added`, { batchId, state: b.state });
+    if (b.state !== 'open')
+      throw fail('BATCH_NOT_OPEN', `batch ${batchId} is complete (${b.state}); no entries can be added`, {
+        batchId,
+        state: b.state,
+      });
     const total = b.total + entries.length;
-    if (total > maxEntries) throw fail('BATCH_TOO_LARGE', `a batch holds at most ${maxEntries} entries (this part would make ${total})`, { max: maxEntries, total });
+    if (total > maxEntries)
+      throw fail('BATCH_TOO_LARGE', `a batch holds at most ${maxEntries} entries (this part would make ${total})`, {
+        max: maxEntries,
+        total,
+      });
     entries.forEach((e, i) => {
       const seq = b.total + i;
       const idKey = keys.batchIdKey(batchId, e.arbitraryId);
       const prior = s.idTaken.get(batchId, idKey) as number | undefined;
       if (prior !== undefined) {
-        throw fail('BATCH_ENTRY_INVALID', `entries[${seq}]: arbitraryId is the same as entries[${prior}]'s; each entry needs its own`, { index: seq, field: 'arbitraryId', reason: 'duplicate-identifier', sameAs: prior });
+        throw fail(
+          'BATCH_ENTRY_INVALID',
+          `entries[${seq}]: arbitraryId is the same as entries[${prior}]'s; each entry needs its own`,
+          { index: seq, field: 'arbitraryId', reason: 'duplicate-identifier', sameAs: prior },
+        );
       }
-      s.insertEntry.run(batchId, seq, idKey, keys.seal(Buffer.from(e.queryJson, 'utf8'), BATCH_AAD.query(batchId, seq)));
+      s.insertEntry.run(
+        batchId,
+        seq,
+        idKey,
+        keys.seal(Buffer.from(e.queryJson, 'utf8'), BATCH_AAD.query(batchId, seq)),
+      );
     });
     s.setTotal.run(total, batchId);
     if (!close) return { total, state: 'open' };
-    if (total === 0) throw fail('BATCH_ENTRY_INVALID', 'a batch needs at least one entry', { index: 0, reason: 'missing' });
+    if (total === 0)
+      throw fail('BATCH_ENTRY_INVALID', 'a batch needs at least one entry', { index: 0, reason: 'missing' });
     const size = close.chunkSize;
     s.assignChunks.run(size, batchId);
     const chunks = Math.ceil(total / size);
-    for (let c = 0; c < chunks; c++) s.insertChunk.run(batchId, c, `batch-${batchId}-${c}`, Math.min(size, total - c * size), now);
+    for (let c = 0; c < chunks; c++)
+      s.insertChunk.run(batchId, c, `batch-${batchId}-${c}`, Math.min(size, total - c * size), now);
     s.queue.run(chunks, batchId);
     return { total, state: 'queued' };
   };
@@ -102,7 +152,15 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     return null;
   };
 
-  const batchChunkFinish: Op<'batchChunkFinish'> = ({ batchId, chunk, chunkState, error, results, unansweredJson, now }) => {
+  const batchChunkFinish: Op<'batchChunkFinish'> = ({
+    batchId,
+    chunk,
+    chunkState,
+    error,
+    results,
+    unansweredJson,
+    now,
+  }) => {
     const state = s.chunkState.get(batchId, chunk) as string | undefined;
     if (state === undefined) throw fail('BATCH_NOT_FOUND', `no chunk ${chunk} in batch ${batchId}`, { batchId, chunk });
     if (state === 'pending' || state === 'submitted') {
@@ -116,7 +174,13 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
       }
       // Every entry leaves a finished chunk with exactly one result: one central did not answer gets a typed error.
       for (const seq of s.leftInChunk.all(batchId, chunk) as number[]) {
-        s.setResult.run('error', keys.seal(Buffer.from(unansweredJson, 'utf8'), BATCH_AAD.result(batchId, seq)), batchId, seq, chunk);
+        s.setResult.run(
+          'error',
+          keys.seal(Buffer.from(unansweredJson, 'utf8'), BATCH_AAD.result(batchId, seq)),
+          batchId,
+          seq,
+          chunk,
+        );
         finished++;
         errors++;
       }
@@ -126,7 +190,8 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     let complete = false;
     if ((s.openChunks.get(batchId) as number) === 0) {
       const t = s.totals.get(batchId) as { state: string };
-      if (t.state !== 'done' && t.state !== 'failed') s.finish.run((s.failedChunks.get(batchId) as number) > 0 ? 'failed' : 'done', now, batchId);
+      if (t.state !== 'done' && t.state !== 'failed')
+        s.finish.run((s.failedChunks.get(batchId) as number) > 0 ? 'failed' : 'done', now, batchId);
       complete = true;
     }
     const t = s.totals.get(batchId) as { state: string; total: number; finished: number; errors: number };

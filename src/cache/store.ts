@@ -20,15 +20,57 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
-import { OnshiError } from '../errors.js';
-import { AUDIT_COLUMNS, AUDIT_KINDS, auditAad, auditSource, verifyAuditSteps, verifyAuditSync, type AuditRow, type AuditSource } from './audit.js';
+import { OnshiError } from '../core/errors.js';
+import {
+  AUDIT_COLUMNS,
+  AUDIT_KINDS,
+  auditAad,
+  auditSource,
+  verifyAuditSteps,
+  verifyAuditSync,
+  type AuditRow,
+  type AuditSource,
+} from './audit.js';
 import { CacheKeys, loadOrCreateKey, toJson } from './crypto.js';
-import { outcomeToWire, type OpArgs, type WireEligibility, type OpName, type OpResult, type Request, type Requests, type Response, type Startup, type WireError, type WorkerMessage } from './protocol.js';
+import {
+  outcomeToWire,
+  type OpArgs,
+  type WireEligibility,
+  type OpName,
+  type OpResult,
+  type Request,
+  type Requests,
+  type Response,
+  type Startup,
+  type WireError,
+  type WorkerMessage,
+} from './protocol.js';
 import { spawnWriter } from './spawn-writer.js';
 import { toStoreError } from './sqlite-errors.js';
 import type {
-  AuditEntry, AuditInput, AuditVerifyResult, BatchChunkRecord, BatchChunkState, BatchEntryInput, BatchEntryRecord, BatchEntryResultInput, BatchRecord, BatchState, CacheOptions, CompleteOutcome,
-  LookupInput, OutboxEntry, OutboxStats, RecheckEntry, RecheckInput, RecheckState, RecheckUpdate, ReconciliationEntry, ReconciliationInput, StoreAlert, StoreErrorCode,
+  AuditEntry,
+  AuditInput,
+  AuditVerifyResult,
+  BatchChunkRecord,
+  BatchChunkState,
+  BatchEntryInput,
+  BatchEntryRecord,
+  BatchEntryResultInput,
+  BatchRecord,
+  BatchState,
+  CacheOptions,
+  CompleteOutcome,
+  LookupInput,
+  OutboxEntry,
+  OutboxStats,
+  RecheckEntry,
+  RecheckInput,
+  RecheckState,
+  RecheckUpdate,
+  ReconciliationEntry,
+  ReconciliationInput,
+  StoreAlert,
+  StoreErrorCode,
 } from './types.js';
 import { AAD, META_REVOCATION_FETCHED_AT } from './writer-ops.js';
 import { BATCH_AAD } from './batch-ops.js';
@@ -52,7 +94,10 @@ function validDate(d: Date, name: string): number {
   return ms;
 }
 
-interface Pending { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
 
 type ReaderStatements = ReturnType<typeof prepareReader>;
 
@@ -60,7 +105,9 @@ function prepareReader(db: Database.Database) {
   return {
     elig: db.prepare('SELECT answer, verified_at, source FROM eligibility WHERE lookup = ?'),
     // the depth is kept by triggers (schema v6); the oldest comes from the partial index outbox_open_age
-    depth: db.prepare(`SELECT (SELECT depth FROM outbox_depth) AS depth, (SELECT created_at FROM outbox INDEXED BY outbox_open_age WHERE state IN ('pending', 'inflight') ORDER BY created_at LIMIT 1) AS oldest`),
+    depth: db.prepare(
+      `SELECT (SELECT depth FROM outbox_depth) AS depth, (SELECT created_at FROM outbox INDEXED BY outbox_open_age WHERE state IN ('pending', 'inflight') ORDER BY created_at LIMIT 1) AS oldest`,
+    ),
     dead: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state = 'dead'`).pluck(),
     revoked: db.prepare('SELECT 1 FROM revoked_serials WHERE serial = ?').pluck(),
     meta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
@@ -72,37 +119,73 @@ function prepareReader(db: Database.Database) {
     rechecksAll: db.prepare('SELECT * FROM rechecks ORDER BY id DESC LIMIT ?'),
     rechecksByState: db.prepare('SELECT * FROM rechecks WHERE state = ? ORDER BY id LIMIT ?'),
     recheckById: db.prepare('SELECT * FROM rechecks WHERE id = ?'),
-    overdue: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`).pluck(),
+    overdue: db
+      .prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`)
+      .pluck(),
     auditList: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
     auditListDesc: db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
     audit: auditSource(db),
     batch: db.prepare('SELECT * FROM batches WHERE id = ?'),
     batchList: db.prepare('SELECT * FROM batches ORDER BY submitted_at DESC, id LIMIT ?'),
-    batchRunnable: db.prepare(`SELECT id FROM batches WHERE (state = 'queued' AND run = 'now') OR state = 'running' ORDER BY submitted_at, id`).pluck(),
-    batchScheduled: db.prepare(`SELECT id FROM batches WHERE state = 'queued' AND run = 'scheduled' ORDER BY submitted_at, id`).pluck(),
+    batchRunnable: db
+      .prepare(
+        `SELECT id FROM batches WHERE (state = 'queued' AND run = 'now') OR state = 'running' ORDER BY submitted_at, id`,
+      )
+      .pluck(),
+    batchScheduled: db
+      .prepare(`SELECT id FROM batches WHERE state = 'queued' AND run = 'scheduled' ORDER BY submitted_at, id`)
+      .pluck(),
     batchChunks: db.prepare('SELECT * FROM batch_chunks WHERE batch_id = ? ORDER BY chunk'),
     batchChunkEntries: db.prepare('SELECT seq, query FROM batch_entries WHERE batch_id = ? AND chunk = ? ORDER BY seq'),
-    batchEntries: db.prepare('SELECT seq, query, state, result FROM batch_entries WHERE batch_id = ? AND seq >= ? ORDER BY seq LIMIT ?'),
+    batchEntries: db.prepare(
+      'SELECT seq, query, state, result FROM batch_entries WHERE batch_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+    ),
   };
 }
 
 interface BatchRow {
-  id: string; client: string; confirmation_date: string; run: 'now' | 'scheduled'; state: BatchState; total: number; finished: number; errors: number;
-  chunks: number; submitted_at: number; started_at: number | null; finished_at: number | null;
+  id: string;
+  client: string;
+  confirmation_date: string;
+  run: 'now' | 'scheduled';
+  state: BatchState;
+  total: number;
+  finished: number;
+  errors: number;
+  chunks: number;
+  submitted_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }
-interface BatchChunkRow { batch_id: string; chunk: number; state: BatchChunkState; idempotency_key: string; reception_number: string | null; entries: number; last_error: string | null }
+interface BatchChunkRow {
+  batch_id: string;
+  chunk: number;
+  state: BatchChunkState;
+  idempotency_key: string;
+  reception_number: string | null;
+  entries: number;
+  last_error: string | null;
+}
 
 function batchRecord(r: BatchRow): BatchRecord {
   const b: BatchRecord = {
-    id: r.id, client: r.client, confirmationDate: r.confirmation_date, run: r.run, state: r.state, total: r.total, finished: r.finished, errors: r.errors,
-    chunks: r.chunks, submittedAt: new Date(r.submitted_at),
+    id: r.id,
+    client: r.client,
+    confirmationDate: r.confirmation_date,
+    run: r.run,
+    state: r.state,
+    total: r.total,
+    finished: r.finished,
+    errors: r.errors,
+    chunks: r.chunks,
+    submittedAt: new Date(r.submitted_at),
   };
   if (r.started_at !== null) b.startedAt = new Date(r.started_at);
   if (r.finished_at !== null) b.finishedAt = new Date(r.finished_at);
   return b;
 }
 
-/** The admin page's batch row (src/gateway/admin/backend.ts BatchItem is this type). */
+/** The admin page's batch row (src/admin/backend.ts BatchItem is this type). */
 export interface BatchListItem {
   id: string;
   submittedAt: string;
@@ -118,29 +201,69 @@ const CODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** Checks an audit entry's clear fields: they are kept forever, so they must be short codes, never text. */
 function auditArgs(a: AuditInput, now: Date): OpArgs<'appendAudit'> {
-  if (!AUDIT_KINDS.includes(a.kind)) throw err('STORE_INPUT_INVALID', `audit kind must be one of ${AUDIT_KINDS.join(', ')}`);
-  if (typeof a.actor !== 'string' || a.actor.length === 0 || a.actor.length > 128 || /[\u0000-\u001f\u007f]/.test(a.actor)) {
+  if (!AUDIT_KINDS.includes(a.kind))
+    throw err('STORE_INPUT_INVALID', `audit kind must be one of ${AUDIT_KINDS.join(', ')}`);
+  if (
+    typeof a.actor !== 'string' ||
+    a.actor.length === 0 ||
+    a.actor.length > 128 ||
+    /[\u0000-\u001f\u007f]/.test(a.actor)
+  ) {
     throw err('STORE_INPUT_INVALID', 'audit actor must be 1–128 printable characters');
   }
-  const printable = (v: unknown, max: number): boolean => typeof v === 'string' && v.length > 0 && v.length <= max && !/[\u0000-\u001f\u007f]/.test(v);
-  if (a.target !== undefined && !printable(a.target, 128)) throw err('STORE_INPUT_INVALID', 'audit target must be 1–128 printable characters');
-  if (a.remote !== undefined && !printable(a.remote, 64)) throw err('STORE_INPUT_INVALID', 'audit remote must be 1–64 printable characters');
-  if (typeof a.action !== 'string' || !CODE_RE.test(a.action)) throw err('STORE_INPUT_INVALID', 'audit action must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
-  if (a.mode !== undefined && a.mode !== 'card' && a.mode !== 'numbers') throw err('STORE_INPUT_INVALID', 'audit mode must be card or numbers');
-  if (a.outcome !== undefined && (typeof a.outcome !== 'string' || !CODE_RE.test(a.outcome))) throw err('STORE_INPUT_INVALID', 'audit outcome must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
-  if (a.source !== undefined && a.source !== 'central' && a.source !== 'cache') throw err('STORE_INPUT_INVALID', 'audit source must be central or cache');
+  const printable = (v: unknown, max: number): boolean =>
+    typeof v === 'string' && v.length > 0 && v.length <= max && !/[\u0000-\u001f\u007f]/.test(v);
+  if (a.target !== undefined && !printable(a.target, 128))
+    throw err('STORE_INPUT_INVALID', 'audit target must be 1–128 printable characters');
+  if (a.remote !== undefined && !printable(a.remote, 64))
+    throw err('STORE_INPUT_INVALID', 'audit remote must be 1–64 printable characters');
+  if (typeof a.action !== 'string' || !CODE_RE.test(a.action))
+    throw err('STORE_INPUT_INVALID', 'audit action must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
+  if (a.mode !== undefined && a.mode !== 'card' && a.mode !== 'numbers')
+    throw err('STORE_INPUT_INVALID', 'audit mode must be card or numbers');
+  if (a.outcome !== undefined && (typeof a.outcome !== 'string' || !CODE_RE.test(a.outcome)))
+    throw err('STORE_INPUT_INVALID', 'audit outcome must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
+  if (a.source !== undefined && a.source !== 'central' && a.source !== 'cache')
+    throw err('STORE_INPUT_INVALID', 'audit source must be central or cache');
   return {
-    kind: a.kind, actor: a.actor, action: a.action, target: a.target ?? null, remote: a.remote ?? null, mode: a.mode ?? null, outcome: a.outcome ?? null, source: a.source ?? null,
-    personalJson: a.personal === undefined ? null : toJson(a.personal), at: validDate(now, 'now'),
+    kind: a.kind,
+    actor: a.actor,
+    action: a.action,
+    target: a.target ?? null,
+    remote: a.remote ?? null,
+    mode: a.mode ?? null,
+    outcome: a.outcome ?? null,
+    source: a.source ?? null,
+    personalJson: a.personal === undefined ? null : toJson(a.personal),
+    at: validDate(now, 'now'),
   };
 }
 
 interface RecheckRow {
-  id: number; client: string; created_at: number; until_at: number; next_at: number | null; attempts: number; state: RecheckState;
-  first_validity: string; last_validity: string | null; last_error: string | null; personal: Buffer; found: Buffer | null; settled_at: number | null;
+  id: number;
+  client: string;
+  created_at: number;
+  until_at: number;
+  next_at: number | null;
+  attempts: number;
+  state: RecheckState;
+  first_validity: string;
+  last_validity: string | null;
+  last_error: string | null;
+  personal: Buffer;
+  found: Buffer | null;
+  settled_at: number | null;
 }
 
-interface ReconRow { id: number; outbox_id: number; before: Buffer | null; after: Buffer; changed_fields: string; created_at: number; handled_at: number | null }
+interface ReconRow {
+  id: number;
+  outbox_id: number;
+  before: Buffer | null;
+  after: Buffer;
+  changed_fields: string;
+  created_at: number;
+  handled_at: number | null;
+}
 
 export class GatewayStore {
   /** What happened at open: a corrupt file moved aside, a key created, inflight entries reset… */
@@ -175,16 +298,27 @@ export class GatewayStore {
   static async open(o: CacheOptions): Promise<GatewayStore> {
     mkdirSync(o.dir, { recursive: true, mode: 0o700 });
     const outboxMax = o.outboxMax ?? DEFAULT_OUTBOX_MAX;
-    if (!Number.isInteger(outboxMax) || outboxMax < 1) throw err('STORE_INPUT_INVALID', 'outboxMax must be a positive integer');
+    if (!Number.isInteger(outboxMax) || outboxMax < 1)
+      throw err('STORE_INPUT_INVALID', 'outboxMax must be a positive integer');
     const key = loadOrCreateKey(o.dir, o.keyFile);
     const keys = new CacheKeys(key.key);
     const dbPath = join(o.dir, DB_FILE);
     const worker = spawnWriter({ dbPath, keyHex: key.key.toString('hex'), outboxMax });
     const startup = await new Promise<Startup>((resolve, reject) => {
-      const onExit = (code: number) => reject(err('STORE_WORKER_FAILED', `the writer worker exited (${code}) before it was ready`));
-      worker.once('error', (e) => reject(new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker failed to start: ${e.message}`, { cause: e })));
+      const onExit = (code: number) =>
+        reject(err('STORE_WORKER_FAILED', `the writer worker exited (${code}) before it was ready`));
+      worker.once('error', (e) =>
+        reject(
+          new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker failed to start: ${e.message}`, {
+            cause: e,
+          }),
+        ),
+      );
       worker.once('exit', onExit);
-      worker.once('message', (m: WorkerMessage) => { worker.off('exit', onExit); resolve(m as Startup); });
+      worker.once('message', (m: WorkerMessage) => {
+        worker.off('exit', onExit);
+        resolve(m as Startup);
+      });
     });
     if (startup.type === 'fatal') {
       await worker.terminate();
@@ -199,7 +333,12 @@ export class GatewayStore {
       await worker.terminate();
       throw toStoreError(e, 'opening the read connection');
     }
-    return new GatewayStore(worker, reader, rs, keys, { dbPath, keyPath: key.path, outboxMax, alerts: [...key.alerts, ...startup.alerts] });
+    return new GatewayStore(worker, reader, rs, keys, {
+      dbPath,
+      keyPath: key.path,
+      outboxMax,
+      alerts: [...key.alerts, ...startup.alerts],
+    });
   }
 
   // ---- eligibility cache ----
@@ -211,16 +350,30 @@ export class GatewayStore {
 
   /** A cache write to commit later with settleOutbox (same checks and meaning as putEligibility). */
   eligibilityWrite(lookup: LookupInput, answer: unknown, verifiedAt: Date, source = 'central'): EligibilityWrite {
-    return { lookupHex: this.keys.lookupKey(lookup).toString('hex'), answerJson: toJson(answer), verifiedAt: validDate(verifiedAt, 'verifiedAt'), source };
+    return {
+      lookupHex: this.keys.lookupKey(lookup).toString('hex'),
+      answerJson: toJson(answer),
+      verifiedAt: validDate(verifiedAt, 'verifiedAt'),
+      source,
+    };
   }
 
   /** The cached answer if central confirmed it at most `maxAgeMs` ago. Throws STORE_CORRUPT if the row was tampered with. */
-  getEligibility(lookup: LookupInput, maxAgeMs: number, now = new Date()): { answer: unknown; verifiedAt: Date; source: string } | undefined {
+  getEligibility(
+    lookup: LookupInput,
+    maxAgeMs: number,
+    now = new Date(),
+  ): { answer: unknown; verifiedAt: Date; source: string } | undefined {
     this.assertOpen();
     const lookupKey = this.keys.lookupKey(lookup);
-    const row = this.read(() => this.rs.elig.get(lookupKey)) as { answer: Buffer; verified_at: number; source: string } | undefined;
+    const row = this.read(() => this.rs.elig.get(lookupKey)) as
+      | { answer: Buffer; verified_at: number; source: string }
+      | undefined;
     if (!row || now.getTime() - row.verified_at > maxAgeMs) return undefined;
-    const answer = this.keys.openJson(row.answer, AAD.eligibility(lookupKey.toString('hex'), row.verified_at, row.source));
+    const answer = this.keys.openJson(
+      row.answer,
+      AAD.eligibility(lookupKey.toString('hex'), row.verified_at, row.source),
+    );
     return { answer, verifiedAt: new Date(row.verified_at), source: row.source };
   }
 
@@ -232,12 +385,25 @@ export class GatewayStore {
    * `duplicate: true` and stores nothing. Refuses with OUTBOX_FULL at `outboxMax` pending + inflight
    * entries (old entries are never dropped), STORE_DISK_FULL when the disk is full.
    */
-  async enqueue(entry: { idempotencyKey: string; kind: string; payload: unknown }, now = new Date()): Promise<{ id: number; depth: number; duplicate: boolean }> {
-    if (typeof entry.idempotencyKey !== 'string' || entry.idempotencyKey.length === 0 || entry.idempotencyKey.length > 200) {
+  async enqueue(
+    entry: { idempotencyKey: string; kind: string; payload: unknown },
+    now = new Date(),
+  ): Promise<{ id: number; depth: number; duplicate: boolean }> {
+    if (
+      typeof entry.idempotencyKey !== 'string' ||
+      entry.idempotencyKey.length === 0 ||
+      entry.idempotencyKey.length > 200
+    ) {
       throw err('STORE_INPUT_INVALID', 'idempotencyKey must be 1–200 characters');
     }
-    if (typeof entry.kind !== 'string' || entry.kind.length === 0) throw err('STORE_INPUT_INVALID', 'kind must be a non-empty string');
-    return this.call('enqueue', { idempotencyKey: entry.idempotencyKey, kind: entry.kind, payloadJson: toJson(entry.payload), now: validDate(now, 'now') });
+    if (typeof entry.kind !== 'string' || entry.kind.length === 0)
+      throw err('STORE_INPUT_INVALID', 'kind must be a non-empty string');
+    return this.call('enqueue', {
+      idempotencyKey: entry.idempotencyKey,
+      kind: entry.kind,
+      payloadJson: toJson(entry.payload),
+      now: validDate(now, 'now'),
+    });
   }
 
   /**
@@ -258,10 +424,22 @@ export class GatewayStore {
    * Rejects like complete() (nothing of it stands) or, after the commit, with nextDue's STORE_CORRUPT
    * (details.settled = true).
    */
-  async settleOutbox(id: number, outcome: CompleteOutcome, o: { writes?: readonly EligibilityWrite[]; next: number }, now = new Date()): Promise<OutboxEntry[]> {
+  async settleOutbox(
+    id: number,
+    outcome: CompleteOutcome,
+    o: { writes?: readonly EligibilityWrite[]; next: number },
+    now = new Date(),
+  ): Promise<OutboxEntry[]> {
     if (typeof outcome === 'object' && 'retryAt' in outcome) validDate(outcome.retryAt, 'retryAt');
-    if (!Number.isInteger(o.next) || o.next < 0) throw err('STORE_INPUT_INVALID', 'next must be a non-negative integer');
-    const r = await this.call('settleOutbox', { id, outcome: outcomeToWire(outcome), eligibility: [...(o.writes ?? [])], next: o.next, now: validDate(now, 'now') });
+    if (!Number.isInteger(o.next) || o.next < 0)
+      throw err('STORE_INPUT_INVALID', 'next must be a non-negative integer');
+    const r = await this.call('settleOutbox', {
+      id,
+      outcome: outcomeToWire(outcome),
+      eligibility: [...(o.writes ?? [])],
+      next: o.next,
+      now: validDate(now, 'now'),
+    });
     // A STORE_CORRUPT here comes after the commit: the entry's own outcome stands, only taking the next ones failed.
     return dueEntries(r, { settled: true });
   }
@@ -289,10 +467,14 @@ export class GatewayStore {
   // ---- reconciliation ----
 
   async addReconciliation(r: ReconciliationInput, now = new Date()): Promise<{ id: number }> {
-    if (!Array.isArray(r.changedFields) || !r.changedFields.every((f) => typeof f === 'string')) throw err('STORE_INPUT_INVALID', 'changedFields must be field names');
+    if (!Array.isArray(r.changedFields) || !r.changedFields.every((f) => typeof f === 'string'))
+      throw err('STORE_INPUT_INVALID', 'changedFields must be field names');
     return this.call('addReconciliation', {
-      outboxId: r.outboxId, beforeJson: r.before === undefined ? null : toJson(r.before), afterJson: toJson(r.after),
-      changedFields: r.changedFields, now: validDate(now, 'now'),
+      outboxId: r.outboxId,
+      beforeJson: r.before === undefined ? null : toJson(r.before),
+      afterJson: toJson(r.after),
+      changedFields: r.changedFields,
+      now: validDate(now, 'now'),
     });
   }
 
@@ -330,10 +512,12 @@ export class GatewayStore {
 
   private reconEntry(row: ReconRow): ReconciliationEntry {
     const e: ReconciliationEntry = {
-      id: row.id, outboxId: row.outbox_id,
+      id: row.id,
+      outboxId: row.outbox_id,
       before: row.before === null ? undefined : this.keys.openJson(row.before, AAD.reconBefore(row.id)),
       after: this.keys.openJson(row.after, AAD.reconAfter(row.id)),
-      changedFields: JSON.parse(row.changed_fields) as string[], createdAt: new Date(row.created_at),
+      changedFields: JSON.parse(row.changed_fields) as string[],
+      createdAt: new Date(row.created_at),
     };
     if (row.handled_at !== null) e.handledAt = new Date(row.handled_at);
     return e;
@@ -347,23 +531,35 @@ export class GatewayStore {
 
   /** Schedules a recheck; the same patient's open recheck is returned instead (`duplicate: true`). */
   async addRecheck(r: RecheckInput, now = new Date()): Promise<{ id: number; duplicate: boolean }> {
-    if (typeof r.client !== 'string' || r.client.length === 0 || r.client.length > 128) throw err('STORE_INPUT_INVALID', 'recheck client must be 1–128 characters');
-    if (typeof r.validity !== 'string' || !CODE_RE.test(r.validity)) throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
+    if (typeof r.client !== 'string' || r.client.length === 0 || r.client.length > 128)
+      throw err('STORE_INPUT_INVALID', 'recheck client must be 1–128 characters');
+    if (typeof r.validity !== 'string' || !CODE_RE.test(r.validity))
+      throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
     return this.call('addRecheck', {
-      lookupHex: this.keys.lookupKey(r.lookup).toString('hex'), client: r.client, validity: r.validity,
-      until: validDate(r.until, 'until'), nextAt: validDate(r.nextAt, 'nextAt'), personalJson: toJson(r.personal), now: validDate(now, 'now'),
+      lookupHex: this.keys.lookupKey(r.lookup).toString('hex'),
+      client: r.client,
+      validity: r.validity,
+      until: validDate(r.until, 'until'),
+      nextAt: validDate(r.nextAt, 'nextAt'),
+      personalJson: toJson(r.personal),
+      now: validDate(now, 'now'),
     });
   }
 
   /** Records one attempt (or the window's end). A recheck already found or expired is left as it is. */
   async updateRecheck(id: number, u: RecheckUpdate, now = new Date()): Promise<void> {
     const validity = u.state === 'expired' ? null : (u.validity ?? null);
-    if (validity !== null && !CODE_RE.test(validity)) throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
+    if (validity !== null && !CODE_RE.test(validity))
+      throw err('STORE_INPUT_INVALID', 'recheck validity must be a code');
     await this.call('updateRecheck', {
-      id, attempted: u.state !== 'expired', state: u.state, validity,
+      id,
+      attempted: u.state !== 'expired',
+      state: u.state,
+      validity,
       error: u.state === 'scheduled' && u.error !== undefined ? u.error : null,
       nextAt: u.state === 'scheduled' ? validDate(u.nextAt, 'nextAt') : null,
-      foundJson: u.state === 'found' ? toJson(u.found) : null, now: validDate(now, 'now'),
+      foundJson: u.state === 'found' ? toJson(u.found) : null,
+      now: validDate(now, 'now'),
     });
   }
 
@@ -371,7 +567,9 @@ export class GatewayStore {
   listRechecks(o: { state?: RecheckState; limit?: number } = {}): RecheckEntry[] {
     this.assertOpen();
     const limit = o.limit ?? 1000;
-    const rows = this.read(() => (o.state ? this.rs.rechecksByState.all(o.state, limit) : this.rs.rechecksAll.all(limit))) as RecheckRow[];
+    const rows = this.read(() =>
+      o.state ? this.rs.rechecksByState.all(o.state, limit) : this.rs.rechecksAll.all(limit),
+    ) as RecheckRow[];
     return rows.map((row) => this.recheckEntry(row));
   }
 
@@ -383,8 +581,14 @@ export class GatewayStore {
 
   private recheckEntry(row: RecheckRow): RecheckEntry {
     const e: RecheckEntry = {
-      id: row.id, client: row.client, createdAt: new Date(row.created_at), until: new Date(row.until_at), attempts: row.attempts, state: row.state,
-      firstValidity: row.first_validity, personal: this.keys.openJson(row.personal, AAD.recheckPersonal(row.id)),
+      id: row.id,
+      client: row.client,
+      createdAt: new Date(row.created_at),
+      until: new Date(row.until_at),
+      attempts: row.attempts,
+      state: row.state,
+      firstValidity: row.first_validity,
+      personal: this.keys.openJson(row.personal, AAD.recheckPersonal(row.id)),
     };
     if (row.next_at !== null) e.nextAt = new Date(row.next_at);
     if (row.last_validity !== null) e.lastValidity = row.last_validity;
@@ -428,12 +632,23 @@ export class GatewayStore {
    * Entries with after < seq < before, oldest first (`newestFirst` for a log page). Personal fields
    * are decrypted unless `personal: false`.
    */
-  listAudit(o: { after?: number; before?: number; limit?: number; newestFirst?: boolean; personal?: boolean } = {}): AuditEntry[] {
+  listAudit(
+    o: { after?: number; before?: number; limit?: number; newestFirst?: boolean; personal?: boolean } = {},
+  ): AuditEntry[] {
     this.assertOpen();
     const stmt = o.newestFirst ? this.rs.auditListDesc : this.rs.auditList;
-    const rows = this.read(() => stmt.all(o.after ?? 0, o.before ?? Number.MAX_SAFE_INTEGER, o.limit ?? 100)) as AuditRow[];
+    const rows = this.read(() =>
+      stmt.all(o.after ?? 0, o.before ?? Number.MAX_SAFE_INTEGER, o.limit ?? 100),
+    ) as AuditRow[];
     return rows.map((r) => {
-      const e: AuditEntry = { seq: r.seq, at: new Date(r.at), kind: r.kind as AuditEntry['kind'], actor: r.actor, action: r.action, hash: r.hash.toString('hex') };
+      const e: AuditEntry = {
+        seq: r.seq,
+        at: new Date(r.at),
+        kind: r.kind as AuditEntry['kind'],
+        actor: r.actor,
+        action: r.action,
+        hash: r.hash.toString('hex'),
+      };
       if (r.target !== null) e.target = r.target;
       if (r.remote !== null) e.remote = r.remote;
       if (r.mode !== null) e.mode = r.mode as 'card' | 'numbers';
@@ -472,7 +687,8 @@ export class GatewayStore {
    * pages leave the WAL too.
    */
   async purgeAuditPersonal(before: Date, now = new Date()): Promise<number> {
-    return (await this.call('purgeAuditPersonal', { before: validDate(before, 'before'), now: validDate(now, 'now') })).purged;
+    return (await this.call('purgeAuditPersonal', { before: validDate(before, 'before'), now: validDate(now, 'now') }))
+      .purged;
   }
 
   // ---- batch inquiry ----
@@ -484,15 +700,28 @@ export class GatewayStore {
    * BATCH_ENTRY_INVALID (a duplicate arbitraryId; details.index is its index in the whole batch).
    * Nothing of a refused part is kept.
    */
-  async appendBatch(o: {
-    batchId: string; client: string; create?: { confirmationDate: string; run: 'now' | 'scheduled' };
-    entries: BatchEntryInput[]; close?: { chunkSize: number }; maxEntries: number;
-  }, now = new Date()): Promise<{ total: number; state: BatchState }> {
-    if (o.close && (!Number.isInteger(o.close.chunkSize) || o.close.chunkSize < 1)) throw err('STORE_INPUT_INVALID', 'chunkSize must be a positive integer');
+  async appendBatch(
+    o: {
+      batchId: string;
+      client: string;
+      create?: { confirmationDate: string; run: 'now' | 'scheduled' };
+      entries: BatchEntryInput[];
+      close?: { chunkSize: number };
+      maxEntries: number;
+    },
+    now = new Date(),
+  ): Promise<{ total: number; state: BatchState }> {
+    if (o.close && (!Number.isInteger(o.close.chunkSize) || o.close.chunkSize < 1))
+      throw err('STORE_INPUT_INVALID', 'chunkSize must be a positive integer');
     const entries = o.entries.map((e) => ({ arbitraryId: e.arbitraryId, queryJson: toJson(e.query) }));
     const r = await this.call('batchAppend', {
-      batchId: o.batchId, client: o.client, entries, maxEntries: o.maxEntries, now: validDate(now, 'now'),
-      ...(o.create ? { create: o.create } : {}), ...(o.close ? { close: o.close } : {}),
+      batchId: o.batchId,
+      client: o.client,
+      entries,
+      maxEntries: o.maxEntries,
+      now: validDate(now, 'now'),
+      ...(o.create ? { create: o.create } : {}),
+      ...(o.close ? { close: o.close } : {}),
     });
     return { total: r.total, state: r.state as BatchState };
   }
@@ -521,11 +750,25 @@ export class GatewayStore {
    * `unanswered` as their (error) result. A chunk already settled is left as it is. The batch is
    * settled with its last chunk (failed when a chunk failed as a whole).
    */
-  async finishBatchChunk(o: { batchId: string; chunk: number; chunkState: 'done' | 'failed'; error?: string; results: BatchEntryResultInput[]; unanswered: unknown }, now = new Date()) {
+  async finishBatchChunk(
+    o: {
+      batchId: string;
+      chunk: number;
+      chunkState: 'done' | 'failed';
+      error?: string;
+      results: BatchEntryResultInput[];
+      unanswered: unknown;
+    },
+    now = new Date(),
+  ) {
     return this.call('batchChunkFinish', {
-      batchId: o.batchId, chunk: o.chunk, chunkState: o.chunkState, ...(o.error !== undefined ? { error: o.error } : {}),
+      batchId: o.batchId,
+      chunk: o.chunk,
+      chunkState: o.chunkState,
+      ...(o.error !== undefined ? { error: o.error } : {}),
       results: o.results.map((r) => ({ seq: r.seq, state: r.state, isError: r.isError, resultJson: toJson(r.result) })),
-      unansweredJson: toJson(o.unanswered), now: validDate(now, 'now'),
+      unansweredJson: toJson(o.unanswered),
+      now: validDate(now, 'now'),
     });
   }
 
@@ -550,7 +793,13 @@ export class GatewayStore {
   batchChunks(batchId: string): BatchChunkRecord[] {
     this.assertOpen();
     return (this.read(() => this.rs.batchChunks.all(batchId)) as BatchChunkRow[]).map((r) => {
-      const c: BatchChunkRecord = { batchId: r.batch_id, chunk: r.chunk, state: r.state, idempotencyKey: r.idempotency_key, entries: r.entries };
+      const c: BatchChunkRecord = {
+        batchId: r.batch_id,
+        chunk: r.chunk,
+        state: r.state,
+        idempotencyKey: r.idempotency_key,
+        entries: r.entries,
+      };
       if (r.reception_number !== null) c.receptionNumber = r.reception_number;
       if (r.last_error !== null) c.lastError = r.last_error;
       return c;
@@ -567,7 +816,12 @@ export class GatewayStore {
   /** Entries from `fromSeq` on, in order, with their results once they have one (decrypted). */
   batchEntries(batchId: string, fromSeq: number, limit: number): BatchEntryRecord[] {
     this.assertOpen();
-    const rows = this.read(() => this.rs.batchEntries.all(batchId, fromSeq, limit)) as { seq: number; query: Buffer; state: BatchEntryRecord['state']; result: Buffer | null }[];
+    const rows = this.read(() => this.rs.batchEntries.all(batchId, fromSeq, limit)) as {
+      seq: number;
+      query: Buffer;
+      state: BatchEntryRecord['state'];
+      result: Buffer | null;
+    }[];
     return rows.map((r) => {
       const query = this.keys.openJson(r.query, BATCH_AAD.query(batchId, r.seq)) as { arbitraryId?: string };
       const e: BatchEntryRecord = { seq: r.seq, arbitraryId: query.arbitraryId ?? '', state: r.state, query };
@@ -581,8 +835,13 @@ export class GatewayStore {
     this.assertOpen();
     return (this.read(() => this.rs.batchList.all(o.limit ?? 200)) as BatchRow[]).map((r) => {
       const item: BatchListItem = {
-        id: r.id, submittedAt: new Date(r.submitted_at).toISOString(), state: r.state === 'open' ? 'queued' : r.state,
-        total: r.total, done: r.finished, errors: r.errors, client: r.client,
+        id: r.id,
+        submittedAt: new Date(r.submitted_at).toISOString(),
+        state: r.state === 'open' ? 'queued' : r.state,
+        total: r.total,
+        done: r.finished,
+        errors: r.errors,
+        client: r.client,
       };
       if (r.finished_at !== null) item.finishedAt = new Date(r.finished_at).toISOString();
       return item;
@@ -598,7 +857,8 @@ export class GatewayStore {
 
   /** Small operational values (never personal data: stored in clear). Keys starting with `store.` are reserved. */
   async setMeta(key: string, value: string): Promise<void> {
-    if (!key || key.startsWith(RESERVED_META)) throw err('STORE_INPUT_INVALID', `meta key "${key}" is empty or reserved`);
+    if (!key || key.startsWith(RESERVED_META))
+      throw err('STORE_INPUT_INVALID', `meta key "${key}" is empty or reserved`);
     await this.call('setMeta', { key, value: String(value) });
   }
 
@@ -611,7 +871,11 @@ export class GatewayStore {
       if (!this.failure) {
         this.worker.ref(); // keep the process alive until the worker has checkpointed and exited
         const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-        try { await this.send('close', {}); } finally { await exited; }
+        try {
+          await this.send('close', {});
+        } finally {
+          await exited;
+        }
       }
     })();
     return this.closing;
@@ -623,7 +887,11 @@ export class GatewayStore {
   }
 
   private read<T>(f: () => T): T {
-    try { return f(); } catch (e) { throw toStoreError(e, 'reading'); }
+    try {
+      return f();
+    } catch (e) {
+      throw toStoreError(e, 'reading');
+    }
   }
 
   private call<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
@@ -652,7 +920,10 @@ export class GatewayStore {
   };
 
   private onMessage(m: WorkerMessage): void {
-    if (m.type === 'res-batch') { for (const r of m.responses) this.onResponse(r); return; }
+    if (m.type === 'res-batch') {
+      for (const r of m.responses) this.onResponse(r);
+      return;
+    }
     if (m.type === 'res') this.onResponse(m);
   }
 
@@ -667,7 +938,11 @@ export class GatewayStore {
 
   private fail(e: unknown): void {
     if (this.closing && this.pending.size === 0) return; // normal exit after close
-    this.failure ??= new OnshiError<StoreErrorCode>('STORE_WORKER_FAILED', `the writer worker stopped: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    this.failure ??= new OnshiError<StoreErrorCode>(
+      'STORE_WORKER_FAILED',
+      `the writer worker stopped: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
   }
@@ -676,10 +951,21 @@ export class GatewayStore {
 /** nextDue's wire answer → entries; corrupt entries (already parked as dead) reject with STORE_CORRUPT (plus `details`). */
 function dueEntries(r: OpResult<'nextDue'>, details: Record<string, unknown> = {}): OutboxEntry[] {
   if (r.corruptIds.length > 0) {
-    throw err('STORE_CORRUPT', `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`, { ids: r.corruptIds, ...details });
+    throw err(
+      'STORE_CORRUPT',
+      `outbox entries ${r.corruptIds.join(', ')} could not be decrypted and were marked dead`,
+      { ids: r.corruptIds, ...details },
+    );
   }
   return r.entries.map((e) => {
-    const out: OutboxEntry = { id: e.id, idempotencyKey: e.idempotencyKey, kind: e.kind, payload: JSON.parse(e.payloadJson) as unknown, createdAt: new Date(e.createdAt), attempts: e.attempts };
+    const out: OutboxEntry = {
+      id: e.id,
+      idempotencyKey: e.idempotencyKey,
+      kind: e.kind,
+      payload: JSON.parse(e.payloadJson) as unknown,
+      createdAt: new Date(e.createdAt),
+      attempts: e.attempts,
+    };
     if (e.lastError !== undefined) out.lastError = e.lastError;
     return out;
   });
@@ -702,10 +988,18 @@ export function verifyAuditFile(o: { dir: string; keyFile?: string }): AuditVeri
   }
   try {
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version < 3) throw err('AUDIT_UNAVAILABLE', `the database is at schema ${version}; the audit log starts at 3 (start the gateway once)`);
-    const check = db.prepare(`SELECT value FROM meta WHERE key = 'store.key_check'`).pluck().get() as string | undefined;
+    if (version < 3)
+      throw err(
+        'AUDIT_UNAVAILABLE',
+        `the database is at schema ${version}; the audit log starts at 3 (start the gateway once)`,
+      );
+    const check = db.prepare(`SELECT value FROM meta WHERE key = 'store.key_check'`).pluck().get() as
+      | string
+      | undefined;
     if (check === undefined) throw err('AUDIT_UNAVAILABLE', 'the database has no key check value');
-    try { keys.open(Buffer.from(check, 'base64'), AAD.keyCheck); } catch {
+    try {
+      keys.open(Buffer.from(check, 'base64'), AAD.keyCheck);
+    } catch {
       throw err('STORE_KEY_INVALID', 'the cache key does not match this database');
     }
     return db.transaction(() => verifyAuditSync(auditSource(db), keys))();

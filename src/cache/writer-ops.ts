@@ -3,7 +3,7 @@
  * Each op is synchronous and throws OnshiError for refusals; the caller wraps it in a savepoint.
  */
 import type Database from 'better-sqlite3';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import { createAuditOps } from './audit.js';
 import { createBatchOps } from './batch-ops.js';
 import type { CacheKeys } from './crypto.js';
@@ -11,7 +11,11 @@ import type { OpArgs, OpName, OpResult, WireOutboxEntry } from './protocol.js';
 import type { StoreErrorCode } from './types.js';
 
 export const AAD = {
-  eligibility: (lookupHex: string, verifiedAt: number, source: string) => ({ table: 'eligibility', purpose: 'answer', row: `${lookupHex}|${verifiedAt}|${source}` }),
+  eligibility: (lookupHex: string, verifiedAt: number, source: string) => ({
+    table: 'eligibility',
+    purpose: 'answer',
+    row: `${lookupHex}|${verifiedAt}|${source}`,
+  }),
   outbox: (id: number) => ({ table: 'outbox', purpose: 'payload', row: String(id) }),
   reconBefore: (id: number) => ({ table: 'reconciliation', purpose: 'before', row: String(id) }),
   reconAfter: (id: number) => ({ table: 'reconciliation', purpose: 'after', row: String(id) }),
@@ -26,8 +30,14 @@ export const META_REVOCATION_FETCHED_AT = 'store.revocation_fetched_at';
 const MAX_ERROR_LEN = 200;
 
 interface OutboxRow {
-  id: number; idempotency_key: string; kind: string; payload: Buffer; created_at: number;
-  attempts: number; last_error: string | null; state: string;
+  id: number;
+  idempotency_key: string;
+  kind: string;
+  payload: Buffer;
+  created_at: number;
+  attempts: number;
+  last_error: string | null;
+  state: string;
 }
 
 type Handlers = { [K in OpName]: (args: OpArgs<K>) => OpResult<K> };
@@ -40,33 +50,50 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       WHERE excluded.verified_at >= eligibility.verified_at`),
     byIdem: db.prepare('SELECT id FROM outbox WHERE idempotency_key = ?').pluck(),
     depth: db.prepare('SELECT depth FROM outbox_depth').pluck(), // kept by triggers (schema v6)
-    insertOutbox: db.prepare(`INSERT INTO outbox (idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at)
+    insertOutbox:
+      db.prepare(`INSERT INTO outbox (idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at)
       VALUES (?, ?, x'', ?, ?, 'pending', ?)`),
     setPayload: db.prepare('UPDATE outbox SET payload = ? WHERE id = ?'),
     due: db.prepare(`SELECT id, idempotency_key, kind, payload, created_at, attempts, last_error, state FROM outbox
       WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`),
-    markInflight: db.prepare(`UPDATE outbox SET state = 'inflight', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
-    markDeadCorrupt: db.prepare(`UPDATE outbox SET state = 'dead', last_error = 'STORE_CORRUPT', updated_at = ? WHERE id = ?`),
+    markInflight: db.prepare(
+      `UPDATE outbox SET state = 'inflight', attempts = attempts + 1, updated_at = ? WHERE id = ?`,
+    ),
+    markDeadCorrupt: db.prepare(
+      `UPDATE outbox SET state = 'dead', last_error = 'STORE_CORRUPT', updated_at = ? WHERE id = ?`,
+    ),
     stateOf: db.prepare('SELECT state FROM outbox WHERE id = ?').pluck(),
     done: db.prepare(`UPDATE outbox SET state = 'done', updated_at = ? WHERE id = ?`),
-    retry: db.prepare(`UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`),
+    retry: db.prepare(
+      `UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+    ),
     // Taken, never sent: the attempt counted when it was taken is given back; its last error stands.
-    putBack: db.prepare(`UPDATE outbox SET state = 'pending', next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?`),
+    putBack: db.prepare(
+      `UPDATE outbox SET state = 'pending', next_attempt_at = ?, attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?`,
+    ),
     dead: db.prepare(`UPDATE outbox SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?`),
-    insertRecon: db.prepare(`INSERT INTO reconciliation (outbox_id, before, after, changed_fields, created_at) VALUES (?, NULL, x'', ?, ?)`),
+    insertRecon: db.prepare(
+      `INSERT INTO reconciliation (outbox_id, before, after, changed_fields, created_at) VALUES (?, NULL, x'', ?, ?)`,
+    ),
     setRecon: db.prepare('UPDATE reconciliation SET before = ?, after = ? WHERE id = ?'),
     handle: db.prepare('UPDATE reconciliation SET handled_at = ? WHERE id = ? AND handled_at IS NULL'),
     reconExists: db.prepare('SELECT 1 FROM reconciliation WHERE id = ?').pluck(),
-    openRecheck: db.prepare(`SELECT id FROM rechecks WHERE lookup = ? AND state = 'scheduled' ORDER BY id LIMIT 1`).pluck(),
-    insertRecheck: db.prepare(`INSERT INTO rechecks (lookup, client, created_at, until_at, next_at, state, first_validity, personal, updated_at)
+    openRecheck: db
+      .prepare(`SELECT id FROM rechecks WHERE lookup = ? AND state = 'scheduled' ORDER BY id LIMIT 1`)
+      .pluck(),
+    insertRecheck:
+      db.prepare(`INSERT INTO rechecks (lookup, client, created_at, until_at, next_at, state, first_validity, personal, updated_at)
       VALUES (?, ?, ?, ?, ?, 'scheduled', ?, x'', ?)`),
     setRecheckPersonal: db.prepare('UPDATE rechecks SET personal = ? WHERE id = ?'),
     recheckState: db.prepare('SELECT state FROM rechecks WHERE id = ?').pluck(),
-    updateRecheck: db.prepare(`UPDATE rechecks SET state = ?, attempts = attempts + ?, last_validity = COALESCE(?, last_validity), last_error = ?,
+    updateRecheck:
+      db.prepare(`UPDATE rechecks SET state = ?, attempts = attempts + ?, last_validity = COALESCE(?, last_validity), last_error = ?,
       next_at = ?, found = ?, settled_at = ?, updated_at = ? WHERE id = ?`),
     clearRevoked: db.prepare('DELETE FROM revoked_serials'),
     addRevoked: db.prepare('INSERT OR IGNORE INTO revoked_serials (serial) VALUES (?)'),
-    setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    setMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
     prune: db.prepare(`DELETE FROM outbox WHERE state = 'done' AND updated_at < ?`),
   };
   const audit = createAuditOps(db, keys);
@@ -86,9 +113,14 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       // Idempotent: the same key returns the entry already stored (whatever its state), no second row.
       if (existing !== undefined) return { id: existing, depth, duplicate: true };
       if (depth >= outboxMax) {
-        throw new OnshiError<StoreErrorCode>('OUTBOX_FULL', `the outbox holds ${depth} entries (max ${outboxMax}); nothing was queued`, {
-          retryable: true, details: { depth, max: outboxMax },
-        });
+        throw new OnshiError<StoreErrorCode>(
+          'OUTBOX_FULL',
+          `the outbox holds ${depth} entries (max ${outboxMax}); nothing was queued`,
+          {
+            retryable: true,
+            details: { depth, max: outboxMax },
+          },
+        );
       }
       const id = Number(s.insertOutbox.run(idempotencyKey, kind, now, now, now).lastInsertRowid);
       // The row id is bound into the AAD, so the payload is sealed once the id is known (same transaction).
@@ -101,7 +133,11 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       const opened: { r: OutboxRow; payloadJson: string }[] = [];
       const corruptIds: number[] = [];
       for (const r of rows) {
-        try { opened.push({ r, payloadJson: keys.open(r.payload, AAD.outbox(r.id)).toString('utf8') }); } catch { corruptIds.push(r.id); }
+        try {
+          opened.push({ r, payloadJson: keys.open(r.payload, AAD.outbox(r.id)).toString('utf8') });
+        } catch {
+          corruptIds.push(r.id);
+        }
       }
       if (corruptIds.length > 0) {
         // Parked as dead (kept, counted) so one bad row cannot block the queue; the caller gets a
@@ -111,7 +147,14 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
       }
       const entries = opened.map(({ r, payloadJson }): WireOutboxEntry => {
         s.markInflight.run(now, r.id);
-        const e: WireOutboxEntry = { id: r.id, idempotencyKey: r.idempotency_key, kind: r.kind, payloadJson, createdAt: r.created_at, attempts: r.attempts + 1 };
+        const e: WireOutboxEntry = {
+          id: r.id,
+          idempotencyKey: r.idempotency_key,
+          kind: r.kind,
+          payloadJson,
+          createdAt: r.created_at,
+          attempts: r.attempts + 1,
+        };
         if (r.last_error !== null) e.lastError = r.last_error;
         return e;
       });
@@ -120,8 +163,12 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
 
     complete({ id, outcome, now }) {
       const state = s.stateOf.get(id) as string | undefined;
-      if (state === undefined) throw new OnshiError<StoreErrorCode>('OUTBOX_NOT_FOUND', `no outbox entry ${id}`, { details: { id } });
-      if (state !== 'inflight') throw new OnshiError<StoreErrorCode>('OUTBOX_NOT_INFLIGHT', `outbox entry ${id} is ${state}, not inflight`, { details: { id, state } });
+      if (state === undefined)
+        throw new OnshiError<StoreErrorCode>('OUTBOX_NOT_FOUND', `no outbox entry ${id}`, { details: { id } });
+      if (state !== 'inflight')
+        throw new OnshiError<StoreErrorCode>('OUTBOX_NOT_INFLIGHT', `outbox entry ${id} is ${state}, not inflight`, {
+          details: { id, state },
+        });
       if (outcome === 'done') s.done.run(now, id);
       else if ('dead' in outcome) s.dead.run(outcome.dead.slice(0, MAX_ERROR_LEN), now, id);
       else if (outcome.unsent) s.putBack.run(outcome.retryAt, now, id);
@@ -144,7 +191,10 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     },
 
     markHandled({ id, now }) {
-      if (s.reconExists.get(id) === undefined) throw new OnshiError<StoreErrorCode>('RECONCILIATION_NOT_FOUND', `no reconciliation entry ${id}`, { details: { id } });
+      if (s.reconExists.get(id) === undefined)
+        throw new OnshiError<StoreErrorCode>('RECONCILIATION_NOT_FOUND', `no reconciliation entry ${id}`, {
+          details: { id },
+        });
       s.handle.run(now, id); // already handled: keeps the first time
       return null;
     },
@@ -161,11 +211,22 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
 
     updateRecheck({ id, attempted, state, validity, error, nextAt, foundJson, now }) {
       const current = s.recheckState.get(id) as string | undefined;
-      if (current === undefined) throw new OnshiError<StoreErrorCode>('RECHECK_NOT_FOUND', `no recheck ${id}`, { details: { id } });
+      if (current === undefined)
+        throw new OnshiError<StoreErrorCode>('RECHECK_NOT_FOUND', `no recheck ${id}`, { details: { id } });
       // A settled recheck stays settled (a late job run never reopens it).
       if (current !== 'scheduled') return null;
       const found = foundJson === null ? null : keys.seal(Buffer.from(foundJson, 'utf8'), AAD.recheckFound(id));
-      s.updateRecheck.run(state, attempted ? 1 : 0, validity, error === null ? null : error.slice(0, MAX_ERROR_LEN), nextAt, found, state === 'scheduled' ? null : now, now, id);
+      s.updateRecheck.run(
+        state,
+        attempted ? 1 : 0,
+        validity,
+        error === null ? null : error.slice(0, MAX_ERROR_LEN),
+        nextAt,
+        found,
+        state === 'scheduled' ? null : now,
+        now,
+        id,
+      );
       return null;
     },
 
