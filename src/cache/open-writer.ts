@@ -11,7 +11,7 @@ import { ensureAuditHead } from './audit.js';
 import { migrate } from './schema.js';
 import { isCorruption, toStoreError } from './sqlite-errors.js';
 import type { StoreAlert, StoreErrorCode } from './types.js';
-import { AAD, KEY_CHECK_PLAIN } from './writer-ops.js';
+import { AAD, KEY_CHECK_PLAIN } from './aad.js';
 
 export const WRITER_PRAGMAS = [
   'journal_mode = WAL',

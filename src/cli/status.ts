@@ -14,7 +14,7 @@ import type { CertificateExpiry, GatewayStatus } from '../ops/status.js';
 import { readRuntimeFile } from '../ops/runtime-file.js';
 import { readTlsIdentity } from '../ops/tls-identity.js';
 
-/** What cli.ts hands to the subcommand modules (so they need not import it back). */
+/** What the dispatcher (cli/index.ts, through cli/context.ts) hands to the command modules (so they need not import it back). */
 export interface CliContext {
   config(file: string | undefined): GatewayConfig;
   usage(message: string): Error;

@@ -1,33 +1,17 @@
 /**
  * The batch inquiry's write operations (run by the writer worker inside its group-commit
- * transaction, each in its own savepoint, like writer-ops.ts). A part of a batch, a reception
+ * transaction, each in its own savepoint, like the other ops/ modules). A part of a batch, a reception
  * number, a chunk's results: each is durable (synchronous=FULL) before its promise resolves.
  */
 import type Database from 'better-sqlite3';
-import { OnshiError } from '../core/errors.js';
-import type { CacheKeys } from './crypto.js';
-import type { OpArgs, OpResult } from './protocol.js';
-import type { StoreErrorCode } from './types.js';
-
-export const BATCH_AAD = {
-  query: (batchId: string, seq: number) => ({ table: 'batch_entries', purpose: 'query', row: `${batchId}|${seq}` }),
-  result: (batchId: string, seq: number) => ({ table: 'batch_entries', purpose: 'result', row: `${batchId}|${seq}` }),
-} as const;
-
-const MAX_ERROR_LEN = 200;
+import { OnshiError } from '../../core/errors.js';
+import { BATCH_AAD } from '../aad.js';
+import type { CacheKeys } from '../crypto.js';
+import type { StoreErrorCode } from '../types.js';
+import { MAX_ERROR_LEN, type Op } from './op.js';
 
 const fail = (code: StoreErrorCode, message: string, details: Record<string, unknown>): OnshiError<StoreErrorCode> =>
   new OnshiError<StoreErrorCode>(code, message, { details });
-
-type Op<
-  K extends
-    | 'batchAppend'
-    | 'batchStart'
-    | 'batchPrune'
-    | 'batchChunkSubmitted'
-    | 'batchChunkError'
-    | 'batchChunkFinish',
-> = (a: OpArgs<K>) => OpResult<K>;
 
 interface BatchRow {
   id: string;
@@ -36,8 +20,10 @@ interface BatchRow {
   total: number;
 }
 
-export function createBatchOps(db: Database.Database, keys: CacheKeys) {
-  const s = {
+type Statements = ReturnType<typeof prepare>;
+
+function prepare(db: Database.Database) {
+  return {
     get: db.prepare('SELECT id, client, state, total FROM batches WHERE id = ?'),
     insert: db.prepare(
       `INSERT INTO batches (id, client, confirmation_date, run, state, submitted_at) VALUES (?, ?, ?, ?, 'open', ?)`,
@@ -81,6 +67,42 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     dropChunks: db.prepare('DELETE FROM batch_chunks WHERE batch_id = ?'),
     dropBatch: db.prepare('DELETE FROM batches WHERE id = ?'),
   };
+}
+
+/**
+ * Stores a chunk's results; every entry leaves a finished chunk with exactly one result, so one
+ * central did not answer gets `unansweredJson` (a typed error). Returns the counts to add.
+ */
+function storeChunkResults(
+  s: Statements,
+  keys: CacheKeys,
+  a: Pick<Parameters<Op<'batchChunkFinish'>>[0], 'batchId' | 'chunk' | 'results' | 'unansweredJson'>,
+): { finished: number; errors: number } {
+  const { batchId, chunk } = a;
+  let finished = 0;
+  let errors = 0;
+  for (const r of a.results) {
+    const blob = keys.seal(Buffer.from(r.resultJson, 'utf8'), BATCH_AAD.result(batchId, r.seq));
+    if (s.setResult.run(r.state, blob, batchId, r.seq, chunk).changes === 0) continue; // already has its one result
+    finished++;
+    if (r.isError || r.state === 'error') errors++;
+  }
+  for (const seq of s.leftInChunk.all(batchId, chunk) as number[]) {
+    s.setResult.run(
+      'error',
+      keys.seal(Buffer.from(a.unansweredJson, 'utf8'), BATCH_AAD.result(batchId, seq)),
+      batchId,
+      seq,
+      chunk,
+    );
+    finished++;
+    errors++;
+  }
+  return { finished, errors };
+}
+
+export function createBatchOps(db: Database.Database, keys: CacheKeys) {
+  const s = prepare(db);
 
   const own = (batchId: string, client: string): BatchRow => {
     const b = s.get.get(batchId) as BatchRow | undefined;
@@ -164,26 +186,7 @@ export function createBatchOps(db: Database.Database, keys: CacheKeys) {
     const state = s.chunkState.get(batchId, chunk) as string | undefined;
     if (state === undefined) throw fail('BATCH_NOT_FOUND', `no chunk ${chunk} in batch ${batchId}`, { batchId, chunk });
     if (state === 'pending' || state === 'submitted') {
-      let finished = 0;
-      let errors = 0;
-      for (const r of results) {
-        const blob = keys.seal(Buffer.from(r.resultJson, 'utf8'), BATCH_AAD.result(batchId, r.seq));
-        if (s.setResult.run(r.state, blob, batchId, r.seq, chunk).changes === 0) continue; // already has its one result
-        finished++;
-        if (r.isError || r.state === 'error') errors++;
-      }
-      // Every entry leaves a finished chunk with exactly one result: one central did not answer gets a typed error.
-      for (const seq of s.leftInChunk.all(batchId, chunk) as number[]) {
-        s.setResult.run(
-          'error',
-          keys.seal(Buffer.from(unansweredJson, 'utf8'), BATCH_AAD.result(batchId, seq)),
-          batchId,
-          seq,
-          chunk,
-        );
-        finished++;
-        errors++;
-      }
+      const { finished, errors } = storeChunkResults(s, keys, { batchId, chunk, results, unansweredJson });
       s.count.run(finished, errors, batchId);
       s.finishChunk.run(chunkState, error === undefined ? null : error.slice(0, MAX_ERROR_LEN), now, batchId, chunk);
     }
