@@ -7,12 +7,15 @@ import { randomUUID } from 'node:crypto';
 import { verifyAuditFile } from '../cache/index.js';
 import { OnshiError } from '../core/errors.js';
 import { ClientStore } from '../api/tokens.js';
-import { GatewayClient } from '../client/index.js';
+import { GatewayClient, type RequestOf } from '../client/index.js';
 import { parseCliArgs, type CliOptions } from './args.js';
 import { loadConfig } from '../core/config.js';
 import { effectiveScopes } from '../protocol/scopes.js';
 import { startGateway } from '../daemon/index.js';
 import { createLogger, type Logger } from '../core/logger.js';
+
+/** The fields a check adds to its question, as the inquiry command collects them from its options. */
+type CheckContextArgs = Pick<RequestOf<'inquiry.numbers'>, 'knownFacts' | 'changedInsurer' | 'consent' | 'nameTarget'>;
 
 const DEFAULT_CONFIG = '/etc/onshi-gateway/config.json';
 
@@ -253,12 +256,13 @@ async function cmdInquiry(argv: string[]): Promise<number> {
     consent: { type: 'string' },
     'name-target': { type: 'string' },
   });
-  // What the check adds to its question (the same on both flows); the gateway validates the values.
-  const context: Record<string, unknown> = {};
-  const known: Record<string, string> = {};
+  // What the check adds to its question (the same on both flows). The gateway validates the values:
+  // what the user typed goes as typed (the casts below), and a wrong one comes back INVALID_MESSAGE.
+  const context: CheckContextArgs = {};
+  const known: NonNullable<CheckContextArgs['knownFacts']> = {};
   if (values['known-birthdate']) known.birthdate = values['known-birthdate'];
   if (values['known-kana']) known.nameKana = values['known-kana'];
-  if (values['known-sex']) known.sex = values['known-sex'];
+  if (values['known-sex']) known.sex = values['known-sex'] as '1' | '2' | '3';
   if (Object.keys(known).length > 0) context.knownFacts = known;
   if (values['changed-insurer']) context.changedInsurer = true;
   if (values.consent)
@@ -267,14 +271,14 @@ async function cmdInquiry(argv: string[]): Promise<number> {
         .split(',')
         .filter(Boolean)
         .map((c) => [c.trim(), true]),
-    );
-  if (values['name-target']) context.nameTarget = values['name-target'];
+    ) as CheckContextArgs['consent'];
+  if (values['name-target']) context.nameTarget = values['name-target'] as CheckContextArgs['nameTarget'];
   const url = values.ws ?? process.env.ONSHI_WS;
   const token = values.token ?? process.env.ONSHI_TOKEN;
   if (!url || !token) throw new UsageError('inquiry needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
   if (values.card) {
     if (values.numbers || values.birthdate) throw new UsageError('--card and --numbers are alternatives');
-    const msg: Record<string, unknown> & { type: string } = {
+    const msg: RequestOf<'inquiry.card'> = {
       type: 'inquiry.card',
       mode: values.visual ? 'visual' : 'pin',
       limitConsent: values['limit-consent'] ?? false,
@@ -293,7 +297,7 @@ async function cmdInquiry(argv: string[]): Promise<number> {
       '--numbers is INSURER,SYMBOL,NUMBER,BRANCH (leave SYMBOL or BRANCH empty when the card has none)',
     );
   const [insurerNumber, symbol, number, branch] = parts as [string, string, string, string];
-  const query: Record<string, unknown> = {
+  const query: RequestOf<'inquiry.numbers'>['query'] = {
     insurerNumber,
     number,
     birthdate: values.birthdate,
@@ -301,7 +305,7 @@ async function cmdInquiry(argv: string[]): Promise<number> {
   };
   if (symbol !== '') query.symbol = symbol;
   if (branch !== '') query.branch = branch;
-  const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.numbers', query, ...context };
+  const msg: RequestOf<'inquiry.numbers'> = { type: 'inquiry.numbers', query, ...context };
   if (values.date) msg.confirmationDate = values.date;
   if (values.deadline) msg.deadlineMs = Number(values.deadline);
   const client = await GatewayClient.connect(url, token);
@@ -322,7 +326,7 @@ async function cmdInquiry(argv: string[]): Promise<number> {
 async function cardInquiry(
   url: string,
   token: string,
-  msg: Record<string, unknown> & { type: string },
+  msg: RequestOf<'inquiry.card'>,
   confirmLastTry: boolean,
 ): Promise<number> {
   const client = await GatewayClient.connect(url, token);
@@ -339,13 +343,13 @@ async function cardInquiry(
       { ...msg, id },
       {
         onProgress: (m) => {
-          if (m.type === 'inquiry.progress') process.stderr.write(`onshi: ${String(m.stage).replace(/_/g, ' ')}\n`);
+          if (m.type === 'inquiry.progress') process.stderr.write(`onshi: ${m.stage.replace(/_/g, ' ')}\n`);
           else if (m.type === 'pin.wrong') {
-            lastWrong = m.triesLeft as number;
+            lastWrong = m.triesLeft;
             process.stderr.write(`onshi: wrong PIN, ${lastWrong} ${lastWrong === 1 ? 'try' : 'tries'} left\n`);
           } else if (m.type === 'pin.refused') process.stderr.write(`onshi: ${String(m.message)}\n`);
           else if (m.type === 'pin.required') {
-            const triesLeft = m.triesLeft as number;
+            const triesLeft = m.triesLeft;
             if (m.confirmRequired && !confirmLastTry) {
               return stop(
                 new OnshiError(
