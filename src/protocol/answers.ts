@@ -30,7 +30,6 @@ export type ApiErrorBody = Static<typeof ERROR_BODY_SCHEMA>;
 
 const topicList = Type.Array(StringEnum(EVENT_TOPICS));
 const scopeList = Type.Array(StringEnum(SCOPES));
-const anyObject = (description?: string) => AnyObject(description ? { description } : {});
 
 const batchState = str('open, queued, scheduled, running, done, failed or cancelled');
 const batchView = Type.Object({
@@ -55,7 +54,21 @@ const outcomeSummary = Type.Object({
   refusedCode: opt(str('central refused the card on re-verification (e.g. CERT_REVOKED)')),
   name: opt(str()),
   birthdate: opt(str()),
-  insurances: Type.Array(anyObject()),
+  insurances: Type.Array(
+    Type.Partial(
+      Type.Object({
+        insurerNumber: str(),
+        insurerName: str(),
+        symbol: str(),
+        number: str(),
+        branch: str(),
+        ratio: str('一部負担金割合'),
+        elderlyRatio: str('高齢受給者証 負担割合'),
+        limitClass: str('限度額適用区分'),
+        disqualificationDate: str(),
+      }),
+    ),
+  ),
 });
 
 /** An outage answer that central, asked again, answered differently: both answers, for staff. */
