@@ -3,7 +3,7 @@
  * DaemonStatus, which a unit test keeps assignable to this). States, counts and times only: no
  * personal data.
  */
-import { type Static, StringEnum, Type } from '../core/schema-kit.js';
+import { Dict, type Static, StringEnum, Type } from '../core/schema-kit.js';
 
 const str = (description?: string) => Type.String(description ? { description } : {});
 const int = () => Type.Integer();
@@ -12,7 +12,7 @@ const opt = Type.Optional;
 const alert = Type.Object({
   code: str(),
   message: str(),
-  details: opt(Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
+  details: opt(Dict(Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
 });
 
 export const STATUS_SCHEMA = Type.Object(
@@ -21,7 +21,7 @@ export const STATUS_SCHEMA = Type.Object(
     startedAt: str(),
     now: str("the gateway's clock when the snapshot was taken"),
     ready: Type.Boolean({ description: 'every entry in checks is true' }),
-    checks: Type.Record(Type.String(), Type.Boolean()),
+    checks: Dict(Type.Boolean()),
     reader: Type.Object({
       enabled: Type.Boolean(),
       state: StringEnum(['ready', 'no_reader', 'pcscd_down', 'disabled', 'unknown']),

@@ -15,6 +15,7 @@ import {
   type BatchEntryResultWire,
   type CheckContextInput,
   FINAL_TYPES,
+  type Handlers,
   REQUEST_SCHEMAS,
 } from '../../src/protocol/schema.js';
 import { EVENT_NAMES, EVENT_TOPICS, type EventTopic } from '../../src/protocol/events.js';
@@ -195,4 +196,32 @@ t.test('every event the code publishes is named in its topic', async (t) => {
       (EVENT_NAMES[topic as EventTopic] as readonly string[] | undefined)?.includes(name),
       `${f}: ${topic} / ${name}`,
     );
+});
+
+t.test('a handler table is typed by request: each handler gets its request and must return its answer', async (t) => {
+  interface Ctx {
+    clientId: string;
+  }
+  const handlers: Handlers<Ctx, 'ping' | 'reconciliation.handle' | 'rechecks.list'> = {
+    ping: async () => ({ type: 'pong' }),
+    'reconciliation.handle': async (req, ctx) => {
+      const itemId: number = req.itemId;
+      return ctx.clientId ? { type: 'reconciliation.handled', itemId } : { type: 'reconciliation.handled', itemId: 0 };
+    },
+    // limit has a default, so a handler always has it
+    'rechecks.list': async (req) => ({ type: 'rechecks.items', items: [].slice(0, req.limit) }),
+  };
+  const wrong: Partial<Handlers<Ctx, 'ping'>> = {
+    // @ts-expect-error ping's answer is pong
+    ping: async () => ({ type: 'pin.accepted', inquiryId: 'x' }),
+  };
+  t.same(await handlers.ping({ type: 'ping', id: 'p' }, { clientId: 'c' }), { type: 'pong' });
+  t.same(
+    await handlers['reconciliation.handle']({ type: 'reconciliation.handle', id: 'h', itemId: 3 }, { clientId: 'c' }),
+    {
+      type: 'reconciliation.handled',
+      itemId: 3,
+    },
+  );
+  t.ok(wrong.ping);
 });
