@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { BATCH_PART_MAX, FINAL_TYPES } from '../src/protocol/schema.js';
 import { validateConfig } from '../src/core/config.js';
 import { todayJst } from '../src/oqs/dates.js';
-import { GatewayClient } from '../src/client/index.js';
+import { type Answer, GatewayClient } from '../src/client/index.js';
 import {
   cleanup,
   cpuMsOf,
@@ -61,7 +61,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         final,
         entries: part,
       });
-      batchId = accepted.batchId as string;
+      batchId = accepted.batchId;
       // The batch starts when its last part is accepted: the clock starts there too.
       if (final) {
         t0 = performance.now();
@@ -70,7 +70,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     }
     for (;;) {
       const st = await client.request({ type: 'batch.status', batchId: batchId! });
-      if (['done', 'failed'].includes((st.batch as { state: string }).state)) break;
+      if (['done', 'failed'].includes(st.batch.state)) break;
       await sleep(20);
     }
     const ms = performance.now() - t0;
@@ -79,9 +79,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const cpu = { daemon: daemon.cpuMs() - cpu0.daemon, central: cpuMsOf(central.pid) - cpu0.central };
     let count = 0;
     for (let from: number | undefined = 0; from !== undefined; ) {
-      const page = await client.request({ type: 'batch.results', batchId: batchId!, from, limit: 500 });
-      count += (page.results as unknown[]).length;
-      from = page.next as number | undefined;
+      const page: Answer<'batch.results'> = await client.request({
+        type: 'batch.results',
+        batchId: batchId!,
+        from,
+        limit: 500,
+      });
+      count += page.results.length;
+      from = page.next;
     }
     const b1 = await central.batchStats();
     const calls = b1.submits + b1.fetches - b0.submits - b0.fetches;

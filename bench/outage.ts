@@ -3,7 +3,7 @@
  * re-verification to the outbox, synchronous=FULL, before the answer) with 50 clients at once,
  * against a bare ws echo round trip with 50 clients in the same run.
  */
-import { GatewayClient } from '../src/client/index.js';
+import { type AnswerOf, GatewayClient, type RequestOf, type RequestType } from '../src/client/index.js';
 import {
   cleanup,
   interleaved,
@@ -24,8 +24,6 @@ import {
 const CLIENTS = 50;
 const PER_CLIENT = 10;
 
-type Result = { source?: string; recheck?: { queued: boolean } };
-
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const dir = tempDir('outage');
   const central = await startCentral();
@@ -44,7 +42,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // the line fails: after failureThreshold failures the breaker opens and checks go straight to the cache
     for (let k = 0; k < 20; k++) {
       const st = await first.request({ type: 'status' });
-      if ((st.status as { link: { state: string } }).link.state !== 'up') break;
+      if (st.status.link.state !== 'up') break;
       await first.request({ type: 'inquiry.numbers', query: queries[0]! });
     }
     for (let k = 1; k < CLIENTS; k++) clients.push(await GatewayClient.connect(daemon.wsUrl, cfg.token));
@@ -52,10 +50,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
     let n = 0;
     const block =
-      (
+      <T extends RequestType>(
         conns: GatewayClient[],
-        message: () => Record<string, unknown> & { type: string },
-        check?: (r: Record<string, unknown>) => void,
+        message: () => RequestOf<T> & { type: T },
+        check?: (r: AnswerOf<T>) => void,
       ) =>
       async (): Promise<number[]> => {
         const per = await Promise.all(
@@ -63,7 +61,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
             const out: number[] = [];
             for (let k = 0; k < PER_CLIENT; k++) {
               const t0 = performance.now();
-              const r = await c.request(message());
+              const r = await c.request<T>(message());
               out.push(performance.now() - t0);
               check?.(r);
             }
@@ -76,7 +74,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       clients,
       () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
       (r) => {
-        const res = r.result as Result;
+        const res = r.result;
         if (res.source !== 'cache' || !res.recheck?.queued)
           throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
       },

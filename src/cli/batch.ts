@@ -9,7 +9,7 @@ import { todayJst } from '../oqs/dates.js';
 import { BATCH_PART_MAX } from '../protocol/schema.js';
 import { pageBySize } from '../api/batch-api.js';
 import { parseCliArgs } from './args.js';
-import { GatewayClient } from '../client/index.js';
+import { type Answer, GatewayClient, type RequestOf } from '../client/index.js';
 
 interface Ctx {
   usage(message: string): Error;
@@ -96,29 +96,7 @@ function readBatchFile(file: string, usage: (m: string) => Error): { confirmatio
   };
 }
 
-interface Status {
-  batchId: string;
-  state: string;
-  run: string;
-  confirmationDate: string;
-  total: number;
-  finished: number;
-  errors: number;
-  chunks: Record<string, number>;
-}
-interface ResultItem {
-  index: number;
-  arbitraryId: string;
-  state: string;
-  result?: {
-    validityLabel?: string;
-    validity?: string;
-    status?: string;
-    resultCode?: string;
-    results?: { name?: string }[];
-  };
-  error?: { code: string; message: string };
-}
+type ResultItem = Answer<'batch.results'>['results'][number];
 
 export async function cmdBatch(argv: string[], ctx: Ctx): Promise<number> {
   const [sub, ...rest] = argv;
@@ -146,7 +124,7 @@ export async function cmdBatch(argv: string[], ctx: Ctx): Promise<number> {
   try {
     if (file) return await submit(client, file, values.date, values.now ?? false, values.json ?? false);
     if (sub === 'status') {
-      const { batch } = (await client.request({ type: 'batch.status', batchId: arg })) as { batch: Status };
+      const { batch } = await client.request({ type: 'batch.status', batchId: arg });
       if (values.json) process.stdout.write(JSON.stringify(batch, null, 2) + '\n');
       else {
         const c = batch.chunks;
@@ -159,10 +137,12 @@ export async function cmdBatch(argv: string[], ctx: Ctx): Promise<number> {
     const all: ResultItem[] = [];
     let from: number | undefined = 0;
     while (from !== undefined) {
-      const page = (await client.request({ type: 'batch.results', batchId: arg, from, limit: 500 })) as {
-        results: ResultItem[];
-        next?: number;
-      };
+      const page: Answer<'batch.results'> = await client.request({
+        type: 'batch.results',
+        batchId: arg,
+        from,
+        limit: 500,
+      });
       all.push(...page.results);
       from = page.next;
     }
@@ -183,7 +163,7 @@ async function submit(
 ): Promise<number> {
   const confirmationDate = date ?? file.confirmationDate ?? todayJst();
   let batchId: string | undefined;
-  let answer: Record<string, unknown> = {};
+  let answer: Answer<'batch.accepted'> | undefined;
   // Sent in parts so that no frame passes the API's frame limit (64 KiB by default); the batch is
   // queued with the last part.
   const parts = pageBySize(file.entries, PART_BYTES).flatMap((p) =>
@@ -194,17 +174,19 @@ async function submit(
   if (parts.length === 0) parts.push([]);
   for (const [i, part] of parts.entries()) {
     const final = i === parts.length - 1;
-    const msg: Record<string, unknown> & { type: string } =
+    // The entries go as the file has them: the gateway validates each (INVALID_MESSAGE names the bad field).
+    const entries = part as RequestOf<'batch.submit'>['entries'];
+    const msg: RequestOf<'batch.submit'> =
       batchId === undefined
-        ? { type: 'batch.submit', confirmationDate, run: now ? 'now' : 'scheduled', final, entries: part }
-        : { type: 'batch.submit', batchId, final, entries: part };
+        ? { type: 'batch.submit', confirmationDate, run: now ? 'now' : 'scheduled', final, entries }
+        : { type: 'batch.submit', batchId, final, entries };
     answer = await client.request(msg);
-    batchId = answer.batchId as string;
+    batchId = answer.batchId;
   }
   if (json) process.stdout.write(JSON.stringify(answer) + '\n');
   else
     process.stdout.write(
-      `batch ${batchId} accepted: ${String(answer.total)} entries for ${confirmationDate}, ${now ? 'running now' : 'waiting for the batch schedule'}\n`,
+      `batch ${batchId} accepted: ${String(answer?.total)} entries for ${confirmationDate}, ${now ? 'running now' : 'waiting for the batch schedule'}\n`,
     );
   return 0;
 }

@@ -1,6 +1,6 @@
 /** The card check from a terminal: the PIN read line by line from standard input, never from an argument. */
 import { randomUUID } from 'node:crypto';
-import { GatewayClient } from '../client/index.js';
+import { GatewayClient, type RequestOf } from '../client/index.js';
 import { OnshiError } from '../core/errors.js';
 import { fail } from './context.js';
 
@@ -12,7 +12,7 @@ import { fail } from './context.js';
 export async function cardInquiry(
   url: string,
   token: string,
-  msg: Record<string, unknown> & { type: string },
+  msg: RequestOf<'inquiry.card'>,
   confirmLastTry: boolean,
 ): Promise<number> {
   const client = await GatewayClient.connect(url, token);
@@ -29,13 +29,13 @@ export async function cardInquiry(
       { ...msg, id },
       {
         onProgress: (m) => {
-          if (m.type === 'inquiry.progress') process.stderr.write(`onshi: ${String(m.stage).replace(/_/g, ' ')}\n`);
+          if (m.type === 'inquiry.progress') process.stderr.write(`onshi: ${m.stage.replace(/_/g, ' ')}\n`);
           else if (m.type === 'pin.wrong') {
-            lastWrong = m.triesLeft as number;
+            lastWrong = m.triesLeft;
             process.stderr.write(`onshi: wrong PIN, ${lastWrong} ${lastWrong === 1 ? 'try' : 'tries'} left\n`);
           } else if (m.type === 'pin.refused') process.stderr.write(`onshi: ${String(m.message)}\n`);
           else if (m.type === 'pin.required') {
-            const triesLeft = m.triesLeft as number;
+            const triesLeft = m.triesLeft;
             if (m.confirmRequired && !confirmLastTry) {
               return stop(
                 new OnshiError(

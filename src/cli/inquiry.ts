@@ -1,8 +1,11 @@
 /** `onshi inquiry`: one check, by insurance numbers or by My Number card, through the WebSocket API. */
-import { GatewayClient } from '../client/index.js';
+import { GatewayClient, type RequestOf } from '../client/index.js';
 import { parseCliArgs } from './args.js';
 import { cardInquiry } from './card-inquiry.js';
 import type { CliContext } from './status.js';
+
+/** The fields a check adds to its question, as the inquiry command collects them from its options. */
+type CheckContextArgs = Pick<RequestOf<'inquiry.numbers'>, 'knownFacts' | 'changedInsurer' | 'consent' | 'nameTarget'>;
 
 export async function cmdInquiry(argv: string[], ctx: CliContext): Promise<number> {
   const { values } = parseCliArgs(
@@ -28,12 +31,13 @@ export async function cmdInquiry(argv: string[], ctx: CliContext): Promise<numbe
     },
     ctx.usage,
   );
-  // What the check adds to its question (the same on both flows); the gateway validates the values.
-  const context: Record<string, unknown> = {};
-  const known: Record<string, string> = {};
+  // What the check adds to its question (the same on both flows). The gateway validates the values:
+  // what the user typed goes as typed (the casts below), and a wrong one comes back INVALID_MESSAGE.
+  const context: CheckContextArgs = {};
+  const known: NonNullable<CheckContextArgs['knownFacts']> = {};
   if (values['known-birthdate']) known.birthdate = values['known-birthdate'];
   if (values['known-kana']) known.nameKana = values['known-kana'];
-  if (values['known-sex']) known.sex = values['known-sex'];
+  if (values['known-sex']) known.sex = values['known-sex'] as '1' | '2' | '3';
   if (Object.keys(known).length > 0) context.knownFacts = known;
   if (values['changed-insurer']) context.changedInsurer = true;
   if (values.consent)
@@ -42,14 +46,14 @@ export async function cmdInquiry(argv: string[], ctx: CliContext): Promise<numbe
         .split(',')
         .filter(Boolean)
         .map((c) => [c.trim(), true]),
-    );
-  if (values['name-target']) context.nameTarget = values['name-target'];
+    ) as CheckContextArgs['consent'];
+  if (values['name-target']) context.nameTarget = values['name-target'] as CheckContextArgs['nameTarget'];
   const url = values.ws ?? process.env.ONSHI_WS;
   const token = values.token ?? process.env.ONSHI_TOKEN;
   if (!url || !token) throw ctx.usage('inquiry needs --ws and --token (or ONSHI_WS and ONSHI_TOKEN)');
   if (values.card) {
     if (values.numbers || values.birthdate) throw ctx.usage('--card and --numbers are alternatives');
-    const msg: Record<string, unknown> & { type: string } = {
+    const msg: RequestOf<'inquiry.card'> = {
       type: 'inquiry.card',
       mode: values.visual ? 'visual' : 'pin',
       limitConsent: values['limit-consent'] ?? false,
@@ -66,7 +70,7 @@ export async function cmdInquiry(argv: string[], ctx: CliContext): Promise<numbe
   if (parts.length !== 4)
     throw ctx.usage('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (leave SYMBOL or BRANCH empty when the card has none)');
   const [insurerNumber, symbol, number, branch] = parts as [string, string, string, string];
-  const query: Record<string, unknown> = {
+  const query: RequestOf<'inquiry.numbers'>['query'] = {
     insurerNumber,
     number,
     birthdate: values.birthdate,
@@ -74,7 +78,7 @@ export async function cmdInquiry(argv: string[], ctx: CliContext): Promise<numbe
   };
   if (symbol !== '') query.symbol = symbol;
   if (branch !== '') query.branch = branch;
-  const msg: Record<string, unknown> & { type: string } = { type: 'inquiry.numbers', query, ...context };
+  const msg: RequestOf<'inquiry.numbers'> = { type: 'inquiry.numbers', query, ...context };
   if (values.date) msg.confirmationDate = values.date;
   if (values.deadline) msg.deadlineMs = Number(values.deadline);
   const client = await GatewayClient.connect(url, token);

@@ -3,8 +3,12 @@
  * WebSocket API with a client token like any receipt computer. `run` runs the daily job now.
  */
 import { parseCliArgs } from './args.js';
-import { withCliClient, printList } from '../client/index.js';
-import type { RecheckView, RunSummary } from '../checks/rechecks.js';
+import { type Answer, printList, type RequestOf, withCliClient } from '../client/index.js';
+
+type RecheckView = Answer<'rechecks.items'>['items'][number];
+type RecheckState = NonNullable<RequestOf<'rechecks.list'>['state']>;
+const STATES: readonly string[] = ['scheduled', 'found', 'expired'] satisfies RecheckState[];
+const isState = (s: string | undefined): s is RecheckState => s !== undefined && STATES.includes(s);
 
 interface Ctx {
   usage(message: string): Error;
@@ -18,17 +22,14 @@ export async function cmdRechecks(argv: string[], ctx: Ctx): Promise<number> {
     (m) => ctx.usage(m),
   );
   if (sub !== 'list' && sub !== 'run') throw ctx.usage(`unknown rechecks command "${sub}" (list | run)`);
-  if (values.state !== undefined && !['scheduled', 'found', 'expired'].includes(values.state))
-    throw ctx.usage('--state is scheduled, found or expired');
+  if (values.state !== undefined && !isState(values.state)) throw ctx.usage('--state is scheduled, found or expired');
   return withCliClient(
     values,
     'rechecks',
     (m) => ctx.usage(m),
     async (client) => {
       if (sub === 'run') {
-        const { checked, found, expired, failed, stillWaiting } = (await client.request({
-          type: 'rechecks.run',
-        })) as unknown as RunSummary;
+        const { checked, found, expired, failed, stillWaiting } = await client.request({ type: 'rechecks.run' });
         if (values.json) process.stdout.write(JSON.stringify({ checked, found, expired, failed, stillWaiting }) + '\n');
         else
           process.stdout.write(
@@ -36,10 +37,10 @@ export async function cmdRechecks(argv: string[], ctx: Ctx): Promise<number> {
           );
         return 0;
       }
-      const { items } = (await client.request({
+      const { items } = await client.request({
         type: 'rechecks.list',
-        ...(values.state ? { state: values.state } : {}),
-      })) as { items: RecheckView[] };
+        ...(isState(values.state) ? { state: values.state } : {}),
+      });
       printList(items, values.json, 'no rechecks', line);
       return 0;
     },

@@ -4,7 +4,7 @@
  * WebSocket API, with a client token like any receipt computer.
  */
 import { parseCliArgs } from './args.js';
-import { printList, withCliClient } from '../client/index.js';
+import { type Answer, printList, withCliClient } from '../client/index.js';
 
 interface Ctx {
   usage(message: string): Error;
@@ -31,32 +31,15 @@ export async function cmdReconciliation(argv: string[], ctx: Ctx): Promise<numbe
         return 0;
       }
       if (sub !== 'list') throw ctx.usage(`unknown reconciliation command "${sub}" (list | handle ID)`);
-      const { items } = (await client.request({
-        type: 'reconciliation.list',
-        includeHandled: values.all ?? false,
-      })) as { items: Item[] };
+      const { items } = await client.request({ type: 'reconciliation.list', includeHandled: values.all ?? false });
       printList(items, values.json, 'nothing to reconcile', line);
       return 0;
     },
   );
 }
 
-interface Summary {
-  source?: string;
-  validity?: string;
-  validityLabel?: string;
-  name?: string;
-  refusedCode?: string;
-}
-interface Item {
-  id: number;
-  outboxId: number;
-  changedFields: string[];
-  createdAt: string;
-  handledAt?: string;
-  before?: { told?: Summary; checkedAt?: string };
-  after?: Summary;
-}
+type Item = Answer<'reconciliation.items'>['items'][number];
+type Summary = Item['after'];
 
 const outcome = (s: Summary | undefined): string =>
   !s

@@ -15,11 +15,37 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { WebSocket, type ClientOptions } from 'ws';
 import { OnshiError } from '../core/errors.js';
 import { fullJitter, type BackoffOptions } from '../core/backoff.js';
-import { CLOSE_PROTOCOL_UNSUPPORTED, FINAL_TYPES, PROTOCOL_VERSION, type ApiErrorBody } from '../protocol/schema.js';
-import type { EventTopic, GatewayEvent } from '../protocol/events.js';
+import {
+  type AnswerOf,
+  CLOSE_PROTOCOL_UNSUPPORTED,
+  type ErrorAnswer,
+  FINAL_TYPES,
+  PROTOCOL_VERSION,
+  type ProgressMessage,
+  type RequestOf,
+  type RequestType,
+  type Welcome,
+} from '../protocol/schema.js';
+import type { EventTopic, GatewayEvent, TopicEvent } from '../protocol/events.js';
 
-export type { EventTopic, GatewayEvent } from '../protocol/events.js';
+export type { EventNameOf, EventTopic, GatewayEvent, TopicEvent } from '../protocol/events.js';
+export type { InquiryResultWire as InquiryResult } from '../protocol/inquiry-result.js';
+export type {
+  Answer,
+  AnswerOf,
+  AnswerType,
+  ApiErrorBody,
+  ClientRequest,
+  ErrorAnswer,
+  ProgressMessage,
+  RequestOf,
+  RequestType,
+  Welcome,
+} from '../protocol/schema.js';
 export { PROTOCOL_VERSION } from '../protocol/schema.js';
+
+/** The gateway's `hello.accepted`: the protocol it speaks, this token's scopes, the connection's limits. */
+export type Session = AnswerOf<'hello'>;
 
 export type ClientErrorCode = 'CLIENT_CONNECT_FAILED' | 'CLIENT_CLOSED' | 'CLIENT_TIMEOUT' | 'CLIENT_PIN_MISMATCH';
 
@@ -56,7 +82,7 @@ export interface GatewayClientEvents {
   /** every message from the gateway, parsed */
   message: [Record<string, unknown>];
   /** a connection is up and hello was accepted (also after each reconnect) */
-  connected: [Record<string, unknown>];
+  connected: [Session];
   /** a connection closed (the code from the gateway, 1006 if it just vanished) */
   close: [number];
   /** a reconnect is scheduled */
@@ -69,9 +95,9 @@ export interface GatewayClientEvents {
 }
 
 interface Pending {
-  resolve(v: Record<string, unknown>): void;
+  resolve(v: never): void;
   reject(e: Error): void;
-  onProgress?: (m: Record<string, unknown>) => void;
+  onProgress?: (m: ProgressMessage) => void;
 }
 
 const DEFAULT_RECONNECT: BackoffOptions = { baseMs: 500, capMs: 30_000 };
@@ -88,9 +114,9 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
   private watchdog: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffOptions | undefined;
   /** the gateway's `welcome` on the current connection */
-  welcome: Record<string, unknown> | undefined;
+  welcome: Welcome | undefined;
   /** the gateway's `hello.accepted` on the current connection: protocol, scopes, limits */
-  session: Record<string, unknown> | undefined;
+  session: Session | undefined;
 
   private constructor(
     readonly url: string,
@@ -118,11 +144,15 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
     return [...this.topics];
   }
 
-  /** Sends one request; resolves with its answer, rejects with the typed error the gateway sent. */
-  request(
-    msg: Record<string, unknown> & { type: string },
-    opts: { onProgress?: (m: Record<string, unknown>) => void } = {},
-  ): Promise<Record<string, unknown>> {
+  /**
+   * Sends one request; resolves with its answer (`AnswerOf<T>`: a `status` request gives the
+   * `status` answer), rejects with the typed error the gateway sent. Progress messages (card
+   * checks: inquiry.progress, pin.required…) go to `onProgress`.
+   */
+  request<T extends RequestType>(
+    msg: RequestOf<T> & { type: T },
+    opts: { onProgress?: (m: ProgressMessage) => void } = {},
+  ): Promise<AnswerOf<T>> {
     const id = typeof msg.id === 'string' ? msg.id : randomUUID();
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) {
@@ -130,8 +160,12 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
         new OnshiError<ClientErrorCode>('CLIENT_CLOSED', 'not connected to the gateway', { retryable: true }),
       );
     }
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    return new Promise<AnswerOf<T>>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: resolve as (v: never) => void,
+        reject,
+        ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
       ws.send(JSON.stringify({ ...msg, id }));
     });
   }
@@ -140,19 +174,19 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
   async subscribe(topics: EventTopic[]): Promise<EventTopic[]> {
     const answer = await this.request({ type: 'subscribe', topics });
     for (const t of topics) this.topics.add(t);
-    return answer.topics as EventTopic[];
+    return answer.topics;
   }
 
   async unsubscribe(topics: EventTopic[]): Promise<EventTopic[]> {
     for (const t of topics) this.topics.delete(t);
     const answer = await this.request({ type: 'unsubscribe', topics });
-    return answer.topics as EventTopic[];
+    return answer.topics;
   }
 
   /** Calls `handler` for each event of `topic` (subscribe separately); returns the remover. */
-  onEvent(topic: EventTopic, handler: (e: GatewayEvent) => void): () => void {
+  onEvent<T extends EventTopic>(topic: T, handler: (e: TopicEvent<T>) => void): () => void {
     const f = (e: GatewayEvent): void => {
-      if (e.topic === topic) handler(e);
+      if (e.topic === topic) handler(e as TopicEvent<T>);
     };
     this.on('event', f);
     return () => {
@@ -275,7 +309,7 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
         clearTimeout(timer);
         ws.removeAllListeners();
         try {
-          this.welcome = JSON.parse(data.toString()) as Record<string, unknown>;
+          this.welcome = JSON.parse(data.toString()) as Welcome;
         } catch {
           /* the server always sends JSON */
         }
@@ -333,7 +367,7 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
    * connection is dead even if TCP has not noticed (a half-open line); drop it and reconnect.
    */
   private feedWatchdog(): void {
-    const hb = (this.session?.limits as { heartbeatMs?: number } | undefined)?.heartbeatMs;
+    const hb = this.session?.limits.heartbeatMs;
     if (!hb) return;
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => this.ws?.terminate(), hb * 2.5);
@@ -355,14 +389,14 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
     if (!p) return;
     if (msg.type === 'error') {
       this.pending.delete(id!);
-      const e = msg.error as ApiErrorBody;
+      const e = (msg as ErrorAnswer).error;
       p.reject(
         new OnshiError(e.code, e.message, { retryable: e.retryable, ...(e.details ? { details: e.details } : {}) }),
       );
     } else if (isFinal(msg.type)) {
       this.pending.delete(id!);
-      p.resolve(msg);
-    } else p.onProgress?.(msg);
+      p.resolve(msg as never);
+    } else p.onProgress?.(msg as ProgressMessage);
   }
 }
 

@@ -1,666 +1,291 @@
 /**
- * Configuration: one JSON Schema is the single source of truth for the file format, the defaults,
- * the environment overrides (ONSHI_<PATH>, e.g. ONSHI_API_PORT) and the error messages.
+ * Configuration: one schema is the single source of truth for the file format, the defaults, the
+ * environment overrides (ONSHI_<PATH>, e.g. ONSHI_API_PORT), the error messages and, by `Parsed`,
+ * the GatewayConfig type.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { OnshiError } from './errors.js';
+import {
+  Closed,
+  Defaulted,
+  type Parsed,
+  type Static,
+  StringEnum,
+  type TObject,
+  type TProperties,
+  type TSchema,
+  Type,
+} from './schema-kit.js';
 
-export const CONFIG_SCHEMA = {
-  $id: 'onshi-gateway/config',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    stateDir: {
-      type: 'string',
-      minLength: 1,
-      default: '/var/lib/onshi-gateway',
-      description: 'SQLite, keys, client tokens',
-    },
-    institutionCode: {
-      type: 'string',
+const described = (description: string | undefined) => (description ? { description } : {});
+const int = (value: number, minimum: number, maximum: number, description?: string) =>
+  Defaulted(value, Type.Integer({ minimum, maximum, ...described(description) }));
+const num = (value: number, minimum: number, maximum: number, description?: string) =>
+  Defaulted(value, Type.Number({ minimum, maximum, ...described(description) }));
+const bool = (value: boolean, description?: string) => Defaulted(value, Type.Boolean(described(description)));
+const str = (value: string, description?: string, rule: { pattern?: string; minLength?: number } = {}) =>
+  Defaulted(value, Type.String({ ...rule, ...described(description) }));
+const oneOf = <const V extends readonly string[]>(values: V, value: V[number], description?: string) =>
+  Defaulted(value, StringEnum(values, described(description)));
+const list = <I extends TSchema>(items: I, maxItems: number, description: string) =>
+  Defaulted([], Type.Array(items, { uniqueItems: true, maxItems, description }));
+const section = <P extends TProperties>(properties: P) => Defaulted({} as Static<TObject<P>>, Closed(properties));
+
+export const CONFIG_SCHEMA = Closed(
+  {
+    stateDir: str('/var/lib/onshi-gateway', 'SQLite, keys, client tokens', { minLength: 1 }),
+    institutionCode: str('1319999996', '医療機関コード (10 digits; a check-digit mismatch is logged as a warning)', {
       pattern: '^[0-9]{10}$',
-      default: '1319999996',
-      description: '医療機関コード (10 digits; a check-digit mismatch is logged as a warning)',
-    },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        level: { enum: ['error', 'warn', 'info', 'debug'], default: 'info' },
-      },
-    },
-    api: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        host: {
-          type: 'string',
-          default: '127.0.0.1',
-          description: 'address the WebSocket API listens on (a LAN address needs TLS: see api.tls)',
-        },
-        tls: {
-          enum: ['auto', 'on', 'off'],
-          default: 'auto',
-          description:
-            "wss:// with the gateway's own certificate: auto = on unless api.host is loopback; off is refused for a non-loopback host",
-        },
-        port: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 65535,
-          default: 8765,
-          description: 'WebSocket API port (0 = any free port, logged at start)',
-        },
-        maxPayloadBytes: {
-          type: 'integer',
-          minimum: 1024,
-          maximum: 1048576,
-          default: 65536,
-          description: 'largest accepted frame; a larger one closes the connection with 1009',
-        },
-        heartbeatMs: {
-          type: 'integer',
-          minimum: 1000,
-          maximum: 600000,
-          default: 30000,
-          description: 'ping interval; a client silent for two intervals is dropped',
-        },
-        maxConnections: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 10000,
-          default: 512,
-          description:
-            'open WebSocket connections at most; one more is refused with 503 (a clinic has tens of receipt computers and displays)',
-        },
-        defaultDeadlineMs: {
-          type: 'integer',
-          minimum: 500,
-          maximum: 300000,
-          default: 15000,
-          description: 'deadline of a request that names none',
-        },
-        shutdownGraceMs: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 120000,
-          default: 10000,
-          description: 'on SIGTERM, how long in-flight requests may take to answer',
-        },
-      },
-    },
-    central: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        url: {
-          type: 'string',
-          pattern: '^https://',
-          default: 'https://127.0.0.1:18443',
-          description: 'OQS Web API base URL (closed line)',
-        },
-        caFile: { type: 'string', default: '', description: 'PEM bundle that pins the central CA' },
-        certFile: { type: 'string', default: '', description: "the gateway's client certificate (PEM)" },
-        keyFile: {
-          type: 'string',
-          default: '',
-          description: "the gateway's client key (PEM); prefer a systemd credential",
-        },
-        servername: {
-          type: 'string',
-          default: '',
-          description: 'TLS server name to check, when it differs from the URL host',
-        },
-        userId: { type: 'string', default: 'sandbox', description: 'Web API login id' },
-        passwordFile: { type: 'string', default: '', description: 'file holding the Web API password' },
-        timeoutMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 120000,
-          default: 10000,
-          description: 'the longest one request to central may take',
-        },
-      },
-    },
-    reader: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: true, description: 'use the PC/SC card reader' },
-        readerName: {
-          type: 'string',
-          default: '',
-          description: 'substring of the PC/SC reader name to use; empty = first reader',
-        },
-        jpkiCaFile: {
-          type: 'string',
-          default: '',
-          description: 'PEM bundle of the JPKI user-authentication CA certificates',
-        },
-      },
-    },
-    outage: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        cacheMaxAgeHours: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 8760,
-          default: 744,
-          description:
-            'during an outage, answer from the cache only if central confirmed the answer at most this long ago (default 31 days)',
-        },
-        offlineReserveMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 10000,
-          default: 1500,
-          description:
-            'of every deadline, keep this long for the outage path (cache lookup + durable outbox commit); central gets the rest',
-        },
-        outboxMax: {
-          type: 'integer',
-          minimum: 10,
-          maximum: 1000000,
-          default: 10000,
-          description:
-            'queued re-verifications above which new ones are refused (OUTBOX_FULL, never by dropping old ones); alert at 80 %',
-        },
-        outboxTtlHours: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 8760,
-          default: 168,
-          description: 'a queued re-verification older than this is reported as overdue (and still replayed)',
-        },
-        relayConcurrency: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 5,
-          default: 5,
-          description: 'replays in flight at once when the line is back',
-        },
-        retryBudgetRatio: {
-          type: 'number',
-          minimum: 0,
-          maximum: 0.1,
-          default: 0.1,
-          description: 'retries may add at most this fraction of extra load toward central',
-        },
-        failureThreshold: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 20,
-          default: 3,
-          description: 'failures in a row that open the breaker (line down)',
-        },
-        slowMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 60000,
-          default: 5000,
-          description: 'an answer slower than this marks the line degraded',
-        },
-        probeIntervalMs: {
-          type: 'integer',
-          minimum: 1000,
-          maximum: 600000,
-          default: 30000,
-          description: 'while the line is idle, probe central this often',
-        },
-        probeTimeoutMs: {
-          type: 'integer',
-          minimum: 200,
-          maximum: 60000,
-          default: 3000,
-          description: 'how long one probe may take',
-        },
-        backoffBaseMs: {
-          type: 'integer',
-          minimum: 10,
-          maximum: 60000,
-          default: 1000,
-          description: 'full-jitter backoff base for probes and replays',
-        },
-        backoffCapMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 600000,
-          default: 30000,
-          description: 'full-jitter backoff cap',
-        },
-        revocationSchedule: {
-          type: 'string',
-          minLength: 9,
-          default: '17 */6 * * *',
-          description: 'cron schedule (Asia/Tokyo) on which the JPKI revocation list is fetched; also fetched at start',
-        },
-        revocationMaxAgeHours: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 8760,
-          default: 72,
-          description: 'an offline card check with an older revocation list carries a warning',
-        },
-      },
-    },
-    batch: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        concurrency: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 8,
-          default: 2,
-          description: 'batch chunks worked on toward central at once (submitted and being fetched)',
-        },
-        chunkSize: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 2000,
-          default: 1000,
-          description:
-            'entries per OQSmuquc01req; a larger batch is split (the JSON answer of ~2,800 entries hits the reader limit)',
-        },
-        pollMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 600000,
-          default: 5000,
-          description:
-            'first wait before fetching a submitted chunk again while central says 処理中; doubles up to pollMaxMs',
-        },
-        pollMaxMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 3600000,
-          default: 60000,
-          description:
-            'longest wait between two fetches of one chunk (also the retry cap when central cannot be reached)',
-        },
-        schedule: {
-          type: 'string',
-          minLength: 9,
-          default: '30 6 * * *',
-          description: 'cron schedule (Asia/Tokyo) on which batches submitted with run "scheduled" are started',
-        },
-        maxEntries: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 10000,
-          default: 10000,
-          description: 'largest batch a receipt computer may submit',
-        },
-        retentionDays: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 3650,
-          default: 30,
-          description:
-            'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start',
-        },
-      },
-    },
-    rechecks: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: {
-          type: 'boolean',
-          default: true,
-          description:
-            "recheck 無効 / 無効（新しい資格あり） / 該当資格なし answers daily (the new insurer's registration lag) for patients the receipt computer flags changedInsurer",
-        },
-        all: { type: 'boolean', default: false, description: 'recheck every such answer, flagged or not' },
-        windowDays: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 60,
-          default: 10,
-          description: "how many days a recheck goes on (the insurers' registration deadline is 10 days)",
-        },
-        schedule: {
-          type: 'string',
-          minLength: 9,
-          default: '0 7 * * *',
-          description: 'cron schedule (Asia/Tokyo) of the daily recheck job; `onshi rechecks run` runs it now',
-        },
-      },
-    },
-    tls: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        hostnames: {
-          type: 'array',
-          default: [],
-          uniqueItems: true,
-          maxItems: 32,
-          items: {
-            type: 'string',
-            pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$',
-          },
-          description:
-            "host names in the gateway's own certificate (comma-separated in the environment); empty = this machine's name, NAME.local and localhost",
-        },
-        ips: {
-          type: 'array',
-          default: [],
-          uniqueItems: true,
-          maxItems: 32,
-          items: { type: 'string', pattern: '^[0-9A-Fa-f:.]{2,45}$' },
-          description: 'IP addresses in the certificate, besides 127.0.0.1 and ::1 (always included)',
-        },
-        validityDays: {
-          type: 'integer',
-          minimum: 30,
-          maximum: 825,
-          default: 825,
-          description:
-            'lifetime of a newly made certificate (the key is kept on renewal, so a pinned public key stays valid)',
-        },
-        renewDaysBefore: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 365,
-          default: 30,
-          description: 'renew the certificate at start when it expires within this many days',
-        },
-      },
-    },
-    admin: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: { type: 'boolean', default: true, description: 'serve the admin page (HTTPS, login required)' },
-        host: {
-          type: 'string',
-          default: '0.0.0.0',
-          description: 'address the admin page listens on (the clinic LAN; it is TLS and login only)',
-        },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8443, description: 'admin page port (HTTPS)' },
-        sessionIdleMinutes: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 1440,
-          default: 30,
-          description: 'an admin session ends after this long without a request',
-        },
-        sessionMaxHours: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 72,
-          default: 12,
-          description: 'an admin session ends this long after login, used or not',
-        },
-        loginMaxFailures: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 100,
-          default: 5,
-          description: 'failed logins from one address before it must wait',
-        },
-        loginLockoutSeconds: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 86400,
-          default: 300,
-          description:
-            'how long an address waits after too many failed logins (doubles on each further lockout, up to a day)',
-        },
-      },
-    },
-    audit: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        retentionDays: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 3650,
-          default: 90,
-          description:
-            "the audit log's personal fields (request ids, what identified the patient) are purged after this many days; the chained, non-personal fields stay",
-        },
-        purgeSchedule: {
-          type: 'string',
-          minLength: 9,
-          default: '41 3 * * *',
-          description: 'cron schedule (Asia/Tokyo) of the retention purge; it also runs at start',
-        },
-      },
-    },
-    fileExchange: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: {
-          type: 'boolean',
-          default: false,
-          description:
-            'answer the official file exchange (req/res folders) for receipt computers that talk to the 資格確認端末 that way',
-        },
-        reqDir: {
-          type: 'string',
-          default: '',
-          description: 'the req folder the receipt computer drops OQS…req_*.xml into (must exist: never created)',
-        },
-        resDir: {
-          type: 'string',
-          default: '',
-          description:
-            'the res folder answers are written into (must exist; answers appear by rename from a hidden .tmp name)',
-        },
-        faceDir: {
-          type: 'string',
-          default: '',
-          description:
-            'folder for the face-reader style result of every card check (OQSsiquc01res_face_*); empty = resDir',
-        },
-        doneDir: {
-          type: 'string',
-          default: '',
-          description:
-            'move answered requests here instead of deleting them (must exist, same file system as reqDir); empty = delete',
-        },
-        encoding: {
-          enum: ['request', 'UTF-8', 'Shift_JIS'],
-          default: 'request',
-          description:
-            "answers' encoding and CharacterCodeIdentifier: that of the request, or fixed per site; face files use UTF-8 unless Shift_JIS is set",
-        },
-        faceFiles: {
-          type: 'boolean',
-          default: true,
-          description: 'write a face-reader style result file for every card check made at the gateway',
-        },
-        pollMs: {
-          type: 'integer',
-          minimum: 100,
-          maximum: 10000,
-          default: 500,
-          description:
-            'the req folder is scanned this often besides file-system events (which some file systems do not deliver)',
-        },
-        settleMs: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 60000,
-          default: 300,
-          description:
-            'a request is read only after its size and time have not changed for this long (it may still be being written)',
-        },
-        maxBytes: {
-          type: 'integer',
-          minimum: 1024,
-          maximum: 16777216,
-          default: 4194304,
-          description: 'a larger request file gets an error answer without being parsed',
-        },
-        deadlineMs: {
-          type: 'integer',
-          minimum: 1000,
-          maximum: 120000,
-          default: 15000,
-          description: 'deadline of one single check from a request file (outage answers included)',
-        },
-        batchWaitMs: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 600000,
-          default: 60000,
-          description:
-            'an OQSmuquc02req waits up to this long for central to finish the batch before it is answered 処理中 (SegmentOfResult 2: send another 02req later)',
-        },
-        batchPollMs: {
-          type: 'integer',
-          minimum: 200,
-          maximum: 60000,
-          default: 5000,
-          description: 'while waiting, ask central this often',
-        },
-        concurrency: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 32,
-          default: 4,
-          description: 'request files processed at once',
-        },
-        fileMode: {
-          type: 'string',
-          pattern: '^0?[0-7]{3}$',
-          default: '640',
-          description: "permissions (octal) of answer files: the receipt computer's account must be able to read them",
-        },
-        journalDays: {
-          type: 'integer',
-          minimum: 1,
-          maximum: 365,
-          default: 7,
-          description: 'how long the record of an answered request is kept (it stops a restart answering twice)',
-        },
-      },
-    },
-    health: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        enabled: {
-          type: 'boolean',
-          default: true,
-          description: 'serve /healthz, /readyz, /metrics and /status on 127.0.0.1 (never on another address)',
-        },
-        port: {
-          type: 'integer',
-          minimum: 0,
-          maximum: 65535,
-          default: 8766,
-          description: 'loopback port of the health and metrics endpoints (`onshi status` reads it)',
-        },
-      },
-    },
+    }),
+    log: section({
+      level: oneOf(['error', 'warn', 'info', 'debug'], 'info'),
+    }),
+    api: section({
+      host: str('127.0.0.1', 'address the WebSocket API listens on (a LAN address needs TLS: see api.tls)'),
+      tls: oneOf(
+        ['auto', 'on', 'off'],
+        'auto',
+        "wss:// with the gateway's own certificate: auto = on unless api.host is loopback; off is refused for a non-loopback host",
+      ),
+      port: int(8765, 0, 65535, 'WebSocket API port (0 = any free port, logged at start)'),
+      maxPayloadBytes: int(
+        65536,
+        1024,
+        1048576,
+        'largest accepted frame; a larger one closes the connection with 1009',
+      ),
+      heartbeatMs: int(30000, 1000, 600000, 'ping interval; a client silent for two intervals is dropped'),
+      maxConnections: int(
+        512,
+        1,
+        10000,
+        'open WebSocket connections at most; one more is refused with 503 (a clinic has tens of receipt computers and displays)',
+      ),
+      defaultDeadlineMs: int(15000, 500, 300000, 'deadline of a request that names none'),
+      shutdownGraceMs: int(10000, 0, 120000, 'on SIGTERM, how long in-flight requests may take to answer'),
+    }),
+    central: section({
+      url: str('https://127.0.0.1:18443', 'OQS Web API base URL (closed line)', { pattern: '^https://' }),
+      caFile: str('', 'PEM bundle that pins the central CA'),
+      certFile: str('', "the gateway's client certificate (PEM)"),
+      keyFile: str('', "the gateway's client key (PEM); prefer a systemd credential"),
+      servername: str('', 'TLS server name to check, when it differs from the URL host'),
+      userId: str('sandbox', 'Web API login id'),
+      passwordFile: str('', 'file holding the Web API password'),
+      timeoutMs: int(10000, 100, 120000, 'the longest one request to central may take'),
+    }),
+    reader: section({
+      enabled: bool(true, 'use the PC/SC card reader'),
+      readerName: str('', 'substring of the PC/SC reader name to use; empty = first reader'),
+      jpkiCaFile: str('', 'PEM bundle of the JPKI user-authentication CA certificates'),
+    }),
+    outage: section({
+      cacheMaxAgeHours: int(
+        744,
+        1,
+        8760,
+        'during an outage, answer from the cache only if central confirmed the answer at most this long ago (default 31 days)',
+      ),
+      offlineReserveMs: int(
+        1500,
+        100,
+        10000,
+        'of every deadline, keep this long for the outage path (cache lookup + durable outbox commit); central gets the rest',
+      ),
+      outboxMax: int(
+        10000,
+        10,
+        1000000,
+        'queued re-verifications above which new ones are refused (OUTBOX_FULL, never by dropping old ones); alert at 80 %',
+      ),
+      outboxTtlHours: int(
+        168,
+        1,
+        8760,
+        'a queued re-verification older than this is reported as overdue (and still replayed)',
+      ),
+      relayConcurrency: int(5, 1, 5, 'replays in flight at once when the line is back'),
+      retryBudgetRatio: num(0.1, 0, 0.1, 'retries may add at most this fraction of extra load toward central'),
+      failureThreshold: int(3, 1, 20, 'failures in a row that open the breaker (line down)'),
+      slowMs: int(5000, 100, 60000, 'an answer slower than this marks the line degraded'),
+      probeIntervalMs: int(30000, 1000, 600000, 'while the line is idle, probe central this often'),
+      probeTimeoutMs: int(3000, 200, 60000, 'how long one probe may take'),
+      backoffBaseMs: int(1000, 10, 60000, 'full-jitter backoff base for probes and replays'),
+      backoffCapMs: int(30000, 100, 600000, 'full-jitter backoff cap'),
+      revocationSchedule: str(
+        '17 */6 * * *',
+        'cron schedule (Asia/Tokyo) on which the JPKI revocation list is fetched; also fetched at start',
+        { minLength: 9 },
+      ),
+      revocationMaxAgeHours: int(72, 1, 8760, 'an offline card check with an older revocation list carries a warning'),
+    }),
+    batch: section({
+      concurrency: int(2, 1, 8, 'batch chunks worked on toward central at once (submitted and being fetched)'),
+      chunkSize: int(
+        1000,
+        1,
+        2000,
+        'entries per OQSmuquc01req; a larger batch is split (the JSON answer of ~2,800 entries hits the reader limit)',
+      ),
+      pollMs: int(
+        5000,
+        100,
+        600000,
+        'first wait before fetching a submitted chunk again while central says 処理中; doubles up to pollMaxMs',
+      ),
+      pollMaxMs: int(
+        60000,
+        100,
+        3600000,
+        'longest wait between two fetches of one chunk (also the retry cap when central cannot be reached)',
+      ),
+      schedule: str(
+        '30 6 * * *',
+        'cron schedule (Asia/Tokyo) on which batches submitted with run "scheduled" are started',
+        { minLength: 9 },
+      ),
+      maxEntries: int(10000, 1, 10000, 'largest batch a receipt computer may submit'),
+      retentionDays: int(
+        30,
+        1,
+        3650,
+        'a finished batch (its entries and results are personal data) is deleted this many days after it finished; checked on the batch schedule and at start',
+      ),
+    }),
+    rechecks: section({
+      enabled: bool(
+        true,
+        "recheck 無効 / 無効（新しい資格あり） / 該当資格なし answers daily (the new insurer's registration lag) for patients the receipt computer flags changedInsurer",
+      ),
+      all: bool(false, 'recheck every such answer, flagged or not'),
+      windowDays: int(10, 1, 60, "how many days a recheck goes on (the insurers' registration deadline is 10 days)"),
+      schedule: str(
+        '0 7 * * *',
+        'cron schedule (Asia/Tokyo) of the daily recheck job; `onshi rechecks run` runs it now',
+        { minLength: 9 },
+      ),
+    }),
+    tls: section({
+      hostnames: list(
+        Type.String({
+          pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$',
+        }),
+        32,
+        "host names in the gateway's own certificate (comma-separated in the environment); empty = this machine's name, NAME.local and localhost",
+      ),
+      ips: list(
+        Type.String({ pattern: '^[0-9A-Fa-f:.]{2,45}$' }),
+        32,
+        'IP addresses in the certificate, besides 127.0.0.1 and ::1 (always included)',
+      ),
+      validityDays: int(
+        825,
+        30,
+        825,
+        'lifetime of a newly made certificate (the key is kept on renewal, so a pinned public key stays valid)',
+      ),
+      renewDaysBefore: int(30, 1, 365, 'renew the certificate at start when it expires within this many days'),
+    }),
+    admin: section({
+      enabled: bool(true, 'serve the admin page (HTTPS, login required)'),
+      host: str('0.0.0.0', 'address the admin page listens on (the clinic LAN; it is TLS and login only)'),
+      port: int(8443, 0, 65535, 'admin page port (HTTPS)'),
+      sessionIdleMinutes: int(30, 1, 1440, 'an admin session ends after this long without a request'),
+      sessionMaxHours: int(12, 1, 72, 'an admin session ends this long after login, used or not'),
+      loginMaxFailures: int(5, 1, 100, 'failed logins from one address before it must wait'),
+      loginLockoutSeconds: int(
+        300,
+        1,
+        86400,
+        'how long an address waits after too many failed logins (doubles on each further lockout, up to a day)',
+      ),
+    }),
+    audit: section({
+      retentionDays: int(
+        90,
+        1,
+        3650,
+        "the audit log's personal fields (request ids, what identified the patient) are purged after this many days; the chained, non-personal fields stay",
+      ),
+      purgeSchedule: str('41 3 * * *', 'cron schedule (Asia/Tokyo) of the retention purge; it also runs at start', {
+        minLength: 9,
+      }),
+    }),
+    fileExchange: section({
+      enabled: bool(
+        false,
+        'answer the official file exchange (req/res folders) for receipt computers that talk to the 資格確認端末 that way',
+      ),
+      reqDir: str('', 'the req folder the receipt computer drops OQS…req_*.xml into (must exist: never created)'),
+      resDir: str(
+        '',
+        'the res folder answers are written into (must exist; answers appear by rename from a hidden .tmp name)',
+      ),
+      faceDir: str(
+        '',
+        'folder for the face-reader style result of every card check (OQSsiquc01res_face_*); empty = resDir',
+      ),
+      doneDir: str(
+        '',
+        'move answered requests here instead of deleting them (must exist, same file system as reqDir); empty = delete',
+      ),
+      encoding: oneOf(
+        ['request', 'UTF-8', 'Shift_JIS'],
+        'request',
+        "answers' encoding and CharacterCodeIdentifier: that of the request, or fixed per site; face files use UTF-8 unless Shift_JIS is set",
+      ),
+      faceFiles: bool(true, 'write a face-reader style result file for every card check made at the gateway'),
+      pollMs: int(
+        500,
+        100,
+        10000,
+        'the req folder is scanned this often besides file-system events (which some file systems do not deliver)',
+      ),
+      settleMs: int(
+        300,
+        0,
+        60000,
+        'a request is read only after its size and time have not changed for this long (it may still be being written)',
+      ),
+      maxBytes: int(4194304, 1024, 16777216, 'a larger request file gets an error answer without being parsed'),
+      deadlineMs: int(
+        15000,
+        1000,
+        120000,
+        'deadline of one single check from a request file (outage answers included)',
+      ),
+      batchWaitMs: int(
+        60000,
+        0,
+        600000,
+        'an OQSmuquc02req waits up to this long for central to finish the batch before it is answered 処理中 (SegmentOfResult 2: send another 02req later)',
+      ),
+      batchPollMs: int(5000, 200, 60000, 'while waiting, ask central this often'),
+      concurrency: int(4, 1, 32, 'request files processed at once'),
+      fileMode: str(
+        '640',
+        "permissions (octal) of answer files: the receipt computer's account must be able to read them",
+        { pattern: '^0?[0-7]{3}$' },
+      ),
+      journalDays: int(
+        7,
+        1,
+        365,
+        'how long the record of an answered request is kept (it stops a restart answering twice)',
+      ),
+    }),
+    health: section({
+      enabled: bool(true, 'serve /healthz, /readyz, /metrics and /status on 127.0.0.1 (never on another address)'),
+      port: int(8766, 0, 65535, 'loopback port of the health and metrics endpoints (`onshi status` reads it)'),
+    }),
   },
-} as const;
+  { $id: 'onshi-gateway/config' },
+);
 
-export interface GatewayConfig {
-  stateDir: string;
-  institutionCode: string;
-  log: { level: 'error' | 'warn' | 'info' | 'debug' };
-  api: {
-    host: string;
-    tls: 'auto' | 'on' | 'off';
-    port: number;
-    maxPayloadBytes: number;
-    heartbeatMs: number;
-    maxConnections: number;
-    defaultDeadlineMs: number;
-    shutdownGraceMs: number;
-  };
-  central: {
-    url: string;
-    caFile: string;
-    certFile: string;
-    keyFile: string;
-    servername: string;
-    userId: string;
-    passwordFile: string;
-    timeoutMs: number;
-  };
-  reader: { enabled: boolean; readerName: string; jpkiCaFile: string };
-  outage: {
-    cacheMaxAgeHours: number;
-    offlineReserveMs: number;
-    outboxMax: number;
-    outboxTtlHours: number;
-    relayConcurrency: number;
-    retryBudgetRatio: number;
-    failureThreshold: number;
-    slowMs: number;
-    probeIntervalMs: number;
-    probeTimeoutMs: number;
-    backoffBaseMs: number;
-    backoffCapMs: number;
-    revocationSchedule: string;
-    revocationMaxAgeHours: number;
-  };
-  batch: {
-    concurrency: number;
-    chunkSize: number;
-    pollMs: number;
-    pollMaxMs: number;
-    schedule: string;
-    maxEntries: number;
-    retentionDays: number;
-  };
-  rechecks: { enabled: boolean; all: boolean; windowDays: number; schedule: string };
-  tls: { hostnames: string[]; ips: string[]; validityDays: number; renewDaysBefore: number };
-  admin: {
-    enabled: boolean;
-    host: string;
-    port: number;
-    sessionIdleMinutes: number;
-    sessionMaxHours: number;
-    loginMaxFailures: number;
-    loginLockoutSeconds: number;
-  };
-  audit: { retentionDays: number; purgeSchedule: string };
-  health: { enabled: boolean; port: number };
-  fileExchange: FileExchangeConfig;
-}
-
-export interface FileExchangeConfig {
-  enabled: boolean;
-  reqDir: string;
-  resDir: string;
-  faceDir: string;
-  doneDir: string;
-  encoding: 'request' | 'UTF-8' | 'Shift_JIS';
-  faceFiles: boolean;
-  pollMs: number;
-  settleMs: number;
-  maxBytes: number;
-  deadlineMs: number;
-  batchWaitMs: number;
-  batchPollMs: number;
-  concurrency: number;
-  fileMode: string;
-  journalDays: number;
-}
+/** The configuration after validation: every setting present (the schema's defaults filled in). */
+export type GatewayConfig = Parsed<typeof CONFIG_SCHEMA>;
+export type FileExchangeConfig = GatewayConfig['fileExchange'];
 
 export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
 

@@ -5,20 +5,43 @@
  * connection (with its client id, so that an event meant for one client — a batch's results —
  * reaches only that client) and removes it when it closes.
  */
+import { AnyObject, type Static, StringEnum, Type } from '../core/schema-kit.js';
+
 export const EVENT_TOPICS = ['line', 'outbox', 'reconciliation', 'reader', 'batches', 'rechecks'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
-export interface GatewayEvent {
-  type: 'event';
-  topic: EventTopic;
-  /** e.g. line.state, outbox.replayed, outbox.dead, outbox.alert, reconciliation.added */
-  event: string;
-  /** ISO 8601 */
-  at: string;
-  /** per gateway process, increasing: a client can tell it missed some */
-  seq: number;
-  data: Record<string, unknown>;
+/** The event names (the `event` field) of each topic. */
+export const EVENT_NAMES = {
+  line: ['line.state'],
+  outbox: ['outbox.replayed', 'outbox.dead', 'outbox.drained', 'outbox.alert', 'store.alert'],
+  reconciliation: ['reconciliation.added', 'reconciliation.handled'],
+  reader: ['reader.state'],
+  batches: ['batch.progress', 'batch.results', 'batch.done'],
+  rechecks: ['recheck.scheduled', 'recheck.found', 'recheck.expired'],
+} as const satisfies Record<EventTopic, readonly string[]>;
+export type EventNameOf<T extends EventTopic> = (typeof EVENT_NAMES)[T][number];
+
+/** An event of one topic, as a subscriber receives it. */
+export type TopicEvent<T extends EventTopic = EventTopic> = {
+  [K in T]: Omit<GatewayEvent, 'topic' | 'event'> & { topic: K; event: EventNameOf<K> };
+}[T];
+
+/** The schema of one topic's events (any topic's when none is named). */
+export function eventSchema(topic?: EventTopic) {
+  return Type.Object({
+    type: Type.Literal('event'),
+    topic: topic ? Type.Literal(topic) : StringEnum(EVENT_TOPICS),
+    event: topic ? StringEnum(EVENT_NAMES[topic]) : Type.String({ description: 'e.g. line.state, outbox.replayed' }),
+    at: Type.String({ format: 'date-time', description: 'ISO 8601' }),
+    seq: Type.Integer({
+      description: 'increasing per gateway process: a gap means events were missed (or dropped at the high-water mark)',
+    }),
+    data: AnyObject(),
+  });
 }
+
+/** An event as the server publishes it (any topic, any name). */
+export type GatewayEvent = Static<ReturnType<typeof eventSchema>> & { topic: EventTopic };
 
 export type EventSink = (e: GatewayEvent) => void;
 

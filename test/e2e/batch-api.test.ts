@@ -51,7 +51,7 @@ t.test('batch.submit, batch.status, batch.results and the batches events', async
     c.request({
       type: 'batch.submit',
       confirmationDate: date,
-      entries: [entry(0), { ...entry(1), arbitraryId: undefined }],
+      entries: [entry(0), { ...entry(1), arbitraryId: undefined as unknown as string }], // invalid on purpose
     }),
     { code: 'INVALID_MESSAGE', message: /\/entries\/1/ },
     'an entry without arbitraryId is refused naming it',

@@ -48,7 +48,7 @@ if (!lan) {
       },
     });
     t.teardown(() => server.close(0));
-    const submit = { type: 'pin.submit', inquiryId: 'inq-1', pin: '4321' };
+    const submit = { type: 'pin.submit', inquiryId: 'inq-1', pin: '4321' } as const;
 
     const far = await GatewayClient.connect(`ws://${lan}:${server.port}/v1`, token);
     await t.rejects(

@@ -4,11 +4,28 @@
  * request type and topic has a scope rule, an operation and a worked example in docs/api.md.
  */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
+import { Ajv } from 'ajv';
 import { asyncApiDocument, asyncApiJson } from '../../src/protocol/asyncapi.js';
-import { FINAL_TYPES, REQUEST_SCHEMAS } from '../../src/protocol/schema.js';
-import { EVENT_TOPICS } from '../../src/protocol/events.js';
+import {
+  type Answer,
+  ANSWER_SCHEMAS,
+  ANSWERS_OF,
+  type BatchEntryResultWire,
+  type CheckContextInput,
+  FINAL_TYPES,
+  type Handlers,
+  REQUEST_SCHEMAS,
+} from '../../src/protocol/schema.js';
+import { EVENT_NAMES, EVENT_TOPICS, type EventTopic } from '../../src/protocol/events.js';
+import type { InquiryResultWire } from '../../src/protocol/inquiry-result.js';
+import type { StatusWire } from '../../src/protocol/status.js';
+import { type CheckContext, type InquiryResult, toInquiryResult, withAdvice } from '../../src/checks/result.js';
+import type { BatchEntryResult } from '../../src/checks/batch-runner.js';
+import type { RecheckView, RunSummary } from '../../src/checks/rechecks.js';
+import type { DaemonStatus } from '../../src/ops/status.js';
+import type { QualificationResult } from '../../src/oqs/types.js';
 import {
   allows,
   effectiveScopes,
@@ -97,4 +114,114 @@ t.test('docs/api.md has a worked example of every request and every topic', asyn
       blocks.some((b) => b.includes(`"type": "${type}"`)),
       `an example answer ${type}`,
     );
+});
+
+// ---------------------------------------------------------------------------------------------
+// One definition: the wire types the API owns are the types the code below it produces.
+
+/** Whether A and B are assignable both ways (what "the same type" means for a value on the wire). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Whether what the code produces (A) fits what the contract promises (B). */
+type Fits<A, B> = [A] extends [B] ? true : false;
+
+// Compile-time: a field added to or changed in one of these without the other fails `tsc`.
+const sameTypes = {
+  inquiryResult: true satisfies Same<InquiryResult, InquiryResultWire>,
+  batchEntryResult: true satisfies Fits<BatchEntryResult, BatchEntryResultWire>,
+  status: true satisfies Fits<DaemonStatus, StatusWire>,
+  recheckView: true satisfies Fits<RecheckView, Answer<'rechecks.items'>['items'][number]>,
+  rechecksRan: true satisfies Fits<RunSummary, Omit<Answer<'rechecks.ran'>, 'type' | 'id'>>,
+  checkContext: true satisfies Fits<CheckContextInput, CheckContext>,
+};
+
+const strictAjv = new Ajv({ strict: false, allErrors: true });
+
+t.test('a real check answer, with its advice, matches the inquiry.result schema; a wrong one does not', async (t) => {
+  t.ok(Object.values(sameTypes).every(Boolean));
+  const validate = strictAjv.compile(ANSWER_SCHEMAS['inquiry.result']);
+  const person: QualificationResult = {
+    cardClassification: '01',
+    insurerNumber: '06279996',
+    number: '1',
+    name: '髙橋　一郎',
+    nameKana: 'ﾀｶﾊｼ ｲﾁﾛｳ',
+    sex1: '1',
+    birthdate: '19530909',
+    insurerName: 'テスト健康保険組合',
+    consents: { PharmacistsInfo: { flag: '1' } },
+  };
+  const central = toInquiryResult({
+    header: {
+      processTime: '20261201090000',
+      confirmationDate: '20261201',
+      institutionCode: '1319999996',
+      referenceClassification: '2',
+      segmentOfResult: '1',
+      characterCode: '0',
+    },
+    body: { status: '1', validity: '1', results: [person, { ...person, birthdate: '19600101' }] },
+  });
+  const advised = withAdvice(
+    central,
+    { knownFacts: { birthdate: '19530909' }, consent: { medication: true }, nameTarget: 'shift_jis' },
+    ['limit'],
+  );
+  t.ok(advised.nameFallback && advised.multipleMatches, 'the advice fields are there to check');
+  const answer = { type: 'inquiry.result', id: 'r1', result: advised };
+  t.ok(validate(answer), JSON.stringify(validate.errors));
+  t.notOk(validate({ ...answer, result: { ...advised, source: 'guess' } }), 'a source the contract does not know');
+  t.notOk(validate({ ...answer, result: { ...advised, warnings: [{ code: 'X' }] } }), 'a warning without its message');
+});
+
+t.test('every request has its answer, and every answer but error answers a request', async (t) => {
+  t.same(Object.keys(ANSWERS_OF).sort(), Object.keys(REQUEST_SCHEMAS).sort());
+  const answered = new Set<string>(Object.values(ANSWERS_OF));
+  t.same(
+    FINAL_TYPES.filter((a) => !answered.has(a)),
+    ['error'],
+  );
+});
+
+t.test('every event the code publishes is named in its topic', async (t) => {
+  const src = new URL('../../src/', import.meta.url);
+  const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  const published: [string, string, string][] = [];
+  for (const f of files) {
+    const text = readFileSync(new URL(f, src), 'utf8');
+    for (const m of text.matchAll(/\.publish\(\s*'([a-z]+)',\s*'([a-z.]+)'/g)) published.push([f, m[1]!, m[2]!]);
+  }
+  t.ok(published.length >= 15, `${published.length} publish calls found`);
+  for (const [f, topic, name] of published)
+    t.ok(
+      (EVENT_NAMES[topic as EventTopic] as readonly string[] | undefined)?.includes(name),
+      `${f}: ${topic} / ${name}`,
+    );
+});
+
+t.test('a handler table is typed by request: each handler gets its request and must return its answer', async (t) => {
+  interface Ctx {
+    clientId: string;
+  }
+  const handlers: Handlers<Ctx, 'ping' | 'reconciliation.handle' | 'rechecks.list'> = {
+    ping: async () => ({ type: 'pong' }),
+    'reconciliation.handle': async (req, ctx) => {
+      const itemId: number = req.itemId;
+      return ctx.clientId ? { type: 'reconciliation.handled', itemId } : { type: 'reconciliation.handled', itemId: 0 };
+    },
+    // limit has a default, so a handler always has it
+    'rechecks.list': async (req) => ({ type: 'rechecks.items', items: [].slice(0, req.limit) }),
+  };
+  const wrong: Partial<Handlers<Ctx, 'ping'>> = {
+    // @ts-expect-error ping's answer is pong
+    ping: async () => ({ type: 'pin.accepted', inquiryId: 'x' }),
+  };
+  t.same(await handlers.ping({ type: 'ping', id: 'p' }, { clientId: 'c' }), { type: 'pong' });
+  t.same(
+    await handlers['reconciliation.handle']({ type: 'reconciliation.handle', id: 'h', itemId: 3 }, { clientId: 'c' }),
+    {
+      type: 'reconciliation.handled',
+      itemId: 3,
+    },
+  );
+  t.ok(wrong.ping);
 });
