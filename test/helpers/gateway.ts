@@ -14,8 +14,11 @@ import { GatewayClient } from '../../src/client/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Writable } from 'node:stream';
 
-/** One PKI for the whole run (RSA key generation is slow); ensureSandboxPki is idempotent and locked. */
-export const SHARED_PKI_DIR = join(tmpdir(), 'onshi-test-pki');
+/**
+ * One PKI for the whole run (RSA key generation is slow); ensureSandboxPki is idempotent and locked.
+ * Outside a file's own reader TMPDIR (own-reader.ts), so every file shares it.
+ */
+export const SHARED_PKI_DIR = join(process.env['ONSHI_TEST_SHARED_TMP'] ?? tmpdir(), 'onshi-test-pki');
 export function sharedPki(): Promise<SandboxPki> {
   return ensureSandboxPki(SHARED_PKI_DIR);
 }
