@@ -47,6 +47,11 @@ install_npm_packages() {
      && [ -f "$ROOT/node_modules/smartcard/build/Release/smartcard_napi.node" ]; then
     return 0
   fi
+  # npm ci empties node_modules first; through a symlink that is somebody else's folder.
+  if [ -L "$ROOT/node_modules" ]; then
+    say "node_modules is a symlink ($(readlink "$ROOT/node_modules")): not running npm ci through it; remove the link to install here"
+    return 0
+  fi
   say "installing npm packages (npm ci; builds the native modules)"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > "$stamp"

@@ -7,7 +7,6 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows, type PeopleRow } from '../../src/sim/central/population.js';
 import { FaultProxy, type LineMode } from '../../src/sim/line/index.js';
@@ -17,7 +16,7 @@ import { validateConfig, type GatewayConfig } from '../../src/core/config.js';
 import { startGateway, type Gateway } from '../../src/daemon/index.js';
 import { GatewayClient } from '../../src/client/index.js';
 import type { InquiryResult } from '../../src/checks/result.js';
-import { createLogger } from '../../src/core/logger.js';
+import { captureLogger } from './logger.js';
 import { todayJst } from '../../src/oqs/dates.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { CentralClient } from '../../src/sync/central-client.js';
@@ -116,13 +115,8 @@ export class OutageHarness {
   }
 
   async startGateway(): Promise<void> {
-    const stream = new Writable({
-      write: (chunk, _e, cb) => {
-        this.logs.push(...chunk.toString().split('\n').filter(Boolean));
-        cb();
-      },
-    });
-    this.gateway = await startGateway(this.config, { logger: createLogger({ level: 'info', stream }) });
+    const { logger } = captureLogger('info', this.logs);
+    this.gateway = await startGateway(this.config, { logger });
     this.client = await GatewayClient.connect(`ws://127.0.0.1:${this.gateway.wsPort}/v1`, this.token);
   }
 
