@@ -1,7 +1,7 @@
 /**
  * Loaded by tap before every test file (package.json "tap"."node-arg"). A file that needs pcscd
- * (it imports test/helpers/pcscd.ts, directly or through another helper) is run again inside a
- * reader of its own, so test files can run in parallel:
+ * (it imports test/helpers/pcscd.ts, directly or through another helper), or drives Chromium, is
+ * run again inside a reader of its own, so test files can run in parallel:
  *
  * - as root: in private Linux namespaces (`unshare`): a network namespace with its own loopback,
  *   so vpcd's fixed ports 35963/35964 and the card's quick-ACK route never collide; a mount
@@ -27,7 +27,11 @@ export const INSIDE = 'ONSHI_OWN_READER';
 /** The TMPDIR outside the reader, for caches the whole run shares (the sandbox PKI). */
 export const SHARED_TMP = 'ONSHI_TEST_SHARED_TMP';
 
-/** True when `file` imports test/helpers/pcscd.ts, directly or through other local modules. */
+/**
+ * True when `file` imports test/helpers/pcscd.ts, directly or through other local modules, or
+ * drives Chromium (playwright-core): a browser on the host's network sees every interface and
+ * route that other tests and namespaces add, and aborts page loads with ERR_NETWORK_CHANGED.
+ */
 export function needsReader(file: string, seen = new Set<string>()): boolean {
   if (file === PCSCD_HELPER) return true;
   if (seen.has(file)) return false;
@@ -38,6 +42,7 @@ export function needsReader(file: string, seen = new Set<string>()): boolean {
   } catch {
     return false;
   }
+  if (/'playwright-core'/.test(text)) return true;
   for (const m of text.matchAll(/\bfrom\s+'(\.{1,2}\/[^']+)'|\bimport\s+'(\.{1,2}\/[^']+)'/g)) {
     const spec = (m[1] ?? m[2])!.replace(/\.js$/, '.ts');
     const target = resolve(dirname(file), spec);
