@@ -106,9 +106,12 @@ async function runInOwnReader(file: string): Promise<never> {
   const shared = process.env[SHARED_TMP] ?? tmpdir();
   const tmp = mkdtempSync(join(shared, 'onshi-reader-'));
   const node = [process.execPath, ...process.execArgv, file, ...process.argv.slice(2)];
+  // tap SIGKILLs this process 1 s after a timeout: the wrapper and the test die with it
+  // (otherwise they would keep tap's stdout pipe open, and tap would wait for it forever).
+  const orphanKill = ['--pdeathsig', 'SIGKILL'];
   const [cmd, args] = namespacesWork()
-    ? ['unshare', [...UNSHARE, 'sh', '-c', NAMESPACE_SCRIPT, 'sh', ...node]]
-    : ['flock', [join(shared, 'onshi-test-reader.lock'), ...node]];
+    ? ['setpriv', [...orphanKill, 'unshare', ...UNSHARE, 'sh', '-c', NAMESPACE_SCRIPT, 'sh', ...node]]
+    : ['setpriv', [...orphanKill, 'flock', join(shared, 'onshi-test-reader.lock'), 'setpriv', ...orphanKill, ...node]];
   const child = spawn(cmd, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, [INSIDE]: '1', [SHARED_TMP]: shared, TMPDIR: tmp },
