@@ -6,11 +6,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # pcscd + vpcd: the real PC/SC stack with Debian's virtual reader driver; libpcsclite-dev, g++, make
 # and python3: building the native modules (smartcard, better-sqlite3) from source; opensc: the
-# peer cross-check; iproute2: the vpcd quick-ACK route; openssl: test certificates; systemd: the
+# peer cross-check; iproute2: the vpcd quick-ACK route and each test file's own loopback (util-linux:
+# unshare and flock, test/helpers/own-reader.ts); openssl: test certificates and the TLS identity
+# cross-check; e2fsprogs: chattr, for the file exchange's crash-window test; systemd: the
 # unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started); chromium:
 # the admin page's browser tests (driven by playwright-core, which never downloads a browser);
 # fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep.
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 openssl procps systemd chromium fonts-ipafont-gothic)
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }
@@ -43,6 +45,11 @@ install_npm_packages() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
      && [ -f "$ROOT/node_modules/better-sqlite3/build/Release/better_sqlite3.node" ] \
      && [ -f "$ROOT/node_modules/smartcard/build/Release/smartcard_napi.node" ]; then
+    return 0
+  fi
+  # npm ci empties node_modules first; through a symlink that is somebody else's folder.
+  if [ -L "$ROOT/node_modules" ]; then
+    say "node_modules is a symlink ($(readlink "$ROOT/node_modules")): not running npm ci through it; remove the link to install here"
     return 0
   fi
   say "installing npm packages (npm ci; builds the native modules)"

@@ -4,12 +4,15 @@
  */
 import t from 'tap';
 import { runOnshi, startSandboxProcess } from '../helpers/sandbox-cli.js';
+import { ensurePcscd } from '../helpers/pcscd.js';
 
 t.setTimeout(300_000);
 
 const onshi = runOnshi;
 
 t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
+  // The sandbox puts its virtual card in this file's own pcscd.
+  if (!(await ensurePcscd(t))) return;
   const { ready } = await startSandboxProcess(t, 'onshi-sandbox-');
   t.match(
     ready,

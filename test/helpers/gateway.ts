@@ -11,11 +11,13 @@ import { ClientStore } from '../../src/api/tokens.js';
 import { validateConfig, type GatewayConfig } from '../../src/core/config.js';
 import { startGateway, type Gateway } from '../../src/daemon/index.js';
 import { GatewayClient } from '../../src/client/index.js';
-import { createLogger } from '../../src/core/logger.js';
-import { Writable } from 'node:stream';
+import { captureLogger } from './logger.js';
 
-/** One PKI for the whole run (RSA key generation is slow); ensureSandboxPki is idempotent and locked. */
-export const SHARED_PKI_DIR = join(tmpdir(), 'onshi-test-pki');
+/**
+ * One PKI for the whole run (RSA key generation is slow); ensureSandboxPki is idempotent and locked.
+ * Outside a file's own reader TMPDIR (own-reader.ts), so every file shares it.
+ */
+export const SHARED_PKI_DIR = join(process.env['ONSHI_TEST_SHARED_TMP'] ?? tmpdir(), 'onshi-test-pki');
 export function sharedPki(): Promise<SandboxPki> {
   return ensureSandboxPki(SHARED_PKI_DIR);
 }
@@ -87,14 +89,8 @@ export async function startHarness(overrides: Parameters<typeof gatewayConfig>[2
   const config = gatewayConfig(stateDir, central.url, overrides);
   const clients = new ClientStore(stateDir);
   const { token } = clients.add('test-client');
-  const logs: string[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...chunk.toString().split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', stream }) });
+  const { logger, lines: logs } = captureLogger('debug');
+  const gateway = await startGateway(config, { logger });
   const wsUrl = `ws://127.0.0.1:${gateway.wsPort}/v1`;
   const opened: GatewayClient[] = [];
   return {

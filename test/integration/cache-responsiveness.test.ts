@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { GatewayStore } from '../../src/cache/index.js';
+import { timerLag } from '../helpers/timing.js';
 
 t.test('timer lag stays low during 500 FULL commits', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-lag-'));
@@ -14,6 +15,8 @@ t.test('timer lag stays low during 500 FULL commits', async (t) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // The same timer with nothing to do: the machine's own lag (its load is not what this tests).
+  const idle = await timerLag(() => new Promise((r) => setTimeout(r, 1000)));
   // A 5 ms timer, like the reader's polling and the WebSocket heartbeats: record how late each tick is.
   const lags: number[] = [];
   let expected = performance.now() + 5;
@@ -39,6 +42,8 @@ t.test('timer lag stays low during 500 FULL commits', async (t) => {
     `500 commits in ${elapsed.toFixed(0)} ms; ${lags.length} ticks, p99 lag ${p99.toFixed(1)} ms, max ${lags.at(-1)?.toFixed(1)} ms; loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`,
   );
   t.ok(lags.length > 10, 'the timer ran during the commits');
-  t.ok(p99 < 100, `p99 timer lag ${p99.toFixed(1)} ms < 100 ms`);
+  // The speed itself is a bench figure (bench/durable.ts: lag p99 ≤ 20 ms while committing).
+  const bound = 100 + 3 * idle.p99;
+  t.ok(p99 < bound, `p99 timer lag ${p99.toFixed(1)} ms < 100 ms + 3 × idle p99 (${idle.p99.toFixed(1)} ms)`);
   t.equal(store.outboxStats().depth, 500);
 });

@@ -6,11 +6,10 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { ClientStore } from '../../src/api/tokens.js';
 import { GatewayClient } from '../../src/client/index.js';
-import { createLogger } from '../../src/core/logger.js';
+import { captureLogger } from '../helpers/logger.js';
 import { WsApiServer } from '../../src/api/ws-server.js';
 
 /** The HTTP status a raw upgrade gets (101 when accepted). */
@@ -35,13 +34,8 @@ t.test('one connection over api.maxConnections is refused with 503 and logged; a
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const clients = new ClientStore(dir);
   const { token } = clients.add('counter');
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(c, _e, cb) {
-      lines.push(JSON.parse(c.toString()) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { logger, lines: logged } = captureLogger('warn');
+  const lines = (): Record<string, unknown>[] => logged.map((l) => JSON.parse(l) as Record<string, unknown>);
   const server = await WsApiServer.start({
     host: '127.0.0.1',
     port: 0,
@@ -50,7 +44,7 @@ t.test('one connection over api.maxConnections is refused with 503 and logged; a
     maxConnections: 2,
     defaultDeadlineMs: 2000,
     clients,
-    logger: createLogger({ level: 'warn', stream }),
+    logger,
     handle: async () => ({ type: 'pong' }),
   });
   t.teardown(() => server.close(0));
@@ -61,7 +55,7 @@ t.test('one connection over api.maxConnections is refused with 503 and logged; a
   t.equal(await upgradeStatus(url, token), 503, 'the third is refused');
   t.equal(await upgradeStatus(url, 'onshi_00000000_wrong'), 401, 'a bad token still learns only 401');
   t.ok(
-    lines.some((l) => l.event === 'connection_limit' && l.open === 2),
+    lines().some((l) => l.event === 'connection_limit' && l.open === 2),
     'the refusal is logged with the count',
   );
   await a.close();

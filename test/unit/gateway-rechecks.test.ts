@@ -8,13 +8,12 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
 import { OnshiError } from '../../src/core/errors.js';
 import { EventHub, type GatewayEvent } from '../../src/protocol/events.js';
 import { toNumbersQuery } from '../../src/checks/numbers.js';
 import { toInquiryResult, type InquiryResult } from '../../src/checks/result.js';
-import { createLogger } from '../../src/core/logger.js';
+import { silentLogger } from '../helpers/logger.js';
 import { isFound, listRecheckItems, RecheckJob } from '../../src/checks/rechecks.js';
 import { createReplay } from '../../src/checks/replay.js';
 import type { QualificationRequest, QualificationResponse, Validity } from '../../src/oqs/types.js';
@@ -59,14 +58,7 @@ async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
   const seen: GatewayEvent[] = [];
   events.subscribe('test', ['rechecks'], (e) => seen.push(e));
   let now = new Date('2026-12-01T01:00:00Z');
-  const logger = createLogger({
-    level: 'error',
-    stream: new Writable({
-      write(_c, _e, cb) {
-        cb();
-      },
-    }),
-  });
+  const logger = silentLogger();
   const job = new RecheckJob({
     enabled: true,
     all: o.all ?? false,
@@ -255,7 +247,7 @@ t.test('one open recheck per patient; a bad schedule is refused', async (t) => {
         store: {} as GatewayStore,
         central: {} as CentralClient,
         events: new EventHub(),
-        logger: createLogger({ level: 'error' }),
+        logger: silentLogger(),
         institutionCode: '1',
         timeoutMs: 1,
       }),

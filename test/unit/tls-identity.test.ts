@@ -144,7 +144,8 @@ t.test('a TLS client that trusts the certificate connects by name and by address
 
 t.test(
   'openssl reads the certificate as we meant it',
-  { skip: hasOpenssl() ? false : 'openssl is not installed' },
+  // CI installs openssl (scripts/lib/setup.sh): there its absence fails the test instead.
+  { skip: hasOpenssl() || process.env['CI'] ? false : 'openssl is not installed' },
   async (t) => {
     const dir = fresh();
     const id = loadOrCreateTlsIdentity({ stateDir: dir, hostnames: ['gw.example'], ips: ['10.1.2.3'] });
