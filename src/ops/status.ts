@@ -2,6 +2,9 @@
  * What the daemon reports about itself: one snapshot type shared by the health endpoints, the
  * metrics, the admin dashboard and `onshi status`. No personal data: states, counts and times only.
  */
+import type { JobStatus } from '../sync/jobs.js';
+
+export type { JobStatus };
 
 export type LinkState = 'up' | 'degraded' | 'down' | 'unknown';
 export type ReaderState = 'ready' | 'no_reader' | 'pcscd_down' | 'disabled' | 'unknown';
@@ -101,6 +104,8 @@ export interface DaemonStatus extends GatewayStatus {
   reconciliation: { open: number };
   revocation: { ageMs?: number; fetchedAt?: string };
   retryBudget: { requests: number; retries: number; refused: number; tokens: number };
+  /** the scheduled jobs (sync/jobs.ts): schedule, next run, last result */
+  jobs: JobStatus[];
   alerts: StatusAlert[];
 }
 
