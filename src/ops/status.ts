@@ -52,6 +52,8 @@ export interface GatewayStatus {
   };
   certificates: CertificateExpiry[];
   tls?: { fingerprint: string; spkiSha256: string; notAfter: string };
+  /** the scheduled jobs: next run and last result (absent without the daemon) */
+  jobs?: JobStatus[];
   /** what staff must see (certificate expiring, store moved aside…); the daemon always sends it */
   alerts?: StatusAlert[];
   api: {

@@ -81,18 +81,22 @@ export class JobsService implements Service {
     job.run = run;
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const idle = [...this.jobs.values()].filter((j) => !j.run).map((j) => j.name);
     if (idle.length > 0) throw new OnshiError('INTERNAL', `scheduled job(s) without work: ${idle.join(', ')}`);
     this.started = true;
-    for (const job of this.jobs.values()) {
-      job.task = cron.schedule(job.schedule, () => this.trigger(job), {
-        timezone: TIMEZONE,
-        name: job.name,
-        noOverlap: true,
-      });
-      if (job.atStart) void this.trigger(job);
+    try {
+      for (const job of this.jobs.values())
+        job.task = cron.schedule(job.schedule, () => this.trigger(job), {
+          timezone: TIMEZONE,
+          name: job.name,
+          noOverlap: true,
+        });
+    } catch (e) {
+      await this.stop(); // a half-made start gives back the tasks it had made
+      throw e;
     }
+    for (const job of this.jobs.values()) if (job.atStart) void this.trigger(job);
   }
 
   /** Destroys the cron tasks, then waits for the runs still going. */
