@@ -99,13 +99,18 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
 function certificateAlert(p: JobParts): void {
   const r = checkCertExpiry(p.centralCert);
   const i = p.alerts.findIndex((a) => a.code.startsWith('CENTRAL_CERT_'));
-  if (i >= 0) p.alerts.splice(i, 1);
-  if (r.level === 'ok') return;
-  p.alerts.push({
+  if (r.level === 'ok') {
+    if (i >= 0) p.alerts.splice(i, 1);
+    return;
+  }
+  const alert = {
     code: r.code!,
     message: r.message,
     details: { notAfter: r.notAfter.toISOString(), daysLeft: r.daysLeft },
-  });
+  };
+  // First in the list, where it has always been (the check ran before the store opened).
+  if (i >= 0) p.alerts.splice(i, 1, alert);
+  else p.alerts.unshift(alert);
   p.logger[r.level === 'error' ? 'error' : 'warn'](r.message, {
     event: 'central_cert_expiry',
     code: r.code,
