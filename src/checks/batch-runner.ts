@@ -8,7 +8,7 @@
  * it had taken it), and a settled one is never touched again.
  */
 import { EventEmitter } from 'node:events';
-import { OnshiError } from '../core/errors.js';
+import { codeOf, OnshiError } from '../core/errors.js';
 import {
   batchOutcome,
   pairBatchResults,
@@ -285,7 +285,7 @@ export class BatchRunner extends EventEmitter {
         );
       } catch (e) {
         if (transient(e)) {
-          await store.batchChunkError(w.batchId, w.chunk, (e as OnshiError).code);
+          await store.batchChunkError(w.batchId, w.chunk, codeOf(e));
           continue;
         }
         const code = e instanceof OnshiError ? e.code : 'INTERNAL';

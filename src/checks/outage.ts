@@ -8,7 +8,7 @@
  * A cached answer is always marked `source: "cache"` with the time central confirmed it; without
  * one within the maximum age the answer is `source: "none"` with the fallback guidance.
  */
-import { OnshiError, isOnshiError } from '../core/errors.js';
+import { codeOf, OnshiError, isOnshiError } from '../core/errors.js';
 import type { GatewayStore, LookupInput } from '../cache/index.js';
 import type { LinkMonitor } from '../sync/link.js';
 import type { EventHub } from '../protocol/events.js';
@@ -93,7 +93,7 @@ export class OutagePath {
     // the key derivation, encryption and hand-off to the writer are not the patient's wait.
     setImmediate(() => {
       this.o.store.putEligibility(lookup, answer, verifiedAt).catch((e: unknown) => {
-        this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: (e as OnshiError).code });
+        this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: codeOf(e) });
       });
     });
   }
@@ -140,7 +140,7 @@ export class OutagePath {
       // A tampered or unreadable row is no answer; say so in the log, never serve it.
       this.o.logger.error('a cached answer failed its integrity check', {
         event: 'cache_read_failed',
-        code: (e as OnshiError).code,
+        code: codeOf(e),
       });
       return undefined;
     }

@@ -2,7 +2,8 @@
  * Time-lag rechecks (issue #5, item 2). After a change of insurer the new insurer has up to 10
  * days to register the patient, so 無効, 無効（新しい資格あり） or 該当資格なし may only mean "not yet".
  * Such an answer — for a patient the receipt computer flagged `changedInsurer`, or for any patient
- * when `rechecks.all` is on — is asked again once a day (node-cron, Asia/Tokyo) for `windowDays`.
+ * when `rechecks.all` is on — is asked again once a day (the jobs service runs `run()` on
+ * `rechecks.schedule`, Asia/Tokyo) for `windowDays`.
  * When the new eligibility appears, `recheck.found` goes to the `rechecks` topic and the item
  * stays in `rechecks.list`, so the clinic can settle the difference it charged; at the end of
  * the window, `recheck.expired`.
@@ -12,13 +13,11 @@
  * qualification central answered with (the card cannot be read again without the patient).
  */
 import { randomUUID } from 'node:crypto';
-import cron, { type ScheduledTask } from 'node-cron';
 import { isOnshiError } from '../core/errors.js';
 import type { GatewayStore, RecheckEntry } from '../cache/index.js';
 import { validateNumbersQuery, VALIDITY_LABEL } from '../oqs/index.js';
 import type { NumbersQuery, QualificationRequest, Validity } from '../oqs/types.js';
 import type { CentralClient } from '../sync/central-client.js';
-import { assertCronSchedule } from '../sync/schedule.js';
 import type { EventHub } from '../protocol/events.js';
 import {
   numbersLookup,
@@ -155,12 +154,9 @@ function numbersFromResult(result: InquiryResult): NumbersQuery | undefined {
 }
 
 export class RecheckJob implements RecheckScheduler {
-  private task: ScheduledTask | undefined;
   private running: Promise<RunSummary> | undefined;
 
-  constructor(private readonly o: RecheckJobOptions) {
-    assertCronSchedule('rechecks.schedule', o.schedule);
-  }
+  constructor(private readonly o: RecheckJobOptions) {}
 
   private now(): Date {
     return this.o.now?.() ?? new Date();
@@ -350,29 +346,8 @@ export class RecheckJob implements RecheckScheduler {
     return summary;
   }
 
-  /** The daily job. Errors are logged; the job never throws into the scheduler. */
-  start(): void {
-    if (!this.o.enabled || this.task) return;
-    this.task = cron.schedule(
-      this.o.schedule,
-      () =>
-        this.run().then(
-          () => undefined,
-          (e: unknown) => {
-            this.o.logger.error('the time-lag recheck job failed', {
-              event: 'rechecks_failed',
-              code: isOnshiError(e) ? e.code : 'INTERNAL',
-              error: (e as Error).message,
-            });
-          },
-        ),
-      { timezone: 'Asia/Tokyo', name: 'time-lag-rechecks', noOverlap: true },
-    );
-  }
-
+  /** Waits for a run still going (the jobs service has stopped scheduling new ones). */
   async stop(): Promise<void> {
-    await this.task?.destroy();
-    this.task = undefined;
     await this.running?.catch(() => undefined);
   }
 }

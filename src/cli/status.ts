@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseCliArgs } from './args.js';
 import { ClientStore } from '../api/tokens.js';
 import type { GatewayConfig } from '../core/config.js';
-import type { CertificateExpiry, GatewayStatus } from '../ops/status.js';
+import type { CertificateExpiry, GatewayStatus, JobStatus } from '../ops/status.js';
 import { readRuntimeFile } from '../ops/runtime-file.js';
 import { readTlsIdentity } from '../ops/tls-identity.js';
 
@@ -145,6 +145,7 @@ export function formatStatus(s: GatewayStatus): string {
     ...(s.tls
       ? [['tls', `SHA-256 ${s.tls.fingerprint} until ${s.tls.notAfter.slice(0, 10)}`] as [string, string]]
       : []),
+    ...(s.jobs ?? []).map((j): [string, string] => ['job', jobLine(j)]),
     ...(s.alerts ?? []).map((a): [string, string] => ['ALERT', `${a.code}: ${a.message}`]),
   ];
   return (
@@ -152,6 +153,15 @@ export function formatStatus(s: GatewayStatus): string {
     rows.map(([k, v]) => `  ${k.padEnd(7)} ${v}`).join('\n') +
     '\n'
   );
+}
+
+/** e.g. "audit-retention next 2026-12-04T18:00:00.000Z, last ok (12 ms)" */
+function jobLine(j: JobStatus): string {
+  const r = j.lastResult;
+  const last = r
+    ? `last ${r.ok ? 'ok' : `FAILED ${r.code ?? ''}`.trim()} at ${r.at} (${r.durationMs} ms)`
+    : 'not run yet';
+  return `${j.name} ${j.running ? 'running' : `next ${j.nextRunAt ?? '-'}`}, ${last}`;
 }
 
 const expiryNote = (left: number): string =>

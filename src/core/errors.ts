@@ -34,3 +34,13 @@ export class OnshiError<C extends string = string> extends Error {
 export function isOnshiError(e: unknown, code?: string): e is OnshiError {
   return e instanceof OnshiError && (code === undefined || e.code === code);
 }
+
+/**
+ * The code to log or count for any thrown value: an OnshiError's code, a Node system error's code
+ * (ENOSPC, EACCES: never personal data), anything else INTERNAL.
+ */
+export function codeOf(e: unknown): string {
+  if (e instanceof OnshiError) return e.code;
+  const code = e instanceof Error ? (e as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && code !== '' ? code : 'INTERNAL';
+}

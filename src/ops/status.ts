@@ -2,6 +2,9 @@
  * What the daemon reports about itself: one snapshot type shared by the health endpoints, the
  * metrics, the admin dashboard and `onshi status`. No personal data: states, counts and times only.
  */
+import type { JobStatus } from '../sync/jobs.js';
+
+export type { JobStatus };
 
 export type LinkState = 'up' | 'degraded' | 'down' | 'unknown';
 export type ReaderState = 'ready' | 'no_reader' | 'pcscd_down' | 'disabled' | 'unknown';
@@ -49,6 +52,8 @@ export interface GatewayStatus {
   };
   certificates: CertificateExpiry[];
   tls?: { fingerprint: string; spkiSha256: string; notAfter: string };
+  /** the scheduled jobs: next run and last result (absent without the daemon) */
+  jobs?: JobStatus[];
   /** what staff must see (certificate expiring, store moved aside…); the daemon always sends it */
   alerts?: StatusAlert[];
   api: {
@@ -101,6 +106,8 @@ export interface DaemonStatus extends GatewayStatus {
   reconciliation: { open: number };
   revocation: { ageMs?: number; fetchedAt?: string };
   retryBudget: { requests: number; retries: number; refused: number; tokens: number };
+  /** the scheduled jobs (sync/jobs.ts): schedule, next run, last result */
+  jobs: JobStatus[];
   alerts: StatusAlert[];
 }
 

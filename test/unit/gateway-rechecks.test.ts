@@ -16,6 +16,8 @@ import { toInquiryResult, type InquiryResult } from '../../src/checks/result.js'
 import { silentLogger } from '../helpers/logger.js';
 import { isFound, listRecheckItems, RecheckJob } from '../../src/checks/rechecks.js';
 import { createReplay } from '../../src/checks/replay.js';
+import { createJobs } from '../../src/daemon/jobs.js';
+import { gatewayConfig } from '../helpers/gateway.js';
 import type { QualificationRequest, QualificationResponse, Validity } from '../../src/oqs/types.js';
 import { addDays, eligibilityByNumbers, seedPopulation, toResult } from '../../src/sim/central/population.js';
 import type { CentralClient } from '../../src/sync/central-client.js';
@@ -237,21 +239,15 @@ t.test('one open recheck per patient; a bad schedule is refused', async (t) => {
   const { check } = await setup(t);
   const first = (await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck as { id: number };
   t.match((await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck, { id: first.id, duplicate: true });
+  // The daily run is scheduled by the daemon's jobs service, which refuses the schedule before anything starts.
+  const config = gatewayConfig('/nonexistent', 'https://127.0.0.1:1');
   t.throws(
     () =>
-      new RecheckJob({
-        enabled: true,
-        all: false,
-        windowDays: 10,
-        schedule: 'every day',
-        store: {} as GatewayStore,
-        central: {} as CentralClient,
-        events: new EventHub(),
-        logger: silentLogger(),
-        institutionCode: '1',
-        timeoutMs: 1,
-      }),
-    { code: 'CONFIG_INVALID' },
+      createJobs(
+        { ...config, rechecks: { ...config.rechecks, enabled: true, schedule: 'every day' } },
+        { logger: silentLogger(), revocation: false },
+      ),
+    { code: 'CONFIG_INVALID', message: /rechecks\.schedule "every day"/ },
   );
 });
 

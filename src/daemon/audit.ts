@@ -1,0 +1,83 @@
+/**
+ * The audit trail and the check counters: every check, admin action and token change goes to the
+ * store's hash chain; every check is counted in the metrics. A failed append is logged loudly but
+ * never turns an answer the counter needs into an error.
+ */
+import type { AuditInput, GatewayStore } from '../cache/index.js';
+import { codeOf } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestContext } from '../api/ws-server.js';
+import type { CheckKind, CheckSource, GatewayMetrics } from '../ops/metrics.js';
+
+type CheckAnswer = { source?: string; status?: string; validity?: string };
+
+/** What a check's audit entry records as its outcome: a validity, a per-person error, or an error code. */
+export function checkOutcome(result: CheckAnswer | undefined, error: unknown): string {
+  if (error) return codeOf(error);
+  if (result?.status === '2') return 'status:2';
+  return result?.validity ? `validity:${result.validity}` : 'ok';
+}
+
+export class AuditRecorder {
+  constructor(private readonly o: { store: GatewayStore; logger: Logger; metrics: GatewayMetrics }) {}
+
+  /** Appends in the background; a failure is logged, never thrown. */
+  readonly append = (entry: AuditInput): void => {
+    this.o.store.appendAudit(entry).catch(
+      (e: unknown) =>
+        void this.o.logger.error('could not append to the audit log', {
+          event: 'audit_failed',
+          code: codeOf(e),
+          action: entry.action,
+        }),
+    );
+  };
+
+  /** Runs a check, then counts it and audits it (whether it answered or threw). */
+  async checked<R extends CheckAnswer>(
+    kind: CheckKind,
+    req: { id: string },
+    ctx: RequestContext,
+    run: () => Promise<R>,
+  ): Promise<R> {
+    const started = Date.now();
+    try {
+      const result = await run();
+      this.recordCheck(kind, req, ctx, started, result);
+      return result;
+    } catch (e) {
+      this.recordCheck(kind, req, ctx, started, undefined, e);
+      throw e;
+    }
+  }
+
+  private recordCheck(
+    kind: CheckKind,
+    req: { id: string },
+    ctx: RequestContext,
+    started: number,
+    result: CheckAnswer | undefined,
+    error?: unknown,
+  ): void {
+    const source = (result?.source ?? 'none') as CheckSource;
+    const outcome = checkOutcome(result, error);
+    this.o.metrics.recordCheck({
+      kind,
+      outcome: error ? outcome : 'ok',
+      source,
+      seconds: (Date.now() - started) / 1000,
+    });
+    // The audit append (hash, encryption, hand-off to the writer) after the answer has been sent:
+    // it was never awaited, so nothing changes for the trail but the counter's wait.
+    setImmediate(this.append, {
+      kind: 'check',
+      actor: ctx.client.id,
+      action: `inquiry.${kind}`,
+      remote: ctx.remote.slice(0, 64),
+      mode: kind,
+      outcome,
+      ...(source === 'central' || source === 'cache' ? { source } : {}),
+      personal: { requestId: req.id },
+    });
+  }
+}
