@@ -1,0 +1,2 @@
+export * from './conf.js';
+export * from './lab.js';
