@@ -103,7 +103,10 @@ export const LINE_CONFIG_SCHEMA = {
     },
   },
   required: ['mode'],
-  if: { properties: { mode: { const: 'ipsec' } } },
-  then: { required: ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs', 'auth'] },
+  // ipsec needs its peer, identities, selectors and credentials (an if/then without the `then` key)
+  anyOf: [
+    { properties: { mode: { const: 'ip-vpn' } } },
+    { required: ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs', 'auth'] },
+  ],
   additionalProperties: false,
 } as const;
