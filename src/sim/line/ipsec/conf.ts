@@ -60,7 +60,9 @@ export function strongswanConf(o: { viciSocket: string; logFile: string }): stri
 
 export interface LabConn {
   name: string;
-  localAddr: string;
+  /** omitted: any of this side's addresses (the clinic's may change: see IpsecLab.readdressClinic) */
+  localAddr?: string;
+  /** `%any` for a responder that accepts a peer from wherever it comes */
   remoteAddr: string;
   localId: string;
   remoteId: string;
@@ -72,13 +74,12 @@ export interface LabConn {
   childRekey: number;
 }
 
-/** The central side: a responder that accepts the clinic's certificate under the lab CA. */
+/** One side's connection; the central side is a responder that accepts the clinic's certificate under the lab CA. */
 export function swanctlConf(c: LabConn): string {
   return `connections {
   ${c.name} {
     version = 2
-    local_addrs = ${c.localAddr}
-    remote_addrs = ${c.remoteAddr}
+${c.localAddr ? `    local_addrs = ${c.localAddr}\n` : ''}    remote_addrs = ${c.remoteAddr}
     proposals = aes256-sha256-modp2048,aes128-sha256-x25519
     dpd_delay = ${c.dpdDelay}s
     local {

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCa, issueCertificate, type PemPair } from '../../pki.js';
 import { type LabConn, strongswanConf, swanctlConf } from './conf.js';
+import { installedChild, type LabChildSa, type LabIkeSa, parseListSas } from './list-sas.js';
 
 export type LabSide = 'clinic' | 'central';
 
@@ -129,6 +130,9 @@ export class IpsecLab {
   private readonly children = new Set<ChildProcess>();
   private readonly hostLinks: string[];
   private closed: Promise<void> | undefined;
+  private clinicBySwanctl = false;
+  private readonly loops = new Map<'rekey' | 'flap', { stop(): Promise<void> }>();
+  private readonly outerAddrs: [string, string];
 
   private constructor(block: number, opts: IpsecLabOptions) {
     const tag = randomBytes(3).toString('hex');
@@ -159,6 +163,8 @@ export class IpsecLab {
     this.mgmt = { host: `198.18.${block}.5`, central: `198.18.${block}.6` };
     this.lan = { host: `198.18.${block}.9`, clinic: `198.18.${block}.10` };
     this.hostLinks = [`olan-${tag}`, `omgt-${tag}`];
+    // The clinic's second outer address (readdressClinic), in its own /30 next to the three links.
+    this.outerAddrs = [this.clinic.outer, `198.18.${block}.13`];
   }
 
   /** Builds the namespaces, links, certificates and both charons; the central side's connection is loaded. */
@@ -209,6 +215,8 @@ export class IpsecLab {
       for (const dev of ['lo', 'wan0', s === clinic ? 'lan0' : 'mgmt0']) await nsip(s.ns, 'link', 'set', dev, 'up');
     }
     for (const l of this.hostLinks) await run('ip', ['link', 'set', l, 'up']);
+    // Central reaches the clinic's second outer address (readdressClinic) over the same wire.
+    await nsip(central.ns, 'route', 'add', `${this.outerAddrs[1]}/32`, 'dev', 'wan0');
     this.log(`ipsec lab ${this.id}: namespaces ${clinic.ns}, ${central.ns}; block 198.18.${block}.0/24`);
 
     await this.writeCredentials();
@@ -219,8 +227,7 @@ export class IpsecLab {
       );
       await this.startCharon(side);
     }
-    writeFileSync(join(central.dir, 'swanctl', 'swanctl.conf'), swanctlConf(this.connOf('central')));
-    await this.swanctl('central', ['--load-all', '--file', join(central.dir, 'swanctl', 'swanctl.conf')]);
+    await this.loadConn('central');
   }
 
   private async writeCredentials(): Promise<void> {
@@ -245,14 +252,18 @@ export class IpsecLab {
     }
   }
 
-  /** The connection of one side, as the swanctl.conf renderer takes it. */
+  /**
+   * The connection of one side, as the swanctl.conf renderer takes it. The clinic binds no local
+   * address and central accepts it from any address, as for a clinic on a dynamic internet line
+   * (see readdressClinic).
+   */
   connOf(side: LabSide): LabConn {
     const me = this[side];
     const peer = side === 'clinic' ? this.central : this.clinic;
     return {
       name: 'oqs',
-      localAddr: me.outer,
-      remoteAddr: peer.outer,
+      ...(side === 'central' ? { localAddr: me.outer } : {}),
+      remoteAddr: side === 'central' ? '%any' : peer.outer,
       localId: me.id,
       remoteId: peer.id,
       certFile: `${side}.pem`,
@@ -265,10 +276,15 @@ export class IpsecLab {
 
   /** The clinic side through swanctl, for when the gateway does not drive the line itself yet. */
   async loadClinicWithSwanctl(initiate = true): Promise<void> {
-    const file = join(this.clinic.dir, 'swanctl', 'swanctl.conf');
-    writeFileSync(file, swanctlConf(this.connOf('clinic')));
-    await this.swanctl('clinic', ['--load-all', '--file', file]);
+    this.clinicBySwanctl = true;
+    await this.loadConn('clinic');
     if (initiate) await this.swanctl('clinic', ['--initiate', '--child', 'oqs', '--timeout', '20']);
+  }
+
+  private async loadConn(side: LabSide): Promise<void> {
+    const file = join(this[side].dir, 'swanctl', 'swanctl.conf');
+    writeFileSync(file, swanctlConf(this.connOf(side)));
+    await this.swanctl(side, ['--load-all', '--file', file]);
   }
 
   /** swanctl against one side's charon (the VICI socket is a file, so no namespace is needed). */
@@ -316,8 +332,199 @@ export class IpsecLab {
     return run('ip', ['netns', 'exec', this[side].ns, cmd, ...args]);
   }
 
+  /** One side's SAs as `swanctl --list-sas` shows them. */
+  async sas(side: LabSide): Promise<LabIkeSa[]> {
+    return parseListSas(await this.swanctl(side, ['--list-sas']));
+  }
+
+  /** The installed CHILD_SA of the lab's connection on one side (undefined: the tunnel is down there). */
+  async installed(side: LabSide): Promise<{ ike: LabIkeSa; child: LabChildSa } | undefined> {
+    return installedChild(await this.sas(side), 'oqs');
+  }
+
+  /**
+   * Everything back to normal: central's charon running, the link up and steady, no black hole, no
+   * rekey loop; the clinic initiates again when the lab (not the gateway) drives it.
+   */
+  async restore(): Promise<void> {
+    await this.stopRekeying();
+    await this.stopFlapping();
+    await this.setOuterLink(true);
+    await this.setMtuBlackhole(undefined);
+    await this.restartCharon('central');
+    if (this.clinicBySwanctl && !(await this.installed('clinic')))
+      await this.swanctl('clinic', ['--initiate', '--child', 'oqs', '--timeout', '20']);
+  }
+
+  // --- faults ------------------------------------------------------------------------------------
+
+  /** A side's charon crashes (SIGKILL): no IKE delete goes out, so the other side learns only by DPD. */
+  killCharon(side: LabSide = 'central'): Promise<void> {
+    return this.stopCharon(side, 'SIGKILL');
+  }
+
+  /** A stopped charon starts again with its connection (the clinic's only when the lab loaded it). */
+  async restartCharon(side: LabSide = 'central'): Promise<void> {
+    if (this.charonRunning(side)) return;
+    await this.startCharon(side);
+    if (side === 'central' || this.clinicBySwanctl) await this.loadConn(side);
+    if (side === 'clinic' && this.clinicBySwanctl)
+      await this.swanctl('clinic', ['--initiate', '--child', 'oqs', '--timeout', '20']);
+  }
+
+  charonRunning(side: LabSide): boolean {
+    const c = this.charons.get(side);
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** The peer deletes the IKE_SA and its CHILD_SA (an orderly INFORMATIONAL delete). */
+  async terminate(side: LabSide = 'central'): Promise<void> {
+    await this.swanctl(side, ['--terminate', '--ike', 'oqs', '--timeout', '5']);
+  }
+
+  /** Rekeys the CHILD_SA every `everyMs`, from alternating sides (every third time the IKE_SA); counts what it did. */
+  startRekeying(everyMs = 3000): { rekeys: number; failures: number } {
+    const counts = { rekeys: 0, failures: 0 };
+    let n = 0;
+    this.startLoop('rekey', async () => {
+      const side: LabSide = n % 2 === 0 ? 'clinic' : 'central';
+      const what = n % 3 === 2 ? '--ike' : '--child';
+      n++;
+      try {
+        await this.swanctl(side, ['--rekey', what, 'oqs']);
+        counts.rekeys++;
+      } catch (e) {
+        counts.failures++;
+        this.log(`ipsec lab ${this.id}: rekey from ${side} failed: ${(e as Error).message}`);
+      }
+      return everyMs;
+    });
+    return counts;
+  }
+
+  stopRekeying(): Promise<void> {
+    return this.stopLoop('rekey');
+  }
+
+  /** The line between the sites down or up: the clinic's end of the outer veth (the other end loses carrier). */
+  async setOuterLink(up: boolean): Promise<void> {
+    await this.exec('clinic', 'ip', ['link', 'set', 'wan0', up ? 'up' : 'down']);
+  }
+
+  async outerLinkUp(): Promise<boolean> {
+    const out = await this.exec('clinic', 'ip', ['-j', 'link', 'show', 'wan0']);
+    const [link] = JSON.parse(out) as { flags: string[] }[];
+    return link?.flags.includes('UP') ?? false;
+  }
+
+  /** The outer link flaps: up for upMs, down for downMs, until stopFlapping (which leaves it up). */
+  startFlapping(upMs: number, downMs: number): void {
+    let up = true;
+    this.startLoop(
+      'flap',
+      async () => {
+        up = !up;
+        await this.setOuterLink(up);
+        return up ? upMs : downMs;
+      },
+      async () => this.setOuterLink(true),
+    );
+  }
+
+  stopFlapping(): Promise<void> {
+    return this.stopLoop('flap');
+  }
+
+  /**
+   * The clinic's internet address changes (a new DHCP lease, a new PPPoE session): the clinic end
+   * of the outer veth moves between 198.18.N.1 and 198.18.N.13. IKEv2's MOBIKE (or a new IKE_SA)
+   * must bring the tunnel back. Returns the new address.
+   */
+  async readdressClinic(): Promise<string> {
+    const from = this.clinic.outer;
+    const to = from === this.outerAddrs[0] ? this.outerAddrs[1] : this.outerAddrs[0];
+    const ipc = (...args: string[]): Promise<string> => this.exec('clinic', 'ip', args);
+    const prefix = to === this.outerAddrs[0] ? 30 : 32;
+    await ipc('addr', 'add', `${to}/${prefix}`, 'dev', 'wan0');
+    if (to === this.outerAddrs[1]) await ipc('route', 'replace', `${this.central.outer}/32`, 'dev', 'wan0', 'src', to);
+    await ipc('addr', 'del', `${from}/${prefix === 30 ? 32 : 30}`, 'dev', 'wan0');
+    if (to === this.outerAddrs[0]) await ipc('route', 'del', `${this.central.outer}/32`).catch(() => undefined);
+    this.clinic.outer = to;
+    this.log(`ipsec lab ${this.id}: the clinic's outer address ${from} → ${to}`);
+    return to;
+  }
+
+  /**
+   * An MTU black hole on the outer link: packets longer than `bytes` are dropped silently in both
+   * directions (nftables on each namespace's ingress of wan0: no ICMP "fragmentation needed"
+   * comes back). undefined clears it.
+   */
+  async setMtuBlackhole(bytes: number | undefined): Promise<void> {
+    for (const side of ['clinic', 'central'] as const) {
+      await this.exec(side, 'nft', ['delete', 'table', 'netdev', 'onshi_lab']).catch(() => undefined);
+      if (bytes === undefined) continue;
+      await this.exec(side, 'nft', [
+        `add table netdev onshi_lab; add chain netdev onshi_lab wan { type filter hook ingress device wan0 priority 0; }; add rule netdev onshi_lab wan meta length > ${bytes} counter drop`,
+      ]);
+    }
+    this.mtuBlackhole = bytes;
+  }
+
+  /** The black hole's limit now, if any. */
+  mtuBlackhole: number | undefined;
+
+  /** What the lab's faults are doing now. */
+  async faultState(): Promise<{
+    central: 'running' | 'stopped';
+    outerLink: 'up' | 'down';
+    clinicOuter: string;
+    rekeying: boolean;
+    flapping: boolean;
+    mtuBlackhole: number | null;
+  }> {
+    return {
+      central: this.charonRunning('central') ? 'running' : 'stopped',
+      outerLink: (await this.outerLinkUp()) ? 'up' : 'down',
+      clinicOuter: this.clinic.outer,
+      rekeying: this.loops.has('rekey'),
+      flapping: this.loops.has('flap'),
+      mtuBlackhole: this.mtuBlackhole ?? null,
+    };
+  }
+
+  /** A loop of `step`s (each returns the pause before the next) until stopLoop; `last` runs when it stops. */
+  private startLoop(name: 'rekey' | 'flap', step: () => Promise<number>, last?: () => Promise<void>): void {
+    void this.loops.get(name)?.stop();
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<void> = Promise.resolve();
+    const tick = (): void => {
+      running = step()
+        .catch(() => 1000)
+        .then((ms) => {
+          if (!stopped) timer = setTimeout(tick, ms);
+        });
+    };
+    timer = setTimeout(tick, 0);
+    this.loops.set(name, {
+      stop: async () => {
+        stopped = true;
+        clearTimeout(timer);
+        await running;
+        await last?.();
+      },
+    });
+  }
+
+  private async stopLoop(name: 'rekey' | 'flap'): Promise<void> {
+    const loop = this.loops.get(name);
+    this.loops.delete(name);
+    await loop?.stop();
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
+      await Promise.all([...this.loops.keys()].map((k) => this.stopLoop(k).catch(() => undefined)));
       await Promise.all([...this.children].map((c) => stopProcess(c, 'SIGTERM')));
       await Promise.all([...this.charons.values()].map((c) => stopProcess(c, 'SIGTERM')));
       this.charons.clear();
