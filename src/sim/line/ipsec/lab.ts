@@ -352,8 +352,12 @@ export class IpsecLab {
     await this.setOuterLink(true);
     await this.setMtuBlackhole(undefined);
     await this.restartCharon('central');
-    if (this.clinicBySwanctl && !(await this.installed('clinic')))
-      await this.swanctl('clinic', ['--initiate', '--child', 'oqs', '--timeout', '20']);
+    if (!this.clinicBySwanctl || (await this.installed('central'))) return;
+    // Central has no SA (it was killed, or deleted it): a clinic SA still there is stale (DPD has
+    // not noticed yet), so it goes before the clinic initiates again.
+    if (await this.installed('clinic'))
+      await this.swanctl('clinic', ['--terminate', '--ike', 'oqs', '--force']).catch(() => undefined);
+    await this.swanctl('clinic', ['--initiate', '--child', 'oqs', '--timeout', '20']);
   }
 
   // --- faults ------------------------------------------------------------------------------------
