@@ -5,12 +5,17 @@ import { CentralSim } from './central/server.js';
 import { addDays, peopleRows, seedPopulation, type PeopleRow } from './central/population.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { startSandbox } from './sandbox.js';
+import { startIpsecSandbox } from './sandbox-ipsec.js';
+import { IPSEC_FAULTS } from './line/ipsec/control.js';
 import { cardControlClient } from './card/index.js';
 
 const USAGE = `usage:
-  onshi sandbox [--state DIR] [--port-base N]   central simulator + gateway; prints READY key=value …
+  onshi sandbox [--state DIR] [--port-base N] [--line ipsec]
+                                                central simulator + gateway; prints READY key=value …
+                                                --line ipsec: across a real IPsec tunnel between two
+                                                network namespaces (root; see docs/line.md)
   onshi sim people [--json] [--control URL]     the simulator's people and the validity it will answer
-  onshi sim central [--state DIR] [--port N] [--control-port N]
+  onshi sim central [--state DIR] [--host ADDR] [--port N] [--control-host ADDR] [--control-port N]
                                                 run the central simulator alone
   onshi sim people disqualify ID [--date YYYYMMDD] [--control URL]
                                                 central learns that person ID left the insurer
@@ -29,11 +34,20 @@ const USAGE = `usage:
                                                 insurer registers on day 4); today = the real day
   onshi sim line [status | up | down | blackhole | slow MS | flap UP_MS DOWN_MS | MODE_JSON] [--line URL]
                                                 the closed line between gateway and central
+  onshi sim line ipsec [status | kill | restart | terminate | rekey [EVERY_MS] | rekey-stop |
+          link-down | link-up | flap UP_MS DOWN_MS | flap-stop | readdress | mtu BYTES |
+          mtu-clear | up] [--side clinic|central] [--lab URL]
+                                                the IPsec sandbox's line: central's charon killed and
+                                                restarted, the SA deleted by central, rekeys every
+                                                EVERY_MS, the outer link down/up/flapping, the
+                                                clinic's outer address changed, packets over BYTES
+                                                dropped silently; up = all back to normal
 
 --state defaults to ./.sandbox; --port-base to 18443 (central), +1 control, +2 gateway WebSocket,
 +3 virtual cards; 0 picks free ports. --control (or ONSHI_SIM_CONTROL) asks a running simulator
 instead of the seed; --cards (or ONSHI_SIM_CARDS, default http://127.0.0.1:18446) the card control;
---line (or ONSHI_SIM_LINE, default http://127.0.0.1:18448) the line control.`;
+--line (or ONSHI_SIM_LINE, default http://127.0.0.1:18448) the line control; --lab (or
+ONSHI_SIM_LAB, default http://127.0.0.1:18448) the IPsec sandbox's lab control (READY's lab=).`;
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -193,6 +207,7 @@ async function day(argv: string[]): Promise<number> {
 }
 
 async function line(argv: string[]): Promise<number> {
+  if (argv[0] === 'ipsec') return ipsecLine(argv.slice(1));
   const [sub = 'status', ...rest] = argv;
   const positional = rest.filter((a) => !a.startsWith('--'));
   const v = args(
@@ -241,11 +256,55 @@ async function line(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `onshi sim line ipsec FAULT [ARGS] [--side S] [--lab URL]`: the IPsec sandbox's lab. */
+async function ipsecLine(argv: string[]): Promise<number> {
+  const [sub = 'status', ...rest] = argv;
+  const positional = rest.filter((a, i) => !a.startsWith('--') && !rest[i - 1]?.startsWith('--'));
+  const v = args(
+    rest.filter((a) => !positional.includes(a)),
+    { lab: { type: 'string' }, side: { type: 'string' } },
+  );
+  const base = v.lab ?? process.env.ONSHI_SIM_LAB ?? 'http://127.0.0.1:18448';
+  const usage = (m: string): Error => Object.assign(new Error(m), { usage: true });
+  const num = (x: string | undefined, what: string): number => {
+    const n = Number(x);
+    if (x === undefined || !Number.isInteger(n) || n < 0) throw usage(`${what}: "${x ?? ''}" is not a whole number`);
+    return n;
+  };
+  let res: Response;
+  if (sub === 'status') res = await fetch(new URL('/ipsec', base));
+  else {
+    if (!(IPSEC_FAULTS as readonly string[]).includes(sub))
+      throw usage(`unknown IPsec lab fault "${sub}" (one of: status ${IPSEC_FAULTS.join(' ')})`);
+    const body: Record<string, unknown> = v.side ? { side: v.side } : {};
+    if (sub === 'rekey' && positional[0]) body.everyMs = num(positional[0], 'rekey EVERY_MS');
+    if (sub === 'flap')
+      Object.assign(body, { upMs: num(positional[0], 'flap UP_MS'), downMs: num(positional[1], 'flap DOWN_MS') });
+    if (sub === 'mtu') body.bytes = num(positional[0], 'mtu BYTES');
+    res = await fetch(new URL(`/ipsec/${sub}`, base), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+  if (!res.ok) throw new Error(`the lab control answered ${res.status}: ${await res.text()}`);
+  process.stdout.write(JSON.stringify(await res.json(), null, 2) + '\n');
+  return 0;
+}
+
 async function central(argv: string[]): Promise<number> {
-  const v = args(argv, { state: { type: 'string' }, port: { type: 'string' }, 'control-port': { type: 'string' } });
+  const v = args(argv, {
+    state: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'control-host': { type: 'string' },
+    'control-port': { type: 'string' },
+  });
   const pki = await ensureSandboxPki(v.state ?? '.sandbox');
   const sim = await CentralSim.start({
     pki,
+    ...(v.host ? { host: v.host } : {}),
+    ...(v['control-host'] ? { controlHost: v['control-host'] } : {}),
     port: portOf(v.port, 18443),
     controlPort: portOf(v['control-port'], 18444),
     revokedSerials: [REVOKED_CARD_SERIAL],
@@ -287,15 +346,22 @@ async function card(argv: string[]): Promise<number> {
 }
 
 async function sandbox(argv: string[]): Promise<number> {
-  const v = args(argv, { state: { type: 'string' }, 'port-base': { type: 'string' } });
-  const sb = await startSandbox({
+  const v = args(argv, { state: { type: 'string' }, 'port-base': { type: 'string' }, line: { type: 'string' } });
+  if (v.line !== undefined && v.line !== 'ipsec')
+    throw Object.assign(new Error(`--line is ipsec (without it, the line is a fault proxy on loopback)`), {
+      usage: true,
+    });
+  const opts = {
     stateDir: v.state ?? '.sandbox',
     portBase: portOf(v['port-base'], 18443),
-    log: (line) => process.stdout.write(line + '\n'),
-    warn: (line) => process.stderr.write(`onshi: ${line}\n`),
-  });
+    log: (line: string) => process.stdout.write(line + '\n'),
+    warn: (line: string) => process.stderr.write(`onshi: ${line}\n`),
+  };
+  // Ctrl-C during the start still tears everything down (the lab's namespaces above all).
+  const signalled = untilSignal();
+  const sb = await (v.line === 'ipsec' ? startIpsecSandbox(opts) : startSandbox(opts));
   const gatewayExit = new Promise<number>((r) => sb.gateway.once('exit', (code) => r(code ?? 1)));
-  const outcome = await Promise.race([untilSignal().then(() => 0), gatewayExit.then((code) => ({ code }))]);
+  const outcome = await Promise.race([signalled.then(() => 0), gatewayExit.then((code) => ({ code }))]);
   await sb.close();
   if (typeof outcome === 'object') {
     process.stderr.write(`onshi: the gateway exited unexpectedly (${outcome.code}); see ${sb.ready.log}\n`);

@@ -4,7 +4,7 @@
  * until interrupted.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { ensureCardProfiles, startCardControl, VirtualCard, VPCD_BASE_PORT, type CardControl } from './card/index.js';
 import { FaultProxy, startLineControl, type LineControl } from './line/index.js';
 
-const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 
 export interface SandboxOptions {
   stateDir: string;
@@ -40,8 +40,91 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
+/** A fresh API token each start, through the real CLI (the token is shown once and stored hashed). */
+export function addSandboxClient(configFile: string): Promise<string> {
+  return new Promise<string>((res, rej) => {
+    execFile(
+      process.execPath,
+      [BIN, 'clients', 'add', `sandbox-${Date.now()}`, '--json', '--config', configFile],
+      (err, stdout, stderr) => {
+        if (err) return rej(new Error(`creating the sandbox client failed: ${stderr || err.message}`));
+        res((JSON.parse(stdout) as { token: string }).token);
+      },
+    );
+  });
+}
+
+export interface RunningGateway {
+  gateway: ChildProcess;
+  logStream: WriteStream;
+  wsPort: number;
+  adminPort?: number;
+  healthPort?: number;
+}
+
+/** Logs a started gateway process to `logFile` and waits for its `ready` event (20 s). */
+export async function runGateway(gateway: ChildProcess, logFile: string): Promise<RunningGateway> {
+  const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  gateway.stderr!.pipe(logStream, { end: false });
+  const ports = await new Promise<Omit<RunningGateway, 'gateway' | 'logStream'>>((res, rej) => {
+    const lines = createInterface({ input: gateway.stdout! });
+    const timer = setTimeout(
+      () => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)),
+      20_000,
+    );
+    gateway.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`));
+    });
+    lines.on('line', (line) => {
+      logStream.write(line + '\n');
+      try {
+        const entry = JSON.parse(line) as { event?: string; wsPort?: number; adminPort?: number; healthPort?: number };
+        if (entry.event === 'ready' && typeof entry.wsPort === 'number') {
+          clearTimeout(timer);
+          res({
+            wsPort: entry.wsPort,
+            ...(entry.adminPort ? { adminPort: entry.adminPort } : {}),
+            ...(entry.healthPort ? { healthPort: entry.healthPort } : {}),
+          });
+        }
+      } catch {
+        /* not JSON: keep it in the log only */
+      }
+    });
+  }).catch((e: unknown) => {
+    stopGateway(gateway).catch(() => undefined);
+    logStream.end();
+    throw e;
+  });
+  return { gateway, logStream, ...ports };
+}
+
+export async function stopGateway(gateway: ChildProcess): Promise<void> {
+  if (gateway.exitCode !== null || gateway.signalCode !== null) return;
+  const exited = new Promise((r) => gateway.once('exit', r));
+  gateway.kill('SIGTERM');
+  const timer = setTimeout(() => gateway.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export const readyLine = (ready: Record<string, string>): string =>
+  `READY ${Object.entries(ready)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`;
+
+/** The admin page's initial secret, until the first login changes it (the page forces that). */
+export function adminSecretOf(gatewayState: string): Record<string, string> {
+  const file = join(gatewayState, 'admin-initial-secret');
+  return existsSync(file) ? { 'admin-secret': readFileSync(file, 'utf8').trim() } : {};
+}
+
 /** Both virtual slots get a card object; slot 0 holds the `normal` card, slot 1 starts empty. */
-async function startCards(stateDir: string, port: number): Promise<{ cards: VirtualCard[]; control: CardControl }> {
+export async function startCards(
+  stateDir: string,
+  port: number,
+): Promise<{ cards: VirtualCard[]; control: CardControl }> {
   await ensureCardProfiles(stateDir);
   const cards = await Promise.all(
     [0, 1].map((slot) =>
@@ -114,55 +197,12 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ) + '\n',
   );
 
-  // A fresh token each start, through the real CLI (the token is shown once and stored hashed).
-  const token = await new Promise<string>((res, rej) => {
-    execFile(
-      process.execPath,
-      [BIN, 'clients', 'add', `sandbox-${Date.now()}`, '--json', '--config', configFile],
-      (err, stdout, stderr) => {
-        if (err) return rej(new Error(`creating the sandbox client failed: ${stderr || err.message}`));
-        res((JSON.parse(stdout) as { token: string }).token);
-      },
-    );
-  });
-
+  const token = await addSandboxClient(configFile);
   const logFile = join(stateDir, 'gateway.log');
-  const gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
-  gateway.stderr!.pipe(logStream, { end: false });
-  const { wsPort, adminPort, healthPort } = await new Promise<{
-    wsPort: number;
-    adminPort?: number;
-    healthPort?: number;
-  }>((res, rej) => {
-    const lines = createInterface({ input: gateway.stdout! });
-    const timer = setTimeout(
-      () => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)),
-      20_000,
-    );
-    gateway.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`));
-    });
-    lines.on('line', (line) => {
-      logStream.write(line + '\n');
-      try {
-        const entry = JSON.parse(line) as { event?: string; wsPort?: number; adminPort?: number; healthPort?: number };
-        if (entry.event === 'ready' && typeof entry.wsPort === 'number') {
-          clearTimeout(timer);
-          res({
-            wsPort: entry.wsPort,
-            ...(entry.adminPort ? { adminPort: entry.adminPort } : {}),
-            ...(entry.healthPort ? { healthPort: entry.healthPort } : {}),
-          });
-        }
-      } catch {
-        /* not JSON: keep it in the log only */
-      }
-    });
-  });
+  const { gateway, logStream, wsPort, adminPort, healthPort } = await runGateway(
+    spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    logFile,
+  );
 
   const ready: Record<string, string> = {
     ws: `ws://127.0.0.1:${wsPort}/v1`,
@@ -173,19 +213,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ...(cardSim ? { cards: cardSim.control.url } : {}),
     ...(adminPort ? { admin: `https://localhost:${adminPort}/` } : {}),
     // Until the first login changes it (the page forces that), the initial secret sits in this file.
-    ...(adminPort && existsSync(join(gatewayState, 'admin-initial-secret'))
-      ? { 'admin-secret': readFileSync(join(gatewayState, 'admin-initial-secret'), 'utf8').trim() }
-      : {}),
+    ...(adminPort ? adminSecretOf(gatewayState) : {}),
     ...(healthPort ? { health: `http://127.0.0.1:${healthPort}/status` } : {}),
     state: stateDir,
     config: configFile,
     log: logFile,
   };
-  opts.log?.(
-    `READY ${Object.entries(ready)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ')}`,
-  );
+  opts.log?.(readyLine(ready));
 
   let closed: Promise<void> | undefined;
   return {
@@ -196,13 +230,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     cards: cardSim?.cards ?? [],
     close() {
       closed ??= (async () => {
-        if (gateway.exitCode === null && gateway.signalCode === null) {
-          const exited = new Promise((r) => gateway.once('exit', r));
-          gateway.kill('SIGTERM');
-          const timer = setTimeout(() => gateway.kill('SIGKILL'), 15_000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await stopGateway(gateway);
         logStream.end();
         if (cardSim) {
           await cardSim.control.close();

@@ -80,6 +80,8 @@ export interface CentralSimOptions {
   host?: string;
   port?: number;
   controlPort?: number;
+  /** where the control API listens (default 127.0.0.1; the IPsec sandbox's management link) */
+  controlHost?: string;
   people?: SimPerson[];
   userId?: string;
   /** serial numbers (hex) of revoked card certificates */
@@ -136,7 +138,7 @@ export class CentralSim {
     server.on('request', (req, res) => void sim.handleApi(req, res));
     control.on('request', (req, res) => void sim.handleControl(req, res));
     await listen(server, opts.port ?? 0, host);
-    await listen(control, opts.controlPort ?? 0, '127.0.0.1');
+    await listen(control, opts.controlPort ?? 0, opts.controlHost ?? '127.0.0.1');
     return sim;
   }
 
@@ -159,7 +161,7 @@ export class CentralSim {
   }
 
   get controlUrl(): string {
-    return `http://127.0.0.1:${(this.control.address() as AddressInfo).port}`;
+    return `http://${this.opts.controlHost ?? '127.0.0.1'}:${(this.control.address() as AddressInfo).port}`;
   }
 
   today(): string {
