@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { ReaderError, isReaderError } from './errors.js';
 import { CardSession, type CardSessionOptions } from './session.js';
 import {
+  allowlistedCard,
   smartcardBackend,
   type PcscBackend,
   type PcscCard,
@@ -257,7 +258,8 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       try {
         this.sessionCtx ??= await this.backend.establish();
         const ctx = this.sessionCtx;
-        return { card: await this.connectWithin(ctx, reader, mode, deadline), ctx };
+        // Whatever the backend, nothing outside the JPKI allowlist reaches it.
+        return { card: allowlistedCard(await this.connectWithin(ctx, reader, mode, deadline)), ctx };
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
         // A stale session context after a pcscd restart: re-establish once, then give up.

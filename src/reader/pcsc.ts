@@ -3,6 +3,7 @@
  * src/reader imports `smartcard`, so sessions and the manager run against fakes in unit tests.
  * Every method throws ReaderError only; native error strings are mapped here.
  */
+import { ApduAllowlist } from './apdu.js';
 import { ReaderError, type ReaderErrorCode } from './errors.js';
 
 export type ShareMode = 'shared' | 'exclusive';
@@ -38,6 +39,31 @@ export interface PcscContext {
 export interface PcscBackend {
   /** Opens a PC/SC context; throws READER_PCSC_UNAVAILABLE when pcscd is not there. */
   establish(): Promise<PcscContext>;
+}
+
+/**
+ * The card behind the JPKI allowlist (apdu.ts): an APDU outside it is refused with
+ * READER_APDU_REFUSED before it reaches `card` (pcscd, or a test's fake). Both the production
+ * backend and the manager put every card they hand out behind it.
+ */
+export function allowlistedCard(card: PcscCard): PcscCard {
+  const allow = new ApduAllowlist();
+  return {
+    async transmit(apdu: Buffer): Promise<Buffer> {
+      allow.check(apdu);
+      let response: Buffer | undefined;
+      try {
+        response = await card.transmit(apdu);
+        return response;
+      } finally {
+        allow.answered(apdu, response);
+      }
+    },
+    beginTransaction: () => card.beginTransaction(),
+    endTransaction: () => card.endTransaction(),
+    status: () => card.status(),
+    disconnect: (disposition) => card.disconnect(disposition),
+  };
 }
 
 type Op = 'context' | 'connect' | 'card';
@@ -231,7 +257,7 @@ class SmartcardContext implements PcscContext {
     try {
       const share = mode === 'exclusive' ? this.n.SCARD_SHARE_EXCLUSIVE : this.n.SCARD_SHARE_SHARED;
       const card = await r.connect(share, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1);
-      return new SmartcardCard(this.n, card, mode);
+      return allowlistedCard(new SmartcardCard(this.n, card, mode));
     } catch (e) {
       throw mapPcscError(e, 'connect');
     }
