@@ -68,16 +68,32 @@ export function allowlistedCard(card: PcscCard): PcscCard {
 
 type Op = 'context' | 'connect' | 'card';
 
-/** Maps the binding's error strings (pcsc_errors.h) to our codes. */
+/** What the counter is told for each PC/SC failure: our words, never the driver's text. */
+const PCSC_MESSAGES: Partial<Record<ReaderErrorCode, string>> = {
+  READER_PCSC_UNAVAILABLE: 'The PC/SC service (pcscd) is not available',
+  READER_NO_CARD: 'There is no card in the reader',
+  READER_CARD_REMOVED: 'The card was removed during the check',
+  READER_CARD_RESET: 'The card was reset by another application during the check; try again',
+  READER_NO_READER: 'The card reader is not available',
+  READER_BUSY: 'Another application is using the card',
+  READER_TIMEOUT: 'The card reader did not answer in time',
+  READER_IO: 'The card reader reported an error; try again',
+};
+
+/**
+ * Maps the binding's error strings (pcsc_errors.h) to our codes, with our own message. The
+ * driver's text stays in `cause` (for the log), never in the message or details a client sees.
+ */
 export function mapPcscError(e: unknown, op: Op): ReaderError {
   if (e instanceof ReaderError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const m = msg.toLowerCase();
   let code: ReaderErrorCode = 'READER_IO';
-  if (/service not running|service stopped|no service/.test(m)) code = 'READER_PCSC_UNAVAILABLE';
+  if (/service not running|service not available|service stopped|no service/.test(m)) code = 'READER_PCSC_UNAVAILABLE';
   else if (/card was removed|no smart card present|card is unpowered/.test(m))
     code = op === 'connect' ? 'READER_NO_CARD' : 'READER_CARD_REMOVED';
-  else if (/card was reset/.test(m)) code = 'READER_CARD_REMOVED';
+  // SCARD_W_RESET_CARD: the card is still there; someone reset it under this connection.
+  else if (/card was reset/.test(m)) code = 'READER_CARD_RESET';
   else if (/unknown reader|reader unavailable|no readers available/.test(m))
     code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_NO_READER';
   else if (/sharing violation/.test(m)) code = 'READER_BUSY';
@@ -86,7 +102,7 @@ export function mapPcscError(e: unknown, op: Op): ReaderError {
     code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_PCSC_UNAVAILABLE';
   else if (/card is not connected/.test(m)) code = 'READER_CARD_REMOVED';
   else if (/unresponsive|transaction failed/.test(m)) code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_IO';
-  return new ReaderError(code, `PC/SC: ${msg}`, { cause: e, details: { pcsc: msg, op } });
+  return new ReaderError(code, PCSC_MESSAGES[code] ?? PCSC_MESSAGES.READER_IO!, { cause: e, details: { op } });
 }
 
 // The binding's own types, narrowed to what we use (kept local so the rest of src/reader never sees them).
@@ -284,7 +300,7 @@ class SmartcardContext implements PcscContext {
     } catch (e) {
       const err = mapPcscError(e, 'context');
       if (err.code === 'READER_TIMEOUT') return 'timeout';
-      if (/cancel/i.test(err.message)) return 'cancelled';
+      if (/cancel/i.test(e instanceof Error ? e.message : String(e))) return 'cancelled';
       throw err;
     }
   }
