@@ -32,6 +32,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PKG=onshi-gateway
 PACKAGING="$HERE/packaging/deb"
 APP=/usr/lib/onshi-gateway
+MAINTAINER="${ONSHI_DEB_MAINTAINER:-onshi-gateway maintainers <onshi-gateway@localhost>}"
 
 say() { printf 'build-deb: %s\n' "$*" >&2; }
 die() { printf 'build-deb: error: %s\n' "$*" >&2; exit 1; }
@@ -93,6 +94,8 @@ R="$STAGE/root"
 mkdir -p "$R$APP" "$R/usr/bin" "$R/usr/lib/systemd/system" "$R/usr/lib/sysusers.d" "$R/usr/lib/tmpfiles.d" \
   "$R/usr/share/polkit-1/rules.d" "$R/usr/share/doc/$PKG" "$R/usr/share/man/man1" "$R/usr/share/lintian/overrides" "$R/DEBIAN"
 cp -R "$SRC/bin" "$SRC/dist" "$R$APP/"
+# Type declarations are for a TypeScript consumer of the library, not for the appliance.
+find "$R$APP/dist" \( -name '*.d.ts' -o -name '*.d.ts.map' \) -delete
 # package.json: Node reads "type": "module" from it; the scripts and dev entries are not needed.
 node -e '
   const p = require(process.argv[1]);
@@ -108,6 +111,8 @@ for m in better-sqlite3 smartcard; do
   find "$d/build/Release" -mindepth 1 ! -name '*.node' -exec rm -rf {} +
   rm -rf "$d/deps" "$d/src" "$d/binding.gyp"
 done
+# better-sqlite3's test extension is for its own test suite.
+rm -f "$R$APP/node_modules/better-sqlite3/build/Release/test_extension.node"
 # The ELF files must be of ARCH: a module silently built for the host would only fail on the Pi.
 want_machine=$([ "$ARCH" = arm64 ] && echo AArch64 || echo X86-64)
 mapfile -t ELFS < <(find "$R$APP/node_modules" -type f -name '*.node')
@@ -118,7 +123,8 @@ for f in "${ELFS[@]}"; do
     || { [ "$ARCH" = arm64 ] && command -v aarch64-linux-gnu-strip >/dev/null && aarch64-linux-gnu-strip --strip-unneeded "$f"; } || true
 done
 # npm leaves these behind; none is used at run time.
-find "$R$APP/node_modules" \( -name '.package-lock.json' -o -name '.bin' -o -name '*.md' -o -name '.npmignore' -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' \) -prune -exec rm -rf {} +
+find "$R$APP/node_modules" \( -name '.package-lock.json' -o -name '.bin' -o -name '*.md' -o -name '.npmignore' \
+  -o -name '.eslintrc*' -o -name '.travis.yml' -o -name '.github' -o -name '.gitattributes' -o -name '.gitignore' \) -prune -exec rm -rf {} +
 find "$R$APP/node_modules" -type d -empty -delete
 
 # The config a first install writes to /etc/onshi-gateway/config.json: every setting with its
@@ -152,7 +158,7 @@ cp "$PACKAGING/copyright" "$R/usr/share/doc/$PKG/copyright"
   echo
   echo "  * Built from $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo 'a checkout') by scripts/build-deb.sh."
   echo
-  echo " -- onshi-gateway maintainers <onshi-gateway@localhost>  $(date -R -d "@$(git -C "$SRC" log -1 --format=%ct 2>/dev/null || date +%s)")"
+  echo " -- $MAINTAINER  $(date -R -d "@$(git -C "$SRC" log -1 --format=%ct 2>/dev/null || date +%s)")"
 } | gzip -9n > "$R/usr/share/doc/$PKG/changelog.gz"
 gzip -9n < "$PACKAGING/onshi.1" > "$R/usr/share/man/man1/onshi.1.gz"
 cp "$PACKAGING/lintian-overrides" "$R/usr/share/lintian/overrides/$PKG"
@@ -160,7 +166,10 @@ for s in postinst prerm postrm; do install -m 0755 "$PACKAGING/$s" "$R/DEBIAN/$s
 
 # Modes: root owns everything (dpkg-deb --root-owner-group); no group/other write.
 chmod -R u+rwX,go+rX,go-w "$R"
-find "$R$APP/node_modules" -type f -perm /111 ! -name '*.node' -exec chmod a-x {} +
+# Shared objects are not executables; a file is executable exactly when it starts with #!.
+find "$R$APP/node_modules" -type f -exec chmod a-x {} +
+find "$R$APP/node_modules" -type f \( -name '*.js' -o -name '*.cjs' -o -name '*.mjs' \) -exec sh -c \
+  'for f; do [ "$(head -c2 "$f")" = "#!" ] && chmod a+x "$f"; done; true' sh {} +
 chmod 0755 "$R$APP/bin/onshi.js"
 
 # --- 4. the control file: shared-library dependencies from dpkg-shlibdeps in the build rootfs --------
@@ -180,7 +189,7 @@ fi
 SHLIBS="$(cat "$SHLIBS_CACHE")"
 [ -n "$SHLIBS" ] || die "dpkg-shlibdeps found no shared-library dependencies"
 SIZE="$(du -sk --exclude=DEBIAN "$R" | cut -f1)"
-sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$SIZE/" -e "s/@SHLIBS@/$SHLIBS/" \
+sed -e "s/@VERSION@/$VERSION/" -e "s|@MAINTAINER@|$MAINTAINER|" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$SIZE/" -e "s/@SHLIBS@/$SHLIBS/" \
   "$PACKAGING/control.in" > "$R/DEBIAN/control"
 (cd "$R" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums)
 chmod 0644 "$R/DEBIAN/control" "$R/DEBIAN/md5sums"
@@ -193,7 +202,7 @@ if [ "$LINTIAN" -eq 1 ]; then
   if command -v lintian >/dev/null; then
     say "lintian $DEB"
     # Exit status of lintian: non-zero on an error-level finding not overridden.
-    lintian --fail-on error,warning --no-tag-display-limit "$DEB" >&2 || die "lintian found errors or warnings (see above)"
+    lintian --fail-on error,warning --tag-display-limit 0 "$DEB" >&2 || die "lintian found errors or warnings (see above)"
     say "lintian: no errors or warnings (overrides, each explained: packaging/deb/lintian-overrides)"
   else
     say "lintian is not installed: not checked"
