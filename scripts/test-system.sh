@@ -47,7 +47,7 @@ PASS=0 FAIL=0 T_ALL=$SECONDS T_STEP=$SECONDS STEP=""
 log() { printf '%s\n' "$*" | tee -a "$ART/results.txt" >&2; }
 ok() { PASS=$((PASS + 1)); log "ok $((PASS + FAIL)) - $*"; }
 notok() { FAIL=$((FAIL + 1)); log "not ok $((PASS + FAIL)) - $*"; }
-check() { local d="$1"; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+check() { local d="$1"; shift; if "$@" >/dev/null; then ok "$d"; else notok "$d"; fi; }
 figure() { log "# $*"; printf '%s\n' "$*" >> "$ART/figures.txt"; }
 step() {
   [ -z "$STEP" ] || printf '%-44s %5d s\n' "$STEP" "$((SECONDS - T_STEP))" >> "$ART/timings.txt"
@@ -167,7 +167,7 @@ check "the service was not started without the clinic's certificate set" test "$
 check "postinst named the missing certificate files" grep -q "central-client.key central-client.pem central-ca.pem" "$ART/install-old.log"
 
 step "central simulator as a transient unit; credentials in place"
-c systemd-run --unit=onshi-sim --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
+c systemd-run -q --unit=onshi-sim --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
   sim central --state /var/lib/onshi-sim --port 18443 --control-port 18444 >/dev/null
 for _ in $(seq 1 60); do sim_control /control/settings >/dev/null 2>&1 && break; sleep 0.5; done
 check "the central simulator answers in the container" sim_control /control/settings
@@ -286,7 +286,7 @@ figure "source of an answer with the line down: $SRC_DOWN"
 measure "outage: answered from the cache" 40 live_checks 40
 DEPTH="$(outbox_depth)"
 figure "outbox depth after the outage checks: $DEPTH"
-c systemd-run --unit=onshi-sim2 --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
+c systemd-run -q --unit=onshi-sim2 --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
   sim central --state /var/lib/onshi-sim --port 18443 --control-port 18444 >/dev/null
 replay_wait() { local i; for i in $(seq 1 90); do [ "$(outbox_depth)" = 0 ] && return 0; sleep 1; done; return 1; }
 measure "replay after the line returns" 40 replay_wait
@@ -295,20 +295,21 @@ check "the outbox drained after the line returned (depth $(outbox_depth))" test 
 c node -e '
   const ppl = process.argv.slice(1); const rows = ["arbitraryId,insurerNumber,symbol,number,branch,birthdate"];
   for (let i = 0; i < 200; i++) { const m = ppl[i % ppl.length].match(/--numbers (\S*) --birthdate (\d+)/); rows.push(`R${i},${m[1]},${m[2]}`); }
-  require("fs").writeFileSync("/root/batch.csv", rows.join("\n") + "\n");' "${PEOPLE[@]}"
+  require("fs").writeFileSync("/root/batch.csv", rows.join("\n") + "\n");' -- "${PEOPLE[@]}"
+batch_done() { sed -nE 's#.* ([0-9]+)/([0-9]+) entries done.*#\1 \2#p' "$ART/batch-status.txt" | awk '$1 == $2 && $2 == 200 { f = 1 } END { exit !f }'; }
 batch_run() {
   local id i
-  id="$(csh "ONSHI_WS=ws://127.0.0.1:8765/v1 ONSHI_TOKEN=\$(cat /root/token) $ONSHI batch submit /root/batch.csv --now" | grep -oE '[A-Za-z0-9_-]{6,}' | tail -n1)"
+  id="$(csh "ONSHI_WS=ws://127.0.0.1:8765/v1 ONSHI_TOKEN=\$(cat /root/token) $ONSHI batch submit /root/batch.csv --now" | awk '$1 == "batch" && $3 == "accepted:" { print $2 }')"
   echo "$id" > "$ART/batch-id"
   for i in $(seq 1 180); do
     csh "ONSHI_WS=ws://127.0.0.1:8765/v1 ONSHI_TOKEN=\$(cat /root/token) $ONSHI batch status $id" > "$ART/batch-status.txt" 2>&1 || true
-    grep -qiE 'done|complete|finished' "$ART/batch-status.txt" && ! grep -qiE 'waiting [1-9]|at central [1-9]' "$ART/batch-status.txt" && return 0
+    batch_done && return 0
     sleep 2
   done
   return 1
 }
 measure "batch of 200 (per entry)" 200 batch_run
-check "the batch of 200 finished ($(tr '\n' ' ' < "$ART/batch-status.txt" | cut -c1-120))" grep -qiE 'done|complete|finished' "$ART/batch-status.txt"
+check "the batch of 200 finished ($(tr '\n' ' ' < "$ART/batch-status.txt" | cut -c1-160))" batch_done
 figure "database: $(sqlite 'PRAGMA page_size') B pages, $(sqlite 'PRAGMA page_count') pages, $(sqlite 'PRAGMA freelist_count') free; journal mode $(sqlite 'PRAGMA journal_mode')"
 figure "journald storage: $(c sh -c 'test -d /var/log/journal && echo persistent /var/log/journal || echo volatile /run/log/journal')"
 
@@ -342,7 +343,7 @@ check "every check answered within its 5 s deadline (+1 s for the CLI's own star
   awk '$1 != 0 || $2 > 6000 { bad++ } END { exit bad > 0 }' "$ART/slow-fsync-latencies.txt"
 c rm -f /run/systemd/system/onshi-gateway.service.d/slow-fsync.conf
 c systemctl daemon-reload
-c systemd-run --unit=onshi-sim3 --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
+c systemd-run -q --unit=onshi-sim3 --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
   sim central --state /var/lib/onshi-sim --port 18443 --control-port 18444 >/dev/null
 for _ in $(seq 1 60); do sim_control /control/settings >/dev/null 2>&1 && break; sleep 0.5; done
 c systemctl restart onshi-gateway.service || true
