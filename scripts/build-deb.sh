@@ -69,6 +69,10 @@ fi
 LOCKHASH="$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -c1-16)"
 MODS="$ONSHI_ROOTFS_CACHE/npm-prod-$ARCH-$LOCKHASH"
 BUILD_ROOTFS_PACKAGES=(nodejs npm g++ make python3 libpcsclite-dev dpkg-dev)
+# One build of a lockfile's modules at a time (test-arm64.sh and test-system.sh call this script too).
+mkdir -p "$ONSHI_ROOTFS_CACHE"
+exec 9> "$MODS.lock"
+flock 9
 if [ ! -f "$MODS/.complete" ]; then
   rootfs="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" "${BUILD_ROOTFS_PACKAGES[@]}")"
   rootfs_copy_npm_config "$rootfs"
@@ -86,6 +90,7 @@ if [ ! -f "$MODS/.complete" ]; then
   echo "$((SECONDS - t))" > "$MODS/.seconds"
   touch "$MODS/.complete"
 fi
+flock -u 9
 
 # --- 3. the tree ---------------------------------------------------------------------------------------
 STAGE="$(mktemp -d "${TMPDIR:-/tmp}/onshi-deb.XXXXXX")"

@@ -97,9 +97,13 @@ rootfs_copy_npm_config() {
   [ -f "$HOME/.npmrc" ] && install -m 0600 "$HOME/.npmrc" "$dir/root/.npmrc"
   local global; global="$(npm config get globalconfig 2>/dev/null || true)"
   [ -n "$global" ] && [ -f "$global" ] && install -D -m 0644 "$global" "$dir/etc/npmrc"
-  if [ -d /usr/local/share/ca-certificates ] && [ -n "$(ls -A /usr/local/share/ca-certificates 2>/dev/null)" ]; then
-    cp -R /usr/local/share/ca-certificates/. "$dir/usr/local/share/ca-certificates/"
+  # Local CAs (e.g. a proxy's), once: update-ca-certificates under qemu takes minutes.
+  local stamp
+  stamp="$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null | sha256sum | cut -c1-16)"
+  if [ "$(cat "$dir/.onshi-ca" 2>/dev/null)" != "$stamp" ]; then
+    cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/" 2>/dev/null || true
     rootfs_exec "$dir" update-ca-certificates >/dev/null
+    echo "$stamp" > "$dir/.onshi-ca"
   fi
   return 0
 }
