@@ -50,7 +50,9 @@ rootfs_exec() {
   local dir="$1"; shift
   local opts=()
   if declare -p ROOTFS_NSPAWN_OPTS >/dev/null 2>&1; then opts=("${ROOTFS_NSPAWN_OPTS[@]}"); fi
-  systemd-nspawn -q --register=no --keep-unit --resolv-conf=replace-host --timezone=off \
+  # SYSTEMD_NSPAWN_LOCK=0: the arm64 tests run beside a module build in the same tree (separate
+  # folders under /build; build-deb.sh serialises module builds with flock).
+  SYSTEMD_NSPAWN_LOCK=0 systemd-nspawn -q --register=no --keep-unit --resolv-conf=replace-host --timezone=off \
     -E DEBIAN_FRONTEND=noninteractive -E LANG=C.UTF-8 -E HOME=/root \
     "${opts[@]}" -D "$dir" --pipe -- "$@"
 }
