@@ -356,6 +356,28 @@ no_watchdog_timeout() { c journalctl -u onshi-gateway.service --since "$SINCE" -
 check "no watchdog timeout in the journal" no_watchdog_timeout
 check "every check answered within its 5 s deadline ($SUMMARY)" \
   node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); process.exit(l.length >= 10 && l.every((x) => x.type !== "error" && x.ms <= 5000) ? 0 : 1)' "$ART/slow-fsync-checks.jsonl"
+# A line that hangs (central takes the request and answers nothing in time) on the slow card: a
+# check waits for central until its deadline less outage.offlineReserveMs, then answers from the
+# cache after the outbox's durable commit, which the slow card holds for its fsyncs.
+set_config() { c node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); const v = process.argv[2] === "" ? undefined : Number(process.argv[2]); c.outage.offlineReserveMs = v; fs.writeFileSync(process.argv[1], JSON.stringify(c, null, 2) + "\n");' "$CONFIG" "$1"; }
+hung_line() {
+  c systemd-run -q --unit="onshi-sim-$1" --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
+    sim central --state /var/lib/onshi-sim --port 18443 --control-port 18444 >/dev/null
+  local i
+  for i in $(seq 1 60); do sim_control /control/settings >/dev/null 2>&1 && break; sleep 0.5; done
+  for i in $(seq 1 40); do api 1 5000 | grep -q '"source":"central"' && break; sleep 1; done
+  sim_control /control/settings PUT '{"latencyMs":60000}' >/dev/null
+  api 4 5000 > "$ART/hung-line-$1.jsonl" || true
+  c systemctl stop "onshi-sim-$1.service"
+  figure "line hanging, fsync 1-2 s, deadline 5000 ms, $2: $(node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); console.log(l.map((x) => `${x.ms} ms ${x.source ?? x.code}`).join(", "))' "$ART/hung-line-$1.jsonl")"
+}
+hung_line default "offlineReserveMs 1500 (the default)"
+set_config 4000
+c systemctl restart onshi-gateway.service || true
+hung_line reserve4000 "offlineReserveMs 4000"
+check "with outage.offlineReserveMs 4000 a hanging line on the slow card still answers within the 5 s deadline" \
+  node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); process.exit(l.length === 4 && l.every((x) => x.type !== "error" && x.ms <= 5000) ? 0 : 1)' "$ART/hung-line-reserve4000.jsonl"
+set_config ""
 c rm -f /run/systemd/system/onshi-gateway.service.d/slow-fsync.conf
 c systemctl daemon-reload
 c systemd-run -q --unit=onshi-sim3 --property=Restart=no /usr/bin/node /usr/lib/onshi-gateway/bin/onshi.js \
@@ -382,7 +404,7 @@ figure "systemctl stop with 3 checks in flight (central answering in 4 s): ${STO
 check "all 3 in-flight checks were answered across the stop" test "$(cat "$ART"/drain-*.txt | grep -c '"source":"central"')" = 3
 check "the stop waited for them (${STOP_MS} ms >= 2000) and stayed within TimeoutStopSec" test "$STOP_MS" -ge 2000 -a "$STOP_MS" -lt 30000
 check "the stop was clean (Result=$(prop Result), status $(prop ExecMainStatus))" test "$(prop Result)" = success
-stop_events() { c journalctl -u onshi-gateway.service -o cat --no-pager | grep -o '"event":"stop[a-z]*"' | tail -n2 | tr '\n' ' ' | grep -q 'stopping.*stopped'; }
+stop_events() { local j; j="$(c journalctl -u onshi-gateway.service -o cat --no-pager | grep -o '"event":"stop[a-z]*"' | tail -n2 | tr '\n' ' ')"; grep -q 'stopping.*stopped' <<< "$j"; }
 check "the journal shows stopping then stopped" stop_events
 sim_control /control/settings PUT '{"latencyMs":0}' >/dev/null
 
@@ -398,7 +420,8 @@ for _ in $(seq 1 120); do
 done
 figure "SIGSTOP to active again (WatchdogSec=30, then SIGABRT, SIGKILL after TimeoutAbortSec, RestartSec=2): $((SECONDS - t)) s"
 check "the watchdog restarted the hung daemon (NRestarts $R0 -> $(prop NRestarts), new PID)" test "$(prop NRestarts)" -gt "$R0" -a "$(main_pid)" != "$PID0"
-watchdog_logged() { c journalctl -u onshi-gateway.service --no-pager | grep -qi 'watchdog timeout'; }
+# (grep -q in a pipeline under pipefail: journalctl dies of SIGPIPE at the first match — read it whole.)
+watchdog_logged() { local j; j="$(c journalctl -u onshi-gateway.service --no-pager)"; grep -qi 'watchdog timeout' <<< "$j"; }
 check "the journal says watchdog timeout" watchdog_logged
 check "the restarted daemon answers" test "$(inquiry 2 | cut -d' ' -f1)" = 0
 
@@ -412,7 +435,7 @@ check "remove kept the state (database, tokens)" c test -s $DB -a -s /var/lib/on
 c apt-get purge -y -q onshi-gateway > "$ART/purge.log" 2>&1 || notok "apt-get purge failed"
 check "purge removed /etc/onshi-gateway" c test ! -e /etc/onshi-gateway
 check "purge removed /var/lib/onshi-gateway" c test ! -e /var/lib/onshi-gateway
-not_installed() { ! c dpkg-query -W -f='${Status}' onshi-gateway 2>/dev/null | grep -q installed; }
+not_installed() { local st; st="$(c dpkg-query -W -f='${Status}' onshi-gateway 2>/dev/null || true)"; ! grep -q installed <<< "$st"; }
 check "dpkg no longer knows the package" not_installed
 
 trap - EXIT
