@@ -90,6 +90,16 @@ if [ ! -f "$MODS/.complete" ]; then
   echo "$((SECONDS - t))" > "$MODS/.seconds"
   touch "$MODS/.complete"
 fi
+# Strip the native modules with the build root's own (native) binutils: the host's strip does not
+# know aarch64.
+if [ ! -f "$MODS/.stripped" ]; then
+  rootfs="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" "${BUILD_ROOTFS_PACKAGES[@]}")"
+  ROOTFS_NSPAWN_OPTS=(--bind="$MODS:/mods")
+  rootfs_exec "$rootfs" sh -c "find /mods/node_modules -name '*.node' -exec strip --strip-unneeded --remove-section=.comment {} +" \
+    || die "strip failed in $rootfs"
+  unset ROOTFS_NSPAWN_OPTS
+  touch "$MODS/.stripped"
+fi
 flock -u 9
 
 # --- 3. the tree ---------------------------------------------------------------------------------------
@@ -124,8 +134,6 @@ mapfile -t ELFS < <(find "$R$APP/node_modules" -type f -name '*.node')
 [ ${#ELFS[@]} -ge 2 ] || die "expected the native modules' .node files, found ${#ELFS[@]}"
 for f in "${ELFS[@]}"; do
   readelf -h "$f" | grep -q "Machine:.*$want_machine" || die "$f is not an $ARCH ELF file"
-  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$f" 2>/dev/null \
-    || { [ "$ARCH" = arm64 ] && command -v aarch64-linux-gnu-strip >/dev/null && aarch64-linux-gnu-strip --strip-unneeded "$f"; } || true
 done
 # npm leaves these behind; none is used at run time.
 find "$R$APP/node_modules" \( -name '.package-lock.json' -o -name '.bin' -o -name '*.md' -o -name '.npmignore' \
