@@ -6,13 +6,23 @@
  * and one fetch. The entries go in parts of BATCH_PART_MAX, as a receipt computer sends them.
  */
 import { cpus } from 'node:os';
-import { BATCH_PART_MAX, FINAL_TYPES } from '../src/gateway/api-schema.js';
-import { validateConfig } from '../src/gateway/config.js';
+import { BATCH_PART_MAX, FINAL_TYPES } from '../src/protocol/schema.js';
+import { validateConfig } from '../src/core/config.js';
 import { todayJst } from '../src/oqs/dates.js';
-import { GatewayClient } from '../src/gateway/client.js';
+import { GatewayClient } from '../src/client/index.js';
 import {
-  cleanup, cpuMsOf, round, scaled, sleep, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
-  type BenchContext, type BenchResult,
+  cleanup,
+  cpuMsOf,
+  round,
+  scaled,
+  sleep,
+  startCentral,
+  startDaemon,
+  tempDir,
+  validQueries,
+  writeDaemonConfig,
+  type BenchContext,
+  type BenchResult,
 } from './lib.js';
 import { LATENCY_MS } from './replay.js';
 
@@ -45,10 +55,18 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     for (let at = 0; at < n; at += BATCH_PART_MAX) {
       const part = entries.slice(at, at + BATCH_PART_MAX);
       const final = at + BATCH_PART_MAX >= n;
-      const accepted = await client.request({ type: 'batch.submit', ...(batchId ? { batchId } : { confirmationDate: todayJst(), run: 'now' }), final, entries: part });
+      const accepted = await client.request({
+        type: 'batch.submit',
+        ...(batchId ? { batchId } : { confirmationDate: todayJst(), run: 'now' }),
+        final,
+        entries: part,
+      });
       batchId = accepted.batchId as string;
       // The batch starts when its last part is accepted: the clock starts there too.
-      if (final) { t0 = performance.now(); cpu0 = { daemon: daemon.cpuMs(), central: cpuMsOf(central.pid) }; }
+      if (final) {
+        t0 = performance.now();
+        cpu0 = { daemon: daemon.cpuMs(), central: cpuMsOf(central.pid) };
+      }
     }
     for (;;) {
       const st = await client.request({ type: 'batch.status', batchId: batchId! });
@@ -60,7 +78,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // machine the wall time is theirs to share with everything else.
     const cpu = { daemon: daemon.cpuMs() - cpu0.daemon, central: cpuMsOf(central.pid) - cpu0.central };
     let count = 0;
-    for (let from: number | undefined = 0; from !== undefined;) {
+    for (let from: number | undefined = 0; from !== undefined; ) {
       const page = await client.request({ type: 'batch.results', batchId: batchId!, from, limit: 500 });
       count += (page.results as unknown[]).length;
       from = page.next as number | undefined;
@@ -71,16 +89,24 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // (central is never ready at once in real life) and one fetch.
     const ideal = Math.ceil(Math.ceil(n / chunkSize) / concurrency) * (2 * LATENCY_MS + pollMs);
     const figures = {
-      entries: n, results: count, gateway_ms: round(ms, 1), central_calls: calls, concurrency, ideal_ms: ideal, ratio_to_ideal: round(ms / ideal),
-      daemon_cpu_ms: round(cpu.daemon, 0), central_cpu_ms: round(cpu.central, 0),
+      entries: n,
+      results: count,
+      gateway_ms: round(ms, 1),
+      central_calls: calls,
+      concurrency,
+      ideal_ms: ideal,
+      ratio_to_ideal: round(ms / ideal),
+      daemon_cpu_ms: round(cpu.daemon, 0),
+      central_cpu_ms: round(cpu.central, 0),
     };
     const met = count === n && figures.ratio_to_ideal <= 1.2;
     const rounds = Math.ceil(Math.ceil(n / chunkSize) / concurrency);
     // The ideal counts only waiting; on this machine the work is not free: say how much there was.
-    const note = met ? undefined
-      : `the daemon used ${round(cpu.daemon / rounds, 0)} ms of CPU a round (decoding central's ${chunkSize * concurrency} results, pairing, encrypting, `
-        + `committing) and the simulator ${round(cpu.central / rounds, 0)} ms, against an ideal round of ${2 * LATENCY_MS + pollMs} ms of waiting; `
-        + `both processes share ${cpus().length} cores with whatever else runs`;
+    const note = met
+      ? undefined
+      : `the daemon used ${round(cpu.daemon / rounds, 0)} ms of CPU a round (decoding central's ${chunkSize * concurrency} results, pairing, encrypting, ` +
+        `committing) and the simulator ${round(cpu.central / rounds, 0)} ms, against an ideal round of ${2 * LATENCY_MS + pollMs} ms of waiting; ` +
+        `both processes share ${cpus().length} cores with whatever else runs`;
     return { name: NAME, figures, target, met, ...(note ? { note } : {}) };
   } finally {
     await client.close();

@@ -33,7 +33,12 @@ export function run(ctx: BenchContext = { quick: false }): Promise<BenchResult> 
 async function measure(rounds: number): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-card-'));
   const qa = await ensureQuickAck();
-  const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: Number(process.env['ONSHI_VPCD_PORT'] ?? 35963), resetCounters: true });
+  const card = await VirtualCard.create({
+    stateDir: dir,
+    profile: 'normal',
+    port: Number(process.env['ONSHI_VPCD_PORT'] ?? 35963),
+    resetCounters: true,
+  });
   const mgr = new ReaderManager({ pollMs: 500 });
   try {
     await mgr.start();
@@ -51,10 +56,13 @@ async function measure(rounds: number): Promise<BenchResult> {
       // ours: one session, certificate then authenticate (SELECT → tries → VERIFY → SIGN)
       let n0 = card.apduLog.length;
       let t0 = performance.now();
-      const sig = await mgr.withSession(async (s) => {
-        await s.readAuthCertificate();
-        return (await s.authenticate(Buffer.from('1234'), challenge)).signature;
-      }, { readerName: READER });
+      const sig = await mgr.withSession(
+        async (s) => {
+          await s.readAuthCertificate();
+          return (await s.authenticate(Buffer.from('1234'), challenge)).signature;
+        },
+        { readerName: READER },
+      );
       ours.push({ ms: performance.now() - t0, apdus: card.apduLog.length - n0 });
       if (!verify('sha256', challenge, cert.publicKey, sig)) throw new Error('our signature does not verify');
 
@@ -63,7 +71,11 @@ async function measure(rounds: number): Promise<BenchResult> {
       t0 = performance.now();
       await exec('pkcs15-tool', ['--reader', '0', '--read-certificate', '01'], { env, timeout: 30_000 });
       const sigFile = join(dir, `sig${i}.bin`);
-      await exec('pkcs15-crypt', ['--reader', '0', '--sign', '-k', '01', '--sha-256', '--pkcs1', '-i', hashFile, '-o', sigFile, '--pin', '1234'], { env, timeout: 30_000 });
+      await exec(
+        'pkcs15-crypt',
+        ['--reader', '0', '--sign', '-k', '01', '--sha-256', '--pkcs1', '-i', hashFile, '-o', sigFile, '--pin', '1234'],
+        { env, timeout: 30_000 },
+      );
       osc.push({ ms: performance.now() - t0, apdus: card.apduLog.length - n0 });
       // let pcscd finish with OpenSC's handles before the next round
       await new Promise((r) => setTimeout(r, 300));
@@ -95,5 +107,13 @@ async function measure(rounds: number): Promise<BenchResult> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  run().then((r) => { console.log(JSON.stringify(r, null, 2)); }, (e: unknown) => { console.error(e); process.exitCode = 1; });
+  run().then(
+    (r) => {
+      console.log(JSON.stringify(r, null, 2));
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
 }

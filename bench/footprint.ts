@@ -8,10 +8,23 @@
  * The reader part takes the pcscd lock and is kept short; the soak runs with the reader off so
  * the shared card is not held for ten minutes (card checks are not part of the mix).
  */
-import { GatewayClient } from '../src/gateway/client.js';
+import { GatewayClient } from '../src/client/index.js';
 import {
-  cleanup, round, rssOf, rssSplitOf, scaled, sleep, startCentral, startDaemon, startEchoServer, tempDir, validQueries, withCardLock, writeDaemonConfig,
-  type BenchContext, type BenchResult,
+  cleanup,
+  round,
+  rssOf,
+  rssSplitOf,
+  scaled,
+  sleep,
+  startCentral,
+  startDaemon,
+  startEchoServer,
+  tempDir,
+  validQueries,
+  withCardLock,
+  writeDaemonConfig,
+  type BenchContext,
+  type BenchResult,
 } from './lib.js';
 
 const MB = 1024 * 1024;
@@ -20,11 +33,12 @@ const MB = 1024 * 1024;
  * Why idle RSS stays above 80 MB, from the shares measured part by part (docs/benchmarks.md, "Misses"):
  * what is left is what the daemon needs and a bare process does not have.
  */
-const RSS_IDLE_NOTE = 'idle RSS above 80 MB: a bare node + ws process is ~52-55 MB; loading the daemon\'s code and libraries adds ~10.5 MB '
-  + '(ajv ~3.4, winston ~2.8, our modules ~4), the writer thread (a second V8 isolate with its SQLite connection) ~13 MB, the running '
-  + 'parts (the read connection, TLS contexts for central and the admin page, the servers, the PC/SC thread) ~6 MB, and the ICU data '
-  + 'node-cron 4 maps for its Intl.DateTimeFormat ~8-9 MB (a chosen package, kept); already removed: '
-  + 'the 16 MB young generation (unit flag), the writer\'s default young generation, schemas compiled at start';
+const RSS_IDLE_NOTE =
+  "idle RSS above 80 MB: a bare node + ws process is ~52-55 MB; loading the daemon's code and libraries adds ~10.5 MB " +
+  '(ajv ~3.4, winston ~2.8, our modules ~4), the writer thread (a second V8 isolate with its SQLite connection) ~13 MB, the running ' +
+  'parts (the read connection, TLS contexts for central and the admin page, the servers, the PC/SC thread) ~6 MB, and the ICU data ' +
+  'node-cron 4 maps for its Intl.DateTimeFormat ~8-9 MB (a chosen package, kept); already removed: ' +
+  "the 16 MB young generation (unit flag), the writer's default young generation, schemas compiled at start";
 const CLIENTS = 200;
 const STARTS = 5;
 
@@ -43,14 +57,18 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         const cfg = writeDaemonConfig(dir, `start${i}`, { centralUrl: central.url, reader: true });
         const d = await startDaemon(cfg.file);
         starts.push(d.startMs);
-        if (i < scaled(ctx, STARTS, 2) - 1) { await d.stop(); continue; }
+        if (i < scaled(ctx, STARTS, 2) - 1) {
+          await d.stop();
+          continue;
+        }
         await sleep(2000);
         figures.rss_idle_mb = round(d.rssBytes() / MB, 1);
         figures.bare_node_rss_mb = round(rssOf(echo.pid) / MB, 1);
         // The breakdown: file-backed pages (node's binary, ICU data, native addons) and anonymous
         // ones (the V8 heaps of the main thread and the writer thread, malloc: SQLite, OpenSSL),
         // each next to the bare process's; and the main thread's heap after a full GC.
-        const ours = rssSplitOf(d.pid), bare = rssSplitOf(echo.pid);
+        const ours = rssSplitOf(d.pid),
+          bare = rssSplitOf(echo.pid);
         figures.rss_idle_anon_mb = round(ours.anon / MB, 1);
         figures.rss_idle_file_mb = round(ours.file / MB, 1);
         figures.bare_node_anon_mb = round(bare.anon / MB, 1);
@@ -76,27 +94,51 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     try {
       const queries = validQueries();
       for (let k = 0; k < 20; k++) opened.push(await GatewayClient.connect(d.wsUrl, cfg.token));
-      let n = 0, errors = 0;
+      let n = 0,
+        errors = 0;
       const one = async (c: GatewayClient): Promise<void> => {
         const i = n++;
         switch (i % 5) {
-          case 0: case 1: await c.request({ type: 'inquiry.numbers', query: queries[i % queries.length]! }); break;
-          case 2: await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '06139992', symbol: 'テスト', number: String(90000 + (i % 1000)), branch: '00', birthdate: '19800401' } }); break; // unknown person
-          case 3: await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '12', number: 'x', birthdate: '1980' } }).catch(() => { errors++; }); break; // refused by validation
-          default: await c.request({ type: 'status' });
+          case 0:
+          case 1:
+            await c.request({ type: 'inquiry.numbers', query: queries[i % queries.length]! });
+            break;
+          case 2:
+            await c.request({
+              type: 'inquiry.numbers',
+              query: {
+                insurerNumber: '06139992',
+                symbol: 'テスト',
+                number: String(90000 + (i % 1000)),
+                branch: '00',
+                birthdate: '19800401',
+              },
+            });
+            break; // unknown person
+          case 3:
+            await c
+              .request({ type: 'inquiry.numbers', query: { insurerNumber: '12', number: 'x', birthdate: '1980' } })
+              .catch(() => {
+                errors++;
+              });
+            break; // refused by validation
+          default:
+            await c.request({ type: 'status' });
         }
       };
       const warmEnd = Date.now() + Math.min(60, soakS / 5) * 1000;
       const end = Date.now() + soakS * 1000;
       let heap0: number | undefined;
-      await Promise.all(opened.map(async (c) => {
-        while (Date.now() < end) {
-          await one(c);
-          if (heap0 === undefined && Date.now() >= warmEnd) heap0 = -1; // claimed by this client
-          if (heap0 === -1) heap0 = (await d.heap()).heapUsed;
-          await sleep(20); // ~50 checks/s per client: a busy clinic many times over
-        }
-      }));
+      await Promise.all(
+        opened.map(async (c) => {
+          while (Date.now() < end) {
+            await one(c);
+            if (heap0 === undefined && Date.now() >= warmEnd) heap0 = -1; // claimed by this client
+            if (heap0 === -1) heap0 = (await d.heap()).heapUsed;
+            await sleep(20); // ~50 checks/s per client: a busy clinic many times over
+          }
+        }),
+      );
       const heap1 = (await d.heap()).heapUsed;
       figures.soak_s = soakS;
       figures.soak_requests = n;
@@ -114,9 +156,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...(figures.rss_idle_mb! > 80 ? [RSS_IDLE_NOTE] : []),
     ];
     return {
-      name: 'footprint', figures,
+      name: 'footprint',
+      figures,
       target: 'RSS idle ≤ 80 MB, with 200 clients ≤ 110 MB, heap growth over the soak < 5 %, start to READY ≤ 1.5 s',
-      met: figures.rss_idle_mb! <= 80 && figures.rss_200_clients_mb! <= 110 && figures.heap_growth_pct! < 5 && figures.start_to_ready_ms! <= 1500,
+      met:
+        figures.rss_idle_mb! <= 80 &&
+        figures.rss_200_clients_mb! <= 110 &&
+        figures.heap_growth_pct! < 5 &&
+        figures.start_to_ready_ms! <= 1500,
       ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
     };
   } finally {

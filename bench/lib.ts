@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ClientStore } from '../src/gateway/clients.js';
+import { ClientStore } from '../src/api/tokens.js';
 import { CentralClient } from '../src/sync/central-client.js';
 import type { CentralSettings, CentralStats } from '../src/sim/central/server.js';
 import { peopleRows, seedPopulation, type PeopleRow } from '../src/sim/central/population.js';
@@ -46,12 +46,23 @@ export function percentile(samples: readonly number[], p: number): number {
 export const round = (v: number, digits = 3): number => Number(v.toFixed(digits));
 
 /** p50/p99 of ours and the reference, and their ratios, named `<prefix>_…`. */
-export function pairFigures(ours: readonly number[], ref: readonly number[], oursName = 'ours', refName = 'ref'): Record<string, number> {
-  const o50 = percentile(ours, 50), o99 = percentile(ours, 99), r50 = percentile(ref, 50), r99 = percentile(ref, 99);
+export function pairFigures(
+  ours: readonly number[],
+  ref: readonly number[],
+  oursName = 'ours',
+  refName = 'ref',
+): Record<string, number> {
+  const o50 = percentile(ours, 50),
+    o99 = percentile(ours, 99),
+    r50 = percentile(ref, 50),
+    r99 = percentile(ref, 99);
   return {
-    [`${oursName}_p50_ms`]: round(o50), [`${oursName}_p99_ms`]: round(o99),
-    [`${refName}_p50_ms`]: round(r50), [`${refName}_p99_ms`]: round(r99),
-    p50_ratio: round(o50 / r50), p99_ratio: round(o99 / r99),
+    [`${oursName}_p50_ms`]: round(o50),
+    [`${oursName}_p99_ms`]: round(o99),
+    [`${refName}_p50_ms`]: round(r50),
+    [`${refName}_p99_ms`]: round(r99),
+    p50_ratio: round(o50 / r50),
+    p99_ratio: round(o99 / r99),
     samples: ours.length,
   };
 }
@@ -60,11 +71,21 @@ export function pairFigures(ours: readonly number[], ref: readonly number[], our
  * Runs ours and the reference alternately in blocks, so that the machine's load (other engineers'
  * builds) falls on both alike. Each call returns the latencies (ms) of one block.
  */
-export async function interleaved(rounds: number, ours: () => Promise<number[]>, ref: () => Promise<number[]>): Promise<{ ours: number[]; ref: number[] }> {
+export async function interleaved(
+  rounds: number,
+  ours: () => Promise<number[]>,
+  ref: () => Promise<number[]>,
+): Promise<{ ours: number[]; ref: number[] }> {
   const out = { ours: [] as number[], ref: [] as number[] };
   for (let i = 0; i < rounds; i++) {
     // alternate which goes first: neither always gets the warmer machine
-    if (i % 2 === 0) { out.ours.push(...await ours()); out.ref.push(...await ref()); } else { out.ref.push(...await ref()); out.ours.push(...await ours()); }
+    if (i % 2 === 0) {
+      out.ours.push(...(await ours()));
+      out.ref.push(...(await ref()));
+    } else {
+      out.ref.push(...(await ref()));
+      out.ours.push(...(await ours()));
+    }
   }
   return out;
 }
@@ -79,8 +100,10 @@ export const PKI_DIR = join(tmpdir(), 'onshi-bench-pki');
 
 export function pkiFiles(): { caFile: string; certFile: string; keyFile: string; jpkiCaFile: string } {
   return {
-    caFile: join(PKI_DIR, 'pki', 'central-ca.pem'), certFile: join(PKI_DIR, 'pki', 'gateway-client.pem'),
-    keyFile: join(PKI_DIR, 'pki', 'gateway-client.key'), jpkiCaFile: join(PKI_DIR, 'pki', 'jpki-ca.pem'),
+    caFile: join(PKI_DIR, 'pki', 'central-ca.pem'),
+    certFile: join(PKI_DIR, 'pki', 'gateway-client.pem'),
+    keyFile: join(PKI_DIR, 'pki', 'gateway-client.key'),
+    jpkiCaFile: join(PKI_DIR, 'pki', 'jpki-ca.pem'),
   };
 }
 
@@ -109,49 +132,95 @@ export async function startCentral(): Promise<CentralProcess> {
   ensureBuilt();
   await benchPki();
   // BENCH_CENTRAL_CPU_PROF=DIR: profile the simulator too (what the reference itself costs)
-  const prof = process.env.BENCH_CENTRAL_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CENTRAL_CPU_PROF] : [];
-  const child = spawn(process.execPath, [...prof, BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const prof = process.env.BENCH_CENTRAL_CPU_PROF
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CENTRAL_CPU_PROF]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...prof, BIN, 'sim', 'central', '--state', PKI_DIR, '--port', '0', '--control-port', '0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const ready = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (l.startsWith('READY ')) resolve(l);
+    });
     child.once('exit', (c) => reject(new Error(`the central simulator exited ${c}`)));
   });
   const url = /central=(\S+)/.exec(ready)![1]!;
   const controlUrl = /control=(\S+)/.exec(ready)![1]!;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(controlUrl + path, { method, ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+    const res = await fetch(controlUrl + path, {
+      method,
+      ...(body ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+    });
     if (!res.ok) throw new Error(`central control ${method} ${path}: ${res.status} ${await res.text()}`);
     return res.status === 204 ? undefined : res.json();
   };
   return {
-    url, controlUrl, pid: child.pid!,
-    async settings(patch) { await call('PUT', '/control/settings', patch); },
-    async stats() { return await call('GET', '/control/stats') as CentralStats; },
-    async batchSettings(patch) { await call('PUT', '/control/batch/settings', patch); },
-    async batchStats() { return await call('GET', '/control/batch/stats') as { submits: number; fetches: number; entries: number }; },
-    async close() { if (child.exitCode === null) child.kill('SIGTERM'); await exited; },
+    url,
+    controlUrl,
+    pid: child.pid!,
+    async settings(patch) {
+      await call('PUT', '/control/settings', patch);
+    },
+    async stats() {
+      return (await call('GET', '/control/stats')) as CentralStats;
+    },
+    async batchSettings(patch) {
+      await call('PUT', '/control/batch/settings', patch);
+    },
+    async batchStats() {
+      return (await call('GET', '/control/batch/stats')) as { submits: number; fetches: number; entries: number };
+    },
+    async close() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
   };
 }
 
 /** The gateway's own central client, straight to the simulator: the references' side of a pair. */
 export function centralClient(url: string): CentralClient {
   const f = pkiFiles();
-  return new CentralClient({ url, ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile), userId: 'sandbox', timeoutMs: 10_000 });
+  return new CentralClient({
+    url,
+    ca: readFileSync(f.caFile),
+    cert: readFileSync(f.certFile),
+    key: readFileSync(f.keyFile),
+    userId: 'sandbox',
+    timeoutMs: 10_000,
+  });
 }
 
 /** Runs `n` tasks with at most `width` at once; resolves with the wall time in ms. */
 export async function pool(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: width }, async () => { while (next < n) await task(next++); }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
   return performance.now() - t0;
 }
 
 /** The simulator's people that answer 有効 (validity 1): numbers queries for the gateway's API. */
-export function validQueries(): Array<Partial<Omit<PeopleRow, 'id' | 'label' | 'expectedValidity'>> & { insurerNumber: string; number: string; birthdate: string }> {
-  return peopleRows(seedPopulation(), todayJst()).filter((r) => r.expectedValidity === '1')
+export function validQueries(): Array<
+  Partial<Omit<PeopleRow, 'id' | 'label' | 'expectedValidity'>> & {
+    insurerNumber: string;
+    number: string;
+    birthdate: string;
+  }
+> {
+  return peopleRows(seedPopulation(), todayJst())
+    .filter((r) => r.expectedValidity === '1')
     .map(({ insurerNumber, symbol, number, branch, birthdate }) => ({
-      insurerNumber, number, birthdate, ...(symbol ? { symbol } : {}), ...(branch ? { branch } : {}),
+      insurerNumber,
+      number,
+      birthdate,
+      ...(symbol ? { symbol } : {}),
+      ...(branch ? { branch } : {}),
     }));
 }
 
@@ -159,22 +228,38 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `onshi-bench-${prefix}-`));
 }
 
-export interface DaemonConfigInput { centralUrl: string; outage?: Record<string, unknown>; log?: 'error' | 'warn' | 'info' | 'debug'; reader?: boolean; batch?: Record<string, unknown> }
+export interface DaemonConfigInput {
+  centralUrl: string;
+  outage?: Record<string, unknown>;
+  log?: 'error' | 'warn' | 'info' | 'debug';
+  reader?: boolean;
+  batch?: Record<string, unknown>;
+}
 
 /** A config file and a client token for a daemon with its own state directory under `dir`. */
-export function writeDaemonConfig(dir: string, name: string, c: DaemonConfigInput): { file: string; token: string; stateDir: string } {
+export function writeDaemonConfig(
+  dir: string,
+  name: string,
+  c: DaemonConfigInput,
+): { file: string; token: string; stateDir: string } {
   const stateDir = join(dir, name);
   const file = join(dir, `${name}.json`);
   const f = pkiFiles();
-  writeFileSync(file, JSON.stringify({
-    stateDir, log: { level: c.log ?? 'info' }, api: { port: 0, shutdownGraceMs: 2000 },
-    // The admin page and health on loopback and free ports, so that benchmark daemons never collide.
-    admin: { host: '127.0.0.1', port: 0 }, health: { port: 0 },
-    central: { url: c.centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
-    reader: { enabled: c.reader ?? false },
-    ...(c.outage ? { outage: c.outage } : {}),
-    ...(c.batch ? { batch: c.batch } : {}),
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      stateDir,
+      log: { level: c.log ?? 'info' },
+      api: { port: 0, shutdownGraceMs: 2000 },
+      // The admin page and health on loopback and free ports, so that benchmark daemons never collide.
+      admin: { host: '127.0.0.1', port: 0 },
+      health: { port: 0 },
+      central: { url: c.centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
+      reader: { enabled: c.reader ?? false },
+      ...(c.outage ? { outage: c.outage } : {}),
+      ...(c.batch ? { batch: c.batch } : {}),
+    }),
+  );
   return { file, token: new ClientStore(stateDir).add('bench').token, stateDir };
 }
 
@@ -198,7 +283,8 @@ export interface Daemon {
 }
 
 export function ensureBuilt(): void {
-  if (!existsSync(join(ROOT, 'dist', 'gateway', 'cli.js'))) throw new Error('the daemon is not built: run `npm run build` first');
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'index.js')))
+    throw new Error('the daemon is not built: run `npm run build` first');
 }
 
 /** VmRSS of a process, in bytes. */
@@ -248,35 +334,68 @@ export function startDaemon(configFile: string): Promise<Daemon> {
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const flags = process.env.BENCH_NODE_ARGS !== undefined ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : unitNodeFlags();
+  const flags =
+    process.env.BENCH_NODE_ARGS !== undefined
+      ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean)
+      : unitNodeFlags();
   const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, BIN, 'start', '--config', configFile], {
-    env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<{ event: string; resolve(l: Record<string, unknown>): void }> = [];
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let l: Record<string, unknown>;
-    try { l = JSON.parse(text) as Record<string, unknown>; } catch { return; }
+    try {
+      l = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
     lines.push(l);
-    for (const w of waiters.splice(0)) { if (w.event === l.event) w.resolve(l); else waiters.push(w); }
+    for (const w of waiters.splice(0)) {
+      if (w.event === l.event) w.resolve(l);
+      else waiters.push(w);
+    }
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const waitEvent = (event: string, timeoutMs = 30_000): Promise<Record<string, unknown>> => {
     const seen = lines.find((l) => l.event === event);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`daemon: no ${event} within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`)), timeoutMs);
-      waiters.push({ event, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-      void exited.then(() => { clearTimeout(timer); reject(new Error(`daemon exited before ${event}: ${stderr.slice(-500)}`)); });
+      const timer = setTimeout(
+        () => reject(new Error(`daemon: no ${event} within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`)),
+        timeoutMs,
+      );
+      waiters.push({
+        event,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`daemon exited before ${event}: ${stderr.slice(-500)}`));
+      });
     });
   };
   return waitEvent('ready').then((ready) => {
     const startMs = performance.now() - t0;
     let reports = 0;
     return {
-      child, pid: child.pid!, wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`, startMs, lines, waitEvent, rssBytes: () => rssOf(child.pid!), cpuMs: () => cpuMsOf(child.pid!), mainThreadCpuMs: () => mainThreadCpuMsOf(child.pid!),
+      child,
+      pid: child.pid!,
+      wsUrl: `ws://127.0.0.1:${ready.wsPort as number}/v1`,
+      startMs,
+      lines,
+      waitEvent,
+      rssBytes: () => rssOf(child.pid!),
+      cpuMs: () => cpuMsOf(child.pid!),
+      mainThreadCpuMs: () => mainThreadCpuMsOf(child.pid!),
       async heap() {
         const n = ++reports;
         const before = lines.filter((l) => l.event === 'memory').length;
@@ -310,14 +429,29 @@ wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n
 }
 
 /** A reference WebSocket server in a node process of its own, from module source that prints its port. */
-async function spawnWsReference(name: string, src: string, env: NodeJS.ProcessEnv = process.env): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+async function spawnWsReference(
+  name: string,
+  src: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', src], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (l) => resolve(Number(l)));
     child.once('exit', (c) => reject(new Error(`${name} exited ${c}`)));
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return { url: `ws://127.0.0.1:${port}/`, pid: child.pid!, async stop() { child.kill('SIGTERM'); await exited; } };
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /**
@@ -334,7 +468,8 @@ export async function startBareRelay(centralUrl: string): Promise<{ url: string;
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { CentralClient } from ${dist('sync/central-client.js')};
-import { toNumbersQuery, toInquiryResult } from ${dist('gateway/inquiry.js')};
+import { toNumbersQuery } from ${dist('checks/numbers.js')};
+import { toInquiryResult } from ${dist('checks/result.js')};
 import { todayJst } from ${dist('oqs/dates.js')};
 const env = JSON.parse(process.env.RELAY);
 const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
@@ -350,7 +485,10 @@ wss.on('connection', (ws) => {
   });
 });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
-  return spawnWsReference('bare relay', src, { ...process.env, RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }) });
+  return spawnWsReference('bare relay', src, {
+    ...process.env,
+    RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }),
+  });
 }
 
 export const CARD_LOCK = '/tmp/onshi-card.lock';
@@ -360,7 +498,9 @@ export const CARD_LOCK = '/tmp/onshi-card.lock';
  * benchmark never shares the card with another engineer's run. Held only for `fn`.
  */
 export async function withCardLock<T>(fn: () => Promise<T>): Promise<T> {
-  const holder = spawn('flock', [CARD_LOCK, '-c', 'echo locked; cat > /dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const holder = spawn('flock', [CARD_LOCK, '-c', 'echo locked; cat > /dev/null'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     createInterface({ input: holder.stdout! }).once('line', () => resolve());
     holder.once('exit', (c) => reject(new Error(`flock ${CARD_LOCK} exited ${c}`)));

@@ -3,10 +3,22 @@
  * re-verification to the outbox, synchronous=FULL, before the answer) with 50 clients at once,
  * against a bare ws echo round trip with 50 clients in the same run.
  */
-import { GatewayClient } from '../src/gateway/client.js';
+import { GatewayClient } from '../src/client/index.js';
 import {
-  cleanup, interleaved, pairFigures, round, scaled, sleep, startCentral, startDaemon, startEchoServer, tempDir, validQueries, writeDaemonConfig,
-  type BenchContext, type BenchResult,
+  cleanup,
+  interleaved,
+  pairFigures,
+  round,
+  scaled,
+  sleep,
+  startCentral,
+  startDaemon,
+  startEchoServer,
+  tempDir,
+  validQueries,
+  writeDaemonConfig,
+  type BenchContext,
+  type BenchResult,
 } from './lib.js';
 
 const CLIENTS = 50;
@@ -39,26 +51,40 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     for (let k = 0; k < CLIENTS; k++) echoes.push(await GatewayClient.connect(echo.url, 'none'));
 
     let n = 0;
-    const block = (conns: GatewayClient[], message: () => Record<string, unknown> & { type: string }, check?: (r: Record<string, unknown>) => void) => async (): Promise<number[]> => {
-      const per = await Promise.all(conns.map(async (c) => {
-        const out: number[] = [];
-        for (let k = 0; k < PER_CLIENT; k++) {
-          const t0 = performance.now();
-          const r = await c.request(message());
-          out.push(performance.now() - t0);
-          check?.(r);
-        }
-        return out;
-      }));
-      return per.flat();
-    };
-    const cached = block(clients, () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }), (r) => {
-      const res = r.result as Result;
-      if (res.source !== 'cache' || !res.recheck?.queued) throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
-    });
+    const block =
+      (
+        conns: GatewayClient[],
+        message: () => Record<string, unknown> & { type: string },
+        check?: (r: Record<string, unknown>) => void,
+      ) =>
+      async (): Promise<number[]> => {
+        const per = await Promise.all(
+          conns.map(async (c) => {
+            const out: number[] = [];
+            for (let k = 0; k < PER_CLIENT; k++) {
+              const t0 = performance.now();
+              const r = await c.request(message());
+              out.push(performance.now() - t0);
+              check?.(r);
+            }
+            return out;
+          }),
+        );
+        return per.flat();
+      };
+    const cached = block(
+      clients,
+      () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
+      (r) => {
+        const res = r.result as Result;
+        if (res.source !== 'cache' || !res.recheck?.queued)
+          throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
+      },
+    );
     const bare = block(echoes, () => ({ type: 'ping' }));
     await interleaved(2, cached, bare); // warm-up
-    const cpu0 = daemon.cpuMs(), main0 = daemon.mainThreadCpuMs();
+    const cpu0 = daemon.cpuMs(),
+      main0 = daemon.mainThreadCpuMs();
     const m = await interleaved(scaled(ctx, 20, 2), cached, bare);
     const figures = pairFigures(m.ours, m.ref, 'cache', 'echo');
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
@@ -69,12 +95,18 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.clients = CLIENTS;
     const met = figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3;
     const why: string[] = [];
-    if (figures.echo_p99_ms! > 5) why.push(`the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
-    if (figures.p99_ratio! > 3) why.push(`a cache answer (lookup, decryption, advice, its durable outbox entry) costs the event loop ${figures.event_loop_cpu_ms_per_check} ms, so 50 clients at once wait ≥ ${figures.closed_loop_p50_floor_ms} ms at p50 against the echo's ${figures.echo_p50_ms}`);
+    if (figures.echo_p99_ms! > 5)
+      why.push(`the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
+    if (figures.p99_ratio! > 3)
+      why.push(
+        `a cache answer (lookup, decryption, advice, its durable outbox entry) costs the event loop ${figures.event_loop_cpu_ms_per_check} ms, so 50 clients at once wait ≥ ${figures.closed_loop_p50_floor_ms} ms at p50 against the echo's ${figures.echo_p50_ms}`,
+      );
     return {
-      name: 'outage-answer', figures,
+      name: 'outage-answer',
+      figures,
       target: 'cache answer (with its outbox commit) under 50 clients vs a bare ws echo: p99 ≤ 5 ms and p99 ratio ≤ 3',
-      met, ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
+      met,
+      ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
     await Promise.all([...clients, ...echoes].map((c) => c.close().catch(() => {})));

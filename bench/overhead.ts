@@ -6,12 +6,26 @@
  * gateway's work: relay ÷ direct is what the hop alone costs here, gateway ÷ relay what our code adds.
  */
 import { randomUUID } from 'node:crypto';
-import { GatewayClient } from '../src/gateway/client.js';
-import { toNumbersQuery } from '../src/gateway/inquiry.js';
+import { GatewayClient } from '../src/client/index.js';
+import { toNumbersQuery } from '../src/checks/numbers.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
-  centralClient, cleanup, cpuMsOf, interleaved, pairFigures, percentile, round, scaled, startBareRelay, startCentral, startDaemon, tempDir, validQueries, writeDaemonConfig,
-  type BenchContext, type BenchResult,
+  centralClient,
+  cleanup,
+  cpuMsOf,
+  interleaved,
+  pairFigures,
+  percentile,
+  round,
+  scaled,
+  startBareRelay,
+  startCentral,
+  startDaemon,
+  tempDir,
+  validQueries,
+  writeDaemonConfig,
+  type BenchContext,
+  type BenchResult,
 } from './lib.js';
 
 const BLOCK = 5;
@@ -48,7 +62,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       for (let k = 0; k < BLOCK; k++) {
         const query = queries[i++ % queries.length]!;
         const t0 = performance.now();
-        const request = { confirmationDate: todayJst(), institutionCode: INSTITUTION, fileId: randomUUID(), query: toNumbersQuery(query) };
+        const request = {
+          confirmationDate: todayJst(),
+          institutionCode: INSTITUTION,
+          fileId: randomUUID(),
+          query: toNumbersQuery(query),
+        };
         await direct.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });
         out.push(performance.now() - t0);
       }
@@ -58,21 +77,27 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     let turn = 0;
     const references = async (): Promise<number[]> => {
       const first = turn++ % 2 === 0;
-      if (!first) relayed.push(...await viaRelay());
+      if (!first) relayed.push(...(await viaRelay()));
       const out = await straight();
-      if (first) relayed.push(...await viaRelay());
+      if (first) relayed.push(...(await viaRelay()));
       return out;
     };
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
-    const cpu0 = daemon.cpuMs(), main0 = daemon.mainThreadCpuMs(), relay0 = cpuMsOf(relay.pid);
+    const cpu0 = daemon.cpuMs(),
+      main0 = daemon.mainThreadCpuMs(),
+      relay0 = cpuMsOf(relay.pid);
     const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
-    const r50 = percentile(relayed, 50), r99 = percentile(relayed, 99);
+    const r50 = percentile(relayed, 50),
+      r99 = percentile(relayed, 99);
     Object.assign(figures, {
-      bare_relay_p50_ms: round(r50), bare_relay_p99_ms: round(r99),
-      hop_p50_ratio: round(r50 / figures.direct_p50_ms!), hop_p99_ratio: round(r99 / figures.direct_p99_ms!),
-      gateway_to_relay_p50: round(figures.gateway_p50_ms! / r50), gateway_to_relay_p99: round(figures.gateway_p99_ms! / r99),
+      bare_relay_p50_ms: round(r50),
+      bare_relay_p99_ms: round(r99),
+      hop_p50_ratio: round(r50 / figures.direct_p50_ms!),
+      hop_p99_ratio: round(r99 / figures.direct_p99_ms!),
+      gateway_to_relay_p50: round(figures.gateway_p50_ms! / r50),
+      gateway_to_relay_p99: round(figures.gateway_p99_ms! / r99),
     });
     // the daemon's own CPU per check (all threads): what our code costs, whatever the machine's load
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
@@ -81,12 +106,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
     const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
     return {
-      name: 'gateway-overhead', figures,
+      name: 'gateway-overhead',
+      figures,
       target: 'check by numbers via the gateway vs straight to central (latency 0): p50 ratio ≤ 1.3, p99 ratio ≤ 1.5',
       met,
-      ...(!met && hopAlone ? {
-        note: `not reachable on this machine by any gateway: a bare relay (the same hop, none of the gateway's work) is already ${figures.hop_p50_ratio} / ${figures.hop_p99_ratio} × direct (p50 / p99); the gateway is ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} × that relay`,
-      } : {}),
+      ...(!met && hopAlone
+        ? {
+            note: `not reachable on this machine by any gateway: a bare relay (the same hop, none of the gateway's work) is already ${figures.hop_p50_ratio} / ${figures.hop_p99_ratio} × direct (p50 / p99); the gateway is ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} × that relay`,
+          }
+        : {}),
     };
   } finally {
     await client.close();

@@ -40,19 +40,33 @@ for (const [name, load] of Object.entries(BENCHES)) {
   try {
     results.push(await (await load()).run(ctx));
   } catch (e) {
-    results.push({ name, figures: {}, target: '', met: false, note: `could not run: ${(e as Error).stack ?? (e as Error).message}` });
+    results.push({
+      name,
+      figures: {},
+      target: '',
+      met: false,
+      note: `could not run: ${(e as Error).stack ?? (e as Error).message}`,
+    });
   }
   process.stderr.write(`bench: ${name} took ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
 const machine = {
-  cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', arch: process.arch, memGiB: Math.round(totalmem() / 2 ** 30),
-  node: process.version, at: new Date().toISOString(), quick: ctx.quick,
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  arch: process.arch,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+  at: new Date().toISOString(),
+  quick: ctx.quick,
 };
 for (const r of results) {
   const verdict = r.skipped ? `SKIPPED: ${r.skipped}` : r.met ? 'target met' : 'TARGET MISSED';
-  process.stderr.write(`\n${r.name}: ${verdict}${r.target ? ` (${r.target})` : ''}${r.note ? `\n  note: ${r.note}` : ''}\n`);
-  for (const [k, v] of Object.entries(r.figures)) process.stderr.write(`  ${k.padEnd(32)} ${Number.isInteger(v) ? v : v.toFixed(3)}\n`);
+  process.stderr.write(
+    `\n${r.name}: ${verdict}${r.target ? ` (${r.target})` : ''}${r.note ? `\n  note: ${r.note}` : ''}\n`,
+  );
+  for (const [k, v] of Object.entries(r.figures))
+    process.stderr.write(`  ${k.padEnd(32)} ${Number.isInteger(v) ? v : v.toFixed(3)}\n`);
 }
 process.stdout.write(JSON.stringify({ machine, results }, null, 2) + '\n');
 process.exit(0);

@@ -2,7 +2,7 @@
 // The `onshi` entry: simulator commands load src/sim, everything else the gateway, so the daemon
 // never loads simulator code. Runs the built JavaScript in dist/ (npm run build).
 const [command] = process.argv.slice(2);
-const entry = command === 'sim' || command === 'sandbox' ? '../dist/sim/cli.js' : '../dist/gateway/cli.js';
+const entry = command === 'sim' || command === 'sandbox' ? '../dist/sim/cli.js' : '../dist/cli/index.js';
 let mod;
 try {
   mod = await import(new URL(entry, import.meta.url));

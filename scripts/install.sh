@@ -235,7 +235,7 @@ write_config() {
   node --input-type=module -e '
     const { validateConfig } = await import(process.argv[1]);
     process.stdout.write(JSON.stringify(validateConfig({ stateDir: process.argv[2] }), null, 2) + "\n");
-  ' "$(at "$APP")/dist/gateway/config.js" "$STATE" > "$dest.tmp"
+  ' "$(at "$APP")/dist/core/config.js" "$STATE" > "$dest.tmp"
   chmod 0644 "$dest.tmp"
   mv -f "$dest.tmp" "$dest"
   changed "created $ETC/config.json (edit central.url, central.userId, institutionCode)"

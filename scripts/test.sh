@@ -6,6 +6,8 @@ set -euo pipefail
 setup_all
 # Type errors fail the run: tap's loader strips types without checking them.
 (cd "$ROOT" && npm run --silent typecheck)
+# The formatter and the linter decide layout (biome.json); a diff from them fails the run.
+(cd "$ROOT" && npm run --silent lint)
 ensure_pcscd
 # A running sandbox holds pcscd's virtual reader with its card: the card tests need it to themselves.
 if pgrep -f 'bin/onshi.js sandbox' >/dev/null; then

@@ -14,7 +14,7 @@
  */
 import type Database from 'better-sqlite3';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import type { Aad, CacheKeys } from './crypto.js';
 import type { AuditFailure, AuditKind, AuditVerifyResult, StoreErrorCode } from './types.js';
 
@@ -48,23 +48,43 @@ export interface AuditRow extends AuditFields {
   hash: Buffer;
 }
 
-export const AUDIT_COLUMNS = 'seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, purged_at, prev, hash';
+export const AUDIT_COLUMNS =
+  'seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, purged_at, prev, hash';
 
 export function entryMac(keys: CacheKeys, prev: Uint8Array, f: AuditFields, digest: Uint8Array | null): Buffer {
   // A JSON array: unambiguous field boundaries, whatever the strings hold.
-  return keys.auditMac(JSON.stringify([
-    DOMAIN, Buffer.from(prev).toString('hex'), f.at, f.kind, f.actor, f.action, f.target, f.remote, f.mode, f.outcome, f.source,
-    digest === null ? null : Buffer.from(digest).toString('hex'),
-  ]));
+  return keys.auditMac(
+    JSON.stringify([
+      DOMAIN,
+      Buffer.from(prev).toString('hex'),
+      f.at,
+      f.kind,
+      f.actor,
+      f.action,
+      f.target,
+      f.remote,
+      f.mode,
+      f.outcome,
+      f.source,
+      digest === null ? null : Buffer.from(digest).toString('hex'),
+    ]),
+  );
 }
 
 export const personalDigest = (blob: Uint8Array): Buffer => createHash('sha256').update(blob).digest();
 
-export interface AuditHead { seq: number; hash: Buffer }
+export interface AuditHead {
+  seq: number;
+  hash: Buffer;
+}
 
 export function headValue(keys: CacheKeys, seq: number, hash: Uint8Array): string {
   const hex = Buffer.from(hash).toString('hex');
-  return JSON.stringify({ seq, hash: hex, mac: keys.auditMac(JSON.stringify([`${DOMAIN}/head`, seq, hex])).toString('hex') });
+  return JSON.stringify({
+    seq,
+    hash: hex,
+    mac: keys.auditMac(JSON.stringify([`${DOMAIN}/head`, seq, hex])).toString('hex'),
+  });
 }
 
 /** The authenticated head, or why it is not usable. */
@@ -72,7 +92,14 @@ export function parseHead(keys: CacheKeys, value: string | undefined): AuditHead
   if (value === undefined) return 'missing';
   try {
     const j = JSON.parse(value) as { seq?: unknown; hash?: unknown; mac?: unknown };
-    if (!Number.isSafeInteger(j.seq) || (j.seq as number) < 0 || typeof j.hash !== 'string' || !/^[0-9a-f]{64}$/.test(j.hash) || typeof j.mac !== 'string') return 'invalid';
+    if (
+      !Number.isSafeInteger(j.seq) ||
+      (j.seq as number) < 0 ||
+      typeof j.hash !== 'string' ||
+      !/^[0-9a-f]{64}$/.test(j.hash) ||
+      typeof j.mac !== 'string'
+    )
+      return 'invalid';
     const want = keys.auditMac(JSON.stringify([`${DOMAIN}/head`, j.seq, j.hash]));
     const got = Buffer.from(j.mac, 'hex');
     if (got.length !== want.length || !timingSafeEqual(got, want)) return 'invalid';
@@ -111,8 +138,11 @@ const corrupt = (message: string, reason: string): OnshiError<StoreErrorCode> =>
 export function createAuditOps(db: Database.Database, keys: CacheKeys) {
   const s = {
     head: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
-    setHead: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
-    insert: db.prepare(`INSERT INTO audit (seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, prev, hash)
+    setHead: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ),
+    insert:
+      db.prepare(`INSERT INTO audit (seq, at, kind, actor, action, target, remote, mode, outcome, source, personal, personal_digest, prev, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     purge: db.prepare('UPDATE audit SET personal = NULL, purged_at = ? WHERE at < ? AND personal IS NOT NULL'),
   };
@@ -120,14 +150,41 @@ export function createAuditOps(db: Database.Database, keys: CacheKeys) {
     appendAudit(a: WireAuditInput): { seq: number; hash: string } {
       const head = parseHead(keys, s.head.get(META_AUDIT_HEAD) as string | undefined);
       // Chaining from a forged or missing head would launder the tampering: refuse, loudly.
-      if (head === 'missing') throw corrupt('the audit chain head is missing; run `onshi audit verify`', 'head-missing');
-      if (head === 'invalid') throw corrupt('the audit chain head fails authentication; run `onshi audit verify`', 'head-invalid');
+      if (head === 'missing')
+        throw corrupt('the audit chain head is missing; run `onshi audit verify`', 'head-missing');
+      if (head === 'invalid')
+        throw corrupt('the audit chain head fails authentication; run `onshi audit verify`', 'head-invalid');
       const seq = head.seq + 1;
       const personal = a.personalJson === null ? null : keys.seal(Buffer.from(a.personalJson, 'utf8'), auditAad(seq));
       const digest = personal === null ? null : personalDigest(personal);
-      const fields: AuditFields = { at: a.at, kind: a.kind, actor: a.actor, action: a.action, target: a.target, remote: a.remote, mode: a.mode, outcome: a.outcome, source: a.source };
+      const fields: AuditFields = {
+        at: a.at,
+        kind: a.kind,
+        actor: a.actor,
+        action: a.action,
+        target: a.target,
+        remote: a.remote,
+        mode: a.mode,
+        outcome: a.outcome,
+        source: a.source,
+      };
       const hash = entryMac(keys, head.hash, fields, digest);
-      s.insert.run(seq, a.at, a.kind, a.actor, a.action, a.target, a.remote, a.mode, a.outcome, a.source, personal, digest, head.hash, hash);
+      s.insert.run(
+        seq,
+        a.at,
+        a.kind,
+        a.actor,
+        a.action,
+        a.target,
+        a.remote,
+        a.mode,
+        a.outcome,
+        a.source,
+        personal,
+        digest,
+        head.hash,
+        hash,
+      );
       s.setHead.run(META_AUDIT_HEAD, headValue(keys, seq, hash));
       return { seq, hash: hash.toString('hex') };
     },
@@ -156,7 +213,13 @@ const CHUNK = 500;
 export function* verifyAuditSteps(src: AuditSource, keys: CacheKeys): Generator<void, AuditVerifyResult> {
   const head = parseHead(keys, src.headValue());
   let checked = 0;
-  const bad = (seq: number, reason: AuditFailure, message: string): AuditVerifyResult => ({ ok: false, entries: checked, seq, reason, message });
+  const bad = (seq: number, reason: AuditFailure, message: string): AuditVerifyResult => ({
+    ok: false,
+    entries: checked,
+    seq,
+    reason,
+    message,
+  });
   if (head === 'missing') {
     const last = src.lastSeq();
     if (last === undefined) return { ok: true, entries: 0, head: { seq: 0, hash: AUDIT_GENESIS.toString('hex') } };
@@ -171,13 +234,25 @@ export function* verifyAuditSteps(src: AuditSource, keys: CacheKeys): Generator<
     if (rows.length === 0) break;
     for (const r of rows) {
       if (r.seq !== expected) {
-        return bad(expected, 'removed', r.seq === expected + 1 ? `entry ${expected} is missing` : `entries ${expected}–${r.seq - 1} are missing`);
+        return bad(
+          expected,
+          'removed',
+          r.seq === expected + 1 ? `entry ${expected} is missing` : `entries ${expected}–${r.seq - 1} are missing`,
+        );
       }
       const blob = (v: unknown): boolean => Buffer.isBuffer(v);
-      if (!blob(r.prev) || !blob(r.hash) || (r.personal !== null && !blob(r.personal)) || (r.personal_digest !== null && !blob(r.personal_digest))) {
+      if (
+        !blob(r.prev) ||
+        !blob(r.hash) ||
+        (r.personal !== null && !blob(r.personal)) ||
+        (r.personal_digest !== null && !blob(r.personal_digest))
+      ) {
         return bad(r.seq, 'changed', `entry ${r.seq}: a hash column holds something other than bytes`);
       }
-      if (r.personal !== null && (r.personal_digest === null || !personalDigest(r.personal).equals(r.personal_digest))) {
+      if (
+        r.personal !== null &&
+        (r.personal_digest === null || !personalDigest(r.personal).equals(r.personal_digest))
+      ) {
         return bad(r.seq, 'changed', `entry ${r.seq}: the personal fields do not match their digest`);
       }
       const mac = entryMac(keys, r.prev, r, r.personal_digest);
@@ -188,7 +263,13 @@ export function* verifyAuditSteps(src: AuditSource, keys: CacheKeys): Generator<
         // The entry is intact but not where it was written: find the entry it was chained to.
         const after = r.prev.equals(AUDIT_GENESIS) ? 0 : src.seqOfHash(r.prev);
         if (after === undefined) return bad(r.seq, 'removed', `the entry written before entry ${r.seq} is missing`);
-        return bad(r.seq, 'reordered', after === 0 ? `entry ${r.seq} was written as the first entry` : `entry ${r.seq} was written after the entry now at ${after}`);
+        return bad(
+          r.seq,
+          'reordered',
+          after === 0
+            ? `entry ${r.seq} was written as the first entry`
+            : `entry ${r.seq} was written after the entry now at ${after}`,
+        );
       }
       prev = r.hash;
       expected++;
@@ -197,7 +278,13 @@ export function* verifyAuditSteps(src: AuditSource, keys: CacheKeys): Generator<
     yield;
   }
   if (expected <= head.seq) {
-    return bad(expected, 'removed', expected === head.seq ? `entry ${expected} (the last) is missing` : `entries ${expected}–${head.seq} are missing (the head is at ${head.seq})`);
+    return bad(
+      expected,
+      'removed',
+      expected === head.seq
+        ? `entry ${expected} (the last) is missing`
+        : `entries ${expected}–${head.seq} are missing (the head is at ${head.seq})`,
+    );
   }
   if (!prev.equals(head.hash)) return bad(head.seq, 'changed', `entry ${head.seq} does not match the chain head`);
   return { ok: true, entries: checked, head: { seq: head.seq, hash: head.hash.toString('hex') } };

@@ -10,8 +10,8 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { OnshiError } from '../errors.js';
-import { writeFileAtomic } from '../atomic-file.js';
+import { OnshiError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import type { LookupInput, StoreAlert, StoreErrorCode } from './types.js';
 
 const VERSION = 1;
@@ -36,9 +36,16 @@ export function loadOrCreateKey(dir: string, keyFile?: string, opts: { create?: 
   const cred = process.env.CREDENTIALS_DIRECTORY ? join(process.env.CREDENTIALS_DIRECTORY, 'cache.key') : undefined;
   let path: string;
   let source: LoadedKey['source'];
-  if (keyFile) { path = keyFile; source = 'option'; }
-  else if (cred && existsSync(cred)) { path = cred; source = 'credential'; }
-  else { path = join(dir, 'cache.key'); source = 'state-dir'; }
+  if (keyFile) {
+    path = keyFile;
+    source = 'option';
+  } else if (cred && existsSync(cred)) {
+    path = cred;
+    source = 'credential';
+  } else {
+    path = join(dir, 'cache.key');
+    source = 'state-dir';
+  }
 
   const alerts: StoreAlert[] = [];
   if (!existsSync(path)) {
@@ -48,16 +55,28 @@ export function loadOrCreateKey(dir: string, keyFile?: string, opts: { create?: 
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const key = randomBytes(32);
     writeFileAtomic(path, key, 0o600);
-    alerts.push({ code: 'STORE_KEY_CREATED', message: `a new cache key was created at ${path}; back it up with the database`, details: { path } });
+    alerts.push({
+      code: 'STORE_KEY_CREATED',
+      message: `a new cache key was created at ${path}; back it up with the database`,
+      details: { path },
+    });
     return { key, path, source, created: true, alerts };
   }
   let raw: Buffer;
-  try { raw = readFileSync(path); } catch (e) { throw keyError(`cannot read key file ${path}`, e); }
+  try {
+    raw = readFileSync(path);
+  } catch (e) {
+    throw keyError(`cannot read key file ${path}`, e);
+  }
   const key = parseKey(raw);
   if (!key) throw keyError(`key file ${path} must hold 32 raw bytes or 64 hex digits (found ${raw.length} bytes)`);
   const mode = statSync(path).mode & 0o777;
   if (source !== 'credential' && (mode & 0o077) !== 0) {
-    alerts.push({ code: 'STORE_KEY_MODE', message: `key file ${path} is readable by others (mode ${mode.toString(8)}); expected 600`, details: { path, mode: mode.toString(8) } });
+    alerts.push({
+      code: 'STORE_KEY_MODE',
+      message: `key file ${path} is readable by others (mode ${mode.toString(8)}); expected 600`,
+      details: { path, mode: mode.toString(8) },
+    });
   }
   return { key, path, source, created: false, alerts };
 }
@@ -147,15 +166,21 @@ function aadBytes(a: Aad): Buffer {
 }
 
 function corrupt(a: Aad, reason: string): OnshiError<StoreErrorCode> {
-  return new OnshiError<StoreErrorCode>('STORE_CORRUPT', `stored ${a.table}.${a.purpose} could not be decrypted (${reason})`, {
-    details: { table: a.table, purpose: a.purpose, reason },
-  });
+  return new OnshiError<StoreErrorCode>(
+    'STORE_CORRUPT',
+    `stored ${a.table}.${a.purpose} could not be decrypted (${reason})`,
+    {
+      details: { table: a.table, purpose: a.purpose, reason },
+    },
+  );
 }
 
 /** JSON text of a value; refuses what JSON cannot carry (undefined, functions, BigInt, cycles). */
 export function toJson(value: unknown): string {
   let s: string | undefined;
-  try { s = JSON.stringify(value); } catch (e) {
+  try {
+    s = JSON.stringify(value);
+  } catch (e) {
     throw new OnshiError<StoreErrorCode>('STORE_INPUT_INVALID', 'value is not JSON-serializable', { cause: e });
   }
   if (s === undefined) throw new OnshiError<StoreErrorCode>('STORE_INPUT_INVALID', 'value is not JSON-serializable');
@@ -168,7 +193,9 @@ export function toJson(value: unknown): string {
 const squash = (s: string): string => s.normalize('NFKC').replace(/\s+/gu, '');
 
 function invalid(field: string): OnshiError<StoreErrorCode> {
-  return new OnshiError<StoreErrorCode>('STORE_INPUT_INVALID', `lookup field ${field} is empty or malformed`, { details: { field } });
+  return new OnshiError<StoreErrorCode>('STORE_INPUT_INVALID', `lookup field ${field} is empty or malformed`, {
+    details: { field },
+  });
 }
 
 /**
@@ -201,7 +228,10 @@ export function normalizeLookup(input: LookupInput): string[] {
 }
 
 export function normalizeSerial(serial: string): string {
-  const s = squash(serial).replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+  const s = squash(serial)
+    .replace(/:/g, '')
+    .toLowerCase()
+    .replace(/^0+(?=.)/, '');
   if (!/^[0-9a-f]+$/.test(s)) throw invalid('certSerial');
   return s;
 }

@@ -1,11 +1,44 @@
 /**
- * The gateway's durable state: eligibility cache, outbox, reconciliation, revocation list, meta.
- * See docs/cache.md for the schema, durability and encryption choices.
+ * The gateway's durable state: eligibility cache, outbox, reconciliation, rechecks, batches, audit
+ * log, revocation list, meta. The main thread's side is in store/ (one facade per area over the
+ * writer channel), the writer thread's in writer-worker.ts and ops/. See docs/cache.md for the
+ * schema, durability and encryption choices.
  */
-export { GatewayStore, DB_FILE, verifyAuditFile, type BatchListItem, type EligibilityWrite } from './store.js';
+export { GatewayStore } from './store/gateway-store.js';
+export { DB_FILE } from './store/inputs.js';
+export { verifyAuditFile, AuditLog } from './store/audit-log.js';
+export { BatchStore, type BatchListItem } from './store/batches.js';
+export { EligibilityStore, type EligibilityWrite } from './store/eligibility.js';
+export { MetaStore, RevocationStore } from './store/meta.js';
+export { OutboxStore } from './store/outbox.js';
+export { RecheckStore } from './store/rechecks.js';
+export { ReconciliationStore } from './store/reconciliation.js';
 export { LATEST_VERSION } from './schema.js';
 export type {
-  AuditEntry, AuditFailure, AuditInput, AuditKind, AuditVerifyResult, BatchChunkRecord, BatchChunkState, BatchEntryInput, BatchEntryRecord, BatchEntryResultInput,
-  BatchRecord, BatchState, CacheOptions, CompleteOutcome, LookupInput, OutboxEntry, OutboxState, OutboxStats, RecheckEntry, RecheckInput, RecheckState, RecheckUpdate, ReconciliationEntry,
-  ReconciliationInput, StoreAlert, StoreErrorCode,
+  AuditEntry,
+  AuditFailure,
+  AuditInput,
+  AuditKind,
+  AuditVerifyResult,
+  BatchChunkRecord,
+  BatchChunkState,
+  BatchEntryInput,
+  BatchEntryRecord,
+  BatchEntryResultInput,
+  BatchRecord,
+  BatchState,
+  CacheOptions,
+  CompleteOutcome,
+  LookupInput,
+  OutboxEntry,
+  OutboxState,
+  OutboxStats,
+  RecheckEntry,
+  RecheckInput,
+  RecheckState,
+  RecheckUpdate,
+  ReconciliationEntry,
+  ReconciliationInput,
+  StoreAlert,
+  StoreErrorCode,
 } from './types.js';

@@ -5,13 +5,13 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { OnshiError, isOnshiError } from '../errors.js';
+import { OnshiError, isOnshiError } from '../core/errors.js';
 import type { CacheKeys } from './crypto.js';
 import { ensureAuditHead } from './audit.js';
 import { migrate } from './schema.js';
 import { isCorruption, toStoreError } from './sqlite-errors.js';
 import type { StoreAlert, StoreErrorCode } from './types.js';
-import { AAD, KEY_CHECK_PLAIN } from './writer-ops.js';
+import { AAD, KEY_CHECK_PLAIN } from './aad.js';
 
 export const WRITER_PRAGMAS = [
   'journal_mode = WAL',
@@ -25,7 +25,11 @@ export const WRITER_PRAGMAS = [
   'secure_delete = FAST',
 ] as const;
 
-export function openWriter(dbPath: string, keys: CacheKeys, now = Date.now()): { db: Database.Database; alerts: StoreAlert[] } {
+export function openWriter(
+  dbPath: string,
+  keys: CacheKeys,
+  now = Date.now(),
+): { db: Database.Database; alerts: StoreAlert[] } {
   const alerts: StoreAlert[] = [];
   let db: Database.Database | undefined;
   try {
@@ -38,13 +42,24 @@ export function openWriter(dbPath: string, keys: CacheKeys, now = Date.now()): {
       message: `the database was corrupt (${e instanceof Error ? e.message : String(e)}); it was moved to ${movedTo} and a fresh one created. Cached answers, queued checks and reconciliation items in the old file are not in the new one; the old file is kept for recovery (sqlite3 .recover).`,
       details: { movedTo },
     });
-    try { db = openChecked(dbPath); } catch (e2) { throw toStoreError(e2, 'creating a fresh database'); }
+    try {
+      db = openChecked(dbPath);
+    } catch (e2) {
+      throw toStoreError(e2, 'creating a fresh database');
+    }
   }
   try {
     checkKey(db, keys);
     ensureAuditHead(db, keys);
-    const reset = db.prepare(`UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'inflight'`).run(now).changes;
-    if (reset > 0) alerts.push({ code: 'OUTBOX_INFLIGHT_RESET', message: `${reset} outbox entries were inflight at the last stop and will be sent again`, details: { count: reset } });
+    const reset = db
+      .prepare(`UPDATE outbox SET state = 'pending', updated_at = ? WHERE state = 'inflight'`)
+      .run(now).changes;
+    if (reset > 0)
+      alerts.push({
+        code: 'OUTBOX_INFLIGHT_RESET',
+        message: `${reset} outbox entries were inflight at the last stop and will be sent again`,
+        details: { count: reset },
+      });
   } catch (e) {
     db.close();
     throw toStoreError(e, 'opening the database');
@@ -63,7 +78,11 @@ function assertHeader(dbPath: string): void {
   if (size === 0) return; // new
   const head = Buffer.alloc(SQLITE_MAGIC.length);
   const fd = openSync(dbPath, 'r');
-  try { readSync(fd, head, 0, head.length, 0); } finally { closeSync(fd); }
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
   if (size < 100 || !head.equals(SQLITE_MAGIC)) {
     throw new OnshiError<StoreErrorCode>('STORE_CORRUPT', 'file is not a database (bad header)');
   }
@@ -78,7 +97,13 @@ function openChecked(dbPath: string): Database.Database {
     for (const p of WRITER_PRAGMAS) db.pragma(p); // the first read of the header: throws SQLITE_NOTADB on garbage
     const rows = db.pragma('integrity_check') as { integrity_check: string }[];
     if (rows.length !== 1 || rows[0]?.integrity_check !== 'ok') {
-      throw new OnshiError<StoreErrorCode>('STORE_CORRUPT', `integrity_check: ${rows.slice(0, 3).map((r) => r.integrity_check).join('; ')}`);
+      throw new OnshiError<StoreErrorCode>(
+        'STORE_CORRUPT',
+        `integrity_check: ${rows
+          .slice(0, 3)
+          .map((r) => r.integrity_check)
+          .join('; ')}`,
+      );
     }
     migrate(db);
     return db;
@@ -98,18 +123,32 @@ function checkKey(db: Database.Database, keys: CacheKeys): void {
   }
   try {
     if (keys.open(Buffer.from(stored, 'base64'), AAD.keyCheck).toString('utf8') === KEY_CHECK_PLAIN) return;
-  } catch { /* below */ }
-  throw new OnshiError<StoreErrorCode>('STORE_KEY_INVALID', 'the cache key does not match this database (was the key file replaced?); nothing was changed');
+  } catch {
+    /* below */
+  }
+  throw new OnshiError<StoreErrorCode>(
+    'STORE_KEY_INVALID',
+    'the cache key does not match this database (was the key file replaced?); nothing was changed',
+  );
 }
 
 /** Renames the database and its -wal/-shm to `<name>.corrupt-<timestamp>[-wal|-shm]` (sqlite3 can open the pair). */
 function moveAside(dbPath: string, now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   let target = `${dbPath}.corrupt-${stamp}`;
   for (let i = 1; existsSync(target); i++) target = `${dbPath}.corrupt-${stamp}.${i}`;
   for (const suffix of ['-wal', '-shm']) if (existsSync(dbPath + suffix)) renameSync(dbPath + suffix, target + suffix);
   renameSync(dbPath, target);
   const fd = openSync(dirname(dbPath), 'r');
-  try { fsyncSync(fd); } catch { /* some file systems refuse */ } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } catch {
+    /* some file systems refuse */
+  } finally {
+    closeSync(fd);
+  }
   return basename(target);
 }

@@ -3,7 +3,7 @@
  * Buffers): values travel as JSON text, keyed hashes as hex, times as epoch milliseconds.
  * Every request carries an id and gets exactly one response with that id.
  */
-import type { OnshiError } from '../errors.js';
+import type { OnshiError } from '../core/errors.js';
 import type { WireAuditInput } from './audit.js';
 import type { CompleteOutcome, StoreAlert, StoreErrorCode } from './types.js';
 
@@ -18,7 +18,12 @@ export interface WorkerInit {
 export type WireOutcome = 'done' | { retryAt: number; error: string; unsent?: true } | { dead: string };
 
 /** A cache write prepared on the main thread (lookup key and JSON), committed by the writer. */
-export interface WireEligibility { lookupHex: string; answerJson: string; verifiedAt: number; source: string }
+export interface WireEligibility {
+  lookupHex: string;
+  answerJson: string;
+  verifiedAt: number;
+  source: string;
+}
 
 export interface WireOutboxEntry {
   id: number;
@@ -33,33 +38,80 @@ export interface WireOutboxEntry {
 /** op name → [arguments, result] */
 export interface Ops {
   putEligibility: [WireEligibility, { stored: boolean }];
-  enqueue: [{ idempotencyKey: string; kind: string; payloadJson: string; now: number }, { id: number; depth: number; duplicate: boolean }];
+  enqueue: [
+    { idempotencyKey: string; kind: string; payloadJson: string; now: number },
+    { id: number; depth: number; duplicate: boolean },
+  ];
   nextDue: [{ limit: number; now: number }, { entries: WireOutboxEntry[]; corruptIds: number[] }];
   complete: [{ id: number; outcome: WireOutcome; now: number }, null];
   /** a replay's cache writes + complete + nextDue(next), in one savepoint: one round trip per replay */
-  settleOutbox: [{ id: number; outcome: WireOutcome; eligibility: WireEligibility[]; next: number; now: number }, { entries: WireOutboxEntry[]; corruptIds: number[] }];
-  addReconciliation: [{ outboxId: number; beforeJson: string | null; afterJson: string; changedFields: string[]; now: number }, { id: number }];
+  settleOutbox: [
+    { id: number; outcome: WireOutcome; eligibility: WireEligibility[]; next: number; now: number },
+    { entries: WireOutboxEntry[]; corruptIds: number[] },
+  ];
+  addReconciliation: [
+    { outboxId: number; beforeJson: string | null; afterJson: string; changedFields: string[]; now: number },
+    { id: number },
+  ];
   markHandled: [{ id: number; now: number }, null];
-  addRecheck: [{ lookupHex: string; client: string; validity: string; until: number; nextAt: number; personalJson: string; now: number }, { id: number; duplicate: boolean }];
-  updateRecheck: [{ id: number; attempted: boolean; state: 'scheduled' | 'found' | 'expired'; validity: string | null; error: string | null; nextAt: number | null; foundJson: string | null; now: number }, null];
+  addRecheck: [
+    {
+      lookupHex: string;
+      client: string;
+      validity: string;
+      until: number;
+      nextAt: number;
+      personalJson: string;
+      now: number;
+    },
+    { id: number; duplicate: boolean },
+  ];
+  updateRecheck: [
+    {
+      id: number;
+      attempted: boolean;
+      state: 'scheduled' | 'found' | 'expired';
+      validity: string | null;
+      error: string | null;
+      nextAt: number | null;
+      foundJson: string | null;
+      now: number;
+    },
+    null,
+  ];
   setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
   setMeta: [{ key: string; value: string }, null];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];
   purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];
-  batchAppend: [{
-    batchId: string; client: string; create?: { confirmationDate: string; run: 'now' | 'scheduled' };
-    entries: { arbitraryId: string; queryJson: string }[]; close?: { chunkSize: number }; maxEntries: number; now: number;
-  }, { total: number; state: string }];
+  batchAppend: [
+    {
+      batchId: string;
+      client: string;
+      create?: { confirmationDate: string; run: 'now' | 'scheduled' };
+      entries: { arbitraryId: string; queryJson: string }[];
+      close?: { chunkSize: number };
+      maxEntries: number;
+      now: number;
+    },
+    { total: number; state: string },
+  ];
   batchStart: [{ batchId: string; now: number }, null];
   batchPrune: [{ before: number }, { batches: number; entries: number }];
   batchChunkSubmitted: [{ batchId: string; chunk: number; receptionNumber: string; now: number }, null];
   batchChunkError: [{ batchId: string; chunk: number; error: string; now: number }, null];
-  batchChunkFinish: [{
-    batchId: string; chunk: number; chunkState: 'done' | 'failed'; error?: string;
-    results: { seq: number; state: 'answered' | 'error'; isError: boolean; resultJson: string }[];
-    unansweredJson: string; now: number;
-  }, { state: string; total: number; finished: number; errors: number; complete: boolean }];
+  batchChunkFinish: [
+    {
+      batchId: string;
+      chunk: number;
+      chunkState: 'done' | 'failed';
+      error?: string;
+      results: { seq: number; state: 'answered' | 'error'; isError: boolean; resultJson: string }[];
+      unansweredJson: string;
+      now: number;
+    },
+    { state: string; total: number; finished: number; errors: number; complete: boolean },
+  ];
   close: [Record<string, never>, null];
 }
 export type OpName = keyof Ops;
@@ -69,9 +121,17 @@ export type OpResult<K extends OpName> = Ops[K][1];
 export type Request = { [K in OpName]: { type: 'req'; id: number; op: K; args: OpArgs<K> } }[OpName];
 
 /** Requests made in the same turn of the main thread's event loop, sent as one message. */
-export interface Requests { type: 'req-batch'; requests: Request[] }
+export interface Requests {
+  type: 'req-batch';
+  requests: Request[];
+}
 
-export interface WireError { code: StoreErrorCode | string; message: string; retryable: boolean; details?: Record<string, unknown> }
+export interface WireError {
+  code: StoreErrorCode | string;
+  message: string;
+  retryable: boolean;
+  details?: Record<string, unknown>;
+}
 
 export type Response =
   | { type: 'res'; id: number; ok: true; result: unknown }
@@ -81,7 +141,10 @@ export type Response =
 export type Startup = { type: 'ready'; alerts: StoreAlert[] } | { type: 'fatal'; error: WireError };
 
 /** The answers to one group commit travel together: one message instead of one per request. */
-export interface Responses { type: 'res-batch'; responses: Response[] }
+export interface Responses {
+  type: 'res-batch';
+  responses: Response[];
+}
 
 export type WorkerMessage = Response | Responses | Startup;
 

@@ -5,10 +5,14 @@
  * Never edit a released step: add a new one.
  */
 import type Database from 'better-sqlite3';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import type { StoreErrorCode } from './types.js';
 
-export interface Migration { version: number; name: string; sql: string }
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -217,16 +221,24 @@ export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 export function migrate(db: Database.Database, target = LATEST_VERSION, now = Date.now()): number[] {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > LATEST_VERSION) {
-    throw new OnshiError<StoreErrorCode>('STORE_SCHEMA_NEWER', `the database is at schema ${current}, newer than this build knows (${LATEST_VERSION}); refusing to downgrade`, {
-      details: { current, latest: LATEST_VERSION },
-    });
+    throw new OnshiError<StoreErrorCode>(
+      'STORE_SCHEMA_NEWER',
+      `the database is at schema ${current}, newer than this build knows (${LATEST_VERSION}); refusing to downgrade`,
+      {
+        details: { current, latest: LATEST_VERSION },
+      },
+    );
   }
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (m.version <= current || m.version > target) continue;
     db.transaction(() => {
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        now,
+      );
       db.pragma(`user_version = ${m.version}`);
     }).immediate();
     applied.push(m.version);

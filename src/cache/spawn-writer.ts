@@ -22,12 +22,18 @@ export const WRITER_RESOURCE_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb
 export function spawnWriter(init: WorkerInit): Worker {
   const resourceLimits = WRITER_RESOURCE_LIMITS;
   const fromSource = import.meta.url.endsWith('.ts');
-  if (!fromSource) return new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: init, resourceLimits });
+  if (!fromSource)
+    return new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: init, resourceLimits });
   const entry = new URL('./writer-worker.ts', import.meta.url).href;
   let tsxApi: string | undefined;
-  try { tsxApi = import.meta.resolve('tsx/esm/api'); } catch { /* not installed: inherit the loader */ }
+  try {
+    tsxApi = import.meta.resolve('tsx/esm/api');
+  } catch {
+    /* not installed: inherit the loader */
+  }
   if (tsxApi === undefined) return new Worker(new URL(entry), { workerData: init, resourceLimits });
-  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`
-    + `.catch((e) => { process.nextTick(() => { throw e; }); });`;
+  const boot =
+    `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })` +
+    `.catch((e) => { process.nextTick(() => { throw e; }); });`;
   return new Worker(boot, { eval: true, workerData: init, execArgv: [], resourceLimits });
 }

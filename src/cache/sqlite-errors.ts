@@ -1,5 +1,5 @@
 /** Maps SQLite / file-system failures to the store's typed errors. */
-import { OnshiError, isOnshiError } from '../errors.js';
+import { OnshiError, isOnshiError } from '../core/errors.js';
 import type { StoreErrorCode } from './types.js';
 
 const sqliteCode = (e: unknown): string | undefined => {
@@ -10,7 +10,7 @@ const sqliteCode = (e: unknown): string | undefined => {
 /** "file is not a database" or a corrupt page: the file must be moved aside. */
 export function isCorruption(e: unknown): boolean {
   const c = sqliteCode(e);
-  return c === 'SQLITE_NOTADB' || (c !== undefined && c.startsWith('SQLITE_CORRUPT'));
+  return c === 'SQLITE_NOTADB' || c?.startsWith('SQLITE_CORRUPT') === true;
 }
 
 export function toStoreError(e: unknown, what: string): OnshiError {
@@ -19,13 +19,27 @@ export function toStoreError(e: unknown, what: string): OnshiError {
   const msg = e instanceof Error ? e.message : String(e);
   // ENOSPC surfaces as SQLITE_FULL from a write, or SQLITE_IOERR_SHMSIZE when the -shm cannot grow.
   if (c === 'SQLITE_FULL' || c === 'ENOSPC' || c === 'SQLITE_IOERR_SHMSIZE') {
-    return new OnshiError<StoreErrorCode>('STORE_DISK_FULL', `${what}: the disk is full; nothing was stored`, { retryable: true, details: { sqlite: c }, cause: e });
+    return new OnshiError<StoreErrorCode>('STORE_DISK_FULL', `${what}: the disk is full; nothing was stored`, {
+      retryable: true,
+      details: { sqlite: c },
+      cause: e,
+    });
   }
   if (isCorruption(e)) {
-    return new OnshiError<StoreErrorCode>('STORE_CORRUPT', `${what}: the database is corrupt (${msg})`, { details: { sqlite: c ?? 'unknown' }, cause: e });
+    return new OnshiError<StoreErrorCode>('STORE_CORRUPT', `${what}: the database is corrupt (${msg})`, {
+      details: { sqlite: c ?? 'unknown' },
+      cause: e,
+    });
   }
   if (c?.startsWith('SQLITE_IOERR') || c === 'EIO') {
-    return new OnshiError<StoreErrorCode>('STORE_IO', `${what}: I/O error (${msg})`, { retryable: true, details: { sqlite: c }, cause: e });
+    return new OnshiError<StoreErrorCode>('STORE_IO', `${what}: I/O error (${msg})`, {
+      retryable: true,
+      details: { sqlite: c },
+      cause: e,
+    });
   }
-  return new OnshiError<StoreErrorCode>('STORE_IO', `${what}: ${msg}`, { details: { sqlite: c ?? 'unknown' }, cause: e });
+  return new OnshiError<StoreErrorCode>('STORE_IO', `${what}: ${msg}`, {
+    details: { sqlite: c ?? 'unknown' },
+    cause: e,
+  });
 }

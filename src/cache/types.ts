@@ -216,7 +216,10 @@ export interface BatchChunkRecord {
   lastError?: string;
 }
 
-export interface BatchEntryInput { arbitraryId: string; query: unknown }
+export interface BatchEntryInput {
+  arbitraryId: string;
+  query: unknown;
+}
 
 export interface BatchEntryResultInput {
   seq: number;

@@ -7,12 +7,20 @@
  * request). Replies are posted only after COMMIT returned; if the commit fails, every request of
  * the batch gets the error — nothing is acknowledged that is not durable.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import { CacheKeys } from './crypto.js';
 import { openWriter } from './open-writer.js';
-import { toWire, type OpName, type Request, type Requests, type Response, type WorkerInit, type WorkerMessage } from './protocol.js';
+import {
+  toWire,
+  type OpName,
+  type Request,
+  type Requests,
+  type Response,
+  type WorkerInit,
+  type WorkerMessage,
+} from './protocol.js';
 import { toStoreError } from './sqlite-errors.js';
 import { createWriterOps } from './writer-ops.js';
 
@@ -44,7 +52,10 @@ let scheduled = false;
 port.on('message', (m: Request | Requests) => {
   if (m.type === 'req-batch') queue.push(...m.requests);
   else queue.push(m);
-  if (!scheduled) { scheduled = true; setImmediate(drain); }
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(drain);
+  }
 });
 
 function drain(): void {
@@ -64,11 +75,17 @@ function drain(): void {
 }
 
 /** The transaction's own statements, prepared once (each commit is on the outage answer's path). */
-let tx: Record<'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit' | 'rollback', Database.Statement> | undefined;
+let tx:
+  | Record<'begin' | 'savepoint' | 'release' | 'rollbackTo' | 'commit' | 'rollback', Database.Statement>
+  | undefined;
 function txStatements(): NonNullable<typeof tx> {
   tx ??= {
-    begin: db.prepare('BEGIN IMMEDIATE'), savepoint: db.prepare('SAVEPOINT req'), release: db.prepare('RELEASE req'),
-    rollbackTo: db.prepare('ROLLBACK TO req'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK'),
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    savepoint: db.prepare('SAVEPOINT req'),
+    release: db.prepare('RELEASE req'),
+    rollbackTo: db.prepare('ROLLBACK TO req'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
   };
   return tx;
 }
@@ -97,7 +114,11 @@ function runBatch(batch: Request[]): Response[] {
         return batch.map((x) => errorResponse(x.id, err));
       }
       if (alone) {
-        try { t.rollback.run(); } catch { /* already gone */ }
+        try {
+          t.rollback.run();
+        } catch {
+          /* already gone */
+        }
         return [errorResponse(r.id, err)];
       }
       t.rollbackTo.run();
@@ -109,7 +130,13 @@ function runBatch(batch: Request[]): Response[] {
     t.commit.run();
   } catch (e) {
     const err = toStoreError(e, 'committing');
-    if (db.inTransaction) { try { t.rollback.run(); } catch { /* already gone */ } }
+    if (db.inTransaction) {
+      try {
+        t.rollback.run();
+      } catch {
+        /* already gone */
+      }
+    }
     return batch.map((x) => errorResponse(x.id, err));
   }
   return out;

@@ -47,7 +47,8 @@ export function checkRatioConsistency(result: QualificationResult): RatioAdvice 
   const fromElderly = wari(result.elderly?.contributionRatio);
   const ratio = fromElderly ?? wari(result.partialContributionRatio);
   if (ratio === undefined) return undefined;
-  const inconsistent = ((ratio === 1 || ratio === 2) && GENEKI_NAMI.has(flag)) || (ratio === 3 && IPPAN_OR_LOW.has(flag));
+  const inconsistent =
+    ((ratio === 1 || ratio === 2) && GENEKI_NAMI.has(flag)) || (ratio === 3 && IPPAN_OR_LOW.has(flag));
   if (!inconsistent) return undefined;
   const label = codeLabel('012', flag) ?? flag;
   return {
@@ -149,17 +150,18 @@ function charFits(ch: string, target: NameTarget): boolean {
   const bytes = iconv.encode(ch, 'cp932');
   let ok = iconv.decode(bytes, 'cp932') === ch; // iconv-lite writes '?' for what it cannot map
   const b0 = bytes[0] ?? 0;
-  if (ok && bytes.length === 1) ok = (b0 >= 0x20 && b0 < 0x7F) || (b0 >= 0xA1 && b0 <= 0xDF);
+  if (ok && bytes.length === 1) ok = (b0 >= 0x20 && b0 < 0x7f) || (b0 >= 0xa1 && b0 <= 0xdf);
   else if (ok && target === 'shift_jis') {
     // JIS X 0208 rows 1–8 and 16–84; 0x85–0x87 (NEC row 13) and 0xEB… (NEC/IBM extensions, user area) are cp932 only.
-    ok = (b0 >= 0x81 && b0 <= 0x84) || (b0 >= 0x88 && b0 <= 0x9F) || (b0 >= 0xE0 && b0 <= 0xEA);
+    ok = (b0 >= 0x81 && b0 <= 0x84) || (b0 >= 0x88 && b0 <= 0x9f) || (b0 >= 0xe0 && b0 <= 0xea);
   }
   cache.set(ch, ok);
   return ok;
 }
 
 const fits = (s: string, target: NameTarget): boolean => [...s].every((ch) => charFits(ch, target));
-const codePointsOf = (s: string): string[] => [...s].map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
+const codePointsOf = (s: string): string[] =>
+  [...s].map((c) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
 
 /**
  * The name exactly as sent, plus a fallback for a receipt computer limited to Shift_JIS (or
@@ -170,12 +172,18 @@ export function nameFallback(name: string, opts: { target?: NameTarget; placehol
   const target = opts.target ?? 'shift_jis';
   const placeholder = opts.placeholder ?? DEFAULT_PLACEHOLDER;
   if ([...placeholder].length !== 1 || !fits(placeholder, target)) {
-    throw new OqsError('OQS_ENCODING_UNREPRESENTABLE', `the placeholder must be one character of ${target}`, { details: { path: 'placeholder' } });
+    throw new OqsError('OQS_ENCODING_UNREPRESENTABLE', `the placeholder must be one character of ${target}`, {
+      details: { path: 'placeholder' },
+    });
   }
   // The usual name fits as it is: a group fits exactly when each of its code points does, so one
   // pass over the code points settles it without splitting the name into groups.
   let allFit = true;
-  for (const ch of name) if (!charFits(ch, target)) { allFit = false; break; }
+  for (const ch of name)
+    if (!charFits(ch, target)) {
+      allFit = false;
+      break;
+    }
   if (allFit) return { exact: name, fallback: name, lossless: true, substitutions: [] };
   let fallback = '';
   const substitutions: NameSubstitution[] = [];
@@ -204,7 +212,16 @@ export function nameFallback(name: string, opts: { target?: NameTarget; placehol
       reasons.push(PRIVATE_USE_RE.test(s) ? 'private-use' : 'not-in-target');
       s = placeholder;
     }
-    substitutions.push({ index, length: original.length, fallbackIndex: fallback.length, original, replacement: s, codePoints: codePointsOf(original), kind, reasons });
+    substitutions.push({
+      index,
+      length: original.length,
+      fallbackIndex: fallback.length,
+      original,
+      replacement: s,
+      codePoints: codePointsOf(original),
+      kind,
+      reasons,
+    });
     fallback += s;
   }
   return { exact: name, fallback, lossless: substitutions.length === 0, substitutions };
@@ -233,7 +250,18 @@ export interface FactCheck {
 }
 
 const SMALL_KANA: Readonly<Record<string, string>> = {
-  ァ: 'ア', ィ: 'イ', ゥ: 'ウ', ェ: 'エ', ォ: 'オ', ッ: 'ツ', ャ: 'ヤ', ュ: 'ユ', ョ: 'ヨ', ヮ: 'ワ', ヵ: 'カ', ヶ: 'ケ',
+  ァ: 'ア',
+  ィ: 'イ',
+  ゥ: 'ウ',
+  ェ: 'エ',
+  ォ: 'オ',
+  ッ: 'ツ',
+  ャ: 'ヤ',
+  ュ: 'ユ',
+  ョ: 'ヨ',
+  ヮ: 'ワ',
+  ヵ: 'カ',
+  ヶ: 'ケ',
 };
 
 /**
@@ -272,7 +300,9 @@ export function checkKnownFacts(known: KnownPatientFacts, result: QualificationR
   if (known.nameKana !== undefined && normalizeKanaName(known.nameKana) !== '' && result.nameKana !== undefined) {
     const k = normalizeKanaName(known.nameKana);
     // NameOfOtherKana (通称 etc.) identifies the same person as well.
-    const names = [result.nameKana, result.nameOfOtherKana].filter((n): n is string => n !== undefined).map(normalizeKanaName);
+    const names = [result.nameKana, result.nameOfOtherKana]
+      .filter((n): n is string => n !== undefined)
+      .map(normalizeKanaName);
     compare('nameKana', names.includes(k));
   }
   if ((known.sex === '1' || known.sex === '2') && (result.sex1 === '1' || result.sex1 === '2')) {
@@ -287,7 +317,17 @@ export function checkKnownFacts(known: KnownPatientFacts, result: QualificationR
 
 /** Fields shown to staff to tell candidates apart. */
 const CANDIDATE_FIELDS = [
-  'name', 'nameKana', 'sex1', 'birthdate', 'insurerNumber', 'symbol', 'number', 'branch', 'personalFamily', 'insurerName', 'address',
+  'name',
+  'nameKana',
+  'sex1',
+  'birthdate',
+  'insurerNumber',
+  'symbol',
+  'number',
+  'branch',
+  'personalFamily',
+  'insurerName',
+  'address',
 ] as const satisfies ReadonlyArray<keyof QualificationResult>;
 
 export interface MultipleMatches {

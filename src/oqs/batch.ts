@@ -1,7 +1,25 @@
 import { OqsError, invalidMessage } from './errors.js';
 import {
-  ENCODING_OF, Reader, bodyFromReader, bodyToTree, checkDate, checkTimestamp, code, fromJsonForm, institution, mergeExtra,
-  put, putFileIdAndError, queryFromReader, queryToTree, requestEnvelope, requiredCode, requiredNode, rootReader, toJsonForm, xmlMsgContent,
+  ENCODING_OF,
+  Reader,
+  bodyFromReader,
+  bodyToTree,
+  checkDate,
+  checkTimestamp,
+  code,
+  fromJsonForm,
+  institution,
+  mergeExtra,
+  put,
+  putFileIdAndError,
+  queryFromReader,
+  queryToTree,
+  requestEnvelope,
+  requiredCode,
+  requiredNode,
+  rootReader,
+  toJsonForm,
+  xmlMsgContent,
 } from './messages.js';
 import type { CharacterCode, NumbersQuery, ResponseBody, SegmentOfResult, WireEncoding, XmlTree } from './types.js';
 import { serializeXmlDocument, type XmlLimits } from './xml.js';
@@ -104,11 +122,18 @@ export interface BatchResult {
 
 /** The XmlMsg content tree of an OQSmuquc01req. Validates (including unique ArbitraryIdentifiers). */
 export function batchSubmitToTree(req: BatchSubmitRequest): XmlTree {
-  const header: XmlTree = { QualificationConfirmationDate: req.confirmationDate, MedicalInstitutionCode: req.institutionCode };
+  const header: XmlTree = {
+    QualificationConfirmationDate: req.confirmationDate,
+    MedicalInstitutionCode: req.institutionCode,
+  };
   if (req.fileId !== undefined && req.fileId !== '') header.ArbitraryFileIdentifier = req.fileId;
-  if (req.entries.length === 0) throw invalidMessage(`MessageBody/${SEARCH_INFO}`, 'missing', 'a batch needs at least one entry');
+  if (req.entries.length === 0)
+    throw invalidMessage(`MessageBody/${SEARCH_INFO}`, 'missing', 'a batch needs at least one entry');
   const items = req.entries.map(queryToTree);
-  const tree: XmlTree = { MessageHeader: header, MessageBody: { [SEARCH_INFO]: items.length === 1 ? (items[0] as XmlTree) : items } };
+  const tree: XmlTree = {
+    MessageHeader: header,
+    MessageBody: { [SEARCH_INFO]: items.length === 1 ? (items[0] as XmlTree) : items },
+  };
   batchSubmitFromTree(tree); // never emit what we would refuse to read
   return tree;
 }
@@ -131,9 +156,12 @@ export function batchSubmitFromTree(tree: XmlTree): BatchSubmitRequest {
 }
 
 function checkArbitraryId(path: string, id: string | undefined, seen: Set<string>): void {
-  if (id === undefined) throw invalidMessage(path, 'missing', `${path}: every batch entry needs its own ArbitraryIdentifier`);
-  if (!ARBITRARY_ID_RE.test(id)) throw invalidMessage(path, 'format', `${path}: at most 50 characters, no control characters`);
-  if (seen.has(id)) throw invalidMessage(path, 'duplicate-identifier', `${path}: the same ArbitraryIdentifier twice in one batch`);
+  if (id === undefined)
+    throw invalidMessage(path, 'missing', `${path}: every batch entry needs its own ArbitraryIdentifier`);
+  if (!ARBITRARY_ID_RE.test(id))
+    throw invalidMessage(path, 'format', `${path}: at most 50 characters, no control characters`);
+  if (seen.has(id))
+    throw invalidMessage(path, 'duplicate-identifier', `${path}: the same ArbitraryIdentifier twice in one batch`);
   seen.add(id);
 }
 
@@ -166,7 +194,8 @@ const RECEIPT_HEADER: ReadonlyArray<readonly [keyof BatchReceiptHeader, string]>
 
 function receptionNumber(r: Reader, required: boolean): string | undefined {
   const v = required ? r.required('ReceptionNumber') : r.text('ReceptionNumber');
-  if (v !== undefined && !RECEPTION_RE.test(v)) throw invalidMessage(r.at('ReceptionNumber'), 'format', 'ReceptionNumber: printable ASCII, at most 64');
+  if (v !== undefined && !RECEPTION_RE.test(v))
+    throw invalidMessage(r.at('ReceptionNumber'), 'format', 'ReceptionNumber: printable ASCII, at most 64');
   return v;
 }
 
@@ -188,7 +217,8 @@ export function batchReceiptFromTree(tree: XmlTree): BatchReceipt {
 export function batchReceiptToTree(receipt: BatchReceipt): XmlTree {
   const h = headerTree(receipt.header, RECEIPT_HEADER);
   const b: XmlTree = {};
-  if (receipt.receptionNumber !== undefined && receipt.receptionNumber !== '') b.ReceptionNumber = receipt.receptionNumber;
+  if (receipt.receptionNumber !== undefined && receipt.receptionNumber !== '')
+    b.ReceptionNumber = receipt.receptionNumber;
   if (receipt.receptionTime !== undefined && receipt.receptionTime !== '') b.ReceptionDateTime = receipt.receptionTime;
   mergeExtra(b, receipt.extra, 'extra');
   const tree: XmlTree = { MessageHeader: h, MessageBody: b };
@@ -196,7 +226,10 @@ export function batchReceiptToTree(receipt: BatchReceipt): XmlTree {
   return tree;
 }
 
-function headerTree<T extends { extra?: XmlTree }>(header: T, fields: ReadonlyArray<readonly [keyof T, string]>): XmlTree {
+function headerTree<T extends { extra?: XmlTree }>(
+  header: T,
+  fields: ReadonlyArray<readonly [keyof T, string]>,
+): XmlTree {
   const h: XmlTree = {};
   for (const [key, el] of fields) {
     const v = header[key];
@@ -313,13 +346,25 @@ export function batchResultFromTree(tree: XmlTree): BatchResult {
   if (header.segmentOfResult === '1') {
     const { total = 0, normal = 0, errors = 0 } = header;
     if (total !== units.length) {
-      throw invalidMessage('MessageHeader/NumberOfProcessingResult', 'count-mismatch', `NumberOfProcessingResult is ${total} but the body holds ${units.length} units`);
+      throw invalidMessage(
+        'MessageHeader/NumberOfProcessingResult',
+        'count-mismatch',
+        `NumberOfProcessingResult is ${total} but the body holds ${units.length} units`,
+      );
     }
     if (normal + errors !== total) {
-      throw invalidMessage('MessageHeader/NumberOfNormalProcessing', 'count-mismatch', 'NumberOfNormalProcessing + NumberOfError ≠ NumberOfProcessingResult');
+      throw invalidMessage(
+        'MessageHeader/NumberOfNormalProcessing',
+        'count-mismatch',
+        'NumberOfNormalProcessing + NumberOfError ≠ NumberOfProcessingResult',
+      );
     }
   } else if (units.length > 0) {
-    throw invalidMessage(`MessageBody/${UNIT}`, 'unexpected', `${UNIT} in an answer whose SegmentOfResult is ${header.segmentOfResult}`);
+    throw invalidMessage(
+      `MessageBody/${UNIT}`,
+      'unexpected',
+      `${UNIT} in an answer whose SegmentOfResult is ${header.segmentOfResult}`,
+    );
   }
   const result: BatchResult = { header, units };
   put(result, 'extra', b.extra());
@@ -344,9 +389,13 @@ export function batchResultToTree(result: BatchResult, o: { check?: boolean } = 
 /** Responses are decoded by their declaration, which must agree with CharacterCodeIdentifier (as for single answers). */
 function checkCharacterCode(encoding: WireEncoding, characterCode: CharacterCode): void {
   if (ENCODING_OF[characterCode] !== encoding) {
-    throw new OqsError('OQS_ENCODING_MISMATCH', `document is ${encoding} but CharacterCodeIdentifier is ${characterCode}`, {
-      details: { path: 'MessageHeader/CharacterCodeIdentifier', declared: encoding, characterCode },
-    });
+    throw new OqsError(
+      'OQS_ENCODING_MISMATCH',
+      `document is ${encoding} but CharacterCodeIdentifier is ${characterCode}`,
+      {
+        details: { path: 'MessageHeader/CharacterCodeIdentifier', declared: encoding, characterCode },
+      },
+    );
   }
 }
 
@@ -354,7 +403,10 @@ export function encodeBatchSubmitXml(req: BatchSubmitRequest, encoding: WireEnco
   return serializeXmlDocument(ROOT, batchSubmitToTree(req), encoding);
 }
 
-export function decodeBatchSubmitXml(buf: Buffer | Uint8Array, limits?: Partial<XmlLimits>): { request: BatchSubmitRequest; encoding: WireEncoding } {
+export function decodeBatchSubmitXml(
+  buf: Buffer | Uint8Array,
+  limits?: Partial<XmlLimits>,
+): { request: BatchSubmitRequest; encoding: WireEncoding } {
   const { tree, encoding } = xmlMsgContent(buf, limits);
   return { request: batchSubmitFromTree(tree), encoding };
 }
@@ -374,7 +426,10 @@ export function encodeBatchFetchXml(req: BatchFetchRequest, encoding: WireEncodi
   return serializeXmlDocument(ROOT, batchFetchToTree(req), encoding);
 }
 
-export function decodeBatchFetchXml(buf: Buffer | Uint8Array, limits?: Partial<XmlLimits>): { request: BatchFetchRequest; encoding: WireEncoding } {
+export function decodeBatchFetchXml(
+  buf: Buffer | Uint8Array,
+  limits?: Partial<XmlLimits>,
+): { request: BatchFetchRequest; encoding: WireEncoding } {
   const { tree, encoding } = xmlMsgContent(buf, limits);
   return { request: batchFetchFromTree(tree), encoding };
 }
@@ -397,7 +452,8 @@ export const encodeBatchReceiptJson = (receipt: BatchReceipt): unknown => toJson
 export const decodeBatchReceiptJson = (json: unknown): BatchReceipt => batchReceiptFromTree(fromJsonForm(json));
 export const encodeBatchFetchJson = (req: BatchFetchRequest): unknown => toJsonForm(batchFetchToTree(req));
 export const decodeBatchFetchJson = (json: unknown): BatchFetchRequest => batchFetchFromTree(fromJsonForm(json));
-export const encodeBatchResultJson = (result: BatchResult, o: { check?: boolean } = {}): unknown => toJsonForm(batchResultToTree(result, o));
+export const encodeBatchResultJson = (result: BatchResult, o: { check?: boolean } = {}): unknown =>
+  toJsonForm(batchResultToTree(result, o));
 export const decodeBatchResultJson = (json: unknown): BatchResult => batchResultFromTree(fromJsonForm(json));
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 
 /** Stable codes for every failure of the OQS wire format (see docs/oqs.md). */
 export type OqsErrorCode =
@@ -34,5 +34,7 @@ export function isOqsError(e: unknown, code?: OqsErrorCode): e is OqsError {
 
 /** OQS_MESSAGE_INVALID naming the offending path and a machine-readable reason. */
 export function invalidMessage(path: string, reason: string, message?: string): OqsError {
-  return new OqsError('OQS_MESSAGE_INVALID', message ?? `${path || '(root)'}: ${reason}`, { details: { path, reason } });
+  return new OqsError('OQS_MESSAGE_INVALID', message ?? `${path || '(root)'}: ${reason}`, {
+    details: { path, reason },
+  });
 }

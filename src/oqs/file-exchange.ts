@@ -5,7 +5,15 @@
  * Shift_JIS result file cannot hold. Pure: no I/O.
  */
 import { nameFallback } from './advice.js';
-import type { CharacterCode, NumbersQuery, QualificationResponse, QualificationResult, ResponseBody, XmlTree, XmlValue } from './types.js';
+import type {
+  CharacterCode,
+  NumbersQuery,
+  QualificationResponse,
+  QualificationResult,
+  ResponseBody,
+  XmlTree,
+  XmlValue,
+} from './types.js';
 import { serializeXmlDocument, sjisRepresentable } from './xml.js';
 
 /** The requests the gateway answers; anything else matching the naming scheme gets an error answer. */
@@ -35,7 +43,15 @@ export function parseRequestName(name: string): ExchangeName | undefined {
   const m = REQUEST_RE.exec(name);
   if (m === null) return undefined;
   // A Windows program may write .XML: the answer keeps the request's spelling.
-  const [, prefix, scope, job, step, suffix, ext] = m as unknown as [string, string, 'si' | 'mu', string, '01' | '02', string, string];
+  const [, prefix, scope, job, step, suffix, ext] = m as unknown as [
+    string,
+    string,
+    'si' | 'mu',
+    string,
+    '01' | '02',
+    string,
+    string,
+  ];
   let kind: ExchangeKind = 'unsupported';
   if (prefix === 'OQS' && job === 'quc') {
     if (scope === 'si' && step === '01') kind = 'single';
@@ -50,7 +66,9 @@ export function parseRequestName(name: string): ExchangeName | undefined {
  */
 export function faceResultName(institutionCode: string, opaque: string, timestamp: string): string {
   if (!/^\d{10}$/.test(institutionCode) || !/^[A-Za-z0-9]{1,40}$/.test(opaque) || !/^\d{14}$/.test(timestamp)) {
-    throw new RangeError('faceResultName: institution code (10 digits), opaque part ([A-Za-z0-9]) and timestamp (14 digits) expected');
+    throw new RangeError(
+      'faceResultName: institution code (10 digits), opaque part ([A-Za-z0-9]) and timestamp (14 digits) expected',
+    );
   }
   return `OQSsiquc01res_face_${institutionCode}${opaque}_${timestamp}.xml`;
 }
@@ -82,7 +100,8 @@ export function errorAnswerTree(a: ErrorAnswerInput): XmlTree {
   h.MedicalInstitutionCode = a.institutionCode;
   if (a.fileId !== undefined && /^[\x21-\x7E]{1,50}$/.test(a.fileId)) h.ArbitraryFileIdentifier = a.fileId;
   if (a.kind === 'single' || a.kind === 'unsupported') h.ReferenceClassification = '2';
-  if (a.receptionNumber !== undefined && /^[\x21-\x7E]{1,64}$/.test(a.receptionNumber)) h.ReceptionNumber = a.receptionNumber;
+  if (a.receptionNumber !== undefined && /^[\x21-\x7E]{1,64}$/.test(a.receptionNumber))
+    h.ReceptionNumber = a.receptionNumber;
   h.SegmentOfResult = '9';
   h.ErrorCode = a.errorCode;
   h.ErrorMessage = a.errorMessage;
@@ -119,7 +138,8 @@ function sjisTree(v: XmlValue, changed: { any: boolean }): XmlValue {
 
 /** A notice code of ours (§8 (6): a ProcessingResultCode on success is shown, never an error). */
 export const SJIS_FALLBACK_CODE = 'ONSHI-W-SJIS-FALLBACK';
-const SJIS_FALLBACK_MESSAGE = 'Shift_JIS で表せない文字を置き換えました（〓 など）。正確な表記はゲートウェイの API で確認できます。';
+const SJIS_FALLBACK_MESSAGE =
+  'Shift_JIS で表せない文字を置き換えました（〓 など）。正確な表記はゲートウェイの API で確認できます。';
 
 /**
  * A response that can be written in Shift_JIS (cp932): every text a result holds that cp932 cannot
@@ -161,7 +181,8 @@ export function shiftJisSafeBody<T extends ResponseBody>(input: T): T {
   }
   if (changed.any) {
     if (body.resultCode === undefined) body.resultCode = SJIS_FALLBACK_CODE;
-    body.resultMessage = body.resultMessage === undefined ? SJIS_FALLBACK_MESSAGE : `${body.resultMessage} ${SJIS_FALLBACK_MESSAGE}`;
+    body.resultMessage =
+      body.resultMessage === undefined ? SJIS_FALLBACK_MESSAGE : `${body.resultMessage} ${SJIS_FALLBACK_MESSAGE}`;
   }
   return body;
 }

@@ -56,7 +56,8 @@ export function isValidDate(yyyymmdd: string): boolean {
 }
 
 // C0/C1 controls and unpaired surrogates have no place in a printed card field.
-const BAD_CHARS_RE = /[\u0000-\u001F\u007F-\u009F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const BAD_CHARS_RE =
+  /[\u0000-\u001F\u007F-\u009F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function checkCardField(path: string, v: string, required: boolean): void {
   if (v.trim() === '') {
@@ -75,7 +76,8 @@ function checkCardField(path: string, v: string, required: boolean): void {
 export function validateNumbersQuery(q: NumbersQuery): NumbersQuery {
   const t = normalizeInsurerNumber(q.insurerNumber ?? '');
   if (!INSURER_RE.test(t)) throw invalidMessage('insurerNumber', 'format', 'insurer number must be 6 or 8 digits');
-  if (!insurerCheckDigitOk(t)) throw invalidMessage('insurerNumber', 'check-digit', 'insurer number check digit mismatch');
+  if (!insurerCheckDigitOk(t))
+    throw invalidMessage('insurerNumber', 'check-digit', 'insurer number check digit mismatch');
   const out: NumbersQuery = {
     insurerNumber: t.padStart(8, ' '),
     number: q.number,
@@ -113,7 +115,8 @@ export function institutionCodeWarning(code: string): string | undefined {
     throw invalidMessage('institutionCode', 'format', 'medical institution code must be 10 digits');
   }
   const warnings: string[] = [];
-  if (!'134'.includes(code.charAt(2))) warnings.push(`点数表 digit ${code.charAt(2)} is not 1 (医科), 3 (歯科) or 4 (調剤)`);
+  if (!'134'.includes(code.charAt(2)))
+    warnings.push(`点数表 digit ${code.charAt(2)} is not 1 (医科), 3 (歯科) or 4 (調剤)`);
   if (mod10CheckDigit(code.slice(3, 9)) !== Number(code.charAt(9))) {
     warnings.push('check digit does not match (rule unconfirmed; verify the code with the terminal)');
   }

@@ -6,9 +6,20 @@ export * from './identifiers.js';
 export * from './xml.js';
 // messages.ts also exports its tree reader and block codecs for batch.ts: only the codecs are API.
 export {
-  requestToTree, requestFromTree, responseToTree, responseFromTree,
-  encodeRequestXml, decodeRequestXml, encodeResponseXml, decodeResponseXml,
-  toJsonForm, fromJsonForm, encodeRequestJson, decodeRequestJson, encodeResponseJson, decodeResponseJson,
+  requestToTree,
+  requestFromTree,
+  responseToTree,
+  responseFromTree,
+  encodeRequestXml,
+  decodeRequestXml,
+  encodeResponseXml,
+  decodeResponseXml,
+  toJsonForm,
+  fromJsonForm,
+  encodeRequestJson,
+  decodeRequestJson,
+  encodeResponseJson,
+  decodeResponseJson,
 } from './messages.js';
 export * from './batch.js';
 export * from './advice.js';

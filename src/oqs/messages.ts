@@ -63,7 +63,8 @@ export class Reader {
     const v = this.raw(name);
     if (v === undefined) return undefined;
     if (Array.isArray(v)) throw invalidMessage(this.at(name), 'repeated', `${this.at(name)}: element must not repeat`);
-    if (typeof v !== 'string') throw invalidMessage(this.at(name), 'expected-text', `${this.at(name)}: expected text, found elements`);
+    if (typeof v !== 'string')
+      throw invalidMessage(this.at(name), 'expected-text', `${this.at(name)}: expected text, found elements`);
     return v === '' ? undefined : v;
   }
 
@@ -119,7 +120,8 @@ export class Reader {
   /** Requests are ours to understand completely: an unknown element is an error, not data. */
   rejectRest(): void {
     const first = this.rest()[0];
-    if (first !== undefined) throw invalidMessage(this.at(first[0]), 'unknown-element', `${this.at(first[0])}: unknown element`);
+    if (first !== undefined)
+      throw invalidMessage(this.at(first[0]), 'unknown-element', `${this.at(first[0])}: unknown element`);
   }
 }
 
@@ -132,11 +134,13 @@ export function checkDate(path: string, v: string | undefined): void {
 const TIMESTAMP_RE = /^\d{14}$/;
 
 export function checkTimestamp(path: string, v: string | undefined): void {
-  if (v !== undefined && !TIMESTAMP_RE.test(v)) throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
+  if (v !== undefined && !TIMESTAMP_RE.test(v))
+    throw invalidMessage(path, 'timestamp-format', `${path}: expected YYYYMMDDHHmmss`);
 }
 
 function checkCode(table: string, path: string, v: string | undefined): void {
-  if (v !== undefined && !isCode(table, v)) throw invalidMessage(path, 'unknown-code', `${path}: not a code of OQSCD${table}`);
+  if (v !== undefined && !isCode(table, v))
+    throw invalidMessage(path, 'unknown-code', `${path}: not a code of OQSCD${table}`);
 }
 
 export function code<T extends string = string>(r: Reader, name: string, table: string): T | undefined {
@@ -157,7 +161,10 @@ export function put<T extends object, K extends keyof T>(obj: T, key: K, v: T[K]
 }
 
 /** The optional fields every answer header carries: the echoed file id and central's error (別紙6-1 codes are opaque). */
-export function putFileIdAndError(header: { fileId?: string; errorCode?: string; errorMessage?: string }, h: Reader): void {
+export function putFileIdAndError(
+  header: { fileId?: string; errorCode?: string; errorMessage?: string },
+  h: Reader,
+): void {
   put(header, 'fileId', h.text('ArbitraryFileIdentifier'));
   put(header, 'errorCode', h.text('ErrorCode'));
   put(header, 'errorMessage', h.text('ErrorMessage'));
@@ -183,11 +190,16 @@ export function queryFromReader(r: Reader): NumbersQuery {
   }
   const symbol = r.text(Q.symbol);
   const number = r.required(Q.number);
-  for (const [name, v] of [[Q.symbol, symbol], [Q.number, number]] as const) {
-    if (v !== undefined && [...v].length > 20) throw invalidMessage(r.at(name), 'too-long', `${r.at(name)}: more than 20 characters`);
+  for (const [name, v] of [
+    [Q.symbol, symbol],
+    [Q.number, number],
+  ] as const) {
+    if (v !== undefined && [...v].length > 20)
+      throw invalidMessage(r.at(name), 'too-long', `${r.at(name)}: more than 20 characters`);
   }
   const branch = r.text(Q.branch);
-  if (branch !== undefined && !/^\d{2}$/.test(branch)) throw invalidMessage(r.at(Q.branch), 'format', `${r.at(Q.branch)}: expected 2 digits`);
+  if (branch !== undefined && !/^\d{2}$/.test(branch))
+    throw invalidMessage(r.at(Q.branch), 'format', `${r.at(Q.branch)}: expected 2 digits`);
   const birthdate = r.required(Q.birthdate);
   checkDate(r.at(Q.birthdate), birthdate);
   const limitConsent = requiredCode<'0' | '1'>(r, Q.limit, '001');
@@ -220,7 +232,10 @@ export function requestToTree(req: QualificationRequest): XmlTree {
     MedicalInstitutionCode: req.institutionCode,
   };
   if (req.fileId !== undefined && req.fileId !== '') header.ArbitraryFileIdentifier = req.fileId;
-  const tree: XmlTree = { MessageHeader: header, MessageBody: { QualificationConfirmSearchInfo: queryToTree(req.query) } };
+  const tree: XmlTree = {
+    MessageHeader: header,
+    MessageBody: { QualificationConfirmSearchInfo: queryToTree(req.query) },
+  };
   requestFromTree(tree); // never emit what we would refuse to read
   return tree;
 }
@@ -236,7 +251,12 @@ export function requestFromTree(tree: XmlTree): QualificationRequest {
 }
 
 /** The header every request file carries (single and batch): date, institution, file id; the body reader. */
-export function requestEnvelope(tree: XmlTree): { b: Reader; confirmationDate: string; institutionCode: string; fileId: string | undefined } {
+export function requestEnvelope(tree: XmlTree): {
+  b: Reader;
+  confirmationDate: string;
+  institutionCode: string;
+  fileId: string | undefined;
+} {
   const root = rootReader(tree);
   const h = requiredNode(root, 'MessageHeader');
   const b = requiredNode(root, 'MessageBody');
@@ -246,7 +266,11 @@ export function requestEnvelope(tree: XmlTree): { b: Reader; confirmationDate: s
   const institutionCode = institution(h);
   const fileId = h.text('ArbitraryFileIdentifier');
   if (fileId !== undefined && !/^[\x21-\x7E]{1,50}$/.test(fileId)) {
-    throw invalidMessage(h.at('ArbitraryFileIdentifier'), 'format', 'ArbitraryFileIdentifier: printable ASCII, at most 50');
+    throw invalidMessage(
+      h.at('ArbitraryFileIdentifier'),
+      'format',
+      'ArbitraryFileIdentifier: printable ASCII, at most 50',
+    );
   }
   h.rejectRest();
   return { b, confirmationDate, institutionCode, fileId };
@@ -265,7 +289,8 @@ export function requiredNode(r: Reader, name: string): Reader {
 
 export function institution(h: Reader): string {
   const v = h.required('MedicalInstitutionCode');
-  if (!/^\d{10}$/.test(v)) throw invalidMessage(h.at('MedicalInstitutionCode'), 'format', 'MedicalInstitutionCode: expected 10 digits');
+  if (!/^\d{10}$/.test(v))
+    throw invalidMessage(h.at('MedicalInstitutionCode'), 'format', 'MedicalInstitutionCode: expected 10 digits');
   return v;
 }
 
@@ -290,11 +315,14 @@ function nestedConsent(name: string, value: XmlValue): Array<[string, XmlValue]>
 
 function consentFromParts(prefix: string, path: string, parts: ConsentParts, flagTable: string): Consent {
   const at = (s: string): string => `${path}/${prefix}${s}`;
-  if (parts.ConsFlg === undefined) throw invalidMessage(at('ConsFlg'), 'missing', `${at('ConsFlg')}: consent time without a flag`);
+  if (parts.ConsFlg === undefined)
+    throw invalidMessage(at('ConsFlg'), 'missing', `${at('ConsFlg')}: consent time without a flag`);
   // Paths only for an error (every result carries a few consents).
   if (!isCode(flagTable, parts.ConsFlg)) checkCode(flagTable, at('ConsFlg'), parts.ConsFlg);
-  if (parts.ConsTime !== undefined && !TIMESTAMP_RE.test(parts.ConsTime)) checkTimestamp(at('ConsTime'), parts.ConsTime);
-  if (parts.AvailableTime !== undefined && !TIMESTAMP_RE.test(parts.AvailableTime)) checkTimestamp(at('AvailableTime'), parts.AvailableTime);
+  if (parts.ConsTime !== undefined && !TIMESTAMP_RE.test(parts.ConsTime))
+    checkTimestamp(at('ConsTime'), parts.ConsTime);
+  if (parts.AvailableTime !== undefined && !TIMESTAMP_RE.test(parts.AvailableTime))
+    checkTimestamp(at('AvailableTime'), parts.AvailableTime);
   const c: Consent = { flag: parts.ConsFlg };
   put(c, 'time', parts.ConsTime);
   put(c, 'availableTime', parts.AvailableTime);
@@ -372,14 +400,19 @@ function readFields<T extends object>(
     const v = r.text(el);
     if (v === undefined) continue;
     // The element's path is built only for the error: a batch answer reads ~40 fields × 200 units.
-    if (kind === 'date') { if (!DATE_RE.test(v)) checkDate(r.at(el), v); }
-    else if (typeof kind === 'string' && !isCode(kind, v)) checkCode(kind, r.at(el), v);
+    if (kind === 'date') {
+      if (!DATE_RE.test(v)) checkDate(r.at(el), v);
+    } else if (typeof kind === 'string' && !isCode(kind, v)) checkCode(kind, r.at(el), v);
     out[key] = v;
   }
   return out;
 }
 
-function writeFields<T extends object>(t: XmlTree, obj: T, fields: ReadonlyArray<readonly [keyof T, string, unknown]>): void {
+function writeFields<T extends object>(
+  t: XmlTree,
+  obj: T,
+  fields: ReadonlyArray<readonly [keyof T, string, unknown]>,
+): void {
   for (const [key, el] of fields) {
     const v = obj[key];
     if (typeof v === 'string' && v !== '') t[el] = v;
@@ -395,7 +428,10 @@ function blockFromReader<T extends { extra?: XmlTree }>(
   return out;
 }
 
-function blockToTree<T extends { extra?: XmlTree }>(obj: T, fields: ReadonlyArray<readonly [keyof T, string, unknown]>): XmlTree {
+function blockToTree<T extends { extra?: XmlTree }>(
+  obj: T,
+  fields: ReadonlyArray<readonly [keyof T, string, unknown]>,
+): XmlTree {
   const t: XmlTree = {};
   writeFields(t, obj, fields);
   mergeExtra(t, obj.extra, 'extra');
@@ -405,7 +441,8 @@ function blockToTree<T extends { extra?: XmlTree }>(obj: T, fields: ReadonlyArra
 function resultFromReader(r: Reader): { result: QualificationResult; prescriptionIssueSelect?: string } {
   const f = readFields<QualificationResult>(r, RESULT_TEXT);
   for (const [key, el] of RESULT_TEXT) {
-    if (RESULT_REQUIRED.has(key) && f[key] === undefined) throw invalidMessage(r.at(el), 'missing', `${r.at(el)}: required element missing`);
+    if (RESULT_REQUIRED.has(key) && f[key] === undefined)
+      throw invalidMessage(r.at(el), 'missing', `${r.at(el)}: required element missing`);
   }
   const result = { ...f, consents: {} } as QualificationResult;
   const elderly = r.node('ElderlyRecipientCertificateInfo');
@@ -469,7 +506,9 @@ function resultToTree(res: QualificationResult): XmlTree {
   if (res.specificDiseasesConsent !== undefined) consentToTree(t, DISEASES_PREFIX, res.specificDiseasesConsent);
   if (res.specificDiseases !== undefined && res.specificDiseases.length > 0) {
     const items = res.specificDiseases.map((d) => blockToTree(d, DISEASE_INFO));
-    t.SpecificDiseasesCertificateList = { SpecificDiseasesCertificateInfo: items.length === 1 ? (items[0] as XmlTree) : items };
+    t.SpecificDiseasesCertificateList = {
+      SpecificDiseasesCertificateInfo: items.length === 1 ? (items[0] as XmlTree) : items,
+    };
   }
   const extra = { ...(res.extra ?? {}) };
   // 医療扶助 sits where the spec lists it, before the consent blocks; other extras go last.
@@ -485,7 +524,8 @@ function resultToTree(res: QualificationResult): XmlTree {
   }
   if (res.referenceNumber !== undefined && res.referenceNumber !== '') t.ReferenceNumber = res.referenceNumber;
   for (const [k, v] of Object.entries(extra)) {
-    if (Object.hasOwn(t, k)) throw invalidMessage(`extra.${k}`, 'duplicate-element', `extra.${k}: collides with a modelled element`);
+    if (Object.hasOwn(t, k))
+      throw invalidMessage(`extra.${k}`, 'duplicate-element', `extra.${k}: collides with a modelled element`);
     t[k] = v;
   }
   return t;
@@ -533,11 +573,19 @@ export function bodyFromReader(b: Reader | undefined, segment: SegmentOfResult):
   const r = b ?? new Reader({}, 'MessageBody');
   const status = code<ProcessingResultStatus>(r, 'ProcessingResultStatus', '004');
   if (status === undefined && segment === '1') {
-    throw invalidMessage(r.at('ProcessingResultStatus'), 'missing', 'MessageBody/ProcessingResultStatus: required element missing');
+    throw invalidMessage(
+      r.at('ProcessingResultStatus'),
+      'missing',
+      'MessageBody/ProcessingResultStatus: required element missing',
+    );
   }
   const validity = code<Validity>(r, 'QualificationValidity', '006');
   if (status === '1' && validity === undefined) {
-    throw invalidMessage(r.at('QualificationValidity'), 'missing', 'MessageBody/QualificationValidity: required when status is 1');
+    throw invalidMessage(
+      r.at('QualificationValidity'),
+      'missing',
+      'MessageBody/QualificationValidity: required when status is 1',
+    );
   }
   const body: ResponseBody = { status: status ?? '2', results: [] };
   if (status === undefined) body.statusMissing = true;
@@ -548,7 +596,10 @@ export function bodyFromReader(b: Reader | undefined, segment: SegmentOfResult):
   put(body, 'validity', validity);
   put(body, 'prescriptionIssueSelect', code(r, 'PrescriptionIssueSelect', '017'));
   const list = r.node('ResultList');
-  const found = [...(list?.nodes('ResultOfQualificationConfirmation') ?? []), ...r.nodes('ResultOfQualificationConfirmation')];
+  const found = [
+    ...(list?.nodes('ResultOfQualificationConfirmation') ?? []),
+    ...r.nodes('ResultOfQualificationConfirmation'),
+  ];
   list?.rejectRest(); // a ResultList holds results only; anything else would be lost on encode
   for (const item of found) {
     const { result, prescriptionIssueSelect } = resultFromReader(item);
@@ -606,7 +657,8 @@ export function bodyToTree(body: ResponseBody): XmlTree {
 
 export function mergeExtra(t: XmlTree, extra: XmlTree | undefined, path: string): void {
   for (const [k, v] of Object.entries(extra ?? {})) {
-    if (Object.hasOwn(t, k)) throw invalidMessage(`${path}.${k}`, 'duplicate-element', `${path}.${k}: collides with a modelled element`);
+    if (Object.hasOwn(t, k))
+      throw invalidMessage(`${path}.${k}`, 'duplicate-element', `${path}.${k}: collides with a modelled element`);
     t[k] = v;
   }
 }
@@ -614,7 +666,10 @@ export function mergeExtra(t: XmlTree, extra: XmlTree | undefined, path: string)
 // ---------------------------------------------------------------------------------------------
 // XML form
 
-export function xmlMsgContent(buf: Buffer | Uint8Array, limits?: Partial<XmlLimits>): { tree: XmlTree; encoding: WireEncoding } {
+export function xmlMsgContent(
+  buf: Buffer | Uint8Array,
+  limits?: Partial<XmlLimits>,
+): { tree: XmlTree; encoding: WireEncoding } {
   const doc = parseXmlDocument(buf, limits);
   if (doc.root !== ROOT) throw invalidMessage('', 'root', `root element must be <${ROOT}>`);
   return { tree: doc.tree, encoding: doc.encoding };
@@ -646,9 +701,17 @@ export function decodeResponseXml(buf: Buffer | Uint8Array, limits?: Partial<Xml
   const { tree, encoding } = xmlMsgContent(buf, limits);
   const res = responseFromTree(tree);
   if (ENCODING_OF[res.header.characterCode] !== encoding) {
-    throw new OqsError('OQS_ENCODING_MISMATCH', `document is ${encoding} but CharacterCodeIdentifier is ${res.header.characterCode}`, {
-      details: { path: 'MessageHeader/CharacterCodeIdentifier', declared: encoding, characterCode: res.header.characterCode },
-    });
+    throw new OqsError(
+      'OQS_ENCODING_MISMATCH',
+      `document is ${encoding} but CharacterCodeIdentifier is ${res.header.characterCode}`,
+      {
+        details: {
+          path: 'MessageHeader/CharacterCodeIdentifier',
+          declared: encoding,
+          characterCode: res.header.characterCode,
+        },
+      },
+    );
   }
   return res;
 }
@@ -692,11 +755,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * The walk's position as a stack (names, and 1-based indices for array items): the path string is
  * built only for an error, not for each of a batch answer's ~10,000 nodes.
  */
-interface JsonWalk { nodes: number; at: Array<string | number> }
+interface JsonWalk {
+  nodes: number;
+  at: Array<string | number>;
+}
 
 function walkPath(w: JsonWalk, ...more: Array<string | number>): string {
   let out = '';
-  for (const seg of [...w.at, ...more]) out = typeof seg === 'number' ? `${out}[${seg}]` : out === '' ? seg : `${out}/${seg}`;
+  for (const seg of [...w.at, ...more])
+    out = typeof seg === 'number' ? `${out}[${seg}]` : out === '' ? seg : `${out}/${seg}`;
   return out;
 }
 

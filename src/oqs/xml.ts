@@ -93,7 +93,9 @@ function readDeclaration(bytes: Buffer, hasBom: boolean): Declaration {
   if (!/^<\?xml[ \t\r\n]/.test(head)) return { encoding: 'UTF-8', declared: false };
   const end = head.indexOf('?>');
   const malformed = (reason: string): OqsError =>
-    new OqsError('OQS_XML_MALFORMED', `XML declaration: ${reason}`, { details: { reason: `declaration ${reason}`, line: 1, column: 1 } });
+    new OqsError('OQS_XML_MALFORMED', `XML declaration: ${reason}`, {
+      details: { reason: `declaration ${reason}`, line: 1, column: 1 },
+    });
   if (end === -1) throw malformed('unterminated');
   const decl = head.slice(0, end + 2);
   const m =
@@ -135,7 +137,9 @@ function decodeText(bytes: Buffer, encoding: WireEncoding): string {
   // iconv-lite substitutes U+FFFD for invalid sequences; no Shift_JIS code maps to U+FFFD itself.
   const bad = text.indexOf('\uFFFD');
   if (bad !== -1) {
-    throw new OqsError('OQS_ENCODING_MISMATCH', 'bytes are not valid Shift_JIS', { details: { encoding, ...lineCol(text, bad) } });
+    throw new OqsError('OQS_ENCODING_MISMATCH', 'bytes are not valid Shift_JIS', {
+      details: { encoding, ...lineCol(text, bad) },
+    });
   }
   return text;
 }
@@ -151,7 +155,12 @@ function firstNonWs(s: string): number {
 
 function isXmlCharCode(cp: number): boolean {
   return (
-    cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff)
+    cp === 0x9 ||
+    cp === 0xa ||
+    cp === 0xd ||
+    (cp >= 0x20 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp <= 0x10ffff)
   );
 }
 
@@ -191,7 +200,9 @@ export function parseXmlDocument(
   }
   const hasBom = raw.length >= 3 && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf;
   if (raw.length >= 2 && ((raw[0] === 0xfe && raw[1] === 0xff) || (raw[0] === 0xff && raw[1] === 0xfe))) {
-    throw new OqsError('OQS_ENCODING_UNSUPPORTED', 'UTF-16 documents are not supported', { details: { encoding: 'UTF-16' } });
+    throw new OqsError('OQS_ENCODING_UNSUPPORTED', 'UTF-16 documents are not supported', {
+      details: { encoding: 'UTF-16' },
+    });
   }
   const decl = readDeclaration(raw, hasBom);
   if (hasBom && decl.encoding !== 'UTF-8') {
@@ -206,7 +217,8 @@ export function parseXmlDocument(
   const pos = decl.declared ? src.indexOf('?>') + 2 : 0;
   const { root, value } = parseBody(src, pos, lim);
   if (typeof value === 'string') {
-    if (firstNonWs(value) !== -1) throw errAt('OQS_XML_MALFORMED', src, 0, 'root element must contain elements, not text');
+    if (firstNonWs(value) !== -1)
+      throw errAt('OQS_XML_MALFORMED', src, 0, 'root element must contain elements, not text');
     return { root, tree: {}, encoding: decl.encoding };
   }
   return { root, tree: value as XmlTree, encoding: decl.encoding };
@@ -324,7 +336,8 @@ function parseBody(src: string, start: number, lim: XmlLimits): { root: string; 
     let ch: string;
     if (name !== undefined) {
       const v = Object.hasOwn(PREDEFINED, name) ? PREDEFINED[name] : undefined;
-      if (v === undefined) throw errAt('OQS_XML_FORBIDDEN', src, pos, 'entity reference other than the predefined five');
+      if (v === undefined)
+        throw errAt('OQS_XML_FORBIDDEN', src, pos, 'entity reference other than the predefined five');
       ch = v;
     } else {
       const cp = hex !== undefined ? parseInt(hex, 16) : parseInt(dec ?? '', 10);
@@ -344,7 +357,8 @@ function parseBody(src: string, start: number, lim: XmlLimits): { root: string; 
         pos++;
         continue;
       }
-      if (c !== 0x3c /* < */) throw fail(root === undefined ? 'text before the root element' : 'text after the root element');
+      if (c !== 0x3c /* < */)
+        throw fail(root === undefined ? 'text before the root element' : 'text after the root element');
       if (src.startsWith('<!--', pos)) skipComment();
       else if (src.startsWith('<?', pos)) rejectPi();
       else if (src.startsWith('<![CDATA[', pos)) throw fail('CDATA outside the root element');
@@ -424,11 +438,20 @@ function writerInvalid(path: string, reason: string): OqsError {
   return new OqsError('OQS_MESSAGE_INVALID', `${path || '(root)'}: ${reason}`, { details: { path, reason } });
 }
 
-function writeValue(out: string[], name: string, value: unknown, path: string, depth: number, encoding: WireEncoding): void {
+function writeValue(
+  out: string[],
+  name: string,
+  value: unknown,
+  path: string,
+  depth: number,
+  encoding: WireEncoding,
+): void {
   if (depth > 64) throw new OqsError('OQS_XML_TOO_DEEP', `${path}: tree nested deeper than 64`, { details: { path } });
   const indent = ' '.repeat(depth);
   if (typeof value === 'string') {
-    out.push(value === '' ? `${indent}<${name}/>\n` : `${indent}<${name}>${escapeText(value, path, encoding)}</${name}>\n`);
+    out.push(
+      value === '' ? `${indent}<${name}/>\n` : `${indent}<${name}>${escapeText(value, path, encoding)}</${name}>\n`,
+    );
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => {
       if (Array.isArray(v)) throw writerInvalid(`${path}[${i}]`, 'nested array');
@@ -463,7 +486,8 @@ function writeChildren(out: string[], tree: XmlTree, path: string, depth: number
  */
 export function serializeXmlDocument(root: string, tree: XmlTree, encoding: WireEncoding): Buffer {
   if (!isXmlName(root)) throw writerInvalid('', 'invalid root element name');
-  if (typeof tree !== 'object' || tree === null || Array.isArray(tree)) throw writerInvalid('', 'tree must be an object');
+  if (typeof tree !== 'object' || tree === null || Array.isArray(tree))
+    throw writerInvalid('', 'tree must be an object');
   const out: string[] = [`<?xml version="1.0" encoding="${encoding}" standalone="no"?>\n`];
   writeValue(out, root, tree, '', 0, encoding);
   const text = out.join('');

@@ -66,7 +66,8 @@ export function verifyPin(pin: Buffer): Buffer {
 
 /** COMPUTE DIGITAL SIGNATURE over a host-built DigestInfo with the current key EF (P1 00 = as given). */
 export function computeSignature(digestInfo: Buffer): Buffer {
-  if (digestInfo.length < 1 || digestInfo.length > MAX_DIGEST_INFO) throw new RangeError(`bad DigestInfo length ${digestInfo.length}`);
+  if (digestInfo.length < 1 || digestInfo.length > MAX_DIGEST_INFO)
+    throw new RangeError(`bad DigestInfo length ${digestInfo.length}`);
   return Buffer.concat([Buffer.from([0x80, 0x2a, 0x00, 0x80, digestInfo.length]), digestInfo, Buffer.from([0x00])]);
 }
 
@@ -75,7 +76,10 @@ export function sha256DigestInfo(hash: Buffer): Buffer {
   return Buffer.concat([SHA256_DIGEST_INFO_PREFIX, hash]);
 }
 
-export interface ApduResponse { data: Buffer; sw: number }
+export interface ApduResponse {
+  data: Buffer;
+  sw: number;
+}
 
 export function parseResponse(buf: Uint8Array): ApduResponse {
   if (!(buf instanceof Uint8Array) || buf.length < 2) {
@@ -122,7 +126,8 @@ export function derTotalLength(header: Uint8Array, max = MAX_OFFSET + 1): number
     for (let i = 0; i < n; i++) len = len * 256 + header[2 + i]!;
     total = 2 + n + len;
   }
-  if (total > max) throw new ReaderError('CARD_BAD_RESPONSE', `DER object of ${total} bytes exceeds the ${max}-byte limit`);
+  if (total > max)
+    throw new ReaderError('CARD_BAD_RESPONSE', `DER object of ${total} bytes exceeds the ${max}-byte limit`);
   return total;
 }
 

@@ -2,7 +2,7 @@
  * Typed reader/card errors. Codes are stable: the gateway maps them to WebSocket error events.
  * Details never carry a PIN or card content, only counters and status words.
  */
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 
 export const READER_ERROR_CODES = [
   'READER_NO_READER',
@@ -39,12 +39,26 @@ export type ReaderErrorCode = (typeof READER_ERROR_CODES)[number];
 
 /** Transient conditions a caller may retry (after user action or a short wait). */
 const RETRYABLE: ReadonlySet<ReaderErrorCode> = new Set<ReaderErrorCode>([
-  'READER_NO_READER', 'READER_NO_CARD', 'READER_CARD_REMOVED', 'READER_PCSC_UNAVAILABLE', 'READER_TIMEOUT', 'READER_BUSY', 'READER_IO',
+  'READER_NO_READER',
+  'READER_NO_CARD',
+  'READER_CARD_REMOVED',
+  'READER_PCSC_UNAVAILABLE',
+  'READER_TIMEOUT',
+  'READER_BUSY',
+  'READER_IO',
 ]);
 
 export class ReaderError extends OnshiError<ReaderErrorCode> {
-  constructor(code: ReaderErrorCode, message: string, opts: { details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {}) {
-    super(code, message, { retryable: opts.retryable ?? RETRYABLE.has(code), details: opts.details, cause: opts.cause });
+  constructor(
+    code: ReaderErrorCode,
+    message: string,
+    opts: { details?: Record<string, unknown>; cause?: unknown; retryable?: boolean } = {},
+  ) {
+    super(code, message, {
+      retryable: opts.retryable ?? RETRYABLE.has(code),
+      details: opts.details,
+      cause: opts.cause,
+    });
     this.name = 'ReaderError';
   }
 }
@@ -70,21 +84,29 @@ export function errorFromSw(sw: number, ctx: SwContext = 'other'): ReaderError {
   if ((sw & 0xfff0) === 0x63c0) {
     const triesLeft = sw & 0x0f;
     return triesLeft === 0
-      ? new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', { details: { ...d, triesLeft: 0 } })
+      ? new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', {
+          details: { ...d, triesLeft: 0 },
+        })
       : new ReaderError('CARD_PIN_WRONG', `Wrong PIN; ${triesLeft} tries left`, { details: { ...d, triesLeft } });
   }
   switch (sw) {
     case 0x6983:
     case 0x6984:
-      return new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', { details: { ...d, triesLeft: 0 } });
+      return new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', {
+        details: { ...d, triesLeft: 0 },
+      });
     case 0x6982:
-      return new ReaderError('CARD_SECURITY_STATUS', 'Security status not satisfied (PIN not verified)', { details: d });
+      return new ReaderError('CARD_SECURITY_STATUS', 'Security status not satisfied (PIN not verified)', {
+        details: d,
+      });
     case 0x6985:
       return new ReaderError('CARD_CONDITIONS_NOT_SATISFIED', 'Conditions of use not satisfied', { details: d });
     case 0x6986:
       return new ReaderError('CARD_NO_CURRENT_EF', 'Command not allowed: no current EF', { details: d });
     case 0x6981:
-      return new ReaderError('CARD_COMMAND_NOT_ALLOWED', 'Command incompatible with the file structure', { details: d });
+      return new ReaderError('CARD_COMMAND_NOT_ALLOWED', 'Command incompatible with the file structure', {
+        details: d,
+      });
     case 0x6a88:
       return new ReaderError('CARD_REFERENCE_NOT_FOUND', 'Referenced data not found', { details: d });
     case 0x6a82:
@@ -107,6 +129,10 @@ export function errorFromSw(sw: number, ctx: SwContext = 'other'): ReaderError {
       return new ReaderError('CARD_SM_NOT_SUPPORTED', 'Secure messaging not supported', { details: d });
     default:
       // 61xx / 6Cxx (T=0 leftovers) and anything else: surface the raw SW.
-      return new ReaderError('CARD_UNEXPECTED_SW', `Unexpected status word ${swHex(sw)}${sw1 === 0x61 || sw1 === 0x6c ? ' (T=0 response not expected from this card)' : ''}`, { details: d });
+      return new ReaderError(
+        'CARD_UNEXPECTED_SW',
+        `Unexpected status word ${swHex(sw)}${sw1 === 0x61 || sw1 === 0x6c ? ' (T=0 response not expected from this card)' : ''}`,
+        { details: d },
+      );
   }
 }

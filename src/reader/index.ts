@@ -1,5 +1,13 @@
 export { ReaderManager } from './manager.js';
-export type { ReaderManagerOptions, ReaderManagerStatus, ReaderInfo, SessionStats, WaitForCardOptions, WithSessionOptions, ReaderManagerEvents } from './manager.js';
+export type {
+  ReaderManagerOptions,
+  ReaderManagerStatus,
+  ReaderInfo,
+  SessionStats,
+  WaitForCardOptions,
+  WithSessionOptions,
+  ReaderManagerEvents,
+} from './manager.js';
 export { CardSession } from './session.js';
 export type { CardSessionOptions, AuthCertificate, AuthenticateResult, SessionCounters } from './session.js';
 export { PinAttempt, runPinVerify } from './pin.js';

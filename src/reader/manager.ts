@@ -6,7 +6,14 @@
 import { EventEmitter } from 'node:events';
 import { ReaderError, isReaderError } from './errors.js';
 import { CardSession, type CardSessionOptions } from './session.js';
-import { smartcardBackend, type PcscBackend, type PcscCard, type PcscContext, type ReaderSnapshot, type ShareMode } from './pcsc.js';
+import {
+  smartcardBackend,
+  type PcscBackend,
+  type PcscCard,
+  type PcscContext,
+  type ReaderSnapshot,
+  type ShareMode,
+} from './pcsc.js';
 
 export interface ReaderManagerOptions {
   backend?: PcscBackend;
@@ -21,12 +28,31 @@ export interface ReaderManagerOptions {
   readerFilter?: (name: string) => boolean;
 }
 
-export interface ReaderInfo { name: string; cardPresent: boolean; atr?: string }
-export interface ReaderManagerStatus { pcsc: 'up' | 'down'; readers: ReaderInfo[]; lastError?: string }
+export interface ReaderInfo {
+  name: string;
+  cardPresent: boolean;
+  atr?: string;
+}
+export interface ReaderManagerStatus {
+  pcsc: 'up' | 'down';
+  readers: ReaderInfo[];
+  lastError?: string;
+}
 
-export interface SessionStats { reader: string; apdus: number; verifies: number; reads: number; ms: number; error?: string }
+export interface SessionStats {
+  reader: string;
+  apdus: number;
+  verifies: number;
+  reads: number;
+  ms: number;
+  error?: string;
+}
 
-export interface WaitForCardOptions { readerName?: string; deadline?: number; signal?: AbortSignal }
+export interface WaitForCardOptions {
+  readerName?: string;
+  deadline?: number;
+  signal?: AbortSignal;
+}
 export interface WithSessionOptions extends WaitForCardOptions, Pick<CardSessionOptions, 'apduTimeoutMs' | 'onApdu'> {
   mode?: ShareMode;
   /** Reset the card on disconnect (drops any verified PIN). Default true. */
@@ -64,7 +90,9 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
     this.pollMs = opts.pollMs ?? 1000;
     this.backoffInitialMs = opts.backoffInitialMs ?? 250;
     this.backoffMaxMs = opts.backoffMaxMs ?? 5000;
-    this.firstPass = new Promise((r) => { this.firstPassDone = r; });
+    this.firstPass = new Promise((r) => {
+      this.firstPassDone = r;
+    });
   }
 
   /** Starts following readers; resolves after the first attempt to reach pcscd (up or not). */
@@ -89,13 +117,21 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
   }
 
   status(): ReaderManagerStatus {
-    const readers = [...this.readers.values()].map((r) => (r.atr ? { name: r.name, cardPresent: r.present, atr: r.atr.toString('hex').toUpperCase() } : { name: r.name, cardPresent: r.present }));
-    return this.lastError && !this.pcscUp ? { pcsc: 'down', readers, lastError: this.lastError } : { pcsc: this.pcscUp ? 'up' : 'down', readers };
+    const readers = [...this.readers.values()].map((r) =>
+      r.atr
+        ? { name: r.name, cardPresent: r.present, atr: r.atr.toString('hex').toUpperCase() }
+        : { name: r.name, cardPresent: r.present },
+    );
+    return this.lastError && !this.pcscUp
+      ? { pcsc: 'down', readers, lastError: this.lastError }
+      : { pcsc: this.pcscUp ? 'up' : 'down', readers };
   }
 
   /** Resolves with the name of a reader holding a card. */
   waitForCard(o: WaitForCardOptions = {}): Promise<string> {
-    const pick = (): string | undefined => [...this.readers.values()].find((r) => r.present && (o.readerName === undefined || r.name === o.readerName))?.name;
+    const pick = (): string | undefined =>
+      [...this.readers.values()].find((r) => r.present && (o.readerName === undefined || r.name === o.readerName))
+        ?.name;
     const now = pick();
     if (now) return Promise.resolve(now);
     return new Promise<string>((resolve, reject) => {
@@ -105,17 +141,39 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
         if (timer) clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
       };
-      const onCard = () => { const n = pick(); if (n) { cleanup(); resolve(n); } };
-      const onAbort = () => { cleanup(); reject(new ReaderError('READER_ABORTED', 'Cancelled while waiting for a card')); };
-      const timer = o.deadline !== undefined
-        ? setTimeout(() => {
+      const onCard = () => {
+        const n = pick();
+        if (n) {
           cleanup();
-          const st = this.status();
-          const code = !this.pcscUp ? 'READER_PCSC_UNAVAILABLE' : st.readers.length === 0 ? 'READER_NO_READER' : 'READER_NO_CARD';
-          reject(new ReaderError(code, 'No card was presented before the deadline', { details: { waited: true } }));
-        }, Math.max(0, o.deadline - Date.now()))
-        : undefined;
-      if (o.signal?.aborted) { onAbort(); return; }
+          resolve(n);
+        }
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(new ReaderError('READER_ABORTED', 'Cancelled while waiting for a card'));
+      };
+      const timer =
+        o.deadline !== undefined
+          ? setTimeout(
+              () => {
+                cleanup();
+                const st = this.status();
+                const code = !this.pcscUp
+                  ? 'READER_PCSC_UNAVAILABLE'
+                  : st.readers.length === 0
+                    ? 'READER_NO_READER'
+                    : 'READER_NO_CARD';
+                reject(
+                  new ReaderError(code, 'No card was presented before the deadline', { details: { waited: true } }),
+                );
+              },
+              Math.max(0, o.deadline - Date.now()),
+            )
+          : undefined;
+      if (o.signal?.aborted) {
+        onAbort();
+        return;
+      }
       o.signal?.addEventListener('abort', onAbort, { once: true });
       this.on('card', onCard);
       this.on('state', onCard);
@@ -148,13 +206,25 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       this.lastSession = stats;
       // A timed-out transmit may still sit in the driver: disconnecting now would block on its lock.
       const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
-      if (isReaderError(error, 'READER_TIMEOUT') || isReaderError(error, 'READER_ABORTED') || isReaderError(error, 'READER_BUSY')) {
+      if (
+        isReaderError(error, 'READER_TIMEOUT') ||
+        isReaderError(error, 'READER_ABORTED') ||
+        isReaderError(error, 'READER_BUSY')
+      ) {
         // The context is held by that transmit too (pcsc-lite serializes the calls of one context):
         // the next session gets a fresh one, and this one is closed once nothing uses it any more.
         this.retire(ctx);
-        void session.idle().then(release).catch(() => undefined).finally(() => this.letGo(ctx));
+        void session
+          .idle()
+          .then(release)
+          .catch(() => undefined)
+          .finally(() => this.letGo(ctx));
       } else {
-        try { await release(); } finally { this.letGo(ctx); }
+        try {
+          await release();
+        } finally {
+          this.letGo(ctx);
+        }
       }
       this.emit('session', stats);
       if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();
@@ -162,19 +232,31 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
   }
 
   private pickNow(readerName?: string): string {
-    if (!this.pcscUp) throw new ReaderError('READER_PCSC_UNAVAILABLE', 'The PC/SC service is not available', { details: { lastError: this.lastError } });
+    if (!this.pcscUp)
+      throw new ReaderError('READER_PCSC_UNAVAILABLE', 'The PC/SC service is not available', {
+        details: { lastError: this.lastError },
+      });
     const candidates = [...this.readers.values()].filter((r) => readerName === undefined || r.name === readerName);
-    if (candidates.length === 0) throw new ReaderError('READER_NO_READER', readerName ? `Reader not found: ${readerName}` : 'No card reader is connected');
+    if (candidates.length === 0)
+      throw new ReaderError(
+        'READER_NO_READER',
+        readerName ? `Reader not found: ${readerName}` : 'No card reader is connected',
+      );
     const withCard = candidates.find((r) => r.present);
     if (!withCard) throw new ReaderError('READER_NO_CARD', 'No card in the reader');
     return withCard.name;
   }
 
   /** The card, and the context it is connected on (held for the session: let go when it ends). */
-  private async connect(reader: string, mode: ShareMode, deadline?: number): Promise<{ card: PcscCard; ctx: PcscContext }> {
+  private async connect(
+    reader: string,
+    mode: ShareMode,
+    deadline?: number,
+  ): Promise<{ card: PcscCard; ctx: PcscContext }> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const ctx = (this.sessionCtx ??= await this.backend.establish());
+        this.sessionCtx ??= await this.backend.establish();
+        const ctx = this.sessionCtx;
         return { card: await this.connectWithin(ctx, reader, mode, deadline), ctx };
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
@@ -196,7 +278,10 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
    */
   private connectWithin(ctx: PcscContext, reader: string, mode: ShareMode, deadline?: number): Promise<PcscCard> {
     // A connection normally takes milliseconds; a deadline already near gets a second (its APDUs then time out as such).
-    const limit = Math.min(this.opts.connectTimeoutMs ?? 10_000, deadline !== undefined ? Math.max(1000, deadline - Date.now()) : Infinity);
+    const limit = Math.min(
+      this.opts.connectTimeoutMs ?? 10_000,
+      deadline !== undefined ? Math.max(1000, deadline - Date.now()) : Infinity,
+    );
     this.hold(ctx);
     const pending = ctx.connect(reader, mode);
     return new Promise<PcscCard>((resolve, reject) => {
@@ -204,12 +289,33 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       const timer = setTimeout(() => {
         late = true;
         this.retire(ctx);
-        reject(new ReaderError('READER_BUSY', `The reader did not take a connection within ${limit} ms`, { details: { ms: limit } }));
-        void pending.then((c) => c.disconnect('leave'), () => undefined).finally(() => this.letGo(ctx));
+        reject(
+          new ReaderError('READER_BUSY', `The reader did not take a connection within ${limit} ms`, {
+            details: { ms: limit },
+          }),
+        );
+        void pending
+          .then(
+            (c) => c.disconnect('leave'),
+            () => undefined,
+          )
+          .finally(() => this.letGo(ctx));
       }, limit);
-      pending.then((c) => { if (!late) { clearTimeout(timer); resolve(c); } }, (e: unknown) => {
-        if (!late) { clearTimeout(timer); this.letGo(ctx); reject(e); }
-      });
+      pending.then(
+        (c) => {
+          if (!late) {
+            clearTimeout(timer);
+            resolve(c);
+          }
+        },
+        (e: unknown) => {
+          if (!late) {
+            clearTimeout(timer);
+            this.letGo(ctx);
+            reject(e);
+          }
+        },
+      );
     });
   }
 
@@ -223,7 +329,10 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
 
   private letGo(ctx: PcscContext): void {
     const left = (this.ctxUses.get(ctx) ?? 1) - 1;
-    if (left > 0) { this.ctxUses.set(ctx, left); return; }
+    if (left > 0) {
+      this.ctxUses.set(ctx, left);
+      return;
+    }
     this.ctxUses.delete(ctx);
     if (this.retired.delete(ctx)) ctx.close();
   }
@@ -262,10 +371,18 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
     }
     for (const [name, r] of next) {
       const old = this.readers.get(name);
-      if (!old) { changed = true; this.emit('reader', { name, attached: true }); }
+      if (!old) {
+        changed = true;
+        this.emit('reader', { name, attached: true });
+      }
       if ((old?.present ?? false) !== r.present || (r.present && old?.atr && r.atr && !old.atr.equals(r.atr))) {
         changed = true;
-        this.emit('card', r.atr ? { reader: name, present: r.present, atr: r.atr.toString('hex').toUpperCase() } : { reader: name, present: r.present });
+        this.emit(
+          'card',
+          r.atr
+            ? { reader: name, present: r.present, atr: r.atr.toString('hex').toUpperCase() }
+            : { reader: name, present: r.present },
+        );
       }
     }
     this.readers = next;
@@ -274,13 +391,20 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.sleepTimer = undefined; resolve(); }, ms);
+      const timer = setTimeout(() => {
+        this.sleepTimer = undefined;
+        resolve();
+      }, ms);
       this.sleepTimer = { timer, resolve };
     });
   }
 
   private wake(): void {
-    if (this.sleepTimer) { clearTimeout(this.sleepTimer.timer); this.sleepTimer.resolve(); this.sleepTimer = undefined; }
+    if (this.sleepTimer) {
+      clearTimeout(this.sleepTimer.timer);
+      this.sleepTimer.resolve();
+      this.sleepTimer = undefined;
+    }
   }
 
   private async monitor(): Promise<void> {
@@ -302,7 +426,9 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
         if (!this.running) break;
         if (Array.isArray(res)) this.applySnapshot(res.length === list.length ? res : this.monitorCtx.listReaders());
         // Guard against a driver that keeps answering "changed" at once: never spin.
-        if (Date.now() - t0 < 20) { if (++quick > 3) await this.sleep(100); } else quick = 0;
+        if (Date.now() - t0 < 20) {
+          if (++quick > 3) await this.sleep(100);
+        } else quick = 0;
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
         this.monitorCtx?.close();

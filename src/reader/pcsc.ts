@@ -49,12 +49,15 @@ export function mapPcscError(e: unknown, op: Op): ReaderError {
   const m = msg.toLowerCase();
   let code: ReaderErrorCode = 'READER_IO';
   if (/service not running|service stopped|no service/.test(m)) code = 'READER_PCSC_UNAVAILABLE';
-  else if (/card was removed|no smart card present|card is unpowered/.test(m)) code = op === 'connect' ? 'READER_NO_CARD' : 'READER_CARD_REMOVED';
+  else if (/card was removed|no smart card present|card is unpowered/.test(m))
+    code = op === 'connect' ? 'READER_NO_CARD' : 'READER_CARD_REMOVED';
   else if (/card was reset/.test(m)) code = 'READER_CARD_REMOVED';
-  else if (/unknown reader|reader unavailable|no readers available/.test(m)) code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_NO_READER';
+  else if (/unknown reader|reader unavailable|no readers available/.test(m))
+    code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_NO_READER';
   else if (/sharing violation/.test(m)) code = 'READER_BUSY';
   else if (/timed out/.test(m)) code = 'READER_TIMEOUT';
-  else if (/invalid handle|communication error|context is not valid/.test(m)) code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_PCSC_UNAVAILABLE';
+  else if (/invalid handle|communication error|context is not valid/.test(m))
+    code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_PCSC_UNAVAILABLE';
   else if (/card is not connected/.test(m)) code = 'READER_CARD_REMOVED';
   else if (/unresponsive|transaction failed/.test(m)) code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_IO';
   return new ReaderError(code, `PC/SC: ${msg}`, { cause: e, details: { pcsc: msg, op } });
@@ -67,35 +70,58 @@ interface NativeCard {
   disconnect(disposition?: number): void;
   reconnect(shareMode?: number, protocol?: number, init?: number): Promise<number>;
 }
-interface NativeReader { readonly name: string; readonly state: number; readonly atr: Buffer | null; connect(share?: number, proto?: number): Promise<NativeCard> }
+interface NativeReader {
+  readonly name: string;
+  readonly state: number;
+  readonly atr: Buffer | null;
+  connect(share?: number, proto?: number): Promise<NativeCard>;
+}
 interface NativeContext {
   listReaders(): NativeReader[];
-  waitForChange(readers?: Array<{ name: string; state: number }>, timeout?: number): Promise<Array<{ name: string; state: number; changed: boolean; atr: Buffer | null }> | null>;
+  waitForChange(
+    readers?: Array<{ name: string; state: number }>,
+    timeout?: number,
+  ): Promise<Array<{ name: string; state: number; changed: boolean; atr: Buffer | null }> | null>;
   cancel(): void;
   close(): void;
 }
 interface NativeModule {
   Context: new () => NativeContext;
-  SCARD_SHARE_SHARED: number; SCARD_SHARE_EXCLUSIVE: number;
-  SCARD_PROTOCOL_T0: number; SCARD_PROTOCOL_T1: number;
-  SCARD_LEAVE_CARD: number; SCARD_RESET_CARD: number;
-  SCARD_STATE_PRESENT: number; SCARD_STATE_CHANGED: number; SCARD_STATE_MUTE: number;
+  SCARD_SHARE_SHARED: number;
+  SCARD_SHARE_EXCLUSIVE: number;
+  SCARD_PROTOCOL_T0: number;
+  SCARD_PROTOCOL_T1: number;
+  SCARD_LEAVE_CARD: number;
+  SCARD_RESET_CARD: number;
+  SCARD_STATE_PRESENT: number;
+  SCARD_STATE_CHANGED: number;
+  SCARD_STATE_MUTE: number;
 }
 
 let nativePromise: Promise<NativeModule> | undefined;
 async function loadNative(): Promise<NativeModule> {
-  nativePromise ??= import('smartcard').then((m) => ((m as unknown as { default?: NativeModule }).default ?? (m as unknown as NativeModule)));
+  nativePromise ??= import('smartcard').then(
+    (m) => (m as unknown as { default?: NativeModule }).default ?? (m as unknown as NativeModule),
+  );
   try {
     return await nativePromise;
   } catch (e) {
     nativePromise = undefined;
-    throw new ReaderError('READER_PCSC_UNAVAILABLE', 'The PC/SC binding could not be loaded (is libpcsclite installed?)', { cause: e });
+    throw new ReaderError(
+      'READER_PCSC_UNAVAILABLE',
+      'The PC/SC binding could not be loaded (is libpcsclite installed?)',
+      { cause: e },
+    );
   }
 }
 
 class SmartcardCard implements PcscCard {
   private inTransaction = false;
-  constructor(private readonly n: NativeModule, private readonly card: NativeCard, private readonly mode: ShareMode) {}
+  constructor(
+    private readonly n: NativeModule,
+    private readonly card: NativeCard,
+    private readonly mode: ShareMode,
+  ) {}
 
   async transmit(apdu: Buffer): Promise<Buffer> {
     try {
@@ -109,9 +135,16 @@ class SmartcardCard implements PcscCard {
   // card is neither reset nor powered down) gives the same guarantee: no other client can send an
   // APDU between our SELECT, VERIFY and SIGN.
   async beginTransaction(): Promise<void> {
-    if (this.mode === 'exclusive' || this.inTransaction) { this.inTransaction = true; return; }
+    if (this.mode === 'exclusive' || this.inTransaction) {
+      this.inTransaction = true;
+      return;
+    }
     try {
-      await this.card.reconnect(this.n.SCARD_SHARE_EXCLUSIVE, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1, this.n.SCARD_LEAVE_CARD);
+      await this.card.reconnect(
+        this.n.SCARD_SHARE_EXCLUSIVE,
+        this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1,
+        this.n.SCARD_LEAVE_CARD,
+      );
       this.inTransaction = true;
     } catch (e) {
       throw mapPcscError(e, 'card');
@@ -123,7 +156,11 @@ class SmartcardCard implements PcscCard {
     this.inTransaction = false;
     if (this.mode === 'exclusive') return;
     try {
-      await this.card.reconnect(this.n.SCARD_SHARE_SHARED, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1, this.n.SCARD_LEAVE_CARD);
+      await this.card.reconnect(
+        this.n.SCARD_SHARE_SHARED,
+        this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1,
+        this.n.SCARD_LEAVE_CARD,
+      );
     } catch (e) {
       throw mapPcscError(e, 'card');
     }
@@ -144,7 +181,11 @@ class SmartcardCard implements PcscCard {
   async disconnect(disposition: 'leave' | 'reset' = 'leave'): Promise<void> {
     if (disposition === 'reset') {
       try {
-        await this.card.reconnect(this.n.SCARD_SHARE_SHARED, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1, this.n.SCARD_RESET_CARD);
+        await this.card.reconnect(
+          this.n.SCARD_SHARE_SHARED,
+          this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1,
+          this.n.SCARD_RESET_CARD,
+        );
       } catch {
         // Card pulled or pcscd gone: there is no state left to reset.
       }
@@ -158,7 +199,10 @@ class SmartcardCard implements PcscCard {
 }
 
 class SmartcardContext implements PcscContext {
-  constructor(private readonly n: NativeModule, private readonly ctx: NativeContext) {}
+  constructor(
+    private readonly n: NativeModule,
+    private readonly ctx: NativeContext,
+  ) {}
 
   private snap(name: string, state: number, atr: Buffer | null): ReaderSnapshot {
     const clean = state & ~this.n.SCARD_STATE_CHANGED;
@@ -176,9 +220,14 @@ class SmartcardContext implements PcscContext {
 
   async connect(readerName: string, mode: ShareMode): Promise<PcscCard> {
     let readers: NativeReader[];
-    try { readers = this.ctx.listReaders(); } catch (e) { throw mapPcscError(e, 'context'); }
+    try {
+      readers = this.ctx.listReaders();
+    } catch (e) {
+      throw mapPcscError(e, 'context');
+    }
     const r = readers.find((x) => x.name === readerName);
-    if (!r) throw new ReaderError('READER_NO_READER', `Reader not found: ${readerName}`, { details: { reader: readerName } });
+    if (!r)
+      throw new ReaderError('READER_NO_READER', `Reader not found: ${readerName}`, { details: { reader: readerName } });
     try {
       const share = mode === 'exclusive' ? this.n.SCARD_SHARE_EXCLUSIVE : this.n.SCARD_SHARE_SHARED;
       const card = await r.connect(share, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1);
@@ -188,7 +237,10 @@ class SmartcardContext implements PcscContext {
     }
   }
 
-  async waitForChange(current: ReaderSnapshot[], timeoutMs: number): Promise<ReaderSnapshot[] | 'timeout' | 'cancelled'> {
+  async waitForChange(
+    current: ReaderSnapshot[],
+    timeoutMs: number,
+  ): Promise<ReaderSnapshot[] | 'timeout' | 'cancelled'> {
     if (current.length === 0) {
       // Nothing to watch: SCardGetStatusChange would need the PnP pseudo-reader, which some
       // pcsc-lite versions answer at once (a busy loop). A plain sleep is enough to re-list.
@@ -196,7 +248,10 @@ class SmartcardContext implements PcscContext {
       return 'timeout';
     }
     try {
-      const res = await this.ctx.waitForChange(current.map((r) => ({ name: r.name, state: r.state })), timeoutMs);
+      const res = await this.ctx.waitForChange(
+        current.map((r) => ({ name: r.name, state: r.state })),
+        timeoutMs,
+      );
       if (res === null) return 'cancelled';
       if (res.length === 0) return 'timeout';
       return res.map((r) => this.snap(r.name, r.state, r.atr));
@@ -208,8 +263,20 @@ class SmartcardContext implements PcscContext {
     }
   }
 
-  cancel(): void { try { this.ctx.cancel(); } catch { /* context already invalid */ } }
-  close(): void { try { this.ctx.close(); } catch { /* already closed */ } }
+  cancel(): void {
+    try {
+      this.ctx.cancel();
+    } catch {
+      /* context already invalid */
+    }
+  }
+  close(): void {
+    try {
+      this.ctx.close();
+    } catch {
+      /* already closed */
+    }
+  }
 }
 
 /** The production backend over the `smartcard` binding (loaded lazily). */

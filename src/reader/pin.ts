@@ -24,7 +24,9 @@ export interface PinIo {
   sendVerify(apdu: Buffer): Promise<ApduResponse>;
 }
 
-export interface PinVerifyResult { triesLeftBefore: number }
+export interface PinVerifyResult {
+  triesLeftBefore: number;
+}
 
 export class PinAttempt {
   private state: PinState = 'new';
@@ -32,7 +34,9 @@ export class PinAttempt {
 
   constructor(private readonly pin: Buffer) {}
 
-  get current(): PinState { return this.state; }
+  get current(): PinState {
+    return this.state;
+  }
 
   validate(): void {
     this.expect('new');
@@ -47,11 +51,17 @@ export class PinAttempt {
     this.expect('validated');
     if (triesLeft <= 0) {
       this.state = 'refused';
-      throw new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', { details: { triesLeft: 0 } });
+      throw new ReaderError('CARD_PIN_BLOCKED', 'The PIN is blocked; it can only be reset at the municipal office', {
+        details: { triesLeft: 0 },
+      });
     }
     if (triesLeft === 1 && opts.confirmLastTry !== true) {
       this.state = 'refused';
-      throw new ReaderError('CARD_PIN_CONFIRM_REQUIRED', 'Only one try is left: a wrong PIN will block the card. Confirm to continue.', { retryable: true, details: { triesLeft: 1 } });
+      throw new ReaderError(
+        'CARD_PIN_CONFIRM_REQUIRED',
+        'Only one try is left: a wrong PIN will block the card. Confirm to continue.',
+        { retryable: true, details: { triesLeft: 1 } },
+      );
     }
     this.state = 'authorized';
   }

@@ -6,8 +6,22 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import {
-  EF, MAX_READ, assertAllowedApdu, isValidPin, computeSignature, derHeaderBytesNeeded, derTotalLength, expectOk, parseResponse,
-  readBinary, selectEf, selectJpkiAp, sha256DigestInfo, triesFromSw, verifyTriesLeft, type ApduResponse,
+  EF,
+  MAX_READ,
+  assertAllowedApdu,
+  isValidPin,
+  computeSignature,
+  derHeaderBytesNeeded,
+  derTotalLength,
+  expectOk,
+  parseResponse,
+  readBinary,
+  selectEf,
+  selectJpkiAp,
+  sha256DigestInfo,
+  triesFromSw,
+  verifyTriesLeft,
+  type ApduResponse,
 } from './apdu.js';
 import { ReaderError, errorFromSw, isReaderError, type SwContext } from './errors.js';
 import { runPinVerify, type PinOptions } from './pin.js';
@@ -23,9 +37,19 @@ export interface CardSessionOptions {
   onApdu?: (command: Buffer, response: Buffer | undefined) => void;
 }
 
-export interface AuthCertificate { der: Buffer; certificate: X509Certificate }
-export interface AuthenticateResult { signature: Buffer; triesLeftBefore: number }
-export interface SessionCounters { apdus: number; verifies: number; reads: number }
+export interface AuthCertificate {
+  der: Buffer;
+  certificate: X509Certificate;
+}
+export interface AuthenticateResult {
+  signature: Buffer;
+  triesLeftBefore: number;
+}
+export interface SessionCounters {
+  apdus: number;
+  verifies: number;
+  reads: number;
+}
 
 export class CardSession {
   readonly counters: SessionCounters = { apdus: 0, verifies: 0, reads: 0 };
@@ -37,14 +61,24 @@ export class CardSession {
   private pending: Promise<unknown> = Promise.resolve();
   private readonly apduTimeoutMs: number;
 
-  constructor(private readonly card: PcscCard, private readonly opts: CardSessionOptions = {}) {
+  constructor(
+    private readonly card: PcscCard,
+    private readonly opts: CardSessionOptions = {},
+  ) {
     this.apduTimeoutMs = opts.apduTimeoutMs ?? 5000;
   }
 
-  get apduCount(): number { return this.counters.apdus; }
+  get apduCount(): number {
+    return this.counters.apdus;
+  }
 
   /** Settles when no native transmit is in flight (a timed-out one may still be pending). */
-  idle(): Promise<void> { return this.pending.then(() => undefined, () => undefined); }
+  idle(): Promise<void> {
+    return this.pending.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
 
   /** The 利用者証明用電子証明書 (EF 000A), no PIN needed. */
   async readAuthCertificate(opts: { checkToken?: boolean } = {}): Promise<AuthCertificate> {
@@ -53,14 +87,16 @@ export class CardSession {
     await this.selectEfOnce(EF.AUTH_CERT);
     // First read takes a full chunk: it holds the DER header, so no separate 4-byte header read.
     const first = await this.read(0, MAX_READ);
-    if (first.length < derHeaderBytesNeeded(first)) throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF too short');
+    if (first.length < derHeaderBytesNeeded(first))
+      throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF too short');
     const total = derTotalLength(first);
     const parts = [first.subarray(0, Math.min(total, first.length))];
     let got = parts[0]!.length;
     // A card returns fewer bytes than asked only at the end of the EF: a short chunk before the end
     // of the DER object means the EF is too small. Refusing it keeps the read at ⌈total/256⌉ READs;
     // following short chunks let a hostile card hold the reader for up to 32 768 APDUs.
-    if (got < total && first.length < MAX_READ) throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF ended early');
+    if (got < total && first.length < MAX_READ)
+      throw new ReaderError('CARD_BAD_CERTIFICATE', 'Certificate EF ended early');
     while (got < total) {
       const want = Math.min(MAX_READ, total - got);
       const chunk = await this.read(got, want);
@@ -82,7 +118,10 @@ export class CardSession {
     await this.selectEfOnce(EF.AUTH_PIN);
     const res = await this.transmit(verifyTriesLeft(), 'verify');
     const n = triesFromSw(res.sw);
-    if (n === undefined) throw res.sw === 0x9000 ? new ReaderError('CARD_BAD_RESPONSE', 'Empty VERIFY answered 9000, expected 63Cx') : errorFromSw(res.sw, 'verify');
+    if (n === undefined)
+      throw res.sw === 0x9000
+        ? new ReaderError('CARD_BAD_RESPONSE', 'Empty VERIFY answered 9000, expected 63Cx')
+        : errorFromSw(res.sw, 'verify');
     return n;
   }
 
@@ -111,11 +150,13 @@ export class CardSession {
   async sign(data: Buffer): Promise<Buffer> {
     const di = sha256DigestInfo(createHash('sha256').update(data).digest());
     // Without a VERIFY on this connection the card can only answer 6982: do not spend APDUs on it.
-    if (!this.pinVerified) throw new ReaderError('CARD_SECURITY_STATUS', 'Verify the PIN on this connection before signing');
+    if (!this.pinVerified)
+      throw new ReaderError('CARD_SECURITY_STATUS', 'Verify the PIN on this connection before signing');
     await this.selectEfOnce(EF.AUTH_KEY);
     const res = await this.transmit(computeSignature(di), 'sign');
     const sig = expectOk(res, 'sign');
-    if (sig.length !== 256) throw new ReaderError('CARD_BAD_RESPONSE', `Signature of ${sig.length} bytes, expected 256`);
+    if (sig.length !== 256)
+      throw new ReaderError('CARD_BAD_RESPONSE', `Signature of ${sig.length} bytes, expected 256`);
     return sig;
   }
 
@@ -126,14 +167,16 @@ export class CardSession {
   async authenticate(pin: Buffer, challenge: Buffer, opts: PinOptions = {}): Promise<AuthenticateResult> {
     let began = false;
     try {
-      if (!Buffer.isBuffer(pin) || !isValidPin(pin)) throw new ReaderError('CARD_PIN_FORMAT', 'The PIN must be exactly 4 digits', { retryable: true });
+      if (!Buffer.isBuffer(pin) || !isValidPin(pin))
+        throw new ReaderError('CARD_PIN_FORMAT', 'The PIN must be exactly 4 digits', { retryable: true });
       this.check();
       try {
         await this.bounded(this.card.beginTransaction(), 'begin transaction');
       } catch (e) {
         // pcsc-lite keeps retrying a sharing violation: a timeout here means another application
         // holds the card. Nothing was sent to the card, so the caller may simply try again.
-        if (isReaderError(e, 'READER_TIMEOUT')) throw new ReaderError('READER_BUSY', 'Another application is using the card', { cause: e });
+        if (isReaderError(e, 'READER_TIMEOUT'))
+          throw new ReaderError('READER_BUSY', 'Another application is using the card', { cause: e });
         throw e;
       }
       began = true;
@@ -166,7 +209,8 @@ export class CardSession {
   private async checkToken(): Promise<void> {
     await this.selectEfOnce(EF.TOKEN_INFO);
     const label = (await this.read(0, 32)).toString('latin1').trimEnd();
-    if (!label.startsWith('JPKIAP')) throw new ReaderError('CARD_NOT_JPKI', 'Token info is not a JPKI token', { details: { label } });
+    if (!label.startsWith('JPKIAP'))
+      throw new ReaderError('CARD_NOT_JPKI', 'Token info is not a JPKI token', { details: { label } });
   }
 
   private async read(offset: number, le: number): Promise<Buffer> {
@@ -190,16 +234,40 @@ export class CardSession {
   /** Races an operation with the APDU timeout, the session deadline and the abort signal. */
   private bounded<T>(p: Promise<T>, what: string): Promise<T> {
     this.pending = p.catch(() => undefined);
-    const limit = Math.min(this.apduTimeoutMs, this.opts.deadline !== undefined ? Math.max(0, this.opts.deadline - Date.now()) : Infinity);
+    const limit = Math.min(
+      this.apduTimeoutMs,
+      this.opts.deadline !== undefined ? Math.max(0, this.opts.deadline - Date.now()) : Infinity,
+    );
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(this.fail(new ReaderError('READER_TIMEOUT', `The card did not answer (${what}) within ${limit} ms`, { details: { op: what, ms: limit } })));
+        reject(
+          this.fail(
+            new ReaderError('READER_TIMEOUT', `The card did not answer (${what}) within ${limit} ms`, {
+              details: { op: what, ms: limit },
+            }),
+          ),
+        );
       }, limit);
-      const onAbort = () => { cleanup(); reject(this.fail(new ReaderError('READER_ABORTED', 'Cancelled'))); };
-      const cleanup = () => { clearTimeout(timer); this.opts.signal?.removeEventListener('abort', onAbort); };
+      const onAbort = () => {
+        cleanup();
+        reject(this.fail(new ReaderError('READER_ABORTED', 'Cancelled')));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.opts.signal?.removeEventListener('abort', onAbort);
+      };
       this.opts.signal?.addEventListener('abort', onAbort, { once: true });
-      p.then((v) => { cleanup(); resolve(v); }, (e: unknown) => { cleanup(); reject(e); });
+      p.then(
+        (v) => {
+          cleanup();
+          resolve(v);
+        },
+        (e: unknown) => {
+          cleanup();
+          reject(e);
+        },
+      );
     });
   }
 
@@ -238,12 +306,22 @@ export class CardSession {
 
   /** A failed transmit on a card that is no longer there is a removal, whatever the driver said. */
   private classify(e: unknown): ReaderError {
-    const err = isReaderError(e) ? e : new ReaderError('READER_IO', `Transmit failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
-    if (err.code === 'READER_TIMEOUT' || err.code === 'READER_ABORTED' || err.code === 'READER_CARD_REMOVED' || err.code === 'READER_PCSC_UNAVAILABLE') return err;
+    const err = isReaderError(e)
+      ? e
+      : new ReaderError('READER_IO', `Transmit failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+    if (
+      err.code === 'READER_TIMEOUT' ||
+      err.code === 'READER_ABORTED' ||
+      err.code === 'READER_CARD_REMOVED' ||
+      err.code === 'READER_PCSC_UNAVAILABLE'
+    )
+      return err;
     try {
-      if (!this.card.status().present) return new ReaderError('READER_CARD_REMOVED', 'The card was removed', { cause: err });
+      if (!this.card.status().present)
+        return new ReaderError('READER_CARD_REMOVED', 'The card was removed', { cause: err });
     } catch (s) {
-      if (isReaderError(s, 'READER_CARD_REMOVED')) return new ReaderError('READER_CARD_REMOVED', 'The card was removed', { cause: err });
+      if (isReaderError(s, 'READER_CARD_REMOVED'))
+        return new ReaderError('READER_CARD_REMOVED', 'The card was removed', { cause: err });
     }
     return err;
   }

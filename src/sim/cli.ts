@@ -40,12 +40,19 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'sandbox') return await sandbox(argv.slice(1));
     if (argv[0] === 'sim') {
       switch (argv[1]) {
-        case 'people': return await people(argv.slice(2));
-        case 'central': return await central(argv.slice(2));
-        case 'card': return await card(argv.slice(2));
-        case 'line': return await line(argv.slice(2));
-        case 'day': return await day(argv.slice(2));
-        case 'help': case '--help': case undefined:
+        case 'people':
+          return await people(argv.slice(2));
+        case 'central':
+          return await central(argv.slice(2));
+        case 'card':
+          return await card(argv.slice(2));
+        case 'line':
+          return await line(argv.slice(2));
+        case 'day':
+          return await day(argv.slice(2));
+        case 'help':
+        case '--help':
+        case undefined:
           process.stdout.write(USAGE + '\n');
           return argv[1] === undefined ? 2 : 0;
       }
@@ -86,7 +93,9 @@ async function people(argv: string[]): Promise<number> {
   if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   else {
     for (const r of rows) {
-      process.stdout.write(`${r.expectedValidity}  --numbers '${r.insurerNumber},${r.symbol},${r.number},${r.branch}' --birthdate ${r.birthdate}   # ${r.id} ${r.label}\n`);
+      process.stdout.write(
+        `${r.expectedValidity}  --numbers '${r.insurerNumber},${r.symbol},${r.number},${r.branch}' --birthdate ${r.birthdate}   # ${r.id} ${r.label}\n`,
+      );
     }
   }
   return 0;
@@ -95,41 +104,64 @@ async function people(argv: string[]): Promise<number> {
 /** The registration lag by hand: the old qualification ends today, the new one is registered on day N. */
 async function changeInsurer(argv: string[]): Promise<number> {
   const [id, ...rest] = argv;
-  const v = args(rest, { numbers: { type: 'string' }, 'registers-on-day': { type: 'string' }, 'insurer-name': { type: 'string' }, control: { type: 'string' } });
+  const v = args(rest, {
+    numbers: { type: 'string' },
+    'registers-on-day': { type: 'string' },
+    'insurer-name': { type: 'string' },
+    control: { type: 'string' },
+  });
   const usage = (m: string): Error => Object.assign(new Error(m), { usage: true });
   if (!id) throw usage('sim people change-insurer needs a person id (see onshi sim people)');
   const parts = (v.numbers ?? '').split(',');
-  if (parts.length !== 4 || !/^\d{6}(\d{2})?$/.test(parts[0]!) || !parts[2]) throw usage('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (SYMBOL and BRANCH may be empty)');
+  if (parts.length !== 4 || !/^\d{6}(\d{2})?$/.test(parts[0]!) || !parts[2])
+    throw usage('--numbers is INSURER,SYMBOL,NUMBER,BRANCH (SYMBOL and BRANCH may be empty)');
   const day = Number(v['registers-on-day']);
-  if (!Number.isInteger(day) || day < 1) throw usage('--registers-on-day is the simulated day (1 = the first) on which central learns of the new insurer');
+  if (!Number.isInteger(day) || day < 1)
+    throw usage('--registers-on-day is the simulated day (1 = the first) on which central learns of the new insurer');
   const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
   const call = async (path: string, method: string, body?: unknown): Promise<unknown> => {
-    const res = await fetch(new URL(path, control), { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(new URL(path, control), {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
     return res.json();
   };
-  const clock = await call('/control/clock', 'GET') as { day1: string; today: string };
+  const clock = (await call('/control/clock', 'GET')) as { day1: string; today: string };
   const registeredOn = addDays(clock.day1, day - 1);
   const [insurerNumber, symbol, number, branch] = parts as [string, string, string, string];
   const person = `/control/people/${encodeURIComponent(id)}/qualifications`;
   await call(`${person}/0`, 'PATCH', { disqualificationDate: clock.today, reasonOfLoss: '03' }); // OQSCD008 03: 転職等
   await call(person, 'POST', {
-    insurerNumber, number, ...(symbol ? { symbol } : {}), ...(branch ? { branch } : {}), insurerName: v['insurer-name'] ?? '新保険者（シミュレータ）',
-    cardClassification: '01', personalFamily: '1', qualificationDate: clock.today, registeredOn,
+    insurerNumber,
+    number,
+    ...(symbol ? { symbol } : {}),
+    ...(branch ? { branch } : {}),
+    insurerName: v['insurer-name'] ?? '新保険者（シミュレータ）',
+    cardClassification: '01',
+    personalFamily: '1',
+    qualificationDate: clock.today,
+    registeredOn,
   });
-  process.stdout.write(`${id}: 資格喪失 ${clock.today}; new insurer ${insurerNumber} from ${clock.today}, registered at central on day ${day} (${registeredOn})\n`);
+  process.stdout.write(
+    `${id}: 資格喪失 ${clock.today}; new insurer ${insurerNumber} from ${clock.today}, registered at central on day ${day} (${registeredOn})\n`,
+  );
   return 0;
 }
 
 async function disqualify(argv: string[]): Promise<number> {
   const [id, ...rest] = argv;
   const v = args(rest, { date: { type: 'string' }, control: { type: 'string' } });
-  if (!id) throw Object.assign(new Error('sim people disqualify needs a person id (see onshi sim people)'), { usage: true });
+  if (!id)
+    throw Object.assign(new Error('sim people disqualify needs a person id (see onshi sim people)'), { usage: true });
   const date = v.date ?? todayJst();
   if (!/^\d{8}$/.test(date)) throw Object.assign(new Error('--date is YYYYMMDD'), { usage: true });
   const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
   const res = await fetch(new URL(`/control/people/${encodeURIComponent(id)}/qualifications/0`, control), {
-    method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ disqualificationDate: date, reasonOfLoss: '99' }), // OQSCD008 99 その他
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ disqualificationDate: date, reasonOfLoss: '99' }), // OQSCD008 99 その他
   });
   if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
   process.stdout.write(`${id}: 資格喪失 ${date}\n`);
@@ -138,15 +170,22 @@ async function disqualify(argv: string[]): Promise<number> {
 
 async function day(argv: string[]): Promise<number> {
   const positional = argv.filter((a) => !a.startsWith('--') && !argv[argv.indexOf(a) - 1]?.startsWith('--'));
-  const v = args(argv.filter((a) => !positional.includes(a)), { control: { type: 'string' } });
+  const v = args(
+    argv.filter((a) => !positional.includes(a)),
+    { control: { type: 'string' } },
+  );
   const control = v.control ?? process.env.ONSHI_SIM_CONTROL ?? 'http://127.0.0.1:18444';
   const [what] = positional;
   let body: Record<string, unknown> | undefined;
   if (what === 'today') body = { day: null };
   else if (what !== undefined && /^\+\d{1,4}$/.test(what)) body = { advanceDays: Number(what.slice(1)) };
   else if (what !== undefined && /^\d{1,4}$/.test(what)) body = { day: Number(what) };
-  else if (what !== undefined) throw Object.assign(new Error(`"${what}" is not a day (N, +N or today)`), { usage: true });
-  const res = await fetch(new URL('/control/clock', control), body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
+  else if (what !== undefined)
+    throw Object.assign(new Error(`"${what}" is not a day (N, +N or today)`), { usage: true });
+  const res = await fetch(
+    new URL('/control/clock', control),
+    body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {},
+  );
   if (!res.ok) throw new Error(`the simulator answered ${res.status}: ${await res.text()}`);
   const c = (await res.json()) as { day: number; today: string; day1: string };
   process.stdout.write(`day ${c.day}: ${c.today} (day 1 = ${c.day1})\n`);
@@ -156,24 +195,45 @@ async function day(argv: string[]): Promise<number> {
 async function line(argv: string[]): Promise<number> {
   const [sub = 'status', ...rest] = argv;
   const positional = rest.filter((a) => !a.startsWith('--'));
-  const v = args(rest.filter((a) => !positional.includes(a)), { line: { type: 'string' } });
+  const v = args(
+    rest.filter((a) => !positional.includes(a)),
+    { line: { type: 'string' } },
+  );
   const url = new URL('/line', v.line ?? process.env.ONSHI_SIM_LINE ?? 'http://127.0.0.1:18448');
   const ms = (x: string | undefined): number => {
     const n = Number(x);
-    if (!Number.isInteger(n) || n < 0) throw Object.assign(new Error(`"${x}" is not a number of milliseconds`), { usage: true });
+    if (!Number.isInteger(n) || n < 0)
+      throw Object.assign(new Error(`"${x}" is not a number of milliseconds`), { usage: true });
     return n;
   };
   let mode: unknown;
   switch (sub) {
-    case 'status': break;
-    case 'up': case 'down': case 'blackhole': mode = { kind: sub }; break;
-    case 'slow': mode = { kind: 'latency', ms: ms(positional[0]) }; break;
-    case 'flap': mode = { kind: 'flap', upMs: ms(positional[0]), downMs: ms(positional[1]) }; break;
+    case 'status':
+      break;
+    case 'up':
+    case 'down':
+    case 'blackhole':
+      mode = { kind: sub };
+      break;
+    case 'slow':
+      mode = { kind: 'latency', ms: ms(positional[0]) };
+      break;
+    case 'flap':
+      mode = { kind: 'flap', upMs: ms(positional[0]), downMs: ms(positional[1]) };
+      break;
     default:
-      try { mode = JSON.parse(sub); } catch { throw Object.assign(new Error(`unknown line mode "${sub}"`), { usage: true }); }
+      try {
+        mode = JSON.parse(sub);
+      } catch {
+        throw Object.assign(new Error(`unknown line mode "${sub}"`), { usage: true });
+      }
   }
   if (mode !== undefined) {
-    const res = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mode }) });
+    const res = await fetch(url, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mode }),
+    });
     if (!res.ok) throw new Error(`the line control answered ${res.status}: ${await res.text()}`);
   }
   const res = await fetch(url);
@@ -184,7 +244,12 @@ async function line(argv: string[]): Promise<number> {
 async function central(argv: string[]): Promise<number> {
   const v = args(argv, { state: { type: 'string' }, port: { type: 'string' }, 'control-port': { type: 'string' } });
   const pki = await ensureSandboxPki(v.state ?? '.sandbox');
-  const sim = await CentralSim.start({ pki, port: portOf(v.port, 18443), controlPort: portOf(v['control-port'], 18444), revokedSerials: [REVOKED_CARD_SERIAL] });
+  const sim = await CentralSim.start({
+    pki,
+    port: portOf(v.port, 18443),
+    controlPort: portOf(v['control-port'], 18444),
+    revokedSerials: [REVOKED_CARD_SERIAL],
+  });
   process.stdout.write(`READY central=${sim.url} control=${sim.controlUrl}\n`);
   await untilSignal();
   await sim.close();
@@ -193,16 +258,29 @@ async function central(argv: string[]): Promise<number> {
 
 async function card(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  const v = args(rest, { slot: { type: 'string' }, profile: { type: 'string' }, reset: { type: 'boolean' }, cards: { type: 'string' } });
+  const v = args(rest, {
+    slot: { type: 'string' },
+    profile: { type: 'string' },
+    reset: { type: 'boolean' },
+    cards: { type: 'string' },
+  });
   const client = cardControlClient(v.cards ?? process.env.ONSHI_SIM_CARDS ?? 'http://127.0.0.1:18446');
   const slot = v.slot === undefined ? 0 : Number(v.slot);
-  if (!Number.isInteger(slot) || slot < 0 || slot > 1) throw Object.assign(new Error('--slot is 0 or 1'), { usage: true });
+  if (!Number.isInteger(slot) || slot < 0 || slot > 1)
+    throw Object.assign(new Error('--slot is 0 or 1'), { usage: true });
   let out: unknown;
   switch (sub) {
-    case 'list': out = await client.list(); break;
-    case 'insert': out = await client.insert(slot, v.profile, v.reset ? { resetCounters: true } : {}); break;
-    case 'remove': out = await client.remove(slot); break;
-    default: throw Object.assign(new Error('sim card list|insert|remove'), { usage: true });
+    case 'list':
+      out = await client.list();
+      break;
+    case 'insert':
+      out = await client.insert(slot, v.profile, v.reset ? { resetCounters: true } : {});
+      break;
+    case 'remove':
+      out = await client.remove(slot);
+      break;
+    default:
+      throw Object.assign(new Error('sim card list|insert|remove'), { usage: true });
   }
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   return 0;

@@ -2,7 +2,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -27,7 +31,9 @@ export function readBody(req: IncomingMessage, limit = 1 << 20): Promise<Buffer>
       }
       chunks.push(b);
     });
-    req.on('end', () => { if (!over) resolve(Buffer.concat(chunks)); });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }
@@ -43,7 +49,12 @@ export async function readJson(req: IncomingMessage, limit?: number): Promise<un
 }
 
 /** A JSON answer; with no body (e.g. 204), headers only. */
-export function sendJson(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (body === undefined) {
     res.writeHead(status, headers).end();
     return;
@@ -52,8 +63,17 @@ export function sendJson(res: ServerResponse, status: number, body?: unknown, he
 }
 
 /** An answer already serialized (so that the work is done before a simulated latency, not after). */
-export function sendJsonText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -67,6 +87,7 @@ export function sendError(res: ServerResponse, e: unknown): void {
 }
 
 export function objectBody(v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'BAD_REQUEST', 'expected a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new HttpError(400, 'BAD_REQUEST', 'expected a JSON object');
   return v as Record<string, unknown>;
 }

@@ -6,10 +6,13 @@
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import type * as X509Types from '@peculiar/x509';
 
-export interface PemPair { certPem: string; keyPem: string }
+export interface PemPair {
+  certPem: string;
+  keyPem: string;
+}
 
 export interface SandboxPki {
   centralCa: PemPair;
@@ -46,10 +49,15 @@ function installReflectShim(): void {
   const store: MetaStore = new WeakMap();
   const own = (target: object, create: boolean): Map<unknown, unknown> | undefined => {
     let m = store.get(target);
-    if (!m && create) { m = new Map(); store.set(target, m); }
+    if (!m && create) {
+      m = new Map();
+      store.set(target, m);
+    }
     return m;
   };
-  r['defineMetadata'] = (key: unknown, value: unknown, target: object) => { own(target, true)!.set(key, value); };
+  r['defineMetadata'] = (key: unknown, value: unknown, target: object) => {
+    own(target, true)!.set(key, value);
+  };
   r['getOwnMetadata'] = (key: unknown, target: object) => own(target, false)?.get(key);
   r['getMetadata'] = (key: unknown, target: object) => {
     for (let t: object | null = target; t; t = Object.getPrototypeOf(t) as object | null) {
@@ -58,8 +66,11 @@ function installReflectShim(): void {
     }
     return undefined;
   };
-  r['hasMetadata'] = (key: unknown, target: object) => (r['getMetadata'] as (k: unknown, t: object) => unknown)(key, target) !== undefined;
-  r['metadata'] = (key: unknown, value: unknown) => (target: object) => { own(target, true)!.set(key, value); };
+  r['hasMetadata'] = (key: unknown, target: object) =>
+    (r['getMetadata'] as (k: unknown, t: object) => unknown)(key, target) !== undefined;
+  r['metadata'] = (key: unknown, value: unknown) => (target: object) => {
+    own(target, true)!.set(key, value);
+  };
 }
 
 type Crypto = typeof globalThis extends { crypto: infer C } ? C : never;
@@ -99,7 +110,10 @@ async function privateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
 }
 
 function toPem(der: Buffer, label: string): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -117,7 +131,10 @@ export async function createCa(opts: { subject: string; notBefore?: Date; notAft
     keys,
     extensions: [
       new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
@@ -125,8 +142,15 @@ export async function createCa(opts: { subject: string; notBefore?: Date; notAft
 }
 
 export async function issueCertificate(opts: {
-  ca: PemPair; subject: string; serial?: string; notBefore: Date; notAfter: Date;
-  usage: 'server' | 'client' | 'jpki-auth'; dnsNames?: string[]; ipAddresses?: string[]; keyPem?: string;
+  ca: PemPair;
+  subject: string;
+  serial?: string;
+  notBefore: Date;
+  notAfter: Date;
+  usage: 'server' | 'client' | 'jpki-auth';
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  keyPem?: string;
 }): Promise<PemPair> {
   const x509 = await loadX509();
   const caCert = new x509.X509Certificate(opts.ca.certPem);
@@ -164,11 +188,16 @@ export async function issueCertificate(opts: {
     signingKey: caKeys.privateKey,
     extensions,
   });
-  const keyPem = opts.keyPem ?? await privateKeyPem(keys.privateKey);
+  const keyPem = opts.keyPem ?? (await privateKeyPem(keys.privateKey));
   return { certPem: cert.toString('pem') + '\n', keyPem };
 }
 
-export async function createCrl(opts: { ca: PemPair; revokedSerials: string[]; thisUpdate?: Date; nextUpdate?: Date }): Promise<string> {
+export async function createCrl(opts: {
+  ca: PemPair;
+  revokedSerials: string[];
+  thisUpdate?: Date;
+  nextUpdate?: Date;
+}): Promise<string> {
   const x509 = await loadX509();
   const caCert = new x509.X509Certificate(opts.ca.certPem);
   const caKeys = await keysFromPem(opts.ca.keyPem);
@@ -191,7 +220,6 @@ export async function createCrl(opts: { ca: PemPair; revokedSerials: string[]; t
   return toPem(Buffer.from(crl.rawData), 'X509 CRL');
 }
 
-
 /** Cross-process lock by mkdir: the sandbox, tests and benches may all call ensure* at once. */
 export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, staleMs = 60_000): Promise<T> {
   await mkdir(dirname(lockDir), { recursive: true });
@@ -203,7 +231,10 @@ export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, stal
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const st = await stat(lockDir).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > staleMs) { await rm(lockDir, { recursive: true, force: true }); continue; }
+      if (st && Date.now() - st.mtimeMs > staleMs) {
+        await rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() - started > staleMs * 2) throw new Error(`lock ${lockDir} held too long`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -276,23 +307,33 @@ async function ensureUnlocked(pkiDir: string): Promise<SandboxPki> {
   let centralCa = await readPair(pkiDir, 'centralCa');
   let caRenewed = false;
   if (!usable(centralCa)) {
-    centralCa = await createCa({ subject: 'C=JP, O=ONSHI-SIM, OU=Simulated OQS Central CA, CN=ONSHI-SIM Central Root CA' });
+    centralCa = await createCa({
+      subject: 'C=JP, O=ONSHI-SIM, OU=Simulated OQS Central CA, CN=ONSHI-SIM Central Root CA',
+    });
     await writePair(pkiDir, 'centralCa', centralCa);
     caRenewed = true;
   }
   let centralServer = await readPair(pkiDir, 'centralServer');
   if (caRenewed || !usable(centralServer)) {
     centralServer = await issueCertificate({
-      ca: centralCa, subject: 'C=JP, O=ONSHI-SIM, CN=localhost', notBefore: leafFrom, notAfter: leafTo,
-      usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'],
+      ca: centralCa,
+      subject: 'C=JP, O=ONSHI-SIM, CN=localhost',
+      notBefore: leafFrom,
+      notAfter: leafTo,
+      usage: 'server',
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1', '::1'],
     });
     await writePair(pkiDir, 'centralServer', centralServer);
   }
   let gatewayClient = await readPair(pkiDir, 'gatewayClient');
   if (caRenewed || !usable(gatewayClient)) {
     gatewayClient = await issueCertificate({
-      ca: centralCa, subject: 'C=JP, O=ONSHI-SIM, OU=Sandbox clinic, CN=onshi-gateway-sandbox', notBefore: leafFrom,
-      notAfter: leafTo, usage: 'client',
+      ca: centralCa,
+      subject: 'C=JP, O=ONSHI-SIM, OU=Sandbox clinic, CN=onshi-gateway-sandbox',
+      notBefore: leafFrom,
+      notAfter: leafTo,
+      usage: 'client',
     });
     await writePair(pkiDir, 'gatewayClient', gatewayClient);
   }
@@ -309,7 +350,11 @@ async function ensureUnlocked(pkiDir: string): Promise<SandboxPki> {
   const crlPath = join(pkiDir, 'jpki-crl.pem');
   let jpkiCrlPem = await readFile(crlPath, 'utf8').catch(() => undefined);
   if (jpkiRenewed || !jpkiCrlPem || crlStale(jpkiCrlPem, now)) {
-    jpkiCrlPem = await createCrl({ ca: jpkiCa, revokedSerials: [REVOKED_CARD_SERIAL], thisUpdate: new Date(now.getTime() - 60_000) });
+    jpkiCrlPem = await createCrl({
+      ca: jpkiCa,
+      revokedSerials: [REVOKED_CARD_SERIAL],
+      thisUpdate: new Date(now.getTime() - 60_000),
+    });
     await writeFileAtomic(crlPath, jpkiCrlPem, 0o644);
   }
   return { centralCa, centralServer, gatewayClient, jpkiCa, jpkiCrlPem };
@@ -328,8 +373,18 @@ function crlStale(pem: string, now: Date): boolean {
         const s = der.subarray(i + 2, i + 15).toString('latin1');
         if (/^\d{12}Z$/.test(s)) {
           const yy = Number(s.slice(0, 2));
-          times.push(new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, Number(s.slice(2, 4)) - 1, Number(s.slice(4, 6)),
-            Number(s.slice(6, 8)), Number(s.slice(8, 10)), Number(s.slice(10, 12)))));
+          times.push(
+            new Date(
+              Date.UTC(
+                yy < 50 ? 2000 + yy : 1900 + yy,
+                Number(s.slice(2, 4)) - 1,
+                Number(s.slice(4, 6)),
+                Number(s.slice(6, 8)),
+                Number(s.slice(8, 10)),
+                Number(s.slice(10, 12)),
+              ),
+            ),
+          );
           i += 14;
         }
       }

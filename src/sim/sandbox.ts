@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import { CentralSim } from './central/server.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL } from './pki.js';
 import { ensureCardProfiles, startCardControl, VirtualCard, VPCD_BASE_PORT, type CardControl } from './card/index.js';
@@ -43,7 +43,11 @@ export interface Sandbox {
 /** Both virtual slots get a card object; slot 0 holds the `normal` card, slot 1 starts empty. */
 async function startCards(stateDir: string, port: number): Promise<{ cards: VirtualCard[]; control: CardControl }> {
   await ensureCardProfiles(stateDir);
-  const cards = await Promise.all([0, 1].map((slot) => VirtualCard.create({ stateDir, profile: 'normal', port: VPCD_BASE_PORT + slot, resetCounters: slot === 0 })));
+  const cards = await Promise.all(
+    [0, 1].map((slot) =>
+      VirtualCard.create({ stateDir, profile: 'normal', port: VPCD_BASE_PORT + slot, resetCounters: slot === 0 }),
+    ),
+  );
   try {
     await cards[0]!.insert();
     return { cards, control: await startCardControl({ cards, port }) };
@@ -58,65 +62,105 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const pki = await ensureSandboxPki(stateDir);
   const port = (n: number): number => (opts.portBase === 0 ? 0 : opts.portBase + n);
-  const central = await CentralSim.start({ pki, port: port(0), controlPort: port(1), revokedSerials: [REVOKED_CARD_SERIAL] });
+  const central = await CentralSim.start({
+    pki,
+    port: port(0),
+    controlPort: port(1),
+    revokedSerials: [REVOKED_CARD_SERIAL],
+  });
   // The gateway reaches central through the fault proxy, so the sandbox can cut the line.
-  const line = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port), listenPort: port(4) });
+  const line = await FaultProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: Number(new URL(central.url).port),
+    listenPort: port(4),
+  });
   const lineControl: LineControl = await startLineControl(line, { port: port(5) });
   let cardSim: { cards: VirtualCard[]; control: CardControl } | undefined;
   if (opts.card !== false) {
     try {
       cardSim = await startCards(stateDir, port(3));
     } catch (e) {
-      opts.warn?.(`no virtual card: ${(e as Error).message} (is pcscd with vsmartcard-vpcd running? ./scripts/sandbox.sh starts it)`);
+      opts.warn?.(
+        `no virtual card: ${(e as Error).message} (is pcscd with vsmartcard-vpcd running? ./scripts/sandbox.sh starts it)`,
+      );
     }
   }
 
   const gatewayState = join(stateDir, 'gateway');
   const configFile = join(stateDir, 'gateway.json');
-  writeFileAtomic(configFile, JSON.stringify({
-    stateDir: gatewayState,
-    log: { level: 'info' },
-    api: { host: '127.0.0.1', port: port(2) },
-    // The admin page on loopback only here: the sandbox's initial secret is printed on the READY line.
-    admin: { host: '127.0.0.1', port: port(6) },
-    health: { port: port(7) },
-    central: {
-      url: `https://127.0.0.1:${line.port}`,
-      caFile: join(stateDir, 'pki', 'central-ca.pem'),
-      certFile: join(stateDir, 'pki', 'gateway-client.pem'),
-      keyFile: join(stateDir, 'pki', 'gateway-client.key'),
-    },
-    reader: { jpkiCaFile: join(stateDir, 'pki', 'jpki-ca.pem') },
-    // An idle line is probed every 2 s (a clinic's default is 30 s), so cutting it with
-    // `onshi sim line down` shows on the admin page and in `onshi status` within seconds.
-    outage: { probeIntervalMs: 2000, failureThreshold: 2 },
-  }, null, 2) + '\n');
+  writeFileAtomic(
+    configFile,
+    JSON.stringify(
+      {
+        stateDir: gatewayState,
+        log: { level: 'info' },
+        api: { host: '127.0.0.1', port: port(2) },
+        // The admin page on loopback only here: the sandbox's initial secret is printed on the READY line.
+        admin: { host: '127.0.0.1', port: port(6) },
+        health: { port: port(7) },
+        central: {
+          url: `https://127.0.0.1:${line.port}`,
+          caFile: join(stateDir, 'pki', 'central-ca.pem'),
+          certFile: join(stateDir, 'pki', 'gateway-client.pem'),
+          keyFile: join(stateDir, 'pki', 'gateway-client.key'),
+        },
+        reader: { jpkiCaFile: join(stateDir, 'pki', 'jpki-ca.pem') },
+        // An idle line is probed every 2 s (a clinic's default is 30 s), so cutting it with
+        // `onshi sim line down` shows on the admin page and in `onshi status` within seconds.
+        outage: { probeIntervalMs: 2000, failureThreshold: 2 },
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 
   // A fresh token each start, through the real CLI (the token is shown once and stored hashed).
   const token = await new Promise<string>((res, rej) => {
-    execFile(process.execPath, [BIN, 'clients', 'add', `sandbox-${Date.now()}`, '--json', '--config', configFile], (err, stdout, stderr) => {
-      if (err) return rej(new Error(`creating the sandbox client failed: ${stderr || err.message}`));
-      res((JSON.parse(stdout) as { token: string }).token);
-    });
+    execFile(
+      process.execPath,
+      [BIN, 'clients', 'add', `sandbox-${Date.now()}`, '--json', '--config', configFile],
+      (err, stdout, stderr) => {
+        if (err) return rej(new Error(`creating the sandbox client failed: ${stderr || err.message}`));
+        res((JSON.parse(stdout) as { token: string }).token);
+      },
+    );
   });
 
   const logFile = join(stateDir, 'gateway.log');
-  const gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   gateway.stderr!.pipe(logStream, { end: false });
-  const { wsPort, adminPort, healthPort } = await new Promise<{ wsPort: number; adminPort?: number; healthPort?: number }>((res, rej) => {
+  const { wsPort, adminPort, healthPort } = await new Promise<{
+    wsPort: number;
+    adminPort?: number;
+    healthPort?: number;
+  }>((res, rej) => {
     const lines = createInterface({ input: gateway.stdout! });
-    const timer = setTimeout(() => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)), 20_000);
-    gateway.once('exit', (code) => { clearTimeout(timer); rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`)); });
+    const timer = setTimeout(
+      () => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)),
+      20_000,
+    );
+    gateway.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`the gateway exited with ${code} before it was ready (see ${logFile})`));
+    });
     lines.on('line', (line) => {
       logStream.write(line + '\n');
       try {
         const entry = JSON.parse(line) as { event?: string; wsPort?: number; adminPort?: number; healthPort?: number };
         if (entry.event === 'ready' && typeof entry.wsPort === 'number') {
           clearTimeout(timer);
-          res({ wsPort: entry.wsPort, ...(entry.adminPort ? { adminPort: entry.adminPort } : {}), ...(entry.healthPort ? { healthPort: entry.healthPort } : {}) });
+          res({
+            wsPort: entry.wsPort,
+            ...(entry.adminPort ? { adminPort: entry.adminPort } : {}),
+            ...(entry.healthPort ? { healthPort: entry.healthPort } : {}),
+          });
         }
-      } catch { /* not JSON: keep it in the log only */ }
+      } catch {
+        /* not JSON: keep it in the log only */
+      }
     });
   });
 
@@ -129,13 +173,19 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ...(cardSim ? { cards: cardSim.control.url } : {}),
     ...(adminPort ? { admin: `https://localhost:${adminPort}/` } : {}),
     // Until the first login changes it (the page forces that), the initial secret sits in this file.
-    ...(adminPort && existsSync(join(gatewayState, 'admin-initial-secret')) ? { 'admin-secret': readFileSync(join(gatewayState, 'admin-initial-secret'), 'utf8').trim() } : {}),
+    ...(adminPort && existsSync(join(gatewayState, 'admin-initial-secret'))
+      ? { 'admin-secret': readFileSync(join(gatewayState, 'admin-initial-secret'), 'utf8').trim() }
+      : {}),
     ...(healthPort ? { health: `http://127.0.0.1:${healthPort}/status` } : {}),
     state: stateDir,
     config: configFile,
     log: logFile,
   };
-  opts.log?.(`READY ${Object.entries(ready).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  opts.log?.(
+    `READY ${Object.entries(ready)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 
   let closed: Promise<void> | undefined;
   return {

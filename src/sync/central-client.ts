@@ -5,10 +5,20 @@
  */
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 import {
-  decodeBatchReceiptJson, decodeBatchReceiptXml, decodeBatchResultJson, decodeBatchResultXml, decodeResponseJson, decodeResponseXml,
-  encodeBatchFetchJson, encodeBatchSubmitJson, encodeRequestJson, type BatchReceipt, type BatchResult, type BatchSubmitRequest,
+  decodeBatchReceiptJson,
+  decodeBatchReceiptXml,
+  decodeBatchResultJson,
+  decodeBatchResultXml,
+  decodeResponseJson,
+  decodeResponseXml,
+  encodeBatchFetchJson,
+  encodeBatchSubmitJson,
+  encodeRequestJson,
+  type BatchReceipt,
+  type BatchResult,
+  type BatchSubmitRequest,
 } from '../oqs/index.js';
 import type { QualificationRequest, QualificationResponse } from '../oqs/types.js';
 import { WEB_API_PATHS } from '../oqs/web-api.js';
@@ -63,7 +73,11 @@ export interface CardSearchInput {
   consents?: Record<string, string>;
 }
 
-interface RawAnswer { status: number; headers: IncomingHttpHeaders; body: Buffer }
+interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
 
 const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME|alert|ssl|handshake/i;
 
@@ -105,14 +119,19 @@ export class CentralClient {
   }
 
   async searchByNumbers(req: QualificationRequest, call: CallOptions): Promise<QualificationResponse> {
-    const answer = await this.authorized(WEB_API_PATHS.search, Buffer.from(JSON.stringify(encodeRequestJson(req))), call);
+    const answer = await this.authorized(
+      WEB_API_PATHS.search,
+      Buffer.from(JSON.stringify(encodeRequestJson(req))),
+      call,
+    );
     return decodeAnswer(answer);
   }
 
   async cardChallenge(call: CallOptions): Promise<string> {
     const answer = await this.authorized(WEB_API_PATHS.cardChallenge, Buffer.from('{}'), call);
     const json = parseJson(answer.body) as { challenge?: unknown };
-    if (typeof json.challenge !== 'string') throw new CentralError('CENTRAL_MALFORMED', 'the challenge answer has no challenge');
+    if (typeof json.challenge !== 'string')
+      throw new CentralError('CENTRAL_MALFORMED', 'the challenge answer has no challenge');
     return json.challenge;
   }
 
@@ -122,7 +141,15 @@ export class CentralClient {
       ...(input.challenge !== undefined ? { challenge: input.challenge } : {}),
       ...(input.signature !== undefined ? { signature: input.signature.toString('base64') } : {}),
       ...(input.visual ? { visual: true } : {}),
-      ...(input.offlineProof ? { offlineProof: { nonce: input.offlineProof.nonce.toString('base64'), signature: input.offlineProof.signature.toString('base64'), signedAt: input.offlineProof.signedAt } } : {}),
+      ...(input.offlineProof
+        ? {
+            offlineProof: {
+              nonce: input.offlineProof.nonce.toString('base64'),
+              signature: input.offlineProof.signature.toString('base64'),
+              signedAt: input.offlineProof.signedAt,
+            },
+          }
+        : {}),
       confirmationDate: input.confirmationDate,
       institutionCode: input.institutionCode,
       limitConsent: input.limitConsent,
@@ -142,7 +169,11 @@ export class CentralClient {
    * it until the receipt is stored: a resend under it replays the same receipt, never a second batch.
    */
   async submitBatch(req: BatchSubmitRequest, call: CallOptions): Promise<BatchReceipt> {
-    const answer = await this.authorized(WEB_API_PATHS.batchSubmit, Buffer.from(JSON.stringify(encodeBatchSubmitJson(req))), call);
+    const answer = await this.authorized(
+      WEB_API_PATHS.batchSubmit,
+      Buffer.from(JSON.stringify(encodeBatchSubmitJson(req))),
+      call,
+    );
     return decodeWith(answer, decodeBatchReceiptXml, decodeBatchReceiptJson);
   }
 
@@ -150,9 +181,17 @@ export class CentralClient {
    * 一括照会, step 2: the results by reception number (batchOutcome tells 処理中 / failed / done).
    * A read, sent without an idempotency key so that a later fetch never replays an earlier 処理中.
    */
-  async fetchBatch(receptionNumber: string, institutionCode: string, call: Pick<CallOptions, 'deadline'>): Promise<BatchResult> {
+  async fetchBatch(
+    receptionNumber: string,
+    institutionCode: string,
+    call: Pick<CallOptions, 'deadline'>,
+  ): Promise<BatchResult> {
     const body = Buffer.from(JSON.stringify(encodeBatchFetchJson({ institutionCode, receptionNumber })));
-    return decodeWith(await this.authorized(WEB_API_PATHS.batchFetch, body, { deadline: call.deadline }), decodeBatchResultXml, decodeBatchResultJson);
+    return decodeWith(
+      await this.authorized(WEB_API_PATHS.batchFetch, body, { deadline: call.deadline }),
+      decodeBatchResultXml,
+      decodeBatchResultJson,
+    );
   }
 
   /**
@@ -161,19 +200,30 @@ export class CentralClient {
    */
   async probe(call: CallOptions): Promise<void> {
     const a = await this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline);
-    if (a.status === 401 || a.status === 403) throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, { details: { status: a.status } });
+    if (a.status === 401 || a.status === 403)
+      throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, {
+        details: { status: a.status },
+      });
     checkStatus(a);
   }
 
   private loginBody(): Buffer {
-    return Buffer.from(JSON.stringify({ userId: this.opts.userId, ...(this.opts.password ? { password: this.opts.password } : {}) }));
+    return Buffer.from(
+      JSON.stringify({ userId: this.opts.userId, ...(this.opts.password ? { password: this.opts.password } : {}) }),
+    );
   }
 
   private async authorized(path: string, body: Buffer, call: CallOptions): Promise<RawAnswer> {
-    const send = async (): Promise<RawAnswer> => this.post(path, body, {
-      authorization: await this.idToken(call),
-      ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}),
-    }, call.deadline);
+    const send = async (): Promise<RawAnswer> =>
+      this.post(
+        path,
+        body,
+        {
+          authorization: await this.idToken(call),
+          ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}),
+        },
+        call.deadline,
+      );
     let answer = await send();
     if (answer.status === 401) {
       // The token expired: 401 means nothing was processed, so one new login and one resend are safe.
@@ -187,19 +237,29 @@ export class CentralClient {
   private idToken(call: CallOptions): Promise<string> {
     if (!this.token) {
       const p = this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline).then((a) => {
-        if (a.status === 401 || a.status === 403) throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, { details: { status: a.status } });
+        if (a.status === 401 || a.status === 403)
+          throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, {
+            details: { status: a.status },
+          });
         checkStatus(a);
         const token = (parseJson(a.body) as { result?: { idToken?: unknown } }).result?.idToken;
         if (typeof token !== 'string') throw new CentralError('CENTRAL_MALFORMED', 'the login answer has no idToken');
         return token;
       });
       this.token = p;
-      p.catch(() => { if (this.token === p) this.token = undefined; });
+      p.catch(() => {
+        if (this.token === p) this.token = undefined;
+      });
     }
     return this.token;
   }
 
-  private async post(path: string, body: Buffer, headers: Record<string, string>, deadline: number): Promise<RawAnswer> {
+  private async post(
+    path: string,
+    body: Buffer,
+    headers: Record<string, string>,
+    deadline: number,
+  ): Promise<RawAnswer> {
     try {
       return await this.postOnce(path, body, headers, deadline);
     } catch (e) {
@@ -213,7 +273,10 @@ export class CentralClient {
 
   private postOnce(path: string, body: Buffer, headers: Record<string, string>, deadline: number): Promise<RawAnswer> {
     const budget = Math.min(deadline - Date.now(), this.opts.timeoutMs);
-    if (budget <= 0) return Promise.reject(new CentralError('CENTRAL_TIMEOUT', 'no time left before the deadline', { retryable: true }));
+    if (budget <= 0)
+      return Promise.reject(
+        new CentralError('CENTRAL_TIMEOUT', 'no time left before the deadline', { retryable: true }),
+      );
     return new Promise<RawAnswer>((resolve, reject) => {
       let settled = false;
       let gotResponse = false;
@@ -233,10 +296,20 @@ export class CentralClient {
         path: this.base.pathname.replace(/\/$/, '') + path,
         method: 'POST',
         agent: this.agent,
-        headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length, accept: 'application/json, application/xml', ...headers },
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': body.length,
+          accept: 'application/json, application/xml',
+          ...headers,
+        },
       });
       const timer = setTimeout(() => {
-        finish(new CentralError('CENTRAL_TIMEOUT', `central did not answer within ${budget} ms`, { retryable: true, details: { budgetMs: budget } }));
+        finish(
+          new CentralError('CENTRAL_TIMEOUT', `central did not answer within ${budget} ms`, {
+            retryable: true,
+            details: { budgetMs: budget },
+          }),
+        );
         req.destroy();
       }, budget);
       req.on('response', (res) => {
@@ -251,9 +324,20 @@ export class CentralClient {
             req.destroy();
           } else chunks.push(c);
         });
-        res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('aborted', () => finish(new CentralError('CENTRAL_MALFORMED', 'the answer was cut off', { retryable: true })));
-        res.on('error', (e) => finish(new CentralError('CENTRAL_MALFORMED', `the answer was cut off: ${e.message}`, { retryable: true, cause: e })));
+        res.on('end', () =>
+          finish(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('aborted', () =>
+          finish(new CentralError('CENTRAL_MALFORMED', 'the answer was cut off', { retryable: true })),
+        );
+        res.on('error', (e) =>
+          finish(
+            new CentralError('CENTRAL_MALFORMED', `the answer was cut off: ${e.message}`, {
+              retryable: true,
+              cause: e,
+            }),
+          ),
+        );
       });
       req.on('error', (e: NodeJS.ErrnoException) => finish(mapSocketError(e, gotResponse)));
       req.end(body);
@@ -263,11 +347,22 @@ export class CentralClient {
 
 function mapSocketError(e: NodeJS.ErrnoException, gotResponse: boolean): CentralError {
   const code = e.code ?? '';
-  if (gotResponse) return new CentralError('CENTRAL_MALFORMED', `the answer was cut off (${code || e.message})`, { retryable: true, cause: e });
+  if (gotResponse)
+    return new CentralError('CENTRAL_MALFORMED', `the answer was cut off (${code || e.message})`, {
+      retryable: true,
+      cause: e,
+    });
   if (TLS_ERRORS.test(code) || TLS_ERRORS.test(e.message)) {
-    return new CentralError('CENTRAL_TLS_FAILED', `TLS with central failed: ${code || e.message}`, { details: { reason: code || e.message }, cause: e });
+    return new CentralError('CENTRAL_TLS_FAILED', `TLS with central failed: ${code || e.message}`, {
+      details: { reason: code || e.message },
+      cause: e,
+    });
   }
-  return new CentralError('CENTRAL_UNREACHABLE', `central is unreachable (${code || e.message})`, { retryable: true, details: { reason: code }, cause: e });
+  return new CentralError('CENTRAL_UNREACHABLE', `central is unreachable (${code || e.message})`, {
+    retryable: true,
+    details: { reason: code },
+    cause: e,
+  });
 }
 
 function checkStatus(a: RawAnswer): void {
@@ -279,9 +374,17 @@ function checkStatus(a: RawAnswer): void {
     if (retryAfterMs !== undefined) details.retryAfterMs = retryAfterMs;
     throw new CentralError('CENTRAL_UNAVAILABLE', `central is unavailable (${a.status})`, { retryable: true, details });
   }
-  if (a.status === 409) throw new CentralError('CENTRAL_IN_FLIGHT', 'central is still processing the same request', { retryable: true, details });
+  if (a.status === 409)
+    throw new CentralError('CENTRAL_IN_FLIGHT', 'central is still processing the same request', {
+      retryable: true,
+      details,
+    });
   if (a.status === 401) throw new CentralError('CENTRAL_AUTH_FAILED', 'central refused our login', { details });
-  throw new CentralError('CENTRAL_REFUSED', `central refused the request (${a.status}${detail.message ? `: ${detail.message}` : ''})`, { details });
+  throw new CentralError(
+    'CENTRAL_REFUSED',
+    `central refused the request (${a.status}${detail.message ? `: ${detail.message}` : ''})`,
+    { details },
+  );
 }
 
 export function parseRetryAfter(v: string | string[] | undefined): number | undefined {
@@ -295,7 +398,10 @@ export function parseRetryAfter(v: string | string[] | undefined): number | unde
 function errorOf(body: Buffer): { code?: string; message?: string } {
   try {
     const e = (JSON.parse(body.toString('utf8')) as { error?: { code?: unknown; message?: unknown } }).error;
-    return { ...(typeof e?.code === 'string' ? { code: e.code } : {}), ...(typeof e?.message === 'string' ? { message: e.message } : {}) };
+    return {
+      ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+      ...(typeof e?.message === 'string' ? { message: e.message } : {}),
+    };
   } catch {
     return {};
   }
@@ -321,6 +427,9 @@ function decodeWith<T>(a: RawAnswer, fromXml: (body: Buffer) => T, fromJson: (js
   } catch (e) {
     if (e instanceof CentralError) throw e;
     const code = (e as { code?: string }).code;
-    throw new CentralError('CENTRAL_MALFORMED', `central's answer was rejected: ${(e as Error).message}`, { details: { reason: code }, cause: e });
+    throw new CentralError('CENTRAL_MALFORMED', `central's answer was rejected: ${(e as Error).message}`, {
+      details: { reason: code },
+      cause: e,
+    });
   }
 }

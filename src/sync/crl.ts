@@ -4,7 +4,7 @@
  * length checked against what is left, a depth bound, and any surprise is a typed CRL_INVALID.
  */
 import { verify, type X509Certificate } from 'node:crypto';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 
 export type CrlErrorCode = 'CRL_INVALID' | 'CRL_UNTRUSTED';
 
@@ -15,11 +15,17 @@ export interface Crl {
   serials: string[];
 }
 
-interface Tlv { tag: number; start: number; end: number; header: number }
+interface Tlv {
+  tag: number;
+  start: number;
+  end: number;
+  header: number;
+}
 
 const MAX_CRL_BYTES = 16 * 1024 * 1024;
 
-const bad = (why: string): OnshiError<CrlErrorCode> => new OnshiError<CrlErrorCode>('CRL_INVALID', `the revocation list is malformed: ${why}`);
+const bad = (why: string): OnshiError<CrlErrorCode> =>
+  new OnshiError<CrlErrorCode>('CRL_INVALID', `the revocation list is malformed: ${why}`);
 
 function readTlv(buf: Buffer, pos: number, limit: number): Tlv {
   if (pos + 2 > limit) throw bad('truncated header');
@@ -42,7 +48,7 @@ function readTlv(buf: Buffer, pos: number, limit: number): Tlv {
 
 function children(buf: Buffer, parent: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let p = parent.start; p < parent.end;) {
+  for (let p = parent.start; p < parent.end; ) {
     const t = readTlv(buf, p, parent.end);
     out.push(t);
     p = t.end;
@@ -62,14 +68,22 @@ function oid(buf: Buffer, t: Tlv): string {
   let v = 0;
   for (let i = 1; i < b.length; i++) {
     v = v * 128 + (b[i]! & 0x7f);
-    if (!(b[i]! & 0x80)) { parts.push(v); v = 0; }
+    if (!(b[i]! & 0x80)) {
+      parts.push(v);
+      v = 0;
+    }
   }
   return parts.join('.');
 }
 
 function time(buf: Buffer, t: Tlv): Date {
   const s = buf.toString('latin1', t.start, t.end);
-  const m = t.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : t.tag === 0x18 ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : null;
+  const m =
+    t.tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : t.tag === 0x18
+        ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+        : null;
   if (!m) throw bad('a time is neither UTCTime nor GeneralizedTime');
   let year = Number(m[1]);
   if (t.tag === 0x17) year += year >= 50 ? 1900 : 2000;
@@ -104,7 +118,13 @@ export function parseVerifiedCrl(der: Buffer, cas: readonly X509Certificate[]): 
   if (fields[i]?.tag === 0x02) i++; // version
   expect(fields[i++], 0x30, 'the inner signature algorithm');
   expect(fields[i++], 0x30, 'the issuer name');
-  const thisUpdate = time(der, fields[i++] ?? (() => { throw bad('no thisUpdate'); })());
+  const thisUpdate = time(
+    der,
+    fields[i++] ??
+      (() => {
+        throw bad('no thisUpdate');
+      })(),
+  );
   let nextUpdate: Date | undefined;
   if (fields[i] && (fields[i]!.tag === 0x17 || fields[i]!.tag === 0x18)) nextUpdate = time(der, fields[i++]!);
   const serials: string[] = [];
@@ -119,8 +139,13 @@ export function parseVerifiedCrl(der: Buffer, cas: readonly X509Certificate[]): 
   const tbsBytes = der.subarray(tbs!.start - tbs!.header, tbs!.end);
   const signature = der.subarray(sig.start + 1, sig.end);
   const signer = cas.find((ca) => {
-    try { return verify(hash, tbsBytes, ca.publicKey, signature); } catch { return false; }
+    try {
+      return verify(hash, tbsBytes, ca.publicKey, signature);
+    } catch {
+      return false;
+    }
   });
-  if (!signer) throw new OnshiError<CrlErrorCode>('CRL_UNTRUSTED', 'the revocation list is not signed by a trusted JPKI CA');
+  if (!signer)
+    throw new OnshiError<CrlErrorCode>('CRL_UNTRUSTED', 'the revocation list is not signed by a trusted JPKI CA');
   return { thisUpdate, ...(nextUpdate ? { nextUpdate } : {}), serials };
 }

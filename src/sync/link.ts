@@ -11,7 +11,7 @@
  *   first probe that succeeds closes the breaker.
  */
 import { EventEmitter } from 'node:events';
-import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff.js';
 
 export type LinkState = 'up' | 'degraded' | 'down';
 
@@ -44,9 +44,14 @@ export interface LinkOptions {
 }
 
 /** The part of an error the monitor looks at (a CentralError fits). */
-export interface LinkFailure { code: string; details?: Record<string, unknown> }
+export interface LinkFailure {
+  code: string;
+  details?: Record<string, unknown>;
+}
 
-export interface LinkEvents { state: [status: LinkStatus] }
+export interface LinkEvents {
+  state: [status: LinkStatus];
+}
 
 export class LinkMonitor extends EventEmitter<LinkEvents> {
   private readonly o: Required<Omit<LinkOptions, 'probe'>> & Pick<LinkOptions, 'probe'>;
@@ -59,7 +64,12 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   constructor(opts: LinkOptions) {
     super();
     this.o = {
-      failureThreshold: 3, slowMs: 5000, probeIntervalMs: 30_000, probeTimeoutMs: 3000, backoff: DEFAULT_BACKOFF, random: Math.random,
+      failureThreshold: 3,
+      slowMs: 5000,
+      probeIntervalMs: 30_000,
+      probeTimeoutMs: 3000,
+      backoff: DEFAULT_BACKOFF,
+      random: Math.random,
       ...opts,
     };
     // Until something is known the line counts as up: the first check tries central.
@@ -98,7 +108,8 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
     this.st.lastLatencyMs = Math.round(latencyMs);
     delete this.st.retryAfterUntil;
     this.probeAttempt = 0;
-    if (latencyMs > this.o.slowMs) this.transition('degraded', `central answered in ${Math.round(latencyMs)} ms (slow above ${this.o.slowMs} ms)`);
+    if (latencyMs > this.o.slowMs)
+      this.transition('degraded', `central answered in ${Math.round(latencyMs)} ms (slow above ${this.o.slowMs} ms)`);
     else this.transition('up', 'central answered');
     this.schedule(this.o.probeIntervalMs);
   }
@@ -153,7 +164,11 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   private async runProbe(): Promise<void> {
     if (this.probing || !this.running) return;
     // While up with recent successful traffic there is nothing to learn.
-    if (this.st.state === 'up' && this.st.lastSuccessAt && Date.now() - this.st.lastSuccessAt.getTime() < this.o.probeIntervalMs) {
+    if (
+      this.st.state === 'up' &&
+      this.st.lastSuccessAt &&
+      Date.now() - this.st.lastSuccessAt.getTime() < this.o.probeIntervalMs
+    ) {
       this.schedule(this.o.probeIntervalMs - (Date.now() - this.st.lastSuccessAt.getTime()));
       return;
     }

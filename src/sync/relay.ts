@@ -11,7 +11,7 @@
  * takes them as an interface (the gateway passes its GatewayStore).
  */
 import { EventEmitter } from 'node:events';
-import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff.js';
 import type { LinkMonitor } from './link.js';
 import type { RetryBudget } from './retry-budget.js';
 
@@ -35,7 +35,12 @@ export interface RelayStore<W = never> {
    * Settles an inflight entry with `writes` in the same transaction (done only if they are durable
    * too), then takes up to `next` due entries (marked inflight, as nextDue): one round trip per replay.
    */
-  settleOutbox(id: number, outcome: RelayOutcome, o: { writes?: readonly W[]; next: number }, now?: Date): Promise<RelayEntry[]>;
+  settleOutbox(
+    id: number,
+    outcome: RelayOutcome,
+    o: { writes?: readonly W[]; next: number },
+    now?: Date,
+  ): Promise<RelayEntry[]>;
   outboxStats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
   /** pending/inflight entries created before `before` */
   overdueCount?(before: Date): number;
@@ -46,8 +51,12 @@ export interface RelayStore<W = never> {
  * It may hand back writes to commit together with the entry's 'done', and what to do once that is
  * durable (e.g. tell subscribers).
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: most replays are plain `async () => {}` functions
 export type ReplayFn<W = never> = (entry: RelayEntry) => Promise<void | ReplayDone<W>>;
-export interface ReplayDone<W> { writes?: W[]; onSettled?: () => void }
+export interface ReplayDone<W> {
+  writes?: W[];
+  onSettled?: () => void;
+}
 
 export interface RelayOptions<W = never> {
   store: RelayStore<W>;
@@ -102,12 +111,17 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     this.ttlMs = o.ttlMs ?? 7 * 24 * 3600_000;
     this.backoff = o.backoff ?? DEFAULT_BACKOFF;
     this.random = o.random ?? Math.random;
-    o.link.on('state', (s) => { if (s.state !== 'down') this.kick(); });
+    o.link.on('state', (s) => {
+      if (s.state !== 'down') this.kick();
+    });
   }
 
   start(): void {
     this.running = true;
-    this.tick = setInterval(() => { this.kick(); this.checkOverdue(); }, this.o.tickMs ?? 1000);
+    this.tick = setInterval(() => {
+      this.kick();
+      this.checkOverdue();
+    }, this.o.tickMs ?? 1000);
     this.tick.unref();
     this.checkOverdue();
     this.kick();
@@ -162,10 +176,14 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
 
   private checkIdle(): void {
     if (this.inflight === 0 && !this.pumping) {
-      this.idleWaiters.splice(0).forEach((f) => f());
+      for (const f of this.idleWaiters.splice(0)) f();
       if (this.replayedSinceEmpty > 0 && this.running) {
         let depth = -1;
-        try { depth = this.o.store.outboxStats().depth; } catch { /* store closing */ }
+        try {
+          depth = this.o.store.outboxStats().depth;
+        } catch {
+          /* store closing */
+        }
         if (depth === 0) {
           this.emit('drained', { replayed: this.replayedSinceEmpty });
           this.replayedSinceEmpty = 0;
@@ -189,11 +207,15 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     let coming = 0; // entries asked for by the commits still running
     let running = 0; // those commits
     let wake: (() => void) | undefined;
-    const commitDone = (): Promise<void> => new Promise<void>((r) => { wake = r; });
+    const commitDone = (): Promise<void> =>
+      new Promise<void>((r) => {
+        wake = r;
+      });
     const track = (settled: Promise<RelayEntry[]>, asked: number): void => {
       running++;
       coming += asked;
-      void settled.then((taken) => { // never rejects
+      void settled.then((taken) => {
+        // never rejects
         held.push(...taken);
         running--;
         coming -= asked;
@@ -215,7 +237,10 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
           continue;
         }
         const e = held.shift()!;
-        if (!this.running || !this.o.link.allowRequest()) { held.unshift(e); break; }
+        if (!this.running || !this.o.link.allowRequest()) {
+          held.unshift(e);
+          break;
+        }
         const want = Math.max(0, ahead + 1 - held.length - coming);
         sent++;
         const { settled } = await this.runOne(e, want);
@@ -235,10 +260,17 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     const isRetry = e.attempts > 1;
     if (isRetry && !this.o.budget.tryRetry()) {
       // Over budget: put it back without sending; it is tried again once first attempts refill the budget.
-      return { settled: this.settle(e, { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET', unsent: true }, next) };
+      return {
+        settled: this.settle(
+          e,
+          { retryAt: new Date(Date.now() + this.delayFor(e.attempts)), error: 'RETRY_BUDGET', unsent: true },
+          next,
+        ),
+      };
     }
     if (!isRetry) this.o.budget.onRequest();
     const started = performance.now();
+    // biome-ignore lint/suspicious/noConfusingVoidType: what a ReplayFn resolves to
     let done: void | ReplayDone<W>;
     try {
       done = await this.o.replay(e);
@@ -253,18 +285,44 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
       if (retryable) {
         const retryAfterMs = typeof details?.retryAfterMs === 'number' ? details.retryAfterMs : 0;
         const retryAt = new Date(Date.now() + Math.max(this.delayFor(e.attempts), retryAfterMs));
-        return { settled: this.settle(e, { retryAt, error: code }, next, () => this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt })) };
+        return {
+          settled: this.settle(e, { retryAt, error: code }, next, () =>
+            this.emit('retry', { id: e.id, kind: e.kind, attempts: e.attempts, code, retryAt }),
+          ),
+        };
       }
-      return { settled: this.settle(e, { dead: code }, next, () => this.emit('dead', { id: e.id, kind: e.kind, attempts: e.attempts, code, message: (err as Error).message ?? String(err) })) };
+      return {
+        settled: this.settle(e, { dead: code }, next, () =>
+          this.emit('dead', {
+            id: e.id,
+            kind: e.kind,
+            attempts: e.attempts,
+            code,
+            message: (err as Error).message ?? String(err),
+          }),
+        ),
+      };
     }
     const answered = performance.now();
     return {
-      settled: this.settle(e, 'done', next, () => {
-        done?.onSettled?.();
-        this.replayedSinceEmpty++;
-        const end = performance.now();
-        this.emit('replayed', { id: e.id, kind: e.kind, attempts: e.attempts, ms: Math.round(end - started), settleMs: round1(end - answered) });
-      }, done?.writes),
+      settled: this.settle(
+        e,
+        'done',
+        next,
+        () => {
+          done?.onSettled?.();
+          this.replayedSinceEmpty++;
+          const end = performance.now();
+          this.emit('replayed', {
+            id: e.id,
+            kind: e.kind,
+            attempts: e.attempts,
+            ms: Math.round(end - started),
+            settleMs: round1(end - answered),
+          });
+        },
+        done?.writes,
+      ),
     };
   }
 
@@ -277,27 +335,44 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
    * round trip while the relay runs and the line allows; `onCommitted` runs once the outcome is
    * durable. Store errors are reported, never thrown: the promise resolves with what was taken.
    */
-  private settle(e: RelayEntry, outcome: RelayOutcome, next: number, onCommitted?: () => void, writes?: W[]): Promise<RelayEntry[]> {
+  private settle(
+    e: RelayEntry,
+    outcome: RelayOutcome,
+    next: number,
+    onCommitted?: () => void,
+    writes?: W[],
+  ): Promise<RelayEntry[]> {
     const take = next > 0 && this.running && this.o.link.allowRequest() ? next : 0;
     const committed = (): void => {
       // a listener's failure must not lose the entries this commit took for the slot
-      try { onCommitted?.(); } catch (err) { this.emit('error', err as Error); }
+      try {
+        onCommitted?.();
+      } catch (err) {
+        this.emit('error', err as Error);
+      }
     };
-    return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then((taken) => {
-      committed();
-      return taken;
-    }, (err: unknown) => {
-      // Unless the store says the outcome committed (details.settled: only taking the next failed),
-      // the entry stays inflight in the file and returns to pending at the next start: not lost.
-      if ((err as { details?: { settled?: unknown } }).details?.settled === true) committed();
-      this.emit('error', err as Error);
-      return [];
-    });
+    return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then(
+      (taken) => {
+        committed();
+        return taken;
+      },
+      (err: unknown) => {
+        // Unless the store says the outcome committed (details.settled: only taking the next failed),
+        // the entry stays inflight in the file and returns to pending at the next start: not lost.
+        if ((err as { details?: { settled?: unknown } }).details?.settled === true) committed();
+        this.emit('error', err as Error);
+        return [];
+      },
+    );
   }
 
   private checkOverdue(): void {
-    let stats;
-    try { stats = this.o.store.outboxStats(); } catch { return; }
+    let stats: ReturnType<RelayStore['outboxStats']>;
+    try {
+      stats = this.o.store.outboxStats();
+    } catch {
+      return;
+    }
     const oldest = stats.oldestAt?.getTime();
     if (oldest === undefined || Date.now() - oldest <= this.ttlMs) {
       this.overdueReportedFor = undefined;
@@ -306,7 +381,11 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
     if (this.overdueReportedFor === oldest) return; // once per oldest entry, not every tick
     this.overdueReportedFor = oldest;
     let count: number | undefined;
-    try { count = this.o.store.overdueCount?.(new Date(Date.now() - this.ttlMs)); } catch { /* closing */ }
+    try {
+      count = this.o.store.overdueCount?.(new Date(Date.now() - this.ttlMs));
+    } catch {
+      /* closing */
+    }
     this.emit('overdue', { oldestAt: new Date(oldest), ttlMs: this.ttlMs, ...(count !== undefined ? { count } : {}) });
   }
 }

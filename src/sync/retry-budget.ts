@@ -15,7 +15,12 @@ export interface RetryBudgetOptions {
   now?: () => number;
 }
 
-export interface RetryBudgetStats { requests: number; retries: number; refused: number; tokens: number }
+export interface RetryBudgetStats {
+  requests: number;
+  retries: number;
+  refused: number;
+  tokens: number;
+}
 
 export class RetryBudget {
   private readonly ratio: number;
@@ -63,6 +68,11 @@ export class RetryBudget {
   }
 
   stats(): RetryBudgetStats {
-    return { requests: this.requests, retries: this.retries, refused: this.refused, tokens: Math.round(this.tokens * 100) / 100 };
+    return {
+      requests: this.requests,
+      retries: this.retries,
+      refused: this.refused,
+      tokens: Math.round(this.tokens * 100) / 100,
+    };
   }
 }

@@ -13,9 +13,18 @@ export interface RevocationSink {
   setRevocationList(serials: string[], fetchedAt: Date): Promise<{ count: number }>;
 }
 
-export interface RevocationRefreshResult { count: number; thisUpdate: Date; nextUpdate?: Date }
+export interface RevocationRefreshResult {
+  count: number;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+}
 
-export async function refreshRevocationList(o: { central: CentralClient; cas: readonly X509Certificate[]; sink: RevocationSink; timeoutMs: number }): Promise<RevocationRefreshResult> {
+export async function refreshRevocationList(o: {
+  central: CentralClient;
+  cas: readonly X509Certificate[];
+  sink: RevocationSink;
+  timeoutMs: number;
+}): Promise<RevocationRefreshResult> {
   const der = await o.central.cardCrl({ deadline: Date.now() + o.timeoutMs });
   const crl = parseVerifiedCrl(der, o.cas);
   const { count } = await o.sink.setRevocationList(crl.serials, new Date());
@@ -23,6 +32,16 @@ export async function refreshRevocationList(o: { central: CentralClient; cas: re
 }
 
 /** Runs `refresh` now and on `schedule` (cron, Asia/Tokyo); failures go to `onError`, never throw. */
-export function scheduleRevocationRefresh(schedule: string, refresh: () => Promise<unknown>, onError: (e: unknown) => void): ScheduledTask {
-  return scheduleJob({ name: 'revocation-refresh', setting: 'outage.revocationSchedule', schedule, run: refresh, onError });
+export function scheduleRevocationRefresh(
+  schedule: string,
+  refresh: () => Promise<unknown>,
+  onError: (e: unknown) => void,
+): ScheduledTask {
+  return scheduleJob({
+    name: 'revocation-refresh',
+    setting: 'outage.revocationSchedule',
+    schedule,
+    run: refresh,
+    onError,
+  });
 }

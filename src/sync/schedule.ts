@@ -3,7 +3,7 @@
  * never two runs of one job at once; a failure goes to `onError`, never throws.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { OnshiError } from '../errors.js';
+import { OnshiError } from '../core/errors.js';
 
 export interface JobOptions {
   /** the task's name (node-cron) */
@@ -17,7 +17,8 @@ export interface JobOptions {
 
 /** CONFIG_INVALID, naming the setting, when the schedule is not a cron expression. */
 export function assertCronSchedule(setting: string, schedule: string): void {
-  if (!cron.validate(schedule)) throw new OnshiError('CONFIG_INVALID', `${setting} "${schedule}" is not a valid cron expression`);
+  if (!cron.validate(schedule))
+    throw new OnshiError('CONFIG_INVALID', `${setting} "${schedule}" is not a valid cron expression`);
 }
 
 /** Throws as assertCronSchedule does for a bad schedule. */

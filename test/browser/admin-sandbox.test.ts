@@ -11,8 +11,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { GatewayClient } from '../../src/gateway/client.js';
-import { readTlsIdentity } from '../../src/gateway/tls-identity.js';
+import { GatewayClient } from '../../src/client/index.js';
+import { readTlsIdentity } from '../../src/ops/tls-identity.js';
 import { startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
 
@@ -23,7 +23,8 @@ const run = promisify(execFile);
 t.setTimeout(240_000);
 
 if (!existsSync(CHROMIUM)) {
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
+  if (process.env.CI)
+    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
   else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
 } else if (await ensurePcscd(t)) {
   t.test('the sandbox admin page: first login, live dashboard, a line cut, a token that connects', main);
@@ -33,20 +34,35 @@ async function main(t: Test): Promise<void> {
   const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
   const { state, ready } = await startSandboxProcess(t, 'onshi-sandbox-admin-');
-  t.match(ready, { admin: /^https:\/\/localhost:\d+\/$/, 'admin-secret': /\S{16,}/, health: /^http:\/\/127\.0\.0\.1:\d+\/status$/ }, 'READY names the admin page, its first secret and health');
+  t.match(
+    ready,
+    { admin: /^https:\/\/localhost:\d+\/$/, 'admin-secret': /\S{16,}/, health: /^http:\/\/127\.0\.0\.1:\d+\/status$/ },
+    'READY names the admin page, its first secret and health',
+  );
   const base = ready.admin!.replace(/\/$/, '');
   const tls = readTlsIdentity(join(state, 'gateway'));
   t.ok(tls, 'the gateway made its own certificate on first start');
 
   const browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${tls!.spkiSha256}`],
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${tls!.spkiSha256}`,
+    ],
   });
   t.teardown(() => browser.close());
   const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
   page.setDefaultTimeout(10_000);
-  const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const shot = (name: string): Promise<Buffer> =>
+    page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   // First login: the READY line's secret, then the forced change.
   await page.goto(base);
@@ -80,7 +96,11 @@ async function main(t: Test): Promise<void> {
   await Promise.all([page.waitForNavigation(), page.click('#client-add')]);
   const token = (await page.textContent('#new-token'))!.trim();
   const client = await GatewayClient.connect(ready.ws!, token);
-  t.equal((client.welcome?.client as { name: string }).name, 'reception-2', 'the new token is accepted at once');
+  t.equal(
+    (client.welcome?.client as { name: string } | undefined)?.name,
+    'reception-2',
+    'the new token is accepted at once',
+  );
   t.equal((await client.request({ type: 'ping' })).type, 'pong');
   client.close();
 

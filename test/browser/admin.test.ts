@@ -9,18 +9,19 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { AdminAccounts, AdminServer, createAdminBackend } from '../../src/gateway/admin/index.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { validateConfig } from '../../src/gateway/config.js';
-import { createLogger } from '../../src/gateway/logger.js';
-import type { GatewayStatus } from '../../src/gateway/status.js';
-import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/gateway/tls-identity.js';
+import { AdminAccounts, AdminServer, createAdminBackend } from '../../src/admin/index.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { validateConfig } from '../../src/core/config.js';
+import { createLogger } from '../../src/core/logger.js';
+import type { GatewayStatus } from '../../src/ops/status.js';
+import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/ops/tls-identity.js';
 
 const CHROMIUM = process.env.ONSHI_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 
 if (!existsSync(CHROMIUM)) {
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
+  if (process.env.CI)
+    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
   else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
 } else {
   await run();
@@ -39,7 +40,11 @@ interface Harness {
 function baseStatus(tls: TlsIdentity): GatewayStatus {
   const now = new Date().toISOString();
   return {
-    version: '0.1.0', startedAt: now, now, ready: true, checks: { store: true, api: true },
+    version: '0.1.0',
+    startedAt: now,
+    now,
+    ready: true,
+    checks: { store: true, api: true },
     reader: { enabled: true, state: 'ready', readers: [{ name: 'Virtual PCD 00 00', cardPresent: true }] },
     card: { present: true, stage: 'idle' },
     line: { state: 'up', since: now },
@@ -61,17 +66,35 @@ async function harness(t: Test, opts: { maxFailures?: number } = {}): Promise<Ha
   let status = baseStatus(tls);
   const backend = createAdminBackend({
     status: { status: () => ({ ...status, now: new Date().toISOString() }) },
-    clients, configFile: join(dir, 'config.json'), stateDir: dir, config: validateConfig({ stateDir: dir }),
+    clients,
+    configFile: join(dir, 'config.json'),
+    stateDir: dir,
+    config: validateConfig({ stateDir: dir }),
   });
   const server = await AdminServer.start({
-    host: '127.0.0.1', port: 0, tls, backend, accounts, logger: createLogger({ level: 'error' }),
-    sessionIdleMs: 600_000, sessionMaxMs: 3_600_000, loginMaxFailures: opts.maxFailures ?? 5, loginLockoutMs: 60_000,
+    host: '127.0.0.1',
+    port: 0,
+    tls,
+    backend,
+    accounts,
+    logger: createLogger({ level: 'error' }),
+    sessionIdleMs: 600_000,
+    sessionMaxMs: 3_600_000,
+    loginMaxFailures: opts.maxFailures ?? 5,
+    loginLockoutMs: 60_000,
     liveIntervalMs: 250,
   });
   t.teardown(() => server.close());
   return {
-    url: `https://localhost:${server.port}`, dir, secret: init!.secret!, clients, server, tls,
-    setStatus: (over) => { status = { ...status, ...over }; },
+    url: `https://localhost:${server.port}`,
+    dir,
+    secret: init!.secret!,
+    clients,
+    server,
+    tls,
+    setStatus: (over) => {
+      status = { ...status, ...over };
+    },
   };
 }
 
@@ -80,12 +103,22 @@ async function run(): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   // One key for every harness of this file would be simpler, but each harness makes its own: trust
   // is given per launch, so the browser is launched per harness below.
-  const launch = (tls: TlsIdentity): Promise<Browser> => chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${tls.spkiSha256}`],
-  });
+  const launch = (tls: TlsIdentity): Promise<Browser> =>
+    chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${tls.spkiSha256}`,
+      ],
+    });
 
   async function open(t: Test, h: Harness): Promise<{ context: BrowserContext; page: Page }> {
     const browser = await launch(h.tls);
@@ -96,7 +129,8 @@ async function run(): Promise<void> {
     return { context, page };
   }
 
-  const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string): Promise<Buffer> =>
+    page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
   /** Clicks a submit button and waits for the page the form leads to (not the one already loaded). */
   async function submit(page: Page, selector: string): Promise<void> {
@@ -151,7 +185,10 @@ async function run(): Promise<void> {
     t.ok(session?.httpOnly && session.secure && session.sameSite === 'Strict', 'HttpOnly, Secure, SameSite=Strict');
 
     // the initial secret itself, and a short password, are refused
-    for (const [next, expect] of [[h.secret, /初期パスワードとは別/], ['aaaaaaaaaaaaaaaa', /単純すぎ/]] as const) {
+    for (const [next, expect] of [
+      [h.secret, /初期パスワードとは別/],
+      ['aaaaaaaaaaaaaaaa', /単純すぎ/],
+    ] as const) {
       await page.fill('#current', h.secret);
       await page.fill('#next', next);
       await page.fill('#confirm', next);
@@ -192,15 +229,31 @@ async function run(): Promise<void> {
     const { page } = await open(t, h);
     await firstLogin(page, h);
     await page.goto(`${h.url}/clients`);
-    const post = (body: string): Promise<number> => page.evaluate(async (b) => (await fetch('/clients', {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: b,
-    })).status, body);
+    const post = (body: string): Promise<number> =>
+      page.evaluate(
+        async (b) =>
+          (
+            await fetch('/clients', {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: b,
+            })
+          ).status,
+        body,
+      );
     t.equal(await post('name=no-token'), 403, 'no token');
     t.equal(await post('name=bad-token&_csrf=AAAA'), 403, 'a wrong token');
     t.same(h.clients.list(), [], 'nothing was created');
     const token = await page.inputValue('form[action="/clients"] input[name=_csrf]');
-    t.equal(await post(`name=with-token&_csrf=${encodeURIComponent(token)}`), 200, 'the same request with the token works');
-    t.same(h.clients.list().map((c) => c.name), ['with-token']);
+    t.equal(
+      await post(`name=with-token&_csrf=${encodeURIComponent(token)}`),
+      200,
+      'the same request with the token works',
+    );
+    t.same(
+      h.clients.list().map((c) => c.name),
+      ['with-token'],
+    );
   });
 
   t.test('the dashboard shows a line outage live, without a reload', async (t) => {
@@ -214,7 +267,10 @@ async function run(): Promise<void> {
     t.match(await page.textContent('[data-field=tls]'), h.tls.fingerprint);
     await shot(page, '04-dashboard');
     const cut = Date.now();
-    h.setStatus({ line: { state: 'down', since: new Date().toISOString(), lastError: 'CENTRAL_UNREACHABLE' }, outbox: { depth: 2, oldestAt: new Date().toISOString() } });
+    h.setStatus({
+      line: { state: 'down', since: new Date().toISOString(), lastError: 'CENTRAL_UNREACHABLE' },
+      outbox: { depth: 2, oldestAt: new Date().toISOString() },
+    });
     await line.filter({ hasText: '切断' }).waitFor({ timeout: 5000 });
     t.ok(Date.now() - cut < 5000, `shown within 5 s (${Date.now() - cut} ms)`);
     t.equal(await line.getAttribute('data-tone'), 'bad');
@@ -268,7 +324,14 @@ async function run(): Promise<void> {
     const h = await harness(t);
     const { page } = await open(t, h);
     await firstLogin(page, h);
-    for (const [path, name] of [['/reconciliation', '09-reconciliation'], ['/rechecks', '10-rechecks'], ['/batches', '11-batches'], ['/audit', '12-audit'], ['/backup', '13-backup'], ['/support', '14-support']]) {
+    for (const [path, name] of [
+      ['/reconciliation', '09-reconciliation'],
+      ['/rechecks', '10-rechecks'],
+      ['/batches', '11-batches'],
+      ['/audit', '12-audit'],
+      ['/backup', '13-backup'],
+      ['/support', '14-support'],
+    ]) {
       const res = await page.goto(h.url + path!);
       t.equal(res?.status(), 200, path!);
       await shot(page, name!);
@@ -282,9 +345,16 @@ async function run(): Promise<void> {
     await page.fill('[name="api.port"]', '9100');
     await page.fill('[name="tls.hostnames"]', 'reception.clinic.lan, gw');
     await submit(page, '#settings-save');
-    t.equal(await page.locator('[role=alert]').count(), 0, (await page.locator('[role=alert]').allTextContents()).join(' '));
+    t.equal(
+      await page.locator('[role=alert]').count(),
+      0,
+      (await page.locator('[role=alert]').allTextContents()).join(' '),
+    );
     t.match(page.url(), /done=saved/);
-    const saved = JSON.parse(readFileSync(join(h.dir, 'config.json'), 'utf8')) as { api: { port: number }; tls: { hostnames: string[] } };
+    const saved = JSON.parse(readFileSync(join(h.dir, 'config.json'), 'utf8')) as {
+      api: { port: number };
+      tls: { hostnames: string[] };
+    };
     t.equal(saved.api.port, 9100);
     t.same(saved.tls.hostnames, ['reception.clinic.lan', 'gw']);
     await shot(page, '15-settings');

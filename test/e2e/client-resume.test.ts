@@ -11,11 +11,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CentralSim } from '../../src/sim/central/server.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { GatewayClient, type GatewayEvent, type ReconnectInfo } from '../../src/gateway/client.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { GatewayClient, type GatewayEvent, type ReconnectInfo } from '../../src/client/index.js';
 import { pkiFiles, sharedPki, waitFor } from '../helpers/gateway.js';
 import { exitOf, startDaemon } from '../helpers/daemon-process.js';
-
 
 let central: CentralSim;
 let dir: string;
@@ -28,14 +27,15 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const freePort = (): Promise<number> => new Promise((resolve, reject) => {
-  const s = createServer();
-  s.once('error', reject);
-  s.listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
   });
-});
 
 function daemon(configFile: string): { child: ChildProcess; ready: Promise<number>; exited: Promise<number | null> } {
   const d = startDaemon(configFile);
@@ -47,15 +47,23 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
   const f = pkiFiles();
   const stateDir = join(dir, 'state');
   const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify({
-    stateDir, api: { port, shutdownGraceMs: 2000 }, outage: { probeIntervalMs: 1000, failureThreshold: 1 },
-    central: { url: central.url, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      stateDir,
+      api: { port, shutdownGraceMs: 2000 },
+      outage: { probeIntervalMs: 1000, failureThreshold: 1 },
+      central: { url: central.url, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile },
+    }),
+  );
   const { token } = new ClientStore(stateDir).add('resume-test', ['inquiry']);
 
   let d = daemon(configFile);
   await d.ready;
-  const client = await GatewayClient.connect(`ws://127.0.0.1:${port}/v1`, token, { reconnect: { baseMs: 100, capMs: 400 }, software: 'resume-test' });
+  const client = await GatewayClient.connect(`ws://127.0.0.1:${port}/v1`, token, {
+    reconnect: { baseMs: 100, capMs: 400 },
+    software: 'resume-test',
+  });
   t.teardown(() => client.close());
   const lineEvents: GatewayEvent[] = [];
   client.onEvent('line', (e) => lineEvents.push(e));
@@ -64,7 +72,9 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
   const closes: number[] = [];
   client.on('close', (code) => closes.push(code));
   let resubscribed: string[] | undefined;
-  client.on('resubscribed', (topics) => { resubscribed = topics; });
+  client.on('resubscribed', (topics) => {
+    resubscribed = topics;
+  });
 
   t.same(await client.subscribe(['line', 'reader']), ['line', 'reader']);
   await waitFor(() => lineEvents.length === 1, 'the current line state after subscribe');
@@ -76,9 +86,16 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
   await waitFor(() => closes.length === 1, 'the client saw the close');
   t.equal(closes[0], 1001, 'going away');
   t.notOk(client.connected);
-  await t.rejects(client.request({ type: 'ping' }), { code: 'CLIENT_CLOSED', retryable: true }, 'a request while down is refused at once, typed');
+  await t.rejects(
+    client.request({ type: 'ping' }),
+    { code: 'CLIENT_CLOSED', retryable: true },
+    'a request while down is refused at once, typed',
+  );
   await waitFor(() => reconnects.length >= 3, 'several reconnect attempts while the gateway is down', 10_000);
-  t.ok(reconnects.every((r) => r.delayMs >= 50 && r.delayMs <= 400), `backoff within the cap: ${reconnects.map((r) => r.delayMs).join(', ')} ms`);
+  t.ok(
+    reconnects.every((r) => r.delayMs >= 50 && r.delayMs <= 400),
+    `backoff within the cap: ${reconnects.map((r) => r.delayMs).join(', ')} ms`,
+  );
 
   d = daemon(configFile);
   t.teardown(async () => {
@@ -100,7 +117,11 @@ t.test('after the gateway restarts, the client reconnects and its subscriptions 
 
   // A live event from the new process, not just the retained state: the line goes down.
   await central.close();
-  await waitFor(() => lineEvents.some((e, i) => i >= 2 && (e.data as { state: string }).state !== 'up'), 'a line change published by the new process arrives', 30_000);
+  await waitFor(
+    () => lineEvents.some((e, i) => i >= 2 && (e.data as { state: string }).state !== 'up'),
+    'a line change published by the new process arrives',
+    30_000,
+  );
   t.pass('a live line.state from the new process reached the resumed subscription');
   central = await CentralSim.start({ pki: await sharedPki() });
 });

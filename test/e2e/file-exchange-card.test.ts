@@ -21,7 +21,12 @@ let root: string;
 t.before(async () => {
   if (!(await ensurePcscd(t))) return;
   await ensureCardProfiles(SHARED_PKI_DIR);
-  card = await VirtualCard.create({ stateDir: SHARED_PKI_DIR, profile: 'normal', port: VPCD_BASE_PORT, resetCounters: true });
+  card = await VirtualCard.create({
+    stateDir: SHARED_PKI_DIR,
+    profile: 'normal',
+    port: VPCD_BASE_PORT,
+    resetCounters: true,
+  });
   root = mkdtempSync(join(tmpdir(), 'onshi-fx-face-'));
   for (const d of ['req', 'res', 'face']) mkdirSync(join(root, d));
   h = await startHarness({
@@ -45,17 +50,31 @@ t.test('a card check at the gateway also writes the face result file', async (t)
   await new Promise((r) => setTimeout(r, 1200));
   const client = await h.connect();
   const id = 'face-1';
-  const r = await client.request({ type: 'inquiry.card', id, mode: 'pin', deadlineMs: 20000 }, {
-    onProgress: (m) => { if (m.type === 'pin.required') void client.request({ type: 'pin.submit', inquiryId: id, pin: '1234' }); },
-  });
+  const r = await client.request(
+    { type: 'inquiry.card', id, mode: 'pin', deadlineMs: 20000 },
+    {
+      onProgress: (m) => {
+        if (m.type === 'pin.required') void client.request({ type: 'pin.submit', inquiryId: id, pin: '1234' });
+      },
+    },
+  );
   t.match(r.result, { source: 'central', validity: '1' });
   const faceDir = join(root, 'face');
   await waitFor(() => readdirSync(faceDir).some((f) => f.endsWith('.xml')), 'the face result file');
   const files = readdirSync(faceDir);
   t.equal(files.length, 1, 'one file, no temp file left');
-  t.match(files[0], new RegExp(`^OQSsiquc01res_face_${h.config.institutionCode}[0-9a-f]+_\\d{14}\\.xml$`), 'named as the terminal names it (§3)');
+  t.match(
+    files[0],
+    new RegExp(`^OQSsiquc01res_face_${h.config.institutionCode}[0-9a-f]+_\\d{14}\\.xml$`),
+    'named as the terminal names it (§3)',
+  );
   const a = parseAnswer(files[0]!, readFileSync(join(faceDir, files[0]!)));
-  t.match(a.header, { ReferenceClassification: '1', SegmentOfResult: '1', CharacterCodeIdentifier: '0', MedicalInstitutionCode: h.config.institutionCode });
+  t.match(a.header, {
+    ReferenceClassification: '1',
+    SegmentOfResult: '1',
+    CharacterCodeIdentifier: '0',
+    MedicalInstitutionCode: h.config.institutionCode,
+  });
   t.match(a.body, { ProcessingResultStatus: '1', QualificationValidity: '1' });
   t.equal(a.results[0]!.Name, 'カード　一郎');
   t.notMatch(a.text, /QualificationConfirmSearchInfo/, 'no search-info echo in a face result');

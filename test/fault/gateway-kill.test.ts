@@ -14,9 +14,9 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows } from '../../src/sim/central/population.js';
 import { FaultProxy } from '../../src/sim/line/index.js';
 import { REVOKED_CARD_SERIAL } from '../../src/sim/pki.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { GatewayClient } from '../../src/gateway/client.js';
-import type { InquiryResult } from '../../src/gateway/inquiry.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { GatewayClient } from '../../src/client/index.js';
+import type { InquiryResult } from '../../src/checks/result.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
 import { kill, startDaemon } from '../helpers/daemon-process.js';
@@ -35,7 +35,11 @@ t.test(`SIGKILL ${KILLS} times while the outbox fills and while it replays`, asy
   const central = await CentralSim.start({ pki, revokedSerials: [REVOKED_CARD_SERIAL] });
   const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port) });
   const stateDir = mkdtempSync(join(tmpdir(), 'onshi-kill-'));
-  t.teardown(async () => { await proxy.close(); await central.close(); rmSync(stateDir, { recursive: true, force: true }); });
+  t.teardown(async () => {
+    await proxy.close();
+    await central.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
   const configFile = join(stateDir, 'config.json');
   writeFileSync(configFile, JSON.stringify(outageConfig(join(stateDir, 'state'), `https://127.0.0.1:${proxy.port}`)));
   const { token } = new ClientStore(join(stateDir, 'state')).add('kill-test');
@@ -67,9 +71,13 @@ t.test(`SIGKILL ${KILLS} times while the outbox fills and while it replays`, asy
           const row = rows[Math.floor(Math.random() * rows.length)]!;
           checks++;
           try {
-            const a = await client.request({ type: 'inquiry.numbers', deadlineMs: 2000, query: queryOf(row) }) as { result: InquiryResult };
+            const a = (await client.request({ type: 'inquiry.numbers', deadlineMs: 2000, query: queryOf(row) })) as {
+              result: InquiryResult;
+            };
             if (a.result.recheck?.queued) acked.add(a.result.recheck.outboxId);
-          } catch { return; /* the kill */ }
+          } catch {
+            return; /* the kill */
+          }
         }
       };
       const loops = [loop(), loop(), loop()];
@@ -84,7 +92,7 @@ t.test(`SIGKILL ${KILLS} times while the outbox fills and while it replays`, asy
     try {
       const ok = db.pragma('integrity_check', { simple: true });
       if (ok !== 'ok') integrityFailures++;
-      const present = new Set((db.prepare('SELECT id FROM outbox').pluck().all() as number[]));
+      const present = new Set(db.prepare('SELECT id FROM outbox').pluck().all() as number[]);
       for (const id of acked) if (!present.has(id)) missing++;
     } finally {
       db.close();
@@ -102,19 +110,26 @@ t.test(`SIGKILL ${KILLS} times while the outbox fills and while it replays`, asy
   t.teardown(() => client.close().catch(() => {}));
   const drainStart = Date.now();
   for (;;) {
-    const s = await client.request({ type: 'status' }) as { status: { outbox: { depth: number } } };
+    const s = (await client.request({ type: 'status' })) as { status: { outbox: { depth: number } } };
     if (s.status.outbox.depth === 0) break;
-    if (Date.now() - drainStart > 120_000) { t.fail('the outbox did not drain'); break; }
+    if (Date.now() - drainStart > 120_000) {
+      t.fail('the outbox did not drain');
+      break;
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   const drainMs = Date.now() - drainStart;
   await kill(child);
   const db = new Database(join(stateDir, 'state', DB_FILE), { readonly: true });
-  const states = new Map((db.prepare('SELECT id, state FROM outbox').all() as { id: number; state: string }[]).map((r) => [r.id, r.state]));
+  const states = new Map(
+    (db.prepare('SELECT id, state FROM outbox').all() as { id: number; state: string }[]).map((r) => [r.id, r.state]),
+  );
   db.close();
   const notDone = [...acked].filter((id) => states.get(id) !== 'done').length;
   const duplicateEffects = Object.values(central.stats.effectsByKey).filter((n) => n > 1).length;
   t.equal(notDone, 0, 'every acknowledged entry was re-verified');
   t.equal(duplicateEffects, 0, 'no duplicate effects at central');
-  t.comment(`FIGURES ${JSON.stringify({ scenario: 'SIGKILL while filling and replaying', kills: KILLS, killedBeforeReady, attempted: checks, acknowledged: acked.size, lost: missing, duplicateEffects, integrityFailures, drainMs, totalMs: Date.now() - started })}`);
+  t.comment(
+    `FIGURES ${JSON.stringify({ scenario: 'SIGKILL while filling and replaying', kills: KILLS, killedBeforeReady, attempted: checks, acknowledged: acked.size, lost: missing, duplicateEffects, integrityFailures, drainMs, totalMs: Date.now() - started })}`,
+  );
 });

@@ -20,7 +20,7 @@ for (const sc of SCENARIOS) {
 
     h.setLine({ kind: 'down' });
     const answers: Answer[] = [];
-    for (let round = 0; round < 8; round++) answers.push(...await Promise.all(rows.map((r) => h.check(r))));
+    for (let round = 0; round < 8; round++) answers.push(...(await Promise.all(rows.map((r) => h.check(r)))));
     const queued = answers.filter((a) => a.result?.recheck?.queued).length;
     t.equal(queued, answers.length, `${queued} outage checks queued`);
     // Slow the replay down so the fault lands in the middle of it.
@@ -34,17 +34,27 @@ for (const sc of SCENARIOS) {
     const faultAt = Date.now();
     let detectMs: number | null = null;
     if (sc.outage && sc.mode.kind !== 'flap') {
-      await h.waitLink('down', 10_000).then((ms) => { detectMs = ms; }, () => {});
+      await h.waitLink('down', 10_000).then(
+        (ms) => {
+          detectMs = ms;
+        },
+        () => {},
+      );
     }
     await new Promise((r) => setTimeout(r, Math.max(0, 2000 - (Date.now() - faultAt))));
     h.setLine({ kind: 'up' });
     const drainMs = await h.waitDrained(60_000);
     const f = h.figures(answers);
-    t.comment(`FIGURES ${JSON.stringify({ scenario: `${sc.name} / replay`, ...f, doneBeforeFault, detectMs, drainMs, totalReplayMs: Date.now() - upAt })}`);
+    t.comment(
+      `FIGURES ${JSON.stringify({ scenario: `${sc.name} / replay`, ...f, doneBeforeFault, detectMs, drainMs, totalReplayMs: Date.now() - upAt })}`,
+    );
     t.equal(f.lost, 0, 'acknowledged-but-lost: 0');
     t.equal(f.duplicateEffects, 0, 'duplicate effects at central: 0');
     t.equal(f.dead, 0, 'a line fault never dead-letters');
-    t.ok(h.outboxRows().every((r) => r.state === 'done'), 'every entry re-verified');
+    t.ok(
+      h.outboxRows().every((r) => r.state === 'done'),
+      'every entry re-verified',
+    );
     if (sc.mode.kind !== 'fragment') t.ok(doneBeforeFault < answers.length, 'the fault hit a replay in progress');
   });
 }

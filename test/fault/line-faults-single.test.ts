@@ -33,7 +33,9 @@ for (const sc of SCENARIOS) {
     h.setLine({ kind: 'up' });
     const drainMs = await h.waitDrained(30_000);
     const f = h.figures(answers);
-    t.comment(`FIGURES ${JSON.stringify({ scenario: `${sc.name} / single checks`, ...f, detectMs: detectMs ?? null, drainMs })}`);
+    t.comment(
+      `FIGURES ${JSON.stringify({ scenario: `${sc.name} / single checks`, ...f, detectMs: detectMs ?? null, drainMs })}`,
+    );
 
     t.equal(f.late, 0, 'every answer before its deadline + 100 ms');
     t.equal(f.answered, f.attempted, 'every check got an answer, not an error');
@@ -42,7 +44,8 @@ for (const sc of SCENARIOS) {
     t.equal(f.dead, 0, 'no dead letters from a line fault');
     for (const a of answers) {
       const r = a.result!;
-      if (r.source === 'cache') t.ok(r.verifiedAt && r.verifiedAt < r.answeredAt, 'a cached answer carries when central confirmed it');
+      if (r.source === 'cache')
+        t.ok(r.verifiedAt && r.verifiedAt < r.answeredAt, 'a cached answer carries when central confirmed it');
       if (r.source === 'none') t.ok(r.unavailable?.guidance.length, 'unavailable comes with guidance');
       if (r.source !== 'central') t.ok(r.recheck, 'an outage answer says whether it was queued');
     }
@@ -53,6 +56,9 @@ for (const sc of SCENARIOS) {
     } else {
       t.equal(f.acknowledged, 0, 'a fragmenting line still carries every answer');
     }
-    t.ok(h.outboxRows().every((r) => r.state === 'done'), 'every queued check was re-verified');
+    t.ok(
+      h.outboxRows().every((r) => r.state === 'done'),
+      'every queued check was re-verified',
+    );
   });
 }

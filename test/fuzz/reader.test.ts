@@ -9,7 +9,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CardSession, READER_ERROR_CODES, ReaderError, errorFromSw, type PcscCard } from '../../src/reader/index.js';
-import { assertAllowedApdu, derHeaderBytesNeeded, derTotalLength, parseResponse, triesFromSw } from '../../src/reader/apdu.js';
+import {
+  assertAllowedApdu,
+  derHeaderBytesNeeded,
+  derTotalLength,
+  parseResponse,
+  triesFromSw,
+} from '../../src/reader/apdu.js';
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
 import { fuzzParams, typedOnly } from '../helpers/fuzz.js';
@@ -24,18 +30,28 @@ t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 t.test('APDU response parsers', async (t) => {
   const bytes = fc.uint8Array({ maxLength: 600 });
-  fc.assert(fc.property(bytes, (b) => {
-    typedOnly(() => parseResponse(b), ReaderError, READER_ERROR_CODES);
-    typedOnly(() => derTotalLength(b), ReaderError, READER_ERROR_CODES);
-    typedOnly(() => assertAllowedApdu(b), ReaderError, READER_ERROR_CODES);
-    const n = derHeaderBytesNeeded(b);
-    return Number.isInteger(n) && n >= 2 && n <= 2 + 127;
-  }), fuzzParams(5));
-  fc.assert(fc.property(fc.integer({ min: -1, max: 0x1ffff }), (sw) => {
-    const e = errorFromSw(sw, 'read');
-    const tries = triesFromSw(sw);
-    return e instanceof ReaderError && READER_ERROR_CODES.includes(e.code) && (tries === undefined || (tries >= 0 && tries <= 15));
-  }), fuzzParams(5));
+  fc.assert(
+    fc.property(bytes, (b) => {
+      typedOnly(() => parseResponse(b), ReaderError, READER_ERROR_CODES);
+      typedOnly(() => derTotalLength(b), ReaderError, READER_ERROR_CODES);
+      typedOnly(() => assertAllowedApdu(b), ReaderError, READER_ERROR_CODES);
+      const n = derHeaderBytesNeeded(b);
+      return Number.isInteger(n) && n >= 2 && n <= 2 + 127;
+    }),
+    fuzzParams(5),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: -1, max: 0x1ffff }), (sw) => {
+      const e = errorFromSw(sw, 'read');
+      const tries = triesFromSw(sw);
+      return (
+        e instanceof ReaderError &&
+        READER_ERROR_CODES.includes(e.code) &&
+        (tries === undefined || (tries >= 0 && tries <= 15))
+      );
+    }),
+    fuzzParams(5),
+  );
   t.pass();
 });
 
@@ -57,12 +73,48 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ b: 'normal' as const }) },
   { weight: 2, arbitrary: fc.record({ b: fc.constant('truncate' as const), at: fc.nat() }) },
   { weight: 2, arbitrary: fc.record({ b: fc.constant('shortData' as const), at: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ b: fc.constant('oversize' as const), extra: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 300 }), big), after: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ b: fc.constant('sw' as const), sw: fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0x9000, 0x63c0, 0x63cf, 0x6982, 0x6a82, 0x6b00, 0x6100, 0x6c00)), keepData: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ b: fc.constant('random' as const), data: fc.uint8Array({ minLength: 2, maxLength: 600 }) }) },
-  { weight: 2, arbitrary: fc.record({ b: fc.constant('okGarbage' as const), data: fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.constant(new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), fc.constant(new Uint8Array([0x30, 0x82, 0x7f, 0xff]))) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      b: fc.constant('oversize' as const),
+      extra: fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 300 }), big),
+      after: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      b: fc.constant('sw' as const),
+      sw: fc.oneof(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.constantFrom(0x9000, 0x63c0, 0x63cf, 0x6982, 0x6a82, 0x6b00, 0x6100, 0x6c00),
+      ),
+      keepData: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ b: fc.constant('random' as const), data: fc.uint8Array({ minLength: 2, maxLength: 600 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      b: fc.constant('okGarbage' as const),
+      data: fc.oneof(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constant(new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])),
+        fc.constant(new Uint8Array([0x30, 0x82, 0x7f, 0xff])),
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ b: 'hang' as const }) },
-  { weight: 1, arbitrary: fc.record({ b: fc.constant('throw' as const), what: fc.constantFrom('error' as const, 'string' as const, 'undefined' as const, 'reader' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      b: fc.constant('throw' as const),
+      what: fc.constantFrom('error' as const, 'string' as const, 'undefined' as const, 'reader' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ b: 'removed' as const }) },
 );
 
@@ -70,24 +122,44 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 class HostileCard implements PcscCard {
   sent: Buffer[] = [];
   present = true;
-  constructor(private readonly model: CardModel, private readonly schedule: Step[], private readonly beginFault: boolean) {}
+  constructor(
+    private readonly model: CardModel,
+    private readonly schedule: Step[],
+    private readonly beginFault: boolean,
+  ) {}
   async transmit(apdu: Buffer): Promise<Buffer> {
     this.sent.push(Buffer.from(apdu));
     if (!this.present) throw new ReaderError('READER_CARD_REMOVED', 'gone');
     const s = this.schedule[this.sent.length - 1] ?? { b: 'normal' };
     const real = this.model.process(apdu).response;
     switch (s.b) {
-      case 'normal': return real;
+      case 'normal':
+        return real;
       // Cut anywhere, but keep 2 bytes: a shorter answer costs the session's 1.2 s removal check (tooShort).
-      case 'truncate': return real.length <= 2 ? real : real.subarray(0, 2 + (s.at % (real.length - 2)));
-      case 'shortData': return Buffer.concat([real.subarray(0, (s.at % Math.max(1, real.length - 1))), real.subarray(-2)]);
-      case 'tooShort': return real.subarray(0, s.len);
-      case 'oversize': return s.after ? Buffer.concat([real, s.extra]) : Buffer.concat([real.subarray(0, -2), s.extra, real.subarray(-2)]);
-      case 'sw': return Buffer.concat([s.keepData ? real.subarray(0, -2) : Buffer.alloc(0), Buffer.from([s.sw >> 8, s.sw & 0xff])]);
-      case 'random': return Buffer.from(s.data);
-      case 'okGarbage': return Buffer.concat([s.data, Buffer.from([0x90, 0x00])]);
-      case 'hang': return new Promise<Buffer>(() => undefined);
-      case 'removed': this.present = false; return Buffer.alloc(0);
+      case 'truncate':
+        return real.length <= 2 ? real : real.subarray(0, 2 + (s.at % (real.length - 2)));
+      case 'shortData':
+        return Buffer.concat([real.subarray(0, s.at % Math.max(1, real.length - 1)), real.subarray(-2)]);
+      case 'tooShort':
+        return real.subarray(0, s.len);
+      case 'oversize':
+        return s.after
+          ? Buffer.concat([real, s.extra])
+          : Buffer.concat([real.subarray(0, -2), s.extra, real.subarray(-2)]);
+      case 'sw':
+        return Buffer.concat([
+          s.keepData ? real.subarray(0, -2) : Buffer.alloc(0),
+          Buffer.from([s.sw >> 8, s.sw & 0xff]),
+        ]);
+      case 'random':
+        return Buffer.from(s.data);
+      case 'okGarbage':
+        return Buffer.concat([s.data, Buffer.from([0x90, 0x00])]);
+      case 'hang':
+        return new Promise<Buffer>(() => undefined);
+      case 'removed':
+        this.present = false;
+        return Buffer.alloc(0);
       case 'throw':
         // Beyond the PcscCard contract (ReaderError only): the session must still classify it.
         if (s.what === 'reader') throw new ReaderError('READER_IO', 'PC/SC: Transaction failed');
@@ -95,42 +167,65 @@ class HostileCard implements PcscCard {
         throw s.what === 'string' ? 'a string' : undefined;
     }
   }
-  async beginTransaction(): Promise<void> { if (this.beginFault) throw new ReaderError('READER_BUSY', 'busy'); }
-  async endTransaction(): Promise<void> { /* nothing */ }
+  async beginTransaction(): Promise<void> {
+    if (this.beginFault) throw new ReaderError('READER_BUSY', 'busy');
+  }
+  async endTransaction(): Promise<void> {
+    /* nothing */
+  }
   status(): { present: boolean } {
     if (!this.present) throw new ReaderError('READER_CARD_REMOVED', 'gone');
     return { present: true };
   }
-  async disconnect(): Promise<void> { /* nothing */ }
+  async disconnect(): Promise<void> {
+    /* nothing */
+  }
 }
 
 type Op = 'cert' | 'certToken' | 'tries' | 'auth' | 'verifySign';
 const CASE_BOUND_MS = 3000;
 
 async function runCase(schedule: Step[], op: Op, beginFault: boolean): Promise<boolean> {
-  const card = new HostileCard(new CardModel({ dfs: buildDfs(material, { authTriesLeft: 3, signTriesLeft: 5 }) }), schedule, beginFault);
+  const card = new HostileCard(
+    new CardModel({ dfs: buildDfs(material, { authTriesLeft: 3, signTriesLeft: 5 }) }),
+    schedule,
+    beginFault,
+  );
   const session = new CardSession(card, { apduTimeoutMs: 40, deadline: Date.now() + 2500 });
   const pin = Buffer.from(material.pin, 'latin1');
   const run = async (): Promise<unknown> => {
     switch (op) {
-      case 'cert': return session.readAuthCertificate();
-      case 'certToken': return session.readAuthCertificate({ checkToken: true });
-      case 'tries': return session.triesLeft();
-      case 'auth': return session.authenticate(pin, Buffer.from('challenge'), { confirmLastTry: true });
-      case 'verifySign': await session.verifyPin(pin, { confirmLastTry: true }); return session.sign(Buffer.from('x'));
+      case 'cert':
+        return session.readAuthCertificate();
+      case 'certToken':
+        return session.readAuthCertificate({ checkToken: true });
+      case 'tries':
+        return session.triesLeft();
+      case 'auth':
+        return session.authenticate(pin, Buffer.from('challenge'), { confirmLastTry: true });
+      case 'verifySign':
+        await session.verifyPin(pin, { confirmLastTry: true });
+        return session.sign(Buffer.from('x'));
     }
   };
   const t0 = Date.now();
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
-    run().then(() => 'ok', (e: unknown) => e),
-    new Promise((r) => { timer = setTimeout(() => r('HANG'), CASE_BOUND_MS); }),
+    run().then(
+      () => 'ok',
+      (e: unknown) => e,
+    ),
+    new Promise((r) => {
+      timer = setTimeout(() => r('HANG'), CASE_BOUND_MS);
+    }),
   ]).finally(() => clearTimeout(timer));
-  if (outcome === 'HANG') throw new Error(`hung for ${CASE_BOUND_MS} ms: ${op} ${JSON.stringify(schedule.map((s) => s.b))}`);
+  if (outcome === 'HANG')
+    throw new Error(`hung for ${CASE_BOUND_MS} ms: ${op} ${JSON.stringify(schedule.map((s) => s.b))}`);
   if (outcome !== 'ok') {
     if (!(outcome instanceof ReaderError)) throw new Error(`untyped failure: ${String(outcome)}`);
     if (!READER_ERROR_CODES.includes(outcome.code)) throw new Error(`unknown code ${outcome.code}`);
-    if (JSON.stringify(outcome.toJSON()).includes(material.pin === '1234' ? '31323334' : '\u0000')) throw new Error('PIN bytes in an error');
+    if (JSON.stringify(outcome.toJSON()).includes(material.pin === '1234' ? '31323334' : '\u0000'))
+      throw new Error('PIN bytes in an error');
   }
   if ((op === 'auth' || op === 'verifySign') && !pin.every((b) => b === 0)) throw new Error('PIN buffer not wiped');
   const verifies = card.sent.filter((a) => a[1] === 0x20 && a.length > 4).length;
@@ -142,17 +237,36 @@ async function runCase(schedule: Step[], op: Op, beginFault: boolean): Promise<b
 t.test('CardSession against a hostile card', async (t) => {
   const schedule = fc.array(step, { minLength: 1, maxLength: 10 });
   const op = fc.constantFrom<Op>('cert', 'certToken', 'tries', 'auth', 'verifySign');
-  await fc.assert(fc.asyncProperty(schedule, op, fc.boolean().map((b) => b && Math.random() < 0.1), runCase), fuzzParams());
+  await fc.assert(
+    fc.asyncProperty(
+      schedule,
+      op,
+      fc.boolean().map((b) => b && Math.random() < 0.1),
+      runCase,
+    ),
+    fuzzParams(),
+  );
   t.pass();
 });
 
 t.test('every fault at every position of the flows', async (t) => {
   // Deterministic sweep: each single fault at each APDU index of each operation.
   const faults: Step[] = [
-    { b: 'truncate', at: 0 }, { b: 'truncate', at: 1 }, { b: 'truncate', at: 200 }, { b: 'shortData', at: 0 }, { b: 'shortData', at: 100 }, { b: 'oversize', extra: new Uint8Array(65_536), after: false },
-    { b: 'oversize', extra: new Uint8Array([1]), after: true }, { b: 'sw', sw: 0x6f00, keepData: false }, { b: 'sw', sw: 0x9000, keepData: false },
-    { b: 'sw', sw: 0x63c5, keepData: true }, { b: 'okGarbage', data: new Uint8Array([0x30, 0x82, 0x7f, 0xff]) }, { b: 'okGarbage', data: new Uint8Array(0) },
-    { b: 'hang' }, { b: 'throw', what: 'error' }, { b: 'removed' },
+    { b: 'truncate', at: 0 },
+    { b: 'truncate', at: 1 },
+    { b: 'truncate', at: 200 },
+    { b: 'shortData', at: 0 },
+    { b: 'shortData', at: 100 },
+    { b: 'oversize', extra: new Uint8Array(65_536), after: false },
+    { b: 'oversize', extra: new Uint8Array([1]), after: true },
+    { b: 'sw', sw: 0x6f00, keepData: false },
+    { b: 'sw', sw: 0x9000, keepData: false },
+    { b: 'sw', sw: 0x63c5, keepData: true },
+    { b: 'okGarbage', data: new Uint8Array([0x30, 0x82, 0x7f, 0xff]) },
+    { b: 'okGarbage', data: new Uint8Array(0) },
+    { b: 'hang' },
+    { b: 'throw', what: 'error' },
+    { b: 'removed' },
   ];
   let cases = 0;
   for (const op of ['cert', 'tries', 'auth'] as const) {
@@ -170,7 +284,11 @@ t.test('every fault at every position of the flows', async (t) => {
 
 t.test('an answer shorter than a status word, the card still present', async (t) => {
   // The session first waits (up to 1.2 s) to tell a pulled card from garbage: few cases, they are slow.
-  for (const [op, at, len] of [['cert', 0, 0], ['cert', 2, 1], ['auth', 3, 1]] as const) {
+  for (const [op, at, len] of [
+    ['cert', 0, 0],
+    ['cert', 2, 1],
+    ['auth', 3, 1],
+  ] as const) {
     const schedule: Step[] = Array.from({ length: at }, () => ({ b: 'normal' as const }));
     schedule.push({ b: 'tooShort', len });
     t.ok(await runCase(schedule, op, false), `${op}: a ${len}-byte answer at APDU ${at}`);
@@ -194,7 +312,10 @@ t.test('regression: a card dribbling a few bytes per READ cannot make the sessio
       const fake = Buffer.concat([Buffer.from([0x30, 0x82, 0x7f, 0xfb]), r.subarray(4, -2)]);
       return Buffer.concat([fake.subarray(offset, offset + (offset === 0 ? 4 : 1)), Buffer.from([0x90, 0x00])]);
     },
-    async beginTransaction() {}, async endTransaction() {}, status: () => ({ present: true }), async disconnect() {},
+    async beginTransaction() {},
+    async endTransaction() {},
+    status: () => ({ present: true }),
+    async disconnect() {},
   };
   const e = await new CardSession(card, { apduTimeoutMs: 1000 }).readAuthCertificate().catch((x: unknown) => x);
   t.match(e, { code: 'CARD_BAD_CERTIFICATE' });

@@ -10,7 +10,13 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 
-export interface ReadyInfo { wsPort: number; wsTls?: boolean; adminPort?: number; healthPort?: number; fingerprint?: string }
+export interface ReadyInfo {
+  wsPort: number;
+  wsTls?: boolean;
+  adminPort?: number;
+  healthPort?: number;
+  fingerprint?: string;
+}
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -23,19 +29,28 @@ export interface DaemonProcess {
 }
 
 export function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): DaemonProcess {
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let err = '';
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
   const info = new Promise<ReadyInfo>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       lines.push(line);
       try {
         const e = JSON.parse(line) as ReadyInfo & { event?: string };
         if (e.event === 'ready' && typeof e.wsPort === 'number') resolve(e);
-      } catch { /* not a log line */ }
+      } catch {
+        /* not a log line */
+      }
     });
-    child.once('exit', (code, sig) => reject(new Error(`daemon exited (${code ?? sig}) before ready: ${err}${lines.join('\n')}`)));
+    child.once('exit', (code, sig) =>
+      reject(new Error(`daemon exited (${code ?? sig}) before ready: ${err}${lines.join('\n')}`)),
+    );
   });
   const ready = info.then((i) => i.wsPort);
   // A test may kill the daemon before it is ready: that is not an unhandled rejection.
@@ -44,10 +59,12 @@ export function startDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): Da
   return { child, ready, info, lines, stderr: () => err };
 }
 
-export const exitOf = (child: ChildProcess): Promise<number | null> => new Promise((r) => child.once('exit', (code) => r(code)));
+export const exitOf = (child: ChildProcess): Promise<number | null> =>
+  new Promise((r) => child.once('exit', (code) => r(code)));
 
-export const kill = (child: ChildProcess): Promise<void> => new Promise((r) => {
-  if (child.exitCode !== null || child.signalCode !== null) return r();
-  child.once('exit', () => r());
-  child.kill('SIGKILL');
-});
+export const kill = (child: ChildProcess): Promise<void> =>
+  new Promise((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) return r();
+    child.once('exit', () => r());
+    child.kill('SIGKILL');
+  });

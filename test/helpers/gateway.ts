@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { ensureSandboxPki, REVOKED_CARD_SERIAL, type SandboxPki } from '../../src/sim/pki.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { validateConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { startGateway, type Gateway } from '../../src/gateway/daemon.js';
-import { GatewayClient } from '../../src/gateway/client.js';
-import { createLogger } from '../../src/gateway/logger.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { validateConfig, type GatewayConfig } from '../../src/core/config.js';
+import { startGateway, type Gateway } from '../../src/daemon/index.js';
+import { GatewayClient } from '../../src/client/index.js';
+import { createLogger } from '../../src/core/logger.js';
 import { Writable } from 'node:stream';
 
 /** One PKI for the whole run (RSA key generation is slow); ensureSandboxPki is idempotent and locked. */
@@ -20,7 +20,12 @@ export function sharedPki(): Promise<SandboxPki> {
   return ensureSandboxPki(SHARED_PKI_DIR);
 }
 
-export function pkiFiles(dir = SHARED_PKI_DIR): { caFile: string; certFile: string; keyFile: string; jpkiCaFile: string } {
+export function pkiFiles(dir = SHARED_PKI_DIR): {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  jpkiCaFile: string;
+} {
   return {
     caFile: join(dir, 'pki', 'central-ca.pem'),
     certFile: join(dir, 'pki', 'gateway-client.pem'),
@@ -43,7 +48,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function gatewayConfig(stateDir: string, centralUrl: string, overrides: { api?: Partial<GatewayConfig['api']>; central?: Partial<GatewayConfig['central']>; reader?: Partial<GatewayConfig['reader']>; batch?: Partial<GatewayConfig['batch']>; fileExchange?: Partial<GatewayConfig['fileExchange']> } = {}): GatewayConfig {
+export function gatewayConfig(
+  stateDir: string,
+  centralUrl: string,
+  overrides: {
+    api?: Partial<GatewayConfig['api']>;
+    central?: Partial<GatewayConfig['central']>;
+    reader?: Partial<GatewayConfig['reader']>;
+    batch?: Partial<GatewayConfig['batch']>;
+    fileExchange?: Partial<GatewayConfig['fileExchange']>;
+  } = {},
+): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
@@ -51,7 +66,14 @@ export function gatewayConfig(stateDir: string, centralUrl: string, overrides: {
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
     admin: { host: '127.0.0.1', port: 0 },
     health: { port: 0 },
-    central: { url: centralUrl, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile, timeoutMs: 5000, ...overrides.central },
+    central: {
+      url: centralUrl,
+      caFile: f.caFile,
+      certFile: f.certFile,
+      keyFile: f.keyFile,
+      timeoutMs: 5000,
+      ...overrides.central,
+    },
     reader: { enabled: false, jpkiCaFile: f.jpkiCaFile, ...overrides.reader },
     ...(overrides.batch ? { batch: overrides.batch } : {}),
     ...(overrides.fileExchange ? { fileExchange: overrides.fileExchange } : {}),
@@ -66,12 +88,24 @@ export async function startHarness(overrides: Parameters<typeof gatewayConfig>[2
   const clients = new ClientStore(stateDir);
   const { token } = clients.add('test-client');
   const logs: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { logs.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...chunk.toString().split('\n').filter(Boolean));
+      cb();
+    },
+  });
   const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', stream }) });
   const wsUrl = `ws://127.0.0.1:${gateway.wsPort}/v1`;
   const opened: GatewayClient[] = [];
   return {
-    central, gateway, config, stateDir, wsUrl, token, clients, logs,
+    central,
+    gateway,
+    config,
+    stateDir,
+    wsUrl,
+    token,
+    clients,
+    logs,
     async connect(t = token) {
       const c = await GatewayClient.connect(wsUrl, t);
       opened.push(c);

@@ -12,24 +12,32 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows, type PeopleRow } from '../../src/sim/central/population.js';
 import { FaultProxy, type LineMode } from '../../src/sim/line/index.js';
 import { REVOKED_CARD_SERIAL } from '../../src/sim/pki.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { validateConfig, type GatewayConfig } from '../../src/gateway/config.js';
-import { startGateway, type Gateway } from '../../src/gateway/daemon.js';
-import { GatewayClient } from '../../src/gateway/client.js';
-import type { InquiryResult } from '../../src/gateway/inquiry.js';
-import { createLogger } from '../../src/gateway/logger.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { validateConfig, type GatewayConfig } from '../../src/core/config.js';
+import { startGateway, type Gateway } from '../../src/daemon/index.js';
+import { GatewayClient } from '../../src/client/index.js';
+import type { InquiryResult } from '../../src/checks/result.js';
+import { createLogger } from '../../src/core/logger.js';
 import { todayJst } from '../../src/oqs/dates.js';
 import { DB_FILE } from '../../src/cache/index.js';
 import { CentralClient } from '../../src/sync/central-client.js';
 import { pkiFiles, sharedPki, waitFor } from './gateway.js';
 
 export const queryOf = (r: Pick<PeopleRow, 'insurerNumber' | 'symbol' | 'number' | 'branch' | 'birthdate'>) => ({
-  insurerNumber: r.insurerNumber, number: r.number, birthdate: r.birthdate,
-  ...(r.symbol ? { symbol: r.symbol } : {}), ...(r.branch ? { branch: r.branch } : {}),
+  insurerNumber: r.insurerNumber,
+  number: r.number,
+  birthdate: r.birthdate,
+  ...(r.symbol ? { symbol: r.symbol } : {}),
+  ...(r.branch ? { branch: r.branch } : {}),
 });
 
 /** Fast-moving settings so a scenario takes seconds: the defaults (1 s … 30 s) are for clinics. */
-export function outageConfig(stateDir: string, centralUrl: string, patch: Record<string, unknown> = {}, reader: Record<string, unknown> = { enabled: false }): GatewayConfig {
+export function outageConfig(
+  stateDir: string,
+  centralUrl: string,
+  patch: Record<string, unknown> = {},
+  reader: Record<string, unknown> = { enabled: false },
+): GatewayConfig {
   const f = pkiFiles();
   return validateConfig({
     stateDir,
@@ -39,23 +47,44 @@ export function outageConfig(stateDir: string, centralUrl: string, patch: Record
     reader: { jpkiCaFile: f.jpkiCaFile, ...reader },
     admin: { enabled: false },
     health: { enabled: false },
-    outage: { offlineReserveMs: 500, probeTimeoutMs: 500, probeIntervalMs: 1000, backoffBaseMs: 50, backoffCapMs: 500, failureThreshold: 2, ...patch },
+    outage: {
+      offlineReserveMs: 500,
+      probeTimeoutMs: 500,
+      probeIntervalMs: 1000,
+      backoffBaseMs: 50,
+      backoffCapMs: 500,
+      failureThreshold: 2,
+      ...patch,
+    },
   });
 }
 
-export interface Answer { id: string; ms: number; deadlineMs: number; result?: InquiryResult; error?: { code: string } }
+export interface Answer {
+  id: string;
+  ms: number;
+  deadlineMs: number;
+  result?: InquiryResult;
+  error?: { code: string };
+}
 
 export class OutageHarness {
   readonly logs: string[] = [];
   client!: GatewayClient;
   gateway!: Gateway;
   private constructor(
-    readonly central: CentralSim, readonly proxy: FaultProxy, readonly stateDir: string, readonly token: string,
-    private readonly patch: Record<string, unknown>, private readonly reader?: Record<string, unknown>,
+    readonly central: CentralSim,
+    readonly proxy: FaultProxy,
+    readonly stateDir: string,
+    readonly token: string,
+    private readonly patch: Record<string, unknown>,
+    private readonly reader?: Record<string, unknown>,
   ) {}
 
   /** `stateDir`: use this (e.g. a small tmpfs) instead of a fresh temporary directory. */
-  static async start(patch: Record<string, unknown> = {}, opts: { stateDir?: string; reader?: Record<string, unknown> } = {}): Promise<OutageHarness> {
+  static async start(
+    patch: Record<string, unknown> = {},
+    opts: { stateDir?: string; reader?: Record<string, unknown> } = {},
+  ): Promise<OutageHarness> {
     const pki = await sharedPki();
     const central = await CentralSim.start({ pki, revokedSerials: [REVOKED_CARD_SERIAL] });
     const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: Number(new URL(central.url).port) });
@@ -69,7 +98,14 @@ export class OutageHarness {
   /** A client of our own, straight to central (past the proxy), as another terminal would be. */
   static async centralClientFor(h: OutageHarness): Promise<CentralClient> {
     const pki = await sharedPki();
-    return new CentralClient({ url: h.central.url, ca: pki.centralCa.certPem, cert: pki.gatewayClient.certPem, key: pki.gatewayClient.keyPem, userId: 'sandbox', timeoutMs: 5000 });
+    return new CentralClient({
+      url: h.central.url,
+      ca: pki.centralCa.certPem,
+      cert: pki.gatewayClient.certPem,
+      key: pki.gatewayClient.keyPem,
+      userId: 'sandbox',
+      timeoutMs: 5000,
+    });
   }
 
   get config(): GatewayConfig {
@@ -77,7 +113,12 @@ export class OutageHarness {
   }
 
   async startGateway(): Promise<void> {
-    const stream = new Writable({ write: (chunk, _e, cb) => { this.logs.push(...chunk.toString().split('\n').filter(Boolean)); cb(); } });
+    const stream = new Writable({
+      write: (chunk, _e, cb) => {
+        this.logs.push(...chunk.toString().split('\n').filter(Boolean));
+        cb();
+      },
+    });
     this.gateway = await startGateway(this.config, { logger: createLogger({ level: 'info', stream }) });
     this.client = await GatewayClient.connect(`ws://127.0.0.1:${this.gateway.wsPort}/v1`, this.token);
   }
@@ -101,7 +142,9 @@ export class OutageHarness {
     const started = Date.now();
     const id = `q${Math.random().toString(36).slice(2)}`;
     try {
-      const a = await this.client.request({ type: 'inquiry.numbers', id, deadlineMs, query: queryOf(row) }) as { result: InquiryResult };
+      const a = (await this.client.request({ type: 'inquiry.numbers', id, deadlineMs, query: queryOf(row) })) as {
+        result: InquiryResult;
+      };
       return { id, ms: Date.now() - started, deadlineMs, result: a.result };
     } catch (e) {
       return { id, ms: Date.now() - started, deadlineMs, error: { code: (e as { code?: string }).code ?? 'UNKNOWN' } };
@@ -120,7 +163,11 @@ export class OutageHarness {
 
   async waitDrained(timeoutMs = 30_000): Promise<number> {
     const started = Date.now();
-    await waitFor(() => this.gateway.store.outboxStats().depth === 0 && this.gateway.relay.inFlight === 0, 'the outbox to drain', timeoutMs);
+    await waitFor(
+      () => this.gateway.store.outboxStats().depth === 0 && this.gateway.relay.inFlight === 0,
+      'the outbox to drain',
+      timeoutMs,
+    );
     return Date.now() - started;
   }
 
@@ -135,17 +182,35 @@ export class OutageHarness {
    * lost = acknowledged entries missing from the outbox or never settled; duplicates = keys central
    * acted on more than once.
    */
-  figures(answers: Answer[]): { attempted: number; answered: number; acknowledged: number; lost: number; dead: number; duplicateEffects: number; late: number } {
+  figures(answers: Answer[]): {
+    attempted: number;
+    answered: number;
+    acknowledged: number;
+    lost: number;
+    dead: number;
+    duplicateEffects: number;
+    late: number;
+  } {
     const rows = new Map(this.outboxRows().map((r) => [r.id, r]));
     const acked = answers.filter((a) => a.result?.recheck?.queued === true);
     const lost = acked.filter((a) => {
       const r = rows.get((a.result!.recheck as { outboxId: number }).outboxId);
       return !r || (r.state !== 'done' && r.state !== 'dead');
     }).length;
-    const dead = acked.filter((a) => rows.get((a.result!.recheck as { outboxId: number }).outboxId)?.state === 'dead').length;
+    const dead = acked.filter(
+      (a) => rows.get((a.result!.recheck as { outboxId: number }).outboxId)?.state === 'dead',
+    ).length;
     const duplicateEffects = Object.values(this.central.stats.effectsByKey).filter((n) => n > 1).length;
     const late = answers.filter((a) => a.ms > a.deadlineMs + 100).length;
-    return { attempted: answers.length, answered: answers.filter((a) => a.result).length, acknowledged: acked.length, lost, dead, duplicateEffects, late };
+    return {
+      attempted: answers.length,
+      answered: answers.filter((a) => a.result).length,
+      acknowledged: acked.length,
+      lost,
+      dead,
+      duplicateEffects,
+      late,
+    };
   }
 
   async close(): Promise<void> {

@@ -56,7 +56,10 @@ async function configDir(): Promise<string | undefined> {
   if (VPCD_PORT === 35963) return undefined;
   const dir = join(tmpdir(), `onshi-readerconf-${VPCD_PORT}`);
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'vpcd'), `FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x${VPCD_PORT.toString(16).toUpperCase()}\nLIBPATH      ${VPCD_DRIVER}\nCHANNELID    0x${VPCD_PORT.toString(16).toUpperCase()}\n`);
+  await writeFile(
+    join(dir, 'vpcd'),
+    `FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x${VPCD_PORT.toString(16).toUpperCase()}\nLIBPATH      ${VPCD_DRIVER}\nCHANNELID    0x${VPCD_PORT.toString(16).toUpperCase()}\n`,
+  );
   return dir;
 }
 
@@ -101,7 +104,10 @@ async function pcscdAlive(): Promise<boolean> {
 /** True when the running pcscd was started by this helper, so a test may kill and restart it. */
 export async function canRestartPcscd(): Promise<{ ok: boolean; reason?: string }> {
   if (await ownPid()) return { ok: true };
-  return { ok: false, reason: 'the running pcscd was not started by the test helper; refusing to kill a process we did not start' };
+  return {
+    ok: false,
+    reason: 'the running pcscd was not started by the test helper; refusing to kill a process we did not start',
+  };
 }
 
 /** Kills our pcscd (SIGKILL = a crash), waits downMs, starts a new one and waits for the readers. */
@@ -109,7 +115,11 @@ export async function restartPcscd(opts: { downMs?: number; signal?: NodeJS.Sign
   const pid = await ownPid();
   if (!pid) throw new Error('restartPcscd: no pcscd started by this helper');
   process.kill(pid, opts.signal ?? 'SIGKILL');
-  await waitFor(async () => !existsSync(`/proc/${pid}`) || (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).includes(') Z'), 5000);
+  await waitFor(
+    async () =>
+      !existsSync(`/proc/${pid}`) || (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).includes(') Z'),
+    5000,
+  );
   await waitFor(async () => !(await listening(VPCD_PORT)), 5000);
   await new Promise((r) => setTimeout(r, opts.downMs ?? 500));
   await rm(PCSCD_SOCKET, { force: true });

@@ -39,7 +39,14 @@ export interface Answer {
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const unesc = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
+const unesc = (s: string): string =>
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&#13;/g, '\r')
+    .replace(/&amp;/g, '&');
 
 function searchInfo(q: Query): string {
   const lines = [
@@ -58,15 +65,23 @@ function encode(xml: string, encoding: Encoding): Buffer {
   if (encoding === 'UTF-8') return Buffer.from(xml, 'utf8');
   // §1: never a character reference for what Shift_JIS cannot hold; refuse instead.
   const bytes = iconv.encode(xml, 'Shift_JIS');
-  if (iconv.decode(bytes, 'Shift_JIS') !== xml) throw new Error('the request holds a character Shift_JIS cannot encode');
+  if (iconv.decode(bytes, 'Shift_JIS') !== xml)
+    throw new Error('the request holds a character Shift_JIS cannot encode');
   return bytes;
 }
 
 const declaration = (e: Encoding): string => `<?xml version="1.0" encoding="${e}" standalone="no"?>\n`;
 
 /** §10.1 */
-export function singleRequestXml(o: { date: string; institutionCode: string; fileId: string; query: Query; encoding: Encoding }): Buffer {
-  return encode(`${declaration(o.encoding)}<XmlMsg>
+export function singleRequestXml(o: {
+  date: string;
+  institutionCode: string;
+  fileId: string;
+  query: Query;
+  encoding: Encoding;
+}): Buffer {
+  return encode(
+    `${declaration(o.encoding)}<XmlMsg>
  <MessageHeader>
   <QualificationConfirmationDate>${o.date}</QualificationConfirmationDate>
   <MedicalInstitutionCode>${o.institutionCode}</MedicalInstitutionCode>
@@ -76,24 +91,38 @@ export function singleRequestXml(o: { date: string; institutionCode: string; fil
 ${searchInfo(o.query)}
  </MessageBody>
 </XmlMsg>
-`, o.encoding);
+`,
+    o.encoding,
+  );
 }
 
 /** §5 step 1 / §10.4 */
-export function batchSubmitXml(o: { date: string; institutionCode: string; fileId: string; entries: Query[]; encoding: Encoding }): Buffer {
-  return encode(`${declaration(o.encoding)}<XmlMsg><MessageHeader><QualificationConfirmationDate>${o.date}</QualificationConfirmationDate>
+export function batchSubmitXml(o: {
+  date: string;
+  institutionCode: string;
+  fileId: string;
+  entries: Query[];
+  encoding: Encoding;
+}): Buffer {
+  return encode(
+    `${declaration(o.encoding)}<XmlMsg><MessageHeader><QualificationConfirmationDate>${o.date}</QualificationConfirmationDate>
 <MedicalInstitutionCode>${o.institutionCode}</MedicalInstitutionCode><ArbitraryFileIdentifier>${o.fileId}</ArbitraryFileIdentifier></MessageHeader>
 <MessageBody>
 ${o.entries.map(searchInfo).join('\n')}
 </MessageBody></XmlMsg>
-`, o.encoding);
+`,
+    o.encoding,
+  );
 }
 
 /** §5 step 3 */
 export function batchFetchXml(o: { institutionCode: string; receptionNumber: string; encoding: Encoding }): Buffer {
-  return encode(`${declaration(o.encoding)}<XmlMsg><MessageHeader><MedicalInstitutionCode>${o.institutionCode}</MedicalInstitutionCode></MessageHeader>
+  return encode(
+    `${declaration(o.encoding)}<XmlMsg><MessageHeader><MedicalInstitutionCode>${o.institutionCode}</MedicalInstitutionCode></MessageHeader>
 <MessageBody><ReceptionNumber>${o.receptionNumber}</ReceptionNumber></MessageBody></XmlMsg>
-`, o.encoding);
+`,
+    o.encoding,
+  );
 }
 
 /** The direct text children of an element's content (nested blocks skipped). */
@@ -104,7 +133,11 @@ function simpleFields(xml: string): Record<string, string> {
     const m = /<([A-Za-z][A-Za-z0-9]*)(\/?)>/.exec(rest);
     if (m === null) return out;
     const name = m[1]!;
-    if (m[2] === '/') { out[name] ??= ''; rest = rest.slice(m.index + m[0].length); continue; }
+    if (m[2] === '/') {
+      out[name] ??= '';
+      rest = rest.slice(m.index + m[0].length);
+      continue;
+    }
     const close = rest.indexOf(`</${name}>`, m.index);
     if (close === -1) return out;
     const inner = rest.slice(m.index + m[0].length, close);
@@ -124,17 +157,35 @@ export function parseAnswer(file: string, bytes: Buffer): Answer {
   if (text.includes('\uFFFD')) throw new Error(`${file}: bytes do not decode as ${declared}`);
   const header = simpleFields(blocks(text, 'MessageHeader')[0] ?? '');
   const code = header.CharacterCodeIdentifier;
-  if (code !== (declared === 'Shift_JIS' ? '1' : '0')) throw new Error(`${file}: declared ${declared} but CharacterCodeIdentifier is ${code}`);
+  if (code !== (declared === 'Shift_JIS' ? '1' : '0'))
+    throw new Error(`${file}: declared ${declared} but CharacterCodeIdentifier is ${code}`);
   const bodyXml = /<MessageBody>([\s\S]*)<\/MessageBody>/.exec(text)?.[1] ?? '';
   const withoutUnits = bodyXml.replace(/<BulkConfirmUnit>[\s\S]*?<\/BulkConfirmUnit>/g, '');
-  const results = (xml: string): Array<Record<string, string>> => blocks(xml, 'ResultOfQualificationConfirmation').map(simpleFields);
+  const results = (xml: string): Array<Record<string, string>> =>
+    blocks(xml, 'ResultOfQualificationConfirmation').map(simpleFields);
   return {
-    file, declared, header, text,
-    body: simpleFields(withoutUnits.replace(/<ResultList>[\s\S]*?<\/ResultList>/g, '').replace(/<QualificationConfirmSearchInfo>[\s\S]*?<\/QualificationConfirmSearchInfo>/g, '')),
+    file,
+    declared,
+    header,
+    text,
+    body: simpleFields(
+      withoutUnits
+        .replace(/<ResultList>[\s\S]*?<\/ResultList>/g, '')
+        .replace(/<QualificationConfirmSearchInfo>[\s\S]*?<\/QualificationConfirmSearchInfo>/g, ''),
+    ),
     results: results(withoutUnits),
     units: blocks(bodyXml, 'BulkConfirmUnit').map((u) => {
       const arbitraryId = simpleFields(blocks(u, 'QualificationConfirmSearchInfo')[0] ?? '').ArbitraryIdentifier;
-      return { fields: simpleFields(u.replace(/<ResultList>[\s\S]*?<\/ResultList>/g, '').replace(/<ResultOfQualificationConfirmation>[\s\S]*?<\/ResultOfQualificationConfirmation>/g, '').replace(/<QualificationConfirmSearchInfo>[\s\S]*?<\/QualificationConfirmSearchInfo>/g, '')), ...(arbitraryId ? { arbitraryId } : {}), results: results(u) };
+      return {
+        fields: simpleFields(
+          u
+            .replace(/<ResultList>[\s\S]*?<\/ResultList>/g, '')
+            .replace(/<ResultOfQualificationConfirmation>[\s\S]*?<\/ResultOfQualificationConfirmation>/g, '')
+            .replace(/<QualificationConfirmSearchInfo>[\s\S]*?<\/QualificationConfirmSearchInfo>/g, ''),
+        ),
+        ...(arbitraryId ? { arbitraryId } : {}),
+        results: results(u),
+      };
     }),
   };
 }
@@ -144,7 +195,16 @@ export class ReceiptComputer {
   readonly taken: string[] = [];
   private readonly counterFile: string;
 
-  constructor(private readonly o: { reqDir: string; resDir: string; stateDir: string; institutionCode: string; encoding: Encoding; today: string }) {
+  constructor(
+    private readonly o: {
+      reqDir: string;
+      resDir: string;
+      stateDir: string;
+      institutionCode: string;
+      encoding: Encoding;
+      today: string;
+    },
+  ) {
     this.counterFile = join(o.stateDir, `counter-${o.today}`);
   }
 
@@ -175,14 +235,21 @@ export class ReceiptComputer {
     try {
       while (Date.now() < end) {
         let now: Buffer | undefined;
-        try { now = readFileSync(path); } catch { now = undefined; }
+        try {
+          now = readFileSync(path);
+        } catch {
+          now = undefined;
+        }
         if (now !== undefined && last !== undefined && now.equals(last)) {
           rmSync(path);
           this.taken.push(resName);
           return parseAnswer(resName, now);
         }
         last = now;
-        await new Promise<void>((r) => { wake = r; setTimeout(r, 300); });
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 300);
+        });
       }
     } finally {
       watcher.close();
@@ -193,26 +260,48 @@ export class ReceiptComputer {
   async singleCheck(query: Query, date = this.o.today): Promise<Answer> {
     const suffix = this.nextSuffix();
     const fileId = `RC${suffix}`;
-    this.drop(`OQSsiquc01req_${suffix}.xml`, singleRequestXml({ date, institutionCode: this.o.institutionCode, fileId, query, encoding: this.o.encoding }));
+    this.drop(
+      `OQSsiquc01req_${suffix}.xml`,
+      singleRequestXml({ date, institutionCode: this.o.institutionCode, fileId, query, encoding: this.o.encoding }),
+    );
     const a = await this.take(`OQSsiquc01res_${suffix}.xml`);
     // §7: still check the institution and the file id inside.
-    if (a.header.MedicalInstitutionCode !== this.o.institutionCode) throw new Error(`${a.file}: another institution's answer`);
-    if (a.header.SegmentOfResult === '1' && a.header.ArbitraryFileIdentifier !== fileId) throw new Error(`${a.file}: file id ${a.header.ArbitraryFileIdentifier} is not ${fileId}`);
+    if (a.header.MedicalInstitutionCode !== this.o.institutionCode)
+      throw new Error(`${a.file}: another institution's answer`);
+    if (a.header.SegmentOfResult === '1' && a.header.ArbitraryFileIdentifier !== fileId)
+      throw new Error(`${a.file}: file id ${a.header.ArbitraryFileIdentifier} is not ${fileId}`);
     return a;
   }
 
   /** §5: 01req → 01res (ReceptionNumber); 02req until SegmentOfResult is not 2 (処理中), each a new file. */
-  async batch(entries: Query[], date = this.o.today, retryMs = 500): Promise<{ receipt: Answer; result: Answer; fetches: number }> {
+  async batch(
+    entries: Query[],
+    date = this.o.today,
+    retryMs = 500,
+  ): Promise<{ receipt: Answer; result: Answer; fetches: number }> {
     const suffix = this.nextSuffix();
-    this.drop(`OQSmuquc01req_${suffix}.xml`, batchSubmitXml({ date, institutionCode: this.o.institutionCode, fileId: `B${suffix}`, entries, encoding: this.o.encoding }));
+    this.drop(
+      `OQSmuquc01req_${suffix}.xml`,
+      batchSubmitXml({
+        date,
+        institutionCode: this.o.institutionCode,
+        fileId: `B${suffix}`,
+        entries,
+        encoding: this.o.encoding,
+      }),
+    );
     const receipt = await this.take(`OQSmuquc01res_${suffix}.xml`);
     const receptionNumber = /<ReceptionNumber>([^<]+)<\/ReceptionNumber>/.exec(receipt.text)?.[1];
     if (receipt.header.SegmentOfResult !== '1' || !receptionNumber) return { receipt, result: receipt, fetches: 0 };
     for (let fetches = 1; ; fetches++) {
       const s = this.nextSuffix();
-      this.drop(`OQSmuquc02req_${s}.xml`, batchFetchXml({ institutionCode: this.o.institutionCode, receptionNumber, encoding: this.o.encoding }));
+      this.drop(
+        `OQSmuquc02req_${s}.xml`,
+        batchFetchXml({ institutionCode: this.o.institutionCode, receptionNumber, encoding: this.o.encoding }),
+      );
       const result = await this.take(`OQSmuquc02res_${s}.xml`, 120_000);
-      if (result.header.ReceptionNumber !== receptionNumber) throw new Error(`${result.file}: reception number ${result.header.ReceptionNumber} is not ${receptionNumber}`);
+      if (result.header.ReceptionNumber !== receptionNumber)
+        throw new Error(`${result.file}: reception number ${result.header.ReceptionNumber} is not ${receptionNumber}`);
       if (result.header.SegmentOfResult !== '2') return { receipt, result, fetches };
       await new Promise((r) => setTimeout(r, retryMs));
     }

@@ -14,7 +14,11 @@ import { startSandbox, type Sandbox } from '../../src/sim/sandbox.js';
 export const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
 
-export interface CliRun { code: number; stdout: string; stderr: string }
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the built `onshi` with `env` added to this process's environment; never throws for an exit code. */
 export async function runOnshi(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<CliRun> {
@@ -43,11 +47,17 @@ export async function startSandboxCli(opts: { card?: boolean } = {}): Promise<Sa
   const sandbox = await startSandbox({ stateDir: state, portBase: 0, card: opts.card ?? false });
   const r = sandbox.ready;
   const env: NodeJS.ProcessEnv = {
-    ONSHI_WS: r.ws, ONSHI_TOKEN: r.token, ONSHI_SIM_CONTROL: r.control, ONSHI_SIM_LINE: r.line, ...(r.cards ? { ONSHI_SIM_CARDS: r.cards } : {}),
+    ONSHI_WS: r.ws,
+    ONSHI_TOKEN: r.token,
+    ONSHI_SIM_CONTROL: r.control,
+    ONSHI_SIM_LINE: r.line,
+    ...(r.cards ? { ONSHI_SIM_CARDS: r.cards } : {}),
   };
   const onshi = (args: string[], stdin?: string): Promise<CliRun> => runOnshi(args, env, stdin);
   return {
-    sandbox, env, onshi,
+    sandbox,
+    env,
+    onshi,
     async json<T>(args: string[], stdin?: string): Promise<T> {
       const out = await onshi(args, stdin);
       if (out.code !== 0) throw new Error(`onshi ${args.join(' ')} exited ${out.code}: ${out.stderr}`);
@@ -64,9 +74,14 @@ export async function startSandboxCli(opts: { card?: boolean } = {}): Promise<Sa
  * `onshi sandbox` as a new user starts it: the real CLI in its own process, on ephemeral ports, in
  * a fresh state folder. Resolves with the READY line's fields; stopped (SIGINT) and removed at teardown.
  */
-export async function startSandboxProcess(t: { teardown(f: () => unknown): void }, prefix: string): Promise<{ state: string; ready: Record<string, string> }> {
+export async function startSandboxProcess(
+  t: { teardown(f: () => unknown): void },
+  prefix: string,
+): Promise<{ state: string; ready: Record<string, string> }> {
   const state = mkdtempSync(join(tmpdir(), prefix));
-  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(async () => {
     if (sandbox.exitCode === null) {
       const exited = new Promise((r) => sandbox.once('exit', r));
@@ -76,9 +91,16 @@ export async function startSandboxProcess(t: { teardown(f: () => unknown): void 
     rmSync(state, { recursive: true, force: true });
   });
   const readyLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: sandbox.stdout! }).on('line', (l) => { if (l.startsWith('READY ')) resolve(l); });
+    createInterface({ input: sandbox.stdout! }).on('line', (l) => {
+      if (l.startsWith('READY ')) resolve(l);
+    });
     sandbox.once('exit', (code) => reject(new Error(`sandbox exited ${code}`)));
   });
-  const ready = Object.fromEntries(readyLine.slice(6).split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const ready = Object.fromEntries(
+    readyLine
+      .slice(6)
+      .split(' ')
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   return { state, ready };
 }

@@ -1,7 +1,17 @@
 /** A corrupt database at start is moved aside (kept for recovery) and a fresh one is created. */
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +21,12 @@ async function seeded(t: Test): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-corrupt-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const s = await GatewayStore.open({ dir });
-  for (let i = 0; i < 200; i++) await s.enqueue({ idempotencyKey: `k${i}`, kind: 'recheck', payload: { i, pad: randomBytes(200).toString('hex') } });
+  for (let i = 0; i < 200; i++)
+    await s.enqueue({
+      idempotencyKey: `k${i}`,
+      kind: 'recheck',
+      payload: { i, pad: randomBytes(200).toString('hex') },
+    });
   await s.close();
   return dir;
 }
@@ -40,11 +55,19 @@ t.test('garbage in the database file ("file is not a database")', async (t) => {
 t.test('a valid header with damaged pages (integrity_check fails)', async (t) => {
   const dir = await seeded(t);
   const path = join(dir, DB_FILE);
-  const pageSize = (() => { const db = new Database(path, { readonly: true }); try { return db.pragma('page_size', { simple: true }) as number; } finally { db.close(); } })();
+  const pageSize = (() => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.pragma('page_size', { simple: true }) as number;
+    } finally {
+      db.close();
+    }
+  })();
   const fd = openSync(path, 'r+');
   const size = statSync(path).size;
   // scribble over a few pages after the first (which holds the header and the schema root)
-  for (const page of [2, Math.floor(size / pageSize / 2), Math.floor(size / pageSize) - 1]) writeSync(fd, randomBytes(pageSize / 2), 0, pageSize / 2, page * pageSize - pageSize + 100);
+  for (const page of [2, Math.floor(size / pageSize / 2), Math.floor(size / pageSize) - 1])
+    writeSync(fd, randomBytes(pageSize / 2), 0, pageSize / 2, page * pageSize - pageSize + 100);
   closeSync(fd);
   await expectMovedAside(t, dir);
 });

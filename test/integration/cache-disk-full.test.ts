@@ -30,35 +30,63 @@ if (!isRoot) {
     const person: LookupInput = { kind: 'numbers', insurerNumber: '06139992', number: '12345', birthdate: '19800401' };
     await store.putEligibility(person, { validity: '1' }, new Date());
     const acked: number[] = [];
-    for (let i = 0; i < 20; i++) acked.push((await store.enqueue({ idempotencyKey: `ok-${i}`, kind: 'recheck', payload: { i } })).id);
+    for (let i = 0; i < 20; i++)
+      acked.push((await store.enqueue({ idempotencyKey: `ok-${i}`, kind: 'recheck', payload: { i } })).id);
 
     // fill the file system
     const filler = join(mnt, 'filler');
     const fd = openSync(filler, 'w');
     const chunk = Buffer.alloc(16 * 1024, 1);
     let filled = 0;
-    try { for (;;) filled += writeSync(fd, chunk); } catch (e) { t.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', `filled ${filled} bytes`); }
-    try { for (;;) filled += writeSync(fd, chunk, 0, 512); } catch { /* the last crumbs */ }
+    try {
+      for (;;) filled += writeSync(fd, chunk);
+    } catch (e) {
+      t.equal((e as NodeJS.ErrnoException).code, 'ENOSPC', `filled ${filled} bytes`);
+    }
+    try {
+      for (;;) filled += writeSync(fd, chunk, 0, 512);
+    } catch {
+      /* the last crumbs */
+    }
     closeSync(fd);
 
     const big = { blob: randomBytes(200 * 1024).toString('base64') };
-    await t.rejects(store.enqueue({ idempotencyKey: 'too-much', kind: 'recheck', payload: big }), { code: 'STORE_DISK_FULL', retryable: true });
+    await t.rejects(store.enqueue({ idempotencyKey: 'too-much', kind: 'recheck', payload: big }), {
+      code: 'STORE_DISK_FULL',
+      retryable: true,
+    });
     await t.rejects(store.putEligibility({ ...person, number: '99999' }, big, new Date()), { code: 'STORE_DISK_FULL' });
     // several writes in one group commit: all refused together
-    const batch = await Promise.allSettled([1, 2, 3].map((i) => store!.enqueue({ idempotencyKey: `batch-${i}`, kind: 'k', payload: { i, big } })));
-    t.same(batch.map((r) => r.status === 'rejected' && (r.reason as { code?: string }).code), ['STORE_DISK_FULL', 'STORE_DISK_FULL', 'STORE_DISK_FULL']);
+    const batch = await Promise.allSettled(
+      [1, 2, 3].map((i) => store!.enqueue({ idempotencyKey: `batch-${i}`, kind: 'k', payload: { i, big } })),
+    );
+    t.same(
+      batch.map((r) => r.status === 'rejected' && (r.reason as { code?: string }).code),
+      ['STORE_DISK_FULL', 'STORE_DISK_FULL', 'STORE_DISK_FULL'],
+    );
 
     t.equal(store.outboxStats().depth, 20, 'acknowledged entries are still there, nothing else');
     t.same(store.getEligibility(person, 60_000)?.answer, { validity: '1' }, 'cached answers still read');
 
     unlinkSync(filler);
-    const { id, duplicate } = await store.enqueue({ idempotencyKey: 'too-much', kind: 'recheck', payload: { retried: true } });
+    const { id, duplicate } = await store.enqueue({
+      idempotencyKey: 'too-much',
+      kind: 'recheck',
+      payload: { retried: true },
+    });
     t.notOk(duplicate, 'the refused entry was not stored');
     const due = await store.nextDue(100);
-    t.same(due.map((e) => e.id), [...acked, id], 'after space is freed: every acknowledged entry, in order, and the retry');
+    t.same(
+      due.map((e) => e.id),
+      [...acked, id],
+      'after space is freed: every acknowledged entry, in order, and the retry',
+    );
     await store.close();
     store = await GatewayStore.open({ dir: mnt });
     t.equal(store.outboxStats().depth, 21, 'and after a restart');
-    t.notOk(store.startupAlerts.some((a) => a.code === 'STORE_CORRUPT'), 'the file was not damaged');
+    t.notOk(
+      store.startupAlerts.some((a) => a.code === 'STORE_CORRUPT'),
+      'the file was not damaged',
+    );
   });
 }

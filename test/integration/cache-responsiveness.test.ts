@@ -9,7 +9,10 @@ import { GatewayStore } from '../../src/cache/index.js';
 t.test('timer lag stays low during 500 FULL commits', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-lag-'));
   const store = await GatewayStore.open({ dir });
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   // A 5 ms timer, like the reader's polling and the WebSocket heartbeats: record how late each tick is.
   const lags: number[] = [];
@@ -32,7 +35,9 @@ t.test('timer lag stays low during 500 FULL commits', async (t) => {
 
   lags.sort((a, b) => a - b);
   const p99 = lags[Math.floor(lags.length * 0.99)] ?? 0;
-  t.comment(`500 commits in ${elapsed.toFixed(0)} ms; ${lags.length} ticks, p99 lag ${p99.toFixed(1)} ms, max ${lags.at(-1)?.toFixed(1)} ms; loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`);
+  t.comment(
+    `500 commits in ${elapsed.toFixed(0)} ms; ${lags.length} ticks, p99 lag ${p99.toFixed(1)} ms, max ${lags.at(-1)?.toFixed(1)} ms; loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`,
+  );
   t.ok(lags.length > 10, 'the timer ran during the commits');
   t.ok(p99 < 100, `p99 timer lag ${p99.toFixed(1)} ms < 100 ms`);
   t.equal(store.outboxStats().depth, 500);

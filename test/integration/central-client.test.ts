@@ -16,17 +16,34 @@ import { pkiFiles, sharedPki } from '../helpers/gateway.js';
 
 const files = pkiFiles();
 let central: CentralSim;
-t.before(async () => { central = await CentralSim.start({ pki: await sharedPki() }); });
+t.before(async () => {
+  central = await CentralSim.start({ pki: await sharedPki() });
+});
 t.teardown(() => central.close());
 
-const clientFor = (over: Partial<ConstructorParameters<typeof CentralClient>[0]> = {}): CentralClient => new CentralClient({
-  url: central.url, ca: readFileSync(files.caFile), cert: readFileSync(files.certFile), key: readFileSync(files.keyFile),
-  userId: 'sandbox', timeoutMs: 5000, ...over,
-});
+const clientFor = (over: Partial<ConstructorParameters<typeof CentralClient>[0]> = {}): CentralClient =>
+  new CentralClient({
+    url: central.url,
+    ca: readFileSync(files.caFile),
+    cert: readFileSync(files.certFile),
+    key: readFileSync(files.keyFile),
+    userId: 'sandbox',
+    timeoutMs: 5000,
+    ...over,
+  });
 
 const REQ: QualificationRequest = {
-  confirmationDate: '20250401', institutionCode: '1319999994', fileId: 'f1',
-  query: { insurerNumber: '06139992', symbol: 'テスト', number: '12345', branch: '00', birthdate: '19800401', limitConsent: '0' },
+  confirmationDate: '20250401',
+  institutionCode: '1319999994',
+  fileId: 'f1',
+  query: {
+    insurerNumber: '06139992',
+    symbol: 'テスト',
+    number: '12345',
+    branch: '00',
+    birthdate: '19800401',
+    limitConsent: '0',
+  },
 };
 const soon = (ms = 3000) => ({ deadline: Date.now() + ms });
 
@@ -56,26 +73,55 @@ t.test('TLS 1.2 or later: a central that offers only TLS 1.1 is refused before a
   const pki = await sharedPki();
   let requests = 0;
   const start = async (maxVersion: 'TLSv1.1' | 'TLSv1.2') => {
-    const server = createHttpsServer({ key: pki.centralServer.keyPem, cert: pki.centralServer.certPem, minVersion: 'TLSv1', maxVersion, ciphers: 'DEFAULT@SECLEVEL=0' }, (_q, res) => { requests++; res.writeHead(500).end(); });
+    const server = createHttpsServer(
+      {
+        key: pki.centralServer.keyPem,
+        cert: pki.centralServer.certPem,
+        minVersion: 'TLSv1',
+        maxVersion,
+        ciphers: 'DEFAULT@SECLEVEL=0',
+      },
+      (_q, res) => {
+        requests++;
+        res.writeHead(500).end();
+      },
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    t.teardown(
+      () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    );
     return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
   const old = clientFor({ url: await start('TLSv1.1') });
   t.teardown(() => old.close());
-  await t.rejects(old.searchByNumbers(REQ, soon()), { code: 'CENTRAL_TLS_FAILED', retryable: false }, 'refused as a TLS failure, not retried as a line fault');
+  await t.rejects(
+    old.searchByNumbers(REQ, soon()),
+    { code: 'CENTRAL_TLS_FAILED', retryable: false },
+    'refused as a TLS failure, not retried as a line fault',
+  );
   t.equal(requests, 0, 'no request (no login, no patient data) crossed the weak connection');
   const current = clientFor({ url: await start('TLSv1.2') });
   t.teardown(() => current.close());
-  await t.rejects(current.searchByNumbers(REQ, soon()), { code: 'CENTRAL_UNAVAILABLE' }, 'the same server at TLS 1.2 is reached (and answers 500)');
+  await t.rejects(
+    current.searchByNumbers(REQ, soon()),
+    { code: 'CENTRAL_UNAVAILABLE' },
+    'the same server at TLS 1.2 is reached (and answers 500)',
+  );
   t.equal(requests, 1);
 });
 
 t.test('central refuses a gateway without a client certificate, or with one from another CA', async (t) => {
   const pki = await sharedPki();
   const stranger = await issueCertificate({
-    ca: await createCa({ subject: 'CN=Rogue CA' }), subject: 'CN=rogue', usage: 'client',
-    notBefore: new Date(Date.now() - 86400_000), notAfter: new Date(Date.now() + 86400_000),
+    ca: await createCa({ subject: 'CN=Rogue CA' }),
+    subject: 'CN=rogue',
+    usage: 'client',
+    notBefore: new Date(Date.now() - 86400_000),
+    notAfter: new Date(Date.now() + 86400_000),
   });
   const c = clientFor({ cert: stranger.certPem, key: stranger.keyPem });
   t.teardown(() => c.close());
@@ -87,10 +133,15 @@ t.test('central refuses a gateway without a client certificate, or with one from
   );
   // Under TLS 1.3 the server's refusal of our certificate arrives after the handshake, as an alert
   // or a bare reset, which the client cannot tell from a line fault: either way, no answer.
-  t.ok(err.code === 'CENTRAL_TLS_FAILED' || err.code === 'CENTRAL_UNREACHABLE', `refused: ${err.code} ${JSON.stringify(err.details)}`);
+  t.ok(
+    err.code === 'CENTRAL_TLS_FAILED' || err.code === 'CENTRAL_UNREACHABLE',
+    `refused: ${err.code} ${JSON.stringify(err.details)}`,
+  );
   t.equal(central.stats.auths, authsBefore, 'the rogue gateway never got a login');
   const noCert = await new Promise<string>((resolve) => {
-    const req = request(central.url + WEB_API_PATHS.auth, { method: 'POST', ca: pki.centralCa.certPem }, () => resolve('answered'));
+    const req = request(central.url + WEB_API_PATHS.auth, { method: 'POST', ca: pki.centralCa.certPem }, () =>
+      resolve('answered'),
+    );
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
     req.end('{}');
   });
@@ -106,17 +157,28 @@ t.test('Idempotency-Key: replay, 409 while in flight, 422 for another payload', 
   t.equal(central.stats.effectsByKey['k-replay'], 1, 'one effect at central');
   t.ok(central.stats.replays >= 1);
 
-  await t.rejects(c.searchByNumbers({ ...REQ, fileId: 'other' }, { ...soon(), idempotencyKey: 'k-replay' }),
-    { code: 'CENTRAL_REFUSED', retryable: false, details: { status: 422 } });
+  await t.rejects(c.searchByNumbers({ ...REQ, fileId: 'other' }, { ...soon(), idempotencyKey: 'k-replay' }), {
+    code: 'CENTRAL_REFUSED',
+    retryable: false,
+    details: { status: 422 },
+  });
 
   central.updateSettings({ latencyMs: 400 });
   t.teardown(() => central.updateSettings({ latencyMs: 0 }));
   const first = c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-flight' });
   await new Promise((r) => setTimeout(r, 150));
-  await t.rejects(c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-flight' }), { code: 'CENTRAL_IN_FLIGHT', retryable: true }, '409 while the first is processed');
+  await t.rejects(
+    c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-flight' }),
+    { code: 'CENTRAL_IN_FLIGHT', retryable: true },
+    '409 while the first is processed',
+  );
   t.equal((await first).body.validity, '1', 'the first still completes');
   t.equal(central.stats.effectsByKey['k-flight'], 1, 'never two effects for one key');
-  t.equal((await c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-flight' })).body.validity, '1', 'afterwards, a replay');
+  t.equal(
+    (await c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-flight' })).body.validity,
+    '1',
+    'afterwards, a replay',
+  );
 });
 
 t.test('503 with Retry-After is retryable and carries the delay', async (t) => {
@@ -124,8 +186,11 @@ t.test('503 with Retry-After is retryable and carries the delay', async (t) => {
   t.teardown(() => central.updateSettings({ errorRate: 0 }));
   const c = clientFor();
   t.teardown(() => c.close());
-  await t.rejects(c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-503' }),
-    { code: 'CENTRAL_UNAVAILABLE', retryable: true, details: { status: 503, retryAfterMs: 7000 } });
+  await t.rejects(c.searchByNumbers(REQ, { ...soon(), idempotencyKey: 'k-503' }), {
+    code: 'CENTRAL_UNAVAILABLE',
+    retryable: true,
+    details: { status: 503, retryAfterMs: 7000 },
+  });
   t.equal(central.stats.effectsByKey['k-503'], undefined, 'a refused request left no effect');
 });
 
@@ -142,24 +207,43 @@ t.test('a deadline shorter than central latency → CENTRAL_TIMEOUT, on time', a
 
 t.test('hostile or broken answers from central end in CENTRAL_MALFORMED', async (t) => {
   const valid = encodeResponseXml({
-    header: { processTime: '20250401093004', confirmationDate: '20250401', institutionCode: '1319999994', referenceClassification: '2', segmentOfResult: '1', characterCode: '0' },
+    header: {
+      processTime: '20250401093004',
+      confirmationDate: '20250401',
+      institutionCode: '1319999994',
+      referenceClassification: '2',
+      segmentOfResult: '1',
+      characterCode: '0',
+    },
     body: { status: '1', validity: '1', results: [] },
   }).toString('utf8');
   const cases: Record<string, { body: string; contentType: string }> = {
-    doctype: { contentType: 'application/xml', body: '<?xml version="1.0"?><!DOCTYPE XmlMsg [<!ELEMENT XmlMsg ANY>]><XmlMsg/>' },
+    doctype: {
+      contentType: 'application/xml',
+      body: '<?xml version="1.0"?><!DOCTYPE XmlMsg [<!ELEMENT XmlMsg ANY>]><XmlMsg/>',
+    },
     'entity bomb': {
       contentType: 'application/xml',
       body: '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><XmlMsg>&lol3;</XmlMsg>',
     },
-    'external entity': { contentType: 'application/xml', body: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><XmlMsg>&xxe;</XmlMsg>' },
+    'external entity': {
+      contentType: 'application/xml',
+      body: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><XmlMsg>&xxe;</XmlMsg>',
+    },
     'truncated XML': { contentType: 'application/xml', body: valid.slice(0, Math.floor(valid.length / 2)) },
     'truncated JSON': { contentType: 'application/json', body: JSON.stringify(encodeRequestJson(REQ)).slice(0, 40) },
-    'JSON of the wrong shape': { contentType: 'application/json', body: '{"XmlMsg":{"MessageHeader":{},"MessageBody":{}}}' },
+    'JSON of the wrong shape': {
+      contentType: 'application/json',
+      body: '{"XmlMsg":{"MessageHeader":{},"MessageBody":{}}}',
+    },
   };
   const c = clientFor();
   t.teardown(() => c.close());
   for (const [name, { body, contentType }] of Object.entries(cases)) {
-    await fetch(central.controlUrl + '/control/responses', { method: 'POST', body: JSON.stringify({ status: 200, contentType, body }) });
+    await fetch(central.controlUrl + '/control/responses', {
+      method: 'POST',
+      body: JSON.stringify({ status: 200, contentType, body }),
+    });
     await t.rejects(c.searchByNumbers(REQ, soon()), { code: 'CENTRAL_MALFORMED' }, name);
   }
   const ok = await c.searchByNumbers(REQ, soon());

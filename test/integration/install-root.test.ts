@@ -10,16 +10,26 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../src/gateway/config.js';
+import { loadConfig } from '../../src/core/config.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const INSTALL = join(REPO, 'scripts/install.sh');
 
-if (!existsSync(join(REPO, 'dist/gateway/cli.js'))) {
+if (!existsSync(join(REPO, 'dist/cli/index.js'))) {
   const b = spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO, encoding: 'utf8' });
   if (b.status !== 0) t.fail(`the build is missing and npm run build failed:\n${b.stdout}${b.stderr}`);
 }
@@ -45,8 +55,16 @@ function snapshot(dir: string): Map<string, string> {
       const p = join(rel, name);
       const st = lstatSync(join(dir, p));
       if (st.isSymbolicLink()) out.set(p, `link ${readlinkSync(join(dir, p))}`);
-      else if (st.isDirectory()) { out.set(p, `dir ${(st.mode & 0o7777).toString(8)}`); walk(p); }
-      else out.set(p, `${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')}`);
+      else if (st.isDirectory()) {
+        out.set(p, `dir ${(st.mode & 0o7777).toString(8)}`);
+        walk(p);
+      } else
+        out.set(
+          p,
+          `${(st.mode & 0o7777).toString(8)} ${createHash('sha256')
+            .update(readFileSync(join(dir, p)))
+            .digest('hex')}`,
+        );
     }
   };
   walk('');
@@ -54,7 +72,9 @@ function snapshot(dir: string): Map<string, string> {
 }
 
 let first: { status: number | null; out: string };
-t.before(() => { first = install('--root', root, '--no-build'); });
+t.before(() => {
+  first = install('--root', root, '--no-build');
+});
 
 t.test('the script parses (bash -n)', async (t) => {
   const r = spawnSync('bash', ['-n', INSTALL], { encoding: 'utf8' });
@@ -78,7 +98,7 @@ t.test('the first run writes the whole tree and says what it skipped', async (t)
   t.match(first.out, /apt packages/);
   t.match(first.out, /creating the system user onshi/);
   t.match(first.out, /systemctl/);
-  t.match(first.out, /admin page: https:\/\/\S+:8443\/  \(log in as admin with the initial secret/);
+  t.match(first.out, /admin page: https:\/\/\S+:8443\/ {2}\(log in as admin with the initial secret/);
   t.match(first.out, /still needed .*central-client\.key central-client\.pem central-ca\.pem/);
 
   for (const [installed, source] of [
@@ -91,7 +111,7 @@ t.test('the first run writes the whole tree and says what it skipped', async (t)
     t.equal(mode(installed), 0o644, `${installed} is 0644`);
   }
   t.ok(existsSync(at('opt/onshi-gateway/bin/onshi.js')), 'bin/onshi.js');
-  t.ok(existsSync(at('opt/onshi-gateway/dist/gateway/cli.js')), 'dist/gateway/cli.js');
+  t.ok(existsSync(at('opt/onshi-gateway/dist/cli/index.js')), 'dist/cli/index.js');
   t.ok(existsSync(at('opt/onshi-gateway/package.json')), 'package.json');
   t.ok(existsSync(at('opt/onshi-gateway/node_modules/ws/package.json')), 'production dependencies are there');
   t.ok(existsSync(at('opt/onshi-gateway/node_modules/better-sqlite3/package.json')), 'native ones too');
@@ -101,7 +121,11 @@ t.test('the first run writes the whole tree and says what it skipped', async (t)
 
   t.equal(mode('etc/onshi-gateway/credentials'), 0o700, 'credentials dir 0700');
   t.equal(mode('etc/onshi-gateway/credentials/cache.key'), 0o600, 'cache.key 0600');
-  t.match(readFileSync(at('etc/onshi-gateway/credentials/cache.key'), 'utf8'), /^[0-9a-f]{64}\n$/, 'a 256-bit key in hex');
+  t.match(
+    readFileSync(at('etc/onshi-gateway/credentials/cache.key'), 'utf8'),
+    /^[0-9a-f]{64}\n$/,
+    'a 256-bit key in hex',
+  );
   t.equal(mode('etc/onshi-gateway/credentials/admin-initial-secret'), 0o600, 'admin secret 0600');
   const secret = readFileSync(at('etc/onshi-gateway/credentials/admin-initial-secret'), 'utf8').trim();
   t.ok(secret.length >= 20, 'a long random secret');
@@ -110,14 +134,17 @@ t.test('the first run writes the whole tree and says what it skipped', async (t)
   t.equal(mode('etc/onshi-gateway/config.json'), 0o644, 'config readable by the service, holds no secrets');
 });
 
-t.test('the config passes the gateway\'s own validation', async (t) => {
+t.test("the config passes the gateway's own validation", async (t) => {
   const config = loadConfig({ file: at('etc/onshi-gateway/config.json'), explicit: true, env: {} });
   t.equal(config.stateDir, '/var/lib/onshi-gateway');
   t.equal(config.central.keyFile, '', 'keys come from systemd credentials');
 });
 
 t.test('the installed copy runs', async (t) => {
-  const r = spawnSync(process.execPath, [at('opt/onshi-gateway/bin/onshi.js'), '--help'], { encoding: 'utf8', cwd: root });
+  const r = spawnSync(process.execPath, [at('opt/onshi-gateway/bin/onshi.js'), '--help'], {
+    encoding: 'utf8',
+    cwd: root,
+  });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /usage: onshi <command>/);
 });
@@ -134,7 +161,9 @@ t.test('a second run changes nothing and says so', async (t) => {
 
 t.test('an existing config is never overwritten', async (t) => {
   const file = at('etc/onshi-gateway/config.json');
-  const mine = JSON.stringify({ stateDir: '/var/lib/onshi-gateway', institutionCode: '1319999996', log: { level: 'debug' } }) + '\n';
+  const mine =
+    JSON.stringify({ stateDir: '/var/lib/onshi-gateway', institutionCode: '1319999996', log: { level: 'debug' } }) +
+    '\n';
   writeFileSync(file, mine);
   const again = install('--root', root, '--no-build');
   t.equal(again.status, 0, again.out);
@@ -144,11 +173,20 @@ t.test('an existing config is never overwritten', async (t) => {
 t.test('--uninstall removes what it installed and keeps config and state; --purge removes them', async (t) => {
   const u = install('--root', root, '--uninstall');
   t.equal(u.status, 0, u.out);
-  for (const p of ['opt/onshi-gateway', 'etc/systemd/system/onshi-gateway.service', 'etc/polkit-1/rules.d/50-onshi-gateway-pcscd.rules',
-    'etc/sysusers.d/onshi-gateway.conf', 'etc/tmpfiles.d/onshi-gateway.conf']) {
+  for (const p of [
+    'opt/onshi-gateway',
+    'etc/systemd/system/onshi-gateway.service',
+    'etc/polkit-1/rules.d/50-onshi-gateway-pcscd.rules',
+    'etc/sysusers.d/onshi-gateway.conf',
+    'etc/tmpfiles.d/onshi-gateway.conf',
+  ]) {
     t.notOk(existsSync(at(p)), `removed ${p}`);
   }
-  for (const p of ['etc/onshi-gateway/config.json', 'etc/onshi-gateway/credentials/cache.key', 'var/lib/onshi-gateway']) {
+  for (const p of [
+    'etc/onshi-gateway/config.json',
+    'etc/onshi-gateway/credentials/cache.key',
+    'var/lib/onshi-gateway',
+  ]) {
     t.ok(existsSync(at(p)), `kept ${p}`);
   }
   t.match(u.out, /kept \/etc\/onshi-gateway/);

@@ -20,7 +20,8 @@ t.test('OpenSC reads and signs the same as our reader', async (t) => {
   if (!(await ensurePcscd(t))) return;
   if (!existsSync('/usr/bin/pkcs15-tool') || !existsSync('/usr/bin/pkcs15-crypt')) {
     const why = 'OpenSC is not installed (apt-get install opensc)';
-    if (process.env['CI']) t.fail(why); else t.skip(why, () => {});
+    if (process.env['CI']) t.fail(why);
+    else t.skip(why, () => {});
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'opensc-'));
@@ -28,26 +29,54 @@ t.test('OpenSC reads and signs the same as our reader', async (t) => {
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });
   await mgr.start();
-  t.teardown(async () => { await mgr.stop(); await card.close(); });
+  t.teardown(async () => {
+    await mgr.stop();
+    await card.close();
+  });
   await card.insert();
   const reader = READER_NAMES[0];
   await mgr.waitForCard({ readerName: reader, deadline: Date.now() + 5000 });
 
   const ours = await mgr.withSession((s) => s.readAuthCertificate(), { readerName: reader });
-  const { stdout: pem } = await run('pkcs15-tool', ['--reader', '0', '--read-certificate', '01'], { env, timeout: 30_000 });
+  const { stdout: pem } = await run('pkcs15-tool', ['--reader', '0', '--read-certificate', '01'], {
+    env,
+    timeout: 30_000,
+  });
   const viaOpensc = new X509Certificate(pem);
   t.same(viaOpensc.raw, ours.der, 'same certificate bytes through OpenSC and through our reader');
   t.same(ours.der, new X509Certificate(card.profileMaterial().certPem).raw, 'and they are the profile certificate');
 
   const msg = Buffer.from('cross-check challenge');
   await writeFile(join(dir, 'hash.bin'), createHash('sha256').update(msg).digest());
-  await run('pkcs15-crypt', ['--reader', '0', '--sign', '-k', '01', '--sha-256', '--pkcs1', '-i', join(dir, 'hash.bin'), '-o', join(dir, 'sig.bin'), '--pin', '1234'], { env, timeout: 30_000 });
+  await run(
+    'pkcs15-crypt',
+    [
+      '--reader',
+      '0',
+      '--sign',
+      '-k',
+      '01',
+      '--sha-256',
+      '--pkcs1',
+      '-i',
+      join(dir, 'hash.bin'),
+      '-o',
+      join(dir, 'sig.bin'),
+      '--pin',
+      '1234',
+    ],
+    { env, timeout: 30_000 },
+  );
   const sig = await readFile(join(dir, 'sig.bin'));
   t.equal(sig.length, 256);
-  t.ok(verify('sha256', msg, ours.certificate.publicKey, sig), 'signature made through OpenSC verifies against the certificate');
+  t.ok(
+    verify('sha256', msg, ours.certificate.publicKey, sig),
+    'signature made through OpenSC verifies against the certificate',
+  );
 
   // pcscd may still be releasing OpenSC's handle: READER_BUSY (nothing sent to the card) is retried.
-  const authenticate = () => mgr.withSession((s) => s.authenticate(Buffer.from('1234'), msg), { readerName: reader, apduTimeoutMs: 3000 });
+  const authenticate = () =>
+    mgr.withSession((s) => s.authenticate(Buffer.from('1234'), msg), { readerName: reader, apduTimeoutMs: 3000 });
   const mine = await authenticate().catch((e: unknown) => {
     if ((e as { code?: string }).code !== 'READER_BUSY') throw e;
     t.comment('card busy right after OpenSC; retrying once');

@@ -16,12 +16,24 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'reader-it-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
-  const card1 = await VirtualCard.create({ stateDir: dir, profile: 'expired-recent', port: VPCD_PORT + 1, resetCounters: true });
+  const card1 = await VirtualCard.create({
+    stateDir: dir,
+    profile: 'expired-recent',
+    port: VPCD_PORT + 1,
+    resetCounters: true,
+  });
   const mgr = new ReaderManager({ pollMs: 500 });
   await mgr.start();
-  t.teardown(async () => { await mgr.stop(); await card.close(); await card1.close(); });
+  t.teardown(async () => {
+    await mgr.stop();
+    await card.close();
+    await card1.close();
+  });
   t.equal(mgr.status().pcsc, 'up');
-  t.ok(mgr.status().readers.some((r) => r.name === READER_NAMES[0]), 'virtual reader listed');
+  t.ok(
+    mgr.status().readers.some((r) => r.name === READER_NAMES[0]),
+    'virtual reader listed',
+  );
 
   const slot0 = { readerName: READER_NAMES[0] };
   const fresh = async (profile = 'normal') => {
@@ -31,7 +43,8 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
     await card.insert();
     await mgr.waitForCard({ ...slot0, deadline: Date.now() + 5000 });
   };
-  const withCard = <T>(fn: (s: CardSession) => Promise<T>) => mgr.withSession(fn, { ...slot0, deadline: Date.now() + 10_000 });
+  const withCard = <T>(fn: (s: CardSession) => Promise<T>) =>
+    mgr.withSession(fn, { ...slot0, deadline: Date.now() + 10_000 });
 
   await t.test('certificate bytes equal the profile certificate; tries left 3', async (t) => {
     await fresh();
@@ -51,12 +64,18 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
     const pin = pinBuf('1234');
     const { signature, triesLeftBefore } = await withCard((s) => s.authenticate(pin, challenge));
     t.equal(triesLeftBefore, 3);
-    t.ok(pin.every((b) => b === 0), 'PIN buffer wiped');
+    t.ok(
+      pin.every((b) => b === 0),
+      'PIN buffer wiped',
+    );
     const cert = new X509Certificate(card.profileMaterial().certPem);
     t.ok(verify('sha256', challenge, cert.publicKey, signature), 'sha256WithRSA signature verifies');
     t.equal(mgr.lastSession!.apdus, 6, 'SELECT AP, SELECT 0018, tries, VERIFY, SELECT 0017, SIGN');
     t.equal(card.apduLog.filter((e) => isVerifyWithData(e.command)).length, 1, 'exactly one VERIFY');
-    t.notOk(card.apduLog.some((e) => e.command.includes('31323334') && !isVerifyWithData(e.command)), 'PIN only inside the VERIFY');
+    t.notOk(
+      card.apduLog.some((e) => e.command.includes('31323334') && !isVerifyWithData(e.command)),
+      'PIN only inside the VERIFY',
+    );
   });
 
   await t.test('wrong PIN: typed error with tries left, one VERIFY only', async (t) => {
@@ -65,22 +84,39 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
     t.ok(isReaderError(e, 'CARD_PIN_WRONG'));
     t.match((e as { details: unknown }).details, { triesLeft: 2 });
     t.equal(card.apduLog.filter((x) => isVerifyWithData(x.command)).length, 1, 'no automatic retry');
-    t.notOk(card.apduLog.some((x) => x.command.startsWith('802A')), 'no SIGN after a wrong PIN');
+    t.notOk(
+      card.apduLog.some((x) => x.command.startsWith('802A')),
+      'no SIGN after a wrong PIN',
+    );
     t.equal(await withCard((s) => s.triesLeft()), 2);
   });
 
   await t.test('three wrong PINs block the card; the gateway never sends an unrequested VERIFY', async (t) => {
     await fresh();
     const attempt = (pin: string, confirmLastTry = false) =>
-      withCard((s) => s.authenticate(pinBuf(pin), Buffer.from('c'), { confirmLastTry })).catch((x: unknown) => x as { code: string; details: { triesLeft?: number } });
+      withCard((s) => s.authenticate(pinBuf(pin), Buffer.from('c'), { confirmLastTry })).catch(
+        (x: unknown) => x as { code: string; details: { triesLeft?: number } },
+      );
     t.match(await attempt('0000'), { code: 'CARD_PIN_WRONG', details: { triesLeft: 2 } });
     t.match(await attempt('0001'), { code: 'CARD_PIN_WRONG', details: { triesLeft: 1 } });
     const before = card.apduLog.filter((x) => isVerifyWithData(x.command)).length;
-    t.match(await attempt('1234'), { code: 'CARD_PIN_CONFIRM_REQUIRED', details: { triesLeft: 1 } }, 'last try needs confirmation, even for the right PIN');
-    t.equal(card.apduLog.filter((x) => isVerifyWithData(x.command)).length, before, 'no VERIFY sent without confirmation');
+    t.match(
+      await attempt('1234'),
+      { code: 'CARD_PIN_CONFIRM_REQUIRED', details: { triesLeft: 1 } },
+      'last try needs confirmation, even for the right PIN',
+    );
+    t.equal(
+      card.apduLog.filter((x) => isVerifyWithData(x.command)).length,
+      before,
+      'no VERIFY sent without confirmation',
+    );
     t.match(await attempt('0002', true), { code: 'CARD_PIN_BLOCKED' }, 'confirmed last try, wrong → blocked');
     t.match(await attempt('1234', true), { code: 'CARD_PIN_BLOCKED' }, 'blocked: refused');
-    t.equal(card.apduLog.filter((x) => isVerifyWithData(x.command)).length, 3, 'exactly the three VERIFYs the user asked for');
+    t.equal(
+      card.apduLog.filter((x) => isVerifyWithData(x.command)).length,
+      3,
+      'exactly the three VERIFYs the user asked for',
+    );
     t.equal(card.state().authTriesLeft, 0);
     t.equal(await withCard((s) => s.triesLeft()), 0);
   });
@@ -88,7 +124,9 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
   await t.test('blocked profile: CARD_PIN_BLOCKED without any VERIFY carrying a PIN', async (t) => {
     await fresh('blocked');
     t.equal(await withCard((s) => s.triesLeft()), 0);
-    const e = await withCard((s) => s.authenticate(pinBuf('1234'), Buffer.from('c'), { confirmLastTry: true })).catch((x: unknown) => x);
+    const e = await withCard((s) => s.authenticate(pinBuf('1234'), Buffer.from('c'), { confirmLastTry: true })).catch(
+      (x: unknown) => x,
+    );
     t.ok(isReaderError(e, 'CARD_PIN_BLOCKED'));
     t.equal(card.apduLog.filter((x) => isVerifyWithData(x.command)).length, 0);
   });
@@ -124,7 +162,9 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
     await fresh();
     card.setHook((a) => (a[1] === 0xb0 ? 'hang' : undefined));
     const t0 = Date.now();
-    const e = await mgr.withSession((s) => s.readAuthCertificate(), { ...slot0, apduTimeoutMs: 800 }).catch((x: unknown) => x);
+    const e = await mgr
+      .withSession((s) => s.readAuthCertificate(), { ...slot0, apduTimeoutMs: 800 })
+      .catch((x: unknown) => x);
     t.ok(isReaderError(e, 'READER_TIMEOUT'));
     t.ok(Date.now() - t0 < 2500);
     card.setHook(undefined);
@@ -133,14 +173,18 @@ t.test('reader ↔ virtual card over pcscd', async (t) => {
 
   await t.test('both slots work independently', async (t) => {
     await fresh();
-    await card1.remove(); await card1.setProfile('expired-recent', true); await card1.insert();
+    await card1.remove();
+    await card1.setProfile('expired-recent', true);
+    await card1.insert();
     await mgr.waitForCard({ readerName: READER_NAMES[1], deadline: Date.now() + 5000 });
     const a = await withCard((s) => s.readAuthCertificate());
     const b = await mgr.withSession((s) => s.readAuthCertificate(), { readerName: READER_NAMES[1] });
     t.match(a.certificate.subject, /C0000001/);
     t.match(b.certificate.subject, /C0000002/);
     t.ok(new Date(b.certificate.validTo).getTime() < Date.now(), 'expired-recent is expired');
-    const sig = await mgr.withSession((s) => s.authenticate(pinBuf('1234'), Buffer.from('x')), { readerName: READER_NAMES[1] });
+    const sig = await mgr.withSession((s) => s.authenticate(pinBuf('1234'), Buffer.from('x')), {
+      readerName: READER_NAMES[1],
+    });
     t.ok(verify('sha256', Buffer.from('x'), b.certificate.publicKey, sig.signature));
     t.ok(card1.apduLog.length > 0 && card1.apduLog.every((e) => e.slot === 1));
   });

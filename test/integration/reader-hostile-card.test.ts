@@ -41,7 +41,10 @@ t.test('hostile cards over pcscd, then a normal card', async (t) => {
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });
   await mgr.start();
-  t.teardown(async () => { await mgr.stop(); await card.close(); });
+  t.teardown(async () => {
+    await mgr.stop();
+    await card.close();
+  });
   const slot0 = { readerName: READER_NAMES[0] };
 
   const insert = async (profile: string) => {
@@ -51,15 +54,28 @@ t.test('hostile cards over pcscd, then a normal card', async (t) => {
     await card.insert();
     await mgr.waitForCard({ ...slot0, deadline: Date.now() + 5000 });
   };
-  const session = <T>(fn: (s: CardSession) => Promise<T>) => mgr.withSession(fn, { ...slot0, deadline: Date.now() + 10_000, apduTimeoutMs: 3000 });
+  const session = <T>(fn: (s: CardSession) => Promise<T>) =>
+    mgr.withSession(fn, { ...slot0, deadline: Date.now() + 10_000, apduTimeoutMs: 3000 });
 
   const normalCardWorks = async (t: Test, after: string) => {
     await insert('normal');
     const { der } = await session((s) => s.readAuthCertificate());
-    t.same(der, new X509Certificate(card.profileMaterial().certPem).raw, `after ${after}: the normal card's certificate reads`);
+    t.same(
+      der,
+      new X509Certificate(card.profileMaterial().certPem).raw,
+      `after ${after}: the normal card's certificate reads`,
+    );
     const pin = Buffer.from('1234', 'latin1');
     const { signature } = await session((s) => s.authenticate(pin, Buffer.from('after hostile')));
-    t.ok(verify('sha256', Buffer.from('after hostile'), new X509Certificate(card.profileMaterial().certPem).publicKey, signature), `after ${after}: its signature verifies`);
+    t.ok(
+      verify(
+        'sha256',
+        Buffer.from('after hostile'),
+        new X509Certificate(card.profileMaterial().certPem).publicKey,
+        signature,
+      ),
+      `after ${after}: its signature verifies`,
+    );
   };
 
   for (const name of HOSTILE_PROFILE_NAMES) {
@@ -68,13 +84,31 @@ t.test('hostile cards over pcscd, then a normal card', async (t) => {
       await insert(name);
       const pin = Buffer.from('1234', 'latin1');
       const t0 = Date.now();
-      const e = await session<unknown>((s) => (op === 'cert' ? s.readAuthCertificate() : s.authenticate(pin, Buffer.from('c')))).then(() => undefined, (x: unknown) => x);
+      const e = await session<unknown>((s) =>
+        op === 'cert' ? s.readAuthCertificate() : s.authenticate(pin, Buffer.from('c')),
+      ).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       const ms = Date.now() - t0;
-      t.ok(e instanceof ReaderError, `a ReaderError: ${e instanceof Error ? `${(e as ReaderError).code ?? e.name} ${e.message}` : String(e)}`);
-      t.ok(codes.includes((e as ReaderError).code), `code ${(e as ReaderError).code} is one of ${codes.length > 3 ? 'the reader codes' : codes.join(', ')}`);
+      t.ok(
+        e instanceof ReaderError,
+        `a ReaderError: ${e instanceof Error ? `${(e as ReaderError).code ?? e.name} ${e.message}` : String(e)}`,
+      );
+      t.ok(
+        codes.includes((e as ReaderError).code),
+        `code ${(e as ReaderError).code} is one of ${codes.length > 3 ? 'the reader codes' : codes.join(', ')}`,
+      );
       t.ok(ms < 5000, `within 5 s (${ms} ms)`);
-      if (op === 'auth') t.ok(pin.every((b) => b === 0), 'PIN wiped');
-      t.ok(card.apduLog.filter((x) => x.command.startsWith('00200080') && x.command.length > 8).length <= 1, 'at most one VERIFY with a PIN');
+      if (op === 'auth')
+        t.ok(
+          pin.every((b) => b === 0),
+          'PIN wiped',
+        );
+      t.ok(
+        card.apduLog.filter((x) => x.command.startsWith('00200080') && x.command.length > 8).length <= 1,
+        'at most one VERIFY with a PIN',
+      );
       t.same(card.forbiddenSelections(), [], 'no forbidden SELECT while confused');
       await normalCardWorks(t, name);
     });

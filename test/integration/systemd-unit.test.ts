@@ -17,7 +17,8 @@ const SYSTEMD = fileURLToPath(new URL('../../systemd/', import.meta.url));
 const UNIT = join(SYSTEMD, 'onshi-gateway.service');
 const MAX_EXPOSURE = 2.5;
 
-const run = (cmd: string, args: string[], input?: string) => spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...(input !== undefined ? { input } : {}) });
+const run = (cmd: string, args: string[], input?: string) =>
+  spawnSync(cmd, args, { encoding: 'utf8', timeout: 60_000, ...(input !== undefined ? { input } : {}) });
 const has = (cmd: string): boolean => run(cmd, ['--version']).status === 0;
 
 type Tap = Pick<Test, 'fail' | 'skip'>;
@@ -25,7 +26,8 @@ type Tap = Pick<Test, 'fail' | 'skip'>;
 function needTool(t: Tap, cmd: string): boolean {
   if (has(cmd)) return true;
   const why = `${cmd} is not installed (Debian: apt-get install systemd); it checks the unit`;
-  if (process.env['CI']) t.fail(why); else t.skip(why, () => {});
+  if (process.env['CI']) t.fail(why);
+  else t.skip(why, () => {});
   return false;
 }
 
@@ -59,18 +61,29 @@ t.test('the unit has what the daemon relies on', async (t) => {
   t.equal(one('StateDirectoryMode'), '0700');
   t.equal(one('ConfigurationDirectory'), 'onshi-gateway');
   t.equal(one('LogsDirectory'), 'onshi-gateway');
-  t.equal(one('ExecStart'), '/usr/bin/node --max-semi-space-size=2 /opt/onshi-gateway/bin/onshi.js start --config /etc/onshi-gateway/config.json');
+  t.equal(
+    one('ExecStart'),
+    '/usr/bin/node --max-semi-space-size=2 /opt/onshi-gateway/bin/onshi.js start --config /etc/onshi-gateway/config.json',
+  );
   t.same(unit.get('Environment'), ['NODE_ENV=production']);
   t.same(unit.get('Wants'), ['pcscd.socket network-online.target']);
   t.same(unit.get('After'), ['pcscd.socket network-online.target']);
-  t.same(unit.get('LoadCredential')?.sort(), [
-    'admin-initial-secret:/etc/onshi-gateway/credentials/admin-initial-secret',
-    'cache.key:/etc/onshi-gateway/credentials/cache.key',
-    'central-ca.pem:/etc/onshi-gateway/credentials/central-ca.pem',
-    'central-client.key:/etc/onshi-gateway/credentials/central-client.key',
-    'central-client.pem:/etc/onshi-gateway/credentials/central-client.pem',
-  ], 'the daemon reads $CREDENTIALS_DIRECTORY/<name>');
-  t.same(unit.get('RestrictAddressFamilies'), ['AF_UNIX AF_INET AF_INET6'], 'pcscd/journald/notify and the network, nothing else');
+  t.same(
+    unit.get('LoadCredential')?.sort(),
+    [
+      'admin-initial-secret:/etc/onshi-gateway/credentials/admin-initial-secret',
+      'cache.key:/etc/onshi-gateway/credentials/cache.key',
+      'central-ca.pem:/etc/onshi-gateway/credentials/central-ca.pem',
+      'central-client.key:/etc/onshi-gateway/credentials/central-client.key',
+      'central-client.pem:/etc/onshi-gateway/credentials/central-client.pem',
+    ],
+    'the daemon reads $CREDENTIALS_DIRECTORY/<name>',
+  );
+  t.same(
+    unit.get('RestrictAddressFamilies'),
+    ['AF_UNIX AF_INET AF_INET6'],
+    'pcscd/journald/notify and the network, nothing else',
+  );
   t.same(unit.get('CapabilityBoundingSet'), [''], 'no capabilities');
   t.notOk(unit.has('MemoryDenyWriteExecute'), 'V8 JIT needs W+X memory');
   t.notOk(unit.has('PrivateUsers'), 'pcscd/polkit must see the real uid');
@@ -109,7 +122,9 @@ t.test('systemd-analyze verify has nothing to say about the unit', async (t) => 
 
 t.test('sysusers: one system user onshi with the state directory as home', async (t) => {
   if (!needTool(t, 'systemd-sysusers')) return;
-  const lines = readFileSync(join(SYSTEMD, 'onshi-gateway.sysusers'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+  const lines = readFileSync(join(SYSTEMD, 'onshi-gateway.sysusers'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'));
   t.same(lines, ['u onshi - "onshi-gateway" /var/lib/onshi-gateway']);
   // Dry run against a scratch root holding only a minimal passwd/group: it must plan exactly this.
   const root = mkdtempSync(join(tmpdir(), 'onshi-sysusers-'));
@@ -139,7 +154,12 @@ t.test('polkit rule: user onshi may use pcscd and its cards, nobody else gains a
   // Run the rule as polkit would: a sandbox with polkit.addRule and polkit.Result.
   const rules: Array<(action: unknown, subject: unknown) => unknown> = [];
   const YES = 'yes';
-  runInNewContext(src, { polkit: { addRule: (f: (a: unknown, s: unknown) => unknown) => rules.push(f), Result: { YES, NO: 'no', NOT_HANDLED: null } } });
+  runInNewContext(src, {
+    polkit: {
+      addRule: (f: (a: unknown, s: unknown) => unknown) => rules.push(f),
+      Result: { YES, NO: 'no', NOT_HANDLED: null },
+    },
+  });
   t.equal(rules.length, 1);
   const decide = (id: string, user: string) => rules[0]!({ id, lookup: () => undefined }, { user });
   t.equal(decide('org.debian.pcsc-lite.access_pcsc', 'onshi'), YES);

@@ -8,18 +8,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { GatewayClient } from '../../src/gateway/client.js';
-import { createLogger } from '../../src/gateway/logger.js';
-import { WsApiServer } from '../../src/gateway/ws-server.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { GatewayClient } from '../../src/client/index.js';
+import { createLogger } from '../../src/core/logger.js';
+import { WsApiServer } from '../../src/api/ws-server.js';
 
 /** The HTTP status a raw upgrade gets (101 when accepted). */
-const upgradeStatus = (url: string, token: string): Promise<number> => new Promise((resolve, reject) => {
-  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
-  ws.once('upgrade', (res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
-  ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
-  ws.once('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
-});
+const upgradeStatus = (url: string, token: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    ws.once('upgrade', (res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', (e) => {
+      if (!/Unexpected server response/.test(e.message)) reject(e);
+    });
+  });
 
 t.test('one connection over api.maxConnections is refused with 503 and logged; a freed slot is usable', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-connlimit-'));
@@ -27,10 +36,22 @@ t.test('one connection over api.maxConnections is refused with 503 and logged; a
   const clients = new ClientStore(dir);
   const { token } = clients.add('counter');
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(c, _e, cb) { lines.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(c, _e, cb) {
+      lines.push(JSON.parse(c.toString()) as Record<string, unknown>);
+      cb();
+    },
+  });
   const server = await WsApiServer.start({
-    host: '127.0.0.1', port: 0, maxPayloadBytes: 65536, heartbeatMs: 30000, maxConnections: 2, defaultDeadlineMs: 2000, clients,
-    logger: createLogger({ level: 'warn', stream }), handle: async () => ({ type: 'pong' }),
+    host: '127.0.0.1',
+    port: 0,
+    maxPayloadBytes: 65536,
+    heartbeatMs: 30000,
+    maxConnections: 2,
+    defaultDeadlineMs: 2000,
+    clients,
+    logger: createLogger({ level: 'warn', stream }),
+    handle: async () => ({ type: 'pong' }),
   });
   t.teardown(() => server.close(0));
   const url = `ws://127.0.0.1:${server.port}/v1`;
@@ -39,7 +60,10 @@ t.test('one connection over api.maxConnections is refused with 503 and logged; a
   t.equal(server.clientCount, 2);
   t.equal(await upgradeStatus(url, token), 503, 'the third is refused');
   t.equal(await upgradeStatus(url, 'onshi_00000000_wrong'), 401, 'a bad token still learns only 401');
-  t.ok(lines.some((l) => l.event === 'connection_limit' && l.open === 2), 'the refusal is logged with the count');
+  t.ok(
+    lines.some((l) => l.event === 'connection_limit' && l.open === 2),
+    'the refusal is logged with the count',
+  );
   await a.close();
   for (let i = 0; i < 50 && server.clientCount > 1; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(await upgradeStatus(url, token), 101, 'a freed slot takes a new connection');

@@ -8,16 +8,19 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { GatewayClient } from '../../src/gateway/client.js';
-import { createLogger } from '../../src/gateway/logger.js';
-import { isLoopbackPeer, WsApiServer } from '../../src/gateway/ws-server.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { GatewayClient } from '../../src/client/index.js';
+import { createLogger } from '../../src/core/logger.js';
+import { isLoopbackPeer, WsApiServer } from '../../src/api/ws-server.js';
 
-const lan = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+const lan = Object.values(networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
 
 t.test('isLoopbackPeer', async (t) => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1']) t.ok(isLoopbackPeer(a), a);
-  for (const a of ['192.168.1.20', '10.0.0.1', '::ffff:192.168.1.20', 'fe80::1', '', undefined]) t.notOk(isLoopbackPeer(a), String(a));
+  for (const a of ['192.168.1.20', '10.0.0.1', '::ffff:192.168.1.20', 'fe80::1', '', undefined])
+    t.notOk(isLoopbackPeer(a), String(a));
 });
 
 if (!lan) {
@@ -31,7 +34,13 @@ if (!lan) {
     const { token } = clients.add('lan-pc');
     const pins: string[] = [];
     const server = await WsApiServer.start({
-      host: '0.0.0.0', port: 0, maxPayloadBytes: 65536, heartbeatMs: 30000, defaultDeadlineMs: 2000, clients, logger: createLogger({ level: 'error' }),
+      host: '0.0.0.0',
+      port: 0,
+      maxPayloadBytes: 65536,
+      heartbeatMs: 30000,
+      defaultDeadlineMs: 2000,
+      clients,
+      logger: createLogger({ level: 'error' }),
       handle: async (req, ctx) => {
         if (req.type !== 'pin.submit') return { type: 'pong' };
         pins.push(`${ctx.remote}:${ctx.secure}`);
@@ -42,8 +51,16 @@ if (!lan) {
     const submit = { type: 'pin.submit', inquiryId: 'inq-1', pin: '4321' };
 
     const far = await GatewayClient.connect(`ws://${lan}:${server.port}/v1`, token);
-    await t.rejects(far.request(submit), { code: 'PIN_INSECURE_CONNECTION' }, 'refused with a code the receipt computer can act on');
-    t.equal((await far.request({ type: 'ping' })).type, 'pong', 'the connection itself stays usable for checks by numbers');
+    await t.rejects(
+      far.request(submit),
+      { code: 'PIN_INSECURE_CONNECTION' },
+      'refused with a code the receipt computer can act on',
+    );
+    t.equal(
+      (await far.request({ type: 'ping' })).type,
+      'pong',
+      'the connection itself stays usable for checks by numbers',
+    );
     await far.close();
     t.same(pins, [], 'the handler never saw the PIN');
 

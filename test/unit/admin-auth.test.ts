@@ -2,10 +2,17 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminAccounts, hashPassword, LoginLimiter, passwordProblem, SessionStore, verifyPassword } from '../../src/gateway/admin/index.js';
-import { csrfMatches } from '../../src/gateway/admin/auth.js';
-import { escapeHtml, html, settingsFromForm } from '../../src/gateway/admin/views.js';
-import { parseMultipart } from '../../src/gateway/admin/server.js';
+import {
+  AdminAccounts,
+  hashPassword,
+  LoginLimiter,
+  passwordProblem,
+  SessionStore,
+  verifyPassword,
+} from '../../src/admin/index.js';
+import { csrfMatches } from '../../src/admin/auth.js';
+import { escapeHtml, html, settingsFromForm } from '../../src/admin/views.js';
+import { parseMultipart } from '../../src/admin/server.js';
 
 const fresh = (): string => mkdtempSync(join(tmpdir(), 'onshi-admin-auth-'));
 
@@ -18,7 +25,13 @@ t.test('scrypt hashes: salted, parameters recorded, verified in constant form', 
   t.notOk(await verifyPassword('correct horse batterY', a));
   t.notOk(await verifyPassword('x', 'md5$abc'), 'an unknown scheme never verifies');
   t.notOk(await verifyPassword('x', 'scrypt$99999999$8$1$AA$AA'), 'absurd parameters are refused, not run');
-  t.ok(await verifyPassword('ｃｏｒｒｅｃｔ', await hashPassword('ｃｏｒｒｅｃｔ'.normalize('NFD'), { N: 1024, r: 8, p: 1 })), 'NFC-normalised');
+  t.ok(
+    await verifyPassword(
+      'ｃｏｒｒｅｃｔ',
+      await hashPassword('ｃｏｒｒｅｃｔ'.normalize('NFD'), { N: 1024, r: 8, p: 1 }),
+    ),
+    'NFC-normalised',
+  );
   t.match(await hashPassword('x'), /^scrypt\$32768\$8\$1\$/, 'default cost N=2^15');
 });
 
@@ -46,7 +59,10 @@ t.test('first start makes one account from a new initial secret (0600), forced t
   t.equal(await acc.verify('root', init!.secret!), undefined);
 
   await t.rejects(acc.changePassword('admin', 'wrong', 'correct horse battery'), { code: 'ADMIN_LOGIN_FAILED' });
-  await t.rejects(acc.changePassword('admin', init!.secret!, init!.secret!), { code: 'ADMIN_PASSWORD_WEAK', details: { reason: 'same_as_initial' } });
+  await t.rejects(acc.changePassword('admin', init!.secret!, init!.secret!), {
+    code: 'ADMIN_PASSWORD_WEAK',
+    details: { reason: 'same_as_initial' },
+  });
   await acc.changePassword('admin', init!.secret!, 'correct horse battery');
   t.equal((await acc.verify('admin', 'correct horse battery'))?.mustChange, false);
   t.throws(() => statSync(init!.file), 'the spent secret file is removed');
@@ -69,14 +85,17 @@ t.test('an installer-provided secret is used; reset makes a new one and moves th
 t.test('login limiter: locks an address after N failures, doubling, others unaffected', async (t) => {
   let now = 1_000_000;
   const l = new LoginLimiter({ maxFailures: 3, lockoutMs: 10_000, now: () => now });
-  l.failure('10.0.0.5'); l.failure('10.0.0.5');
+  l.failure('10.0.0.5');
+  l.failure('10.0.0.5');
   t.equal(l.retryAfterMs('10.0.0.5'), 0);
   l.failure('10.0.0.5');
   t.equal(l.retryAfterMs('10.0.0.5'), 10_000);
   t.equal(l.retryAfterMs('10.0.0.6'), 0, 'per address');
   now += 10_001;
   t.equal(l.retryAfterMs('10.0.0.5'), 0);
-  l.failure('10.0.0.5'); l.failure('10.0.0.5'); l.failure('10.0.0.5');
+  l.failure('10.0.0.5');
+  l.failure('10.0.0.5');
+  l.failure('10.0.0.5');
   t.equal(l.retryAfterMs('10.0.0.5'), 20_000, 'the second lockout is twice as long');
   l.success('10.0.0.5');
   t.equal(l.retryAfterMs('10.0.0.5'), 0);
@@ -88,9 +107,12 @@ t.test('sessions: idle and absolute expiry, generation, destroy', async (t) => {
   const { id, session } = s.create('admin', false, 0);
   t.match(id, /^[A-Za-z0-9_-]{43}$/);
   t.not(session.csrf, id);
-  now = 900; t.ok(s.get(id, 0));
-  now = 1800; t.ok(s.get(id, 0), 'touched at 900, so still live at 1800');
-  now = 2900; t.equal(s.get(id, 0), undefined, 'idle too long');
+  now = 900;
+  t.ok(s.get(id, 0));
+  now = 1800;
+  t.ok(s.get(id, 0), 'touched at 900, so still live at 1800');
+  now = 2900;
+  t.equal(s.get(id, 0), undefined, 'idle too long');
   const b = s.create('admin', false, 0);
   for (now = 3000; now <= 7900; now += 900) s.get(b.id, 0);
   t.equal(s.get(b.id, 0), undefined, 'older than maxMs even when used');
@@ -120,20 +142,38 @@ t.test('views escape everything interpolated', async (t) => {
 });
 
 t.test('settings form back to a typed config object', async (t) => {
-  const f = new URLSearchParams({ 'api.port': '9100', 'reader.enabled': 'false', 'tls.hostnames': 'a.lan, b', 'log.level': 'warn', 'api.host': '127.0.0.1' });
-  const o = settingsFromForm(f) as { api: { port: number; host: string }; reader: { enabled: boolean }; tls: { hostnames: string[] }; log: { level: string } };
+  const f = new URLSearchParams({
+    'api.port': '9100',
+    'reader.enabled': 'false',
+    'tls.hostnames': 'a.lan, b',
+    'log.level': 'warn',
+    'api.host': '127.0.0.1',
+  });
+  const o = settingsFromForm(f) as {
+    api: { port: number; host: string };
+    reader: { enabled: boolean };
+    tls: { hostnames: string[] };
+    log: { level: string };
+  };
   t.equal(o.api.port, 9100);
   t.equal(o.reader.enabled, false);
   t.same(o.tls.hostnames, ['a.lan', 'b']);
   t.equal(o.log.level, 'warn');
-  t.equal((settingsFromForm(new URLSearchParams({ 'api.port': 'x' })) as { api: { port: unknown } }).api.port, 'x', 'left for the schema to refuse');
+  t.equal(
+    (settingsFromForm(new URLSearchParams({ 'api.port': 'x' })) as { api: { port: unknown } }).api.port,
+    'x',
+    'left for the schema to refuse',
+  );
 });
 
 t.test('multipart parsing of the restore upload', async (t) => {
   const bin = Buffer.from([0, 1, 2, 13, 10, 45, 45, 255]);
   const body = Buffer.concat([
     Buffer.from('--XyZ\r\nContent-Disposition: form-data; name="_csrf"\r\n\r\ntok\r\n'),
-    Buffer.from('--XyZ\r\nContent-Disposition: form-data; name="file"; filename="b.onshibak"\r\nContent-Type: application/octet-stream\r\n\r\n'), bin,
+    Buffer.from(
+      '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="b.onshibak"\r\nContent-Type: application/octet-stream\r\n\r\n',
+    ),
+    bin,
     Buffer.from('\r\n--XyZ--\r\n'),
   ]);
   const parts = parseMultipart(body, 'XyZ');

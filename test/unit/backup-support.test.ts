@@ -4,9 +4,9 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { collectBackupFiles, isEncryptedBackup, packBackup, restoreFiles, unpackBackup } from '../../src/gateway/backup.js';
-import { validateConfig } from '../../src/gateway/config.js';
-import { buildSupportBundle, LogRing, redactLogLine } from '../../src/gateway/support-bundle.js';
+import { collectBackupFiles, isEncryptedBackup, packBackup, restoreFiles, unpackBackup } from '../../src/ops/backup.js';
+import { validateConfig } from '../../src/core/config.js';
+import { buildSupportBundle, LogRing, redactLogLine } from '../../src/ops/support-bundle.js';
 
 function layout(): { config: string; state: string; creds: string } {
   const root = mkdtempSync(join(tmpdir(), 'onshi-backup-'));
@@ -28,14 +28,21 @@ t.test('backup: config, state files and credentials, not the cache; encrypted ro
   const l = layout();
   const plan = { configFile: l.config, stateDir: l.state, credentialsDir: l.creds };
   const { files, skipped } = collectBackupFiles(plan);
-  t.same(files.map((f) => `${f.area}/${f.name}`).sort(), ['config/config.json', 'credentials/cache.key', 'credentials/central-client.key', 'state/clients.json', 'state/tls/gateway.key']);
+  t.same(files.map((f) => `${f.area}/${f.name}`).sort(), [
+    'config/config.json',
+    'credentials/cache.key',
+    'credentials/central-client.key',
+    'state/clients.json',
+    'state/tls/gateway.key',
+  ]);
   t.same(skipped, []);
   const data = await packBackup(files, 'a good passphrase');
   t.ok(isEncryptedBackup(data));
   t.notOk(data.includes(Buffer.from('CENTRAL KEY')), 'nothing in clear');
   await t.rejects(unpackBackup(data), { code: 'BACKUP_PASSPHRASE_REQUIRED' });
   await t.rejects(unpackBackup(data, 'wrong passphrase'), { code: 'BACKUP_PASSPHRASE_WRONG' });
-  const tampered = Buffer.from(data); tampered[tampered.length - 1]! ^= 1;
+  const tampered = Buffer.from(data);
+  tampered[tampered.length - 1]! ^= 1;
   await t.rejects(unpackBackup(tampered, 'a good passphrase'), { code: 'BACKUP_PASSPHRASE_WRONG' });
   await t.rejects(packBackup(files, 'short'), { code: 'BACKUP_PASSPHRASE_WEAK' });
   await t.rejects(unpackBackup(Buffer.from('hello world')), { code: 'BACKUP_CORRUPT' });
@@ -56,13 +63,22 @@ t.test('backup: config, state files and credentials, not the cache; encrypted ro
 
 t.test('restore writes only known names into known places', async (t) => {
   const l = layout();
-  const evil = { version: 1 as const, createdAt: '', host: '', files: [
-    { area: 'state' as const, name: '../../etc/passwd', mode: 0o644, data: Buffer.from('x') },
-    { area: 'credentials' as const, name: '../escape', mode: 0o600, data: Buffer.from('x') },
-    { area: 'config' as const, name: 'other.json', mode: 0o644, data: Buffer.from('x') },
-    { area: 'state' as const, name: 'clients.json', mode: 0o777, data: Buffer.from('{}') },
-  ] };
-  const r = restoreFiles(evil, { configFile: l.config, stateDir: l.state, credentialsDir: l.creds }, { areas: ['state', 'credentials', 'config'] });
+  const evil = {
+    version: 1 as const,
+    createdAt: '',
+    host: '',
+    files: [
+      { area: 'state' as const, name: '../../etc/passwd', mode: 0o644, data: Buffer.from('x') },
+      { area: 'credentials' as const, name: '../escape', mode: 0o600, data: Buffer.from('x') },
+      { area: 'config' as const, name: 'other.json', mode: 0o644, data: Buffer.from('x') },
+      { area: 'state' as const, name: 'clients.json', mode: 0o777, data: Buffer.from('{}') },
+    ],
+  };
+  const r = restoreFiles(
+    evil,
+    { configFile: l.config, stateDir: l.state, credentialsDir: l.creds },
+    { areas: ['state', 'credentials', 'config'] },
+  );
   t.same(r.restored, [join(l.state, 'clients.json')]);
   t.equal(r.skipped.length, 3);
   t.equal(statSync(join(l.state, 'clients.json')).mode & 0o777, 0o600, 'private whatever the archive says');
@@ -71,7 +87,14 @@ t.test('restore writes only known names into known places', async (t) => {
 });
 
 t.test('log redaction: keys, tokens, digits, Japanese text', async (t) => {
-  const line = JSON.stringify({ level: 'info', message: 'x', token: 'onshi_0123abcd_' + 'A'.repeat(43), query: { number: '1234' }, note: 'patient 山田太郎 19800401 called with onshi_0123abcd_' + 'B'.repeat(43), port: 8765 });
+  const line = JSON.stringify({
+    level: 'info',
+    message: 'x',
+    token: 'onshi_0123abcd_' + 'A'.repeat(43),
+    query: { number: '1234' },
+    note: 'patient 山田太郎 19800401 called with onshi_0123abcd_' + 'B'.repeat(43),
+    port: 8765,
+  });
   const out = redactLogLine(line);
   t.notMatch(out, /山田|19800401|AAAA|BBBB|1234/);
   t.match(out, /"port":8765/, 'short numbers (ports) stay');
@@ -84,18 +107,41 @@ t.test('support bundle: a tar.gz without secrets', async (t) => {
   const config = validateConfig({ central: { userId: 'clinic-login-id' } });
   const ring = new LogRing(3);
   for (let i = 0; i < 5; i++) ring.write(JSON.stringify({ message: `line ${i}`, pin: '1234' }) + '\n');
-  t.same(ring.text().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { message: string }).message), ['line 2', 'line 3', 'line 4'], 'the ring keeps the last lines only, oldest first');
+  t.same(
+    ring
+      .text()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as { message: string }).message),
+    ['line 2', 'line 3', 'line 4'],
+    'the ring keeps the last lines only, oldest first',
+  );
   ring.write('a\nb\n');
   t.same(ring.text().split('\n').filter(Boolean).slice(-2), ['a', 'b'], 'a chunk of several lines counts as several');
-  const { filename, data } = buildSupportBundle({ config, logs: ring.text(), versions: { node: '20' }, now: new Date('2026-05-01T00:00:00Z') });
+  const { filename, data } = buildSupportBundle({
+    config,
+    logs: ring.text(),
+    versions: { node: '20' },
+    now: new Date('2026-05-01T00:00:00Z'),
+  });
   t.match(filename, /^onshi-support-20260501T000000-.+\.tar\.gz$/);
   const tar = gunzipSync(data);
   t.notOk(tar.includes(Buffer.from('clinic-login-id')), 'the login id is removed');
   t.notOk(tar.includes(Buffer.from('"1234"')), 'the PIN field is redacted');
   const dir = mkdtempSync(join(tmpdir(), 'onshi-bundle-'));
   writeFileSync(join(dir, 'b.tar.gz'), data);
-  const listing = execFileSync('tar', ['-tzf', join(dir, 'b.tar.gz')], { encoding: 'utf8' }).trim().split('\n');
-  t.same(listing, ['onshi-support-20260501T000000/README.txt', 'onshi-support-20260501T000000/versions.json', 'onshi-support-20260501T000000/config.json', 'onshi-support-20260501T000000/logs.txt']);
+  const listing = execFileSync('tar', ['-tzf', join(dir, 'b.tar.gz')], { encoding: 'utf8' })
+    .trim()
+    .split('\n');
+  t.same(listing, [
+    'onshi-support-20260501T000000/README.txt',
+    'onshi-support-20260501T000000/versions.json',
+    'onshi-support-20260501T000000/config.json',
+    'onshi-support-20260501T000000/logs.txt',
+  ]);
   execFileSync('tar', ['-xzf', join(dir, 'b.tar.gz'), '-C', dir]);
-  t.equal(JSON.parse(readFileSync(join(dir, 'onshi-support-20260501T000000', 'config.json'), 'utf8')).central.userId, '[redacted]');
+  t.equal(
+    JSON.parse(readFileSync(join(dir, 'onshi-support-20260501T000000', 'config.json'), 'utf8')).central.userId,
+    '[redacted]',
+  );
 });

@@ -4,28 +4,55 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
-import { BatchRunner, type BatchCentral, type BatchEntryResult, type BatchProgress } from '../../src/gateway/batch-runner.js';
+import {
+  BatchRunner,
+  type BatchCentral,
+  type BatchEntryResult,
+  type BatchProgress,
+} from '../../src/checks/batch-runner.js';
 import { CentralError } from '../../src/sync/central-client.js';
 import type { BatchReceipt, BatchResult, BatchSubmitRequest, NumbersQuery } from '../../src/oqs/index.js';
 
 const INST = '1319999994';
 
-async function openStore(t: Test, dir = mkdtempSync(join(tmpdir(), 'onshi-batch-'))): Promise<{ store: GatewayStore; dir: string }> {
+async function openStore(
+  t: Test,
+  dir = mkdtempSync(join(tmpdir(), 'onshi-batch-')),
+): Promise<{ store: GatewayStore; dir: string }> {
   const store = await GatewayStore.open({ dir });
-  t.teardown(async () => { await store.close(); });
+  t.teardown(async () => {
+    await store.close();
+  });
   return { store, dir };
 }
 
 const entry = (i: number): { arbitraryId: string; query: NumbersQuery } => ({
   arbitraryId: `P${String(i).padStart(5, '0')}_1`,
-  query: { insurerNumber: '06139992', symbol: 'テスト', number: String(10000 + i), branch: '00', birthdate: '19800401', limitConsent: '0', arbitraryId: `P${String(i).padStart(5, '0')}_1` },
+  query: {
+    insurerNumber: '06139992',
+    symbol: 'テスト',
+    number: String(10000 + i),
+    branch: '00',
+    birthdate: '19800401',
+    limitConsent: '0',
+    arbitraryId: `P${String(i).padStart(5, '0')}_1`,
+  },
 });
 
-async function addBatch(store: GatewayStore, n: number, chunkSize: number, o: { batchId?: string; run?: 'now' | 'scheduled' } = {}): Promise<string> {
+async function addBatch(
+  store: GatewayStore,
+  n: number,
+  chunkSize: number,
+  o: { batchId?: string; run?: 'now' | 'scheduled' } = {},
+): Promise<string> {
   const batchId = o.batchId ?? 'b000000000000001';
   await store.appendBatch({
-    batchId, client: 'c1', create: { confirmationDate: '20250402', run: o.run ?? 'now' },
-    entries: Array.from({ length: n }, (_, i) => entry(i)), close: { chunkSize }, maxEntries: 10_000,
+    batchId,
+    client: 'c1',
+    create: { confirmationDate: '20250402', run: o.run ?? 'now' },
+    entries: Array.from({ length: n }, (_, i) => entry(i)),
+    close: { chunkSize },
+    maxEntries: 10_000,
   });
   return batchId;
 }
@@ -55,16 +82,27 @@ class FakeCentral implements BatchCentral {
   private failuresLeft: number;
   private seq = 0;
 
-  constructor(readonly o: FakeOptions = {}, readonly prefix = 'R') {
+  constructor(
+    readonly o: FakeOptions = {},
+    readonly prefix = 'R',
+  ) {
     this.failuresLeft = o.submitFailures ?? 0;
   }
 
   async submitBatch(req: BatchSubmitRequest, call: { idempotencyKey?: string }): Promise<BatchReceipt> {
     await tick();
-    const header = { processTime: '20250401120000', institutionCode: INST, segmentOfResult: '1' as const, characterCode: '0' as const, fileId: req.fileId! };
-    if (this.failuresLeft-- > 0) throw new CentralError('CENTRAL_UNAVAILABLE', 'central is unavailable (503)', { retryable: true });
+    const header = {
+      processTime: '20250401120000',
+      institutionCode: INST,
+      segmentOfResult: '1' as const,
+      characterCode: '0' as const,
+      fileId: req.fileId!,
+    };
+    if (this.failuresLeft-- > 0)
+      throw new CentralError('CENTRAL_UNAVAILABLE', 'central is unavailable (503)', { retryable: true });
     this.submits.push({ fileId: req.fileId!, key: call.idempotencyKey!, entries: req.entries.length });
-    if (this.o.refuse?.has(req.fileId!)) return { header: { ...header, segmentOfResult: '9', errorCode: 'TOO-LARGE', errorMessage: '上限超過' } };
+    if (this.o.refuse?.has(req.fileId!))
+      return { header: { ...header, segmentOfResult: '9', errorCode: 'TOO-LARGE', errorMessage: '上限超過' } };
     const known = this.byKey.get(call.idempotencyKey!);
     const rn = known ?? `${this.prefix}${++this.seq}`;
     this.byKey.set(call.idempotencyKey!, rn);
@@ -77,106 +115,192 @@ class FakeCentral implements BatchCentral {
   async fetchBatch(rn: string): Promise<BatchResult> {
     await tick();
     this.fetches.push(rn);
-    const header = { processTime: '20250402070000', institutionCode: INST, receptionNumber: rn, characterCode: '0' as const };
+    const header = {
+      processTime: '20250402070000',
+      institutionCode: INST,
+      receptionNumber: rn,
+      characterCode: '0' as const,
+    };
     const b = this.batches.get(rn);
     if (!b) return { header: { ...header, segmentOfResult: '9', errorCode: 'UNKNOWN' }, units: [] };
     if (this.o.stuck?.has(rn) || b.pendingLeft-- > 0) return { header: { ...header, segmentOfResult: '2' }, units: [] };
     this.inFlight.delete(rn);
-    const units = b.req.entries.filter((q) => !this.o.drop?.has(q.arbitraryId!)).reverse().map((q) => (this.o.personError?.has(q.arbitraryId!)
-      ? { query: q, status: '2' as const, resultCode: 'E1', resultMessage: '該当なし', results: [] }
-      : { query: q, status: '1' as const, validity: '1' as const, results: [] }));
+    const units = b.req.entries
+      .filter((q) => !this.o.drop?.has(q.arbitraryId!))
+      .reverse()
+      .map((q) =>
+        this.o.personError?.has(q.arbitraryId!)
+          ? { query: q, status: '2' as const, resultCode: 'E1', resultMessage: '該当なし', results: [] }
+          : { query: q, status: '1' as const, validity: '1' as const, results: [] },
+      );
     const errors = units.filter((u) => u.status === '2').length;
-    return { header: { ...header, segmentOfResult: '1', confirmationDate: '20250402', total: units.length, normal: units.length - errors, errors }, units };
+    return {
+      header: {
+        ...header,
+        segmentOfResult: '1',
+        confirmationDate: '20250402',
+        total: units.length,
+        normal: units.length - errors,
+        errors,
+      },
+      units,
+    };
   }
 }
 
 function runner(store: GatewayStore, central: BatchCentral, concurrency = 2): BatchRunner {
-  return new BatchRunner({ store, central, institutionCode: INST, concurrency, pollMs: 1, pollMaxMs: 4, timeoutMs: 1000, sleep: async () => { await tick(); } });
+  return new BatchRunner({
+    store,
+    central,
+    institutionCode: INST,
+    concurrency,
+    pollMs: 1,
+    pollMaxMs: 4,
+    timeoutMs: 1000,
+    sleep: async () => {
+      await tick();
+    },
+  });
 }
 
 const done = (r: BatchRunner): Promise<BatchProgress> => new Promise((resolve) => r.once('done', resolve));
 
-t.test('chunks with bounded concurrency; one result per entry keyed by arbitraryId; per-entry errors typed', async (t) => {
-  const { store, dir } = await openStore(t);
-  const id = await addBatch(store, 25, 10);
-  t.same(store.batchChunks(id).map((c) => [c.chunk, c.state, c.entries]), [[0, 'pending', 10], [1, 'pending', 10], [2, 'pending', 5]]);
-  const central = new FakeCentral({ pendingFetches: 2, drop: new Set(['P00003_1']), personError: new Set(['P00012_1']) });
-  const r = runner(store, central, 2);
-  const progress: BatchProgress[] = [];
-  const results: BatchEntryResult[] = [];
-  r.on('progress', (p: BatchProgress) => progress.push(p));
-  r.on('results', (e: { results: BatchEntryResult[] }) => results.push(...e.results));
-  const finished = done(r);
-  r.start();
-  const last = await finished;
-  await r.stop();
+t.test(
+  'chunks with bounded concurrency; one result per entry keyed by arbitraryId; per-entry errors typed',
+  async (t) => {
+    const { store, dir } = await openStore(t);
+    const id = await addBatch(store, 25, 10);
+    t.same(
+      store.batchChunks(id).map((c) => [c.chunk, c.state, c.entries]),
+      [
+        [0, 'pending', 10],
+        [1, 'pending', 10],
+        [2, 'pending', 5],
+      ],
+    );
+    const central = new FakeCentral({
+      pendingFetches: 2,
+      drop: new Set(['P00003_1']),
+      personError: new Set(['P00012_1']),
+    });
+    const r = runner(store, central, 2);
+    const progress: BatchProgress[] = [];
+    const results: BatchEntryResult[] = [];
+    r.on('progress', (p: BatchProgress) => progress.push(p));
+    r.on('results', (e: { results: BatchEntryResult[] }) => results.push(...e.results));
+    const finished = done(r);
+    r.start();
+    const last = await finished;
+    await r.stop();
 
-  t.equal(central.maxInFlight, 2, 'never more than `concurrency` chunks at central at once');
-  t.same(central.submits.map((s) => [s.fileId, s.key, s.entries]).sort(), [
-    [`B${id}-0`, `batch-${id}-0`, 10], [`B${id}-1`, `batch-${id}-1`, 10], [`B${id}-2`, `batch-${id}-2`, 5],
-  ]);
-  t.equal(central.fetches.length, 9, 'each chunk fetched until central stopped saying 処理中');
-  t.match(last, { batchId: id, state: 'done', total: 25, finished: 25, errors: 2, chunks: 3 });
-  t.same(progress.map((p) => p.finished), [...new Set(progress.map((p) => p.finished))].sort((a, b) => a - b), 'progress counts only grow');
-  t.equal(progress[progress.length - 1]!.finished, 25);
-  t.equal(progress.length, 3);
+    t.equal(central.maxInFlight, 2, 'never more than `concurrency` chunks at central at once');
+    t.same(central.submits.map((s) => [s.fileId, s.key, s.entries]).sort(), [
+      [`B${id}-0`, `batch-${id}-0`, 10],
+      [`B${id}-1`, `batch-${id}-1`, 10],
+      [`B${id}-2`, `batch-${id}-2`, 5],
+    ]);
+    t.equal(central.fetches.length, 9, 'each chunk fetched until central stopped saying 処理中');
+    t.match(last, { batchId: id, state: 'done', total: 25, finished: 25, errors: 2, chunks: 3 });
+    t.same(
+      progress.map((p) => p.finished),
+      [...new Set(progress.map((p) => p.finished))].sort((a, b) => a - b),
+      'progress counts only grow',
+    );
+    t.equal(progress[progress.length - 1]!.finished, 25);
+    t.equal(progress.length, 3);
 
-  const page = store.batchEntries(id, 0, 100);
-  t.equal(page.length, 25);
-  t.same(page.map((e) => e.arbitraryId), Array.from({ length: 25 }, (_, i) => entry(i).arbitraryId), 'in submission order, whatever order central answered in');
-  t.ok(page.every((e) => e.state !== 'pending' && e.result !== undefined), 'every entry holds a result');
-  const byId = new Map(page.map((e) => [e.arbitraryId, e.result as BatchEntryResult]));
-  t.match(byId.get('P00003_1'), { state: 'error', error: { code: 'BATCH_ENTRY_UNANSWERED' } });
-  t.match(byId.get('P00012_1'), { state: 'answered', result: { status: '2', resultCode: 'E1' } });
-  t.match(byId.get('P00000_1'), { state: 'answered', result: { status: '1', validity: '1', validityLabel: String, source: 'central' } });
-  t.same(results.map((e) => e.arbitraryId).sort(), page.map((e) => e.arbitraryId).sort(), 'results events carry each entry once');
-  t.match(store.listBatches(), [{ id, state: 'done', total: 25, done: 25, errors: 2, client: 'c1', finishedAt: String, submittedAt: String }]);
+    const page = store.batchEntries(id, 0, 100);
+    t.equal(page.length, 25);
+    t.same(
+      page.map((e) => e.arbitraryId),
+      Array.from({ length: 25 }, (_, i) => entry(i).arbitraryId),
+      'in submission order, whatever order central answered in',
+    );
+    t.ok(
+      page.every((e) => e.state !== 'pending' && e.result !== undefined),
+      'every entry holds a result',
+    );
+    const byId = new Map(page.map((e) => [e.arbitraryId, e.result as BatchEntryResult]));
+    t.match(byId.get('P00003_1'), { state: 'error', error: { code: 'BATCH_ENTRY_UNANSWERED' } });
+    t.match(byId.get('P00012_1'), { state: 'answered', result: { status: '2', resultCode: 'E1' } });
+    t.match(byId.get('P00000_1'), {
+      state: 'answered',
+      result: { status: '1', validity: '1', validityLabel: String, source: 'central' },
+    });
+    t.same(
+      results.map((e) => e.arbitraryId).sort(),
+      page.map((e) => e.arbitraryId).sort(),
+      'results events carry each entry once',
+    );
+    t.match(store.listBatches(), [
+      { id, state: 'done', total: 25, done: 25, errors: 2, client: 'c1', finishedAt: String, submittedAt: String },
+    ]);
 
-  await store.close();
-  const raw = readFileSync(join(dir, DB_FILE));
-  t.notOk(raw.includes(Buffer.from('P00012_1')), 'arbitraryIds are not in the database file in clear');
-  t.notOk(raw.includes(Buffer.from('10012')), 'the insured numbers are not either');
-});
+    await store.close();
+    const raw = readFileSync(join(dir, DB_FILE));
+    t.notOk(raw.includes(Buffer.from('P00012_1')), 'arbitraryIds are not in the database file in clear');
+    t.notOk(raw.includes(Buffer.from('10012')), 'the insured numbers are not either');
+  },
+);
 
-t.test('restart: a submitted chunk is fetched by its reception number, a finished one is never touched again', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-batch-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const first = await GatewayStore.open({ dir });
-  const id = await addBatch(first, 30, 10);
-  // chunk 1 (R2) never finishes before the "crash"; concurrency 2 → chunk 2 is never submitted
-  const c1 = new FakeCentral({ stuck: new Set(['R2']) });
-  const r1 = runner(first, c1, 2);
-  const progressed = new Promise<void>((resolve) => r1.on('progress', () => resolve()));
-  r1.start();
-  await progressed;
-  // let chunk 2 be taken by the freed worker, then stop "mid-batch"
-  while (c1.submits.length < 3) await tick();
-  await r1.stop();
-  await first.close();
-  const chunkStates = (s: GatewayStore) => s.batchChunks(id).map((c) => [c.chunk, c.state, c.receptionNumber ?? null]);
+t.test(
+  'restart: a submitted chunk is fetched by its reception number, a finished one is never touched again',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'onshi-batch-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const first = await GatewayStore.open({ dir });
+    const id = await addBatch(first, 30, 10);
+    // chunk 1 (R2) never finishes before the "crash"; concurrency 2 → chunk 2 is never submitted
+    const c1 = new FakeCentral({ stuck: new Set(['R2']) });
+    const r1 = runner(first, c1, 2);
+    const progressed = new Promise<void>((resolve) => r1.on('progress', () => resolve()));
+    r1.start();
+    await progressed;
+    // let chunk 2 be taken by the freed worker, then stop "mid-batch"
+    while (c1.submits.length < 3) await tick();
+    await r1.stop();
+    await first.close();
+    const chunkStates = (s: GatewayStore) =>
+      s.batchChunks(id).map((c) => [c.chunk, c.state, c.receptionNumber ?? null]);
 
-  const second = await GatewayStore.open({ dir });
-  t.teardown(() => second.close());
-  t.same(chunkStates(second), [[0, 'done', 'R1'], [1, 'submitted', 'R2'], [2, 'submitted', 'R3']], 'the durable state after the stop');
-  const before = second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result));
+    const second = await GatewayStore.open({ dir });
+    t.teardown(() => second.close());
+    t.same(
+      chunkStates(second),
+      [
+        [0, 'done', 'R1'],
+        [1, 'submitted', 'R2'],
+        [2, 'submitted', 'R3'],
+      ],
+      'the durable state after the stop',
+    );
+    const before = second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result));
 
-  // the same central, now finishing everything
-  c1.o.stuck?.clear();
-  c1.submits = [];
-  c1.fetches = [];
-  const r2 = runner(second, c1, 2);
-  const finished = done(r2);
-  r2.start();
-  const last = await finished;
-  await r2.stop();
-  t.same(c1.submits, [], 'nothing was submitted again');
-  t.notOk(c1.fetches.includes('R1'), 'the finished chunk was not fetched again');
-  t.ok(c1.fetches.includes('R2') && c1.fetches.includes('R3'), 'the submitted chunks were fetched by their reception numbers');
-  t.match(last, { state: 'done', total: 30, finished: 30, errors: 0 });
-  t.same(second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result)), before, 'the finished chunk kept its results');
-  t.equal(second.batchEntries(id, 0, 100).filter((e) => e.result !== undefined).length, 30);
-  t.same(second.runnableBatches(), []);
-});
+    // the same central, now finishing everything
+    c1.o.stuck?.clear();
+    c1.submits = [];
+    c1.fetches = [];
+    const r2 = runner(second, c1, 2);
+    const finished = done(r2);
+    r2.start();
+    const last = await finished;
+    await r2.stop();
+    t.same(c1.submits, [], 'nothing was submitted again');
+    t.notOk(c1.fetches.includes('R1'), 'the finished chunk was not fetched again');
+    t.ok(
+      c1.fetches.includes('R2') && c1.fetches.includes('R3'),
+      'the submitted chunks were fetched by their reception numbers',
+    );
+    t.match(last, { state: 'done', total: 30, finished: 30, errors: 0 });
+    t.same(
+      second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result)),
+      before,
+      'the finished chunk kept its results',
+    );
+    t.equal(second.batchEntries(id, 0, 100).filter((e) => e.result !== undefined).length, 30);
+    t.same(second.runnableBatches(), []);
+  },
+);
 
 t.test('a pending chunk after a crash is submitted under the same idempotency key', async (t) => {
   const { store } = await openStore(t);
@@ -187,10 +311,22 @@ t.test('a pending chunk after a crash is submitted under the same idempotency ke
   r.start();
   await finished;
   await r.stop();
-  t.same(central.submits.map((s) => s.key), [`batch-${id}-0`], 'two transient failures, then one submit');
+  t.same(
+    central.submits.map((s) => s.key),
+    [`batch-${id}-0`],
+    'two transient failures, then one submit',
+  );
   t.equal(store.batchChunks(id)[0]!.lastError, undefined, 'the last error is cleared once submitted');
-  t.same(await store.pruneBatches(new Date(Date.now() - 60_000)), { batches: 0, entries: 0 }, 'retention keeps a batch finished within the window');
-  t.same(await store.pruneBatches(new Date(Date.now() + 60_000)), { batches: 1, entries: 5 }, 'and deletes it, entries and all, after it');
+  t.same(
+    await store.pruneBatches(new Date(Date.now() - 60_000)),
+    { batches: 0, entries: 0 },
+    'retention keeps a batch finished within the window',
+  );
+  t.same(
+    await store.pruneBatches(new Date(Date.now() + 60_000)),
+    { batches: 1, entries: 5 },
+    'and deletes it, entries and all, after it',
+  );
   t.same([store.getBatch(id), store.batchChunks(id), store.batchEntries(id, 0, 10)], [undefined, [], []]);
 });
 
@@ -207,20 +343,41 @@ t.test('a chunk central refuses fails as a whole; every entry gets a typed error
   const rows = store.batchEntries(id, 5, 5);
   t.ok(rows.every((e) => (e.result as BatchEntryResult).state === 'error'));
   t.match(rows[0]!.result, { error: { code: 'BATCH_CHUNK_REFUSED', details: { centralCode: 'TOO-LARGE' } } });
-  t.same(store.batchChunks(id).map((c) => c.state), ['done', 'failed', 'done']);
+  t.same(
+    store.batchChunks(id).map((c) => c.state),
+    ['done', 'failed', 'done'],
+  );
 });
 
 t.test('scheduled batches wait for the schedule; parts are validated across the whole batch', async (t) => {
   const { store } = await openStore(t);
   const id = 'b00000000000000a';
-  await store.appendBatch({ batchId: id, client: 'c1', create: { confirmationDate: '20250402', run: 'scheduled' }, entries: [entry(0), entry(1)], maxEntries: 4 });
+  await store.appendBatch({
+    batchId: id,
+    client: 'c1',
+    create: { confirmationDate: '20250402', run: 'scheduled' },
+    entries: [entry(0), entry(1)],
+    maxEntries: 4,
+  });
   t.match(store.getBatch(id), { state: 'open', total: 2 });
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c2', entries: [entry(2)], maxEntries: 4 }), { code: 'BATCH_NOT_FOUND' }, "another client's batch is not found");
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(1)], maxEntries: 4 }), { code: 'BATCH_ENTRY_INVALID', details: { index: 3, sameAs: 1, reason: 'duplicate-identifier' } });
+  await t.rejects(
+    store.appendBatch({ batchId: id, client: 'c2', entries: [entry(2)], maxEntries: 4 }),
+    { code: 'BATCH_NOT_FOUND' },
+    "another client's batch is not found",
+  );
+  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(1)], maxEntries: 4 }), {
+    code: 'BATCH_ENTRY_INVALID',
+    details: { index: 3, sameAs: 1, reason: 'duplicate-identifier' },
+  });
   t.equal(store.getBatch(id)!.total, 2, 'nothing of the refused part was kept');
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(3), entry(4)], maxEntries: 4 }), { code: 'BATCH_TOO_LARGE' });
+  await t.rejects(
+    store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(3), entry(4)], maxEntries: 4 }),
+    { code: 'BATCH_TOO_LARGE' },
+  );
   await store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2)], close: { chunkSize: 2 }, maxEntries: 4 });
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(3)], maxEntries: 4 }), { code: 'BATCH_NOT_OPEN' });
+  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(3)], maxEntries: 4 }), {
+    code: 'BATCH_NOT_OPEN',
+  });
   t.same(store.runnableBatches(), [], 'a scheduled batch does not start by itself');
   t.same(store.scheduledBatches(), [id]);
   const central = new FakeCentral();
@@ -241,14 +398,27 @@ t.test('while the line is down nothing is sent; the batch goes on when it is bac
   let up = false;
   let waits = 0;
   const r = new BatchRunner({
-    store, central, institutionCode: INST, concurrency: 2, pollMs: 1, pollMaxMs: 4, timeoutMs: 1000, allowRequest: () => up,
-    sleep: async () => { waits++; await tick(); },
+    store,
+    central,
+    institutionCode: INST,
+    concurrency: 2,
+    pollMs: 1,
+    pollMaxMs: 4,
+    timeoutMs: 1000,
+    allowRequest: () => up,
+    sleep: async () => {
+      waits++;
+      await tick();
+    },
   });
   const finished = done(r);
   r.start();
   while (waits < 20) await tick();
   t.same(central.submits, [], 'no submit while the line is down');
-  t.same(store.batchChunks(id).map((c) => c.state), ['pending', 'pending']);
+  t.same(
+    store.batchChunks(id).map((c) => c.state),
+    ['pending', 'pending'],
+  );
   up = true;
   t.match(await finished, { state: 'done', total: 4, finished: 4 });
   await r.stop();
@@ -258,13 +428,24 @@ t.test('stop() ends chunks that wait on central; their state stays for the next 
   const { store } = await openStore(t);
   const id = await addBatch(store, 4, 2);
   const central = new FakeCentral({ stuck: new Set(['R1', 'R2']) });
-  const r = new BatchRunner({ store, central, institutionCode: INST, concurrency: 2, pollMs: 60_000, pollMaxMs: 60_000, timeoutMs: 1000 });
+  const r = new BatchRunner({
+    store,
+    central,
+    institutionCode: INST,
+    concurrency: 2,
+    pollMs: 60_000,
+    pollMaxMs: 60_000,
+    timeoutMs: 1000,
+  });
   r.start();
   while (central.submits.length < 2) await tick();
   await waitForChunks(store, id, 'submitted');
   await r.stop(); // real timers of a minute: stop must wake them
   t.equal(r.activeChunks, 0);
-  t.same(store.batchChunks(id).map((c) => c.state), ['submitted', 'submitted']);
+  t.same(
+    store.batchChunks(id).map((c) => c.state),
+    ['submitted', 'submitted'],
+  );
 });
 
 async function waitForChunks(store: GatewayStore, id: string, state: string): Promise<void> {
@@ -279,7 +460,11 @@ t.test('the next chunk is read while the current one waits for central, once', a
   const counting = new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'batchChunkQueries') {
-        return (batchId: string, chunk: number) => { log.push(`read ${chunk}`); reads.set(chunk, (reads.get(chunk) ?? 0) + 1); return target.batchChunkQueries(batchId, chunk); };
+        return (batchId: string, chunk: number) => {
+          log.push(`read ${chunk}`);
+          reads.set(chunk, (reads.get(chunk) ?? 0) + 1);
+          return target.batchChunkQueries(batchId, chunk);
+        };
       }
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
@@ -287,17 +472,47 @@ t.test('the next chunk is read while the current one waits for central, once', a
   });
   const fake = new FakeCentral({ pendingFetches: 1 });
   const central: BatchCentral = {
-    submitBatch: async (req, call) => { log.push(`submit ${req.fileId!.split('-')[1]}`); return fake.submitBatch(req, call); },
-    fetchBatch: async (rn) => { log.push('fetch'); return fake.fetchBatch(rn); },
+    submitBatch: async (req, call) => {
+      log.push(`submit ${req.fileId!.split('-')[1]}`);
+      return fake.submitBatch(req, call);
+    },
+    fetchBatch: async (rn) => {
+      log.push('fetch');
+      return fake.fetchBatch(rn);
+    },
   };
   const r = runner(counting, central, 1);
   const finished = done(r);
   r.start();
   await finished;
   await r.stop();
-  t.same([...reads.entries()].sort(), [[0, 1], [1, 1], [2, 1]], 'each chunk read (decrypted) once');
+  t.same(
+    [...reads.entries()].sort(),
+    [
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ],
+    'each chunk read (decrypted) once',
+  );
   // One slot: without reading ahead, a chunk would be read only after the one before had its answer.
-  t.same(log, ['read 0', 'submit 0', 'read 1', 'fetch', 'fetch', 'submit 1', 'read 2', 'fetch', 'fetch', 'submit 2', 'fetch', 'fetch'],
-    'the next chunk read during the poll wait, before its slot came free');
+  t.same(
+    log,
+    [
+      'read 0',
+      'submit 0',
+      'read 1',
+      'fetch',
+      'fetch',
+      'submit 1',
+      'read 2',
+      'fetch',
+      'fetch',
+      'submit 2',
+      'fetch',
+      'fetch',
+    ],
+    'the next chunk read during the poll wait, before its slot came free',
+  );
   t.equal(store.batchEntries(id, 0, 100).filter((e) => e.state !== 'pending').length, 30);
 });

@@ -15,11 +15,26 @@ const tempDir = (t: Test): string => {
 };
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
-const patient = { requestId: 'r-1', name: '髙橋　一郎', insurerNumber: '06139992', number: '12345', birthdate: '19800401' };
+const patient = {
+  requestId: 'r-1',
+  name: '髙橋　一郎',
+  insurerNumber: '06139992',
+  number: '12345',
+  birthdate: '19800401',
+};
 
 function entry(i: number): AuditInput {
   if (i % 3 === 0) return { kind: 'token', actor: 'admin', action: 'token.add' };
-  if (i % 3 === 1) return { kind: 'check', actor: `client-${i}`, action: 'inquiry.numbers', mode: 'numbers', outcome: 'valid', source: 'central', personal: { ...patient, requestId: `r-${i}` } };
+  if (i % 3 === 1)
+    return {
+      kind: 'check',
+      actor: `client-${i}`,
+      action: 'inquiry.numbers',
+      mode: 'numbers',
+      outcome: 'valid',
+      source: 'central',
+      personal: { ...patient, requestId: `r-${i}` },
+    };
   return { kind: 'admin', actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' };
 }
 
@@ -51,17 +66,39 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
   t.teardown(() => s.close());
   t.same(await s.verifyAudit(), { ok: true, entries: 0, head: { seq: 0, hash: '0'.repeat(64) } }, 'empty log verifies');
   // concurrent appends land in one group commit: still one chain, seq 1..n
-  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => s.appendAudit(entry(i + 1), new Date(T0 + i))));
-  t.same(results.map((r) => r.seq).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1));
+  const results = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => s.appendAudit(entry(i + 1), new Date(T0 + i))),
+  );
+  t.same(
+    results.map((r) => r.seq).sort((a, b) => a - b),
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
   const list = s.listAudit({ limit: 1000 });
   t.equal(list.length, 40);
   const first = list.find((e) => e.kind === 'check')!;
-  t.match(first, { actor: 'client-1', action: 'inquiry.numbers', mode: 'numbers', outcome: 'valid', source: 'central' });
+  t.match(first, {
+    actor: 'client-1',
+    action: 'inquiry.numbers',
+    mode: 'numbers',
+    outcome: 'valid',
+    source: 'central',
+  });
   t.same(first.personal, { ...patient, requestId: 'r-1' });
   t.equal(list.find((e) => e.kind === 'admin')?.personal, undefined, 'no personal fields given, none stored');
-  t.same(s.listAudit({ after: 38 }).map((e) => e.seq), [39, 40], 'paging by seq');
-  t.same(s.listAudit({ before: 4, newestFirst: true, limit: 2 }).map((e) => e.seq), [3, 2], 'newest first, before a seq');
-  t.match(list.find((e) => e.kind === 'admin'), { actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' });
+  t.same(
+    s.listAudit({ after: 38 }).map((e) => e.seq),
+    [39, 40],
+    'paging by seq',
+  );
+  t.same(
+    s.listAudit({ before: 4, newestFirst: true, limit: 2 }).map((e) => e.seq),
+    [3, 2],
+    'newest first, before a seq',
+  );
+  t.match(
+    list.find((e) => e.kind === 'admin'),
+    { actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' },
+  );
   t.equal(s.listAudit({ personal: false })[0]?.personal, undefined, 'personal: false skips decryption');
   const v = await s.verifyAudit();
   t.match(v, { ok: true, entries: 40, head: { seq: 40, hash: list[39]!.hash } });
@@ -99,7 +136,10 @@ t.test('no personal field in clear in the .db, -wal or -shm', async (t) => {
     for (const f of files.filter((x) => existsSync(x))) {
       const raw = readFileSync(f);
       for (const secret of ['髙橋', '06139992', '12345', '19800401', 'r-1']) {
-        t.notOk(raw.includes(Buffer.from(secret, 'utf8')) || raw.includes(Buffer.from(secret, 'utf16le')), `${when}: ${secret} not in ${f.split('/').pop()}`);
+        t.notOk(
+          raw.includes(Buffer.from(secret, 'utf8')) || raw.includes(Buffer.from(secret, 'utf16le')),
+          `${when}: ${secret} not in ${f.split('/').pop()}`,
+        );
       }
     }
   };
@@ -118,7 +158,11 @@ t.test('retention purges personal fields; the chain still verifies and grows', a
   const list = s.listAudit();
   t.equal(list[0]!.personal, undefined);
   t.same(list[0]!.purgedAt, purgeAt);
-  t.match(list[0], { kind: 'check', actor: 'client-1', mode: 'numbers', outcome: 'valid', source: 'central' }, 'clear fields kept');
+  t.match(
+    list[0],
+    { kind: 'check', actor: 'client-1', mode: 'numbers', outcome: 'valid', source: 'central' },
+    'clear fields kept',
+  );
   t.same(list[6]!.personal, { ...patient, requestId: 'r-7' }, 'newer entry untouched');
   t.equal(await s.purgeAuditPersonal(new Date(T0 + 4.5 * 60_000)), 0, 'idempotent');
   t.match(await s.verifyAudit(), { ok: true, entries: 7 });
@@ -126,49 +170,128 @@ t.test('retention purges personal fields; the chain still verifies and grows', a
   t.match(await s.verifyAudit(), { ok: true, entries: 8 });
   const db = new Database(join(dir, DB_FILE), { readonly: true });
   t.teardown(() => db.close());
-  t.equal(db.prepare('SELECT COUNT(*) FROM audit WHERE personal IS NULL AND personal_digest IS NOT NULL').pluck().get(), 2);
+  t.equal(
+    db.prepare('SELECT COUNT(*) FROM audit WHERE personal IS NULL AND personal_digest IS NOT NULL').pluck().get(),
+    2,
+  );
 });
 
 t.test('verify catches tampering done on the database file', async (t) => {
   const cases: Array<[string, (db: Database.Database) => void, object]> = [
-    ['a clear field changed', (db) => db.prepare(`UPDATE audit SET outcome = 'invalid' WHERE seq = 4`).run(), { seq: 4, reason: 'changed' }],
-    ['the actor changed', (db) => db.prepare(`UPDATE audit SET actor = 'someone-else' WHERE seq = 2`).run(), { seq: 2, reason: 'changed' }],
-    ['the source address changed', (db) => db.prepare(`UPDATE audit SET remote = '10.0.0.1' WHERE seq = 2`).run(), { seq: 2, reason: 'changed' }],
-    ['the time changed', (db) => db.prepare('UPDATE audit SET at = at + 1 WHERE seq = 5').run(), { seq: 5, reason: 'changed' }],
-    ['a personal blob changed', (db) => {
-      const b = db.prepare('SELECT personal FROM audit WHERE seq = 1').pluck().get() as Buffer;
-      b[b.length - 1]! ^= 1;
-      db.prepare('UPDATE audit SET personal = ? WHERE seq = 1').run(b);
-    }, { seq: 1, reason: 'changed' }],
-    ['a personal blob moved to another entry', (db) => db.prepare('UPDATE audit SET personal = (SELECT personal FROM audit WHERE seq = 1) WHERE seq = 4').run(), { seq: 4, reason: 'changed' }],
-    ['personal fields added to an entry that had none', (db) => db.prepare('UPDATE audit SET personal = x\'00\', personal_digest = x\'00\' WHERE seq = 3').run(), { seq: 3, reason: 'changed' }],
-    ['a digest changed after purge', (db) => db.prepare('UPDATE audit SET personal = NULL, personal_digest = zeroblob(32) WHERE seq = 1').run(), { seq: 1, reason: 'changed' }],
-    ['a hash replaced by text', (db) => db.prepare(`UPDATE audit SET hash = 'x' WHERE seq = 2`).run(), { seq: 2, reason: 'changed' }],
-    ['a row deleted in the middle', (db) => db.prepare('DELETE FROM audit WHERE seq = 3').run(), { seq: 3, reason: 'removed' }],
-    ['the first row deleted', (db) => db.prepare('DELETE FROM audit WHERE seq = 1').run(), { seq: 1, reason: 'removed' }],
-    ['the last row deleted', (db) => db.prepare('DELETE FROM audit WHERE seq = 6').run(), { seq: 6, reason: 'removed' }],
-    ['the last two rows deleted', (db) => db.prepare('DELETE FROM audit WHERE seq >= 5').run(), { seq: 5, reason: 'removed' }],
-    ['a row deleted and the rest renumbered', (db) => {
-      db.prepare('DELETE FROM audit WHERE seq = 3').run();
-      db.prepare('UPDATE audit SET seq = seq - 1 WHERE seq > 3').run();
-    }, { seq: 3, reason: 'removed' }],
-    ['two rows swapped', (db) => {
-      db.prepare('UPDATE audit SET seq = -1 WHERE seq = 2').run();
-      db.prepare('UPDATE audit SET seq = 2 WHERE seq = 3').run();
-      db.prepare('UPDATE audit SET seq = 3 WHERE seq = -1').run();
-    }, { seq: 2, reason: 'reordered' }],
-    ['the first row moved to the end', (db) => {
-      db.prepare('UPDATE audit SET seq = 100 WHERE seq = 1').run();
-      db.prepare('UPDATE audit SET seq = seq - 1 WHERE seq BETWEEN 2 AND 6').run();
-      db.prepare('UPDATE audit SET seq = 6 WHERE seq = 100').run();
-    }, { seq: 1, reason: 'reordered' }],
-    ['the head record deleted', (db) => db.prepare(`DELETE FROM meta WHERE key = 'store.audit_head'`).run(), { seq: 0, reason: 'removed' }],
-    ['the head moved back one entry (no key to sign it)', (db) => {
-      const h = JSON.parse(db.prepare(`SELECT value FROM meta WHERE key = 'store.audit_head'`).pluck().get() as string) as { seq: number; hash: string; mac: string };
-      const prev = (db.prepare('SELECT hash FROM audit WHERE seq = 5').pluck().get() as Buffer).toString('hex');
-      db.prepare('DELETE FROM audit WHERE seq = 6').run();
-      db.prepare(`UPDATE meta SET value = ? WHERE key = 'store.audit_head'`).run(JSON.stringify({ ...h, seq: 5, hash: prev }));
-    }, { seq: 0, reason: 'changed' }],
+    [
+      'a clear field changed',
+      (db) => db.prepare(`UPDATE audit SET outcome = 'invalid' WHERE seq = 4`).run(),
+      { seq: 4, reason: 'changed' },
+    ],
+    [
+      'the actor changed',
+      (db) => db.prepare(`UPDATE audit SET actor = 'someone-else' WHERE seq = 2`).run(),
+      { seq: 2, reason: 'changed' },
+    ],
+    [
+      'the source address changed',
+      (db) => db.prepare(`UPDATE audit SET remote = '10.0.0.1' WHERE seq = 2`).run(),
+      { seq: 2, reason: 'changed' },
+    ],
+    [
+      'the time changed',
+      (db) => db.prepare('UPDATE audit SET at = at + 1 WHERE seq = 5').run(),
+      { seq: 5, reason: 'changed' },
+    ],
+    [
+      'a personal blob changed',
+      (db) => {
+        const b = db.prepare('SELECT personal FROM audit WHERE seq = 1').pluck().get() as Buffer;
+        b[b.length - 1]! ^= 1;
+        db.prepare('UPDATE audit SET personal = ? WHERE seq = 1').run(b);
+      },
+      { seq: 1, reason: 'changed' },
+    ],
+    [
+      'a personal blob moved to another entry',
+      (db) => db.prepare('UPDATE audit SET personal = (SELECT personal FROM audit WHERE seq = 1) WHERE seq = 4').run(),
+      { seq: 4, reason: 'changed' },
+    ],
+    [
+      'personal fields added to an entry that had none',
+      (db) => db.prepare("UPDATE audit SET personal = x'00', personal_digest = x'00' WHERE seq = 3").run(),
+      { seq: 3, reason: 'changed' },
+    ],
+    [
+      'a digest changed after purge',
+      (db) => db.prepare('UPDATE audit SET personal = NULL, personal_digest = zeroblob(32) WHERE seq = 1').run(),
+      { seq: 1, reason: 'changed' },
+    ],
+    [
+      'a hash replaced by text',
+      (db) => db.prepare(`UPDATE audit SET hash = 'x' WHERE seq = 2`).run(),
+      { seq: 2, reason: 'changed' },
+    ],
+    [
+      'a row deleted in the middle',
+      (db) => db.prepare('DELETE FROM audit WHERE seq = 3').run(),
+      { seq: 3, reason: 'removed' },
+    ],
+    [
+      'the first row deleted',
+      (db) => db.prepare('DELETE FROM audit WHERE seq = 1').run(),
+      { seq: 1, reason: 'removed' },
+    ],
+    [
+      'the last row deleted',
+      (db) => db.prepare('DELETE FROM audit WHERE seq = 6').run(),
+      { seq: 6, reason: 'removed' },
+    ],
+    [
+      'the last two rows deleted',
+      (db) => db.prepare('DELETE FROM audit WHERE seq >= 5').run(),
+      { seq: 5, reason: 'removed' },
+    ],
+    [
+      'a row deleted and the rest renumbered',
+      (db) => {
+        db.prepare('DELETE FROM audit WHERE seq = 3').run();
+        db.prepare('UPDATE audit SET seq = seq - 1 WHERE seq > 3').run();
+      },
+      { seq: 3, reason: 'removed' },
+    ],
+    [
+      'two rows swapped',
+      (db) => {
+        db.prepare('UPDATE audit SET seq = -1 WHERE seq = 2').run();
+        db.prepare('UPDATE audit SET seq = 2 WHERE seq = 3').run();
+        db.prepare('UPDATE audit SET seq = 3 WHERE seq = -1').run();
+      },
+      { seq: 2, reason: 'reordered' },
+    ],
+    [
+      'the first row moved to the end',
+      (db) => {
+        db.prepare('UPDATE audit SET seq = 100 WHERE seq = 1').run();
+        db.prepare('UPDATE audit SET seq = seq - 1 WHERE seq BETWEEN 2 AND 6').run();
+        db.prepare('UPDATE audit SET seq = 6 WHERE seq = 100').run();
+      },
+      { seq: 1, reason: 'reordered' },
+    ],
+    [
+      'the head record deleted',
+      (db) => db.prepare(`DELETE FROM meta WHERE key = 'store.audit_head'`).run(),
+      { seq: 0, reason: 'removed' },
+    ],
+    [
+      'the head moved back one entry (no key to sign it)',
+      (db) => {
+        const h = JSON.parse(
+          db.prepare(`SELECT value FROM meta WHERE key = 'store.audit_head'`).pluck().get() as string,
+        ) as { seq: number; hash: string; mac: string };
+        const prev = (db.prepare('SELECT hash FROM audit WHERE seq = 5').pluck().get() as Buffer).toString('hex');
+        db.prepare('DELETE FROM audit WHERE seq = 6').run();
+        db.prepare(`UPDATE meta SET value = ? WHERE key = 'store.audit_head'`).run(
+          JSON.stringify({ ...h, seq: 5, hash: prev }),
+        );
+      },
+      { seq: 0, reason: 'changed' },
+    ],
   ];
   for (const [what, edit, expected] of cases) {
     await t.test(what, async (t) => {
@@ -183,14 +306,23 @@ t.test('verify catches tampering done on the database file', async (t) => {
 t.test('a tampered tail stays visible after the gateway appends again', async (t) => {
   const dir = await seeded(t);
   const { store } = await tamperAndVerify(t, dir, (db) => db.prepare('DELETE FROM audit WHERE seq = 6').run());
-  t.same(await store.appendAudit(entry(7)).then((r) => r.seq), 7, 'new entries chain from the authenticated head, not the last row');
+  t.same(
+    await store.appendAudit(entry(7)).then((r) => r.seq),
+    7,
+    'new entries chain from the authenticated head, not the last row',
+  );
   t.match(await store.verifyAudit(), { ok: false, seq: 6, reason: 'removed' });
 });
 
 t.test('a forged or missing head stops appends with a typed error', async (t) => {
   const dir = await seeded(t);
-  const { store } = await tamperAndVerify(t, dir, (db) => db.prepare(`UPDATE meta SET value = '{"seq":1}' WHERE key = 'store.audit_head'`).run());
-  await t.rejects(store.appendAudit(entry(7)), { code: 'STORE_CORRUPT', details: { table: 'audit', reason: 'head-invalid' } });
+  const { store } = await tamperAndVerify(t, dir, (db) =>
+    db.prepare(`UPDATE meta SET value = '{"seq":1}' WHERE key = 'store.audit_head'`).run(),
+  );
+  await t.rejects(store.appendAudit(entry(7)), {
+    code: 'STORE_CORRUPT',
+    details: { table: 'audit', reason: 'head-invalid' },
+  });
   t.equal(store.listAudit({ limit: 100 }).length, 6, 'nothing appended');
 });
 

@@ -13,7 +13,14 @@ const tempDir = (t: Test): string => {
   return dir;
 };
 
-const taro: LookupInput = { kind: 'numbers', insurerNumber: '06139992', symbol: 'テスト', number: '12345', branch: '00', birthdate: '19800401' };
+const taro: LookupInput = {
+  kind: 'numbers',
+  insurerNumber: '06139992',
+  symbol: 'テスト',
+  number: '12345',
+  branch: '00',
+  birthdate: '19800401',
+};
 const hanako: LookupInput = { ...taro, number: '67890', branch: '01' };
 const secrets = ['髙橋　一郎', '髙橋', 'タカハシ', '06139992', '139992', '12345', '67890', '19800401', 'テスト'];
 
@@ -33,7 +40,10 @@ t.test('the key file is created 0600, reused, and never in the database', async 
   t.notOk(readFileSync(join(dir, DB_FILE)).includes(Buffer.from(key.toString('hex'))), 'nor its hex');
 
   const s2 = await GatewayStore.open({ dir });
-  t.notOk(s2.startupAlerts.some((a) => a.code === 'STORE_KEY_CREATED'), 'no new key');
+  t.notOk(
+    s2.startupAlerts.some((a) => a.code === 'STORE_KEY_CREATED'),
+    'no new key',
+  );
   t.same(readFileSync(keyPath), key, 'the same key is reused');
   t.same(s2.getEligibility(taro, 60_000)?.answer, { ok: 1 });
   await s2.close();
@@ -55,7 +65,11 @@ t.test('a short, malformed or wrong key is STORE_KEY_INVALID and changes nothing
   writeFileSync(keyPath, randomBytes(32));
   await t.rejects(GatewayStore.open({ dir }), { code: 'STORE_KEY_INVALID' }, 'another valid key');
   t.same(readFileSync(join(dir, DB_FILE)), before, 'the database was not touched');
-  t.same(readdirSync(dir).filter((f) => f.includes('.corrupt-')), [], 'nothing was moved aside');
+  t.same(
+    readdirSync(dir).filter((f) => f.includes('.corrupt-')),
+    [],
+    'nothing was moved aside',
+  );
 
   writeFileSync(keyPath, `${good.toString('hex')}\n`);
   const again = await GatewayStore.open({ dir });
@@ -67,7 +81,10 @@ t.test('the key comes from $CREDENTIALS_DIRECTORY/cache.key when present, or fro
   const dir = tempDir(t);
   const creds = tempDir(t);
   const saved = process.env.CREDENTIALS_DIRECTORY;
-  t.teardown(() => { if (saved === undefined) delete process.env.CREDENTIALS_DIRECTORY; else process.env.CREDENTIALS_DIRECTORY = saved; });
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.CREDENTIALS_DIRECTORY;
+    else process.env.CREDENTIALS_DIRECTORY = saved;
+  });
   const key = randomBytes(32);
   writeFileSync(join(creds, 'cache.key'), key, { mode: 0o400 });
   process.env.CREDENTIALS_DIRECTORY = creds;
@@ -86,12 +103,24 @@ t.test('the key comes from $CREDENTIALS_DIRECTORY/cache.key when present, or fro
 t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t) => {
   const dir = tempDir(t);
   const s = await GatewayStore.open({ dir });
-  const answer = { name: '髙橋　一郎', nameKana: 'タカハシ イチロウ', insurerNumber: '06139992', number: '12345', birthdate: '19800401', symbol: 'テスト' };
+  const answer = {
+    name: '髙橋　一郎',
+    nameKana: 'タカハシ イチロウ',
+    insurerNumber: '06139992',
+    number: '12345',
+    birthdate: '19800401',
+    symbol: 'テスト',
+  };
   await s.putEligibility(taro, answer, new Date());
   await s.putEligibility(hanako, { ...answer, number: '67890' }, new Date());
   await s.putEligibility({ kind: 'card', certSerial: '12345', issuer: 'CN=JPKI' }, answer, new Date());
   const { id } = await s.enqueue({ idempotencyKey: 'idem-1', kind: 'recheck', payload: { lookup: taro, answer } });
-  await s.addReconciliation({ outboxId: id, before: answer, after: { ...answer, number: '67890' }, changedFields: ['number'] });
+  await s.addReconciliation({
+    outboxId: id,
+    before: answer,
+    after: { ...answer, number: '67890' },
+    changedFields: ['number'],
+  });
   const files = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`].map((f) => join(dir, f));
   const check = (when: string) => {
     for (const f of files) {
@@ -101,7 +130,10 @@ t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t
         for (const enc of ['utf8', 'utf16le'] as const) {
           t.notOk(raw.includes(Buffer.from(secret, enc)), `${when}: ${secret} (${enc}) not in ${f.split('/').pop()}`);
         }
-        t.notOk(raw.includes(Buffer.from(secret, 'utf16le').swap16()), `${when}: ${secret} (utf16be) not in ${f.split('/').pop()}`);
+        t.notOk(
+          raw.includes(Buffer.from(secret, 'utf16le').swap16()),
+          `${when}: ${secret} (utf16be) not in ${f.split('/').pop()}`,
+        );
       }
     }
   };
@@ -111,7 +143,7 @@ t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t
   check('closed');
 });
 
-t.test('tampering is a typed error, never someone else\'s data', async (t) => {
+t.test("tampering is a typed error, never someone else's data", async (t) => {
   const dir = tempDir(t);
   const s = await GatewayStore.open({ dir });
   const old = new Date(Date.now() - 7 * 86_400_000);
@@ -130,7 +162,8 @@ t.test('tampering is a typed error, never someone else\'s data', async (t) => {
   const keys = new CacheKeys(readFileSync(join(dir, 'cache.key')));
   const lk = (l: LookupInput) => keys.lookupKey(l);
   const db = new Database(join(dir, DB_FILE));
-  const answerOf = (l: LookupInput) => db.prepare('SELECT answer FROM eligibility WHERE lookup = ?').pluck().get(lk(l)) as Buffer;
+  const answerOf = (l: LookupInput) =>
+    db.prepare('SELECT answer FROM eligibility WHERE lookup = ?').pluck().get(lk(l)) as Buffer;
   // flip one ciphertext byte of taro's answer
   const flipped = Buffer.from(answerOf(taro));
   flipped[flipped.length - 1]! ^= 0x01;
@@ -160,5 +193,9 @@ t.test('tampering is a typed error, never someone else\'s data', async (t) => {
   await t.rejects(s2.nextDue(10), { code: 'STORE_CORRUPT', details: { ids: [a.id, b.id] } }, 'swapped outbox payloads');
   t.equal(s2.outboxStats().dead, 2, 'the tampered entries are kept as dead');
   const due = await s2.nextDue(10);
-  t.same(due.map((e) => [e.id, e.payload]), [[c.id, { who: 'c' }]], 'the queue is not blocked');
+  t.same(
+    due.map((e) => [e.id, e.payload]),
+    [[c.id, { who: 'c' }]],
+    'the queue is not blocked',
+  );
 });

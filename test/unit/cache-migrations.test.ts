@@ -19,7 +19,10 @@ t.test('migrations are numbered from 1, strictly increasing', async (t) => {
   // Versions are reserved per branch (5: batches, 6: rechecks), so one branch may hold a gap until merged.
   const versions = MIGRATIONS.map((m) => m.version);
   t.equal(versions[0], 1);
-  t.ok(versions.every((v, i) => i === 0 || v > versions[i - 1]!), `increasing: ${versions.join(', ')}`);
+  t.ok(
+    versions.every((v, i) => i === 0 || v > versions[i - 1]!),
+    `increasing: ${versions.join(', ')}`,
+  );
   t.equal(LATEST_VERSION, versions[versions.length - 1]);
   t.ok(LATEST_VERSION >= 2);
 });
@@ -35,12 +38,18 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
   t.equal(v1.pragma('user_version', { simple: true }), 1);
   // a v1 outbox row and cache row, written as v1 code would
   const now = Date.now();
-  v1.prepare(`INSERT INTO outbox (id, idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at) VALUES (1, 'old', 'recheck', ?, ?, ?, 'pending', ?)`)
-    .run(keys.sealJson({ from: 'v1' }, AAD.outbox(1)), now, now, now);
+  v1.prepare(
+    `INSERT INTO outbox (id, idempotency_key, kind, payload, created_at, next_attempt_at, state, updated_at) VALUES (1, 'old', 'recheck', ?, ?, ?, 'pending', ?)`,
+  ).run(keys.sealJson({ from: 'v1' }, AAD.outbox(1)), now, now, now);
   const person = { kind: 'numbers', insurerNumber: '06139992', number: '12345', birthdate: '19800401' } as const;
   const lookup = keys.lookupKey(person);
-  v1.prepare('INSERT INTO eligibility (lookup, answer, verified_at, source, stored_at) VALUES (?, ?, ?, ?, ?)')
-    .run(lookup, keys.sealJson({ v: 1 }, AAD.eligibility(lookup.toString('hex'), now, 'central')), now, 'central', now);
+  v1.prepare('INSERT INTO eligibility (lookup, answer, verified_at, source, stored_at) VALUES (?, ?, ?, ?, ?)').run(
+    lookup,
+    keys.sealJson({ v: 1 }, AAD.eligibility(lookup.toString('hex'), now, 'central')),
+    now,
+    'central',
+    now,
+  );
   v1.close();
 
   const store = await GatewayStore.open({ dir });
@@ -48,7 +57,10 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
   const db = new Database(join(dir, DB_FILE), { readonly: true });
   t.teardown(() => db.close());
   t.equal(db.pragma('user_version', { simple: true }), LATEST_VERSION);
-  t.same(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(), MIGRATIONS.map((m) => m.version));
+  t.same(
+    db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
+    MIGRATIONS.map((m) => m.version),
+  );
   t.same(store.getEligibility(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
   t.equal(store.outboxStats().depth, 1, 'the depth counter (v6) starts from the entries already queued');
   t.equal(store.cacheEntries(), 1, 'the cache size (v8) starts from the answers already cached');
@@ -57,7 +69,12 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
   // v2 tables work
   await store.setRevocationList(['ab'], new Date());
   t.ok(store.isRevoked('AB'));
-  const { id } = await store.addReconciliation({ outboxId: 1, before: undefined, after: { v: 2 }, changedFields: ['v'] });
+  const { id } = await store.addReconciliation({
+    outboxId: 1,
+    before: undefined,
+    after: { v: 2 },
+    changedFields: ['v'],
+  });
   t.equal(store.listReconciliation()[0]?.id, id);
 });
 
@@ -68,7 +85,11 @@ t.test('a migration is all or nothing', async (t) => {
   db.exec('CREATE TABLE reconciliation (x)'); // makes step 2 fail half-way
   t.throws(() => migrate(db));
   t.equal(db.pragma('user_version', { simple: true }), 1, 'still at v1');
-  t.equal(db.prepare(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'revoked_serials'`).pluck().get(), 0, 'no part of v2 stayed');
+  t.equal(
+    db.prepare(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'revoked_serials'`).pluck().get(),
+    0,
+    'no part of v2 stayed',
+  );
   db.close();
 });
 

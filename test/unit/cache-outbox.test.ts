@@ -8,19 +8,33 @@ import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.j
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
   const store = await GatewayStore.open({ dir, ...(outboxMax ? { outboxMax } : {}) });
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return { store, dir };
 }
 
 t.test('FIFO: oldest first, marked inflight, only due entries', async (t) => {
   const { store } = await openStore(t);
   const ids: number[] = [];
-  for (let i = 0; i < 5; i++) ids.push((await store.enqueue({ idempotencyKey: `k${i}`, kind: 'recheck', payload: { i } })).id);
+  for (let i = 0; i < 5; i++)
+    ids.push((await store.enqueue({ idempotencyKey: `k${i}`, kind: 'recheck', payload: { i } })).id);
   const first = await store.nextDue(3);
-  t.same(first.map((e) => e.id), ids.slice(0, 3));
-  t.same(first.map((e) => e.payload), [{ i: 0 }, { i: 1 }, { i: 2 }]);
+  t.same(
+    first.map((e) => e.id),
+    ids.slice(0, 3),
+  );
+  t.same(
+    first.map((e) => e.payload),
+    [{ i: 0 }, { i: 1 }, { i: 2 }],
+  );
   t.ok(first.every((e) => e.attempts === 1 && e.kind === 'recheck'));
-  t.same((await store.nextDue(10)).map((e) => e.id), ids.slice(3), 'inflight entries are not handed out twice');
+  t.same(
+    (await store.nextDue(10)).map((e) => e.id),
+    ids.slice(3),
+    'inflight entries are not handed out twice',
+  );
   t.same(await store.nextDue(10), []);
   t.equal(store.outboxStats().depth, 5, 'inflight still counts in depth');
 
@@ -29,9 +43,15 @@ t.test('FIFO: oldest first, marked inflight, only due entries', async (t) => {
   await store.complete(ids[0]!, { retryAt: new Date(now + 60_000), error: 'CENTRAL_TIMEOUT' });
   await store.complete(ids[1]!, { retryAt: new Date(now - 1), error: 'CENTRAL_TIMEOUT' });
   await store.complete(ids[2]!, 'done');
-  t.same((await store.nextDue(10, new Date(now))).map((e) => e.id), [ids[1]]);
+  t.same(
+    (await store.nextDue(10, new Date(now))).map((e) => e.id),
+    [ids[1]],
+  );
   const later = await store.nextDue(10, new Date(now + 61_000));
-  t.same(later.map((e) => [e.id, e.attempts, e.lastError]), [[ids[0], 2, 'CENTRAL_TIMEOUT']]);
+  t.same(
+    later.map((e) => [e.id, e.attempts, e.lastError]),
+    [[ids[0], 2, 'CENTRAL_TIMEOUT']],
+  );
   t.equal(store.outboxStats().depth, 4);
   await t.rejects(store.complete(ids[2]!, 'done'), { code: 'OUTBOX_NOT_INFLIGHT' });
   await t.rejects(store.complete(12345, 'done'), { code: 'OUTBOX_NOT_FOUND' });
@@ -40,36 +60,57 @@ t.test('FIFO: oldest first, marked inflight, only due entries', async (t) => {
 t.test('settleOutbox: the cache write and the outcome commit together, then the next entries are taken', async (t) => {
   const { store } = await openStore(t);
   const ids: number[] = [];
-  for (let i = 0; i < 3; i++) ids.push((await store.enqueue({ idempotencyKey: `s${i}`, kind: 'numbers', payload: { i } })).id);
+  for (let i = 0; i < 3; i++)
+    ids.push((await store.enqueue({ idempotencyKey: `s${i}`, kind: 'numbers', payload: { i } })).id);
   const [first] = await store.nextDue(1);
   const person: LookupInput = { kind: 'numbers', insurerNumber: '06139999', number: '12345', birthdate: '19800101' };
   const write = store.eligibilityWrite(person, { validity: '1' }, new Date());
   const next = await store.settleOutbox(first!.id, 'done', { writes: [write], next: 2 });
-  t.same(next.map((e) => [e.id, e.attempts]), [[ids[1], 1], [ids[2], 1]], 'the next ones, marked inflight');
+  t.same(
+    next.map((e) => [e.id, e.attempts]),
+    [
+      [ids[1], 1],
+      [ids[2], 1],
+    ],
+    'the next ones, marked inflight',
+  );
   t.same(store.getEligibility(person, 60_000)?.answer, { validity: '1' }, 'the cache write is in');
   t.equal(store.outboxStats().depth, 2, 'the first is done');
   // A refused outcome undoes the cache write of the same call: nothing of it stands.
   const other: LookupInput = { ...person, number: '99999' };
-  await t.rejects(store.settleOutbox(first!.id, 'done', { writes: [store.eligibilityWrite(other, { validity: '1' }, new Date())], next: 1 }), { code: 'OUTBOX_NOT_INFLIGHT' });
+  await t.rejects(
+    store.settleOutbox(first!.id, 'done', {
+      writes: [store.eligibilityWrite(other, { validity: '1' }, new Date())],
+      next: 1,
+    }),
+    { code: 'OUTBOX_NOT_INFLIGHT' },
+  );
   t.equal(store.getEligibility(other, 60_000), undefined, 'no cache write without its outcome');
   t.same(await store.settleOutbox(ids[1]!, 'done', { next: 0 }), [], 'next: 0 takes nothing');
 });
 
-t.test('an entry that cannot be decrypted is parked as dead; after settleOutbox the error says the outcome stood', async (t) => {
-  const { store, dir } = await openStore(t);
-  const ids: number[] = [];
-  for (let i = 0; i < 3; i++) ids.push((await store.enqueue({ idempotencyKey: `c${i}`, kind: 'numbers', payload: { i } })).id);
-  const raw = new Database(join(dir, DB_FILE));
-  raw.prepare('UPDATE outbox SET payload = ? WHERE id IN (?, ?)').run(Buffer.alloc(40, 1), ids[1], ids[2]);
-  raw.close();
-  const [first] = await store.nextDue(1);
-  t.equal(first?.id, ids[0], 'the readable one is handed out');
-  await t.rejects(store.settleOutbox(first!.id, 'done', { next: 1 }), { code: 'STORE_CORRUPT', details: { ids: [ids[1]], settled: true } });
-  t.match(store.outboxStats(), { depth: 1, dead: 1 }, 'the first is done, the bad one dead');
-  const e = await store.nextDue(1).catch((x: unknown) => x as { code: string; details: Record<string, unknown> });
-  t.match(e, { code: 'STORE_CORRUPT', details: { ids: [ids[2]] } });
-  t.notOk('settled' in (e as { details: Record<string, unknown> }).details, 'nextDue alone settles nothing');
-});
+t.test(
+  'an entry that cannot be decrypted is parked as dead; after settleOutbox the error says the outcome stood',
+  async (t) => {
+    const { store, dir } = await openStore(t);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push((await store.enqueue({ idempotencyKey: `c${i}`, kind: 'numbers', payload: { i } })).id);
+    const raw = new Database(join(dir, DB_FILE));
+    raw.prepare('UPDATE outbox SET payload = ? WHERE id IN (?, ?)').run(Buffer.alloc(40, 1), ids[1], ids[2]);
+    raw.close();
+    const [first] = await store.nextDue(1);
+    t.equal(first?.id, ids[0], 'the readable one is handed out');
+    await t.rejects(store.settleOutbox(first!.id, 'done', { next: 1 }), {
+      code: 'STORE_CORRUPT',
+      details: { ids: [ids[1]], settled: true },
+    });
+    t.match(store.outboxStats(), { depth: 1, dead: 1 }, 'the first is done, the bad one dead');
+    const e = await store.nextDue(1).catch((x: unknown) => x as { code: string; details: Record<string, unknown> });
+    t.match(e, { code: 'STORE_CORRUPT', details: { ids: [ids[2]] } });
+    t.notOk('settled' in (e as { details: Record<string, unknown> }).details, 'nextDue alone settles nothing');
+  },
+);
 
 t.test('the idempotency key is unique: a duplicate returns the existing id, no second row', async (t) => {
   const { store, dir } = await openStore(t);
@@ -83,9 +124,17 @@ t.test('the idempotency key is unique: a duplicate returns the existing id, no s
   ]);
   t.equal(both1.id, both2.id, 'concurrent duplicates too');
   const due = await store.nextDue(10);
-  t.same(due.map((e) => e.payload), [{ v: 1 }, 1], 'the first payload is kept');
+  t.same(
+    due.map((e) => e.payload),
+    [{ v: 1 }, 1],
+    'the first payload is kept',
+  );
   await store.complete(a.id, 'done');
-  t.same(await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: {} }), { id: a.id, depth: 1, duplicate: true }, 'even once done');
+  t.same(
+    await store.enqueue({ idempotencyKey: 'same', kind: 'recheck', payload: {} }),
+    { id: a.id, depth: 1, duplicate: true },
+    'even once done',
+  );
   const db = new Database(join(dir, DB_FILE), { readonly: true });
   t.equal(db.prepare('SELECT COUNT(*) FROM outbox').pluck().get(), 2);
   db.close();
@@ -94,17 +143,34 @@ t.test('the idempotency key is unique: a duplicate returns the existing id, no s
 t.test('the size cap refuses explicitly and never drops old entries', async (t) => {
   const { store } = await openStore(t, 3);
   for (let i = 0; i < 3; i++) await store.enqueue({ idempotencyKey: `k${i}`, kind: 'k', payload: i });
-  await t.rejects(store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 }), { code: 'OUTBOX_FULL', retryable: true, details: { depth: 3, max: 3 } });
+  await t.rejects(store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 }), {
+    code: 'OUTBOX_FULL',
+    retryable: true,
+    details: { depth: 3, max: 3 },
+  });
   t.same(store.outboxStats(), { depth: 3, dead: 0, fillRatio: 1, oldestAt: store.outboxStats().oldestAt });
-  t.same(await store.enqueue({ idempotencyKey: 'k0', kind: 'k', payload: 0 }).then((r) => r.duplicate), true, 'a duplicate is still answered when full');
+  t.same(
+    await store.enqueue({ idempotencyKey: 'k0', kind: 'k', payload: 0 }).then((r) => r.duplicate),
+    true,
+    'a duplicate is still answered when full',
+  );
   const [e] = await store.nextDue(1);
   t.equal(e?.payload, 0, 'the oldest is still there');
   await store.complete(e!.id, 'done');
-  t.equal((await store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 })).depth, 3, 'room again once one is done');
+  t.equal(
+    (await store.enqueue({ idempotencyKey: 'k3', kind: 'k', payload: 3 })).depth,
+    3,
+    'room again once one is done',
+  );
   // a refusal inside a group commit does not undo the others of the batch
   await store.complete((await store.nextDue(1))[0]!.id, 'done');
-  const results = await Promise.allSettled([0, 1, 2].map((i) => store.enqueue({ idempotencyKey: `b${i}`, kind: 'k', payload: i })));
-  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected']);
+  const results = await Promise.allSettled(
+    [0, 1, 2].map((i) => store.enqueue({ idempotencyKey: `b${i}`, kind: 'k', payload: i })),
+  );
+  t.same(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'rejected'],
+  );
   t.equal(store.outboxStats().depth, 3);
 });
 
@@ -121,7 +187,10 @@ t.test('dead entries are kept, counted, and not handed out; stats', async (t) =>
   t.equal(st.dead, 1);
   t.equal(st.fillRatio, 0.1);
   t.ok(st.oldestAt && st.oldestAt.getTime() > t0.getTime(), 'oldestAt is the oldest live entry');
-  t.same((await store.nextDue(10)).map((e) => e.payload), [2]);
+  t.same(
+    (await store.nextDue(10)).map((e) => e.payload),
+    [2],
+  );
   t.equal(await store.pruneOutbox(new Date(Date.now() + 1000)), 0, 'nothing done yet');
 });
 
@@ -137,7 +206,13 @@ t.test('inflight entries left by a crash go back to pending at open', async (t) 
   t.teardown(() => s2.close());
   t.ok(s2.startupAlerts.some((a) => a.code === 'OUTBOX_INFLIGHT_RESET' && a.details?.count === 2));
   const again = await s2.nextDue(10);
-  t.same(again.map((e) => [e.payload, e.attempts]), [['a', 2], ['b', 2]]);
+  t.same(
+    again.map((e) => [e.payload, e.attempts]),
+    [
+      ['a', 2],
+      ['b', 2],
+    ],
+  );
   for (const e of again) await s2.complete(e.id, 'done');
   t.equal(await s2.pruneOutbox(new Date(Date.now() + 1000)), 2, 'done entries can be pruned');
 });
@@ -146,10 +221,14 @@ t.test('the depth kept by triggers equals a count of the open entries through ev
   const { store } = await openStore(t, 50);
   const db = new Database(store.dbPath, { readonly: true });
   t.teardown(() => db.close());
-  const truth = (): number => db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')`).pluck().get() as number;
-  const check = (what: string): void => { t.equal(store.outboxStats().depth, truth(), what); };
+  const truth = (): number =>
+    db.prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')`).pluck().get() as number;
+  const check = (what: string): void => {
+    t.equal(store.outboxStats().depth, truth(), what);
+  };
   const ids: number[] = [];
-  for (let i = 0; i < 12; i++) ids.push((await store.enqueue({ idempotencyKey: `d${i}`, kind: 'numbers', payload: { i } })).id);
+  for (let i = 0; i < 12; i++)
+    ids.push((await store.enqueue({ idempotencyKey: `d${i}`, kind: 'numbers', payload: { i } })).id);
   check('after enqueues');
   t.equal(truth(), 12);
   await store.enqueue({ idempotencyKey: 'd0', kind: 'numbers', payload: { i: 0 } });
@@ -175,19 +254,31 @@ t.test('requests made in one go cross to the writer as one message and are answe
   const { Worker } = await import('node:worker_threads');
   const real = Worker.prototype.postMessage;
   let posts = 0;
-  Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, ...a: Parameters<typeof real>) { posts++; return real.apply(this, a); };
+  Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, ...a: Parameters<typeof real>) {
+    posts++;
+    return real.apply(this, a);
+  };
   let answers: PromiseSettledResult<{ id: number; duplicate: boolean }>[];
   try {
     // 32 at once against a cap of 30: one message, one group commit, and the two over the cap refused alone.
-    answers = await Promise.allSettled(Array.from({ length: 32 }, (_x, i) => store.enqueue({ idempotencyKey: `b${i}`, kind: 'recheck', payload: { i } })));
+    answers = await Promise.allSettled(
+      Array.from({ length: 32 }, (_x, i) =>
+        store.enqueue({ idempotencyKey: `b${i}`, kind: 'recheck', payload: { i } }),
+      ),
+    );
   } finally {
     Worker.prototype.postMessage = real;
   }
   t.equal(posts, 1, 'one message to the writer');
-  const ok = answers.filter((a) => a.status === 'fulfilled').map((a) => (a as PromiseFulfilledResult<{ id: number }>).value.id);
+  const ok = answers
+    .filter((a) => a.status === 'fulfilled')
+    .map((a) => (a as PromiseFulfilledResult<{ id: number }>).value.id);
   t.equal(ok.length, 30);
   t.equal(new Set(ok).size, 30, 'each request got its own answer');
-  t.match(answers.slice(30), [{ status: 'rejected', reason: { code: 'OUTBOX_FULL' } }, { status: 'rejected', reason: { code: 'OUTBOX_FULL' } }]);
+  t.match(answers.slice(30), [
+    { status: 'rejected', reason: { code: 'OUTBOX_FULL' } },
+    { status: 'rejected', reason: { code: 'OUTBOX_FULL' } },
+  ]);
   t.equal(store.outboxStats().depth, 30);
 });
 

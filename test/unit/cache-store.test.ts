@@ -8,11 +8,21 @@ import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.j
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
   const store = await GatewayStore.open({ dir, ...(outboxMax ? { outboxMax } : {}) });
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   return { store, dir };
 }
 
-const person: LookupInput = { kind: 'numbers', insurerNumber: '  139998', symbol: 'テスト', number: '12345', branch: '00', birthdate: '19800401' };
+const person: LookupInput = {
+  kind: 'numbers',
+  insurerNumber: '  139998',
+  symbol: 'テスト',
+  number: '12345',
+  branch: '00',
+  birthdate: '19800401',
+};
 const answer = { validity: '1', name: '髙橋　一郎', nameKana: 'タカハシ イチロウ', insurerNumber: '06139992' };
 
 t.test('an answer round-trips, and maxAge is honoured', async (t) => {
@@ -44,7 +54,9 @@ t.test('lookups are normalized', async (t) => {
 
   const card: LookupInput = { kind: 'card', certSerial: '0A:1B:2C', issuer: 'CN=JPKI' };
   await store.putEligibility(card, { validity: '1' }, new Date());
-  t.same(store.getEligibility({ kind: 'card', certSerial: 'a1b2c', issuer: ' CN=JPKI ' }, 60_000)?.answer, { validity: '1' });
+  t.same(store.getEligibility({ kind: 'card', certSerial: 'a1b2c', issuer: ' CN=JPKI ' }, 60_000)?.answer, {
+    validity: '1',
+  });
   t.equal(store.getEligibility({ kind: 'card', certSerial: 'a1b2c', issuer: 'CN=other' }, 60_000), undefined);
 
   t.throws(() => store.getEligibility({ ...person, insurerNumber: '13x998' }, 1), { code: 'STORE_INPUT_INVALID' });
@@ -66,15 +78,35 @@ t.test('a late, older answer does not replace a fresher one', async (t) => {
 t.test('reconciliation: add, list, mark handled', async (t) => {
   const { store } = await openStore(t);
   const { id: outboxId } = await store.enqueue({ idempotencyKey: 'r1', kind: 'recheck', payload: {} });
-  const { id } = await store.addReconciliation({ outboxId, before: { validity: '1' }, after: { validity: '2' }, changedFields: ['validity'] });
-  const { id: id2 } = await store.addReconciliation({ outboxId, before: undefined, after: answer, changedFields: ['name'] });
+  const { id } = await store.addReconciliation({
+    outboxId,
+    before: { validity: '1' },
+    after: { validity: '2' },
+    changedFields: ['validity'],
+  });
+  const { id: id2 } = await store.addReconciliation({
+    outboxId,
+    before: undefined,
+    after: answer,
+    changedFields: ['name'],
+  });
   const open = store.listReconciliation();
   t.equal(open.length, 2);
-  t.same(open[0], { id, outboxId, before: { validity: '1' }, after: { validity: '2' }, changedFields: ['validity'], createdAt: open[0]!.createdAt });
+  t.same(open[0], {
+    id,
+    outboxId,
+    before: { validity: '1' },
+    after: { validity: '2' },
+    changedFields: ['validity'],
+    createdAt: open[0]!.createdAt,
+  });
   t.equal(open[1]?.before, undefined);
   t.same(open[1]?.after, answer);
   await store.markHandled(id);
-  t.same(store.listReconciliation().map((r) => r.id), [id2]);
+  t.same(
+    store.listReconciliation().map((r) => r.id),
+    [id2],
+  );
   const all = store.listReconciliation({ includeHandled: true });
   t.equal(all.length, 2);
   t.type(all[0]?.handledAt, Date);
@@ -86,7 +118,11 @@ t.test('revocation list: replace, check, age', async (t) => {
   t.equal(store.revocationAge(), undefined, 'never fetched');
   t.equal(store.isRevoked('01'), false);
   const fetchedAt = new Date(Date.now() - 5000);
-  t.same(await store.setRevocationList(['0a:1b', 'FF', '00ff'], fetchedAt), { count: 2 }, 'duplicates after normalization count once');
+  t.same(
+    await store.setRevocationList(['0a:1b', 'FF', '00ff'], fetchedAt),
+    { count: 2 },
+    'duplicates after normalization count once',
+  );
   t.ok(store.isRevoked('a1b'));
   t.ok(store.isRevoked('ff'));
   t.notOk(store.isRevoked('fe'));
@@ -109,7 +145,9 @@ t.test('a closed store refuses with STORE_CLOSED; close is idempotent and drains
   const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = await GatewayStore.open({ dir });
-  const writes = Array.from({ length: 50 }, (_, i) => store.enqueue({ idempotencyKey: `c${i}`, kind: 'k', payload: i }));
+  const writes = Array.from({ length: 50 }, (_, i) =>
+    store.enqueue({ idempotencyKey: `c${i}`, kind: 'k', payload: i }),
+  );
   const closing = store.close();
   await Promise.all(writes);
   await Promise.all([closing, store.close()]);
@@ -121,16 +159,19 @@ t.test('a closed store refuses with STORE_CLOSED; close is idempotent and drains
   await again.close();
 });
 
-t.test('the cache size kept by triggers equals a count of the rows, through new answers and updates of old ones', async (t) => {
-  const { store, dir } = await openStore(t);
-  const other: LookupInput = { ...person, number: '99999' };
-  const older = new Date(Date.now() - 60_000);
-  await store.putEligibility(person, answer, older);
-  await store.putEligibility(person, answer, new Date()); // the same person again: an update, not a row
-  await store.putEligibility(person, answer, older); // an older answer is not taken
-  await store.putEligibility(other, answer, new Date());
-  const db = new Database(join(dir, DB_FILE), { readonly: true });
-  t.teardown(() => db.close());
-  t.equal(db.prepare('SELECT COUNT(*) FROM eligibility').pluck().get(), 2);
-  t.equal(store.cacheEntries(), 2);
-});
+t.test(
+  'the cache size kept by triggers equals a count of the rows, through new answers and updates of old ones',
+  async (t) => {
+    const { store, dir } = await openStore(t);
+    const other: LookupInput = { ...person, number: '99999' };
+    const older = new Date(Date.now() - 60_000);
+    await store.putEligibility(person, answer, older);
+    await store.putEligibility(person, answer, new Date()); // the same person again: an update, not a row
+    await store.putEligibility(person, answer, older); // an older answer is not taken
+    await store.putEligibility(other, answer, new Date());
+    const db = new Database(join(dir, DB_FILE), { readonly: true });
+    t.teardown(() => db.close());
+    t.equal(db.prepare('SELECT COUNT(*) FROM eligibility').pluck().get(), 2);
+    t.equal(store.cacheEntries(), 2);
+  },
+);

@@ -5,15 +5,21 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
-import { main } from '../../src/gateway/cli.js';
+import { main } from '../../src/cli/index.js';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const ow = process.stdout.write.bind(process.stdout);
   const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string | Uint8Array) => { out += String(s); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { err += String(s); return true; }) as typeof process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  }) as typeof process.stderr.write;
   try {
     return { code: await main(argv), out, err };
   } finally {
@@ -33,7 +39,16 @@ async function setup(t: Test): Promise<{ dir: string; config: string }> {
 t.test('intact log: exit 0; tampered: exit 1 naming the entry', async (t) => {
   const { dir, config } = await setup(t);
   const s = await GatewayStore.open({ dir });
-  for (let i = 0; i < 3; i++) await s.appendAudit({ kind: 'check', actor: 'c1', action: 'inquiry.card', mode: 'card', outcome: 'valid', source: 'central', personal: { serial: `0${i}` } });
+  for (let i = 0; i < 3; i++)
+    await s.appendAudit({
+      kind: 'check',
+      actor: 'c1',
+      action: 'inquiry.card',
+      mode: 'card',
+      outcome: 'valid',
+      source: 'central',
+      personal: { serial: `0${i}` },
+    });
   // verify while the store is open, as next to a running daemon
   let r = await run(['audit', 'verify', '--config', config]);
   t.equal(r.code, 0, r.err);

@@ -5,33 +5,49 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminAccounts } from '../../src/gateway/admin/auth.js';
-import { cmdAdmin } from '../../src/gateway/cli-admin.js';
-import { cmdBackup, cmdRestore, cmdSupportBundle } from '../../src/gateway/cli-backup.js';
-import { checkWriteLatency, cmdDoctor, formatDoctor, runDoctor } from '../../src/gateway/cli-doctor.js';
-import { type CliContext, cmdStatus } from '../../src/gateway/cli-status.js';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { type GatewayConfig, validateConfig } from '../../src/gateway/config.js';
-import { HealthServer } from '../../src/gateway/health.js';
-import type { GatewayStatus } from '../../src/gateway/status.js';
-import { loadOrCreateTlsIdentity } from '../../src/gateway/tls-identity.js';
+import { AdminAccounts } from '../../src/admin/auth.js';
+import { cmdAdmin } from '../../src/cli/admin.js';
+import { cmdBackup, cmdRestore, cmdSupportBundle } from '../../src/cli/backup.js';
+import { checkWriteLatency, cmdDoctor, formatDoctor, runDoctor } from '../../src/cli/doctor.js';
+import { type CliContext, cmdStatus } from '../../src/cli/status.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { type GatewayConfig, validateConfig } from '../../src/core/config.js';
+import { HealthServer } from '../../src/ops/health.js';
+import type { GatewayStatus } from '../../src/ops/status.js';
+import { loadOrCreateTlsIdentity } from '../../src/ops/tls-identity.js';
 
 const tmp = (p: string): string => mkdtempSync(join(tmpdir(), `onshi-cli-${p}-`));
 
 class Usage extends Error {}
 function context(config: GatewayConfig): CliContext & { text: () => string } {
   let buf = '';
-  return { config: () => config, usage: (m) => new Usage(m), out: (s) => { buf += s; }, text: () => buf };
+  return {
+    config: () => config,
+    usage: (m) => new Usage(m),
+    out: (s) => {
+      buf += s;
+    },
+    text: () => buf,
+  };
 }
 
 function status(over: Partial<GatewayStatus> = {}): GatewayStatus {
   const now = new Date().toISOString();
   return {
-    version: '0.1.0', startedAt: now, now, ready: true, checks: { api: true },
+    version: '0.1.0',
+    startedAt: now,
+    now,
+    ready: true,
+    checks: { api: true },
     reader: { enabled: true, state: 'ready', readers: [{ name: 'Virtual PCD 00 00', cardPresent: true }] },
-    card: { present: true }, line: { state: 'down', lastError: 'CENTRAL_UNREACHABLE' }, outbox: { depth: 2, oldestAt: new Date(Date.now() - 600_000).toISOString() },
-    cache: { entries: 5 }, clock: { skewMs: 1200 }, certificates: [{ name: 'central-client', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString() }],
-    tls: { fingerprint: 'AB:CD', spkiSha256: 'x', notAfter: '2029-01-01T00:00:00.000Z' }, api: { listening: true, port: 8765, connections: 3 },
+    card: { present: true },
+    line: { state: 'down', lastError: 'CENTRAL_UNREACHABLE' },
+    outbox: { depth: 2, oldestAt: new Date(Date.now() - 600_000).toISOString() },
+    cache: { entries: 5 },
+    clock: { skewMs: 1200 },
+    certificates: [{ name: 'central-client', notAfter: new Date(Date.now() + 10 * 86_400_000).toISOString() }],
+    tls: { fingerprint: 'AB:CD', spkiSha256: 'x', notAfter: '2029-01-01T00:00:00.000Z' },
+    api: { listening: true, port: 8765, connections: 3 },
     ...over,
   };
 }
@@ -72,18 +88,61 @@ async function fakeCentral(t: Test, dateHeader?: string): Promise<{ config: Gate
   // The gateway's client certificate needs clientAuth, which our own server identity does not have.
   const cliDir = tmp('client');
   const client = { keyFile: join(cliDir, 'client.key'), certFile: join(cliDir, 'client.pem') };
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=clinic', '-days', '365',
-    '-addext', 'extendedKeyUsage=clientAuth', '-keyout', client.keyFile, '-out', client.certFile], { stdio: 'ignore' });
-  const https = createServer({ key: server.keyPem, cert: server.certPem, ca: readFileSync(client.certFile), requestCert: true, rejectUnauthorized: true }, (_req, res) => {
-    res.writeHead(200, dateHeader ? { date: dateHeader } : {});
-    res.end();
-  });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=clinic',
+      '-days',
+      '365',
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+      '-keyout',
+      client.keyFile,
+      '-out',
+      client.certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  const https = createServer(
+    {
+      key: server.keyPem,
+      cert: server.certPem,
+      ca: readFileSync(client.certFile),
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (_req, res) => {
+      res.writeHead(200, dateHeader ? { date: dateHeader } : {});
+      res.end();
+    },
+  );
   await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { https.close(() => r()); https.closeAllConnections(); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        https.close(() => r());
+        https.closeAllConnections();
+      }),
+  );
   const state = tmp('state');
   const config = validateConfig({
-    stateDir: state, health: { port: 1 },
-    central: { url: `https://127.0.0.1:${(https.address() as AddressInfo).port}`, caFile: server.certFile, certFile: client.certFile, keyFile: client.keyFile, timeoutMs: 2000 },
+    stateDir: state,
+    health: { port: 1 },
+    central: {
+      url: `https://127.0.0.1:${(https.address() as AddressInfo).port}`,
+      caFile: server.certFile,
+      certFile: client.certFile,
+      keyFile: client.keyFile,
+      timeoutMs: 2000,
+    },
   });
   return { config, state };
 }
@@ -92,7 +151,12 @@ t.test('doctor: everything fine', async (t) => {
   const { config } = await fakeCentral(t);
   const sock = join(tmp('sock'), 'pcscd.comm');
   writeFileSync(sock, '');
-  const checks = await runDoctor({ config, pcscSocket: sock, listReaders: async () => ['Virtual PCD 00 00'], writeRounds: 5 });
+  const checks = await runDoctor({
+    config,
+    pcscSocket: sock,
+    listReaders: async () => ['Virtual PCD 00 00'],
+    writeRounds: 5,
+  });
   const by = Object.fromEntries(checks.map((c) => [c.name, c]));
   t.equal(by['pcscd']!.status, 'ok');
   t.equal(by['card reader']!.status, 'ok');
@@ -101,7 +165,10 @@ t.test('doctor: everything fine', async (t) => {
   t.equal(by['clock']!.status, 'ok', by['clock']!.detail);
   t.match(by['SD write latency']!.detail, /median [\d.]+ ms, worst [\d.]+ ms over 5/);
   t.equal(by['certificate central-client']!.status, 'ok');
-  t.notOk(checks.some((c) => c.status === 'fail'), formatDoctor(checks));
+  t.notOk(
+    checks.some((c) => c.status === 'fail'),
+    formatDoctor(checks),
+  );
 });
 
 t.test('doctor: each failure says what to do', async (t) => {
@@ -114,7 +181,12 @@ t.test('doctor: each failure says what to do', async (t) => {
   t.match(by['clock']!.detail, /= 36\d\d\.\d s/);
   t.match(by['clock']!.fix, /timedatectl set-ntp true/);
 
-  const noReader = await runDoctor({ config, pcscSocket: join(import.meta.dirname, 'cli-ops.test.ts'), listReaders: async () => [], writeRounds: 1 });
+  const noReader = await runDoctor({
+    config,
+    pcscSocket: join(import.meta.dirname, 'cli-ops.test.ts'),
+    listReaders: async () => [],
+    writeRounds: 1,
+  });
   t.match(noReader.find((c) => c.name === 'card reader')?.fix, /plug the reader in/);
 
   const down = validateConfig({ ...config, central: { ...config.central, url: 'https://127.0.0.1:1' } });
@@ -127,18 +199,27 @@ t.test('doctor: each failure says what to do', async (t) => {
 
   const otherCa = loadOrCreateTlsIdentity({ stateDir: tmp('otherca') });
   const wrongCa = validateConfig({ ...config, central: { ...config.central, caFile: otherCa.certFile } });
-  const ca = (await runDoctor({ config: wrongCa, pcscSocket: '/x', writeRounds: 1 })).find((c) => c.name === 'line and TLS to central')!;
+  const ca = (await runDoctor({ config: wrongCa, pcscSocket: '/x', writeRounds: 1 })).find(
+    (c) => c.name === 'line and TLS to central',
+  )!;
   t.equal(ca.status, 'fail');
   t.match(ca.fix, /does not verify against central-ca\.pem/);
 
   const serverOnly = loadOrCreateTlsIdentity({ stateDir: tmp('serveronly') });
-  const refusedCert = validateConfig({ ...config, central: { ...config.central, certFile: serverOnly.certFile, keyFile: serverOnly.keyFile } });
-  const rc = (await runDoctor({ config: refusedCert, pcscSocket: '/x', writeRounds: 1 })).find((c) => c.name === 'line and TLS to central')!;
+  const refusedCert = validateConfig({
+    ...config,
+    central: { ...config.central, certFile: serverOnly.certFile, keyFile: serverOnly.keyFile },
+  });
+  const rc = (await runDoctor({ config: refusedCert, pcscSocket: '/x', writeRounds: 1 })).find(
+    (c) => c.name === 'line and TLS to central',
+  )!;
   t.equal(rc.status, 'fail', 'TLS 1.3: the handshake completes, then central refuses the certificate');
   t.match(rc.fix, /refused our client certificate/);
 
   const noCreds = validateConfig({ stateDir: tmp('nocreds') });
-  const nc = (await runDoctor({ config: noCreds, credentialsDir: tmp('emptycreds'), pcscSocket: '/x', writeRounds: 1 })).find((c) => c.name === 'central TLS')!;
+  const nc = (
+    await runDoctor({ config: noCreds, credentialsDir: tmp('emptycreds'), pcscSocket: '/x', writeRounds: 1 })
+  ).find((c) => c.name === 'central TLS')!;
   t.equal(nc.status, 'fail');
   t.match(nc.fix, /certificate set/);
 
@@ -174,11 +255,18 @@ t.test('backup and restore from the command line', async (t) => {
   loadOrCreateTlsIdentity({ stateDir: state });
   const config = validateConfig({ stateDir: state, health: { port: 1 } });
   const out = join(tmp('bk-out'), 'b.onshibak');
-  await t.rejects(cmdBackup(['--config', cfgFile, '--credentials', creds, '--out', out], context(config)), { message: /--no-encrypt/ }, 'a passphrase or --no-encrypt is required');
+  await t.rejects(
+    cmdBackup(['--config', cfgFile, '--credentials', creds, '--out', out], context(config)),
+    { message: /--no-encrypt/ },
+    'a passphrase or --no-encrypt is required',
+  );
   const passFile = join(tmp('bk-pass'), 'p');
   writeFileSync(passFile, 'a long passphrase\n');
   const ctx = context(config);
-  t.equal(await cmdBackup(['--config', cfgFile, '--credentials', creds, '--out', out, '--passphrase-file', passFile], ctx), 0);
+  t.equal(
+    await cmdBackup(['--config', cfgFile, '--credentials', creds, '--out', out, '--passphrase-file', passFile], ctx),
+    0,
+  );
   t.match(ctx.text(), /encrypted, mode 0600/);
   t.equal(statSync(out).mode & 0o777, 0o600);
 
@@ -187,9 +275,17 @@ t.test('backup and restore from the command line', async (t) => {
   const creds2 = tmp('bk-creds2');
   const cfg2 = join(tmp('bk-etc2'), 'config.json');
   const config2 = validateConfig({ stateDir: state2, health: { port: 1 } });
-  await t.rejects(cmdRestore([out, '--config', cfg2, '--credentials', creds2], context(config2)), { message: /encrypted/ }, 'encrypted: needs the passphrase');
+  await t.rejects(
+    cmdRestore([out, '--config', cfg2, '--credentials', creds2], context(config2)),
+    { message: /encrypted/ },
+    'encrypted: needs the passphrase',
+  );
   const r = context(config2);
-  t.equal(await cmdRestore([out, '--config', cfg2, '--credentials', creds2, '--passphrase-file', passFile], r), 0, r.text());
+  t.equal(
+    await cmdRestore([out, '--config', cfg2, '--credentials', creds2, '--passphrase-file', passFile], r),
+    0,
+    r.text(),
+  );
   t.equal(new ClientStore(state2).authenticate(token)?.name, 'reception', 'the clients came back');
   t.equal(readFileSync(join(creds2, 'cache.key'), 'utf8'), 'k'.repeat(64));
   t.equal(JSON.parse(readFileSync(cfg2, 'utf8')).stateDir, state);
@@ -198,7 +294,9 @@ t.test('backup and restore from the command line', async (t) => {
   const health = await HealthServer.start({ port: 0, status: { status: () => status() } });
   t.teardown(() => health.close());
   const running = validateConfig({ stateDir: state2, health: { port: health.port } });
-  await t.rejects(cmdRestore([out, '--config', cfg2, '--passphrase-file', passFile], context(running)), { message: /gateway is running/ });
+  await t.rejects(cmdRestore([out, '--config', cfg2, '--passphrase-file', passFile], context(running)), {
+    message: /gateway is running/,
+  });
 });
 
 t.test('support bundle from the command line', async (t) => {

@@ -7,15 +7,22 @@
 import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GatewayClient } from '../../src/gateway/client.js';
+import { GatewayClient } from '../../src/client/index.js';
 import { waitFor } from '../helpers/gateway.js';
 
-interface Script { heartbeatMs: number; refuse401: boolean; received: Record<string, unknown>[]; sockets: WebSocket[]; answer: boolean }
+interface Script {
+  heartbeatMs: number;
+  refuse401: boolean;
+  received: Record<string, unknown>[];
+  sockets: WebSocket[];
+  answer: boolean;
+}
 
 async function fakeGateway(t: Test): Promise<{ url: string; script: Script }> {
   const script: Script = { heartbeatMs: 30_000, refuse401: false, received: [], sockets: [], answer: true };
   const wss = new WebSocketServer({
-    port: 0, host: '127.0.0.1',
+    port: 0,
+    host: '127.0.0.1',
     verifyClient: (_info, cb) => (script.refuse401 ? cb(false, 401) : cb(true)),
   });
   wss.on('connection', (ws) => {
@@ -24,13 +31,33 @@ async function fakeGateway(t: Test): Promise<{ url: string; script: Script }> {
     ws.on('message', (d) => {
       const m = JSON.parse(d.toString()) as { type: string; id: string; topics?: string[] };
       script.received.push(m);
-      if (m.type === 'hello') ws.send(JSON.stringify({ type: 'hello.accepted', id: m.id, protocol: '1.0', scopes: ['full'], limits: { maxPayloadBytes: 65536, heartbeatMs: script.heartbeatMs, eventHighWaterBytes: 1, sendHardLimitBytes: 4 } }));
+      if (m.type === 'hello')
+        ws.send(
+          JSON.stringify({
+            type: 'hello.accepted',
+            id: m.id,
+            protocol: '1.0',
+            scopes: ['full'],
+            limits: {
+              maxPayloadBytes: 65536,
+              heartbeatMs: script.heartbeatMs,
+              eventHighWaterBytes: 1,
+              sendHardLimitBytes: 4,
+            },
+          }),
+        );
       else if (m.type === 'subscribe') ws.send(JSON.stringify({ type: 'subscribed', id: m.id, topics: m.topics }));
       else if (m.type === 'ping' && script.answer) ws.send(JSON.stringify({ type: 'pong', id: m.id }));
     });
   });
   await new Promise((r) => wss.once('listening', r));
-  t.teardown(() => new Promise<void>((r) => { for (const s of wss.clients) s.terminate(); wss.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of wss.clients) s.terminate();
+        wss.close(() => r());
+      }),
+  );
   return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/v1`, script };
 }
 

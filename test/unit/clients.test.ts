@@ -2,9 +2,9 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ClientStore } from '../../src/gateway/clients.js';
-import { effectiveScopes } from '../../src/gateway/scopes.js';
-import { main } from '../../src/gateway/cli.js';
+import { ClientStore } from '../../src/api/tokens.js';
+import { effectiveScopes } from '../../src/protocol/scopes.js';
+import { main } from '../../src/cli/index.js';
 
 const fresh = () => new ClientStore(mkdtempSync(join(tmpdir(), 'onshi-clients-')));
 
@@ -53,9 +53,16 @@ t.test('scopes: stored with the client, validated, and a record without them is 
   const { client, token } = store.add('display', ['events:read']);
   t.same(client.scopes, ['events:read']);
   t.same(store.authenticate(token)?.scopes, ['events:read']);
-  t.same(store.add('desk', ['inquiry', 'admin-ops', 'inquiry']).client.scopes, ['inquiry', 'admin-ops'], 'deduplicated');
+  t.same(
+    store.add('desk', ['inquiry', 'admin-ops', 'inquiry']).client.scopes,
+    ['inquiry', 'admin-ops'],
+    'deduplicated',
+  );
   t.same(store.add('default').client.scopes, ['full'], 'full unless limited');
-  t.throws(() => store.add('bad', ['root']), { code: 'CLIENT_SCOPE_INVALID', message: /"root".*full, inquiry, batch, events:read, admin-ops/ });
+  t.throws(() => store.add('bad', ['root']), {
+    code: 'CLIENT_SCOPE_INVALID',
+    message: /"root".*full, inquiry, batch, events:read, admin-ops/,
+  });
   t.throws(() => store.add('none', []), { code: 'CLIENT_SCOPE_INVALID' });
   // A file written before scopes existed.
   const legacy = store.add('old');
@@ -76,13 +83,30 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
   const err: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   const ewrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+  process.stdout.write = ((s: string) => {
+    out.push(String(s));
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => {
+    err.push(String(s));
+    return true;
+  }) as typeof process.stderr.write;
   let codes: number[];
   try {
     codes = [
       await main(['clients', 'add', 'display', '--scope', 'events:read', '--config', config, '--json']),
-      await main(['clients', 'add', 'desk', '--scope', 'inquiry,admin-ops', '--scope', 'batch', '--config', config, '--json']),
+      await main([
+        'clients',
+        'add',
+        'desk',
+        '--scope',
+        'inquiry,admin-ops',
+        '--scope',
+        'batch',
+        '--config',
+        config,
+        '--json',
+      ]),
       await main(['clients', 'add', 'bad', '--scope', 'root', '--config', config]),
       await main(['clients', 'list', '--config', config, '--json']),
     ];
@@ -92,10 +116,27 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
   }
   t.same(codes, [0, 0, 1, 0]);
   t.same((JSON.parse(out[0]!) as { scopes: string[] }).scopes, ['events:read']);
-  t.same((JSON.parse(out[1]!) as { scopes: string[] }).scopes, ['inquiry', 'admin-ops', 'batch'], 'comma lists and repeated --scope');
+  t.same(
+    (JSON.parse(out[1]!) as { scopes: string[] }).scopes,
+    ['inquiry', 'admin-ops', 'batch'],
+    'comma lists and repeated --scope',
+  );
   t.match(err.join(''), /CLIENT_SCOPE_INVALID/);
   const listed = JSON.parse(out[2]!) as { name: string; scopes: string[]; hash?: string }[];
-  t.same(listed.map((c) => [c.name, c.scopes]), [['display', ['events:read']], ['desk', ['inquiry', 'admin-ops', 'batch']]]);
-  t.notOk(listed.some((c) => c.hash), 'never the hash');
-  t.equal(new ClientStore(join(dir, 'state')).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name, 'display', 'the printed token works');
+  t.same(
+    listed.map((c) => [c.name, c.scopes]),
+    [
+      ['display', ['events:read']],
+      ['desk', ['inquiry', 'admin-ops', 'batch']],
+    ],
+  );
+  t.notOk(
+    listed.some((c) => c.hash),
+    'never the hash',
+  );
+  t.equal(
+    new ClientStore(join(dir, 'state')).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name,
+    'display',
+    'the printed token works',
+  );
 });

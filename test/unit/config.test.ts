@@ -2,10 +2,14 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configMarkdown, envNameFor, loadConfig, validateConfig } from '../../src/gateway/config.js';
+import { configMarkdown, envNameFor, loadConfig, validateConfig } from '../../src/core/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onshi-config-'));
-const file = (name: string, body: string): string => { const p = join(dir, name); writeFileSync(p, body); return p; };
+const file = (name: string, body: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, body);
+  return p;
+};
 
 t.test('defaults fill everything the sandbox needs', async (t) => {
   const c = validateConfig({});
@@ -18,7 +22,10 @@ t.test('defaults fill everything the sandbox needs', async (t) => {
 
 t.test('environment overrides the file, with types coerced from the schema', async (t) => {
   const f = file('a.json', JSON.stringify({ api: { port: 9000 }, log: { level: 'warn' } }));
-  const c = loadConfig({ file: f, env: { ONSHI_API_PORT: '9100', ONSHI_READER_ENABLED: 'false', ONSHI_CENTRAL_CA_FILE: '/x/ca.pem' } });
+  const c = loadConfig({
+    file: f,
+    env: { ONSHI_API_PORT: '9100', ONSHI_READER_ENABLED: 'false', ONSHI_CENTRAL_CA_FILE: '/x/ca.pem' },
+  });
   t.equal(c.api.port, 9100);
   t.equal(c.log.level, 'warn', 'the file value stays where the environment says nothing');
   t.equal(c.reader.enabled, false);
@@ -28,7 +35,13 @@ t.test('environment overrides the file, with types coerced from the schema', asy
 
 t.test('errors name every bad key, why, and where it came from', async (t) => {
   const f = file('bad.json', JSON.stringify({ api: { port: 99999 }, log: { level: 'loud' }, bogus: 1 }));
-  const err = (() => { try { loadConfig({ file: f, env: { ONSHI_API_HEARTBEAT_MS: 'often' } }); } catch (e) { return e as { code: string; message: string; details: { problems: string[] } }; } })();
+  const err = (() => {
+    try {
+      loadConfig({ file: f, env: { ONSHI_API_HEARTBEAT_MS: 'often' } });
+    } catch (e) {
+      return e as { code: string; message: string; details: { problems: string[] } };
+    }
+  })();
   t.equal(err?.code, 'CONFIG_INVALID');
   const msg = err!.message;
   t.match(msg, /api\.port must be <= 65535 \(from file /);
@@ -41,8 +54,14 @@ t.test('errors name every bad key, why, and where it came from', async (t) => {
 t.test('a missing file is fine by default, an error when named; bad JSON is an error', async (t) => {
   t.equal(loadConfig({ file: join(dir, 'nope.json'), env: {} }).api.port, 8765);
   t.throws(() => loadConfig({ file: join(dir, 'nope.json'), env: {}, explicit: true }), { code: 'CONFIG_UNREADABLE' });
-  t.throws(() => loadConfig({ file: file('x.json', '{oops'), env: {} }), { code: 'CONFIG_INVALID', message: /not valid JSON/ });
-  t.throws(() => loadConfig({ file: file('y.json', '[1]'), env: {} }), { code: 'CONFIG_INVALID', message: /JSON object/ });
+  t.throws(() => loadConfig({ file: file('x.json', '{oops'), env: {} }), {
+    code: 'CONFIG_INVALID',
+    message: /not valid JSON/,
+  });
+  t.throws(() => loadConfig({ file: file('y.json', '[1]'), env: {} }), {
+    code: 'CONFIG_INVALID',
+    message: /JSON object/,
+  });
 });
 
 t.test('docs/configuration.md is generated from the schema and up to date', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { OnshiError, isOnshiError } from '../../src/errors.js';
+import { OnshiError, isOnshiError } from '../../src/core/errors.js';
 
 t.test('OnshiError carries a code, retry hint and frozen details', async (t) => {
   const e = new OnshiError('X_TEST', 'boom', { retryable: true, details: { a: 1 } });

@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
-import { OnshiError } from '../../src/errors.js';
-import { EventHub, type GatewayEvent } from '../../src/gateway/events.js';
-import { toInquiryResult, toNumbersQuery, type InquiryResult } from '../../src/gateway/inquiry.js';
-import { createLogger } from '../../src/gateway/logger.js';
-import { isFound, listRecheckItems, RecheckJob } from '../../src/gateway/rechecks.js';
-import { createReplay } from '../../src/gateway/replay.js';
+import { OnshiError } from '../../src/core/errors.js';
+import { EventHub, type GatewayEvent } from '../../src/protocol/events.js';
+import { toNumbersQuery } from '../../src/checks/numbers.js';
+import { toInquiryResult, type InquiryResult } from '../../src/checks/result.js';
+import { createLogger } from '../../src/core/logger.js';
+import { isFound, listRecheckItems, RecheckJob } from '../../src/checks/rechecks.js';
+import { createReplay } from '../../src/checks/replay.js';
 import type { QualificationRequest, QualificationResponse, Validity } from '../../src/oqs/types.js';
 import { addDays, eligibilityByNumbers, seedPopulation, toResult } from '../../src/sim/central/population.js';
 import type { CentralClient } from '../../src/sync/central-client.js';
@@ -26,7 +27,10 @@ const DAY_MS = 86_400_000;
 async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-rechecks-'));
   const store = await GatewayStore.open({ dir });
-  t.teardown(async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.teardown(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const people = seedPopulation(DAY1);
   const sim = { today: DAY1, fail: false, calls: 0 };
   const central = {
@@ -35,8 +39,19 @@ async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
       if (sim.fail) throw new OnshiError('CENTRAL_UNREACHABLE', 'line down', { retryable: true });
       const e = eligibilityByNumbers(people, req.query, req.confirmationDate, sim.today);
       return {
-        header: { processTime: `${sim.today}090000`, confirmationDate: req.confirmationDate, institutionCode: req.institutionCode, referenceClassification: '2', segmentOfResult: '1', characterCode: '0' },
-        body: { status: '1', validity: e.validity as Validity, results: e.matches.map((m) => toResult(m.person, m.qualification, false)) },
+        header: {
+          processTime: `${sim.today}090000`,
+          confirmationDate: req.confirmationDate,
+          institutionCode: req.institutionCode,
+          referenceClassification: '2',
+          segmentOfResult: '1',
+          characterCode: '0',
+        },
+        body: {
+          status: '1',
+          validity: e.validity as Validity,
+          results: e.matches.map((m) => toResult(m.person, m.qualification, false)),
+        },
       };
     },
   } as unknown as CentralClient;
@@ -44,22 +59,71 @@ async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
   const seen: GatewayEvent[] = [];
   events.subscribe('test', ['rechecks'], (e) => seen.push(e));
   let now = new Date('2026-12-01T01:00:00Z');
-  const logger = createLogger({ level: 'error', stream: new Writable({ write(_c, _e, cb) { cb(); } }) });
+  const logger = createLogger({
+    level: 'error',
+    stream: new Writable({
+      write(_c, _e, cb) {
+        cb();
+      },
+    }),
+  });
   const job = new RecheckJob({
-    enabled: true, all: o.all ?? false, windowDays: o.windowDays ?? 10, schedule: '0 7 * * *',
-    store, central, events, logger, institutionCode: '1319999996', timeoutMs: 1000, now: () => now,
+    enabled: true,
+    all: o.all ?? false,
+    windowDays: o.windowDays ?? 10,
+    schedule: '0 7 * * *',
+    store,
+    central,
+    events,
+    logger,
+    institutionCode: '1319999996',
+    timeoutMs: 1000,
+    now: () => now,
   });
   t.teardown(() => job.stop());
-  const check = async (personId: string, qualification: number, opts: { changedInsurer?: boolean; arbitraryId?: string } = {}) => {
+  const check = async (
+    personId: string,
+    qualification: number,
+    opts: { changedInsurer?: boolean; arbitraryId?: string } = {},
+  ) => {
     const p = people.find((x) => x.id === personId)!;
     const x = p.qualifications[qualification]!;
-    const query = toNumbersQuery({ insurerNumber: x.insurerNumber, number: x.number, birthdate: p.birthdate, ...(x.symbol ? { symbol: x.symbol } : {}), ...(x.branch ? { branch: x.branch } : {}), ...(opts.arbitraryId ? { arbitraryId: opts.arbitraryId } : {}) });
+    const query = toNumbersQuery({
+      insurerNumber: x.insurerNumber,
+      number: x.number,
+      birthdate: p.birthdate,
+      ...(x.symbol ? { symbol: x.symbol } : {}),
+      ...(x.branch ? { branch: x.branch } : {}),
+      ...(opts.arbitraryId ? { arbitraryId: opts.arbitraryId } : {}),
+    });
     const request: QualificationRequest = { confirmationDate: DAY1, institutionCode: '1319999996', query };
-    const result: InquiryResult = toInquiryResult(await central.searchByNumbers(request, { deadline: Date.now() + 1000 }));
-    await job.consider(result, { request, clientId: 'c1', inquiryId: `inq-${personId}-${qualification}`, changedInsurer: opts.changedInsurer ?? false });
+    const result: InquiryResult = toInquiryResult(
+      await central.searchByNumbers(request, { deadline: Date.now() + 1000 }),
+    );
+    await job.consider(result, {
+      request,
+      clientId: 'c1',
+      inquiryId: `inq-${personId}-${qualification}`,
+      changedInsurer: opts.changedInsurer ?? false,
+    });
     return result;
   };
-  return { store, dir, sim, job, seen, check, people, central, events, logger, setNow: (d: Date) => { now = d; }, getNow: () => now };
+  return {
+    store,
+    dir,
+    sim,
+    job,
+    seen,
+    check,
+    people,
+    central,
+    events,
+    logger,
+    setNow: (d: Date) => {
+      now = d;
+    },
+    getNow: () => now,
+  };
 }
 
 t.test('isFound: 有効, or 新しい資格あり where there was none', async (t) => {
@@ -79,7 +143,20 @@ t.test('only lag answers of flagged patients (or all, when on) are scheduled', a
   t.equal(r.validity, '4');
   t.match(r.timeLagRecheck, { scheduled: true, id: Number, duplicate: false, until: '2026-12-11T01:00:00.000Z' });
   const items = listRecheckItems(store);
-  t.match(items, [{ state: 'scheduled', attempts: 0, client: 'c1', patientRef: 'PAT-18', until: '2026-12-11T01:00:00.000Z', nextAt: '2026-12-02T01:00:00.000Z' }], 'the admin page\'s RecheckItem shape');
+  t.match(
+    items,
+    [
+      {
+        state: 'scheduled',
+        attempts: 0,
+        client: 'c1',
+        patientRef: 'PAT-18',
+        until: '2026-12-11T01:00:00.000Z',
+        nextAt: '2026-12-02T01:00:00.000Z',
+      },
+    ],
+    "the admin page's RecheckItem shape",
+  );
 
   const all = await setup(t, { all: true });
   t.match((await all.check('P0000006', 0)).timeLagRecheck, { scheduled: true }, 'rechecks.all: every 無効 answer');
@@ -92,8 +169,14 @@ t.test('the personal fields are sealed at rest; the lookup is a keyed hash', asy
   const db = new Database(join(dir, DB_FILE), { readonly: true });
   t.teardown(() => db.close());
   const row = db.prepare('SELECT * FROM rechecks').get() as Record<string, unknown>;
-  const raw = Buffer.concat(Object.values(row).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v))))).toString('latin1');
-  for (const secret of ['PAT-SECRET', '1818', '19880808']) t.notOk(raw.includes(secret) || Buffer.concat(Object.values(row).filter(Buffer.isBuffer)).includes(Buffer.from(secret)), `${secret} is not stored in clear`);
+  const raw = Buffer.concat(Object.values(row).map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(String(v))))).toString(
+    'latin1',
+  );
+  for (const secret of ['PAT-SECRET', '1818', '19880808'])
+    t.notOk(
+      raw.includes(secret) || Buffer.concat(Object.values(row).filter(Buffer.isBuffer)).includes(Buffer.from(secret)),
+      `${secret} is not stored in clear`,
+    );
   t.equal(row.first_validity, '2');
   t.equal(row.state, 'scheduled');
 });
@@ -106,7 +189,11 @@ t.test('day by day: waiting, a failed attempt, then found on day 4 (event + list
   sim.today = addDays(DAY1, 1);
   sim.fail = true;
   t.match(await job.run(), { checked: 2, failed: 2 }, 'day 2: central unreachable');
-  t.match(store.getRecheck(a.id), { state: 'scheduled', attempts: 2, lastError: 'CENTRAL_UNREACHABLE' }, 'kept, tried again next time');
+  t.match(
+    store.getRecheck(a.id),
+    { state: 'scheduled', attempts: 2, lastError: 'CENTRAL_UNREACHABLE' },
+    'kept, tried again next time',
+  );
   sim.fail = false;
   sim.today = addDays(DAY1, 2);
   t.match(await job.run(), { stillWaiting: 2 }, 'day 3');
@@ -114,9 +201,21 @@ t.test('day by day: waiting, a failed attempt, then found on day 4 (event + list
   t.match(await job.run(), { checked: 2, found: 2, stillWaiting: 0 }, 'day 4');
   const found = seen.filter((e) => e.event === 'recheck.found');
   t.equal(found.length, 2);
-  t.match(found.find((e) => e.data.recheckId === a.id)?.data, { firstValidity: '4', validity: '1', clientId: 'c1', confirmationDate: DAY1, found: { insurances: [{ insurerNumber: '01130020' }] } });
+  t.match(found.find((e) => e.data.recheckId === a.id)?.data, {
+    firstValidity: '4',
+    validity: '1',
+    clientId: 'c1',
+    confirmationDate: DAY1,
+    found: { insurances: [{ insurerNumber: '01130020' }] },
+  });
   t.match(found.find((e) => e.data.recheckId === b.id)?.data, { firstValidity: '2', validity: '3' });
-  t.match(store.getRecheck(a.id), { state: 'found', attempts: 4, lastValidity: '1', found: { validity: '1' }, settledAt: Date });
+  t.match(store.getRecheck(a.id), {
+    state: 'found',
+    attempts: 4,
+    lastValidity: '1',
+    found: { validity: '1' },
+    settledAt: Date,
+  });
   await store.updateRecheck(a.id, { state: 'scheduled', nextAt: new Date() });
   t.equal(store.getRecheck(a.id)?.state, 'found', 'a settled recheck stays settled');
   t.match(await job.run(), { checked: 0 });
@@ -124,7 +223,9 @@ t.test('day by day: waiting, a failed attempt, then found on day 4 (event + list
 
 t.test('the window ends: recheck.expired, and no more attempts', async (t) => {
   const { check, job, seen, store, setNow, getNow, sim } = await setup(t, { windowDays: 2 });
-  const { id } = (await check('P0000006', 0, { changedInsurer: true, arbitraryId: 'PAT-6' })).timeLagRecheck as { id: number };
+  const { id } = (await check('P0000006', 0, { changedInsurer: true, arbitraryId: 'PAT-6' })).timeLagRecheck as {
+    id: number;
+  };
   const start = getNow().getTime();
   setNow(new Date(start + DAY_MS));
   t.match(await job.run(), { checked: 1, stillWaiting: 1 });
@@ -132,7 +233,10 @@ t.test('the window ends: recheck.expired, and no more attempts', async (t) => {
   const calls = sim.calls;
   t.match(await job.run(), { checked: 0, expired: 1 });
   t.equal(sim.calls, calls, 'central was not asked after the window');
-  t.match(seen.filter((e) => e.event === 'recheck.expired').map((e) => e.data), [{ recheckId: id, patientRef: 'PAT-6', firstValidity: '2', lastValidity: '2', attempts: 1, message: /資格確認書/ }]);
+  t.match(
+    seen.filter((e) => e.event === 'recheck.expired').map((e) => e.data),
+    [{ recheckId: id, patientRef: 'PAT-6', firstValidity: '2', lastValidity: '2', attempts: 1, message: /資格確認書/ }],
+  );
   t.match(store.getRecheck(id), { state: 'expired', settledAt: Date });
   t.match(listRecheckItems(store)[0], { state: 'expired', lastResult: '無効' });
 });
@@ -141,7 +245,22 @@ t.test('one open recheck per patient; a bad schedule is refused', async (t) => {
   const { check } = await setup(t);
   const first = (await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck as { id: number };
   t.match((await check('P0000018', 0, { changedInsurer: true })).timeLagRecheck, { id: first.id, duplicate: true });
-  t.throws(() => new RecheckJob({ enabled: true, all: false, windowDays: 10, schedule: 'every day', store: {} as GatewayStore, central: {} as CentralClient, events: new EventHub(), logger: createLogger({ level: 'error' }), institutionCode: '1', timeoutMs: 1 }), { code: 'CONFIG_INVALID' });
+  t.throws(
+    () =>
+      new RecheckJob({
+        enabled: true,
+        all: false,
+        windowDays: 10,
+        schedule: 'every day',
+        store: {} as GatewayStore,
+        central: {} as CentralClient,
+        events: new EventHub(),
+        logger: createLogger({ level: 'error' }),
+        institutionCode: '1',
+        timeoutMs: 1,
+      }),
+    { code: 'CONFIG_INVALID' },
+  );
 });
 
 t.test('an outage check replayed when the line is back schedules its recheck like a live answer (once)', async (t) => {
@@ -150,18 +269,43 @@ t.test('an outage check replayed when the line is back schedules its recheck lik
   const p = people.find((x) => x.id === 'P0000018')!;
   const x = p.qualifications[1]!;
   const request: QualificationRequest = {
-    confirmationDate: DAY1, institutionCode: '1319999996',
-    query: toNumbersQuery({ insurerNumber: x.insurerNumber, symbol: x.symbol!, number: x.number, branch: x.branch!, birthdate: p.birthdate }),
+    confirmationDate: DAY1,
+    institutionCode: '1319999996',
+    query: toNumbersQuery({
+      insurerNumber: x.insurerNumber,
+      symbol: x.symbol!,
+      number: x.number,
+      branch: x.branch!,
+      birthdate: p.birthdate,
+    }),
   };
   const entry = (changedInsurer: boolean, id: number) => ({
-    id, idempotencyKey: `k${id}`, kind: 'numbers', createdAt: new Date(), attempts: 1,
-    payload: { request, told: { source: 'none', insurances: [] }, toldAt: new Date().toISOString(), inquiryId: `outage-${id}`, clientId: 'c1', ...(changedInsurer ? { changedInsurer } : {}) },
+    id,
+    idempotencyKey: `k${id}`,
+    kind: 'numbers',
+    createdAt: new Date(),
+    attempts: 1,
+    payload: {
+      request,
+      told: { source: 'none', insurances: [] },
+      toldAt: new Date().toISOString(),
+      inquiryId: `outage-${id}`,
+      clientId: 'c1',
+      ...(changedInsurer ? { changedInsurer } : {}),
+    },
   });
   await replay(entry(false, 1));
   t.same(store.listRechecks(), [], 'not flagged: nothing scheduled');
   await replay(entry(true, 2));
   await replay(entry(true, 2));
   t.equal(store.listRechecks().length, 1, 'scheduled once');
-  t.match(store.listRechecks(), [{ state: 'scheduled', firstValidity: '4', personal: { inquiryId: 'outage-2' } }], 'for the outage check');
-  t.match(seen.filter((e) => e.event === 'recheck.scheduled'), [{ data: { inquiryId: 'outage-2' } }]);
+  t.match(
+    store.listRechecks(),
+    [{ state: 'scheduled', firstValidity: '4', personal: { inquiryId: 'outage-2' } }],
+    'for the outage check',
+  );
+  t.match(
+    seen.filter((e) => e.event === 'recheck.scheduled'),
+    [{ data: { inquiryId: 'outage-2' } }],
+  );
 });

@@ -1,10 +1,15 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
-import { createLogger, redact } from '../../src/gateway/logger.js';
+import { createLogger, redact } from '../../src/core/logger.js';
 
 function capture(level: 'info' | 'debug' = 'debug') {
   const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({ write(c, _e, cb) { lines.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } });
+  const stream = new Writable({
+    write(c, _e, cb) {
+      lines.push(JSON.parse(c.toString()) as Record<string, unknown>);
+      cb();
+    },
+  });
   return { log: createLogger({ level, stream, component: 'test' }), lines };
 }
 
@@ -17,7 +22,12 @@ t.test('JSON lines with level, message, timestamp and component', async (t) => {
 
 t.test('personal and secret fields are redacted wherever they appear, at every level', async (t) => {
   const { log, lines } = capture('debug');
-  log.debug('oops', { pin: '1234', query: { insurerNumber: '06139992' }, nested: { deeper: [{ name: 'テスト　太郎', ok: 1 }] }, token: 'onshi_x' });
+  log.debug('oops', {
+    pin: '1234',
+    query: { insurerNumber: '06139992' },
+    nested: { deeper: [{ name: 'テスト　太郎', ok: 1 }] },
+    token: 'onshi_x',
+  });
   await new Promise((r) => setImmediate(r));
   const text = JSON.stringify(lines[0]);
   for (const s of ['1234', '06139992', 'テスト', 'onshi_x']) t.notOk(text.includes(s), `${s} not in the log`);
@@ -29,27 +39,45 @@ t.test('levels below the configured one are dropped', async (t) => {
   log.debug('quiet');
   log.warn('loud');
   await new Promise((r) => setImmediate(r));
-  t.same(lines.map((l) => l.message), ['loud']);
+  t.same(
+    lines.map((l) => l.message),
+    ['loud'],
+  );
 });
 
 t.test('a line below the level is not even formatted, and a level raised at run time is honoured', async (t) => {
   const { log, lines } = capture('info');
   let touched = 0;
-  log.debug('quiet', { get probe() { touched++; return 1; } });
+  log.debug('quiet', {
+    get probe() {
+      touched++;
+      return 1;
+    },
+  });
   t.equal(touched, 0, 'the redaction never walked the dropped entry');
   log.level = 'debug';
-  log.debug('now heard', { get probe() { touched++; return 1; } });
+  log.debug('now heard', {
+    get probe() {
+      touched++;
+      return 1;
+    },
+  });
   await new Promise((r) => setImmediate(r));
   t.ok(touched > 0);
-  t.same(lines.map((l) => l.message), ['now heard']);
+  t.same(
+    lines.map((l) => l.message),
+    ['now heard'],
+  );
 });
 
 t.test('redact keeps errors readable without their stacks', async (t) => {
-  t.same(redact({ e: Object.assign(new Error('boom'), { code: 'X' }) }), { e: { name: 'Error', message: 'boom', code: 'X' } });
+  t.same(redact({ e: Object.assign(new Error('boom'), { code: 'X' }) }), {
+    e: { name: 'Error', message: 'boom', code: 'X' },
+  });
 });
 
 t.test('standard output gets one write per turn of the loop, and what is waiting at exit is written', async (t) => {
-  const { CoalescedOutput } = await import('../../src/gateway/logger.js');
+  const { CoalescedOutput } = await import('../../src/core/logger.js');
   const { mkdtempSync, openSync, readFileSync, closeSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
@@ -62,14 +90,23 @@ t.test('standard output gets one write per turn of the loop, and what is waiting
   t.equal(readFileSync(file, 'utf8'), '', 'nothing written within the same turn');
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
-  t.same(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { message: string }).message), ['line 0', 'line 1', 'line 2']);
+  t.same(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { message: string }).message),
+    ['line 0', 'line 1', 'line 2'],
+  );
   closeSync(fd);
 
   // A daemon that logs and exits at once (a fatal start) must not lose its last lines.
   const { spawnSync } = await import('node:child_process');
-  const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/gateway/logger.ts', import.meta.url).href)};
+  const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/core/logger.ts', import.meta.url).href)};
     const log = createLogger({ level: 'info' }); log.error('fatal: last words', { event: 'x' }); process.exit(3);`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   t.equal(r.status, 3);
   t.match(r.stdout, /"message":"fatal: last words"/, 'the line written at exit');
 });

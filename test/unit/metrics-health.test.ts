@@ -1,13 +1,16 @@
 import t from 'tap';
 import { request } from 'node:http';
-import { HealthServer } from '../../src/gateway/health.js';
-import { CONTENT_TYPE, GatewayMetrics, Registry } from '../../src/gateway/metrics.js';
-import type { GatewayStatus } from '../../src/gateway/status.js';
+import { HealthServer } from '../../src/ops/health.js';
+import { CONTENT_TYPE, GatewayMetrics, Registry } from '../../src/ops/metrics.js';
+import type { GatewayStatus } from '../../src/ops/status.js';
 
 function status(over: Partial<GatewayStatus> = {}): GatewayStatus {
   const now = new Date('2026-05-01T09:00:00Z');
   return {
-    version: '0.1.0', startedAt: '2026-05-01T08:00:00Z', now: now.toISOString(), ready: true,
+    version: '0.1.0',
+    startedAt: '2026-05-01T08:00:00Z',
+    now: now.toISOString(),
+    ready: true,
     checks: { store: true, api: true },
     reader: { enabled: true, state: 'ready', readers: [{ name: 'Virtual PCD 00 00', cardPresent: true }] },
     card: { present: true, stage: 'idle' },
@@ -31,24 +34,27 @@ t.test('registry renders the text format: help, type, labels escaped, cumulative
   const h = r.histogram('z_seconds', 'a histogram', ['k'], [1, 0.1, 10]);
   for (const v of [0.05, 0.5, 0.5, 5, 50]) h.observe({ k: 'v' }, v);
   const text = await r.render();
-  t.equal(text, [
-    '# HELP x_total a "counter"\\nwith a newline \\\\',
-    '# TYPE x_total counter',
-    'x_total{a="q\\"uote\\\\back\\nline"} 1',
-    'x_total{a="plain"} 2',
-    '# HELP y a gauge',
-    '# TYPE y gauge',
-    'y 0.5',
-    '# HELP z_seconds a histogram',
-    '# TYPE z_seconds histogram',
-    'z_seconds_bucket{k="v",le="0.1"} 1',
-    'z_seconds_bucket{k="v",le="1"} 3',
-    'z_seconds_bucket{k="v",le="10"} 4',
-    'z_seconds_bucket{k="v",le="+Inf"} 5',
-    'z_seconds_sum{k="v"} 56.05',
-    'z_seconds_count{k="v"} 5',
-    '',
-  ].join('\n'));
+  t.equal(
+    text,
+    [
+      '# HELP x_total a "counter"\\nwith a newline \\\\',
+      '# TYPE x_total counter',
+      'x_total{a="q\\"uote\\\\back\\nline"} 1',
+      'x_total{a="plain"} 2',
+      '# HELP y a gauge',
+      '# TYPE y gauge',
+      'y 0.5',
+      '# HELP z_seconds a histogram',
+      '# TYPE z_seconds histogram',
+      'z_seconds_bucket{k="v",le="0.1"} 1',
+      'z_seconds_bucket{k="v",le="1"} 3',
+      'z_seconds_bucket{k="v",le="10"} 4',
+      'z_seconds_bucket{k="v",le="+Inf"} 5',
+      'z_seconds_sum{k="v"} 56.05',
+      'z_seconds_count{k="v"} 5',
+      '',
+    ].join('\n'),
+  );
 });
 
 t.test('registry refuses what Prometheus would reject', async (t) => {
@@ -85,7 +91,11 @@ t.test('gateway metrics: checks recorded, states read from the status source at 
   t.match(text, /onshi_clock_skew_seconds 1.5\n/);
   t.match(text, /onshi_certificate_expiry_timestamp_seconds\{name="central-client"\} 1798761600\n/);
   t.match(text, /onshi_event_loop_lag_p99_seconds [\d.e-]+\n/);
-  s = status({ line: { state: 'down' }, reader: { enabled: true, state: 'pcscd_down', readers: [] }, outbox: { depth: 0 } });
+  s = status({
+    line: { state: 'down' },
+    reader: { enabled: true, state: 'pcscd_down', readers: [] },
+    outbox: { depth: 0 },
+  });
   text = await m.render();
   t.match(text, /onshi_link_state\{state="down"\} 1\n/);
   t.match(text, /onshi_link_state\{state="up"\} 0\n/);
@@ -93,11 +103,20 @@ t.test('gateway metrics: checks recorded, states read from the status source at 
   t.match(text, /onshi_outbox_oldest_age_seconds 0\n/);
   // every sample line parses as name{labels} value
   for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
-    t.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[\d.e+-]+|\+Inf|NaN)$/, line);
+    t.match(
+      line,
+      /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[\d.e+-]+|\+Inf|NaN)$/,
+      line,
+    );
   }
 });
 
-function get(port: number, path: string, host = `127.0.0.1:${port}`, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+function get(
+  port: number,
+  path: string,
+  host = `127.0.0.1:${port}`,
+  method = 'GET',
+): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers: { host } }, (res) => {
       let body = '';
@@ -115,10 +134,15 @@ t.test('health endpoints on loopback', async (t) => {
   let slow = false;
   const metrics = new GatewayMetrics({ status: { status: () => s }, version: '1' });
   const server = await HealthServer.start({
-    port: 0, metrics, statusTimeoutMs: 200,
+    port: 0,
+    metrics,
+    statusTimeoutMs: 200,
     status: { status: () => (slow ? new Promise<GatewayStatus>(() => {}) : s) },
   });
-  t.teardown(async () => { metrics.close(); await server.close(); });
+  t.teardown(async () => {
+    metrics.close();
+    await server.close();
+  });
   const p = server.port;
 
   t.same(await get(p, '/healthz'), { status: 200, type: 'text/plain; charset=utf-8', body: 'ok\n' });
@@ -147,5 +171,7 @@ t.test('health endpoints on loopback', async (t) => {
 });
 
 t.test('health refuses to listen beyond loopback', async (t) => {
-  await t.rejects(HealthServer.start({ port: 0, host: '0.0.0.0' as '127.0.0.1', status: { status: () => status() } }), { code: 'HEALTH_NOT_LOOPBACK' });
+  await t.rejects(HealthServer.start({ port: 0, host: '0.0.0.0' as '127.0.0.1', status: { status: () => status() } }), {
+    code: 'HEALTH_NOT_LOOPBACK',
+  });
 });

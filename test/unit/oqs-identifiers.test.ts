@@ -30,8 +30,15 @@ function rejects(t: Test, fn: () => unknown, path: string, reason?: string): voi
   } catch (e) {
     err = e;
   }
-  const got = err instanceof OqsError ? { code: err.code, path: err.details.path, reason: err.details.reason } : { error: String(err) };
-  t.strictSame(got, { code: 'OQS_MESSAGE_INVALID', path, reason: reason ?? (got as { reason?: unknown }).reason }, `rejects ${path}`);
+  const got =
+    err instanceof OqsError
+      ? { code: err.code, path: err.details.path, reason: err.details.reason }
+      : { error: String(err) };
+  t.strictSame(
+    got,
+    { code: 'OQS_MESSAGE_INVALID', path, reason: reason ?? (got as { reason?: unknown }).reason },
+    `rejects ${path}`,
+  );
 }
 
 t.test('insurer check digit (spec §9 examples)', async (t) => {
@@ -66,11 +73,20 @@ t.test('validateNumbersQuery normalizes', async (t) => {
   t.equal(q.insurerNumber, '  139998');
   t.equal(q.branch, '01');
   t.equal(q.symbol, 'テスト', 'symbol kept as printed');
-  const late = validateNumbersQuery({ insurerNumber: '39139993', number: '99990001', birthdate: '19450505', limitConsent: '0' });
+  const late = validateNumbersQuery({
+    insurerNumber: '39139993',
+    number: '99990001',
+    birthdate: '19450505',
+    limitConsent: '0',
+  });
   t.equal(late.branch, undefined, '後期高齢者 without 枝番');
   t.equal(late.symbol, undefined);
   t.equal(validateNumbersQuery({ ...base, symbol: '', branch: '' }).symbol, undefined, 'empty symbol dropped');
-  t.equal(validateNumbersQuery({ ...base, symbol: 'あ'.repeat(20) }).symbol?.length, 20, '20 full-width chars are fine');
+  t.equal(
+    validateNumbersQuery({ ...base, symbol: 'あ'.repeat(20) }).symbol?.length,
+    20,
+    '20 full-width chars are fine',
+  );
 });
 
 t.test('validateNumbersQuery rejects with a path and reason', async (t) => {

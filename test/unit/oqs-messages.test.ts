@@ -3,7 +3,6 @@ import { errorOf } from '../helpers/oqs.js';
 import iconv from 'iconv-lite';
 import { readFileSync } from 'node:fs';
 import {
-  OqsError,
   decodeRequestJson,
   decodeRequestXml,
   decodeResponseJson,
@@ -28,11 +27,18 @@ import {
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/oqs/${name}`, import.meta.url));
 const u8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-
-function invalidAt(t: Test, fn: () => unknown, path: string, reason?: string, code: OqsErrorCode = 'OQS_MESSAGE_INVALID'): void {
+function invalidAt(
+  t: Test,
+  fn: () => unknown,
+  path: string,
+  reason?: string,
+  code: OqsErrorCode = 'OQS_MESSAGE_INVALID',
+): void {
   const e = errorOf(t, fn);
   t.strictSame(
-    e === undefined ? undefined : { code: e.code, path: e.details.path, ...(reason ? { reason: e.details.reason } : {}) },
+    e === undefined
+      ? undefined
+      : { code: e.code, path: e.details.path, ...(reason ? { reason: e.details.reason } : {}) },
     { code, path, ...(reason ? { reason } : {}) },
     `${code} at ${path}`,
   );
@@ -42,7 +48,12 @@ function invalidAt(t: Test, fn: () => unknown, path: string, reason?: string, co
 function shuffled(v: XmlTree): XmlTree {
   const out: XmlTree = {};
   for (const [k, c] of Object.entries(v).reverse()) {
-    out[k] = typeof c === 'string' ? c : Array.isArray(c) ? c.map((x) => (typeof x === 'object' && !Array.isArray(x) ? shuffled(x) : x)) : shuffled(c);
+    out[k] =
+      typeof c === 'string'
+        ? c
+        : Array.isArray(c)
+          ? c.map((x) => (typeof x === 'object' && !Array.isArray(x) ? shuffled(x) : x))
+          : shuffled(c);
   }
   return out;
 }
@@ -82,26 +93,61 @@ t.test('§10.1 request: real Shift_JIS bytes', async (t) => {
   t.strictSame(decodeRequestXml(encodeRequestXml(request, 'UTF-8')), { request, encoding: 'UTF-8' });
   t.strictSame(decodeRequestJson(JSON.parse(JSON.stringify(encodeRequestJson(request)))), request);
   t.strictSame(requestFromTree(shuffled(treeOf(bytes))), request, 'order does not matter');
-  t.strictSame(Object.keys((requestToTree(request).MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree), [
-    'InsurerNumber', 'InsuredCardSymbol', 'InsuredIdentificationNumber', 'InsuredBranchNumber', 'Birthdate',
-    'LimitApplicationCertificateRelatedConsFlg', 'ArbitraryIdentifier',
-  ], 'encoded in the spec order');
+  t.strictSame(
+    Object.keys((requestToTree(request).MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree),
+    [
+      'InsurerNumber',
+      'InsuredCardSymbol',
+      'InsuredIdentificationNumber',
+      'InsuredBranchNumber',
+      'Birthdate',
+      'LimitApplicationCertificateRelatedConsFlg',
+      'ArbitraryIdentifier',
+    ],
+    'encoded in the spec order',
+  );
 });
 
 t.test('request encoding', async (t) => {
   const { request } = decodeRequestXml(fixture('req-10.1.sjis.xml'));
   const kokuho = { ...request, query: { ...request.query, insurerNumber: '139998' } };
-  t.match(encodeRequestXml(kokuho, 'UTF-8').toString(), '<InsurerNumber>  139998</InsurerNumber>', '国保 number space-padded');
-  t.equal(decodeRequestXml(encodeRequestXml(kokuho, 'UTF-8')).request.query.insurerNumber, '  139998', 'kept verbatim on decode');
-  const late = { ...request, query: { insurerNumber: '39139993', number: '99990001', birthdate: '19450505', limitConsent: '0' as const } };
+  t.match(
+    encodeRequestXml(kokuho, 'UTF-8').toString(),
+    '<InsurerNumber>  139998</InsurerNumber>',
+    '国保 number space-padded',
+  );
+  t.equal(
+    decodeRequestXml(encodeRequestXml(kokuho, 'UTF-8')).request.query.insurerNumber,
+    '  139998',
+    'kept verbatim on decode',
+  );
+  const late = {
+    ...request,
+    query: { insurerNumber: '39139993', number: '99990001', birthdate: '19450505', limitConsent: '0' as const },
+  };
   const tree = requestToTree(late);
-  t.notOk(Object.hasOwn((tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree, 'InsuredBranchNumber'), 'no 枝番 element');
+  t.notOk(
+    Object.hasOwn((tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree, 'InsuredBranchNumber'),
+    'no 枝番 element',
+  );
   t.strictSame(requestFromTree(tree), late);
-  const e = errorOf(t, () => encodeRequestXml({ ...request, query: { ...request.query, symbol: '葛\u{E0100}' } }, 'Shift_JIS'));
+  const e = errorOf(t, () =>
+    encodeRequestXml({ ...request, query: { ...request.query, symbol: '葛\u{E0100}' } }, 'Shift_JIS'),
+  );
   t.equal(e?.code, 'OQS_ENCODING_UNREPRESENTABLE');
   t.equal(e?.details.path, 'MessageBody/QualificationConfirmSearchInfo/InsuredCardSymbol');
-  invalidAt(t, () => requestToTree({ ...request, confirmationDate: '2025-04-01' }), 'MessageHeader/QualificationConfirmationDate', 'date-format');
-  invalidAt(t, () => requestToTree({ ...request, fileId: 'x'.repeat(51) }), 'MessageHeader/ArbitraryFileIdentifier', 'format');
+  invalidAt(
+    t,
+    () => requestToTree({ ...request, confirmationDate: '2025-04-01' }),
+    'MessageHeader/QualificationConfirmationDate',
+    'date-format',
+  );
+  invalidAt(
+    t,
+    () => requestToTree({ ...request, fileId: 'x'.repeat(51) }),
+    'MessageHeader/ArbitraryFileIdentifier',
+    'format',
+  );
 });
 
 t.test('request validation names the path', async (t) => {
@@ -114,10 +160,30 @@ t.test('request validation names the path', async (t) => {
     return copy;
   };
   const Q = ['MessageBody', 'QualificationConfirmSearchInfo'];
-  invalidAt(t, () => requestFromTree(without([...Q, 'InsurerNumber'])), 'MessageBody/QualificationConfirmSearchInfo/InsurerNumber', 'missing');
-  invalidAt(t, () => requestFromTree(without([...Q, 'Birthdate'])), 'MessageBody/QualificationConfirmSearchInfo/Birthdate', 'missing');
-  invalidAt(t, () => requestFromTree(without([...Q, 'LimitApplicationCertificateRelatedConsFlg'])), 'MessageBody/QualificationConfirmSearchInfo/LimitApplicationCertificateRelatedConsFlg', 'missing');
-  invalidAt(t, () => requestFromTree(without(['MessageHeader', 'MedicalInstitutionCode'])), 'MessageHeader/MedicalInstitutionCode', 'missing');
+  invalidAt(
+    t,
+    () => requestFromTree(without([...Q, 'InsurerNumber'])),
+    'MessageBody/QualificationConfirmSearchInfo/InsurerNumber',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(without([...Q, 'Birthdate'])),
+    'MessageBody/QualificationConfirmSearchInfo/Birthdate',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(without([...Q, 'LimitApplicationCertificateRelatedConsFlg'])),
+    'MessageBody/QualificationConfirmSearchInfo/LimitApplicationCertificateRelatedConsFlg',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(without(['MessageHeader', 'MedicalInstitutionCode'])),
+    'MessageHeader/MedicalInstitutionCode',
+    'missing',
+  );
   invalidAt(t, () => requestFromTree(without(['MessageBody'])), 'MessageBody', 'missing');
   t.ok(requestFromTree(without([...Q, 'InsuredCardSymbol'])), 'symbol is optional');
   t.ok(requestFromTree(without([...Q, 'InsuredBranchNumber'])), 'branch is optional');
@@ -128,14 +194,47 @@ t.test('request validation names the path', async (t) => {
     node[path[path.length - 1] as string] = v;
     return copy;
   };
-  invalidAt(t, () => requestFromTree(set([...Q, 'LimitApplicationCertificateRelatedConsFlg'], '2')), 'MessageBody/QualificationConfirmSearchInfo/LimitApplicationCertificateRelatedConsFlg', 'unknown-code');
-  invalidAt(t, () => requestFromTree(set([...Q, 'Birthdate'], '1980041')), 'MessageBody/QualificationConfirmSearchInfo/Birthdate', 'date-format');
-  invalidAt(t, () => requestFromTree(set([...Q, 'InsuredBranchNumber'], '1')), 'MessageBody/QualificationConfirmSearchInfo/InsuredBranchNumber', 'format');
-  invalidAt(t, () => requestFromTree(set([...Q, 'InsurerNumber'], '0613999')), 'MessageBody/QualificationConfirmSearchInfo/InsurerNumber', 'format');
-  invalidAt(t, () => requestFromTree(set(['MessageHeader', 'MedicalInstitutionCode'], '131999999')), 'MessageHeader/MedicalInstitutionCode', 'format');
-  invalidAt(t, () => requestFromTree(set([...Q, 'Surprise'], 'x')), 'MessageBody/QualificationConfirmSearchInfo/Surprise', 'unknown-element');
+  invalidAt(
+    t,
+    () => requestFromTree(set([...Q, 'LimitApplicationCertificateRelatedConsFlg'], '2')),
+    'MessageBody/QualificationConfirmSearchInfo/LimitApplicationCertificateRelatedConsFlg',
+    'unknown-code',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(set([...Q, 'Birthdate'], '1980041')),
+    'MessageBody/QualificationConfirmSearchInfo/Birthdate',
+    'date-format',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(set([...Q, 'InsuredBranchNumber'], '1')),
+    'MessageBody/QualificationConfirmSearchInfo/InsuredBranchNumber',
+    'format',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(set([...Q, 'InsurerNumber'], '0613999')),
+    'MessageBody/QualificationConfirmSearchInfo/InsurerNumber',
+    'format',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(set(['MessageHeader', 'MedicalInstitutionCode'], '131999999')),
+    'MessageHeader/MedicalInstitutionCode',
+    'format',
+  );
+  invalidAt(
+    t,
+    () => requestFromTree(set([...Q, 'Surprise'], 'x')),
+    'MessageBody/QualificationConfirmSearchInfo/Surprise',
+    'unknown-element',
+  );
   const twice = structuredClone(tree);
-  (twice.MessageBody as XmlTree).QualificationConfirmSearchInfo = [(tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree, (tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree];
+  (twice.MessageBody as XmlTree).QualificationConfirmSearchInfo = [
+    (tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree,
+    (tree.MessageBody as XmlTree).QualificationConfirmSearchInfo as XmlTree,
+  ];
   invalidAt(t, () => requestFromTree(twice), 'MessageBody/QualificationConfirmSearchInfo', 'repeated');
   invalidAt(t, () => decodeRequestXml(u8('<Other><MessageHeader/></Other>')), '', 'root');
   const e = errorOf(t, () => requestFromTree(set([...Q, 'Birthdate'], '19800431x')));
@@ -171,11 +270,31 @@ t.test('§10.2 response (echo filled in)', async (t) => {
   t.strictSame(decodeResponseJson(JSON.parse(JSON.stringify(encodeResponseJson(res)))), res, 'JSON round trip');
   t.strictSame(responseFromTree(shuffled(treeOf(fixture('res-10.2.xml')))), res, 'order does not matter');
   const h = responseToTree(res).MessageHeader as XmlTree;
-  t.strictSame(Object.keys(h), ['ProcessExecutionTime', 'QualificationConfirmationDate', 'MedicalInstitutionCode', 'ArbitraryFileIdentifier', 'ReferenceClassification', 'SegmentOfResult', 'CharacterCodeIdentifier'], 'header in the spec order');
+  t.strictSame(
+    Object.keys(h),
+    [
+      'ProcessExecutionTime',
+      'QualificationConfirmationDate',
+      'MedicalInstitutionCode',
+      'ArbitraryFileIdentifier',
+      'ReferenceClassification',
+      'SegmentOfResult',
+      'CharacterCodeIdentifier',
+    ],
+    'header in the spec order',
+  );
   const b = responseToTree(res).MessageBody as XmlTree;
-  t.strictSame(Object.keys(b), ['QualificationConfirmSearchInfo', 'ProcessingResultStatus', 'QualificationValidity', 'ResultList'], 'body in the spec order');
+  t.strictSame(
+    Object.keys(b),
+    ['QualificationConfirmSearchInfo', 'ProcessingResultStatus', 'QualificationValidity', 'ResultList'],
+    'body in the spec order',
+  );
   const names = Object.keys((b.ResultList as XmlTree).ResultOfQualificationConfirmation as XmlTree);
-  t.ok(names.indexOf('InsuredCardClassification') === 0 && names.indexOf('InsurerName') < names.indexOf('LimitApplicationCertificateRelatedInfo'), 'result in the spec order');
+  t.ok(
+    names.indexOf('InsuredCardClassification') === 0 &&
+      names.indexOf('InsurerName') < names.indexOf('LimitApplicationCertificateRelatedInfo'),
+    'result in the spec order',
+  );
 });
 
 t.test('§10.3 face result (後期高齢者, 薬剤情報 consent)', async (t) => {
@@ -201,20 +320,69 @@ t.test('consents: flat, nested, reserved, generic', async (t) => {
     delete r.PharmacistsInfoConsFlg;
     delete r.PharmacistsInfoConsTime;
     delete r.PharmacistsInfoAvailableTime;
-    r.PharmacistsInfo = { PharmacistsInfoConsFlg: '1', PharmacistsInfoConsTime: '20250401100512', PharmacistsInfoAvailableTime: '20250402100512' };
+    r.PharmacistsInfo = {
+      PharmacistsInfoConsFlg: '1',
+      PharmacistsInfoConsTime: '20250401100512',
+      PharmacistsInfoAvailableTime: '20250402100512',
+    };
     r.AllergyInfoConsFlg = '3';
     r.SpecificDiseasesCertificateRelatedConsFlg = '1';
     r.SpecificDiseasesCertificateRelatedConsTime = '20250401100512';
   });
   const r = responseFromTree(nested).body.results[0];
-  t.strictSame(r?.consents.PharmacistsInfo, { flag: '1', time: '20250401100512', availableTime: '20250402100512' }, 'nested block');
+  t.strictSame(
+    r?.consents.PharmacistsInfo,
+    { flag: '1', time: '20250401100512', availableTime: '20250402100512' },
+    'nested block',
+  );
   t.strictSame(r?.consents.AllergyInfo, { flag: '3' }, 'any *ConsFlg is a consent');
   t.strictSame(r?.specificDiseasesConsent, { flag: '1', time: '20250401100512' });
   t.notOk(r && 'SpecificDiseasesCertificateRelated' in r.consents);
-  invalidAt(t, () => responseFromTree(editResult(base, (x) => { x.PharmacistsInfoConsFlg = '7'; })), 'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsFlg', 'unknown-code');
-  invalidAt(t, () => responseFromTree(editResult(base, (x) => { delete x.PharmacistsInfoConsFlg; })), 'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsFlg', 'missing');
-  invalidAt(t, () => responseFromTree(editResult(base, (x) => { x.PharmacistsInfoConsTime = '202504011005'; })), 'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsTime', 'timestamp-format');
-  invalidAt(t, () => responseFromTree(editResult(base, (x) => { x.LimitApplicationCertificateRelatedConsFlg = '2'; })), 'MessageBody/ResultList/ResultOfQualificationConfirmation/LimitApplicationCertificateRelatedConsFlg', 'unknown-code', 'OQS_MESSAGE_INVALID');
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (x) => {
+          x.PharmacistsInfoConsFlg = '7';
+        }),
+      ),
+    'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsFlg',
+    'unknown-code',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (x) => {
+          delete x.PharmacistsInfoConsFlg;
+        }),
+      ),
+    'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsFlg',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (x) => {
+          x.PharmacistsInfoConsTime = '202504011005';
+        }),
+      ),
+    'MessageBody/ResultList/ResultOfQualificationConfirmation/PharmacistsInfoConsTime',
+    'timestamp-format',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (x) => {
+          x.LimitApplicationCertificateRelatedConsFlg = '2';
+        }),
+      ),
+    'MessageBody/ResultList/ResultOfQualificationConfirmation/LimitApplicationCertificateRelatedConsFlg',
+    'unknown-code',
+    'OQS_MESSAGE_INVALID',
+  );
 });
 
 t.test('results: in ResultList or directly in the body, one or many; extras kept verbatim', async (t) => {
@@ -233,7 +401,14 @@ t.test('results: in ResultList or directly in the body, one or many; extras kept
       ],
     },
   };
-  const second = { ...structuredClone(one), Name: '髙﨑　①子', InsuredCardClassification: 'A1', ...structuredClone(medical), FutureElement: 'x', PrescriptionIssueSelect: '1' };
+  const second = {
+    ...structuredClone(one),
+    Name: '髙﨑　①子',
+    InsuredCardClassification: 'A1',
+    ...structuredClone(medical),
+    FutureElement: 'x',
+    PrescriptionIssueSelect: '1',
+  };
   const many = structuredClone(base);
   (many.MessageBody as XmlTree).QualificationValidity = '5';
   (many.MessageBody as XmlTree).ResultList = { ResultOfQualificationConfirmation: [one, second] };
@@ -241,7 +416,11 @@ t.test('results: in ResultList or directly in the body, one or many; extras kept
   t.equal(res.body.validity, '5');
   t.equal(res.body.results.length, 2);
   t.equal(res.body.results[1]?.name, '髙﨑　①子');
-  t.strictSame(res.body.results[1]?.extra, { ...medical, FutureElement: 'x', PrescriptionIssueSelect: '1' }, 'unmodelled elements verbatim');
+  t.strictSame(
+    res.body.results[1]?.extra,
+    { ...medical, FutureElement: 'x', PrescriptionIssueSelect: '1' },
+    'unmodelled elements verbatim',
+  );
   t.equal(res.body.prescriptionIssueSelect, '1', 'nested PrescriptionIssueSelect is lifted to the body');
   for (const enc of ['0', '1'] as const) {
     const r2: QualificationResponse = { ...res, header: { ...res.header, characterCode: enc } };
@@ -250,21 +429,43 @@ t.test('results: in ResultList or directly in the body, one or many; extras kept
   }
   t.strictSame(decodeResponseJson(JSON.parse(JSON.stringify(encodeResponseJson(res)))), res, 'lossless through JSON');
   const tree = responseToTree(res);
-  const secondOut = Object.keys((((tree.MessageBody as XmlTree).ResultList as XmlTree).ResultOfQualificationConfirmation as XmlTree[])[1] as XmlTree);
-  t.ok(secondOut.indexOf('PublicExpenseResultList') < secondOut.indexOf('SpecificHealthCheckupsInfoConsFlg'), '医療扶助 before the consent blocks, as documented');
+  const secondOut = Object.keys(
+    (
+      ((tree.MessageBody as XmlTree).ResultList as XmlTree).ResultOfQualificationConfirmation as XmlTree[]
+    )[1] as XmlTree,
+  );
+  t.ok(
+    secondOut.indexOf('PublicExpenseResultList') < secondOut.indexOf('SpecificHealthCheckupsInfoConsFlg'),
+    '医療扶助 before the consent blocks, as documented',
+  );
   t.ok(secondOut.indexOf('ReferenceNumber') < secondOut.indexOf('FutureElement'), 'unknown extras last');
 
   const empty = structuredClone(base);
   (empty.MessageBody as XmlTree).ResultList = '';
   (empty.MessageBody as XmlTree).QualificationValidity = '4';
   t.strictSame(responseFromTree(empty).body.results, [], 'empty ResultList');
-  invalidAt(t, () => responseFromTree({ ...structuredClone(base), MessageBody: { ...(base.MessageBody as XmlTree), ResultList: { Other: 'x' } } }), 'MessageBody/ResultList/Other', 'unknown-element');
+  invalidAt(
+    t,
+    () =>
+      responseFromTree({
+        ...structuredClone(base),
+        MessageBody: { ...(base.MessageBody as XmlTree), ResultList: { Other: 'x' } },
+      }),
+    'MessageBody/ResultList/Other',
+    'unknown-element',
+  );
 });
 
 t.test('nested blocks', async (t) => {
   const base = treeOf(fixture('res-10.2.xml'));
   const tree = editResult(base, (r) => {
-    r.ElderlyRecipientCertificateInfo = { ElderlyRecipientCertificateDate: '20240801', ElderlyRecipientValidStartDate: '20240801', ElderlyRecipientValidEndDate: '20250731', ElderlyRecipientContributionRatio: '020', NewField: 'n' };
+    r.ElderlyRecipientCertificateInfo = {
+      ElderlyRecipientCertificateDate: '20240801',
+      ElderlyRecipientValidStartDate: '20240801',
+      ElderlyRecipientValidEndDate: '20250731',
+      ElderlyRecipientContributionRatio: '020',
+      NewField: 'n',
+    };
     r.SpecificDiseasesCertificateList = {
       SpecificDiseasesCertificateInfo: [
         { SpecificDiseasesDiseaseCategory: '1', SpecificDiseasesSelfPay: '10000' },
@@ -273,24 +474,123 @@ t.test('nested blocks', async (t) => {
     };
   });
   const r = responseFromTree(tree).body.results[0];
-  t.strictSame(r?.elderly, { issueDate: '20240801', validStartDate: '20240801', validEndDate: '20250731', contributionRatio: '020', extra: { NewField: 'n' } });
-  t.strictSame(r?.specificDiseases, [{ category: '1', selfPay: '10000' }, { category: '2', validStartDate: '20240101' }]);
+  t.strictSame(r?.elderly, {
+    issueDate: '20240801',
+    validStartDate: '20240801',
+    validEndDate: '20250731',
+    contributionRatio: '020',
+    extra: { NewField: 'n' },
+  });
+  t.strictSame(r?.specificDiseases, [
+    { category: '1', selfPay: '10000' },
+    { category: '2', validStartDate: '20240101' },
+  ]);
   const res = responseFromTree(tree);
   t.strictSame(decodeResponseXml(encodeResponseXml(res)), res);
-  invalidAt(t, () => responseFromTree(editResult(base, (x) => { (x.LimitApplicationCertificateRelatedInfo as XmlTree).LimitApplicationCertificateClassificationFlag = 'C01'; })), 'MessageBody/ResultList/ResultOfQualificationConfirmation/LimitApplicationCertificateRelatedInfo/LimitApplicationCertificateClassificationFlag', 'unknown-code');
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (x) => {
+          (x.LimitApplicationCertificateRelatedInfo as XmlTree).LimitApplicationCertificateClassificationFlag = 'C01';
+        }),
+      ),
+    'MessageBody/ResultList/ResultOfQualificationConfirmation/LimitApplicationCertificateRelatedInfo/LimitApplicationCertificateClassificationFlag',
+    'unknown-code',
+  );
 });
 
 t.test('response validation', async (t) => {
   const base = treeOf(fixture('res-10.2.xml'));
   const R = 'MessageBody/ResultList/ResultOfQualificationConfirmation';
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { delete r.Name; })), `${R}/Name`, 'missing');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.Name = ''; })), `${R}/Name`, 'missing');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { delete r.InsurerName; })), `${R}/InsurerName`, 'missing');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.Sex1 = '4'; })), `${R}/Sex1`, 'unknown-code');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.InsuredCardClassification = '99'; })), `${R}/InsuredCardClassification`, 'unknown-code');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.Birthdate = '1980/4/1'; })), `${R}/Birthdate`, 'date-format');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.Name = ['a', 'b']; })), `${R}/Name`, 'repeated');
-  invalidAt(t, () => responseFromTree(editResult(base, (r) => { r.Name = { X: 'a' }; })), `${R}/Name`, 'expected-text');
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          delete r.Name;
+        }),
+      ),
+    `${R}/Name`,
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.Name = '';
+        }),
+      ),
+    `${R}/Name`,
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          delete r.InsurerName;
+        }),
+      ),
+    `${R}/InsurerName`,
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.Sex1 = '4';
+        }),
+      ),
+    `${R}/Sex1`,
+    'unknown-code',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.InsuredCardClassification = '99';
+        }),
+      ),
+    `${R}/InsuredCardClassification`,
+    'unknown-code',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.Birthdate = '1980/4/1';
+        }),
+      ),
+    `${R}/Birthdate`,
+    'date-format',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.Name = ['a', 'b'];
+        }),
+      ),
+    `${R}/Name`,
+    'repeated',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        editResult(base, (r) => {
+          r.Name = { X: 'a' };
+        }),
+      ),
+    `${R}/Name`,
+    'expected-text',
+  );
   const withHeader = (k: string, v: string | undefined): XmlTree => {
     const c = structuredClone(base);
     const h = c.MessageHeader as XmlTree;
@@ -298,20 +598,77 @@ t.test('response validation', async (t) => {
     else h[k] = v;
     return c;
   };
-  invalidAt(t, () => responseFromTree(withHeader('SegmentOfResult', '3')), 'MessageHeader/SegmentOfResult', 'unknown-code');
-  invalidAt(t, () => responseFromTree(withHeader('ProcessExecutionTime', '20250401')), 'MessageHeader/ProcessExecutionTime', 'timestamp-format');
-  invalidAt(t, () => responseFromTree(withHeader('CharacterCodeIdentifier', undefined)), 'MessageHeader/CharacterCodeIdentifier', 'missing');
-  invalidAt(t, () => responseFromTree(withHeader('ReferenceClassification', '3')), 'MessageHeader/ReferenceClassification', 'unknown-code');
+  invalidAt(
+    t,
+    () => responseFromTree(withHeader('SegmentOfResult', '3')),
+    'MessageHeader/SegmentOfResult',
+    'unknown-code',
+  );
+  invalidAt(
+    t,
+    () => responseFromTree(withHeader('ProcessExecutionTime', '20250401')),
+    'MessageHeader/ProcessExecutionTime',
+    'timestamp-format',
+  );
+  invalidAt(
+    t,
+    () => responseFromTree(withHeader('CharacterCodeIdentifier', undefined)),
+    'MessageHeader/CharacterCodeIdentifier',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () => responseFromTree(withHeader('ReferenceClassification', '3')),
+    'MessageHeader/ReferenceClassification',
+    'unknown-code',
+  );
   const body = (edit: (b: XmlTree) => void): XmlTree => {
     const c = structuredClone(base);
     edit(c.MessageBody as XmlTree);
     return c;
   };
-  invalidAt(t, () => responseFromTree(body((b) => { delete b.ProcessingResultStatus; })), 'MessageBody/ProcessingResultStatus', 'missing');
-  invalidAt(t, () => responseFromTree(body((b) => { delete b.QualificationValidity; })), 'MessageBody/QualificationValidity', 'missing');
-  invalidAt(t, () => responseFromTree(body((b) => { b.QualificationValidity = '7'; })), 'MessageBody/QualificationValidity', 'unknown-code');
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        body((b) => {
+          delete b.ProcessingResultStatus;
+        }),
+      ),
+    'MessageBody/ProcessingResultStatus',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        body((b) => {
+          delete b.QualificationValidity;
+        }),
+      ),
+    'MessageBody/QualificationValidity',
+    'missing',
+  );
+  invalidAt(
+    t,
+    () =>
+      responseFromTree(
+        body((b) => {
+          b.QualificationValidity = '7';
+        }),
+      ),
+    'MessageBody/QualificationValidity',
+    'unknown-code',
+  );
   // opaque codes pass through
-  const err = responseFromTree(body((b) => { b.ProcessingResultStatus = '2'; b.ProcessingResultCode = 'EQ99-999'; b.ProcessingResultMessage = '該当者なし'; delete b.QualificationValidity; }));
+  const err = responseFromTree(
+    body((b) => {
+      b.ProcessingResultStatus = '2';
+      b.ProcessingResultCode = 'EQ99-999';
+      b.ProcessingResultMessage = '該当者なし';
+      delete b.QualificationValidity;
+    }),
+  );
   t.equal(err.body.resultCode, 'EQ99-999');
   t.equal(err.body.validity, undefined);
 });
@@ -338,33 +695,69 @@ t.test('encoding declaration vs CharacterCodeIdentifier', async (t) => {
   const e = errorOf(t, () => decodeResponseXml(iconv.encode(sjisText, 'cp932')));
   t.equal(e?.code, 'OQS_ENCODING_MISMATCH', 'Shift_JIS declared, CharacterCodeIdentifier 0');
   t.equal(e?.details.path, 'MessageHeader/CharacterCodeIdentifier');
-  const ok = decodeResponseXml(iconv.encode(sjisText.replace('<CharacterCodeIdentifier>0<', '<CharacterCodeIdentifier>1<'), 'cp932'));
+  const ok = decodeResponseXml(
+    iconv.encode(sjisText.replace('<CharacterCodeIdentifier>0<', '<CharacterCodeIdentifier>1<'), 'cp932'),
+  );
   t.equal(ok.header.characterCode, '1');
   t.equal(ok.body.results[0]?.name, 'テスト　太郎');
-  t.equal(errorOf(t, () => decodeResponseXml(u8(text.replace('<CharacterCodeIdentifier>0<', '<CharacterCodeIdentifier>1<'))))?.code, 'OQS_ENCODING_MISMATCH', 'UTF-8 with identifier 1');
+  t.equal(
+    errorOf(t, () => decodeResponseXml(u8(text.replace('<CharacterCodeIdentifier>0<', '<CharacterCodeIdentifier>1<'))))
+      ?.code,
+    'OQS_ENCODING_MISMATCH',
+    'UTF-8 with identifier 1',
+  );
   const out = encodeResponseXml(ok);
   t.ok(out.toString('latin1').includes('encoding="Shift_JIS"'), 'characterCode 1 → Shift_JIS output');
-  const unrep = { ...ok, body: { ...ok.body, results: [{ ...(ok.body.results[0] as QualificationResponse['body']['results'][number]), name: '葛\u{E0100}城　太郎' }] } };
-  t.equal(errorOf(t, () => encodeResponseXml(unrep))?.code, 'OQS_ENCODING_UNREPRESENTABLE', 'IVS cannot go into a Shift_JIS response');
+  const unrep = {
+    ...ok,
+    body: {
+      ...ok.body,
+      results: [
+        { ...(ok.body.results[0] as QualificationResponse['body']['results'][number]), name: '葛\u{E0100}城　太郎' },
+      ],
+    },
+  };
+  t.equal(
+    errorOf(t, () => encodeResponseXml(unrep))?.code,
+    'OQS_ENCODING_UNREPRESENTABLE',
+    'IVS cannot go into a Shift_JIS response',
+  );
   const utf = { ...unrep, header: { ...unrep.header, characterCode: '0' as const } };
-  t.equal(decodeResponseXml(encodeResponseXml(utf)).body.results[0]?.name, '葛\u{E0100}城　太郎', 'but UTF-8 keeps the IVS');
+  t.equal(
+    decodeResponseXml(encodeResponseXml(utf)).body.results[0]?.name,
+    '葛\u{E0100}城　太郎',
+    'but UTF-8 keeps the IVS',
+  );
 });
 
 t.test('JSON form', async (t) => {
   const res = decodeResponseXml(fixture('res-10.2.xml'));
   const json = encodeResponseJson(res) as { XmlMsg: { MessageBody: { ResultList: unknown } } };
   t.ok(Array.isArray(json.XmlMsg.MessageBody.ResultList), 'ResultList is an array');
-  t.strictSame(Object.keys((json.XmlMsg.MessageBody.ResultList as object[])[0] ?? {}), ['ResultOfQualificationConfirmation']);
+  t.strictSame(Object.keys((json.XmlMsg.MessageBody.ResultList as object[])[0] ?? {}), [
+    'ResultOfQualificationConfirmation',
+  ]);
   const tree = responseToTree(res);
   t.strictSame(fromJsonForm(toJsonForm(tree)), tree, 'JSON form ↔ tree');
   t.strictSame(fromJsonForm({ XmlMsg: tree }), tree, 'XML-tree shape of ResultList accepted too');
   const req = decodeRequestXml(fixture('req-10.1.sjis.xml')).request;
   t.strictSame(encodeRequestJson(req), { XmlMsg: requestToTree(req) });
-  t.equal((encodeRequestJson(req) as { XmlMsg: { MessageBody: { QualificationConfirmSearchInfo: { InsurerNumber: string } } } }).XmlMsg.MessageBody.QualificationConfirmSearchInfo.InsurerNumber, '06139992');
+  t.equal(
+    (
+      encodeRequestJson(req) as {
+        XmlMsg: { MessageBody: { QualificationConfirmSearchInfo: { InsurerNumber: string } } };
+      }
+    ).XmlMsg.MessageBody.QualificationConfirmSearchInfo.InsurerNumber,
+    '06139992',
+  );
   const bad = (v: unknown, path: string, reason: string): void => invalidAt(t, () => fromJsonForm(v), path, reason);
   bad({ XmlMsg: { MessageHeader: { SegmentOfResult: 1 } } }, 'MessageHeader/SegmentOfResult', 'not-a-string');
   bad({ XmlMsg: { MessageHeader: { SegmentOfResult: null } } }, 'MessageHeader/SegmentOfResult', 'not-a-string');
-  bad({ XmlMsg: { MessageBody: { ResultList: [{ Other: {} }] } } }, 'MessageBody/ResultList[1]', 'expected-result-wrapper');
+  bad(
+    { XmlMsg: { MessageBody: { ResultList: [{ Other: {} }] } } },
+    'MessageBody/ResultList[1]',
+    'expected-result-wrapper',
+  );
   bad(JSON.parse('{"XmlMsg":{"__proto__":{"x":"1"}}}'), '__proto__', 'invalid-name');
   bad({ XmlMsg: { 'a b': 'x' } }, 'a b', 'invalid-name');
   bad({ MessageHeader: {} }, '', 'root');
@@ -373,7 +766,15 @@ t.test('JSON form', async (t) => {
   for (let i = 0; i < 100; i++) deep = { A: deep };
   bad({ XmlMsg: deep }, Array(65).fill('A').join('/'), 'too-deep');
   t.equal(({} as Record<string, unknown>).x, undefined, 'no prototype pollution');
-  invalidAt(t, () => decodeResponseJson({ XmlMsg: { ...tree, MessageHeader: { ...(tree.MessageHeader as XmlTree), SegmentOfResult: '4' } } }), 'MessageHeader/SegmentOfResult', 'unknown-code');
+  invalidAt(
+    t,
+    () =>
+      decodeResponseJson({
+        XmlMsg: { ...tree, MessageHeader: { ...(tree.MessageHeader as XmlTree), SegmentOfResult: '4' } },
+      }),
+    'MessageHeader/SegmentOfResult',
+    'unknown-code',
+  );
 });
 
 t.test('XML built by hand with serializeXmlDocument decodes the same as the codec output', async (t) => {

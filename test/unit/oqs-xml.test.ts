@@ -3,12 +3,17 @@ import { errorOf } from '../helpers/oqs.js';
 import fc from 'fast-check';
 import iconv from 'iconv-lite';
 import { readFileSync } from 'node:fs';
-import { OqsError, parseXmlDocument, serializeXmlDocument, type OqsErrorCode, type XmlTree } from '../../src/oqs/index.js';
+import {
+  OqsError,
+  parseXmlDocument,
+  serializeXmlDocument,
+  type OqsErrorCode,
+  type XmlTree,
+} from '../../src/oqs/index.js';
 
 const u8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 const sjis = (s: string): Buffer => iconv.encode(s, 'cp932');
 const DECL_SJIS = '<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>\n';
-
 
 function code(t: Test, fn: () => unknown): OqsErrorCode | undefined {
   return errorOf(t, fn)?.code;
@@ -51,25 +56,81 @@ t.test('mixed content and structure errors carry line and column', async (t) => 
   t.equal(e?.code, 'OQS_XML_MALFORMED');
   t.equal(e?.details.line, 3);
   t.equal(e?.details.column, 3);
-  t.equal(code(t, () => parse('<R>text<A/></R>')), 'OQS_XML_MALFORMED');
-  t.equal(code(t, () => parse('<R>　<A/></R>')), 'OQS_XML_MALFORMED', 'a full-width space is text, not XML whitespace');
+  t.equal(
+    code(t, () => parse('<R>text<A/></R>')),
+    'OQS_XML_MALFORMED',
+  );
+  t.equal(
+    code(t, () => parse('<R>　<A/></R>')),
+    'OQS_XML_MALFORMED',
+    'a full-width space is text, not XML whitespace',
+  );
   const m = errorOf(t, () => parse('<R><A>1</B></R>'));
   t.equal(m?.code, 'OQS_XML_MALFORMED');
   t.equal(m?.details.line, 1);
   t.equal(m?.details.column, 8);
-  t.equal(code(t, () => parse('<R><A>1</A>')), 'OQS_XML_MALFORMED', 'unclosed');
-  t.equal(code(t, () => parse('<R/><R/>')), 'OQS_XML_MALFORMED', 'two roots');
-  t.equal(code(t, () => parse('<R/>tail')), 'OQS_XML_MALFORMED', 'text after root');
-  t.equal(code(t, () => parse('')), 'OQS_XML_MALFORMED', 'empty');
-  t.equal(code(t, () => parse('<R>a]]>b</R>')), 'OQS_XML_MALFORMED');
-  t.equal(code(t, () => parse('<R><a:b/></R>')), 'OQS_XML_MALFORMED', 'namespaces');
-  t.equal(code(t, () => parse('<R><!-- a -- b --></R>')), 'OQS_XML_MALFORMED');
-  t.equal(code(t, () => parse('<R>\u0001</R>')), 'OQS_XML_MALFORMED', 'control character');
-  t.equal(code(t, () => parse('<R>&#0;</R>')), 'OQS_XML_MALFORMED', 'reference to NUL');
-  t.equal(code(t, () => parse('<R>a & b</R>')), 'OQS_XML_MALFORMED', 'bare ampersand');
-  t.equal(code(t, () => parse('<R>text only</R>')), 'OQS_XML_MALFORMED', 'root must hold elements');
-  t.equal(code(t, () => parse('<?xml version="1.1"?><R/>')), 'OQS_XML_MALFORMED');
-  t.equal(code(t, () => parse(' <?xml version="1.0"?><R/>')), 'OQS_XML_MALFORMED', 'declaration not at the start');
+  t.equal(
+    code(t, () => parse('<R><A>1</A>')),
+    'OQS_XML_MALFORMED',
+    'unclosed',
+  );
+  t.equal(
+    code(t, () => parse('<R/><R/>')),
+    'OQS_XML_MALFORMED',
+    'two roots',
+  );
+  t.equal(
+    code(t, () => parse('<R/>tail')),
+    'OQS_XML_MALFORMED',
+    'text after root',
+  );
+  t.equal(
+    code(t, () => parse('')),
+    'OQS_XML_MALFORMED',
+    'empty',
+  );
+  t.equal(
+    code(t, () => parse('<R>a]]>b</R>')),
+    'OQS_XML_MALFORMED',
+  );
+  t.equal(
+    code(t, () => parse('<R><a:b/></R>')),
+    'OQS_XML_MALFORMED',
+    'namespaces',
+  );
+  t.equal(
+    code(t, () => parse('<R><!-- a -- b --></R>')),
+    'OQS_XML_MALFORMED',
+  );
+  t.equal(
+    code(t, () => parse('<R>\u0001</R>')),
+    'OQS_XML_MALFORMED',
+    'control character',
+  );
+  t.equal(
+    code(t, () => parse('<R>&#0;</R>')),
+    'OQS_XML_MALFORMED',
+    'reference to NUL',
+  );
+  t.equal(
+    code(t, () => parse('<R>a & b</R>')),
+    'OQS_XML_MALFORMED',
+    'bare ampersand',
+  );
+  t.equal(
+    code(t, () => parse('<R>text only</R>')),
+    'OQS_XML_MALFORMED',
+    'root must hold elements',
+  );
+  t.equal(
+    code(t, () => parse('<?xml version="1.1"?><R/>')),
+    'OQS_XML_MALFORMED',
+  );
+  t.equal(
+    code(t, () => parse(' <?xml version="1.0"?><R/>')),
+    'OQS_XML_MALFORMED',
+    'declaration not at the start',
+  );
   t.strictSame(parse('<R/>').tree, {});
 });
 
@@ -77,12 +138,19 @@ t.test('attributes are refused (the declaration is not an element)', async (t) =
   const e = errorOf(t, () => parse('<R><A id="1">x</A></R>'));
   t.equal(e?.code, 'OQS_XML_MALFORMED');
   t.equal(e?.details.reason, 'attributes are not allowed');
-  t.equal(code(t, () => parse('<R xmlns="urn:x"/>')), 'OQS_XML_MALFORMED');
+  t.equal(
+    code(t, () => parse('<R xmlns="urn:x"/>')),
+    'OQS_XML_MALFORMED',
+  );
   t.strictSame(parse(`<?xml version='1.0' encoding='utf-8' standalone='yes' ?><R><A>1</A></R>`).tree, { A: '1' });
 });
 
 t.test('hostile XML', async (t) => {
-  t.equal(code(t, () => parse('<!DOCTYPE R><R/>')), 'OQS_XML_FORBIDDEN', 'DOCTYPE');
+  t.equal(
+    code(t, () => parse('<!DOCTYPE R><R/>')),
+    'OQS_XML_FORBIDDEN',
+    'DOCTYPE',
+  );
   const laughs = `<?xml version="1.0"?>
 <!DOCTYPE lolz [
  <!ENTITY lol "lol">
@@ -93,13 +161,39 @@ t.test('hostile XML', async (t) => {
   const e = errorOf(t, () => parse(laughs));
   t.equal(e?.code, 'OQS_XML_FORBIDDEN', 'billion laughs');
   t.equal(e?.details.line, 2);
-  t.equal(code(t, () => parse('<?xml version="1.0"?><!DOCTYPE R [<!ENTITY x SYSTEM "file:///etc/passwd">]><R>&x;</R>')), 'OQS_XML_FORBIDDEN', 'external entity');
-  t.equal(code(t, () => parse('<R><!ENTITY x "y"></R>')), 'OQS_XML_FORBIDDEN', 'entity declaration in content');
-  t.equal(code(t, () => parse('<R><A>&nbsp;</A></R>')), 'OQS_XML_FORBIDDEN', 'unknown entity');
-  t.equal(code(t, () => parse('<R><A>&x;</A></R>')), 'OQS_XML_FORBIDDEN');
-  t.equal(code(t, () => parse('<?xml-stylesheet href="x"?><R/>')), 'OQS_XML_FORBIDDEN', 'processing instruction');
-  t.equal(code(t, () => parse('<R><?php echo 1 ?></R>')), 'OQS_XML_FORBIDDEN');
-  t.equal(code(t, () => parse('<R><__proto__>x</__proto__></R>')), 'OQS_XML_FORBIDDEN', 'prototype pollution name');
+  t.equal(
+    code(t, () => parse('<?xml version="1.0"?><!DOCTYPE R [<!ENTITY x SYSTEM "file:///etc/passwd">]><R>&x;</R>')),
+    'OQS_XML_FORBIDDEN',
+    'external entity',
+  );
+  t.equal(
+    code(t, () => parse('<R><!ENTITY x "y"></R>')),
+    'OQS_XML_FORBIDDEN',
+    'entity declaration in content',
+  );
+  t.equal(
+    code(t, () => parse('<R><A>&nbsp;</A></R>')),
+    'OQS_XML_FORBIDDEN',
+    'unknown entity',
+  );
+  t.equal(
+    code(t, () => parse('<R><A>&x;</A></R>')),
+    'OQS_XML_FORBIDDEN',
+  );
+  t.equal(
+    code(t, () => parse('<?xml-stylesheet href="x"?><R/>')),
+    'OQS_XML_FORBIDDEN',
+    'processing instruction',
+  );
+  t.equal(
+    code(t, () => parse('<R><?php echo 1 ?></R>')),
+    'OQS_XML_FORBIDDEN',
+  );
+  t.equal(
+    code(t, () => parse('<R><__proto__>x</__proto__></R>')),
+    'OQS_XML_FORBIDDEN',
+    'prototype pollution name',
+  );
   t.equal(({} as Record<string, unknown>).x, undefined);
 });
 
@@ -108,18 +202,31 @@ t.test('limits', async (t) => {
   const e = errorOf(t, () => parse(big, { maxBytes: 1000 }));
   t.equal(e?.code, 'OQS_XML_TOO_LARGE');
   t.equal(e?.details.reason, 'bytes');
-  t.equal(code(t, () => parse(Buffer.alloc(4 * 1024 * 1024 + 1, 0x20))), 'OQS_XML_TOO_LARGE', 'default 4 MiB checked before decoding');
+  t.equal(
+    code(t, () => parse(Buffer.alloc(4 * 1024 * 1024 + 1, 0x20))),
+    'OQS_XML_TOO_LARGE',
+    'default 4 MiB checked before decoding',
+  );
   t.ok(parse(big, { maxBytes: big.length }), 'exactly at the limit is fine');
 
   const deep = (n: number) => '<a>'.repeat(n) + '</a>'.repeat(n);
   t.ok(parse(deep(32)), 'depth 32 is the default limit');
-  t.equal(code(t, () => parse(deep(33))), 'OQS_XML_TOO_DEEP');
-  t.equal(code(t, () => parse(deep(5), { maxDepth: 4 })), 'OQS_XML_TOO_DEEP');
+  t.equal(
+    code(t, () => parse(deep(33))),
+    'OQS_XML_TOO_DEEP',
+  );
+  t.equal(
+    code(t, () => parse(deep(5), { maxDepth: 4 })),
+    'OQS_XML_TOO_DEEP',
+  );
   const veryDeep = parse(deep(200_000), { maxBytes: 10_000_000, maxDepth: 1_000_000, maxElements: 1_000_000 });
   t.equal(veryDeep.root, 'a', 'the reader is iterative: 200 000 levels do not overflow the stack');
 
   const many = `<R>${'<a/>'.repeat(100)}</R>`;
-  t.equal(code(t, () => parse(many, { maxElements: 100 })), 'OQS_XML_TOO_LARGE');
+  t.equal(
+    code(t, () => parse(many, { maxElements: 100 })),
+    'OQS_XML_TOO_LARGE',
+  );
   t.equal((parse(many, { maxElements: 101 }).tree.a as string[]).length, 100);
 });
 
@@ -131,20 +238,70 @@ t.test('encodings', async (t) => {
     t.equal(doc.tree.N, names, `${label}: NEC/IBM extensions decode`);
   }
   // the raw codes: ① 8740 (NEC row 13), 﨑 FAB1 (IBM), 髙 FBFC (IBM) and EEE0 (NEC-selected IBM)
-  t.equal(parse(Buffer.concat([u8('<?xml version="1.0" encoding="Shift_JIS"?><R><N>'), Buffer.from([0x87, 0x40, 0xfa, 0xb1, 0xfb, 0xfc, 0xee, 0xe0]), u8('</N></R>')])).tree.N, '①﨑髙髙');
+  t.equal(
+    parse(
+      Buffer.concat([
+        u8('<?xml version="1.0" encoding="Shift_JIS"?><R><N>'),
+        Buffer.from([0x87, 0x40, 0xfa, 0xb1, 0xfb, 0xfc, 0xee, 0xe0]),
+        u8('</N></R>'),
+      ]),
+    ).tree.N,
+    '①﨑髙髙',
+  );
   // user-defined area F040 decodes to U+E000, but cannot be written back (see writer test)
-  t.equal(parse(Buffer.concat([u8('<?xml version="1.0" encoding="Shift_JIS"?><R><N>'), Buffer.from([0xf0, 0x40]), u8('</N></R>')])).tree.N, '\uE000');
+  t.equal(
+    parse(
+      Buffer.concat([
+        u8('<?xml version="1.0" encoding="Shift_JIS"?><R><N>'),
+        Buffer.from([0xf0, 0x40]),
+        u8('</N></R>'),
+      ]),
+    ).tree.N,
+    '\uE000',
+  );
 
-  t.equal(code(t, () => parse('<?xml version="1.0" encoding="EUC-JP"?><R/>')), 'OQS_ENCODING_UNSUPPORTED');
-  t.equal(code(t, () => parse('<?xml version="1.0" encoding="UTF-16"?><R/>')), 'OQS_ENCODING_UNSUPPORTED');
-  t.equal(code(t, () => parse(Buffer.from([0xff, 0xfe, 0x3c, 0x00]))), 'OQS_ENCODING_UNSUPPORTED', 'UTF-16 BOM');
-  t.equal(code(t, () => parse(Buffer.from([0x3c, 0x52, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x52, 0x3e]))), 'OQS_ENCODING_MISMATCH', 'invalid UTF-8');
-  t.equal(code(t, () => parse(Buffer.concat([u8('<R><A>'), Buffer.from([0xed, 0xa0, 0x80]), u8('</A></R>')]))), 'OQS_ENCODING_MISMATCH', 'UTF-8 encoded surrogate');
-  t.equal(code(t, () => parse(Buffer.concat([u8(DECL_SJIS + '<R><A>'), Buffer.from([0x81]), u8('</A></R>')]))), 'OQS_ENCODING_MISMATCH', 'broken Shift_JIS');
-  t.equal(code(t, () => parse(sjis('<R><N>テスト</N></R>'))), 'OQS_ENCODING_MISMATCH', 'Shift_JIS bytes without a declaration are read as UTF-8');
-  const bom = parse(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), u8('<?xml version="1.0" encoding="UTF-8"?><R><N>髙</N></R>')]));
+  t.equal(
+    code(t, () => parse('<?xml version="1.0" encoding="EUC-JP"?><R/>')),
+    'OQS_ENCODING_UNSUPPORTED',
+  );
+  t.equal(
+    code(t, () => parse('<?xml version="1.0" encoding="UTF-16"?><R/>')),
+    'OQS_ENCODING_UNSUPPORTED',
+  );
+  t.equal(
+    code(t, () => parse(Buffer.from([0xff, 0xfe, 0x3c, 0x00]))),
+    'OQS_ENCODING_UNSUPPORTED',
+    'UTF-16 BOM',
+  );
+  t.equal(
+    code(t, () => parse(Buffer.from([0x3c, 0x52, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x52, 0x3e]))),
+    'OQS_ENCODING_MISMATCH',
+    'invalid UTF-8',
+  );
+  t.equal(
+    code(t, () => parse(Buffer.concat([u8('<R><A>'), Buffer.from([0xed, 0xa0, 0x80]), u8('</A></R>')]))),
+    'OQS_ENCODING_MISMATCH',
+    'UTF-8 encoded surrogate',
+  );
+  t.equal(
+    code(t, () => parse(Buffer.concat([u8(DECL_SJIS + '<R><A>'), Buffer.from([0x81]), u8('</A></R>')]))),
+    'OQS_ENCODING_MISMATCH',
+    'broken Shift_JIS',
+  );
+  t.equal(
+    code(t, () => parse(sjis('<R><N>テスト</N></R>'))),
+    'OQS_ENCODING_MISMATCH',
+    'Shift_JIS bytes without a declaration are read as UTF-8',
+  );
+  const bom = parse(
+    Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), u8('<?xml version="1.0" encoding="UTF-8"?><R><N>髙</N></R>')]),
+  );
   t.equal(bom.tree.N, '髙', 'UTF-8 BOM accepted');
-  t.equal(code(t, () => parse(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), u8(DECL_SJIS + '<R/>')]))), 'OQS_ENCODING_MISMATCH', 'BOM vs Shift_JIS');
+  t.equal(
+    code(t, () => parse(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), u8(DECL_SJIS + '<R/>')]))),
+    'OQS_ENCODING_MISMATCH',
+    'BOM vs Shift_JIS',
+  );
   t.ok(parse(new Uint8Array(u8('<R><A>1</A></R>'))), 'plain Uint8Array input');
 });
 
@@ -175,13 +332,31 @@ t.test('writer', async (t) => {
     t.equal(e?.details.index, 3, `${label}: index`);
     t.notMatch(e?.message ?? '', /テスト/, 'message has no personal text');
   }
-  t.equal(code(t, () => serializeXmlDocument('R', { X: 'a\u0001' }, 'UTF-8')), 'OQS_ENCODING_UNREPRESENTABLE', 'control char');
-  t.equal(code(t, () => serializeXmlDocument('R', { X: 'a\uD800' }, 'UTF-8')), 'OQS_ENCODING_UNREPRESENTABLE', 'lone surrogate');
-  t.equal(code(t, () => serializeXmlDocument('R', { 'bad name': 'x' }, 'UTF-8')), 'OQS_MESSAGE_INVALID');
-  t.equal(code(t, () => serializeXmlDocument('R', { X: 1 } as unknown as XmlTree, 'UTF-8')), 'OQS_MESSAGE_INVALID');
+  t.equal(
+    code(t, () => serializeXmlDocument('R', { X: 'a\u0001' }, 'UTF-8')),
+    'OQS_ENCODING_UNREPRESENTABLE',
+    'control char',
+  );
+  t.equal(
+    code(t, () => serializeXmlDocument('R', { X: 'a\uD800' }, 'UTF-8')),
+    'OQS_ENCODING_UNREPRESENTABLE',
+    'lone surrogate',
+  );
+  t.equal(
+    code(t, () => serializeXmlDocument('R', { 'bad name': 'x' }, 'UTF-8')),
+    'OQS_MESSAGE_INVALID',
+  );
+  t.equal(
+    code(t, () => serializeXmlDocument('R', { X: 1 } as unknown as XmlTree, 'UTF-8')),
+    'OQS_MESSAGE_INVALID',
+  );
   const cyclic: XmlTree = {};
   cyclic.self = cyclic;
-  t.equal(code(t, () => serializeXmlDocument('R', cyclic, 'UTF-8')), 'OQS_XML_TOO_DEEP', 'a cycle cannot hang the writer');
+  t.equal(
+    code(t, () => serializeXmlDocument('R', cyclic, 'UTF-8')),
+    'OQS_XML_TOO_DEEP',
+    'a cycle cannot hang the writer',
+  );
 });
 
 t.test('every prefix of a valid document gives a typed error', async (t) => {
@@ -219,7 +394,35 @@ t.test('fuzz: any input parses or throws OqsError', async (t) => {
   };
   fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check), { numRuns: 2000 });
   fc.assert(
-    fc.property(fc.string({ unit: fc.constantFrom('<', '>', '/', '!', '?', '&', ';', '#', 'x', 'a', 'R', ' ', '"', '=', '[', ']', '-', 'CDATA', '\r', '\u3000', '髙'), maxLength: 80 }), (s) => check(u8(s))),
+    fc.property(
+      fc.string({
+        unit: fc.constantFrom(
+          '<',
+          '>',
+          '/',
+          '!',
+          '?',
+          '&',
+          ';',
+          '#',
+          'x',
+          'a',
+          'R',
+          ' ',
+          '"',
+          '=',
+          '[',
+          ']',
+          '-',
+          'CDATA',
+          '\r',
+          '\u3000',
+          '髙',
+        ),
+        maxLength: 80,
+      }),
+      (s) => check(u8(s)),
+    ),
     { numRuns: 2000 },
   );
   // mutations of valid documents

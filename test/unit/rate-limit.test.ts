@@ -1,15 +1,29 @@
 // Per-source-address limiter for failed WebSocket authentications and admin logins.
 import t from 'tap';
-import { FailureLimiter, sourceKey } from '../../src/gateway/rate-limit.js';
+import { FailureLimiter, sourceKey } from '../../src/api/rate-limit.js';
 
 t.test('N failures in a window lock the address out, with a retry-after', async (t) => {
   const l = new FailureLimiter({ maxFailures: 3, windowMs: 60_000, lockoutMs: 300_000 });
   const ip = '192.168.1.50';
   t.match(l.fail(ip, 0), { allowed: true, failures: 1, justLocked: false });
   t.match(l.fail(ip, 1000), { allowed: true, failures: 2 });
-  t.match(l.fail(ip, 2000), { allowed: false, failures: 3, retryAfterMs: 300_000, lockedUntil: 302_000, justLocked: true });
-  t.match(l.check(ip, 3000), { allowed: false, retryAfterMs: 299_000 }, 'even the right credentials are refused while locked');
-  t.match(l.fail(ip, 4000), { allowed: false, justLocked: false, lockedUntil: 302_000 }, 'attempts while locked neither relock nor extend');
+  t.match(l.fail(ip, 2000), {
+    allowed: false,
+    failures: 3,
+    retryAfterMs: 300_000,
+    lockedUntil: 302_000,
+    justLocked: true,
+  });
+  t.match(
+    l.check(ip, 3000),
+    { allowed: false, retryAfterMs: 299_000 },
+    'even the right credentials are refused while locked',
+  );
+  t.match(
+    l.fail(ip, 4000),
+    { allowed: false, justLocked: false, lockedUntil: 302_000 },
+    'attempts while locked neither relock nor extend',
+  );
   t.match(l.check('192.168.1.51', 3000), { allowed: true, failures: 0 }, 'another address is not affected');
   t.match(l.check(ip, 302_000), { allowed: true, failures: 0 }, 'lockout over');
   t.match(l.fail(ip, 302_001), { allowed: true, failures: 1 }, 'a fresh window after the lockout');
@@ -18,7 +32,8 @@ t.test('N failures in a window lock the address out, with a retry-after', async 
 t.test('failures spread over windows do not add up; success clears', async (t) => {
   const l = new FailureLimiter({ maxFailures: 3, windowMs: 10_000 });
   const ip = '10.0.0.7';
-  l.fail(ip, 0); l.fail(ip, 5000);
+  l.fail(ip, 0);
+  l.fail(ip, 5000);
   t.match(l.fail(ip, 10_000), { allowed: true, failures: 1 }, 'window expired: counting restarts');
   l.fail(ip, 10_001);
   l.succeed(ip);
@@ -37,13 +52,18 @@ t.test('addresses are normalised: IPv4-mapped, IPv6 by /64, zone ids', async (t)
   t.equal(sourceKey('not:an:address:::'), 'not:an:address:::', 'garbage is its own key, never a crash');
   const l = new FailureLimiter({ maxFailures: 2 });
   l.fail('2001:db8:1:2::a', 0);
-  t.match(l.fail('2001:db8:1:2::b', 1), { allowed: false, justLocked: true }, 'rotating privacy addresses in one /64 count together');
+  t.match(
+    l.fail('2001:db8:1:2::b', 1),
+    { allowed: false, justLocked: true },
+    'rotating privacy addresses in one /64 count together',
+  );
   t.match(l.check('::ffff:10.1.1.1', 0), { allowed: true });
 });
 
 t.test('memory is bounded; locked addresses are evicted last', async (t) => {
   const l = new FailureLimiter({ maxFailures: 2, windowMs: 60_000, lockoutMs: 600_000, maxEntries: 100 });
-  l.fail('10.9.9.9', 0); l.fail('10.9.9.9', 1); // locked
+  l.fail('10.9.9.9', 0);
+  l.fail('10.9.9.9', 1); // locked
   for (let i = 0; i < 10_000; i++) l.fail(`10.0.${i >> 8}.${i & 255}`, 2 + i);
   t.ok(l.size <= 100, `size ${l.size}`);
   t.match(l.check('10.9.9.9', 20_000), { allowed: false }, 'a flood from other addresses does not free the locked one');

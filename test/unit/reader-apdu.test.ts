@@ -1,11 +1,23 @@
 import t from 'tap';
 import fc from 'fast-check';
 import {
-  selectJpkiAp, selectEf, readBinary, verifyTriesLeft, verifyPin, computeSignature, sha256DigestInfo,
-  parseResponse, derTotalLength, triesFromSw, assertAllowedApdu, expectOk, isValidPin, JPKI_AID,
+  selectJpkiAp,
+  selectEf,
+  readBinary,
+  verifyTriesLeft,
+  verifyPin,
+  computeSignature,
+  sha256DigestInfo,
+  parseResponse,
+  derTotalLength,
+  triesFromSw,
+  assertAllowedApdu,
+  expectOk,
+  isValidPin,
+  JPKI_AID,
 } from '../../src/reader/apdu.js';
 import { ReaderError, errorFromSw, isReaderError } from '../../src/reader/errors.js';
-import { OnshiError } from '../../src/errors.js';
+import { OnshiError } from '../../src/core/errors.js';
 
 const hex = (b: Buffer) => b.toString('hex').toUpperCase();
 const sp = (s: string) => s.replace(/\s+/g, '');
@@ -66,7 +78,11 @@ t.test('parseResponse and DER lengths', async (t) => {
   t.equal(derTotalLength(Buffer.from('308400000100', 'hex')), 0x100 + 6, '84 form');
   t.throws(() => derTotalLength(Buffer.from('3080', 'hex')), { code: 'CARD_BAD_RESPONSE' }, 'indefinite');
   t.throws(() => derTotalLength(Buffer.from('30850000000001', 'hex')), { code: 'CARD_BAD_RESPONSE' }, '85 oversize');
-  t.throws(() => derTotalLength(Buffer.from('3084ffffffff', 'hex')), { code: 'CARD_BAD_RESPONSE' }, 'too large for the EF');
+  t.throws(
+    () => derTotalLength(Buffer.from('3084ffffffff', 'hex')),
+    { code: 'CARD_BAD_RESPONSE' },
+    'too large for the EF',
+  );
   t.throws(() => derTotalLength(Buffer.from('3082ff', 'hex')), { code: 'CARD_BAD_RESPONSE' }, 'truncated');
   t.throws(() => derTotalLength(Buffer.from('30', 'hex')), { code: 'CARD_BAD_RESPONSE' });
   t.throws(() => derTotalLength(Buffer.from('ffff', 'hex')), { code: 'CARD_BAD_RESPONSE' }, 'filler');
@@ -119,29 +135,54 @@ t.test('assertAllowedApdu refuses any SELECT by name but the full JPKI AID', asy
   t.doesNotThrow(() => assertAllowedApdu(selectEf(0x000a)));
   const prefix = Buffer.from('00A4040C06D392F0002601', 'hex');
   t.throws(() => assertAllowedApdu(prefix), { code: 'READER_IO' }, 'AID prefix refused');
-  const other = Buffer.concat([Buffer.from('00A4040C0A', 'hex'), Buffer.from('D392100031000101', 'hex'), Buffer.from([0x04, 0x08])]);
+  const other = Buffer.concat([
+    Buffer.from('00A4040C0A', 'hex'),
+    Buffer.from('D392100031000101', 'hex'),
+    Buffer.from([0x04, 0x08]),
+  ]);
   t.throws(() => assertAllowedApdu(other), { code: 'READER_IO' });
 });
 
 t.test('fuzz: parsers return a value or a ReaderError, nothing else', async (t) => {
   const classify = (f: () => unknown): boolean => {
-    try { f(); return true; } catch (e) { return e instanceof ReaderError; }
+    try {
+      f();
+      return true;
+    } catch (e) {
+      return e instanceof ReaderError;
+    }
   };
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => classify(() => parseResponse(b))), { numRuns: 2000 });
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 12 }), (b) => classify(() => {
-    const n = derTotalLength(b);
-    if (!Number.isInteger(n) || n < 2 || n > 0x8000) throw new Error(`bad length ${n}`);
-  })), { numRuns: 5000 });
-  fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff }), (sw) => {
-    const e = errorFromSw(sw);
-    const tries = triesFromSw(sw);
-    return e instanceof ReaderError && (tries === undefined || (tries >= 0 && tries <= 15));
-  }), { numRuns: 3000 });
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 8 }), (b) => classify(() => verifyPin(Buffer.from(b)))), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), (b) => classify(() => parseResponse(b))),
+    { numRuns: 2000 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 12 }), (b) =>
+      classify(() => {
+        const n = derTotalLength(b);
+        if (!Number.isInteger(n) || n < 2 || n > 0x8000) throw new Error(`bad length ${n}`);
+      }),
+    ),
+    { numRuns: 5000 },
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 0xffff }), (sw) => {
+      const e = errorFromSw(sw);
+      const tries = triesFromSw(sw);
+      return e instanceof ReaderError && (tries === undefined || (tries >= 0 && tries <= 15));
+    }),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 8 }), (b) => classify(() => verifyPin(Buffer.from(b)))),
+    { numRuns: 2000 },
+  );
   // parseResponse round-trip
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 258 }), fc.integer({ min: 0, max: 0xffff }), (d, sw) => {
-    const r = parseResponse(Buffer.concat([Buffer.from(d), Buffer.from([sw >> 8, sw & 0xff])]));
-    return r.sw === sw && r.data.equals(Buffer.from(d));
-  }));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 258 }), fc.integer({ min: 0, max: 0xffff }), (d, sw) => {
+      const r = parseResponse(Buffer.concat([Buffer.from(d), Buffer.from([sw >> 8, sw & 0xff])]));
+      return r.sw === sw && r.data.equals(Buffer.from(d));
+    }),
+  );
   t.pass('fuzzed');
 });

@@ -4,7 +4,18 @@ import { X509Certificate, verify } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CardSession, PinAttempt, runPinVerify, ReaderManager, ReaderError, isReaderError, type PcscBackend, type PcscCard, type PcscContext, type ReaderSnapshot } from '../../src/reader/index.js';
+import {
+  CardSession,
+  PinAttempt,
+  runPinVerify,
+  ReaderManager,
+  ReaderError,
+  isReaderError,
+  type PcscBackend,
+  type PcscCard,
+  type PcscContext,
+  type ReaderSnapshot,
+} from '../../src/reader/index.js';
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
 
@@ -28,44 +39,82 @@ class FakeCard implements PcscCard {
     this.log.push(apdu.toString('hex').toUpperCase());
     if (!this.present) throw new ReaderError('READER_CARD_REMOVED', 'gone');
     const f = this.fault(apdu);
-    if (f === 'remove') { this.present = false; throw new ReaderError('READER_IO', 'PC/SC: Transaction failed'); }
+    if (f === 'remove') {
+      this.present = false;
+      throw new ReaderError('READER_IO', 'PC/SC: Transaction failed');
+    }
     if (f === 'hang') return new Promise(() => undefined);
-    if (f === 'late') { const r = this.model.process(apdu).response; return new Promise((res) => setTimeout(() => res(r), 150)); }
-    if (f === 'empty') { this.present = false; return Buffer.alloc(0); }
+    if (f === 'late') {
+      const r = this.model.process(apdu).response;
+      return new Promise((res) => setTimeout(() => res(r), 150));
+    }
+    if (f === 'empty') {
+      this.present = false;
+      return Buffer.alloc(0);
+    }
     return this.model.process(apdu).response;
   }
-  async beginTransaction() { this.transactions++; }
-  async endTransaction() { /* nothing */ }
-  status() { if (!this.present) throw new ReaderError('READER_CARD_REMOVED', 'gone'); return { present: true }; }
-  async disconnect(d: 'leave' | 'reset' = 'leave') { this.disconnected = d; }
+  async beginTransaction() {
+    this.transactions++;
+  }
+  async endTransaction() {
+    /* nothing */
+  }
+  status() {
+    if (!this.present) throw new ReaderError('READER_CARD_REMOVED', 'gone');
+    return { present: true };
+  }
+  async disconnect(d: 'leave' | 'reset' = 'leave') {
+    this.disconnected = d;
+  }
 }
 
 const model = (auth = 3) => new CardModel({ dfs: buildDfs(material, { authTriesLeft: auth, signTriesLeft: 5 }) });
 const pin = (s: string) => Buffer.from(s, 'latin1');
-const verifies = (c: FakeCard) => c.log.filter((h) => h.startsWith('00200080') && h.length > 8).length;
 
 t.test('PinAttempt: format, blocked, last-try confirmation, one VERIFY, wipe', async (t) => {
   const io = (tries: number, sw = 0x9000) => {
     const sent: Buffer[] = [];
-    return { sent, io: { triesLeft: async () => tries, sendVerify: async (a: Buffer) => { sent.push(Buffer.from(a)); return { data: Buffer.alloc(0), sw }; } } };
+    return {
+      sent,
+      io: {
+        triesLeft: async () => tries,
+        sendVerify: async (a: Buffer) => {
+          sent.push(Buffer.from(a));
+          return { data: Buffer.alloc(0), sw };
+        },
+      },
+    };
   };
   for (const bad of ['123', '12345', 'abcd', '']) {
-    const p = pin(bad); const x = io(3);
+    const p = pin(bad);
+    const x = io(3);
     await t.rejects(runPinVerify(p, {}, x.io), { code: 'CARD_PIN_FORMAT' });
     t.equal(x.sent.length, 0, `nothing sent for ${JSON.stringify(bad)}`);
   }
-  let p = pin('1234'); let x = io(0);
+  let p = pin('1234');
+  let x = io(0);
   await t.rejects(runPinVerify(p, { confirmLastTry: true }, x.io), { code: 'CARD_PIN_BLOCKED' });
-  t.equal(x.sent.length, 0); t.ok(p.every((b) => b === 0), 'wiped on refusal');
-  p = pin('1234'); x = io(1);
+  t.equal(x.sent.length, 0);
+  t.ok(
+    p.every((b) => b === 0),
+    'wiped on refusal',
+  );
+  p = pin('1234');
+  x = io(1);
   await t.rejects(runPinVerify(p, {}, x.io), { code: 'CARD_PIN_CONFIRM_REQUIRED', details: { triesLeft: 1 } });
   t.equal(x.sent.length, 0);
-  p = pin('1234'); x = io(1);
+  p = pin('1234');
+  x = io(1);
   t.same(await runPinVerify(p, { confirmLastTry: true }, x.io), { triesLeftBefore: 1 });
   t.equal(x.sent.length, 1, 'exactly one VERIFY');
   t.equal(x.sent[0]!.toString('hex'), '002000800431323334');
-  t.ok(p.every((b) => b === 0), 'PIN wiped after VERIFY');
-  p = pin('1234'); x = io(3, 0x63c2);
+  t.ok(
+    p.every((b) => b === 0),
+    'PIN wiped after VERIFY',
+  );
+  p = pin('1234');
+  x = io(3, 0x63c2);
   await t.rejects(runPinVerify(p, {}, x.io), { code: 'CARD_PIN_WRONG', details: { triesLeft: 2 } });
   t.equal(x.sent.length, 1, 'no retry on a wrong PIN');
   for (const sw of [0x63c0, 0x6983, 0x6984]) {
@@ -73,7 +122,9 @@ t.test('PinAttempt: format, blocked, last-try confirmation, one VERIFY, wipe', a
     await t.rejects(runPinVerify(pin('1234'), {}, x.io), { code: 'CARD_PIN_BLOCKED' });
   }
   const a = new PinAttempt(pin('1234'));
-  a.validate(); a.authorize(3, {}); a.takeApdu();
+  a.validate();
+  a.authorize(3, {});
+  a.takeApdu();
   t.throws(() => a.takeApdu(), { code: 'READER_IO' }, 'a second VERIFY is impossible');
   const err = await runPinVerify(pin('9876'), {}, io(3, 0x63c1).io).catch((e: unknown) => e as ReaderError);
   t.notMatch(JSON.stringify(err), /9876|39383736/, 'the PIN is in no error');
@@ -101,7 +152,10 @@ t.test('session: authenticate = 6 APDUs in one transaction; signature verifies',
   const s = new CardSession(c);
   const r = await s.authenticate(pin('1234'), Buffer.from('nonce'));
   t.ok(verify('sha256', Buffer.from('nonce'), new X509Certificate(material.certPem).publicKey, r.signature));
-  t.same(c.log.map((h) => h.slice(0, 8)), ['00A4040C', '00A4020C', '00200080', '00200080', '00A4020C', '802A0080']);
+  t.same(
+    c.log.map((h) => h.slice(0, 8)),
+    ['00A4040C', '00A4020C', '00200080', '00200080', '00A4020C', '802A0080'],
+  );
   t.equal(c.transactions, 1);
   t.equal(s.counters.verifies, 1);
   // separate verifyPin + sign on one connection
@@ -110,7 +164,11 @@ t.test('session: authenticate = 6 APDUs in one transaction; signature verifies',
   t.equal(await s2.triesLeft(), 3);
   await s2.verifyPin(pin('1234'));
   t.equal((await s2.sign(Buffer.from('x'))).length, 256);
-  await t.rejects(new CardSession(new FakeCard(model())).sign(Buffer.from('x')), { code: 'CARD_SECURITY_STATUS' }, 'sign without VERIFY');
+  await t.rejects(
+    new CardSession(new FakeCard(model())).sign(Buffer.from('x')),
+    { code: 'CARD_SECURITY_STATUS' },
+    'sign without VERIFY',
+  );
 });
 
 t.test('session: not a JPKI card', async (t) => {
@@ -143,11 +201,15 @@ t.test('session: a hung card → READER_TIMEOUT within the bound; deadline and a
   const c = new FakeCard(model());
   c.fault = (a) => (a[1] === 0x2a ? 'hang' : undefined);
   const t0 = Date.now();
-  await t.rejects(new CardSession(c, { apduTimeoutMs: 150 }).authenticate(pin('1234'), Buffer.from('x')), { code: 'READER_TIMEOUT' });
+  await t.rejects(new CardSession(c, { apduTimeoutMs: 150 }).authenticate(pin('1234'), Buffer.from('x')), {
+    code: 'READER_TIMEOUT',
+  });
   t.ok(Date.now() - t0 < 1000);
   const c2 = new FakeCard(model());
   c2.fault = () => 'hang';
-  await t.rejects(new CardSession(c2, { deadline: Date.now() + 100 }).readAuthCertificate(), { code: 'READER_TIMEOUT' });
+  await t.rejects(new CardSession(c2, { deadline: Date.now() + 100 }).readAuthCertificate(), {
+    code: 'READER_TIMEOUT',
+  });
   const ac = new AbortController();
   const c3 = new FakeCard(model());
   c3.fault = () => 'hang';
@@ -169,15 +231,38 @@ class FakeService implements PcscBackend {
   async establish(): Promise<PcscContext> {
     this.establishCalls++;
     if (!this.up) throw new ReaderError('READER_PCSC_UNAVAILABLE', 'down');
-    const svc = this;
     let valid = true;
-    const check = () => { if (!svc.up || !valid) { valid = false; throw new ReaderError('READER_PCSC_UNAVAILABLE', 'gone'); } };
+    const check = () => {
+      if (!this.up || !valid) {
+        valid = false;
+        throw new ReaderError('READER_PCSC_UNAVAILABLE', 'gone');
+      }
+    };
     return {
-      listReaders: () => { check(); return svc.readers.map((r) => ({ ...r })); },
-      connect: async (name) => { if (svc.connectHangs) return new Promise<never>(() => {}); check(); const r = svc.readers.find((x) => x.name === name); if (!r) throw new ReaderError('READER_NO_READER', 'x'); if (!r.present) throw new ReaderError('READER_NO_CARD', 'x'); svc.card = new FakeCard(model()); if (svc.fault) svc.card.fault = svc.fault; return svc.card; },
-      waitForChange: async (_cur, ms) => { await new Promise((r) => setTimeout(r, Math.min(ms, 30))); check(); return 'timeout'; },
+      listReaders: () => {
+        check();
+        return this.readers.map((r) => ({ ...r }));
+      },
+      connect: async (name) => {
+        if (this.connectHangs) return new Promise<never>(() => {});
+        check();
+        const r = this.readers.find((x) => x.name === name);
+        if (!r) throw new ReaderError('READER_NO_READER', 'x');
+        if (!r.present) throw new ReaderError('READER_NO_CARD', 'x');
+        this.card = new FakeCard(model());
+        if (this.fault) this.card.fault = this.fault;
+        return this.card;
+      },
+      waitForChange: async (_cur, ms) => {
+        await new Promise((r) => setTimeout(r, Math.min(ms, 30)));
+        check();
+        return 'timeout';
+      },
       cancel: () => undefined,
-      close: () => { valid = false; svc.closed++; },
+      close: () => {
+        valid = false;
+        this.closed++;
+      },
     };
   }
 }
@@ -191,7 +276,10 @@ t.test('manager: events, waitForCard, withSession, recovery after the service di
   await mgr.start();
   t.teardown(() => mgr.stop());
   t.match(mgr.status(), { pcsc: 'up', readers: [{ name: 'R1', cardPresent: false }] });
-  await t.rejects(mgr.withSession((s) => s.triesLeft()), { code: 'READER_NO_CARD' });
+  await t.rejects(
+    mgr.withSession((s) => s.triesLeft()),
+    { code: 'READER_NO_CARD' },
+  );
   await t.rejects(mgr.waitForCard({ deadline: Date.now() + 50 }), { code: 'READER_NO_CARD' });
   const waiting = mgr.waitForCard({ deadline: Date.now() + 2000 });
   svc.readers[0]!.present = true;
@@ -205,7 +293,10 @@ t.test('manager: events, waitForCard, withSession, recovery after the service di
   await new Promise((r) => setTimeout(r, 150));
   t.equal(mgr.status().pcsc, 'down');
   t.same(mgr.status().readers, []);
-  await t.rejects(mgr.withSession((s) => s.triesLeft()), { code: 'READER_PCSC_UNAVAILABLE' });
+  await t.rejects(
+    mgr.withSession((s) => s.triesLeft()),
+    { code: 'READER_PCSC_UNAVAILABLE' },
+  );
   const calls = svc.establishCalls;
   await new Promise((r) => setTimeout(r, 400));
   t.ok(svc.establishCalls - calls <= 8, `backoff, not a busy loop (${svc.establishCalls - calls} attempts in 400 ms)`);
@@ -220,7 +311,10 @@ t.test('manager: events, waitForCard, withSession, recovery after the service di
   svc.readers = [];
   await new Promise((r) => setTimeout(r, 120));
   t.same(mgr.status().readers, []);
-  await t.rejects(mgr.withSession((s) => s.triesLeft()), { code: 'READER_NO_READER' });
+  await t.rejects(
+    mgr.withSession((s) => s.triesLeft()),
+    { code: 'READER_NO_READER' },
+  );
   svc.readers = saved;
   await mgr.waitForCard({ deadline: Date.now() + 2000 });
   t.ok(events.includes('reader:R1:false') && events.includes('card:R1:true') && events.includes('card:R1:false'));
@@ -237,41 +331,71 @@ t.test('manager: a wedged connect is a typed error in time, and the next session
   const contexts = svc.establishCalls;
   svc.connectHangs = true;
   const t0 = Date.now();
-  await t.rejects(mgr.withSession((s) => s.triesLeft()), { code: 'READER_BUSY' });
+  await t.rejects(
+    mgr.withSession((s) => s.triesLeft()),
+    { code: 'READER_BUSY' },
+  );
   t.ok(Date.now() - t0 < 1000, 'within the connect limit, not forever');
   svc.connectHangs = false;
-  t.equal(await mgr.withSession((s) => s.triesLeft()), 3, 'the next patient\'s check works');
+  t.equal(await mgr.withSession((s) => s.triesLeft()), 3, "the next patient's check works");
   t.equal(svc.establishCalls, contexts + 1, 'on a fresh context');
 
   // A transmit that timed out holds its context: the next session does not queue behind it.
   svc.fault = () => 'hang';
   const before = svc.establishCalls;
-  await t.rejects(mgr.withSession((s) => s.triesLeft(), { apduTimeoutMs: 50 }), { code: 'READER_TIMEOUT' });
+  await t.rejects(
+    mgr.withSession((s) => s.triesLeft(), { apduTimeoutMs: 50 }),
+    { code: 'READER_TIMEOUT' },
+  );
   svc.fault = undefined;
   t.equal(await mgr.withSession((s) => s.triesLeft()), 3);
   t.equal(svc.establishCalls, before + 1, 'a fresh context after the timed-out transmit');
 });
 
-t.test('manager: a context given up while the other slot\'s session uses it is closed only after that session', async (t) => {
-  const svc = new FakeService();
-  svc.readers = [{ name: 'R1', state: 0x20, present: true }, { name: 'R2', state: 0x20, present: true }];
-  const mgr = new ReaderManager({ backend: svc, pollMs: 30 });
-  await mgr.start();
-  t.teardown(() => mgr.stop());
-  let release!: () => void;
-  const gate = new Promise<void>((r) => { release = r; });
-  let running!: () => void;
-  const started = new Promise<void>((r) => { running = r; });
-  const other = mgr.withSession(async (s) => { running(); await gate; return s.triesLeft(); }, { readerName: 'R2' });
-  await started;
-  const closedBefore = svc.closed;
-  svc.fault = () => 'late'; // answers after 150 ms, past this session's 50 ms
-  await t.rejects(mgr.withSession((s) => s.triesLeft(), { readerName: 'R1', apduTimeoutMs: 50 }), { code: 'READER_TIMEOUT' });
-  svc.fault = undefined;
-  await new Promise((r) => setTimeout(r, 250)); // the late transmit has ended
-  t.equal(svc.closed, closedBefore, 'not closed under the other slot\'s session');
-  release();
-  t.equal(await other, 3, 'the other slot\'s session finished on it');
-  t.equal(svc.closed, closedBefore + 1, 'closed once the last session on it ended');
-  t.equal(await mgr.withSession((s) => s.triesLeft(), { readerName: 'R1' }), 3, 'and the next session runs on a fresh one');
-});
+t.test(
+  "manager: a context given up while the other slot's session uses it is closed only after that session",
+  async (t) => {
+    const svc = new FakeService();
+    svc.readers = [
+      { name: 'R1', state: 0x20, present: true },
+      { name: 'R2', state: 0x20, present: true },
+    ];
+    const mgr = new ReaderManager({ backend: svc, pollMs: 30 });
+    await mgr.start();
+    t.teardown(() => mgr.stop());
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let running!: () => void;
+    const started = new Promise<void>((r) => {
+      running = r;
+    });
+    const other = mgr.withSession(
+      async (s) => {
+        running();
+        await gate;
+        return s.triesLeft();
+      },
+      { readerName: 'R2' },
+    );
+    await started;
+    const closedBefore = svc.closed;
+    svc.fault = () => 'late'; // answers after 150 ms, past this session's 50 ms
+    await t.rejects(
+      mgr.withSession((s) => s.triesLeft(), { readerName: 'R1', apduTimeoutMs: 50 }),
+      { code: 'READER_TIMEOUT' },
+    );
+    svc.fault = undefined;
+    await new Promise((r) => setTimeout(r, 250)); // the late transmit has ended
+    t.equal(svc.closed, closedBefore, "not closed under the other slot's session");
+    release();
+    t.equal(await other, 3, "the other slot's session finished on it");
+    t.equal(svc.closed, closedBefore + 1, 'closed once the last session on it ended');
+    t.equal(
+      await mgr.withSession((s) => s.triesLeft(), { readerName: 'R1' }),
+      3,
+      'and the next session runs on a fresh one',
+    );
+  },
+);

@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CardSession, ReaderError, READER_ERROR_CODES, type PcscCard } from '../../src/reader/index.js';
 import { CardModel, commandKind, spoil, type HostileRule } from '../../src/sim/card/model.js';
-import { HOSTILE_PROFILES, HOSTILE_PROFILE_NAMES, buildDfs, loadCardProfiles, resolveProfile, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
+import {
+  HOSTILE_PROFILES,
+  HOSTILE_PROFILE_NAMES,
+  buildDfs,
+  loadCardProfiles,
+  resolveProfile,
+  type CardProfileMaterial,
+} from '../../src/sim/card/profiles.js';
 
 let all: CardProfileMaterial[];
 let dir: string;
@@ -65,9 +72,11 @@ t.test('only the chosen command is spoiled; the card logic still runs', async (t
   t.equal(m.pin('jpki', 0x18)?.remaining, 2, 'the wrong PIN still cost a try, as on a real card');
   t.same(m.process(TRIES).response, hex('63C2'));
   const honest = model();
-  honest.process(SELECT_AP); honest.process(SELECT_CERT);
+  honest.process(SELECT_AP);
+  honest.process(SELECT_CERT);
   const h = model([{ on: 'read', action: { kind: 'oversize', extra: 10 } }]);
-  h.process(SELECT_AP); h.process(SELECT_CERT);
+  h.process(SELECT_AP);
+  h.process(SELECT_CERT);
   const real = honest.process(READ0).response;
   const spoiled = h.process(READ0).response;
   t.equal(spoiled.length, real.length + 10);
@@ -93,10 +102,14 @@ t.test('hostile profiles borrow the normal card; other names are untouched', asy
 /** In-process PC/SC card over the model (no receive-buffer limit: the integration test has one). */
 class ModelCard implements PcscCard {
   constructor(private readonly m: CardModel) {}
-  async transmit(apdu: Buffer) { return this.m.process(apdu).response; }
+  async transmit(apdu: Buffer) {
+    return this.m.process(apdu).response;
+  }
   async beginTransaction() {}
   async endTransaction() {}
-  status() { return { present: true }; }
+  status() {
+    return { present: true };
+  }
   async disconnect() {}
 }
 
@@ -120,12 +133,28 @@ t.test('the reader turns every hostile profile into a typed error', async (t) =>
   t.same(Object.keys(EXPECTED).sort(), [...HOSTILE_PROFILE_NAMES].sort(), 'every profile has an expectation');
   for (const name of HOSTILE_PROFILE_NAMES) {
     const { material, hostile } = resolveProfile(all, name)!;
-    const m = new CardModel({ dfs: buildDfs(material, { authTriesLeft: 3, signTriesLeft: 5 }), ...(hostile ? { hostile } : {}) });
+    const m = new CardModel({
+      dfs: buildDfs(material, { authTriesLeft: 3, signTriesLeft: 5 }),
+      ...(hostile ? { hostile } : {}),
+    });
     const s = new CardSession(new ModelCard(m), { apduTimeoutMs: 1000 });
     const pin = Buffer.from('1234', 'latin1');
-    const e = await (EXPECTED[name]!.op === 'cert' ? s.readAuthCertificate() : s.authenticate(pin, Buffer.from('c'))).then(() => undefined, (x: unknown) => x);
-    t.ok(e instanceof ReaderError && READER_ERROR_CODES.includes(e.code), `${name}: ${String((e as Error)?.message ?? 'no error')}`);
+    const e = await (EXPECTED[name]!.op === 'cert'
+      ? s.readAuthCertificate()
+      : s.authenticate(pin, Buffer.from('c'))
+    ).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    t.ok(
+      e instanceof ReaderError && READER_ERROR_CODES.includes(e.code),
+      `${name}: ${String((e as Error)?.message ?? 'no error')}`,
+    );
     if (EXPECTED[name]!.code) t.equal((e as ReaderError).code, EXPECTED[name]!.code, name);
-    if (EXPECTED[name]!.op === 'auth') t.ok(pin.every((b) => b === 0), `${name}: PIN wiped`);
+    if (EXPECTED[name]!.op === 'auth')
+      t.ok(
+        pin.every((b) => b === 0),
+        `${name}: PIN wiped`,
+      );
   }
 });

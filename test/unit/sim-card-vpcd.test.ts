@@ -10,17 +10,34 @@ import { startCardControl, cardControlClient } from '../../src/sim/card/control.
 import { ensureCardProfiles } from '../../src/sim/card/profiles.js';
 
 t.test('deframer re-frames split and merged TCP data', async (t) => {
-  const msgs = [Buffer.from([0x04]), Buffer.from('00A4040C0AD392F000260100000001', 'hex'), Buffer.from([0x01]), Buffer.alloc(300, 7)];
+  const msgs = [
+    Buffer.from([0x04]),
+    Buffer.from('00A4040C0AD392F000260100000001', 'hex'),
+    Buffer.from([0x01]),
+    Buffer.alloc(300, 7),
+  ];
   const wire = Buffer.concat(msgs.map(frame));
-  fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: wire.length }), { maxLength: 10 }), (cuts) => {
-    const d = new VpcdDeframer();
-    const points = [...new Set(cuts)].sort((a, b) => a - b);
-    let prev = 0;
-    const out = [];
-    for (const p of [...points, wire.length]) { out.push(...d.push(wire.subarray(prev, p))); prev = p; }
-    return out.length === 4 && out[0]!.type === 'control' && (out[0] as { code: number }).code === 4
-      && out[1]!.type === 'apdu' && out[3]!.type === 'apdu' && (out[3] as { apdu: Buffer }).apdu.equals(msgs[3]!) && d.pending === 0;
-  }));
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 1, max: wire.length }), { maxLength: 10 }), (cuts) => {
+      const d = new VpcdDeframer();
+      const points = [...new Set(cuts)].sort((a, b) => a - b);
+      let prev = 0;
+      const out = [];
+      for (const p of [...points, wire.length]) {
+        out.push(...d.push(wire.subarray(prev, p)));
+        prev = p;
+      }
+      return (
+        out.length === 4 &&
+        out[0]!.type === 'control' &&
+        (out[0] as { code: number }).code === 4 &&
+        out[1]!.type === 'apdu' &&
+        out[3]!.type === 'apdu' &&
+        (out[3] as { apdu: Buffer }).apdu.equals(msgs[3]!) &&
+        d.pending === 0
+      );
+    }),
+  );
   t.pass('all splits');
 });
 
@@ -30,18 +47,32 @@ async function fakeVpcd() {
   const server = createServer((s) => sockets.push(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
-  const exchange = (s: Socket, payload: Buffer) => new Promise<Buffer>((resolve) => {
-    const d = new VpcdDeframer();
-    const onData = (c: Buffer) => {
-      const m = d.push(c)[0];
-      if (m) { s.off('data', onData); resolve(m.type === 'apdu' ? m.apdu : Buffer.from([m.code])); }
-    };
-    s.on('data', onData);
-    // send length and payload as two writes, like vpcd
-    s.write(frame(payload).subarray(0, 2));
-    s.write(payload);
-  });
-  return { server, port, sockets, exchange, close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }) };
+  const exchange = (s: Socket, payload: Buffer) =>
+    new Promise<Buffer>((resolve) => {
+      const d = new VpcdDeframer();
+      const onData = (c: Buffer) => {
+        const m = d.push(c)[0];
+        if (m) {
+          s.off('data', onData);
+          resolve(m.type === 'apdu' ? m.apdu : Buffer.from([m.code]));
+        }
+      };
+      s.on('data', onData);
+      // send length and payload as two writes, like vpcd
+      s.write(frame(payload).subarray(0, 2));
+      s.write(payload);
+    });
+  return {
+    server,
+    port,
+    sockets,
+    exchange,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
 
 t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persisted counters', async (t) => {
@@ -49,7 +80,13 @@ t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persiste
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const v = await fakeVpcd();
   t.teardown(() => v.close());
-  const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', host: '127.0.0.1', port: v.port, resetCounters: true });
+  const card = await VirtualCard.create({
+    stateDir: dir,
+    profile: 'normal',
+    host: '127.0.0.1',
+    port: v.port,
+    resetCounters: true,
+  });
   t.teardown(() => card.close());
   const inserted = card.insert();
   while (v.sockets.length === 0) await new Promise((r) => setTimeout(r, 10));
@@ -61,7 +98,9 @@ t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persiste
   t.equal((await v.exchange(s, Buffer.from('00A4020C020018', 'hex'))).toString('hex'), '9000');
   t.equal((await v.exchange(s, Buffer.from('00200080043030303030', 'hex').subarray(0, 9))).toString('hex'), '63c2');
   t.equal(card.state().authTriesLeft, 2);
-  const persisted = JSON.parse(await readFile(join(dir, 'cards', 'normal.state.json'), 'utf8')) as { authTriesLeft: number };
+  const persisted = JSON.parse(await readFile(join(dir, 'cards', 'normal.state.json'), 'utf8')) as {
+    authTriesLeft: number;
+  };
   t.equal(persisted.authTriesLeft, 2, 'counter on disk before the answer');
   // power off clears the selection
   s.write(frame(Buffer.from([0x00])));
@@ -70,7 +109,12 @@ t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persiste
   t.equal((await v.exchange(s, Buffer.from('00A4040C0AD3921000310001010408', 'hex'))).toString('hex'), '9000');
   t.equal(card.forbiddenSelections().length, 1);
   t.equal(card.apduLog.length, 5);
-  t.match(card.apduLog[0], { slot: card.slot, command: '00A4040C0AD392F000260100000001', sw: '9000', forbidden: false });
+  t.match(card.apduLog[0], {
+    slot: card.slot,
+    command: '00A4040C0AD392F000260100000001',
+    sw: '9000',
+    forbidden: false,
+  });
   // restart: the counter survives
   const removed = new Promise((r) => card.once('removed', r));
   await card.remove();
@@ -86,7 +130,13 @@ t.test('card pulled mid-APDU (hook) closes the connection without an answer', as
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const v = await fakeVpcd();
   t.teardown(() => v.close());
-  const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', host: '127.0.0.1', port: v.port, autoReconnect: false });
+  const card = await VirtualCard.create({
+    stateDir: dir,
+    profile: 'normal',
+    host: '127.0.0.1',
+    port: v.port,
+    autoReconnect: false,
+  });
   t.teardown(() => card.close());
   const ins = card.insert();
   while (v.sockets.length === 0) await new Promise((r) => setTimeout(r, 10));
@@ -105,8 +155,14 @@ t.test('control server: list, insert, remove, log over loopback JSON', async (t)
   const dir = await mkdtemp(join(tmpdir(), 'vcard-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const profiles = await ensureCardProfiles(dir);
-  t.same(profiles.map((p) => p.name), ['normal', 'expired-recent', 'expired-old', 'revoked', 'blocked', 'misregistered', 'canary']);
-  t.same(profiles.map((p) => p.personId), ['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005', 'C0000006', 'C0000001']);
+  t.same(
+    profiles.map((p) => p.name),
+    ['normal', 'expired-recent', 'expired-old', 'revoked', 'blocked', 'misregistered', 'canary'],
+  );
+  t.same(
+    profiles.map((p) => p.personId),
+    ['C0000001', 'C0000002', 'C0000003', 'C0000004', 'C0000005', 'C0000006', 'C0000001'],
+  );
   const v = await fakeVpcd();
   t.teardown(() => v.close());
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', host: '127.0.0.1', port: v.port });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isOnshiError } from '../../src/errors.js';
+import { isOnshiError } from '../../src/core/errors.js';
 import { parseLineMode, type LineMode } from '../../src/sim/line/index.js';
 
 t.test('parseLineMode accepts every kind and normalises', async (t) => {

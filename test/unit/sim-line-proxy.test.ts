@@ -7,7 +7,12 @@ import { FaultProxy, type LineMode } from '../../src/sim/line/index.js';
 const now = (): number => performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Target { port: number; sockets: net.Socket[]; accepted: number; close(): Promise<void> }
+interface Target {
+  port: number;
+  sockets: net.Socket[];
+  accepted: number;
+  close(): Promise<void>;
+}
 
 /** A plain TCP target; `onConn` scripts its side. Half-open allowed so tests control FIN. */
 async function startTarget(t: Test, onConn: (s: net.Socket) => void): Promise<Target> {
@@ -21,10 +26,11 @@ async function startTarget(t: Test, onConn: (s: net.Socket) => void): Promise<Ta
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   target.port = (server.address() as net.AddressInfo).port;
-  target.close = () => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => r());
-  });
+  target.close = () =>
+    new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
   t.teardown(() => target.close());
   return target;
 }
@@ -55,16 +61,27 @@ interface Probe {
 function probe(port: number): Probe {
   const sock = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
   const p: Probe = {
-    sock, chunks: [], ended: null, closed: null, error: null, lastDataAt: null,
+    sock,
+    chunks: [],
+    ended: null,
+    closed: null,
+    error: null,
+    lastDataAt: null,
     data: () => Buffer.concat(p.chunks),
   };
   sock.on('data', (b: Buffer) => {
     p.chunks.push(b);
     p.lastDataAt = now();
   });
-  sock.on('end', () => { p.ended = now(); });
-  sock.on('close', () => { p.closed = now(); });
-  sock.on('error', (e: NodeJS.ErrnoException) => { p.error = e; });
+  sock.on('end', () => {
+    p.ended = now();
+  });
+  sock.on('close', () => {
+    p.closed = now();
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) => {
+    p.error = e;
+  });
   return p;
 }
 
@@ -106,7 +123,14 @@ t.test('up: transparent echo, half-close passed through, stats', async (t) => {
   await connected(p);
   await roundTrip(p, 'hello');
   t.equal(p.data().toString(), 'hello');
-  t.same(proxy.stats(), { connectionsAccepted: 1, connectionsRefused: 0, bytesUp: 5, bytesDown: 5, activeConnections: 1, mode: 'up' });
+  t.same(proxy.stats(), {
+    connectionsAccepted: 1,
+    connectionsRefused: 0,
+    bytesUp: 5,
+    bytesDown: 5,
+    activeConnections: 1,
+    mode: 'up',
+  });
   p.sock.end();
   await waitFor(() => p.ended !== null && p.closed !== null, 2000, 'end');
   t.equal(p.data().toString(), 'hellobye', 'data after half-close still delivered');
@@ -114,7 +138,14 @@ t.test('up: transparent echo, half-close passed through, stats', async (t) => {
   await waitFor(() => proxy.stats().activeConnections === 0, 2000, 'connection gone');
   t.same(opened, [1]);
   proxy.resetStats();
-  t.same(proxy.stats(), { connectionsAccepted: 0, connectionsRefused: 0, bytesUp: 0, bytesDown: 0, activeConnections: 0, mode: 'up' });
+  t.same(proxy.stats(), {
+    connectionsAccepted: 0,
+    connectionsRefused: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    activeConnections: 0,
+    mode: 'up',
+  });
 });
 
 t.test('up: unreachable target resets the client and reports upstream-error', async (t) => {
@@ -257,7 +288,9 @@ t.test('reset-after: exactly N bytes, then a reset on both sides', async (t) => 
   const payload = randomBytes(10_000);
   let targetClosed = false;
   const target = await startTarget(t, (s) => {
-    s.on('close', () => { targetClosed = true; });
+    s.on('close', () => {
+      targetClosed = true;
+    });
     s.write(payload);
   });
   const proxy = await startProxy(t, target, { kind: 'reset-after', bytes: 1000 });
@@ -275,7 +308,10 @@ t.test('truncate-after: exactly N bytes, then a clean end', async (t) => {
   const payload = randomBytes(10_000);
   let targetEnded = false;
   const target = await startTarget(t, (s) => {
-    s.on('end', () => { targetEnded = true; s.end(); });
+    s.on('end', () => {
+      targetEnded = true;
+      s.end();
+    });
     s.write(payload);
   });
   const proxy = await startProxy(t, target, { kind: 'truncate-after', bytes: 1234 });
@@ -305,11 +341,17 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
   await waitFor(() => p.data().length >= down.length, 3000, 'download');
   t.ok(p.data().equals(down), 'bytes intact');
   t.ok(p.chunks.length >= 20, `${p.chunks.length} chunks`);
-  t.ok(p.chunks.every((c) => c.length <= 100), `max chunk ${Math.max(...p.chunks.map((c) => c.length))}`);
+  t.ok(
+    p.chunks.every((c) => c.length <= 100),
+    `max chunk ${Math.max(...p.chunks.map((c) => c.length))}`,
+  );
 
   await waitFor(() => Buffer.concat(upChunks).length >= up.length, 3000, 'upload');
   t.ok(Buffer.concat(upChunks).equals(up));
-  t.ok(upChunks.length >= 5 && upChunks.every((c) => c.length <= 100), `upload fragmented from the first byte: ${upChunks.map((c) => c.length).join(',')}`);
+  t.ok(
+    upChunks.length >= 5 && upChunks.every((c) => c.length <= 100),
+    `upload fragmented from the first byte: ${upChunks.map((c) => c.length).join(',')}`,
+  );
 
   // Without a delay the pieces leave as separate writes; a stream reader may still coalesce them,
   // so only integrity is asserted here.
@@ -336,7 +378,9 @@ t.test('slow-close: the close is passed on no earlier than delayMs', async (t) =
       targetEndCalled = now();
       s.end();
     });
-    s.on('end', () => { targetSawEnd = now(); });
+    s.on('end', () => {
+      targetSawEnd = now();
+    });
   });
   const proxy = await startProxy(t, target, { kind: 'slow-close', delayMs: 250 });
   const p = probe(proxy.port);
@@ -350,7 +394,10 @@ t.test('slow-close: the close is passed on no earlier than delayMs', async (t) =
   const clientEndCalled = now();
   p.sock.end();
   await waitFor(() => targetSawEnd > 0, 3000, 'target end');
-  t.ok(targetSawEnd - clientEndCalled >= 250, `client→server close held ${(targetSawEnd - clientEndCalled).toFixed(0)} ms`);
+  t.ok(
+    targetSawEnd - clientEndCalled >= 250,
+    `client→server close held ${(targetSawEnd - clientEndCalled).toFixed(0)} ms`,
+  );
 });
 
 t.test('flap: connections alternate between working and refused', async (t) => {
@@ -412,7 +459,11 @@ t.test('mode switch mid-connection: latency applies to an existing connection, t
 t.test('close(): stops accepting, destroys live connections, leaves no handles', async (t) => {
   const baseline = process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
   const target = await startTarget(t, echo);
-  const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: target.port, mode: { kind: 'latency', ms: 500 } });
+  const proxy = await FaultProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: target.port,
+    mode: { kind: 'latency', ms: 500 },
+  });
   const p = probe(proxy.port);
   await connected(p);
   p.sock.write('queued behind the delay');

@@ -13,11 +13,27 @@ import { FaultProxy } from '../../src/sim/line/index.js';
 // A throwaway self-signed certificate, used as server certificate, client certificate and CA.
 const dir = mkdtempSync(join(tmpdir(), 'sim-line-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-execFileSync('openssl', [
-  'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
-  '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-], { stdio: 'ignore' });
+execFileSync(
+  'openssl',
+  [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-days',
+    '1',
+    '-addext',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+  ],
+  { stdio: 'ignore' },
+);
 const key = readFileSync(join(dir, 'key.pem'));
 const cert = readFileSync(join(dir, 'cert.pem'));
 const mtls = { key, cert, ca: cert };
@@ -48,12 +64,15 @@ const echoPort = (echo.address() as AddressInfo).port;
 
 function get(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, servername: 'localhost', agent: false, ...mtls }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (b: Buffer) => parts.push(b));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
-      res.on('error', reject);
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, path, servername: 'localhost', agent: false, ...mtls },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -62,7 +81,9 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 function tlsConnect(port: number): Promise<{ sock: tls.TLSSocket; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...mtls }, () => resolve({ sock, ms: performance.now() - t0 }));
+    const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...mtls }, () =>
+      resolve({ sock, ms: performance.now() - t0 }),
+    );
     sock.on('error', reject);
   });
 }
@@ -86,13 +107,21 @@ t.test('HTTPS with mutual TLS passes through the proxy untouched', async (t) => 
   t.teardown(() => proxy.close());
   const res = await get(proxy.port, '/echo-peer');
   t.equal(res.status, 200);
-  t.same(JSON.parse(res.body), { authorized: true, cn: 'localhost', path: '/echo-peer' }, 'server verified our client certificate');
+  t.same(
+    JSON.parse(res.body),
+    { authorized: true, cn: 'localhost', path: '/echo-peer' },
+    'server verified our client certificate',
+  );
   const s = proxy.stats();
   t.ok(s.bytesUp > 500 && s.bytesDown > 500, `bytes counted (${s.bytesUp} up, ${s.bytesDown} down)`);
 });
 
 t.test('TLS survives heavy fragmentation', async (t) => {
-  const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: echoPort, mode: { kind: 'fragment', maxChunk: 5 } });
+  const proxy = await FaultProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: echoPort,
+    mode: { kind: 'fragment', maxChunk: 5 },
+  });
   t.teardown(() => proxy.close());
   const { sock } = await tlsConnect(proxy.port);
   t.equal(sock.authorized, true);
@@ -102,7 +131,11 @@ t.test('TLS survives heavy fragmentation', async (t) => {
 });
 
 t.test('TLS under latency: the handshake costs at least one round trip', async (t) => {
-  const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: echoPort, mode: { kind: 'latency', ms: 50 } });
+  const proxy = await FaultProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: echoPort,
+    mode: { kind: 'latency', ms: 50 },
+  });
   t.teardown(() => proxy.close());
   const { sock, ms } = await tlsConnect(proxy.port);
   t.ok(ms >= 100, `handshake ${ms.toFixed(0)} ms >= 100 ms`);
@@ -112,7 +145,11 @@ t.test('TLS under latency: the handshake costs at least one round trip', async (
 });
 
 t.test('TLS: reset-after in the middle of the handshake fails the client', async (t) => {
-  const proxy = await FaultProxy.start({ targetHost: '127.0.0.1', targetPort: httpsPort, mode: { kind: 'reset-after', bytes: 200 } });
+  const proxy = await FaultProxy.start({
+    targetHost: '127.0.0.1',
+    targetPort: httpsPort,
+    mode: { kind: 'reset-after', bytes: 200 },
+  });
   t.teardown(() => proxy.close());
   await t.rejects(get(proxy.port, '/'), { code: /^(ECONNRESET|EPROTO)$/ });
   t.equal(proxy.stats().bytesDown, 200);

@@ -15,10 +15,20 @@ t.test('CA, leaves and CRL', async (t) => {
 
   const notBefore = new Date(Date.now() - 10 * DAY);
   const notAfter = new Date(Date.now() - 2 * DAY);
-  const leaf = await issueCertificate({ ca, subject: 'CN=C0000009, O=JPKI-SIM', serial: '1122334455667788', notBefore, notAfter, usage: 'jpki-auth' });
+  const leaf = await issueCertificate({
+    ca,
+    subject: 'CN=C0000009, O=JPKI-SIM',
+    serial: '1122334455667788',
+    notBefore,
+    notAfter,
+    usage: 'jpki-auth',
+  });
   const x = new X509Certificate(leaf.certPem);
   t.ok(x.verify(caCert.publicKey), 'leaf verifies against the CA');
-  t.notOk(x.verify(new X509Certificate((await createCa({ subject: 'CN=Other' })).certPem).publicKey), 'not against another CA');
+  t.notOk(
+    x.verify(new X509Certificate((await createCa({ subject: 'CN=Other' })).certPem).publicKey),
+    'not against another CA',
+  );
   t.equal(x.serialNumber.toLowerCase(), '1122334455667788');
   t.equal(new Date(x.validTo).getTime(), Math.floor(notAfter.getTime() / 1000) * 1000);
   t.equal(new Date(x.validFrom).getTime(), Math.floor(notBefore.getTime() / 1000) * 1000);
@@ -27,18 +37,40 @@ t.test('CA, leaves and CRL', async (t) => {
   // Node's X509Certificate does not expose the signature algorithm: look for its OID in the DER,
   // where it appears twice (TBSCertificate.signature and Certificate.signatureAlgorithm).
   const sha256WithRsa = Buffer.from('06092a864886f70d01010b', 'hex'); // OID 1.2.840.113549.1.1.11
-  const occurrences = (buf: Buffer): number => { let n = 0; for (let i = buf.indexOf(sha256WithRsa); i >= 0; i = buf.indexOf(sha256WithRsa, i + 1)) n++; return n; };
+  const occurrences = (buf: Buffer): number => {
+    let n = 0;
+    for (let i = buf.indexOf(sha256WithRsa); i >= 0; i = buf.indexOf(sha256WithRsa, i + 1)) n++;
+    return n;
+  };
   t.equal(occurrences(x.raw), 2, 'signed with sha256WithRSAEncryption');
   // key matches the certificate
   const sig = sign('sha256', Buffer.from('hello'), createPrivateKey(leaf.keyPem));
   t.ok(verify('sha256', Buffer.from('hello'), x.publicKey, sig));
 
   // reuse of an existing key
-  const again = await issueCertificate({ ca, subject: 'CN=again', notBefore, notAfter: new Date(Date.now() + DAY), usage: 'client', keyPem: leaf.keyPem });
+  const again = await issueCertificate({
+    ca,
+    subject: 'CN=again',
+    notBefore,
+    notAfter: new Date(Date.now() + DAY),
+    usage: 'client',
+    keyPem: leaf.keyPem,
+  });
   t.equal(again.keyPem, leaf.keyPem);
-  t.same(new X509Certificate(again.certPem).publicKey.export({ type: 'spki', format: 'der' }), createPublicKey(leaf.keyPem).export({ type: 'spki', format: 'der' }));
+  t.same(
+    new X509Certificate(again.certPem).publicKey.export({ type: 'spki', format: 'der' }),
+    createPublicKey(leaf.keyPem).export({ type: 'spki', format: 'der' }),
+  );
 
-  const server = await issueCertificate({ ca, subject: 'CN=localhost', notBefore, notAfter: new Date(Date.now() + DAY), usage: 'server', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] });
+  const server = await issueCertificate({
+    ca,
+    subject: 'CN=localhost',
+    notBefore,
+    notAfter: new Date(Date.now() + DAY),
+    usage: 'server',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1', '::1'],
+  });
   const sx = new X509Certificate(server.certPem);
   t.ok(sx.checkHost('localhost'));
   t.ok(sx.checkIP('127.0.0.1'));
@@ -64,9 +96,17 @@ t.test('ensureSandboxPki is idempotent and writes keys 0600', async (t) => {
   t.same(c, a, 'second run loads the same material');
   for (const f of ['central-ca', 'central-server', 'gateway-client', 'jpki-ca']) {
     t.equal((await stat(join(dir, 'pki', `${f}.key`))).mode & 0o777, 0o600, `${f}.key is 0600`);
-    t.equal(await readFile(join(dir, 'pki', `${f}.pem`), 'utf8'), (c as unknown as Record<string, { certPem: string }>)[
-      { 'central-ca': 'centralCa', 'central-server': 'centralServer', 'gateway-client': 'gatewayClient', 'jpki-ca': 'jpkiCa' }[f]!
-    ]!.certPem);
+    t.equal(
+      await readFile(join(dir, 'pki', `${f}.pem`), 'utf8'),
+      (c as unknown as Record<string, { certPem: string }>)[
+        {
+          'central-ca': 'centralCa',
+          'central-server': 'centralServer',
+          'gateway-client': 'gatewayClient',
+          'jpki-ca': 'jpkiCa',
+        }[f]!
+      ]!.certPem,
+    );
   }
   const ca = new X509Certificate(a.centralCa.certPem);
   const server = new X509Certificate(a.centralServer.certPem);

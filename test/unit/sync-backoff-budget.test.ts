@@ -1,16 +1,39 @@
 import t from 'tap';
-import { fullJitter } from '../../src/sync/backoff.js';
+import { fullJitter } from '../../src/core/backoff.js';
 import { RetryBudget } from '../../src/sync/retry-budget.js';
 
 t.test('full jitter: uniform below min(cap, base·2^n)', async (t) => {
   const o = { baseMs: 1000, capMs: 30_000 };
-  t.equal(fullJitter(0, o, () => 0.999999), 999, 'first retry within 1 s');
-  t.equal(fullJitter(3, o, () => 0.5), 4000, '2^3 s window, half way');
-  t.equal(fullJitter(10, o, () => 0.999999), 29_999, 'capped at 30 s');
-  t.equal(fullJitter(1000, o, () => 0.999999), 29_999, 'huge attempt numbers do not overflow');
-  t.equal(fullJitter(5, o, () => 0), 0, 'the window starts at 0');
+  t.equal(
+    fullJitter(0, o, () => 0.999999),
+    999,
+    'first retry within 1 s',
+  );
+  t.equal(
+    fullJitter(3, o, () => 0.5),
+    4000,
+    '2^3 s window, half way',
+  );
+  t.equal(
+    fullJitter(10, o, () => 0.999999),
+    29_999,
+    'capped at 30 s',
+  );
+  t.equal(
+    fullJitter(1000, o, () => 0.999999),
+    29_999,
+    'huge attempt numbers do not overflow',
+  );
+  t.equal(
+    fullJitter(5, o, () => 0),
+    0,
+    'the window starts at 0',
+  );
   const samples = Array.from({ length: 2000 }, () => fullJitter(4, o));
-  t.ok(samples.every((s) => s >= 0 && s < 16_000), 'all inside the window');
+  t.ok(
+    samples.every((s) => s >= 0 && s < 16_000),
+    'all inside the window',
+  );
   const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
   t.ok(mean > 6500 && mean < 9500, `spread over the window (mean ${Math.round(mean)} ≈ 8000)`);
 });

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { parseVerifiedCrl } from '../../src/sync/crl.js';
 import { REVOKED_CARD_SERIAL } from '../../src/sim/pki.js';
 import { sharedPki } from '../helpers/gateway.js';
-import { isOnshiError } from '../../src/errors.js';
+import { isOnshiError } from '../../src/core/errors.js';
 
 const der = (pem: string): Buffer => Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
 
@@ -37,7 +37,11 @@ t.test('every truncation and random garbage ends in a typed error', async (t) =>
   const good = der(pki.jpkiCrlPem);
   let typed = 0;
   for (let n = 0; n < good.length; n++) {
-    try { parseVerifiedCrl(good.subarray(0, n), [ca]); } catch (e) { if (isOnshiError(e) && /^CRL_/.test(e.code)) typed++; }
+    try {
+      parseVerifiedCrl(good.subarray(0, n), [ca]);
+    } catch (e) {
+      if (isOnshiError(e) && /^CRL_/.test(e.code)) typed++;
+    }
   }
   t.equal(typed, good.length, 'each of the truncations');
   for (let i = 0; i < 500; i++) {
@@ -49,6 +53,10 @@ t.test('every truncation and random garbage ends in a typed error', async (t) =>
       if (!(isOnshiError(e) && /^CRL_/.test(e.code))) t.fail(`untyped error ${(e as Error).message}`);
     }
   }
-  t.throws(() => parseVerifiedCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), [ca]), { code: 'CRL_INVALID' }, 'a length beyond the input');
+  t.throws(
+    () => parseVerifiedCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), [ca]),
+    { code: 'CRL_INVALID' },
+    'a length beyond the input',
+  );
   t.throws(() => parseVerifiedCrl(Buffer.from([0x30, 0x80, 0, 0]), [ca]), { code: 'CRL_INVALID' }, 'indefinite length');
 });

@@ -1,11 +1,19 @@
 import t from 'tap';
 import { LinkMonitor, type LinkStatus } from '../../src/sync/link.js';
 
-const fail = (code = 'CENTRAL_UNREACHABLE', details?: Record<string, unknown>) => Object.assign(new Error(code), { code, ...(details ? { details } : {}) });
+const fail = (code = 'CENTRAL_UNREACHABLE', details?: Record<string, unknown>) =>
+  Object.assign(new Error(code), { code, ...(details ? { details } : {}) });
 
 function monitor(probe: () => Promise<void>, extra: Partial<ConstructorParameters<typeof LinkMonitor>[0]> = {}) {
   const states: LinkStatus[] = [];
-  const m = new LinkMonitor({ probe, failureThreshold: 3, probeIntervalMs: 60_000, probeTimeoutMs: 200, backoff: { baseMs: 20, capMs: 100 }, ...extra });
+  const m = new LinkMonitor({
+    probe,
+    failureThreshold: 3,
+    probeIntervalMs: 60_000,
+    probeTimeoutMs: 200,
+    backoff: { baseMs: 20, capMs: 100 },
+    ...extra,
+  });
   m.on('state', (s) => states.push(s));
   return { m, states };
 }
@@ -21,7 +29,11 @@ t.test('failures below the threshold degrade; at the threshold the breaker opens
   m.recordFailure({ code: 'CENTRAL_TIMEOUT' });
   t.equal(m.state, 'down');
   t.notOk(m.allowRequest(), 'down: the breaker is open');
-  t.same(states.map((s) => s.state), ['degraded', 'down'], 'each change pushed once');
+  t.same(
+    states.map((s) => s.state),
+    ['degraded', 'down'],
+    'each change pushed once',
+  );
   t.match(m.status().reason, /3 failures in a row/);
   m.recordSuccess(10);
   t.equal(m.state, 'up');
@@ -31,7 +43,10 @@ t.test('failures below the threshold degrade; at the threshold the breaker opens
 t.test('while down the probe backs off with jitter and the first success closes the breaker', async (t) => {
   let calls = 0;
   let healthy = false;
-  const { m, states } = monitor(async () => { calls++; if (!healthy) throw fail(); });
+  const { m, states } = monitor(async () => {
+    calls++;
+    if (!healthy) throw fail();
+  });
   m.start();
   t.teardown(() => m.stop());
   for (let i = 0; i < 3; i++) m.recordFailure({ code: 'CENTRAL_UNREACHABLE' });
@@ -48,7 +63,9 @@ t.test('while down the probe backs off with jitter and the first success closes 
 
 t.test('Retry-After opens the breaker for that long, then a probe closes it', async (t) => {
   let calls = 0;
-  const { m } = monitor(async () => { calls++; });
+  const { m } = monitor(async () => {
+    calls++;
+  });
   m.start();
   t.teardown(() => m.stop());
   await tick(30);

@@ -7,7 +7,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { certificateFingerprint, loadOrCreateTlsIdentity, readTlsIdentity, tlsPaths, wantedSubjectAltNames } from '../../src/gateway/tls-identity.js';
+import {
+  certificateFingerprint,
+  loadOrCreateTlsIdentity,
+  readTlsIdentity,
+  tlsPaths,
+  wantedSubjectAltNames,
+} from '../../src/ops/tls-identity.js';
 
 const fresh = (): string => mkdtempSync(join(tmpdir(), 'onshi-tls-'));
 const DAY = 86_400_000;
@@ -42,25 +48,58 @@ t.test('first start creates an ECDSA P-256 key and a certificate, both 0600; lat
 t.test('renewed with the same key before expiry and when the names change', async (t) => {
   const dir = fresh();
   const start = new Date('2026-01-01T00:00:00Z');
-  const a = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw', validityDays: 100, renewDaysBefore: 10, now: () => start });
-  const early = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw', validityDays: 100, renewDaysBefore: 10, now: () => new Date(start.getTime() + 80 * DAY) });
+  const a = loadOrCreateTlsIdentity({
+    stateDir: dir,
+    machineName: 'gw',
+    validityDays: 100,
+    renewDaysBefore: 10,
+    now: () => start,
+  });
+  const early = loadOrCreateTlsIdentity({
+    stateDir: dir,
+    machineName: 'gw',
+    validityDays: 100,
+    renewDaysBefore: 10,
+    now: () => new Date(start.getTime() + 80 * DAY),
+  });
   t.equal(early.action, 'reused', '20 days left is outside the renewal window');
-  const late = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw', validityDays: 100, renewDaysBefore: 10, now: () => new Date(start.getTime() + 95 * DAY) });
+  const late = loadOrCreateTlsIdentity({
+    stateDir: dir,
+    machineName: 'gw',
+    validityDays: 100,
+    renewDaysBefore: 10,
+    now: () => new Date(start.getTime() + 95 * DAY),
+  });
   t.equal(late.action, 'renewed');
   t.match(late.reason, /expires on/);
   t.not(late.fingerprint, a.fingerprint, 'a new certificate');
   t.equal(late.spkiSha256, a.spkiSha256, 'the same key: a pinned public key keeps working');
   t.ok(late.notAfter.getTime() > a.notAfter.getTime());
 
-  const named = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw', hostnames: ['reception.clinic.lan'], ips: ['192.168.10.5', 'fe80::1'], now: () => new Date(start.getTime() + 95 * DAY) });
+  const named = loadOrCreateTlsIdentity({
+    stateDir: dir,
+    machineName: 'gw',
+    hostnames: ['reception.clinic.lan'],
+    ips: ['192.168.10.5', 'fe80::1'],
+    now: () => new Date(start.getTime() + 95 * DAY),
+  });
   t.equal(named.action, 'renewed');
   t.match(named.reason, /names or addresses changed/);
   const cert = new X509Certificate(named.certPem);
   t.ok(cert.checkHost('reception.clinic.lan'));
   t.notOk(cert.checkHost('gw.local'), 'configured names replace the defaults');
   t.ok(cert.checkIP('192.168.10.5') && cert.checkIP('fe80::1') && cert.checkIP('127.0.0.1'));
-  t.equal(loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw', hostnames: ['reception.clinic.lan'], ips: ['fe80:0::1', '192.168.10.5'], now: () => new Date(start.getTime() + 95 * DAY) }).action, 'reused',
-    'the same addresses written differently are the same names');
+  t.equal(
+    loadOrCreateTlsIdentity({
+      stateDir: dir,
+      machineName: 'gw',
+      hostnames: ['reception.clinic.lan'],
+      ips: ['fe80:0::1', '192.168.10.5'],
+      now: () => new Date(start.getTime() + 95 * DAY),
+    }).action,
+    'reused',
+    'the same addresses written differently are the same names',
+  );
 });
 
 t.test('an unreadable key is replaced; a certificate that does not match the key is renewed', async (t) => {
@@ -103,19 +142,30 @@ t.test('a TLS client that trusts the certificate connects by name and by address
   }
 });
 
-t.test('openssl reads the certificate as we meant it', { skip: hasOpenssl() ? false : 'openssl is not installed' }, async (t) => {
-  const dir = fresh();
-  const id = loadOrCreateTlsIdentity({ stateDir: dir, hostnames: ['gw.example'], ips: ['10.1.2.3'] });
-  const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', id.certFile], { encoding: 'utf8' });
-  t.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
-  t.match(text, /CA:FALSE/);
-  t.match(text, /TLS Web Server Authentication/);
-  t.match(text, /DNS:gw\.example/);
-  t.match(text, /IP Address:10\.1\.2\.3/);
-  const fp = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', id.certFile], { encoding: 'utf8' });
-  t.equal(fp.trim().split('=')[1], id.fingerprint);
-});
+t.test(
+  'openssl reads the certificate as we meant it',
+  { skip: hasOpenssl() ? false : 'openssl is not installed' },
+  async (t) => {
+    const dir = fresh();
+    const id = loadOrCreateTlsIdentity({ stateDir: dir, hostnames: ['gw.example'], ips: ['10.1.2.3'] });
+    const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', id.certFile], { encoding: 'utf8' });
+    t.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
+    t.match(text, /CA:FALSE/);
+    t.match(text, /TLS Web Server Authentication/);
+    t.match(text, /DNS:gw\.example/);
+    t.match(text, /IP Address:10\.1\.2\.3/);
+    const fp = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', id.certFile], {
+      encoding: 'utf8',
+    });
+    t.equal(fp.trim().split('=')[1], id.fingerprint);
+  },
+);
 
 function hasOpenssl(): boolean {
-  try { execFileSync('openssl', ['version']); return true; } catch { return false; }
+  try {
+    execFileSync('openssl', ['version']);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -10,11 +10,19 @@ import type { AddressInfo } from 'node:net';
 import type { ApduLogEntry, VirtualCard, VirtualCardState } from './virtual-card.js';
 import { readBody, sendJson } from '../http.js';
 
-export interface CardControl { server: Server; url: string; close(): Promise<void> }
+export interface CardControl {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export async function startCardControl(opts: { cards: VirtualCard[]; port?: number; host?: string }): Promise<CardControl> {
+export async function startCardControl(opts: {
+  cards: VirtualCard[];
+  port?: number;
+  host?: string;
+}): Promise<CardControl> {
   const host = opts.host ?? '127.0.0.1';
   if (!LOOPBACK.has(host)) throw new Error('the card control server listens on loopback only');
   const bySlot = new Map(opts.cards.map((c) => [c.slot, c]));
@@ -30,7 +38,11 @@ export async function startCardControl(opts: { cards: VirtualCard[]; port?: numb
   return {
     server,
     url,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -47,7 +59,11 @@ async function handle(cards: Map<number, VirtualCard>, req: IncomingMessage, res
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts[0] !== 'cards') return sendJson(res, 404, { error: 'not found' });
   if (parts.length === 1 && req.method === 'GET') {
-    return sendJson(res, 200, [...cards.values()].map((c) => c.state()));
+    return sendJson(
+      res,
+      200,
+      [...cards.values()].map((c) => c.state()),
+    );
   }
   const slot = Number(parts[1]);
   const card = cards.get(slot);
@@ -84,30 +100,48 @@ export interface CardControlClient {
 }
 
 export function cardControlClient(baseUrl: string): CardControlClient {
-  const call = <T>(method: string, path: string, body?: unknown): Promise<T> => new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(new URL(path, baseUrl), {
-      method,
-      headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
-      timeout: 15_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try { parsed = JSON.parse(text); } catch { parsed = { error: text }; }
-        if ((res.statusCode ?? 500) >= 400) reject(new Error(`card control ${method} ${path}: ${res.statusCode} ${(parsed as { error?: string }).error ?? ''}`));
-        else resolve(parsed as T);
-      });
+  const call = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        new URL(path, baseUrl),
+        {
+          method,
+          headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {},
+          timeout: 15_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              parsed = { error: text };
+            }
+            if ((res.statusCode ?? 500) >= 400)
+              reject(
+                new Error(
+                  `card control ${method} ${path}: ${res.statusCode} ${(parsed as { error?: string }).error ?? ''}`,
+                ),
+              );
+            else resolve(parsed as T);
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('card control timeout')));
+      req.on('error', reject);
+      req.end(data);
     });
-    req.on('timeout', () => req.destroy(new Error('card control timeout')));
-    req.on('error', reject);
-    req.end(data);
-  });
   return {
     list: () => call('GET', '/cards'),
-    insert: (slot, profile, opts) => call('POST', `/cards/${slot}/insert`, { ...(profile ? { profile } : {}), ...(opts?.resetCounters ? { resetCounters: true } : {}) }),
+    insert: (slot, profile, opts) =>
+      call('POST', `/cards/${slot}/insert`, {
+        ...(profile ? { profile } : {}),
+        ...(opts?.resetCounters ? { resetCounters: true } : {}),
+      }),
     remove: (slot) => call('POST', `/cards/${slot}/remove`),
     log: (slot) => call('GET', `/cards/${slot}/log`),
   };

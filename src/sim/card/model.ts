@@ -17,9 +17,19 @@ export type EfDef =
   | { kind: 'key'; key: KeyObject; pin: number }
   | { kind: 'pin'; pin: number };
 
-export interface PinDef { value: Buffer; max: number; remaining: number }
+export interface PinDef {
+  value: Buffer;
+  max: number;
+  remaining: number;
+}
 
-export interface DfDef { name: string; aid: Buffer; files: Map<number, EfDef>; pins: Map<number, PinDef>; forbidden: boolean }
+export interface DfDef {
+  name: string;
+  aid: Buffer;
+  files: Map<number, EfDef>;
+  pins: Map<number, PinDef>;
+  forbidden: boolean;
+}
 
 /** Which commands a hostile rule applies to. `tries` is the empty VERIFY, `verify` one with data. */
 export type CommandKind = 'select-ap' | 'select-ef' | 'read' | 'tries' | 'verify' | 'sign' | 'other' | 'any';
@@ -38,7 +48,10 @@ export type HostileAction =
   | { kind: 'data'; data: Buffer; sw?: number }
   | { kind: 'garbage'; length: number };
 
-export interface HostileRule { on: CommandKind; action: HostileAction }
+export interface HostileRule {
+  on: CommandKind;
+  action: HostileAction;
+}
 
 export function commandKind(apdu: Buffer): CommandKind {
   if (apdu.length < 4) return 'other';
@@ -55,16 +68,24 @@ export function spoil(response: Buffer, action: HostileAction, seq: number): Buf
   const data = response.subarray(0, Math.max(0, response.length - 2));
   const swBytes = response.subarray(Math.max(0, response.length - 2));
   switch (action.kind) {
-    case 'truncate': return Buffer.from(response.subarray(0, Math.max(0, action.keep)));
-    case 'cut-data': return Buffer.concat([data.subarray(0, Math.max(0, action.keep)), Buffer.from([0x90, 0x00])]);
-    case 'oversize': return Buffer.concat([data, Buffer.alloc(action.extra, 0xee), swBytes]);
-    case 'sw': return Buffer.concat([action.keepData ? data : Buffer.alloc(0), sw(action.sw)]);
-    case 'data': return Buffer.concat([action.data, sw(action.sw ?? 0x9000)]);
+    case 'truncate':
+      return Buffer.from(response.subarray(0, Math.max(0, action.keep)));
+    case 'cut-data':
+      return Buffer.concat([data.subarray(0, Math.max(0, action.keep)), Buffer.from([0x90, 0x00])]);
+    case 'oversize':
+      return Buffer.concat([data, Buffer.alloc(action.extra, 0xee), swBytes]);
+    case 'sw':
+      return Buffer.concat([action.keepData ? data : Buffer.alloc(0), sw(action.sw)]);
+    case 'data':
+      return Buffer.concat([action.data, sw(action.sw ?? 0x9000)]);
     case 'garbage': {
       // A small LCG: noise that is the same at every run.
       const out = Buffer.alloc(action.length);
       let x = (seq * 2654435761 + 12345) >>> 0;
-      for (let i = 0; i < out.length; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; out[i] = x >>> 24; }
+      for (let i = 0; i < out.length; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        out[i] = x >>> 24;
+      }
       return out;
     }
   }
@@ -79,11 +100,22 @@ export interface CardModelOptions {
   onCounterChange?: (df: string, pinFid: number, remaining: number) => void;
 }
 
-export interface ProcessResult { response: Buffer; selectedDf?: string; forbidden: boolean }
+export interface ProcessResult {
+  response: Buffer;
+  selectedDf?: string;
+  forbidden: boolean;
+}
 
 const sw = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
 
-interface Parsed { cla: number; ins: number; p1: number; p2: number; data?: Buffer; le?: number }
+interface Parsed {
+  cla: number;
+  ins: number;
+  p1: number;
+  p2: number;
+  data?: Buffer;
+  le?: number;
+}
 
 /** Short APDUs only, as the card uses. Returns undefined for a malformed length. */
 function parse(apdu: Buffer): Parsed | undefined {
@@ -130,7 +162,9 @@ export class CardModel {
     return this.verified.has(`${dfName}:${fid}`);
   }
 
-  get selectedDf(): string | undefined { return this.currentDf?.name; }
+  get selectedDf(): string | undefined {
+    return this.currentDf?.name;
+  }
 
   process(apdu: Buffer): ProcessResult {
     const r = this.processHonestly(apdu);
@@ -155,24 +189,33 @@ export class CardModel {
     const p = parse(apdu);
     if (!p) return none(0x6700);
     switch (ins) {
-      case 0xa4: return this.select(p);
+      case 0xa4:
+        return this.select(p);
       case 0xb0: {
         const r = this.readBinary(p);
         return typeof r === 'number' ? none(r) : { response: Buffer.concat([r, sw(0x9000)]), forbidden: false };
       }
-      case 0x20: return none(this.verify(p));
-      case 0x2a: return this.sign(p);
-      default: return none(0x6d00);
+      case 0x20:
+        return none(this.verify(p));
+      case 0x2a:
+        return this.sign(p);
+      default:
+        return none(0x6d00);
     }
   }
 
   private select(p: Parsed): ProcessResult {
-    const res = (v: number, extra: Partial<ProcessResult> = {}): ProcessResult => ({ response: sw(v), forbidden: false, ...extra });
+    const res = (v: number, extra: Partial<ProcessResult> = {}): ProcessResult => ({
+      response: sw(v),
+      forbidden: false,
+      ...extra,
+    });
     if (p.p2 !== 0x0c && p.p2 !== 0x00 && p.p2 !== 0x04) return res(0x6a86);
     if (p.p1 === 0x04) {
       if (!p.data) return res(0x6700);
       // JICSAP selects by AID prefix too, which is why clients must send the full AID.
-      const df = p.data.length >= 5 ? this.dfs.find((d) => d.aid.subarray(0, p.data!.length).equals(p.data!)) : undefined;
+      const df =
+        p.data.length >= 5 ? this.dfs.find((d) => d.aid.subarray(0, p.data!.length).equals(p.data!)) : undefined;
       if (!df) return res(0x6a82);
       this.currentDf = df;
       this.currentEf = undefined;
@@ -180,9 +223,9 @@ export class CardModel {
       return res(0x9000, { selectedDf: df.name, forbidden: df.forbidden });
     }
     if (p.p1 === 0x02) {
-      if (!p.data || p.data.length !== 2) return res(0x6700);
+      if (p.data?.length !== 2) return res(0x6700);
       const fid = p.data.readUInt16BE(0);
-      if (!this.currentDf || !this.currentDf.files.has(fid)) return res(0x6a82);
+      if (!this.currentDf?.files.has(fid)) return res(0x6a82);
       this.currentEf = fid;
       return res(0x9000);
     }
@@ -239,7 +282,7 @@ export class CardModel {
       return 0x6a86;
     }
     const ef = this.currentDf.files.get(fid);
-    if (!ef || ef.kind !== 'pin') return 0x6a88;
+    if (ef?.kind !== 'pin') return 0x6a88;
     const pin = this.currentDf.pins.get(ef.pin);
     if (!pin) return 0x6a88;
     return { df: this.currentDf, fid: ef.pin, pin };
@@ -285,7 +328,7 @@ export class CardModel {
       return res(0x6a86);
     }
     const ef = this.currentDf.files.get(fid);
-    if (!ef || ef.kind !== 'key') return res(0x6981);
+    if (ef?.kind !== 'key') return res(0x6981);
     if (p.p1 !== 0x00) return res(0x6a86); // schemes 01–05 are not emulated
     if (!p.data) return res(0x6700);
     if (p.data.length > 245) return res(0x6985);

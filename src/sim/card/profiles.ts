@@ -5,9 +5,24 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureSandboxPki, issueCertificate, randomSerial, withDirLock, REVOKED_CARD_SERIAL, type PemPair } from '../pki.js';
-import { writeFileAtomic } from '../../atomic-file.js';
-import { JPKI_AID_HEX, KENHOJO_AID_HEX, KENKAKU_AID_HEX, type DfDef, type EfDef, type HostileRule, type PinDef } from './model.js';
+import {
+  ensureSandboxPki,
+  issueCertificate,
+  randomSerial,
+  withDirLock,
+  REVOKED_CARD_SERIAL,
+  type PemPair,
+} from '../pki.js';
+import { writeFileAtomic } from '../../core/atomic-file.js';
+import {
+  JPKI_AID_HEX,
+  KENHOJO_AID_HEX,
+  KENKAKU_AID_HEX,
+  type DfDef,
+  type EfDef,
+  type HostileRule,
+  type PinDef,
+} from './model.js';
 
 const DAY = 86_400_000;
 
@@ -28,7 +43,10 @@ export interface CardProfileMaterial extends CardProfileInfo {
   caCertPem: string;
 }
 
-export interface CardCounters { authTriesLeft: number; signTriesLeft: number }
+export interface CardCounters {
+  authTriesLeft: number;
+  signTriesLeft: number;
+}
 
 interface ProfileSpec {
   name: string;
@@ -46,15 +64,72 @@ export const AUTH_PIN_MAX = 3;
 export const SIGN_PIN_MAX = 5;
 
 export const PROFILE_SPECS: readonly ProfileSpec[] = [
-  { name: 'normal', personId: 'C0000001', pin: '1234', signPassword: 'SIMPASS1', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
-  { name: 'expired-recent', personId: 'C0000002', pin: '1234', signPassword: 'SIMPASS2', notAfterOffsetDays: -30, toleranceDays: 10, initialAuthTries: 3 },
-  { name: 'expired-old', personId: 'C0000003', pin: '1234', signPassword: 'SIMPASS3', notAfterOffsetDays: -120, toleranceDays: 10, initialAuthTries: 3 },
-  { name: 'revoked', personId: 'C0000004', pin: '1234', signPassword: 'SIMPASS4', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, serial: REVOKED_CARD_SERIAL, initialAuthTries: 3 },
-  { name: 'blocked', personId: 'C0000005', pin: '1234', signPassword: 'SIMPASS5', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 0 },
+  {
+    name: 'normal',
+    personId: 'C0000001',
+    pin: '1234',
+    signPassword: 'SIMPASS1',
+    notAfterOffsetDays: 4 * 365,
+    toleranceDays: 3 * 365,
+    initialAuthTries: 3,
+  },
+  {
+    name: 'expired-recent',
+    personId: 'C0000002',
+    pin: '1234',
+    signPassword: 'SIMPASS2',
+    notAfterOffsetDays: -30,
+    toleranceDays: 10,
+    initialAuthTries: 3,
+  },
+  {
+    name: 'expired-old',
+    personId: 'C0000003',
+    pin: '1234',
+    signPassword: 'SIMPASS3',
+    notAfterOffsetDays: -120,
+    toleranceDays: 10,
+    initialAuthTries: 3,
+  },
+  {
+    name: 'revoked',
+    personId: 'C0000004',
+    pin: '1234',
+    signPassword: 'SIMPASS4',
+    notAfterOffsetDays: 4 * 365,
+    toleranceDays: 3 * 365,
+    serial: REVOKED_CARD_SERIAL,
+    initialAuthTries: 3,
+  },
+  {
+    name: 'blocked',
+    personId: 'C0000005',
+    pin: '1234',
+    signPassword: 'SIMPASS5',
+    notAfterOffsetDays: 4 * 365,
+    toleranceDays: 3 * 365,
+    initialAuthTries: 0,
+  },
   // Linked at central to another person's insurance record (紐付け誤り): see population.ts C0000006.
-  { name: 'misregistered', personId: 'C0000006', pin: '1234', signPassword: 'SIMPASS6', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
+  {
+    name: 'misregistered',
+    personId: 'C0000006',
+    pin: '1234',
+    signPassword: 'SIMPASS6',
+    notAfterOffsetDays: 4 * 365,
+    toleranceDays: 3 * 365,
+    initialAuthTries: 3,
+  },
   // The `normal` person with a PIN found nowhere else, for the test that searches every file for it.
-  { name: 'canary', personId: 'C0000001', pin: '5739', signPassword: 'SIMPASS7', notAfterOffsetDays: 4 * 365, toleranceDays: 3 * 365, initialAuthTries: 3 },
+  {
+    name: 'canary',
+    personId: 'C0000001',
+    pin: '5739',
+    signPassword: 'SIMPASS7',
+    notAfterOffsetDays: 4 * 365,
+    toleranceDays: 3 * 365,
+    initialAuthTries: 3,
+  },
 ];
 
 export const PROFILE_NAMES = PROFILE_SPECS.map((p) => p.name);
@@ -72,11 +147,20 @@ export const HOSTILE_PROFILES: Readonly<Record<string, readonly HostileRule[]>> 
   // 4 KiB of filler in a READ answer: more than any reader's receive buffer for a short APDU.
   'hostile-oversized-read': [{ on: 'read', action: { kind: 'oversize', extra: 4096 } }],
   // DER header with an indefinite length.
-  'hostile-bad-der': [{ on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x80, 0x02, 0x01, 0x00, 0x00, 0x00]) } }],
+  'hostile-bad-der': [
+    { on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x80, 0x02, 0x01, 0x00, 0x00, 0x00]) } },
+  ],
   // DER header claiming 2 GiB.
-  'hostile-huge-der': [{ on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]) } }],
+  'hostile-huge-der': [
+    { on: 'read', action: { kind: 'data', data: Buffer.from([0x30, 0x84, 0x7f, 0xff, 0xff, 0xff]) } },
+  ],
   // A plausible header (0x300 bytes) followed by noise: not a certificate.
-  'hostile-garbage-cert': [{ on: 'read', action: { kind: 'data', data: Buffer.concat([Buffer.from([0x30, 0x82, 0x03, 0x00]), Buffer.alloc(252, 0xa5)]) } }],
+  'hostile-garbage-cert': [
+    {
+      on: 'read',
+      action: { kind: 'data', data: Buffer.concat([Buffer.from([0x30, 0x82, 0x03, 0x00]), Buffer.alloc(252, 0xa5)]) },
+    },
+  ],
   // Status words the JPKI AP never sends.
   'hostile-select-sw': [{ on: 'select-ap', action: { kind: 'sw', sw: 0x6f00 } }],
   'hostile-tries-9000': [{ on: 'tries', action: { kind: 'sw', sw: 0x9000 } }],
@@ -91,7 +175,10 @@ export const HOSTILE_PROFILES: Readonly<Record<string, readonly HostileRule[]>> 
 export const HOSTILE_PROFILE_NAMES = Object.keys(HOSTILE_PROFILES);
 
 /** The issued profile a name stands for, and its hostile rules (hostile-* names borrow `normal`). */
-export function resolveProfile(all: readonly CardProfileMaterial[], name: string): { material: CardProfileMaterial; hostile?: readonly HostileRule[] } | undefined {
+export function resolveProfile(
+  all: readonly CardProfileMaterial[],
+  name: string,
+): { material: CardProfileMaterial; hostile?: readonly HostileRule[] } | undefined {
   const hostile = Object.hasOwn(HOSTILE_PROFILES, name) ? HOSTILE_PROFILES[name] : undefined;
   const base = all.find((p) => p.name === (hostile ? 'normal' : name));
   if (!base) return undefined;
@@ -101,7 +188,8 @@ export function resolveProfile(all: readonly CardProfileMaterial[], name: string
 function specOf(name: string): ProfileSpec {
   if (Object.hasOwn(HOSTILE_PROFILES, name)) name = 'normal';
   const s = PROFILE_SPECS.find((p) => p.name === name);
-  if (!s) throw new Error(`unknown card profile ${name} (known: ${[...PROFILE_NAMES, ...HOSTILE_PROFILE_NAMES].join(', ')})`);
+  if (!s)
+    throw new Error(`unknown card profile ${name} (known: ${[...PROFILE_NAMES, ...HOSTILE_PROFILE_NAMES].join(', ')})`);
   return s;
 }
 
@@ -110,7 +198,9 @@ const profileDir = (stateDir: string, name: string) => join(cardsDir(stateDir), 
 const counterFile = (stateDir: string, name: string) => join(cardsDir(stateDir), `${name}.state.json`);
 
 async function readText(path: string): Promise<string | undefined> {
-  try { return await readFile(path, 'utf8'); } catch (e) {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
@@ -140,12 +230,21 @@ async function loadOrIssue(stateDir: string, spec: ProfileSpec, jpkiCa: PemPair)
     const notBefore = new Date(notAfter.getTime() - 5 * 365 * DAY);
     // Keep an existing key: a re-issued certificate (new serial) for the same card.
     const auth = await issueCertificate({
-      ca: jpkiCa, subject: `CN=${spec.personId}, O=JPKI-SIM`, serial: spec.serial ?? randomSerial(),
-      notBefore, notAfter, usage: 'jpki-auth', ...(keyPem ? { keyPem } : {}),
+      ca: jpkiCa,
+      subject: `CN=${spec.personId}, O=JPKI-SIM`,
+      serial: spec.serial ?? randomSerial(),
+      notBefore,
+      notAfter,
+      usage: 'jpki-auth',
+      ...(keyPem ? { keyPem } : {}),
     });
     const sign = await issueCertificate({
-      ca: jpkiCa, subject: `CN=${spec.personId}-SIGN, OU=FAKE signature certificate, O=JPKI-SIM`,
-      notBefore, notAfter, usage: 'jpki-auth', ...(signKeyPem ? { keyPem: signKeyPem } : {}),
+      ca: jpkiCa,
+      subject: `CN=${spec.personId}-SIGN, OU=FAKE signature certificate, O=JPKI-SIM`,
+      notBefore,
+      notAfter,
+      usage: 'jpki-auth',
+      ...(signKeyPem ? { keyPem: signKeyPem } : {}),
     });
     await writeFileAtomic(join(dir, 'auth-key.pem'), auth.keyPem, 0o600);
     await writeFileAtomic(join(dir, 'sign-key.pem'), sign.keyPem, 0o600);
@@ -157,8 +256,17 @@ async function loadOrIssue(stateDir: string, spec: ProfileSpec, jpkiCa: PemPair)
   }
   const x = new X509Certificate(certPem!);
   return {
-    name: spec.name, personId: spec.personId, pin: spec.pin, certPem: certPem!, serial: x.serialNumber.toLowerCase(),
-    notAfter: new Date(x.validTo), keyPem, signPassword: spec.signPassword, signCertPem, signKeyPem, caCertPem: jpkiCa.certPem,
+    name: spec.name,
+    personId: spec.personId,
+    pin: spec.pin,
+    certPem: certPem!,
+    serial: x.serialNumber.toLowerCase(),
+    notAfter: new Date(x.validTo),
+    keyPem,
+    signPassword: spec.signPassword,
+    signCertPem,
+    signKeyPem,
+    caCertPem: jpkiCa.certPem,
   };
 }
 
@@ -182,7 +290,14 @@ export function loadCardProfiles(stateDir: string): Promise<CardProfileMaterial[
 }
 
 export async function ensureCardProfiles(stateDir: string): Promise<CardProfileInfo[]> {
-  return (await loadCardProfiles(stateDir)).map(({ name, personId, pin, certPem, serial, notAfter }) => ({ name, personId, pin, certPem, serial, notAfter }));
+  return (await loadCardProfiles(stateDir)).map(({ name, personId, pin, certPem, serial, notAfter }) => ({
+    name,
+    personId,
+    pin,
+    certPem,
+    serial,
+    notAfter,
+  }));
 }
 
 export async function readCounters(stateDir: string, name: string): Promise<CardCounters> {
@@ -192,7 +307,8 @@ export async function readCounters(stateDir: string, name: string): Promise<Card
   if (!text) return fallback;
   try {
     const j = JSON.parse(text) as Partial<CardCounters>;
-    const ok = (n: unknown, max: number): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= max;
+    const ok = (n: unknown, max: number): n is number =>
+      Number.isInteger(n) && (n as number) >= 0 && (n as number) <= max;
     return {
       authTriesLeft: ok(j.authTriesLeft, AUTH_PIN_MAX) ? j.authTriesLeft : fallback.authTriesLeft,
       signTriesLeft: ok(j.signTriesLeft, SIGN_PIN_MAX) ? j.signTriesLeft : fallback.signTriesLeft,
@@ -246,14 +362,21 @@ export const FAKE_MY_NUMBER = '000000000000';
 
 /** Builds the card's applications for a profile, with the persisted counters. */
 export function buildDfs(m: CardProfileMaterial, counters: CardCounters): DfDef[] {
-  const pin = (value: string, max: number, remaining: number): PinDef => ({ value: Buffer.from(value, 'latin1'), max, remaining });
+  const pin = (value: string, max: number, remaining: number): PinDef => ({
+    value: Buffer.from(value, 'latin1'),
+    max,
+    remaining,
+  });
   const files = (entries: Array<[number, EfDef]>) => new Map<number, EfDef>(entries);
   const caDer = pemToDer(m.caCertPem);
   const jpki: DfDef = {
     name: 'jpki',
     aid: Buffer.from(JPKI_AID_HEX, 'hex'),
     forbidden: false,
-    pins: new Map([[0x0018, pin(m.pin, AUTH_PIN_MAX, counters.authTriesLeft)], [0x001b, pin(m.signPassword, SIGN_PIN_MAX, counters.signTriesLeft)]]),
+    pins: new Map([
+      [0x0018, pin(m.pin, AUTH_PIN_MAX, counters.authTriesLeft)],
+      [0x001b, pin(m.signPassword, SIGN_PIN_MAX, counters.signTriesLeft)],
+    ]),
     files: files([
       [0x0006, { kind: 'data', data: tokenInfo() }],
       [0x0008, { kind: 'data', data: Buffer.from([0x8f, 0x8f, 0x00]) }],

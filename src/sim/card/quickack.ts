@@ -8,7 +8,11 @@ import { execFile } from 'node:child_process';
 
 export const CARD_LOOPBACK = '127.0.0.2';
 
-export interface QuickAckResult { applied: boolean; host: string; reason?: string }
+export interface QuickAckResult {
+  applied: boolean;
+  host: string;
+  reason?: string;
+}
 
 function ip(args: string[]): Promise<{ ok: boolean; out: string; missing: boolean }> {
   return new Promise((resolve) => {
@@ -34,7 +38,24 @@ async function apply(addr: string): Promise<QuickAckResult> {
     const show = await ip(['route', 'show', 'table', 'local', `${addr}/32`]);
     if (show.missing) return slow('ip not found');
     if (/quickack 1/.test(show.out)) return { applied: true, host: addr };
-    const set = await ip(['route', 'replace', 'local', `${addr}/32`, 'dev', 'lo', 'table', 'local', 'proto', 'kernel', 'scope', 'host', 'src', addr, 'quickack', '1']);
+    const set = await ip([
+      'route',
+      'replace',
+      'local',
+      `${addr}/32`,
+      'dev',
+      'lo',
+      'table',
+      'local',
+      'proto',
+      'kernel',
+      'scope',
+      'host',
+      'src',
+      addr,
+      'quickack',
+      '1',
+    ]);
     if (!set.ok) return slow(`ip route failed: ${set.out.trim()}`);
     return { applied: true, host: addr };
   } catch (e) {

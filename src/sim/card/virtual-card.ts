@@ -7,7 +7,15 @@ import { connect, type Socket } from 'node:net';
 import { CardModel } from './model.js';
 import { VpcdDeframer, VPCD_CTRL, frame, type VpcdMessage } from './vpcd.js';
 import {
-  HOSTILE_PROFILE_NAMES, buildDfs, loadCardProfiles, readCounters, resetCounters, resolveProfile, writeCounters, type CardCounters, type CardProfileMaterial,
+  HOSTILE_PROFILE_NAMES,
+  buildDfs,
+  loadCardProfiles,
+  readCounters,
+  resetCounters,
+  resolveProfile,
+  writeCounters,
+  type CardCounters,
+  type CardProfileMaterial,
 } from './profiles.js';
 import { ensureQuickAck } from './quickack.js';
 
@@ -47,10 +55,16 @@ export interface ApduLogEntry {
 }
 
 /** What to do with an incoming APDU, for fault-injection tests. */
-export type ApduHookAction = 'remove' | 'hang' | 'remove-after' | undefined | void;
+export type ApduHookAction = 'remove' | 'hang' | 'remove-after' | undefined;
 export type ApduHook = (apdu: Buffer, card: VirtualCard) => ApduHookAction;
 
-export interface VirtualCardState { profile: string; inserted: boolean; authTriesLeft: number; signTriesLeft: number; slot: number }
+export interface VirtualCardState {
+  profile: string;
+  inserted: boolean;
+  authTriesLeft: number;
+  signTriesLeft: number;
+  slot: number;
+}
 
 export class VirtualCard extends EventEmitter {
   readonly apduLog: ApduLogEntry[] = [];
@@ -86,10 +100,16 @@ export class VirtualCard extends EventEmitter {
     return card;
   }
 
-  get profile(): string { return this.material.name; }
+  get profile(): string {
+    return this.material.name;
+  }
   /** The profile's certificate, key and secrets (tests compare against them). */
-  profileMaterial(): Readonly<CardProfileMaterial> { return this.material; }
-  get connectHost(): string { return this.host; }
+  profileMaterial(): Readonly<CardProfileMaterial> {
+    return this.material;
+  }
+  get connectHost(): string {
+    return this.host;
+  }
 
   /** Switches the profile; only while the card is out of the reader. */
   async setProfile(name: string, reset = false): Promise<void> {
@@ -100,10 +120,15 @@ export class VirtualCard extends EventEmitter {
   private async loadProfile(name: string, reset: boolean): Promise<void> {
     const all = await loadCardProfiles(this.opts.stateDir);
     const resolved = resolveProfile(all, name);
-    if (!resolved) throw new Error(`unknown card profile ${name} (known: ${[...all.map((p) => p.name), ...HOSTILE_PROFILE_NAMES].join(', ')})`);
+    if (!resolved)
+      throw new Error(
+        `unknown card profile ${name} (known: ${[...all.map((p) => p.name), ...HOSTILE_PROFILE_NAMES].join(', ')})`,
+      );
     const m = resolved.material;
     this.material = m;
-    this.counters = reset ? await resetCounters(this.opts.stateDir, name) : await readCounters(this.opts.stateDir, name);
+    this.counters = reset
+      ? await resetCounters(this.opts.stateDir, name)
+      : await readCounters(this.opts.stateDir, name);
     this.model = new CardModel({
       dfs: buildDfs(m, this.counters),
       blockedSw: this.opts.blockedSw ?? 0x6984,
@@ -127,7 +152,9 @@ export class VirtualCard extends EventEmitter {
   }
 
   /** Fault injection: decide per APDU whether to answer, hang, or be pulled out. */
-  setHook(hook: ApduHook | undefined): void { this.hook = hook; }
+  setHook(hook: ApduHook | undefined): void {
+    this.hook = hook;
+  }
 
   /** Pulls the card the next time an APDU matches. */
   removeOn(match: (apdu: Buffer) => boolean, when: 'before' | 'after' = 'before'): void {
@@ -139,12 +166,22 @@ export class VirtualCard extends EventEmitter {
   }
 
   state(): VirtualCardState {
-    return { profile: this.material.name, inserted: this.connected, authTriesLeft: this.counters.authTriesLeft, signTriesLeft: this.counters.signTriesLeft, slot: this.slot };
+    return {
+      profile: this.material.name,
+      inserted: this.connected,
+      authTriesLeft: this.counters.authTriesLeft,
+      signTriesLeft: this.counters.signTriesLeft,
+      slot: this.slot,
+    };
   }
 
-  forbiddenSelections(): ApduLogEntry[] { return this.apduLog.filter((e) => e.forbidden); }
+  forbiddenSelections(): ApduLogEntry[] {
+    return this.apduLog.filter((e) => e.forbidden);
+  }
 
-  clearLog(): void { this.apduLog.length = 0; }
+  clearLog(): void {
+    this.apduLog.length = 0;
+  }
 
   /** Connects to vpcd; resolves once pcscd has polled the card (or shortly after connecting). */
   async insert(timeoutMs = 5000): Promise<void> {
@@ -170,7 +207,10 @@ export class VirtualCard extends EventEmitter {
   /** Closes the connection: pcscd sees the card removed at its next poll. */
   async remove(): Promise<void> {
     this.wantInserted = false;
-    if (this.reconnectTimer) { clearTimeout(this.reconnectTimer); this.reconnectTimer = undefined; }
+    if (this.reconnectTimer) {
+      clearTimeout(this.reconnectTimer);
+      this.reconnectTimer = undefined;
+    }
     await this.dropSocket();
     await this.persist.catch(() => undefined);
   }
@@ -197,7 +237,13 @@ export class VirtualCard extends EventEmitter {
       const deframer = new VpcdDeframer();
       let settled = false;
       let polled: NodeJS.Timeout | undefined;
-      const timer = setTimeout(() => { if (!settled) { settled = true; s.destroy(); reject(new Error('connect timeout')); } }, timeoutMs);
+      const timer = setTimeout(() => {
+        if (!settled) {
+          settled = true;
+          s.destroy();
+          reject(new Error('connect timeout'));
+        }
+      }, timeoutMs);
       const done = () => {
         if (settled) return;
         settled = true;
@@ -215,17 +261,32 @@ export class VirtualCard extends EventEmitter {
       });
       s.on('data', (chunk: Buffer) => {
         for (const m of deframer.push(chunk)) {
-          this.chain = this.chain.then(() => this.handle(s, m)).catch((e: unknown) => { this.emit('error', e); });
+          this.chain = this.chain
+            .then(() => this.handle(s, m))
+            .catch((e: unknown) => {
+              this.emit('error', e);
+            });
           if (m.type === 'control' && m.code === VPCD_CTRL.ATR) this.chain = this.chain.then(done);
         }
       });
       s.on('error', (e) => {
-        if (!settled) { settled = true; clearTimeout(timer); reject(e); }
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          reject(e);
+        }
       });
       s.on('close', () => {
         const was = this.socket === s && this.connected;
-        if (this.socket === s) { this.socket = undefined; this.connected = false; }
-        if (!settled) { settled = true; clearTimeout(timer); reject(new Error('connection closed')); }
+        if (this.socket === s) {
+          this.socket = undefined;
+          this.connected = false;
+        }
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          reject(new Error('connection closed'));
+        }
         if (was) {
           this.model.powerEvent(); // no power without the reader
           this.emit('removed', this.slot);
@@ -248,12 +309,21 @@ export class VirtualCard extends EventEmitter {
     if (s.destroyed) return;
     if (m.type === 'control') {
       if (m.code === VPCD_CTRL.ATR) s.write(frame(this.opts.atr ?? DEFAULT_ATR));
-      else if (m.code === VPCD_CTRL.OFF || m.code === VPCD_CTRL.ON || m.code === VPCD_CTRL.RESET) this.model.powerEvent();
+      else if (m.code === VPCD_CTRL.OFF || m.code === VPCD_CTRL.ON || m.code === VPCD_CTRL.RESET)
+        this.model.powerEvent();
       this.emit('power', m.code);
       return;
     }
     const action = this.hook?.(m.apdu, this);
-    const entry: ApduLogEntry = { ts: Date.now(), slot: this.slot, profile: this.material.name, command: m.apdu.toString('hex').toUpperCase(), response: '', sw: '', forbidden: false };
+    const entry: ApduLogEntry = {
+      ts: Date.now(),
+      slot: this.slot,
+      profile: this.material.name,
+      command: m.apdu.toString('hex').toUpperCase(),
+      response: '',
+      sw: '',
+      forbidden: false,
+    };
     if (action === 'remove' || action === 'hang') {
       this.apduLog.push(entry);
       this.emit('apdu', entry);

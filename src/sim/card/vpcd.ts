@@ -26,7 +26,9 @@ export class VpcdDeframer {
     return out;
   }
 
-  get pending(): number { return this.buf.length; }
+  get pending(): number {
+    return this.buf.length;
+  }
 }
 
 export function frame(payload: Buffer): Buffer {

@@ -8,8 +8,17 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  decodeBatchFetchJson, decodeBatchSubmitJson, encodeBatchReceiptJson, encodeBatchResultJson, isOqsError, validateNumbersQuery,
-  type BatchReceipt, type BatchResult, type BatchResultUnit, type BatchSubmitRequest, type NumbersQuery,
+  decodeBatchFetchJson,
+  decodeBatchSubmitJson,
+  encodeBatchReceiptJson,
+  encodeBatchResultJson,
+  isOqsError,
+  validateNumbersQuery,
+  type BatchReceipt,
+  type BatchResult,
+  type BatchResultUnit,
+  type BatchSubmitRequest,
+  type NumbersQuery,
 } from '../../oqs/index.js';
 import { timestampJst } from '../../oqs/dates.js';
 import { HttpError, objectBody, readJson, sendJson } from '../http.js';
@@ -78,7 +87,16 @@ export class SimBatches {
   constructor(private readonly host: BatchHost) {}
 
   static emptyStats(): BatchStats {
-    return { submits: 0, entries: 0, fetches: 0, pending: 0, unknown: 0, refused: 0, submitsByFileId: {}, fetchesByReception: {} };
+    return {
+      submits: 0,
+      entries: 0,
+      fetches: 0,
+      pending: 0,
+      unknown: 0,
+      refused: 0,
+      submitsByFileId: {},
+      fetchesByReception: {},
+    };
   }
 
   reset(): void {
@@ -113,7 +131,12 @@ export class SimBatches {
     // Central works on a batch between its receipt and its readiness, not while a fetch waits: the
     // results are made (and encoded) when it becomes ready, so that a fetch costs only the latency
     // (200 results took the simulator ~30 ms of CPU, more than the 20 ms the benchmark allows).
-    setTimeout(() => { if (this.batches.get(receptionNumber) === stored) this.answerOf(stored); }, Math.max(0, readyAt - Date.now())).unref();
+    setTimeout(
+      () => {
+        if (this.batches.get(receptionNumber) === stored) this.answerOf(stored);
+      },
+      Math.max(0, readyAt - Date.now()),
+    ).unref();
     while (this.batches.size > MAX_STORED) this.batches.delete(this.batches.keys().next().value as string);
     this.stats.submits++;
     this.stats.entries += request.entries.length;
@@ -126,22 +149,28 @@ export class SimBatches {
 
   /** OQSmuquc02req (JSON form) → OQSmuquc02res: 処理中, the results, or 9 for a number we do not know. */
   fetch(body: unknown): { status: number; body: unknown } {
-    let request;
+    let request: ReturnType<typeof decodeBatchFetchJson>;
     try {
       request = decodeBatchFetchJson(body);
     } catch (e) {
       throw new HttpError(400, 'REQUEST_INVALID', (e as Error).message);
     }
     this.stats.fetches++;
-    this.stats.fetchesByReception[request.receptionNumber] = (this.stats.fetchesByReception[request.receptionNumber] ?? 0) + 1;
+    this.stats.fetchesByReception[request.receptionNumber] =
+      (this.stats.fetchesByReception[request.receptionNumber] ?? 0) + 1;
     const batch = this.batches.get(request.receptionNumber);
     // Another institution's number is answered exactly like an unknown one.
     if (batch === undefined || batch.request.institutionCode !== request.institutionCode) {
       this.stats.unknown++;
       const unknown: BatchResult = {
         header: {
-          processTime: this.stamp(), institutionCode: request.institutionCode, receptionNumber: request.receptionNumber,
-          segmentOfResult: '9', errorCode: SIM_BATCH_CODES.unknownReception, errorMessage: '受付番号に該当する一括照会がありません。', characterCode: '0',
+          processTime: this.stamp(),
+          institutionCode: request.institutionCode,
+          receptionNumber: request.receptionNumber,
+          segmentOfResult: '9',
+          errorCode: SIM_BATCH_CODES.unknownReception,
+          errorMessage: '受付番号に該当する一括照会がありません。',
+          characterCode: '0',
         },
         units: [],
       };
@@ -159,7 +188,8 @@ export class SimBatches {
     batch.result ??= this.process(batch);
     // Not read back after encoding: the gateway validates every answer it reads, and reading 200
     // units back cost the simulator as much CPU again as making them (on the cores it shares with the gateway).
-    return (batch.answer ??= encodeBatchResultJson(batch.result, { check: false }));
+    batch.answer ??= encodeBatchResultJson(batch.result, { check: false });
+    return batch.answer;
   }
 
   private headerOf(batch: StoredBatch): BatchResult['header'] {
@@ -191,7 +221,10 @@ export class SimBatches {
       if (!isOqsError(e)) throw e;
       // A per-entry error: the rest of the batch is still answered (spec §10.4, the second unit).
       return {
-        query: echo, status: '2', results: [], resultCode: SIM_BATCH_CODES.queryInvalid,
+        query: echo,
+        status: '2',
+        results: [],
+        resultCode: SIM_BATCH_CODES.queryInvalid,
         resultMessage: `照会内容に誤りがあります（${String(e.details.reason ?? 'invalid')}）。`,
       };
     }
@@ -220,22 +253,35 @@ export class SimBatches {
     if (req.method === 'GET' && path === '/control/batch/stats') return sendJson(res, 200, this.stats);
     if (req.method === 'GET' && path === '/control/batch/list') {
       const now = Date.now();
-      return sendJson(res, 200, [...this.batches.values()].map((b) => ({
-        receptionNumber: b.receptionNumber, fileId: b.request.fileId ?? null, confirmationDate: b.request.confirmationDate,
-        entries: b.request.entries.length, state: b.result !== undefined ? 'done' : now < b.readyAt ? 'processing' : 'ready',
-        readyInMs: Math.max(0, b.readyAt - now),
-      })));
+      return sendJson(
+        res,
+        200,
+        [...this.batches.values()].map((b) => ({
+          receptionNumber: b.receptionNumber,
+          fileId: b.request.fileId ?? null,
+          confirmationDate: b.request.confirmationDate,
+          entries: b.request.entries.length,
+          state: b.result !== undefined ? 'done' : now < b.readyAt ? 'processing' : 'ready',
+          readyInMs: Math.max(0, b.readyAt - now),
+        })),
+      );
     }
     throw new HttpError(404, 'NOT_FOUND', `no control endpoint ${req.method} ${path}`);
   }
 
   updateSettings(patch: Record<string, unknown>): void {
-    const limits: Record<keyof BatchSettings, [number, number]> = { readyAfterMs: [0, 3_600_000], perEntryMs: [0, 60_000], maxEntries: [1, 100_000] };
-    for (const k of Object.keys(patch)) if (!Object.hasOwn(limits, k)) throw new HttpError(400, 'BAD_SETTING', `unknown batch setting ${k}`);
+    const limits: Record<keyof BatchSettings, [number, number]> = {
+      readyAfterMs: [0, 3_600_000],
+      perEntryMs: [0, 60_000],
+      maxEntries: [1, 100_000],
+    };
+    for (const k of Object.keys(patch))
+      if (!Object.hasOwn(limits, k)) throw new HttpError(400, 'BAD_SETTING', `unknown batch setting ${k}`);
     for (const [k, [min, max]] of Object.entries(limits) as Array<[keyof BatchSettings, [number, number]]>) {
       const v = patch[k];
       if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new HttpError(400, 'BAD_SETTING', `${k} must be a number in ${min}..${max}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+        throw new HttpError(400, 'BAD_SETTING', `${k} must be a number in ${min}..${max}`);
     }
     Object.assign(this.settings, patch);
   }

@@ -4,7 +4,12 @@
  * (challenge → signed search), idempotency keys, and a loopback control API for tests.
  */
 import { createHash, randomBytes, verify as verifySignature, X509Certificate } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { decodeRequestJson, encodeResponseJson } from '../../oqs/index.js';
@@ -13,8 +18,15 @@ import { WEB_API_PATHS } from '../../oqs/web-api.js';
 import type { SandboxPki } from '../pki.js';
 import { HttpError, objectBody, readBody, readJson, sendError, sendJson, sendJsonText } from '../http.js';
 import {
-  addDays, eligibilityByNumbers, eligibilityByPerson, type Eligibility, peopleRows, seedPopulation, type SimPerson,
-  type SimQualification, toResult,
+  addDays,
+  eligibilityByNumbers,
+  eligibilityByPerson,
+  type Eligibility,
+  peopleRows,
+  seedPopulation,
+  type SimPerson,
+  type SimQualification,
+  toResult,
 } from './population.js';
 import { certificateGraceEnd, timestampJst, todayJst } from '../../oqs/dates.js';
 import { SimBatches } from './batch.js';
@@ -32,7 +44,12 @@ export interface CentralSettings {
 }
 
 /** A one-shot answer for the next search, for hostile-input tests. */
-export interface CannedResponse { status: number; contentType: string; body: string; encoding?: 'utf8' | 'base64' }
+export interface CannedResponse {
+  status: number;
+  contentType: string;
+  body: string;
+  encoding?: 'utf8' | 'base64';
+}
 
 export interface CentralStats {
   auths: number;
@@ -46,7 +63,12 @@ export interface CentralStats {
   effectsByKey: Record<string, number>;
 }
 
-interface StoredAnswer { hash: string; state: 'inflight' | 'done'; status: number; body: unknown }
+interface StoredAnswer {
+  hash: string;
+  state: 'inflight' | 'done';
+  status: number;
+  body: unknown;
+}
 
 const TOKEN_TTL_MS = 60 * 60_000;
 const CHALLENGE_TTL_MS = 5 * 60_000;
@@ -70,7 +92,14 @@ export class CentralSim {
   readonly day1: string;
   /** 一括照会 (src/sim/central/batch.ts) */
   readonly batches: SimBatches;
-  readonly settings: CentralSettings = { latencyMs: 0, jitterMs: 0, errorRate: 0, errorStatus: 503, retryAfterSec: 1, today: null };
+  readonly settings: CentralSettings = {
+    latencyMs: 0,
+    jitterMs: 0,
+    errorRate: 0,
+    errorStatus: 503,
+    retryAfterSec: 1,
+    today: null,
+  };
   stats: CentralStats = CentralSim.emptyStats();
   private readonly tokens = new Map<string, number>();
   private readonly answers = new Map<string, StoredAnswer>();
@@ -112,7 +141,16 @@ export class CentralSim {
   }
 
   static emptyStats(): CentralStats {
-    return { auths: 0, searches: 0, cardSearches: 0, replays: 0, conflicts: 0, keyMismatches: 0, injectedErrors: 0, effectsByKey: {} };
+    return {
+      auths: 0,
+      searches: 0,
+      cardSearches: 0,
+      replays: 0,
+      conflicts: 0,
+      keyMismatches: 0,
+      injectedErrors: 0,
+      effectsByKey: {},
+    };
   }
 
   get url(): string {
@@ -140,18 +178,31 @@ export class CentralSim {
     try {
       if (req.method !== 'POST') throw new HttpError(405, 'METHOD', 'POST only');
       switch (req.url) {
-        case WEB_API_PATHS.auth: return this.auth(req, res);
-        case WEB_API_PATHS.search: return await this.idempotent(req, res, (body) => this.search(body));
-        case WEB_API_PATHS.cardChallenge: return await this.challenge(req, res);
-        case WEB_API_PATHS.cardCrl: return await this.crl(req, res);
-        case WEB_API_PATHS.cardSearch: return await this.idempotent(req, res, (body) => this.cardSearch(body));
-        case WEB_API_PATHS.batchSubmit: return await this.idempotent(req, res, async (body) => this.batches.submit(body));
-        case WEB_API_PATHS.batchFetch: return await this.idempotent(req, res, async (body) => this.batches.fetch(body));
-        default: throw new HttpError(404, 'NOT_FOUND', `no endpoint ${req.url}`);
+        case WEB_API_PATHS.auth:
+          return this.auth(req, res);
+        case WEB_API_PATHS.search:
+          return await this.idempotent(req, res, (body) => this.search(body));
+        case WEB_API_PATHS.cardChallenge:
+          return await this.challenge(req, res);
+        case WEB_API_PATHS.cardCrl:
+          return await this.crl(req, res);
+        case WEB_API_PATHS.cardSearch:
+          return await this.idempotent(req, res, (body) => this.cardSearch(body));
+        case WEB_API_PATHS.batchSubmit:
+          return await this.idempotent(req, res, async (body) => this.batches.submit(body));
+        case WEB_API_PATHS.batchFetch:
+          return await this.idempotent(req, res, async (body) => this.batches.fetch(body));
+        default:
+          throw new HttpError(404, 'NOT_FOUND', `no endpoint ${req.url}`);
       }
     } catch (e) {
       if (e instanceof RetryAfterError) {
-        return sendJson(res, e.status, { error: { code: e.code, message: e.message } }, { 'retry-after': String(e.retryAfterSec) });
+        return sendJson(
+          res,
+          e.status,
+          { error: { code: e.code, message: e.message } },
+          { 'retry-after': String(e.retryAfterSec) },
+        );
       }
       sendError(res, e);
     }
@@ -177,7 +228,11 @@ export class CentralSim {
    * Idempotency-Key semantics: a repeated key with the same payload replays the stored answer; 409
    * while the first is still in flight; 422 when a key is reused with a different payload.
    */
-  private async idempotent(req: IncomingMessage, res: ServerResponse, run: (body: unknown) => Promise<{ status: number; body: unknown }>): Promise<void> {
+  private async idempotent(
+    req: IncomingMessage,
+    res: ServerResponse,
+    run: (body: unknown) => Promise<{ status: number; body: unknown }>,
+  ): Promise<void> {
     this.requireToken(req);
     const raw = await readBody(req);
     // The latency runs from here: central's own work is part of it, not added on top (below).
@@ -239,7 +294,7 @@ export class CentralSim {
   }
 
   private async search(body: unknown): Promise<{ status: number; body: unknown }> {
-    let request;
+    let request: ReturnType<typeof decodeRequestJson>;
     try {
       request = decodeRequestJson(body);
     } catch (e) {
@@ -248,7 +303,14 @@ export class CentralSim {
     this.stats.searches++;
     const q = request.query;
     const eligibility = eligibilityByNumbers(this.people, q, request.confirmationDate, this.today());
-    const response = this.respond('2', request.confirmationDate, request.institutionCode, request.fileId, eligibility, q.limitConsent === '1');
+    const response = this.respond(
+      '2',
+      request.confirmationDate,
+      request.institutionCode,
+      request.fileId,
+      eligibility,
+      q.limitConsent === '1',
+    );
     response.body.query = { ...q };
     return { status: 200, body: encodeResponseJson(response) };
   }
@@ -287,38 +349,61 @@ export class CentralSim {
     } catch {
       throw new HttpError(400, 'CERT_MALFORMED', 'the certificate does not parse');
     }
-    if (!cert.verify(this.jpkiCa.publicKey)) throw new HttpError(403, 'CERT_UNTRUSTED', 'the certificate was not issued by the JPKI CA');
+    if (!cert.verify(this.jpkiCa.publicKey))
+      throw new HttpError(403, 'CERT_UNTRUSTED', 'the certificate was not issued by the JPKI CA');
     const now = Date.now();
     const validTo = new Date(cert.validTo);
-    if (certificateGraceEnd(validTo).getTime() < now || new Date(cert.validFrom).getTime() > now) throw new HttpError(403, 'CERT_EXPIRED', 'the certificate is outside its validity period');
-    if (this.revoked.has(cert.serialNumber.toLowerCase().replace(/^0+/, ''))) throw new HttpError(403, 'CERT_REVOKED', 'the certificate is revoked');
+    if (certificateGraceEnd(validTo).getTime() < now || new Date(cert.validFrom).getTime() > now)
+      throw new HttpError(403, 'CERT_EXPIRED', 'the certificate is outside its validity period');
+    if (this.revoked.has(cert.serialNumber.toLowerCase().replace(/^0+/, '')))
+      throw new HttpError(403, 'CERT_REVOKED', 'the certificate is revoked');
     if (body.offlineProof !== undefined) {
       // Made-up like the rest of the card flow: a check made during an outage, re-verified later.
       const proof = objectBody(body.offlineProof);
       const signedAt = typeof proof.signedAt === 'string' ? Date.parse(proof.signedAt) : NaN;
-      if (!(signedAt <= now && now - signedAt <= OFFLINE_PROOF_MAX_AGE_MS)) throw new HttpError(403, 'OFFLINE_PROOF_STALE', 'the offline proof is missing its time or is too old');
+      if (!(signedAt <= now && now - signedAt <= OFFLINE_PROOF_MAX_AGE_MS))
+        throw new HttpError(403, 'OFFLINE_PROOF_STALE', 'the offline proof is missing its time or is too old');
       const nonce = typeof proof.nonce === 'string' ? Buffer.from(proof.nonce, 'base64') : Buffer.alloc(0);
       const sig = typeof proof.signature === 'string' ? Buffer.from(proof.signature, 'base64') : Buffer.alloc(0);
-      if (nonce.length < 16 || !verifySignature('sha256', nonce, cert.publicKey, sig)) throw new HttpError(403, 'SIGNATURE_INVALID', 'the offline proof does not verify against the certificate');
+      if (nonce.length < 16 || !verifySignature('sha256', nonce, cert.publicKey, sig))
+        throw new HttpError(403, 'SIGNATURE_INVALID', 'the offline proof does not verify against the certificate');
     } else if (body.visual !== true) {
       const challenge = str('challenge');
       const exp = this.challenges.get(challenge);
-      if (exp === undefined || exp < now) throw new HttpError(403, 'CHALLENGE_UNKNOWN', 'the challenge is unknown, used or expired');
+      if (exp === undefined || exp < now)
+        throw new HttpError(403, 'CHALLENGE_UNKNOWN', 'the challenge is unknown, used or expired');
       this.challenges.delete(challenge);
-      const ok = verifySignature('sha256', Buffer.from(challenge, 'base64'), cert.publicKey, Buffer.from(str('signature'), 'base64'));
+      const ok = verifySignature(
+        'sha256',
+        Buffer.from(challenge, 'base64'),
+        cert.publicKey,
+        Buffer.from(str('signature'), 'base64'),
+      );
       if (!ok) throw new HttpError(403, 'SIGNATURE_INVALID', 'the signature does not verify against the certificate');
     }
     this.stats.cardSearches++;
     const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1] ?? '';
     const confirmationDate = typeof body.confirmationDate === 'string' ? body.confirmationDate : this.today();
     const institutionCode = typeof body.institutionCode === 'string' ? body.institutionCode : '';
-    const eligibility = eligibilityByPerson(this.people.find((p) => p.id === cn), confirmationDate, this.today());
-    const response = this.respond('1', confirmationDate, institutionCode, undefined, eligibility, body.limitConsent === '1');
+    const eligibility = eligibilityByPerson(
+      this.people.find((p) => p.id === cn),
+      confirmationDate,
+      this.today(),
+    );
+    const response = this.respond(
+      '1',
+      confirmationDate,
+      institutionCode,
+      undefined,
+      eligibility,
+      body.limitConsent === '1',
+    );
     // The patient's consents (given at the reader) come back with the result, each with its time.
     const consents = body.consents !== undefined ? objectBody(body.consents) : {};
     for (const r of response.body.results) {
       for (const [block, flag] of Object.entries(consents)) {
-        if (!/^[A-Za-z]{1,60}$/.test(block) || (flag !== '0' && flag !== '1')) throw new HttpError(400, 'REQUEST_INVALID', `consents.${block.slice(0, 60)} must be "0" or "1"`);
+        if (!/^[A-Za-z]{1,60}$/.test(block) || (flag !== '0' && flag !== '1'))
+          throw new HttpError(400, 'REQUEST_INVALID', `consents.${block.slice(0, 60)} must be "0" or "1"`);
         r.consents[block] = flag === '1' ? { flag, time: timestampJst() } : { flag };
       }
     }
@@ -330,7 +415,14 @@ export class CentralSim {
     return { status: 200, body: encodeResponseJson(response) };
   }
 
-  private respond(kind: '1' | '2', date: string, institutionCode: string, fileId: string | undefined, e: Eligibility, limitConsent: boolean): QualificationResponse {
+  private respond(
+    kind: '1' | '2',
+    date: string,
+    institutionCode: string,
+    fileId: string | undefined,
+    e: Eligibility,
+    limitConsent: boolean,
+  ): QualificationResponse {
     const response: QualificationResponse = {
       header: {
         processTime: this.today() + timestampJst().slice(8),
@@ -387,11 +479,14 @@ export class CentralSim {
         return sendJson(res, 204);
       }
       if (path.startsWith('/control/batch/')) return await this.batches.control(req, res, path);
-      if (req.method === 'GET' && path === '/control/people') return sendJson(res, 200, peopleRows(this.people, this.today()));
+      if (req.method === 'GET' && path === '/control/people')
+        return sendJson(res, 200, peopleRows(this.people, this.today()));
       if (req.method === 'POST' && path === '/control/people') {
         const person = objectBody(await readJson(req)) as unknown as SimPerson;
-        if (typeof person.id !== 'string' || !Array.isArray(person.qualifications)) throw new HttpError(400, 'BAD_REQUEST', 'a person needs id and qualifications');
-        if (this.people.some((p) => p.id === person.id)) throw new HttpError(409, 'EXISTS', `person ${person.id} exists`);
+        if (typeof person.id !== 'string' || !Array.isArray(person.qualifications))
+          throw new HttpError(400, 'BAD_REQUEST', 'a person needs id and qualifications');
+        if (this.people.some((p) => p.id === person.id))
+          throw new HttpError(409, 'EXISTS', `person ${person.id} exists`);
         this.people.push(person);
         return sendJson(res, 201, { id: person.id });
       }
@@ -419,7 +514,8 @@ export class CentralSim {
     const num = (k: keyof CentralSettings, min: number, max: number): void => {
       if (patch[k] === undefined) return;
       const v = patch[k];
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new HttpError(400, 'BAD_SETTING', `${k} must be a number in ${min}..${max}`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+        throw new HttpError(400, 'BAD_SETTING', `${k} must be a number in ${min}..${max}`);
       (this.settings as unknown as Record<string, unknown>)[k] = v;
     };
     num('latencyMs', 0, 600_000);
@@ -428,7 +524,8 @@ export class CentralSim {
     num('errorStatus', 400, 599);
     num('retryAfterSec', 0, 3600);
     if (patch.today !== undefined) {
-      if (patch.today !== null && (typeof patch.today !== 'string' || !/^\d{8}$/.test(patch.today))) throw new HttpError(400, 'BAD_SETTING', 'today must be YYYYMMDD or null');
+      if (patch.today !== null && (typeof patch.today !== 'string' || !/^\d{8}$/.test(patch.today)))
+        throw new HttpError(400, 'BAD_SETTING', 'today must be YYYYMMDD or null');
       this.settings.today = patch.today;
     }
   }
@@ -442,7 +539,8 @@ export class CentralSim {
 
   /** `{ day: N }` (day 1 = the first day), `{ advanceDays: N }`, or `{ day: null }` = back to the real today. */
   setClock(b: Record<string, unknown>): void {
-    const int = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 3660;
+    const int = (v: unknown, min: number): v is number =>
+      typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 3660;
     if (b.day === null) this.settings.today = null;
     else if (int(b.day, 1)) this.settings.today = addDays(this.day1, b.day - 1);
     else if (int(b.advanceDays, 0)) this.settings.today = addDays(this.today(), b.advanceDays);
@@ -458,13 +556,17 @@ export class CentralSim {
 }
 
 class RetryAfterError extends HttpError {
-  constructor(status: number, readonly retryAfterSec: number) {
+  constructor(
+    status: number,
+    readonly retryAfterSec: number,
+  ) {
     super(status, 'INJECTED', `injected error ${status}`);
   }
 }
 
 function parseCanned(b: Record<string, unknown>): CannedResponse {
-  if (typeof b.status !== 'number' || typeof b.body !== 'string') throw new HttpError(400, 'BAD_REQUEST', 'a canned response needs status and body');
+  if (typeof b.status !== 'number' || typeof b.body !== 'string')
+    throw new HttpError(400, 'BAD_REQUEST', 'a canned response needs status and body');
   return {
     status: b.status,
     body: b.body,

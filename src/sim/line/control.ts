@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { OnshiError, isOnshiError } from '../../errors.js';
+import { OnshiError, isOnshiError } from '../../core/errors.js';
 import { HttpError, readBody, sendJson } from '../http.js';
 import { parseLineMode } from './modes.js';
 import type { FaultProxy } from './proxy.js';
@@ -21,15 +21,26 @@ export interface LineControl {
   close(): Promise<void>;
 }
 
-function sendError(res: http.ServerResponse, status: number, code: string, message: string, headers?: Record<string, string>): void {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): void {
   sendJson(res, status, { error: { code, message } }, headers);
 }
 
-export async function startLineControl(proxy: FaultProxy, opts: { port?: number; host?: '127.0.0.1' } = {}): Promise<LineControl> {
+export async function startLineControl(
+  proxy: FaultProxy,
+  opts: { port?: number; host?: '127.0.0.1' } = {},
+): Promise<LineControl> {
   const host = opts.host ?? '127.0.0.1';
   if (host !== '127.0.0.1') {
     // The API can cut the clinic's line: it must never be reachable from the network.
-    throw new OnshiError('LINE_CONTROL_CONFIG', 'the line control API listens on 127.0.0.1 only', { details: { host } });
+    throw new OnshiError('LINE_CONTROL_CONFIG', 'the line control API listens on 127.0.0.1 only', {
+      details: { host },
+    });
   }
   let port = opts.port ?? 0;
 
@@ -75,9 +86,10 @@ export async function startLineControl(proxy: FaultProxy, opts: { port?: number;
       sendError(res, 400, 'LINE_CONTROL_BAD_JSON', 'body must be JSON such as {"mode":{"kind":"down"}}');
       return;
     }
-    const input = typeof body === 'object' && body !== null && !Array.isArray(body) && 'mode' in body
-      ? (body as { mode: unknown }).mode
-      : body;
+    const input =
+      typeof body === 'object' && body !== null && !Array.isArray(body) && 'mode' in body
+        ? (body as { mode: unknown }).mode
+        : body;
     try {
       proxy.setMode(parseLineMode(input));
     } catch (e) {

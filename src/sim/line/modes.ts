@@ -3,7 +3,7 @@
  * and over the control API as untrusted JSON, so every number is checked for finiteness, sign and
  * a sane upper bound, and unknown keys are refused (a typo such as `delay` must not silently mean 0).
  */
-import { OnshiError } from '../../errors.js';
+import { OnshiError } from '../../core/errors.js';
 
 export type LineMode =
   | { kind: 'up' }
@@ -40,7 +40,16 @@ export interface LineStats {
 }
 
 export const LINE_MODE_KINDS: readonly LineModeKind[] = [
-  'up', 'down', 'blackhole', 'latency', 'bandwidth', 'reset-after', 'truncate-after', 'fragment', 'slow-close', 'flap',
+  'up',
+  'down',
+  'blackhole',
+  'latency',
+  'bandwidth',
+  'reset-after',
+  'truncate-after',
+  'fragment',
+  'slow-close',
+  'flap',
 ];
 
 /** Upper bounds: generous for any test or demo, small enough to catch unit mistakes (s vs ms). */
@@ -56,32 +65,58 @@ function invalid(message: string, details: Record<string, unknown>): OnshiError<
   return new OnshiError('LINE_MODE_INVALID', message, { details });
 }
 
-interface NumRule { min: number; max: number; integer?: boolean }
+interface NumRule {
+  min: number;
+  max: number;
+  integer?: boolean;
+}
 
-function num(obj: Record<string, unknown>, kind: string, field: string, rule: NumRule, optional: true): number | undefined;
+function num(
+  obj: Record<string, unknown>,
+  kind: string,
+  field: string,
+  rule: NumRule,
+  optional: true,
+): number | undefined;
 function num(obj: Record<string, unknown>, kind: string, field: string, rule: NumRule, optional?: false): number;
-function num(obj: Record<string, unknown>, kind: string, field: string, rule: NumRule, optional = false): number | undefined {
+function num(
+  obj: Record<string, unknown>,
+  kind: string,
+  field: string,
+  rule: NumRule,
+  optional = false,
+): number | undefined {
   const v = obj[field];
   if (v === undefined) {
     if (optional) return undefined;
     throw invalid(`line mode "${kind}" needs a number "${field}"`, { kind, field, reason: 'missing' });
   }
   if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw invalid(`line mode "${kind}": "${field}" must be a finite number`, { kind, field, reason: 'not-finite-number' });
+    throw invalid(`line mode "${kind}": "${field}" must be a finite number`, {
+      kind,
+      field,
+      reason: 'not-finite-number',
+    });
   }
   if (rule.integer === true && !Number.isInteger(v)) {
     throw invalid(`line mode "${kind}": "${field}" must be an integer`, { kind, field, reason: 'not-integer' });
   }
   if (v < rule.min || v > rule.max) {
     throw invalid(`line mode "${kind}": "${field}" must be between ${rule.min} and ${rule.max} (got ${v})`, {
-      kind, field, reason: 'out-of-range', min: rule.min, max: rule.max,
+      kind,
+      field,
+      reason: 'out-of-range',
+      min: rule.min,
+      max: rule.max,
     });
   }
   return v;
 }
 
 const ALLOWED_KEYS: Record<LineModeKind, readonly string[]> = {
-  up: [], down: [], blackhole: [],
+  up: [],
+  down: [],
+  blackhole: [],
   latency: ['ms', 'jitterMs'],
   bandwidth: ['bytesPerSecond'],
   'reset-after': ['bytes'],
@@ -106,16 +141,26 @@ export function parseLineMode(input: unknown): LineMode {
   const obj = input as Record<string, unknown>;
   const kind = obj['kind'];
   if (!isKind(kind)) {
-    throw invalid(`unknown line mode kind ${JSON.stringify(kind) ?? String(kind)}; expected one of ${LINE_MODE_KINDS.join(', ')}`, {
-      field: 'kind', reason: 'unknown-kind', allowed: [...LINE_MODE_KINDS],
-    });
+    throw invalid(
+      `unknown line mode kind ${JSON.stringify(kind) ?? String(kind)}; expected one of ${LINE_MODE_KINDS.join(', ')}`,
+      {
+        field: 'kind',
+        reason: 'unknown-kind',
+        allowed: [...LINE_MODE_KINDS],
+      },
+    );
   }
   const allowed = ALLOWED_KEYS[kind];
   for (const key of Object.keys(obj)) {
     if (key !== 'kind' && !allowed.includes(key)) {
-      throw invalid(`line mode "${kind}" has no field "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`, {
-        kind, field: key, reason: 'unknown-field',
-      });
+      throw invalid(
+        `line mode "${kind}" has no field "${key}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`,
+        {
+          kind,
+          field: key,
+          reason: 'unknown-field',
+        },
+      );
     }
   }
   const L = LINE_MODE_LIMITS;

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { OnshiError } from '../../errors.js';
+import { OnshiError } from '../../core/errors.js';
 import { parseLineMode, type LineMode, type LineStats } from './modes.js';
 
 /** Per-pipe queue bound: above it the reading side is paused, below LOW_WATER it resumes. */
@@ -51,8 +51,16 @@ export interface FaultProxyOptions {
 type Dir = 'up' | 'down';
 type Trip = 'reset' | 'truncate';
 
-interface DataItem { kind: 'data'; buf: Buffer; at: number }
-interface EndItem { kind: 'end'; at: number; held: boolean }
+interface DataItem {
+  kind: 'data';
+  buf: Buffer;
+  at: number;
+}
+interface EndItem {
+  kind: 'end';
+  at: number;
+  held: boolean;
+}
 type Item = DataItem | EndItem;
 
 const now = (): number => performance.now();
@@ -156,10 +164,13 @@ class Pipe {
 
   private schedule(ms: number): void {
     // ceil: a timer must never release a chunk before its time (tests rely on lower bounds).
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pump();
-    }, Math.max(1, Math.ceil(ms)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.pump();
+      },
+      Math.max(1, Math.ceil(ms)),
+    );
     this.timer.unref();
   }
 
@@ -479,11 +490,18 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     const host = opts.listenHost ?? '127.0.0.1';
     const { targetHost, targetPort } = opts;
     if (typeof targetHost !== 'string' || targetHost === '') {
-      throw new OnshiError('LINE_PROXY_CONFIG', 'targetHost must be a non-empty string', { details: { field: 'targetHost' } });
+      throw new OnshiError('LINE_PROXY_CONFIG', 'targetHost must be a non-empty string', {
+        details: { field: 'targetHost' },
+      });
     }
-    for (const [field, v] of [['targetPort', targetPort], ['listenPort', opts.listenPort ?? 0]] as const) {
+    for (const [field, v] of [
+      ['targetPort', targetPort],
+      ['listenPort', opts.listenPort ?? 0],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 65_535 || (field === 'targetPort' && v === 0)) {
-        throw new OnshiError('LINE_PROXY_CONFIG', `${field} must be a TCP port number`, { details: { field, value: v } });
+        throw new OnshiError('LINE_PROXY_CONFIG', `${field} must be a TCP port number`, {
+          details: { field, value: v },
+        });
       }
     }
     const mode = parseLineMode(opts.mode ?? UP);
@@ -565,9 +583,10 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
     this.counters.connectionsAccepted++;
     const id = this.nextId++;
     // A blackholed line never reaches the target: no upstream connection at all.
-    const upstream = m.kind === 'blackhole'
-      ? null
-      : net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
+    const upstream =
+      m.kind === 'blackhole'
+        ? null
+        : net.connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true, noDelay: true });
     const conn = new Connection(this, id, client, upstream);
     this.conns.add(conn);
     this.emit('connection-open', { id, remote });

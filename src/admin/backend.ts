@@ -1,0 +1,250 @@
+/**
+ * Everything the admin page shows or changes goes through AdminBackend, which the daemon
+ * implements. createAdminBackend() gives the parts that exist today (status, clients, settings,
+ * an admin audit file, backup/restore of state files, the support bundle); the daemon overrides the
+ * rest (reconciliation, rechecks, batches, the store's audit log) as the store is wired in.
+ */
+import type { RecheckItem } from '../checks/rechecks.js';
+import { appendFileSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-file.js';
+import { OnshiError } from '../core/errors.js';
+import {
+  type BackupPlan,
+  backupFileName,
+  collectBackupFiles,
+  packBackup,
+  restoreFiles,
+  unpackBackup,
+} from '../ops/backup.js';
+import type { BatchListItem } from '../cache/index.js';
+import type { ClientStore } from '../api/tokens.js';
+import { type GatewayConfig, validateConfig } from '../core/config.js';
+import { buildSupportBundle } from '../ops/support-bundle.js';
+import type { GatewayStatus, StatusSource } from '../ops/status.js';
+
+export type AdminBackendErrorCode = 'ADMIN_NOT_AVAILABLE' | 'ADMIN_NOT_FOUND' | 'ADMIN_SETTINGS_READONLY';
+
+/**
+ * A check whose answer changed when it was re-verified with central. Only what staff need to find
+ * the patient in their receipt computer and act: the receipt computer's own reference, never a name.
+ */
+export interface ReconciliationItem {
+  id: string;
+  checkedAt: string;
+  reverifiedAt: string;
+  kind: 'card' | 'numbers';
+  /** the receipt computer that asked */
+  client: string;
+  /** its reference for the patient or visit (as it sent it), if any */
+  patientRef?: string;
+  /** e.g. "有効" → "無効" */
+  before: string;
+  after: string;
+  handledAt?: string;
+  handledBy?: string;
+}
+
+export type { RecheckItem };
+
+/** One row of the batches page: the store gives it as it is (GatewayStore.listBatches). */
+export type BatchItem = BatchListItem;
+
+export interface AuditEntry {
+  at: string;
+  /** "admin", a client name, "system" */
+  actor: string;
+  action: string;
+  target?: string;
+  outcome: 'ok' | 'refused' | 'failed';
+  remote?: string;
+}
+
+export interface AdminClient {
+  id: string;
+  name: string;
+  createdAt: string;
+  revokedAt?: string;
+}
+
+export interface SettingsView {
+  config: GatewayConfig;
+  /** the file the settings are saved to */
+  file: string;
+  writable: boolean;
+}
+
+export interface AdminBackend {
+  status(): Promise<GatewayStatus>;
+  listReconciliation(opts: { includeHandled: boolean }): Promise<ReconciliationItem[]>;
+  markHandled(id: string, by: string): Promise<void>;
+  listRechecks(): Promise<RecheckItem[]>;
+  listBatches(): Promise<BatchItem[]>;
+  listClients(): Promise<AdminClient[]>;
+  /** the token is returned once, to be shown once */
+  addClient(name: string): Promise<{ client: AdminClient; token: string }>;
+  revokeClient(id: string): Promise<AdminClient>;
+  listAudit(opts: { limit: number; before?: string }): Promise<AuditEntry[]>;
+  recordAudit(entry: Omit<AuditEntry, 'at'>): Promise<void>;
+  getSettings(): Promise<SettingsView>;
+  /** validated by the config schema; CONFIG_INVALID names each bad key. Applied at the next start. */
+  putSettings(input: unknown): Promise<{ config: GatewayConfig; restartRequired: boolean }>;
+  createBackup(passphrase: string | undefined): Promise<{ filename: string; data: Buffer; skipped: string[] }>;
+  restoreBackup(
+    data: Buffer,
+    passphrase: string | undefined,
+  ): Promise<{ restored: string[]; skipped: string[]; restartRequired: boolean }>;
+  supportBundle(): Promise<{ filename: string; data: Buffer }>;
+}
+
+export const notAvailable = (what: string): OnshiError<AdminBackendErrorCode> =>
+  new OnshiError<AdminBackendErrorCode>(
+    'ADMIN_NOT_AVAILABLE',
+    `${what} is not available in this version of the gateway`,
+  );
+
+export interface BasicBackendOptions {
+  status: StatusSource;
+  clients: ClientStore;
+  /** the config file the daemon was started with */
+  configFile: string;
+  stateDir: string;
+  /** credentials to include in a backup made from the page (the daemon's $CREDENTIALS_DIRECTORY) */
+  credentialsDir?: string;
+  /** recent log text for the support bundle (e.g. a LogRing) */
+  logs?: () => string;
+  /** the running config, for the support bundle */
+  config: GatewayConfig;
+}
+
+/** The parts that exist now; spread overrides over it: `{ ...createAdminBackend(o), listRechecks: … }`. */
+export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
+  const audit = new AuditFile(join(o.stateDir, 'admin-audit.jsonl'));
+  const plan: BackupPlan = {
+    configFile: o.configFile,
+    stateDir: o.stateDir,
+    ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
+  };
+  const publicClient = ({ hash: _h, ...c }: ReturnType<ClientStore['list']>[number]): AdminClient => c;
+  return {
+    status: async () => o.status.status(),
+    listReconciliation: () => Promise.reject(notAvailable('the reconciliation list')),
+    markHandled: () => Promise.reject(notAvailable('the reconciliation list')),
+    listRechecks: () => Promise.reject(notAvailable('the recheck list')),
+    listBatches: () => Promise.reject(notAvailable('the batch list')),
+    listClients: async () => o.clients.list().map(publicClient),
+    addClient: async (name) => {
+      const { client, token } = o.clients.add(name);
+      return { client: publicClient(client), token };
+    },
+    revokeClient: async (id) => publicClient(o.clients.revoke(id)),
+    listAudit: async (q) => audit.list(q.limit, q.before),
+    recordAudit: async (e) => audit.append(e),
+    getSettings: async () => ({
+      config: readConfigFile(o.configFile),
+      file: o.configFile,
+      writable: isWritable(o.configFile),
+    }),
+    putSettings: async (input) => {
+      const config = validateConfig(input);
+      try {
+        writeFileAtomic(o.configFile, JSON.stringify(config, null, 2) + '\n', 0o644);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new OnshiError<AdminBackendErrorCode>(
+          'ADMIN_SETTINGS_READONLY',
+          `cannot write ${o.configFile} (${code ?? 'error'}): edit it as root and restart the gateway`,
+          { details: { file: o.configFile } },
+        );
+      }
+      return { config, restartRequired: true };
+    },
+    createBackup: async (passphrase) => {
+      const { files, skipped } = collectBackupFiles(plan);
+      return {
+        filename: backupFileName(),
+        data: await packBackup(files, passphrase),
+        skipped: skipped.map((s) => `${s.path} (${s.reason})`),
+      };
+    },
+    restoreBackup: async (data, passphrase) => {
+      // From the page only the state directory is written: the config and the credentials are
+      // root's (read-only to the service); `sudo onshi restore` puts those back.
+      const archive = await unpackBackup(data, passphrase);
+      const r = restoreFiles(archive, plan, { areas: ['state'] });
+      return {
+        restored: r.restored,
+        skipped: r.skipped.map((s) => `${s.name} (${s.reason})`),
+        restartRequired: r.restored.length > 0,
+      };
+    },
+    supportBundle: async () =>
+      buildSupportBundle({
+        config: o.config,
+        status: await o.status.status(),
+        ...(o.logs ? { logs: o.logs() } : {}),
+      }),
+  };
+}
+
+/** The config file as written (without defaults filled), validated; a missing file is all defaults. */
+function readConfigFile(file: string): GatewayConfig {
+  let raw: unknown = {};
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  return validateConfig(raw);
+}
+
+function isWritable(file: string): boolean {
+  try {
+    const st = statSync(file);
+    const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+    return uid === 0 || (st.uid === uid && (st.mode & 0o200) !== 0) || (st.mode & 0o002) !== 0;
+  } catch {
+    return true; // absent: it will be created
+  }
+}
+
+/**
+ * Admin actions (logins, token changes, settings) as JSON lines in the state directory, rotated at
+ * 1 MiB (one old file kept). The store's audit log replaces this once it is wired in.
+ */
+export class AuditFile {
+  constructor(
+    readonly path: string,
+    private readonly maxBytes = 1 << 20,
+  ) {}
+
+  append(e: Omit<AuditEntry, 'at'>): void {
+    try {
+      if (statSync(this.path).size > this.maxBytes) renameSync(this.path, `${this.path}.1`);
+    } catch {
+      /* not there yet */
+    }
+    appendFileSync(this.path, JSON.stringify({ at: new Date().toISOString(), ...e }) + '\n', { mode: 0o600 });
+  }
+
+  list(limit: number, before?: string): AuditEntry[] {
+    const read = (p: string): AuditEntry[] => {
+      try {
+        return readFileSync(p, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l) as AuditEntry];
+            } catch {
+              return [];
+            }
+          });
+      } catch {
+        return [];
+      }
+    };
+    const all = [...read(`${this.path}.1`), ...read(this.path)].reverse();
+    return all.filter((e) => before === undefined || e.at < before).slice(0, limit);
+  }
+}

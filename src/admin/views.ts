@@ -1,0 +1,423 @@
+/**
+ * Server-rendered pages. `html` escapes every interpolated value unless it is already Html, so a
+ * client name or a config value can never become markup. Forms work without the script.
+ */
+import { configLeaves, type GatewayConfig } from '../core/config.js';
+import type { GatewayStatus } from '../ops/status.js';
+import type { AdminClient, AuditEntry, BatchItem, ReconciliationItem, RecheckItem } from './backend.js';
+import { type Lang, type MessageKey, t } from './i18n.js';
+
+export class Html {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ESC[c]!);
+
+type Part = Html | string | number | undefined | null | false | Part[];
+function render(v: Part): string {
+  if (v === undefined || v === null || v === false) return '';
+  if (Array.isArray(v)) return v.map(render).join('');
+  if (v instanceof Html) return v.text;
+  return escapeHtml(String(v));
+}
+
+export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    out += render(v) + strings[i + 1]!;
+  });
+  return new Html(out);
+}
+
+export interface PageContext {
+  lang: Lang;
+  path: string;
+  /** present when logged in */
+  csrf?: string;
+  mustChange?: boolean;
+}
+
+const NAV: [string, MessageKey][] = [
+  ['/', 'nav.dashboard'],
+  ['/reconciliation', 'nav.reconciliation'],
+  ['/rechecks', 'nav.rechecks'],
+  ['/batches', 'nav.batches'],
+  ['/clients', 'nav.clients'],
+  ['/audit', 'nav.audit'],
+  ['/settings', 'nav.settings'],
+  ['/backup', 'nav.backup'],
+  ['/support', 'nav.support'],
+];
+
+export const csrfField = (ctx: PageContext): Html => html`<input type="hidden" name="_csrf" value="${ctx.csrf ?? ''}">`;
+
+export function layout(ctx: PageContext, title: string, body: Html): string {
+  const other: Lang = ctx.lang === 'ja' ? 'en' : 'ja';
+  const nav =
+    ctx.csrf && !ctx.mustChange
+      ? html`<nav>${NAV.map(([href, key]) => html`<a href="${href}"${href === ctx.path ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, key)}</a>`)}
+      <form method="post" action="/logout">${csrfField(ctx)}<button type="submit" id="logout">${t(ctx.lang, 'nav.logout')}</button></form></nav>`
+      : '';
+  return (
+    '<!doctype html>\n' +
+    html`<html lang="${ctx.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} — ${t(ctx.lang, 'app.title')}</title><link rel="stylesheet" href="/assets/admin.css"><script src="/assets/admin.js" defer></script></head>
+<body><header><h1>${t(ctx.lang, 'app.title')}</h1><a id="lang-switch" href="/lang/${other}?next=${encodeURIComponent(ctx.path)}" lang="${other}">${t(ctx.lang, 'lang.other')}</a></header>
+${nav}<main><h2>${title}</h2>${body}</main></body></html>`.text
+  );
+}
+
+export function message(text: string | undefined, kind: 'info' | 'error' = 'info'): Html {
+  return text
+    ? html`<p class="msg${kind === 'error' ? ' error' : ''}" role="${kind === 'error' ? 'alert' : 'status'}">${text}</p>`
+    : html``;
+}
+
+// --- login and password -----------------------------------------------------------------------
+
+export function loginPage(ctx: PageContext, loginCsrf: string, opts: { error?: string; info?: string }): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return layout(
+    ctx,
+    L('login.title'),
+    html`<div class="login">${message(opts.info)}${message(opts.error, 'error')}
+<form method="post" action="/login"><input type="hidden" name="_csrf" value="${loginCsrf}">
+<label for="user">${L('login.user')}</label><input type="text" id="user" name="user" value="admin" autocomplete="username" required>
+<label for="password">${L('login.password')}</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
+<p><button type="submit" id="login">${L('login.submit')}</button></p></form><p class="hint">${L('login.first')}</p></div>`,
+  );
+}
+
+export function passwordPage(ctx: PageContext, opts: { error?: string; info?: string }): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return layout(
+    ctx,
+    L('password.title'),
+    html`${ctx.mustChange ? message(L('password.forced')) : ''}${message(opts.info)}${message(opts.error, 'error')}
+<form method="post" action="/password">${csrfField(ctx)}
+<label for="current">${L('password.current')}</label><input type="password" id="current" name="current" autocomplete="current-password" required>
+<label for="next">${L('password.next')}</label><input type="password" id="next" name="next" autocomplete="new-password" minlength="12" required>
+<label for="confirm">${L('password.confirm')}</label><input type="password" id="confirm" name="confirm" autocomplete="new-password" minlength="12" required>
+<p><button type="submit" id="change">${L('password.submit')}</button></p></form>`,
+  );
+}
+
+// --- dashboard ----------------------------------------------------------------------------------
+
+export type Tone = 'ok' | 'warn' | 'bad' | 'muted';
+export type DashboardFields = Record<string, { text: string; tone: Tone }>;
+
+const fmtTime = (iso: string | undefined): string => {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+};
+
+function fmtDuration(ms: number, lang: Lang): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  const [n, unit] =
+    s < 120
+      ? [s, lang === 'ja' ? '秒' : ' s']
+      : s < 7200
+        ? [Math.round(s / 60), lang === 'ja' ? '分' : ' min']
+        : s < 172800
+          ? [Math.round(s / 3600), lang === 'ja' ? '時間' : ' h']
+          : [Math.round(s / 86400), lang === 'ja' ? '日' : ' days'];
+  return `${n}${unit}`;
+}
+
+/** The dashboard's values as display text and a tone: rendered into the page and pushed live. */
+export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
+  const L = (k: MessageKey, p: Record<string, string | number> = {}): string => t(lang, k, p);
+  const now = Date.parse(s.now);
+  const f: DashboardFields = {};
+  const failing = Object.entries(s.checks)
+    .filter(([, ok]) => !ok)
+    .map(([k]) => k)
+    .join(', ');
+  f.ready = s.ready
+    ? { text: L('state.ready'), tone: 'ok' }
+    : { text: L('state.not_ready', { what: failing || '…' }), tone: 'bad' };
+  const lineTone: Record<string, Tone> = { up: 'ok', degraded: 'warn', down: 'bad', unknown: 'muted' };
+  f.line = {
+    text:
+      L(`line.${s.line.state}` as MessageKey) +
+      (s.line.since ? ` (${L('line.since', { time: fmtTime(s.line.since) })})` : ''),
+    tone: lineTone[s.line.state] ?? 'muted',
+  };
+  const readerName = s.reader.readers[0]?.name ?? '';
+  f.reader = {
+    text: L(`reader.${s.reader.state}` as MessageKey, { name: readerName }),
+    tone: s.reader.state === 'ready' ? 'ok' : s.reader.state === 'disabled' ? 'muted' : 'bad',
+  };
+  f.card = {
+    text: s.card.present
+      ? L('card.present') + (s.card.stage && s.card.stage !== 'idle' ? ` (${s.card.stage})` : '')
+      : L('card.absent'),
+    tone: s.card.present ? 'ok' : 'muted',
+  };
+  if (!s.outbox) f.outbox = { text: L('na'), tone: 'muted' };
+  else if (s.outbox.depth === 0) f.outbox = { text: L('outbox.empty'), tone: 'ok' };
+  else {
+    const age = s.outbox.oldestAt ? now - Date.parse(s.outbox.oldestAt) : 0;
+    f.outbox = {
+      text: L('outbox.some', { n: s.outbox.depth, age: fmtDuration(age, lang) }),
+      tone: age > 3_600_000 ? 'bad' : 'warn',
+    };
+  }
+  f.cache = s.cache
+    ? { text: L('cache.entries', { n: s.cache.entries }), tone: 'ok' }
+    : { text: L('na'), tone: 'muted' };
+  const skew = s.clock.skewMs;
+  f.clock = {
+    text: `${fmtTime(s.now)} — ${skew === undefined ? L('clock.unmeasured') : L('clock.skew', { skew: `${skew >= 0 ? '+' : '-'}${fmtDuration(skew, lang)}` })}`,
+    tone: skew === undefined ? 'muted' : Math.abs(skew) > 300_000 ? 'bad' : Math.abs(skew) > 30_000 ? 'warn' : 'ok',
+  };
+  f.api = { text: L('api.connections', { n: s.api.connections }), tone: s.api.listening ? 'ok' : 'bad' };
+  const certs = [...s.certificates, ...(s.tls ? [{ name: 'gateway-tls', notAfter: s.tls.notAfter }] : [])];
+  let worst: Tone = 'ok';
+  f.certs = {
+    text:
+      certs
+        .map((c) => {
+          const left = Date.parse(c.notAfter) - now;
+          const tone: Tone =
+            left <= 0 ? 'bad' : left < 14 * 86_400_000 ? 'bad' : left < 30 * 86_400_000 ? 'warn' : 'ok';
+          if (tone === 'bad' || (tone === 'warn' && worst === 'ok')) worst = tone;
+          return `${c.name}: ${L(left <= 0 ? 'cert.expired' : 'cert.expires', { date: fmtTime(c.notAfter).slice(0, 10) })}`;
+        })
+        .join(' / ') || L('na'),
+    tone: certs.length ? worst : 'muted',
+  };
+  f.tls = { text: s.tls?.fingerprint ?? L('na'), tone: s.tls ? 'ok' : 'muted' };
+  f.version = { text: `${s.version} (${fmtTime(s.startedAt)})`, tone: 'muted' };
+  return f;
+}
+
+export function dashboardPage(ctx: PageContext, fields: DashboardFields): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const tile = (key: string, label: MessageKey, cls = 'v'): Html =>
+    html`<section class="tile"><h2>${L(label)}</h2><div class="${cls}" data-field="${key}" data-tone="${fields[key]?.tone ?? 'muted'}">${fields[key]?.text ?? ''}</div></section>`;
+  return layout(
+    ctx,
+    L('dash.title'),
+    html`<div data-live><div class="tiles">
+${tile('ready', 'dash.ready')}${tile('line', 'dash.line')}${tile('reader', 'dash.reader')}${tile('card', 'dash.card')}
+${tile('outbox', 'dash.outbox')}${tile('cache', 'dash.cache')}${tile('clock', 'dash.clock')}${tile('api', 'dash.api')}
+${tile('certs', 'dash.certs')}${tile('tls', 'dash.tls', 'v fp')}${tile('version', 'dash.version')}
+</div><p class="hint">${L('dash.updated')}: <span data-updated>${fmtTime(new Date().toISOString())}</span></p></div>`,
+  );
+}
+
+// --- lists --------------------------------------------------------------------------------------
+
+const table = (head: string[], rows: Html[], empty: string): Html =>
+  rows.length
+    ? html`<table><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table>`
+    : html`<p>${empty}</p>`;
+
+export function reconciliationPage(
+  ctx: PageContext,
+  items: ReconciliationItem[] | undefined,
+  includeHandled: boolean,
+  note?: Html,
+): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const rows = (items ?? []).map(
+    (
+      i,
+    ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${i.client}</td>
+<td>${i.patientRef ?? ''}</td><td>${i.before} → ${i.after}</td><td>${
+      i.handledAt
+        ? html`${fmtTime(i.handledAt)} ${i.handledBy ?? ''}`
+        : html`<form class="inline" method="post" action="/reconciliation/${encodeURIComponent(i.id)}/handled">${csrfField(ctx)}<button type="submit">${L('rec.markHandled')}</button></form>`
+    }</td></tr>`,
+  );
+  return layout(
+    ctx,
+    L('rec.title'),
+    html`${note ?? ''}<p class="hint">${L('rec.help')}</p>
+<p><a href="/reconciliation${includeHandled ? '' : '?all=1'}">${includeHandled ? L('nav.reconciliation') : L('rec.showHandled')}</a></p>
+${items ? table([L('rec.checkedAt'), L('rec.reverifiedAt'), L('rec.client'), L('rec.patientRef'), L('rec.change'), L('rec.handled')], rows, L('rec.none')) : ''}`,
+  );
+}
+
+export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined, note?: Html): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const rows = (items ?? []).map(
+    (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
+<td>${i.attempts}</td><td>${i.state}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${i.client}</td><td>${i.patientRef ?? ''}</td></tr>`,
+  );
+  return layout(
+    ctx,
+    L('rc.title'),
+    html`${note ?? ''}${items ? table([L('rc.first'), L('rc.next'), L('rc.until'), L('rc.attempts'), L('rc.state'), L('rec.client'), L('rec.patientRef')], rows, L('rc.none')) : ''}`,
+  );
+}
+
+export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, note?: Html): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const rows = (items ?? []).map(
+    (b) =>
+      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${b.state}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${b.client ?? ''}</td></tr>`,
+  );
+  return layout(
+    ctx,
+    L('b.title'),
+    html`${note ?? ''}${items ? table(['ID', L('b.submitted'), L('b.state'), L('b.progress'), L('rec.client')], rows, L('b.none')) : ''}`,
+  );
+}
+
+export function clientsPage(
+  ctx: PageContext,
+  clients: AdminClient[],
+  opts: { created?: { client: AdminClient; token: string }; note?: Html },
+): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const rows = clients.map(
+    (c) => html`<tr data-client="${c.name}"><td>${c.name}</td><td>${c.id}</td><td>${fmtTime(c.createdAt)}</td>
+<td>${
+      c.revokedAt
+        ? html`${L('cl.revoked')} ${fmtTime(c.revokedAt)}`
+        : html`${L('cl.active')}
+<form class="inline" method="post" action="/clients/${c.id}/revoke" data-confirm="${L('cl.revokeConfirm')}">${csrfField(ctx)}<button type="submit" class="revoke">${L('cl.revoke')}</button></form>`
+    }</td></tr>`,
+  );
+  const created = opts.created
+    ? html`<div class="msg" role="status"><p>${L('cl.tokenOnce')}</p><p><strong>${opts.created.client.name}</strong></p><div class="token" id="new-token">${opts.created.token}</div></div>`
+    : '';
+  return layout(
+    ctx,
+    L('cl.title'),
+    html`${opts.note ?? ''}${created}
+<form method="post" action="/clients">${csrfField(ctx)}<label for="client-name">${L('cl.addLabel')}</label>
+<input type="text" id="client-name" name="name" maxlength="64" required> <button type="submit" id="client-add">${L('cl.add')}</button></form>
+${table([L('cl.name'), L('cl.id'), L('cl.created'), ''], rows, L('cl.none'))}`,
+  );
+}
+
+export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, limit: number, note?: Html): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const list = entries ?? [];
+  const rows = list.map(
+    (e) =>
+      html`<tr><td>${fmtTime(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target ?? ''}</td><td>${e.outcome}</td><td>${e.remote ?? ''}</td></tr>`,
+  );
+  const older =
+    list.length === limit
+      ? html`<p><a href="/audit?before=${encodeURIComponent(list[list.length - 1]!.at)}">${L('au.older')}</a></p>`
+      : '';
+  return layout(
+    ctx,
+    L('au.title'),
+    html`${note ?? ''}${entries ? table([L('au.at'), L('au.actor'), L('au.action'), L('au.target'), L('au.outcome'), L('au.remote')], rows, L('au.none')) : ''}${older}`,
+  );
+}
+
+// --- settings -----------------------------------------------------------------------------------
+
+function getPath(obj: unknown, path: string[]): unknown {
+  return path.reduce<unknown>(
+    (o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
+    obj,
+  );
+}
+
+/** One input per schema leaf, named by its dotted path: the form and the config file cannot drift. */
+export function settingsPage(
+  ctx: PageContext,
+  config: GatewayConfig,
+  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean },
+): string {
+  const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
+  const rows = configLeaves().map((leaf) => {
+    const name = leaf.path.join('.');
+    const value = getPath(config, leaf.path);
+    const enumValues = leaf.description.startsWith('one of ') ? leaf.description.slice(7).split(', ') : undefined;
+    let input: Html;
+    if (leaf.type === 'boolean') {
+      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>true</option><option value="false"${value === false ? new Html(' selected') : ''}>false</option></select>`;
+    } else if (enumValues) {
+      input = html`<select name="${name}" id="set-${name}">${enumValues.map((v) => html`<option${v === value ? new Html(' selected') : ''}>${v}</option>`)}</select>`;
+    } else if (leaf.type === 'integer' || leaf.type === 'number') {
+      input = html`<input type="number"${leaf.type === 'number' ? new Html(' step="any"') : ''} name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
+    } else if (leaf.type === 'array') {
+      input = html`<input type="text" name="${name}" id="set-${name}" value="${Array.isArray(value) ? value.join(', ') : ''}">`;
+    } else {
+      input = html`<input type="text" name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
+    }
+    return html`<tr><td><label for="set-${name}">${name}</label></td><td>${input}<div class="hint">${leaf.description}</div></td></tr>`;
+  });
+  const errors = opts.errors?.length
+    ? html`<div class="msg error" role="alert">${L('set.invalid')}<ul>${opts.errors.map((e) => html`<li>${e}</li>`)}</ul></div>`
+    : '';
+  return layout(
+    ctx,
+    L('set.title'),
+    html`${opts.saved ? message(L('set.saved')) : ''}${errors}
+${opts.writable ? '' : message(L('set.readonly', { file: opts.file }), 'error')}<p class="hint">${L('set.help')} (${opts.file})</p>
+<form method="post" action="/settings">${csrfField(ctx)}<table class="settings">${rows}</table>
+<p><button type="submit" id="settings-save"${opts.writable ? '' : new Html(' disabled')}>${L('set.save')}</button></p></form>`,
+  );
+}
+
+/** The form back into a config object, typed by the schema (numbers, booleans, comma lists). */
+export function settingsFromForm(form: URLSearchParams): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const leaf of configLeaves()) {
+    const raw = form.get(leaf.path.join('.'));
+    if (raw === null) continue;
+    let value: unknown = raw;
+    if (leaf.type === 'integer' || leaf.type === 'number')
+      value = raw.trim() !== '' && Number.isFinite(Number(raw.trim())) ? Number(raw.trim()) : raw;
+    else if (leaf.type === 'boolean') value = raw === 'true' ? true : raw === 'false' ? false : raw;
+    else if (leaf.type === 'array')
+      value = raw
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
+    let obj = out;
+    for (const seg of leaf.path.slice(0, -1)) {
+      obj[seg] ??= {};
+      obj = obj[seg] as Record<string, unknown>;
+    }
+    obj[leaf.path[leaf.path.length - 1]!] = value;
+  }
+  return out;
+}
+
+// --- backup, support, errors --------------------------------------------------------------------
+
+export function backupPage(ctx: PageContext, opts: { error?: string; info?: string }): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return layout(
+    ctx,
+    L('bk.title'),
+    html`${message(opts.info)}${message(opts.error, 'error')}<p>${L('bk.help')}</p>
+<form method="post" action="/backup">${csrfField(ctx)}<label for="bk-pass">${L('bk.passphrase')}</label>
+<input type="password" id="bk-pass" name="passphrase" autocomplete="new-password"> <button type="submit" id="backup-create">${L('bk.create')}</button></form>
+<h3>${L('bk.restoreTitle')}</h3><p class="hint">${L('bk.restoreHelp')}</p>
+<form method="post" action="/restore" enctype="multipart/form-data">${csrfField(ctx)}
+<label for="bk-file">${L('bk.file')}</label><input type="file" id="bk-file" name="file" required>
+<label for="bk-pass2">${L('bk.passphrase')}</label><input type="password" id="bk-pass2" name="passphrase" autocomplete="off">
+<p><button type="submit" id="backup-restore">${L('bk.restore')}</button></p></form>`,
+  );
+}
+
+export function supportPage(ctx: PageContext): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return layout(
+    ctx,
+    L('sp.title'),
+    html`<p>${L('sp.help')}</p><form method="post" action="/support">${csrfField(ctx)}<button type="submit" id="support-download">${L('sp.download')}</button></form>`,
+  );
+}
+
+export function errorPage(ctx: PageContext, title: string, text: string): string {
+  return layout(ctx, title, message(text, 'error'));
+}

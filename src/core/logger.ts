@@ -1,0 +1,137 @@
+/**
+ * JSON-lines logging to stdout (journald on the appliance). Personal data never reaches a log line:
+ * a format drops every field whose key names personal or secret data, whatever the level, so a
+ * careless `log.info('x', { query })` cannot leak a name, a number or a PIN.
+ */
+import { writeSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type Logger = winston.Logger;
+
+/** Keys (case-insensitive) whose values are replaced wherever they appear in a log entry. */
+const SENSITIVE_KEYS = new Set([
+  'pin',
+  'password',
+  'secret',
+  'token',
+  'authorization',
+  'cookie',
+  'name',
+  'namekana',
+  'nameofother',
+  'nameofotherkana',
+  'insuredname',
+  'address',
+  'postnumber',
+  'birthdate',
+  'insurernumber',
+  'symbol',
+  'number',
+  'branch',
+  'insuredidentificationnumber',
+  'insuredcardsymbol',
+  'insuredbranchnumber',
+  'query',
+  'results',
+  'certificate',
+  'signature',
+  'idtoken',
+  'mynumber',
+]);
+
+const REDACTED = '[redacted]';
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value instanceof Error)
+    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value))
+    out[k] = SENSITIVE_KEYS.has(k.toLowerCase()) ? REDACTED : redact(v, depth + 1);
+  return out;
+}
+
+const redactFormat = winston.format((info) => {
+  for (const key of Object.keys(info)) {
+    if (key === 'level' || key === 'message' || key === 'timestamp') continue;
+    info[key] = SENSITIVE_KEYS.has(key.toLowerCase()) ? REDACTED : redact(info[key]);
+  }
+  return info;
+});
+
+/** The outputs that still hold lines to write at exit. */
+const live = new Set<CoalescedOutput>();
+
+/**
+ * Standard output, one write per turn of the event loop: under load the daemon logs a line per
+ * request, and a write(2) of its own for each cost more than formatting the line. Lines wait at
+ * most until the loop's next check phase; at exit whatever is left is written synchronously.
+ */
+export class CoalescedOutput extends Writable {
+  private lines: string[] = [];
+  private scheduled = false;
+  private readonly flushSoon = (): void => this.flush(false);
+
+  constructor(private readonly fd = 1) {
+    super({ decodeStrings: false });
+    if (live.size === 0)
+      process.once('exit', () => {
+        for (const o of live) o.flushSync();
+      });
+    live.add(this);
+  }
+
+  override _write(chunk: unknown, _enc: BufferEncoding, cb: () => void): void {
+    this.lines.push(String(chunk));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushSoon);
+    }
+    cb();
+  }
+
+  /** Writes what is waiting, synchronously (at exit, and for tests). */
+  flushSync(): void {
+    this.flush(true);
+  }
+
+  private flush(sync: boolean): void {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const text = this.lines.join('');
+    this.lines = [];
+    // process.stdout copes with a full pipe (journald behind); at exit only a plain write is left.
+    if (!sync && this.fd === 1) {
+      process.stdout.write(text);
+      return;
+    }
+    try {
+      writeSync(this.fd, text);
+    } catch {
+      /* the output is gone: there is no one left to tell */
+    }
+  }
+}
+
+export function createLogger(opts: { level: LogLevel; component?: string; stream?: NodeJS.WritableStream }): Logger {
+  const transport = opts.stream
+    ? new winston.transports.Stream({ stream: opts.stream })
+    : new winston.transports.Stream({ stream: new CoalescedOutput() });
+  const logger = winston.createLogger({
+    level: opts.level,
+    defaultMeta: opts.component ? { component: opts.component } : undefined,
+    format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
+    transports: [transport],
+  });
+  // winston formats every entry (redaction, timestamp, JSON) before its transports drop the ones
+  // below their level: a debug line on the check path cost as much as an info line. Skip them first.
+  for (const level of ['warn', 'info', 'debug'] as const) {
+    const write = logger[level].bind(logger) as (...a: unknown[]) => Logger;
+    (logger as unknown as Record<string, unknown>)[level] = (...args: unknown[]): Logger =>
+      logger.isLevelEnabled(level) ? write(...args) : logger;
+  }
+  return logger;
+}
