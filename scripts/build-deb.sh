@@ -66,7 +66,7 @@ fi
 [ -f "$SRC/bin/onshi.js" ] && [ -d "$SRC/dist" ] || die "no build in $SRC (bin/onshi.js, dist/)"
 
 # --- 2. production node_modules for ARCH, compiled in a Debian 13 rootfs of ARCH --------------------
-LOCKHASH="$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -c1-16)"
+LOCKHASH="$(prod_deps_hash "$SRC")"
 MODS="$ONSHI_ROOTFS_CACHE/npm-prod-$ARCH-$LOCKHASH"
 BUILD_ROOTFS_PACKAGES=(nodejs npm g++ make python3 libpcsclite-dev dpkg-dev)
 # One build of a lockfile's modules at a time (test-arm64.sh and test-system.sh call this script too).

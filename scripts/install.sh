@@ -143,7 +143,7 @@ build_checkout() {
     (. "$SRC/scripts/lib/setup.sh" && install_npm_packages)
     (cd "$SRC" && npm run --silent build)
   fi
-  { [ -f "$SRC/dist/gateway/cli.js" ] && [ -d "$SRC/node_modules" ]; } \
+  { [ -f "$SRC/bin/onshi.js" ] && [ -d "$SRC/dist" ] && [ -d "$SRC/node_modules" ]; } \
     || die "no build in $SRC (dist/, node_modules/): run without --no-build"
 }
 

@@ -36,7 +36,8 @@ notok() { FAIL=$((FAIL + 1)); log "not ok $((PASS + FAIL)) - $*"; }
 timing() { printf '%-52s %6d s\n' "$1" "$2" | tee -a "$ART/timings.txt" >&2; }
 finish() { timing total $((SECONDS - T_ALL)); echo "arm64-test: $PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
 
-LOCKHASH="$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -c1-16)"
+LOCKHASH="$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -c1-16)"   # all dependencies (dev too)
+PRODHASH="$(prod_deps_hash "$HERE")"                                                      # build-deb.sh's module cache
 ROOTFS="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" nodejs npm g++ make python3 libpcsclite-dev dpkg-dev)"
 rootfs_copy_npm_config "$ROOTFS"
 r() { rootfs_exec "$ROOTFS" "$@"; }
@@ -46,7 +47,7 @@ log "# $(r uname -m) under $(basename "$(readlink -f /usr/libexec/qemu-binfmt/aa
 t=$SECONDS
 DEB="$("$HERE/scripts/build-deb.sh" arm64 --no-build 2> "$ART/build-deb.log" | tail -n1)" || { notok "build-deb.sh arm64 failed (see $ART/build-deb.log)"; finish; exit 1; }
 timing "build-deb.sh arm64 (this run; the module build is cached)" $((SECONDS - t))
-MODS="$ONSHI_ROOTFS_CACHE/npm-prod-$ARCH-$LOCKHASH"
+MODS="$ONSHI_ROOTFS_CACHE/npm-prod-$ARCH-$PRODHASH"
 timing "npm ci --omit=dev under qemu (native modules), when built" "$(cat "$MODS/.seconds")"
 if [ -s "$DEB" ]; then ok "the arm64 package was built: $(basename "$DEB") ($(du -h "$DEB" | cut -f1))"; else notok "no arm64 package"; fi
 for f in better-sqlite3/build/Release/better_sqlite3.node smartcard/build/Release/smartcard_napi.node; do

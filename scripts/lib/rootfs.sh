@@ -109,3 +109,16 @@ rootfs_copy_npm_config() {
   fi
   return 0
 }
+
+# prod_deps_hash DIR: names the production node_modules of DIR's package.json and lockfile — its
+# "dependencies" and the lockfile's non-dev entries — so that a change of dev tools (a linter, a
+# test runner) does not rebuild the native modules (minutes under qemu).
+prod_deps_hash() {
+  node -e '
+    const fs = require("fs"); const dir = process.argv[1];
+    const pkg = JSON.parse(fs.readFileSync(dir + "/package.json", "utf8"));
+    const lock = JSON.parse(fs.readFileSync(dir + "/package-lock.json", "utf8"));
+    const prod = Object.entries(lock.packages ?? {}).filter(([p, e]) => p !== "" && !e.dev).map(([p, e]) => [p, e.version, e.integrity ?? ""]).sort();
+    process.stdout.write(require("crypto").createHash("sha256").update(JSON.stringify([pkg.dependencies, prod])).digest("hex").slice(0, 16) + "\n");
+  ' "$1"
+}
