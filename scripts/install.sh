@@ -116,7 +116,7 @@ check_platform() {
 
 # The unit runs /usr/bin/node, so on a real install that is the node that must be recent enough.
 check_node() {
-  local guidance="Debian 13 / Raspberry Pi OS 13: apt-get install nodejs npm. Debian 12 ships Node 18: install Node ${NODE_MAJOR_MIN}+ from https://deb.nodesource.com (it provides /usr/bin/node), then run this again."
+  local guidance="Debian 12 (bookworm) and the Raspberry Pi OS based on it ship Node.js 18, which is too old. The way to Node.js ${NODE_MAJOR_MIN}: Debian 13 (trixie) or Raspberry Pi OS based on Debian 13, then apt-get install nodejs npm (Node.js 20.19). On a Debian 12 machine that must stay, a Node.js ${NODE_MAJOR_MIN}+ that provides /usr/bin/node (e.g. NodeSource's nodejs package) also works for this source install, not for the .deb package (see docs/install.md). Then run this again."
   { command -v node >/dev/null && command -v npm >/dev/null; } || die "Node.js ${NODE_MAJOR_MIN} or later with npm is required. $guidance"
   [ "$(node_major node)" -ge "$NODE_MAJOR_MIN" ] || die "Node.js ${NODE_MAJOR_MIN} or later is required; this is $(node --version). $guidance"
   if real; then
