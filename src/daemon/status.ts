@@ -107,7 +107,11 @@ export function buildStatus(p: StatusParts): DaemonStatus {
   const tls = servers.tls;
   const ob = store.outboxStats();
   const age = store.revocationAge();
-  const crl = revocationFreshness(store.revocationListInfo(), new Date(), p.config.outage.revocationGraceHours * 3600_000);
+  const crl = revocationFreshness(
+    store.revocationListInfo(),
+    new Date(),
+    p.config.outage.revocationGraceHours * 3600_000,
+  );
   const l = p.link.status();
   const rd = readerState(p.reader);
   const clock = p.central.clock();
@@ -156,7 +160,10 @@ export function buildStatus(p: StatusParts): DaemonStatus {
       ...(ws?.stats() ?? { droppedEvents: 0, overflowCloses: 0 }),
     },
     reconciliation: { open: store.openReconciliationCount() },
-    revocation: { ...(age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() }), ...crl },
+    revocation: {
+      ...(age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() }),
+      ...crl,
+    },
     retryBudget: p.budget.stats(),
     jobs: p.jobs.status(),
     alerts: [...p.alerts, ...revocationAlerts(crl)],

@@ -10,26 +10,48 @@ import { readFileSync } from 'node:fs';
 const require = createRequire('/usr/lib/onshi-gateway/package.json');
 const WebSocket = require('ws');
 const [peopleFile, amount, deadlineArg, pauseArg, firstArg] = process.argv.slice(2);
-const people = readFileSync(peopleFile, 'utf8').trim().split('\n').map((l) => {
-  const m = l.match(/--numbers (\S*) --birthdate (\d{8})/);
-  const [insurerNumber, symbol, number, branch] = m[1].split(',');
-  return { insurerNumber, number, birthdate: m[2], limitConsent: false, ...(symbol ? { symbol } : {}), ...(branch ? { branch } : {}) };
-});
+const people = readFileSync(peopleFile, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => {
+    const m = l.match(/--numbers (\S*) --birthdate (\d{8})/);
+    const [insurerNumber, symbol, number, branch] = m[1].split(',');
+    return {
+      insurerNumber,
+      number,
+      birthdate: m[2],
+      limitConsent: false,
+      ...(symbol ? { symbol } : {}),
+      ...(branch ? { branch } : {}),
+    };
+  });
 const deadlineMs = Number(deadlineArg ?? 15000);
 const pause = Number(pauseArg ?? 0);
 const first = Number(firstArg ?? 0);
 const untilMs = amount.endsWith('s') ? Date.now() + Number(amount.slice(0, -1)) * 1000 : Infinity;
 const count = amount.endsWith('s') ? Infinity : Number(amount);
 
-const ws = new WebSocket(process.env.ONSHI_WS ?? 'ws://127.0.0.1:8765/v1', { headers: { authorization: `Bearer ${readFileSync('/root/token', 'utf8').trim()}` } });
+const ws = new WebSocket(process.env.ONSHI_WS ?? 'ws://127.0.0.1:8765/v1', {
+  headers: { authorization: `Bearer ${readFileSync('/root/token', 'utf8').trim()}` },
+});
 const waiting = new Map();
 ws.on('message', (data) => {
   const m = JSON.parse(String(data));
   const w = m.id !== undefined && waiting.get(m.id);
-  if (w) { waiting.delete(m.id); w(m); }
+  if (w) {
+    waiting.delete(m.id);
+    w(m);
+  }
 });
-await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-const ask = (msg) => new Promise((resolve) => { waiting.set(msg.id, resolve); ws.send(JSON.stringify(msg)); });
+await new Promise((resolve, reject) => {
+  ws.once('open', resolve);
+  ws.once('error', reject);
+});
+const ask = (msg) =>
+  new Promise((resolve) => {
+    waiting.set(msg.id, resolve);
+    ws.send(JSON.stringify(msg));
+  });
 await ask({ type: 'hello', id: 'h', protocol: '1.0', client: 'system-test' });
 for (let i = 0; i < count && Date.now() < untilMs; i++) {
   const t0 = performance.now();
