@@ -13,6 +13,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  symlinkSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -751,3 +752,39 @@ t.test(
     t.same(readdirSync(r.res), [], 'no temp file left behind');
   },
 );
+
+t.test(
+  'a symbolic link in req is never followed: answered with an error, the link (not its target) taken away',
+  async (t) => {
+    const r = rig(t);
+    const fx = await r.start();
+    t.teardown(() => fx.close());
+    const outside = join(r.root, 'outside.xml');
+    writeFileSync(outside, encodeRequestXml(request(), 'UTF-8'));
+    symlinkSync(outside, join(r.req, 'OQSsiquc01req_link1.xml'));
+    symlinkSync(join(r.state, 'cache.key'), join(r.req, 'OQSsiquc01req_link2.xml'));
+    await fx.scanNow();
+    t.equal(r.calls.length, 0, 'nothing was asked: the linked request was not read');
+    for (const n of ['link1', 'link2']) {
+      const ans = decodeResponseXml(readFileSync(join(r.res, `OQSsiquc01res_${n}.xml`)));
+      t.match(ans.header, { segmentOfResult: '9', errorCode: 'FX_NOT_A_FILE', errorMessage: /symbolic link/ });
+      t.notMatch(JSON.stringify(ans), /テスト|12345|F-0001/, 'nothing of the target is echoed');
+    }
+    t.same(readdirSync(r.req), [], 'the links are taken away');
+    t.ok(existsSync(outside), 'the target stays where it was');
+    t.equal(r.logs.filter((l) => l.includes('"fx_not_a_file"')).length, 2, 'one log line each');
+  },
+);
+
+t.test('a name that is not a request is logged once, not on every scan', async (t) => {
+  const r = rig(t);
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  writeFileSync(join(r.req, 'notes.txt'), 'x');
+  writeFileSync(join(r.req, '.OQSsiquc01req_1.xml.part'), 'x');
+  for (let i = 0; i < 3; i++) await fx.scanNow();
+  const lines = r.logs.filter((l) => l.includes('"fx_name_ignored"'));
+  t.equal(lines.length, 1, 'once');
+  t.match(lines[0], /notes\.txt/, 'the name is said; hidden temp names are not');
+  t.ok(existsSync(join(r.req, 'notes.txt')), 'left alone');
+});
