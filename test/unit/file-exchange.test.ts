@@ -788,3 +788,24 @@ t.test('a name that is not a request is logged once, not on every scan', async (
   t.match(lines[0], /notes\.txt/, 'the name is said; hidden temp names are not');
   t.ok(existsSync(join(r.req, 'notes.txt')), 'left alone');
 });
+
+t.test(
+  'Shift_JIS: a private-use character (an insurer 外字) is answered 〓 with the notice, never user area F040',
+  async (t) => {
+    const r = rig(t);
+    r.answerWith = async () => central({ results: [person({ name: '\uE000田　太郎' })] });
+    const fx = await r.start();
+    t.teardown(() => fx.close());
+    r.drop('OQSsiquc01req_pua.xml', encodeRequestXml(request(), 'Shift_JIS'));
+    await fx.scanNow();
+    const bytes = readFileSync(join(r.res, 'OQSsiquc01res_pua.xml'));
+    t.notOk(
+      bytes.includes(Buffer.from([0xf0, 0x40])),
+      'no user-area code: the receipt computer has its own 外字 there',
+    );
+    t.ok(bytes.includes(Buffer.from([0x81, 0xac])), '〓 (GETA) in cp932');
+    const ans = decodeResponseXml(bytes);
+    t.equal(ans.body.results[0]!.name, '〓田　太郎');
+    t.equal(ans.body.resultCode, SJIS_FALLBACK_CODE, 'the notice says the text was replaced');
+  },
+);
