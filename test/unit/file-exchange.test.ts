@@ -809,3 +809,29 @@ t.test(
     t.equal(ans.body.resultCode, SJIS_FALLBACK_CODE, 'the notice says the text was replaced');
   },
 );
+
+t.test("a cached answer is marked in every file, also when it carried central's own code", async (t) => {
+  const r = rig(t, { faceDir: '' });
+  r.deps.options = { ...r.deps.options, faceDir: r.face, encoding: 'Shift_JIS' };
+  const cached = central({
+    source: 'cache',
+    resultCode: 'W0123', // central's notice on success (e.g. the card certificate expires soon)
+    resultMessage: '証明書の有効期限が近づいています',
+    notices: ['中央に接続できないため、2025-04-01 09:30 に確認した結果を表示しています'],
+    recheck: { queued: true, outboxId: 7 },
+  });
+  r.answerWith = async () => cached;
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  r.drop('OQSsiquc01req_cached.xml', encodeRequestXml(request(), 'Shift_JIS'));
+  await fx.scanNow();
+  const face = await fx.writeFaceResult({ ...cached, referenceClassification: '1' });
+  for (const [what, file] of [
+    ['res answer', join(r.res, 'OQSsiquc01res_cached.xml')],
+    ['face result', join(r.face, face!)],
+  ] as const) {
+    const ans = decodeResponseXml(readFileSync(file));
+    t.equal(ans.body.resultCode, CACHE_NOTICE_CODE, `${what}: our marker, not central's code`);
+    t.match(ans.body.resultMessage, /W0123.*証明書の有効期限.*中央に接続できない/, `${what}: central's code kept`);
+  }
+});
