@@ -172,21 +172,23 @@ interface Figures {
   storeMovedAside: number;
 }
 
+const noFigures = (): Figures => ({
+  cuts: 0,
+  acknowledged: 0,
+  lost: 0,
+  settledLost: 0,
+  integrityFailures: 0,
+  storeOpens: 0,
+  storeMovedAside: 0,
+});
+
 t.test('power cuts while the outbox fills and while it replays: nothing acknowledged is lost', async (t) => {
   const dir = t.testdir();
   const shim = join(dir, 'power-cut-shim.so');
   execFileSync('gcc', ['-shared', '-fPIC', '-O1', '-o', shim, SHIM_SRC, '-ldl', '-lpthread']);
   const random = rng(SEED);
   t.comment(`seed ${SEED} (POWER_CUT_SEED=${SEED} replays these cuts)`);
-  const total: Figures = {
-    cuts: 0,
-    acknowledged: 0,
-    lost: 0,
-    settledLost: 0,
-    integrityFailures: 0,
-    storeOpens: 0,
-    storeMovedAside: 0,
-  };
+  const total = noFigures();
 
   for (const phase of ['fill', 'replay'] as const) {
     const root = join(dir, phase);
@@ -205,15 +207,7 @@ t.test('power cuts while the outbox fills and while it replays: nothing acknowle
     );
     t.ok(acks >= ENTRIES, `${phase}: ${acks} acknowledgements recorded among ${recs.length} operations`);
 
-    const f: Figures = {
-      cuts: 0,
-      acknowledged: 0,
-      lost: 0,
-      settledLost: 0,
-      integrityFailures: 0,
-      storeOpens: 0,
-      storeMovedAside: 0,
-    };
+    const f = noFigures();
     for (let c = 0; c < CUTS_PER_PHASE; c++) {
       const cut = Math.floor(random() * (recs.length + 1));
       const strict = c % 2 === 1;

@@ -199,20 +199,17 @@ ssize_t write(int fd, const void *buf, size_t n) {
   pthread_mutex_unlock(&lock);
   return r;
 }
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
-  if (!tracked(fd)) return real_pwrite(fd, buf, n, off);
-  pthread_mutex_lock(&lock);
-  ssize_t r = wrote(fd, buf, real_pwrite(fd, buf, n, off), off);
-  pthread_mutex_unlock(&lock);
-  return r;
-}
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off) {
-  if (!tracked(fd)) return real_pwrite64(fd, buf, n, off);
-  pthread_mutex_lock(&lock);
-  ssize_t r = wrote(fd, buf, real_pwrite64(fd, buf, n, off), off);
-  pthread_mutex_unlock(&lock);
-  return r;
-}
+#define PWRITE(name, real)                                                                                \
+  ssize_t name(int fd, const void *buf, size_t n, off_t off) {                                            \
+    if (!tracked(fd)) return real(fd, buf, n, off);                                                       \
+    pthread_mutex_lock(&lock);                                                                            \
+    ssize_t r = wrote(fd, buf, real(fd, buf, n, off), off);                                               \
+    pthread_mutex_unlock(&lock);                                                                          \
+    return r;                                                                                             \
+  }
+PWRITE(pwrite, real_pwrite)
+PWRITE(pwrite64, real_pwrite64)
+
 ssize_t writev(int fd, const struct iovec *iov, int cnt) {
   if (!tracked(fd)) return real_writev(fd, iov, cnt);
   pthread_mutex_lock(&lock);

@@ -3,28 +3,14 @@
  * not reset the count of unknown ones, and a restart does not clear a lockout.
  */
 import t from 'tap';
-import { WebSocket } from 'ws';
 import { ClientStore } from '../../src/api/tokens.js';
 import { startGateway } from '../../src/daemon/index.js';
 import { CentralSim } from '../../src/sim/central/server.js';
 import { gatewayConfig, sharedPki } from '../helpers/gateway.js';
 import { silentLogger } from '../helpers/logger.js';
+import { upgradeStatus } from '../helpers/ws-upgrade.js';
 
-/** The HTTP status the upgrade is answered with (101 when the socket opens). */
-function statusOf(port: number, token: string): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1`, { headers: { authorization: `Bearer ${token}` } });
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_q, res) => {
-      resolve(res.statusCode!);
-      ws.terminate();
-    });
-    ws.once('error', () => {});
-  });
-}
+const statusOf = (port: number, token: string): Promise<number> => upgradeStatus(`ws://127.0.0.1:${port}/v1`, token);
 
 const unknown = (i: number): string => `onshi_${String(i).padStart(8, '0')}_${'B'.repeat(43)}`;
 
