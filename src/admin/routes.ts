@@ -295,6 +295,15 @@ export class AdminRoutes {
       send(req, status, v.passwordPage(pageContext(req), { error: t(req.lang, key) }));
     };
     if (next !== (form.get('confirm') ?? '')) return fail('password.mismatch');
+    // The current password is checked here too: a locked-out address waits as it does at the login.
+    const wait = this.limiter.retryAfterMs(req.remote);
+    if (wait > 0) {
+      const seconds = Math.ceil(wait / 1000);
+      await this.audit(req, 'password.change', 'refused', 'rate-limited');
+      req.res.setHeader('retry-after', String(seconds));
+      const error = t(req.lang, 'login.limited', { seconds });
+      return send(req, 429, v.passwordPage(pageContext(req), { error }));
+    }
     try {
       await this.o.accounts.changePassword(session.user, form.get('current') ?? '', next);
     } catch (e) {

@@ -4,7 +4,10 @@
  *
  * Fixed window: the first failure opens a window of `windowMs`; the `maxFailures`-th failure inside
  * it locks the address out for `lockoutMs` (every attempt is refused with a retry-after, even with
- * the right credentials, so guessing cannot continue). A success clears the address. Memory is
+ * the right credentials, so guessing cannot continue). Counts decay with time only: a success does
+ * not clear them, or a guesser holding one good token (or sharing an address with a client that
+ * has one) could reset its count before every tenth guess. `record()`/`restore()` let the caller
+ * keep the counts across a restart (the store's auth_failures table). Memory is
  * bounded by `maxEntries`: expired entries are swept first, then the oldest entry is dropped —
  * locked entries are dropped last, so flooding from many addresses does not free a locked one early.
  */
@@ -26,6 +29,16 @@ export type RateDecision =
 
 /** The result of recording a failure; `justLocked` is true once per lockout (log it then). */
 export type FailureResult = RateDecision & { justLocked: boolean };
+
+/** One address's count as kept across restarts (`source` is its sourceKey; times in epoch ms). */
+export interface FailureRecord {
+  source: string;
+  windowStart: number;
+  failures: number;
+  lockedUntil: number;
+  /** when the record stops mattering: the end of its window, or of its lockout */
+  expiresAt: number;
+}
 
 interface Entry {
   windowStart: number;
@@ -93,11 +106,25 @@ export class FailureLimiter {
     return { allowed: true, failures: e.failures, justLocked: false };
   }
 
-  /** A successful authentication clears the address's failures (not an active lockout: check() refused it). */
-  succeed(source: string): void {
+  /** The address's current count as a record to keep (undefined when nothing is counted at `now`). */
+  record(source: string, now = Date.now()): FailureRecord | undefined {
     const key = sourceKey(source);
-    const e = this.entries.get(key);
-    if (e && e.lockedUntil === 0) this.entries.delete(key);
+    const e = this.live(key, now);
+    if (!e) return undefined;
+    const expiresAt = e.lockedUntil > 0 ? e.lockedUntil : e.windowStart + this.windowMs;
+    return { source: key, windowStart: e.windowStart, failures: e.failures, lockedUntil: e.lockedUntil, expiresAt };
+  }
+
+  /** Takes back records kept before a restart; those already expired at `now` are skipped. */
+  restore(records: Iterable<FailureRecord>, now = Date.now()): number {
+    let n = 0;
+    for (const r of records) {
+      const e: Entry = { windowStart: r.windowStart, failures: r.failures, lockedUntil: r.lockedUntil };
+      if (this.expired(e, now) || this.entries.has(r.source)) continue;
+      this.insert(r.source, e, now);
+      n++;
+    }
+    return n;
   }
 
   /** The entry if it still matters at `now`; expired windows and lockouts are forgotten. */

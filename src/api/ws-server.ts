@@ -9,7 +9,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Server as TlsServer } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { OnshiError } from '../core/errors.js';
+import { codeOf, OnshiError } from '../core/errors.js';
 import {
   type ApiErrorBody,
   type ApiErrorCode,
@@ -24,7 +24,7 @@ import type { ClientRecord, ClientStore } from './tokens.js';
 import type { EventHub, EventTopic, GatewayEvent } from '../protocol/events.js';
 import type { Logger } from '../core/logger.js';
 import { allows, effectiveScopes, type Scope, scopesForRequest, scopesForTopic } from '../protocol/scopes.js';
-import { FailureLimiter } from './rate-limit.js';
+import { FailureLimiter, type FailureRecord } from './rate-limit.js';
 
 export interface RequestContext {
   client: ClientRecord;
@@ -64,6 +64,11 @@ export interface WsServerOptions {
   tls?: { keyPem: string; certPem: string };
   /** failed authentications per source address before it is refused for a while (default 10 a minute, 5 min) */
   authLimiter?: FailureLimiter;
+  /** where the failure counts are kept across restarts (the store's authFailures); absent = memory only */
+  authFailures?: {
+    live(now?: number): FailureRecord[];
+    put(r: FailureRecord): Promise<void>;
+  };
   /** told of every refused authentication (the audit trail) */
   onAuthFailure?: (f: { remote: string; reason: 'bad_token' | 'rate_limited' }) => void;
 }
@@ -134,6 +139,8 @@ export class WsApiServer {
       ? createTlsServer({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: 'TLSv1.2' }, plain)
       : createServer(plain);
     this.limiter = opts.authLimiter ?? new FailureLimiter({ maxFailures: 10, windowMs: 60_000, lockoutMs: 300_000 });
+    // Counts kept before a restart still count: restarting the gateway must not reset a guesser.
+    if (opts.authFailures) this.limiter.restore(opts.authFailures.live());
     // ws enforces maxPayload itself: an oversized frame closes the socket with 1009.
     this.wss = new WebSocketServer({
       noServer: true,
@@ -153,6 +160,19 @@ export class WsApiServer {
     });
     s.heartbeat = setInterval(() => s.beat(), opts.heartbeatMs);
     return s;
+  }
+
+  /** Stores the address's count (the store writes it in the worker; a failure to keep it is logged, never fatal). */
+  private keepFailures(remote: string): void {
+    const keep = this.opts.authFailures;
+    const r = keep && this.limiter.record(remote);
+    if (!keep || !r) return;
+    keep.put(r).catch((e: unknown) =>
+      this.opts.logger.warn('could not keep the authentication failure count', {
+        event: 'auth_failures_unsaved',
+        error: codeOf(e),
+      }),
+    );
   }
 
   get port(): number {
@@ -204,6 +224,7 @@ export class WsApiServer {
     const client = this.opts.clients.authenticate(/^Bearer (.+)$/i.exec(auth)?.[1]);
     if (!client) {
       const r = this.limiter.fail(remote);
+      this.keepFailures(remote);
       this.opts.logger.warn('websocket authentication failed', {
         event: 'auth_failed',
         remote,
@@ -213,7 +234,6 @@ export class WsApiServer {
       this.opts.onAuthFailure?.({ remote, reason: 'bad_token' });
       return refuse(401, 'Unauthorized');
     }
-    this.limiter.succeed(remote);
     // Each connection holds memory and a heartbeat: a client reconnecting in a loop cannot exhaust the box.
     if (this.conns.size >= (this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
       this.opts.logger.warn('websocket connection refused: too many open', {

@@ -35,6 +35,16 @@ export interface WireOutboxEntry {
   lastError?: string;
 }
 
+/** One source address's failed authentications (api/rate-limit.ts), times as epoch ms. */
+export interface WireAuthFailure {
+  source: string;
+  windowStart: number;
+  failures: number;
+  lockedUntil: number;
+  /** when the row stops mattering: the end of its window, or of its lockout */
+  expiresAt: number;
+}
+
 /** op name → [arguments, result] */
 export interface Ops {
   putEligibility: [WireEligibility, { stored: boolean }];
@@ -84,6 +94,8 @@ export interface Ops {
     { count: number },
   ];
   setMeta: [{ key: string; value: string }, null];
+  /** one address's failure count (upsert); rows past their expiry are dropped in the same step */
+  putAuthFailure: [WireAuthFailure & { now: number }, null];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];
   purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];

@@ -213,6 +213,22 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER eligibility_count_delete AFTER DELETE ON eligibility BEGIN UPDATE eligibility_count SET entries = entries - 1; END;
     `,
   },
+  {
+    version: 9,
+    name: 'authentication failures per source address',
+    sql: `
+      -- The WebSocket API's brute-force counts (api/rate-limit.ts), kept so a restart does not clear
+      -- a lockout. source = the address key (an IPv4 address or an IPv6 /64), not personal data.
+      CREATE TABLE auth_failures (
+        source       TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        failures     INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX auth_failures_expiry ON auth_failures (expires_at);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { createAuditOps } from './audit.js';
+import { createAuthFailureOps } from './ops/auth-failures.js';
 import type { CacheKeys } from './crypto.js';
 import { createBatchOps } from './ops/batches.js';
 import { createEligibilityOps } from './ops/eligibility.js';
@@ -28,6 +29,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     ...createReconciliationOps(db, keys),
     ...createRecheckOps(db, keys),
     ...createMetaOps(db, keys),
+    ...createAuthFailureOps(db),
     appendAudit: audit.appendAudit,
     purgeAuditPersonal: audit.purgeAuditPersonal,
     ...createBatchOps(db, keys),

@@ -131,7 +131,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       status: status.status,
       ...(fx ? { onCardResult: async (r) => void (await fx.writeFaceResult(r)) } : {}),
     });
-    const api = await life.use(apiPart(config, { clients, logger, events, handlers, recorder, servers }));
+    const api = await life.use(apiPart(config, { clients, logger, events, handlers, recorder, servers, store }));
     await life.use(readyPart(config, { logger, notifier, servers }));
 
     let closing: Promise<void> | undefined;

@@ -78,6 +78,7 @@ interface ApiDeps {
   handlers: HandlerTable;
   recorder: CheckRecorder;
   servers: Servers;
+  store: GatewayStore;
 }
 
 async function startApi(config: GatewayConfig, o: ApiDeps): Promise<WsApiServer> {
@@ -88,6 +89,7 @@ async function startApi(config: GatewayConfig, o: ApiDeps): Promise<WsApiServer>
     logger: o.logger,
     handle: routeRequests(o.handlers),
     events: o.events,
+    authFailures: o.store.authFailures,
     onAuthFailure: (f) =>
       o.recorder.append({
         kind: 'token',

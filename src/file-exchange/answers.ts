@@ -71,6 +71,11 @@ export class RequestAnswers {
     }
   }
 
+  /** The error answer for a request the gateway will not read (a symbolic link, a FIFO…). */
+  refuse(name: ExchangeName, e: OnshiError): Answer {
+    return this.errorAnswer({ kind: name.kind, characterCode: this.characterCodeFor(undefined) }, e);
+  }
+
   private characterCodeFor(content: Buffer | undefined): CharacterCode {
     const e = this.d.options.encoding;
     if (e === 'UTF-8') return '0';

@@ -2,14 +2,18 @@
  * The `req` folder watcher: fs.watch events plus a scan every `pollMs` (events are unreliable on
  * network and some other file systems). A file is handed on only when its size and time have
  * stayed the same for `settleMs`; names that do not match `OQS…req_*.xml` (temp names) are never
- * touched. At most `concurrency` requests run at once; one that fails is tried again with a backoff.
+ * touched (logged once, hidden names not at all). Symbolic links are handed on unfollowed (lstat):
+ * the processor answers them with an error. At most `concurrency` requests run at once; one that fails is tried again with a backoff.
  */
 import { type FSWatcher, watch } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OnshiError } from '../core/errors.js';
 import { type ExchangeName, parseRequestName } from '../oqs/index.js';
 import { type FileExchangeDeps, ShuttingDown, type WarnOnce } from './types.js';
+
+/** Ignored names remembered at most (each is logged once). */
+const MAX_NAMED = 1000;
 
 interface Seen {
   size: number;
@@ -34,6 +38,8 @@ export class RequestFolderWatcher {
   private readonly tasks = new Set<Promise<void>>();
   /** requests whose processing failed (e.g. res not writable): not tried again before `until` */
   private readonly failures = new Map<string, { count: number; until: number }>();
+  /** names that are not requests, logged once while they stay */
+  private readonly named = new Set<string>();
 
   constructor(
     private readonly d: Pick<FileExchangeDeps, 'options' | 'logger'>,
@@ -130,19 +136,23 @@ export class RequestFolderWatcher {
     const present = new Set<string>();
     const now = Date.now();
     for (const file of names) {
-      const parsed = parseRequestName(file);
-      if (parsed === undefined) continue;
       present.add(file);
+      const parsed = parseRequestName(file);
+      if (parsed === undefined) {
+        this.ignored(file);
+        continue;
+      }
       if (this.active.has(file)) continue;
       const failed = this.failures.get(file);
       if (failed !== undefined && now < failed.until) continue;
-      let st: Awaited<ReturnType<typeof stat>>;
+      // lstat: a symbolic link is handed on as itself (the processor refuses it), never followed here.
+      let st: Awaited<ReturnType<typeof lstat>>;
       try {
-        st = await stat(join(reqDir, file));
+        st = await lstat(join(reqDir, file));
       } catch {
         continue; // taken away meanwhile
       }
-      if (!st.isFile()) continue;
+      if (!st.isFile() && !st.isSymbolicLink()) continue;
       const prev = this.seen.get(file);
       if (prev === undefined || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs) {
         this.seen.set(file, { size: st.size, mtimeMs: st.mtimeMs, since: now });
@@ -152,8 +162,20 @@ export class RequestFolderWatcher {
       this.queue.push({ name: parsed, size: st.size, mtimeMs: st.mtimeMs });
     }
     for (const k of this.seen.keys()) if (!present.has(k)) this.seen.delete(k);
+    for (const k of this.named) if (!present.has(k)) this.named.delete(k);
     for (const k of this.failures.keys()) if (!present.has(k)) this.failures.delete(k);
     this.pump();
+  }
+
+  /** A name that is not a request is left alone, and said once (hidden names: a writer's temp files, silently). */
+  private ignored(file: string): void {
+    if (file.startsWith('.') || this.named.has(file)) return;
+    if (this.named.size >= MAX_NAMED) return; // a folder full of junk is not logged without end
+    this.named.add(file);
+    this.d.logger.info('a file in the req folder is not a request (its name does not match); left alone', {
+      event: 'fx_name_ignored',
+      file: file.slice(0, 120),
+    });
   }
 
   private pump(): void {

@@ -5,14 +5,15 @@
  * and the request deleted (or moved to doneDir).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, readdir, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { constants, existsSync } from 'node:fs';
+import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { commitTempFile, writeTempFile } from '../core/atomic-file.js';
+import { OnshiError } from '../core/errors.js';
 import type { ExchangeName } from '../oqs/index.js';
 import type { RequestAnswers } from './answers.js';
 import type { Journal, JournalRecord } from './journal.js';
-import type { FileExchangeDeps, WarnOnce } from './types.js';
+import type { FileExchangeDeps, FileExchangeErrorCode, WarnOnce } from './types.js';
 
 const TEMP_RE = /^\.(?:OQS|YZK|TKK)[A-Za-z0-9_-]+\.(?:xml|XML)\.\d+\.[0-9a-f]{8}\.tmp$/;
 
@@ -27,16 +28,9 @@ export class RequestProcessor {
   /** Answers one request file; 'changed' when it changed while it was read (wait for it to settle again). */
   async process(name: ExchangeName, size: number, mtimeMs: number): Promise<'changed' | undefined> {
     const o = this.d.options;
-    const path = join(o.reqDir, name.name);
-    let content: Buffer | undefined;
-    if (size <= o.maxBytes) {
-      content = await readFile(path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return undefined;
-        throw e;
-      });
-      if (content === undefined) return undefined; // taken away meanwhile
-      if (content.length !== size) return 'changed';
-    }
+    const read = await this.readRequest(name.name, size);
+    if (read === 'gone' || read === 'changed') return read === 'changed' ? read : undefined;
+    const { content, refused } = read;
     const digest = this.journal.digest(content, size, mtimeMs);
     const prior = await this.journal.read(name.name);
     const same = prior !== undefined && prior.digest === digest;
@@ -48,7 +42,9 @@ export class RequestProcessor {
     const base = { v: 1 as const, name: name.name, digest, size, mtimeMs, idempotencyKey };
     if (!same) await this.journal.write({ ...base, state: 'pending', at: new Date().toISOString() });
 
-    const { bytes, outcome } = await this.answers.answer(name, content, idempotencyKey);
+    const { bytes, outcome } = refused
+      ? this.answers.refuse(name, refused)
+      : await this.answers.answer(name, content, idempotencyKey);
     const tmp = await writeTempFile(o.resDir, name.resultName, bytes, this.o.mode);
     const answered: JournalRecord = {
       ...base,
@@ -72,6 +68,50 @@ export class RequestProcessor {
       ...outcome,
     });
     return undefined;
+  }
+
+  /**
+   * Reads a request without following a symbolic link: the final name is opened with O_NOFOLLOW
+   * (a link fails with ELOOP) and must be a regular file (O_NONBLOCK: a FIFO cannot hang the open),
+   * and the name is a plain name in req/ (no separator, so the path cannot leave the folder). A
+   * link is answered with an error (FX_NOT_A_FILE) and then moved or removed like any request:
+   * the link itself, never its target.
+   */
+  private async readRequest(
+    file: string,
+    size: number,
+  ): Promise<'gone' | 'changed' | { content: Buffer | undefined; refused?: OnshiError }> {
+    const o = this.d.options;
+    const path = join(o.reqDir, file);
+    if (basename(file) !== file || dirname(resolve(path)) !== resolve(o.reqDir))
+      return { content: undefined, refused: notAFile(file, 'its name leaves the req folder') };
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'gone'; // taken away meanwhile
+      if (code !== 'ELOOP') throw e;
+      return this.refused(file, 'it is a symbolic link');
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return this.refused(file, 'it is not a regular file');
+      if (size > o.maxBytes) return { content: undefined };
+      const content = await fh.readFile();
+      return content.length === size ? { content } : 'changed';
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private refused(file: string, why: string): { content: undefined; refused: OnshiError } {
+    this.d.logger.warn(`a request file was not read: ${why}; answered with an error`, {
+      event: 'fx_not_a_file',
+      file,
+      reason: why,
+    });
+    return { content: undefined, refused: notAFile(file, why) };
   }
 
   /**
@@ -141,3 +181,9 @@ export class RequestProcessor {
     }
   }
 }
+
+const notAFile = (file: string, why: string): OnshiError<FileExchangeErrorCode> =>
+  new OnshiError<FileExchangeErrorCode>(
+    'FX_NOT_A_FILE',
+    `${file} was not read: ${why} (the gateway answers only regular files placed in the req folder)`,
+  );

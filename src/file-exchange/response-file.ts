@@ -6,9 +6,11 @@ import type { CharacterCode, NumbersQuery, QualificationResponse, ResponseBody }
 export const CACHE_NOTICE_CODE = 'ONSHI-I-CACHE';
 
 /**
- * What the counter was told, as the official answer file (§2.2–2.4). A cached answer says so in
- * ProcessingResultCode/Message (with the time central confirmed it), since the file has no other
- * place for it.
+ * What the counter was told, as the official answer file (§2.2–2.4). A cached answer always says
+ * so: the file has no element for the source, so ProcessingResultCode is our CACHE_NOTICE_CODE
+ * whatever central's answer carried (§8 (6): a code on success is shown, never an error), and
+ * central's own code and message move into ProcessingResultMessage ahead of our notices (the time
+ * central confirmed it, the re-verification). A receipt computer can never take it for a live answer.
  */
 export function responseOf(
   result: InquiryResult,
@@ -27,9 +29,15 @@ export function responseOf(
   if (result.resultCode !== undefined) body.resultCode = result.resultCode;
   if (result.resultMessage !== undefined) body.resultMessage = result.resultMessage;
   if (result.source === 'cache') {
-    body.resultCode ??= CACHE_NOTICE_CODE;
+    const central =
+      result.resultCode !== undefined
+        ? [`[中央の処理結果コード ${result.resultCode}${result.resultMessage ? `: ${result.resultMessage}` : ''}]`]
+        : result.resultMessage
+          ? [result.resultMessage]
+          : [];
     const recheck = result.recheck && !result.recheck.queued ? [result.recheck.message] : [];
-    body.resultMessage = [...result.notices, ...recheck].join(' ');
+    body.resultCode = CACHE_NOTICE_CODE;
+    body.resultMessage = [...central, ...result.notices, ...recheck].join(' ');
   }
   const response: QualificationResponse = {
     header: {

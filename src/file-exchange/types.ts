@@ -8,7 +8,8 @@ import type { NumbersQueryInput } from '../protocol/schema.js';
 export type FileExchangeErrorCode =
   | 'FX_FOLDER_MISSING' // a configured folder does not exist (never created: spec §7)
   | 'FX_UNSUPPORTED' // a request kind the gateway does not answer (照会番号, 医療扶助, 薬剤/健診 …)
-  | 'FX_INSTITUTION_MISMATCH'; // the request names another 医療機関コード
+  | 'FX_INSTITUTION_MISMATCH' // the request names another 医療機関コード
+  | 'FX_NOT_A_FILE'; // the request is a symbolic link (never followed) or not a regular file
 
 export interface FileExchangeDeps {
   options: FileExchangeConfig;

@@ -23,6 +23,7 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import { issueCertificate } from '../../src/sim/pki.js';
 import { startDaemon as startDaemonProcess, type ReadyInfo } from '../helpers/daemon-process.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
+import { upgradeStatus } from '../helpers/ws-upgrade.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
@@ -237,19 +238,7 @@ t.test('brute force: an address that keeps sending bad tokens is refused for a w
   const d = startDaemon(file);
   t.teardown(() => stop(d.child));
   const r = await d.ready;
-  const statusOf = (tok: string): Promise<number> =>
-    new Promise((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${r.wsPort}/v1`, { headers: { authorization: `Bearer ${tok}` } });
-      ws.once('open', () => {
-        ws.close();
-        resolve(101);
-      });
-      ws.once('unexpected-response', (_q, res) => {
-        resolve(res.statusCode!);
-        ws.terminate();
-      });
-      ws.once('error', () => {});
-    });
+  const statusOf = (tok: string): Promise<number> => upgradeStatus(`ws://127.0.0.1:${r.wsPort}/v1`, tok);
   const seen: number[] = [];
   for (let i = 0; i < 10; i++) seen.push(await statusOf(`onshi_0000000${i}_${'B'.repeat(43)}`));
   t.same(seen, Array(10).fill(401), 'ten wrong tokens: 401 each');

@@ -13,6 +13,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  symlinkSync,
   statSync,
   utimesSync,
   writeFileSync,
@@ -751,3 +752,86 @@ t.test(
     t.same(readdirSync(r.res), [], 'no temp file left behind');
   },
 );
+
+t.test(
+  'a symbolic link in req is never followed: answered with an error, the link (not its target) taken away',
+  async (t) => {
+    const r = rig(t);
+    const fx = await r.start();
+    t.teardown(() => fx.close());
+    const outside = join(r.root, 'outside.xml');
+    writeFileSync(outside, encodeRequestXml(request(), 'UTF-8'));
+    symlinkSync(outside, join(r.req, 'OQSsiquc01req_link1.xml'));
+    symlinkSync(join(r.state, 'cache.key'), join(r.req, 'OQSsiquc01req_link2.xml'));
+    await fx.scanNow();
+    t.equal(r.calls.length, 0, 'nothing was asked: the linked request was not read');
+    for (const n of ['link1', 'link2']) {
+      const ans = decodeResponseXml(readFileSync(join(r.res, `OQSsiquc01res_${n}.xml`)));
+      t.match(ans.header, { segmentOfResult: '9', errorCode: 'FX_NOT_A_FILE', errorMessage: /symbolic link/ });
+      t.notMatch(JSON.stringify(ans), /テスト|12345|F-0001/, 'nothing of the target is echoed');
+    }
+    t.same(readdirSync(r.req), [], 'the links are taken away');
+    t.ok(existsSync(outside), 'the target stays where it was');
+    t.equal(r.logs.filter((l) => l.includes('"fx_not_a_file"')).length, 2, 'one log line each');
+  },
+);
+
+t.test('a name that is not a request is logged once, not on every scan', async (t) => {
+  const r = rig(t);
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  writeFileSync(join(r.req, 'notes.txt'), 'x');
+  writeFileSync(join(r.req, '.OQSsiquc01req_1.xml.part'), 'x');
+  for (let i = 0; i < 3; i++) await fx.scanNow();
+  const lines = r.logs.filter((l) => l.includes('"fx_name_ignored"'));
+  t.equal(lines.length, 1, 'once');
+  t.match(lines[0], /notes\.txt/, 'the name is said; hidden temp names are not');
+  t.ok(existsSync(join(r.req, 'notes.txt')), 'left alone');
+});
+
+t.test(
+  'Shift_JIS: a private-use character (an insurer 外字) is answered 〓 with the notice, never user area F040',
+  async (t) => {
+    const r = rig(t);
+    r.answerWith = async () => central({ results: [person({ name: '\uE000田　太郎' })] });
+    const fx = await r.start();
+    t.teardown(() => fx.close());
+    r.drop('OQSsiquc01req_pua.xml', encodeRequestXml(request(), 'Shift_JIS'));
+    await fx.scanNow();
+    const bytes = readFileSync(join(r.res, 'OQSsiquc01res_pua.xml'));
+    t.notOk(
+      bytes.includes(Buffer.from([0xf0, 0x40])),
+      'no user-area code: the receipt computer has its own 外字 there',
+    );
+    t.ok(bytes.includes(Buffer.from([0x81, 0xac])), '〓 (GETA) in cp932');
+    const ans = decodeResponseXml(bytes);
+    t.equal(ans.body.results[0]!.name, '〓田　太郎');
+    t.equal(ans.body.resultCode, SJIS_FALLBACK_CODE, 'the notice says the text was replaced');
+  },
+);
+
+t.test("a cached answer is marked in every file, also when it carried central's own code", async (t) => {
+  const r = rig(t, { faceDir: '' });
+  r.deps.options = { ...r.deps.options, faceDir: r.face, encoding: 'Shift_JIS' };
+  const cached = central({
+    source: 'cache',
+    resultCode: 'W0123', // central's notice on success (e.g. the card certificate expires soon)
+    resultMessage: '証明書の有効期限が近づいています',
+    notices: ['中央に接続できないため、2025-04-01 09:30 に確認した結果を表示しています'],
+    recheck: { queued: true, outboxId: 7 },
+  });
+  r.answerWith = async () => cached;
+  const fx = await r.start();
+  t.teardown(() => fx.close());
+  r.drop('OQSsiquc01req_cached.xml', encodeRequestXml(request(), 'Shift_JIS'));
+  await fx.scanNow();
+  const face = await fx.writeFaceResult({ ...cached, referenceClassification: '1' });
+  for (const [what, file] of [
+    ['res answer', join(r.res, 'OQSsiquc01res_cached.xml')],
+    ['face result', join(r.face, face!)],
+  ] as const) {
+    const ans = decodeResponseXml(readFileSync(file));
+    t.equal(ans.body.resultCode, CACHE_NOTICE_CODE, `${what}: our marker, not central's code`);
+    t.match(ans.body.resultMessage, /W0123.*証明書の有効期限.*中央に接続できない/, `${what}: central's code kept`);
+  }
+});

@@ -29,16 +29,31 @@ t.test('N failures in a window lock the address out, with a retry-after', async 
   t.match(l.fail(ip, 302_001), { allowed: true, failures: 1 }, 'a fresh window after the lockout');
 });
 
-t.test('failures spread over windows do not add up; success clears', async (t) => {
+t.test('failures spread over windows do not add up; only time clears them', async (t) => {
   const l = new FailureLimiter({ maxFailures: 3, windowMs: 10_000 });
   const ip = '10.0.0.7';
   l.fail(ip, 0);
   l.fail(ip, 5000);
   t.match(l.fail(ip, 10_000), { allowed: true, failures: 1 }, 'window expired: counting restarts');
   l.fail(ip, 10_001);
-  l.succeed(ip);
-  t.match(l.check(ip, 10_002), { allowed: true, failures: 0 });
-  t.match(l.fail(ip, 10_003), { failures: 1 });
+  t.match(l.check(ip, 10_002), { allowed: true, failures: 2 }, 'still counted');
+  t.match(l.fail(ip, 10_003), { allowed: false, justLocked: true });
+});
+
+t.test('records restore the counts and lockouts after a restart; expired ones are skipped', async (t) => {
+  const a = new FailureLimiter({ maxFailures: 3, windowMs: 10_000, lockoutMs: 60_000 });
+  for (let i = 0; i < 3; i++) a.fail('10.0.0.8', 100 + i);
+  a.fail('10.0.0.9', 200);
+  a.fail('10.0.0.10', 0);
+  const kept = ['10.0.0.8', '10.0.0.9', '10.0.0.10'].map((ip) => a.record(ip, 300)!);
+  t.match(kept[0], { source: '10.0.0.8', failures: 3, lockedUntil: 60_102, expiresAt: 60_102 });
+  t.match(kept[1], { failures: 1, lockedUntil: 0, expiresAt: 10_200 });
+  t.equal(a.record('10.0.0.11', 300), undefined, 'nothing counted: nothing to keep');
+  const b = new FailureLimiter({ maxFailures: 3, windowMs: 10_000, lockoutMs: 60_000 });
+  t.equal(b.restore(kept, 10_100), 2, 'the window of 10.0.0.10 ended at 10 000');
+  t.match(b.check('10.0.0.8', 10_100), { allowed: false, retryAfterMs: 50_002 }, 'still locked');
+  t.match(b.fail('10.0.0.9', 10_150), { allowed: true, failures: 2 }, 'the count goes on');
+  t.match(b.check('10.0.0.10', 10_100), { allowed: true, failures: 0 });
 });
 
 t.test('addresses are normalised: IPv4-mapped, IPv6 by /64, zone ids', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * GatewayStore: the gateway's durable state (eligibility cache, outbox, reconciliation, rechecks,
- * batches, audit log, revocation list, meta) in one SQLite file in WAL mode, one facade per area.
+ * batches, audit log, revocation list, meta, authentication failures) in one SQLite file in WAL mode, one facade per area.
  *
  * Use the facades: `store.outbox.enqueue(…)`, `store.eligibility.get(…)`, `store.audit.append(…)`.
  * The flat methods (`store.enqueue(…)`) are thin delegations kept for the callers written before
@@ -28,6 +28,7 @@ import type { OpArgs, OpName } from '../protocol.js';
 import { toStoreError } from '../sqlite-errors.js';
 import type { CacheOptions, StoreAlert } from '../types.js';
 import { AuditLog } from './audit-log.js';
+import { AuthFailureStore } from './auth-failures.js';
 import { BatchStore } from './batches.js';
 import { EligibilityStore } from './eligibility.js';
 import { DB_FILE, err, type StoreContext } from './inputs.js';
@@ -54,6 +55,7 @@ export class GatewayStore {
   readonly audit: AuditLog;
   readonly revocation: RevocationStore;
   readonly meta: MetaStore;
+  readonly authFailures: AuthFailureStore;
 
   private constructor(
     private readonly channel: WriterChannel,
@@ -79,6 +81,7 @@ export class GatewayStore {
     this.audit = new AuditLog(ctx);
     this.revocation = new RevocationStore(ctx);
     this.meta = new MetaStore(ctx);
+    this.authFailures = new AuthFailureStore(ctx);
   }
 
   /** Loads or creates the key, starts the writer (which checks, repairs and migrates the file), opens the reader. */
