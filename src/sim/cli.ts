@@ -1,4 +1,5 @@
 /** `onshi sim …` and `onshi sandbox`: the simulators' command line (never loaded by the daemon). */
+import { superviseGateway } from './supervise.js';
 import { parseArgs } from 'node:util';
 import { todayJst } from '../oqs/dates.js';
 import { CentralSim } from './central/server.js';
@@ -360,13 +361,15 @@ async function sandbox(argv: string[]): Promise<number> {
   // Ctrl-C during the start still tears everything down (the lab's namespaces above all).
   const signalled = untilSignal();
   const sb = await (v.line === 'ipsec' ? startIpsecSandbox(opts) : startSandbox(opts));
-  const gatewayExit = new Promise<number>((r) => sb.gateway.once('exit', (code) => r(code ?? 1)));
-  const outcome = await Promise.race([signalled.then(() => 0), gatewayExit.then((code) => ({ code }))]);
+  // A gateway that dies is started again (as systemd would); the simulators and the card stay up.
+  const supervisor = superviseGateway({
+    first: sb.gateway,
+    restart: () => sb.restartGateway(),
+    warn: (line) => opts.warn(`${line} (log: ${sb.ready.log})`),
+  });
+  await signalled;
+  supervisor.stop();
   await sb.close();
-  if (typeof outcome === 'object') {
-    process.stderr.write(`onshi: the gateway exited unexpectedly (${outcome.code}); see ${sb.ready.log}\n`);
-    return 1;
-  }
   return 0;
 }
 

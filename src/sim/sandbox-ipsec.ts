@@ -20,6 +20,7 @@ import {
   addSandboxClient,
   BIN,
   readyLine,
+  type RunningGateway,
   runGateway,
   type SandboxOptions,
   startCards,
@@ -37,7 +38,10 @@ export interface IpsecSandbox {
   lab: IpsecLab;
   /** `ip netns exec … onshi sim central` */
   central: ChildProcess;
-  gateway: ChildProcess;
+  /** the daemon running now (a new process after each restart) */
+  readonly gateway: ChildProcess;
+  /** starts the daemon again in the clinic namespace; resolves once it is READY */
+  restartGateway(): Promise<ChildProcess>;
   cards: VirtualCard[];
   /** whether the gateway drives the tunnel (its config has `line`) or the lab brought it up */
   tunnelBy: 'gateway' | 'lab';
@@ -173,12 +177,14 @@ export async function startIpsecSandbox(opts: IpsecSandboxOptions): Promise<Ipse
       config[section] = { ...(config[section] as Record<string, unknown> | undefined), ...values };
     writeFileAtomic(configFile, `${JSON.stringify(config, null, 2)}\n`);
     const token = await addSandboxClient(configFile);
-    const running = await runGateway(
-      lab.spawnIn('clinic', process.execPath, [BIN, 'start', '--config', configFile], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-      join(stateDir, 'gateway.log'),
-    );
+    const launch = (): Promise<RunningGateway> =>
+      runGateway(
+        lab.spawnIn('clinic', process.execPath, [BIN, 'start', '--config', configFile], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+        join(stateDir, 'gateway.log'),
+      );
+    let running = await launch();
     gateway = running.gateway;
     if (tunnelBy === 'gateway') {
       const until = Date.now() + 30_000;
@@ -214,7 +220,15 @@ export async function startIpsecSandbox(opts: IpsecSandboxOptions): Promise<Ipse
       ready,
       lab,
       central,
-      gateway,
+      get gateway() {
+        return running.gateway;
+      },
+      async restartGateway() {
+        running.logStream.end();
+        running = await launch();
+        gateway = running.gateway;
+        return running.gateway;
+      },
       cards: parts.cards?.cards ?? [],
       tunnelBy,
       close() {

@@ -35,7 +35,10 @@ export interface Sandbox {
   central: CentralSim;
   /** the closed line between gateway and central: cut it, slow it, make it flap */
   line: FaultProxy;
-  gateway: ChildProcess;
+  /** the daemon running now (a new process after each restart) */
+  readonly gateway: ChildProcess;
+  /** starts the daemon again with the same config and ports; resolves once it is READY */
+  restartGateway(): Promise<ChildProcess>;
   cards: VirtualCard[];
   close(): Promise<void>;
 }
@@ -199,10 +202,13 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
 
   const token = await addSandboxClient(configFile);
   const logFile = join(stateDir, 'gateway.log');
-  const { gateway, logStream, wsPort, adminPort, healthPort } = await runGateway(
-    spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] }),
-    logFile,
-  );
+  const launch = (): Promise<RunningGateway> =>
+    runGateway(
+      spawn(process.execPath, [BIN, 'start', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      logFile,
+    );
+  let running = await launch();
+  const { wsPort, adminPort, healthPort } = running;
 
   const ready: Record<string, string> = {
     ws: `ws://127.0.0.1:${wsPort}/v1`,
@@ -226,12 +232,19 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     ready,
     central,
     line,
-    gateway,
+    get gateway() {
+      return running.gateway;
+    },
+    async restartGateway() {
+      running.logStream.end();
+      running = await launch();
+      return running.gateway;
+    },
     cards: cardSim?.cards ?? [],
     close() {
       closed ??= (async () => {
-        await stopGateway(gateway);
-        logStream.end();
+        await stopGateway(running.gateway);
+        running.logStream.end();
         if (cardSim) {
           await cardSim.control.close();
           await Promise.all(cardSim.cards.map((c) => c.close()));
