@@ -41,6 +41,15 @@ export interface GatewayStatus {
     lastOkAt?: string;
     /** an error code (e.g. CENTRAL_TIMEOUT), never a message with data in it */
     lastError?: string;
+    /** how the box reaches central (config line.mode) */
+    mode?: 'ip-vpn' | 'ipsec';
+    /** the first hop that failed: ike-sa / child-sa (ipsec, tunnel down), else dns, route, next-hop, tls */
+    failingHop?: string;
+    /** the last path check, hop by hop (after a failed probe) */
+    hops?: { hop: string; ok: boolean; detail: string }[];
+    checkedAt?: string;
+    /** ipsec mode: the tunnel as strongSwan reports it */
+    tunnel?: TunnelStatus;
   };
   /** absent in a snapshot made without the store (e.g. `onshi status` with the daemon stopped) */
   outbox?: { depth: number; oldestAt?: string } & Partial<OutboxStatus>;
@@ -65,6 +74,24 @@ export interface GatewayStatus {
     droppedEvents?: number;
     overflowCloses?: number;
   };
+}
+
+export interface TunnelStatus {
+  ike: 'down' | 'connecting' | 'established' | 'rekeying' | 'deleting';
+  child: 'down' | 'installing' | 'installed' | 'rekeying' | 'deleting';
+  /** the CHILD_SA carries traffic (installed or being rekeyed) */
+  up: boolean;
+  /** when the CHILD_SA (or, down, the outage) began */
+  since: string;
+  rekeys: number;
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  /** the last sign of life from the peer */
+  lastDpd?: string;
+  /** strongSwan's words for the last change */
+  reason?: string;
 }
 
 export interface OutboxStatus {
