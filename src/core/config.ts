@@ -189,7 +189,10 @@ export const CONFIG_SCHEMA = Closed(
     }),
     admin: section({
       enabled: bool(true, 'serve the admin page (HTTPS, login required)'),
-      host: str('0.0.0.0', 'address the admin page listens on (the clinic LAN; it is TLS and login only)'),
+      host: str(
+        '127.0.0.1',
+        'address the admin page listens on: loopback, or the clinic LAN address set explicitly (never every address: nothing of the box may listen on the line; ipsec mode refuses it)',
+      ),
       port: int(8443, 0, 65535, 'admin page port (HTTPS)'),
       sessionIdleMinutes: int(30, 1, 1440, 'an admin session ends after this long without a request'),
       sessionMaxHours: int(12, 1, 72, 'an admin session ends this long after login, used or not'),
