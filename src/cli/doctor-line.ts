@@ -13,7 +13,7 @@ import type { GatewayConfig } from '../core/config.js';
 import { checkIpVpnPath, type PathCheck } from '../sync/line/ip-vpn.js';
 import { childStateOf, ikeStateOf, type SaSnapshot, snapshotOf } from '../sync/line/sa-state.js';
 import { ViciClient } from '../sync/line/vici/client.js';
-import type { DoctorCheck } from './doctor.js';
+import type { DoctorCheck } from './doctor-check.js';
 
 /** The IKE SA and CHILD SA checks from charon's list-sas (undefined: no SA of ours). */
 export function saChecks(snap: SaSnapshot | undefined, name: string): DoctorCheck[] {

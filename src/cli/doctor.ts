@@ -23,15 +23,9 @@ import { certificateExpiries, type CliContext, credentialPath, DEFAULT_CREDENTIA
 import { readTlsIdentity } from '../ops/tls-identity.js';
 import { type LineDoctorOptions, lineChecks } from './doctor-line.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
-export interface DoctorCheck {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  /** what to do, for warn and fail */
-  fix?: string;
-}
+export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
 export interface DoctorOptions {
   config: GatewayConfig;
