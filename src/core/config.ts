@@ -315,15 +315,20 @@ export const CONFIG_SCHEMA = Closed(
         "ipsec (required): our side's traffic selectors (CIDR; the gateway's inner address). Nothing of the box may listen there",
       ),
       remoteTs: list(Type.String({ minLength: 1 }), 16, "ipsec (required): central's networks (CIDR)"),
-      auth: oneOf(
-        ['pubkey', 'psk'],
-        'pubkey',
-        'ipsec: certificates (certFile, keyFile, caFile) or a pre-shared key (pskFile)',
-      ),
-      certFile: str('', 'ipsec pubkey: our IKE certificate (PEM file path, normally a systemd credential)'),
-      keyFile: str('', 'ipsec pubkey: its private key (file path only; never the key in the config)'),
-      caFile: str('', "ipsec pubkey: the CA that signs the peer's certificate (file path)"),
-      pskFile: str('', 'ipsec psk: the file holding the pre-shared key (file path only; never the key in the config)'),
+      auth: section({
+        kind: oneOf(
+          ['pubkey', 'psk'],
+          'pubkey',
+          'ipsec: certificates (certFile, keyFile, caFile) or a pre-shared key (pskFile)',
+        ),
+        certFile: str('', 'ipsec pubkey: our IKE certificate (PEM file path, normally a systemd credential)'),
+        keyFile: str('', 'ipsec pubkey: its private key (file path only; never the key in the config)'),
+        caFile: str('', "ipsec pubkey: the CA that signs the peer's certificate (file path)"),
+        pskFile: str(
+          '',
+          'ipsec psk: the file holding the pre-shared key (file path only; never the key in the config)',
+        ),
+      }),
     }),
     health: section({
       enabled: bool(true, 'serve /healthz, /readyz, /metrics and /status on 127.0.0.1 (never on another address)'),

@@ -13,7 +13,7 @@ t.test('ipsec mode names every setting it still needs', async (t) => {
   const c = validateConfig({ line: { mode: 'ipsec', peer: '198.18.0.2' } });
   t.throws(() => ipsecLineConfig(c.line), {
     code: 'CONFIG_INVALID',
-    message: /line\.localId is required.*line\.remoteTs is required.*line\.certFile is required/,
+    message: /line\.localId is required.*line\.remoteTs is required.*line\.auth\.certFile is required/,
   });
 });
 
@@ -26,8 +26,7 @@ t.test('ipsec settings from file and environment become the service config; secr
         localId: 'clinic',
         remoteId: 'central',
         localTs: ['198.18.1.1/32'],
-        auth: 'psk',
-        pskFile: '/run/credentials/onshi-gateway.service/line.psk',
+        auth: { kind: 'psk', pskFile: '/run/credentials/onshi-gateway.service/line.psk' },
       },
     }),
   });
@@ -41,4 +40,29 @@ t.test('ipsec settings from file and environment become the service config; secr
     { code: 'CONFIG_INVALID' },
     'no secret setting',
   );
+});
+
+t.test("the lab's line section (the sandbox's shape) validates", async (t) => {
+  const c = validateConfig({
+    line: {
+      mode: 'ipsec',
+      vici: 'unix:///tmp/lab/clinic.vici',
+      name: 'oqs',
+      peer: '198.18.0.2',
+      localId: 'clinic.lab',
+      remoteId: 'central.lab',
+      proposals: ['aes256-sha256-modp2048'],
+      espProposals: ['aes256-sha256'],
+      dpdDelaySeconds: 2,
+      localTs: ['198.18.1.1/32'],
+      remoteTs: ['198.18.2.1/32'],
+      auth: { kind: 'pubkey', certFile: '/tmp/c.pem', keyFile: '/tmp/c.key', caFile: '/tmp/ca.pem' },
+    },
+  });
+  t.same(ipsecLineConfig(c.line).auth, {
+    kind: 'pubkey',
+    certFile: '/tmp/c.pem',
+    keyFile: '/tmp/c.key',
+    caFile: '/tmp/ca.pem',
+  });
 });

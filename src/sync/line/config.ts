@@ -50,11 +50,8 @@ export type LineConfig = IpsecLineConfig | IpVpnLineConfig;
 /** The `line` section as the config file holds it (src/core/config.ts: flat, every setting defaulted). */
 export type LineSettings = GatewayConfig['line'];
 
-const REQUIRED = {
-  common: ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs'],
-  pubkey: ['certFile', 'keyFile', 'caFile'],
-  psk: ['pskFile'],
-} as const;
+const REQUIRED = ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs'] as const;
+const REQUIRED_AUTH = { pubkey: ['certFile', 'keyFile', 'caFile'], psk: ['pskFile'] } as const;
 
 /**
  * The IPsec line's settings, checked for what ipsec mode needs (the schema cannot say "required
@@ -62,10 +59,11 @@ const REQUIRED = {
  * CONFIG_INVALID names every missing setting.
  */
 export function ipsecLineConfig(l: LineSettings): IpsecLineConfig {
-  const missing = [...REQUIRED.common, ...REQUIRED[l.auth]].filter((k) => {
-    const v = l[k];
-    return Array.isArray(v) ? v.length === 0 : v === '';
-  });
+  const a = l.auth;
+  const missing = [
+    ...REQUIRED.filter((k) => l[k].length === 0),
+    ...REQUIRED_AUTH[a.kind].filter((k) => a[k] === '').map((k) => `auth.${k}`),
+  ];
   if (missing.length > 0) {
     const problems = missing.map((k) => `line.${k} is required when line.mode is ipsec`);
     throw new OnshiError<ConfigErrorCode>('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
@@ -88,8 +86,8 @@ export function ipsecLineConfig(l: LineSettings): IpsecLineConfig {
     localTs: l.localTs,
     remoteTs: l.remoteTs,
     auth:
-      l.auth === 'pubkey'
-        ? { kind: 'pubkey', certFile: l.certFile, keyFile: l.keyFile, caFile: l.caFile }
-        : { kind: 'psk', pskFile: l.pskFile },
+      a.kind === 'pubkey'
+        ? { kind: 'pubkey', certFile: a.certFile, keyFile: a.keyFile, caFile: a.caFile }
+        : { kind: 'psk', pskFile: a.pskFile },
   };
 }
