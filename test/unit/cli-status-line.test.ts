@@ -51,3 +51,35 @@ t.test('ip-vpn: no tunnel line, the failing hop named', async (t) => {
   t.match(out, /line +down, ip-vpn, failing at next-hop/);
   t.notMatch(out, /tunnel/);
 });
+
+t.test('the admin dashboard: the tunnel and the failing hop in the line tile', async (t) => {
+  const { dashboardFields } = await import('../../src/admin/views.js');
+  const f = dashboardFields(
+    {
+      ...base,
+      line: {
+        state: 'down',
+        mode: 'ipsec',
+        failingHop: 'child-sa',
+        tunnel: {
+          ike: 'established',
+          child: 'down',
+          up: false,
+          since: base.now,
+          rekeys: 1,
+          bytesIn: 0,
+          bytesOut: 0,
+          packetsIn: 0,
+          packetsOut: 0,
+          reason: 'CHILD_SA oqs deleted',
+        },
+      },
+    },
+    'en',
+  );
+  t.match(
+    f.line?.text,
+    /IPsec: IKE established, CHILD_SA down, 1 rekeys \(CHILD_SA oqs deleted\) — failing at child-sa/,
+  );
+  t.equal(f.line?.tone, 'bad');
+});
