@@ -3,6 +3,7 @@
  * metrics, the admin dashboard and `onshi status`. No personal data: states, counts and times only.
  */
 import type { JobStatus } from '../sync/jobs.js';
+import type { TunnelView } from '../sync/line/service.js';
 
 export type { JobStatus };
 
@@ -76,23 +77,8 @@ export interface GatewayStatus {
   };
 }
 
-export interface TunnelStatus {
-  ike: 'down' | 'connecting' | 'established' | 'rekeying' | 'deleting';
-  child: 'down' | 'installing' | 'installed' | 'rekeying' | 'deleting';
-  /** the CHILD_SA carries traffic (installed or being rekeyed) */
-  up: boolean;
-  /** when the CHILD_SA (or, down, the outage) began */
-  since: string;
-  rekeys: number;
-  bytesIn: number;
-  bytesOut: number;
-  packetsIn: number;
-  packetsOut: number;
-  /** the last sign of life from the peer */
-  lastDpd?: string;
-  /** strongSwan's words for the last change */
-  reason?: string;
-}
+/** ipsec mode: the tunnel as strongSwan reports it (sync/line), and whether it carries traffic. */
+export type TunnelStatus = TunnelView;
 
 export interface OutboxStatus {
   depth: number;
