@@ -132,6 +132,15 @@ function fmtDuration(ms: number, lang: Lang): string {
 }
 
 /** The dashboard's values as display text and a tone: rendered into the page and pushed live. */
+/** The tunnel (ipsec mode) and the failing hop, in strongSwan's and the path check's own words. */
+function lineDetail(l: GatewayStatus['line']): string {
+  const tun = l.tunnel;
+  const tunnel = tun
+    ? ` — IPsec: IKE ${tun.ike}, CHILD_SA ${tun.child}, ${tun.rekeys} rekeys${tun.reason ? ` (${tun.reason})` : ''}`
+    : '';
+  return tunnel + (l.failingHop ? ` — failing at ${l.failingHop}` : '');
+}
+
 export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   const L = (k: MessageKey, p: Record<string, string | number> = {}): string => t(lang, k, p);
   const now = Date.parse(s.now);
@@ -147,7 +156,8 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   f.line = {
     text:
       L(`line.${s.line.state}` as MessageKey) +
-      (s.line.since ? ` (${L('line.since', { time: fmtTime(s.line.since) })})` : ''),
+      (s.line.since ? ` (${L('line.since', { time: fmtTime(s.line.since) })})` : '') +
+      lineDetail(s.line),
     tone: lineTone[s.line.state] ?? 'muted',
   };
   const readerName = s.reader.readers[0]?.name ?? '';

@@ -1,7 +1,7 @@
 /**
  * `onshi doctor`: checks what the gateway depends on and says what to do about each failure —
  * the state directory, disk space and SD-card write latency (fsync), pcscd and the reader, the
- * closed line and TLS to central, the clock against central's Date header, certificate expiries.
+ * closed line hop by hop (doctor-line.ts) and TLS to central, the clock against central's Date header, certificate expiries.
  * Exit code 1 when a check failed, 0 otherwise (warnings included).
  */
 import {
@@ -21,16 +21,11 @@ import { parseCliArgs } from './args.js';
 import type { GatewayConfig } from '../core/config.js';
 import { certificateExpiries, type CliContext, credentialPath, DEFAULT_CREDENTIALS_DIR } from './status.js';
 import { readTlsIdentity } from '../ops/tls-identity.js';
+import { type LineDoctorOptions, lineChecks } from './doctor-line.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+import type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
-export interface DoctorCheck {
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  /** what to do, for warn and fail */
-  fix?: string;
-}
+export type { CheckStatus, DoctorCheck } from './doctor-check.js';
 
 export interface DoctorOptions {
   config: GatewayConfig;
@@ -42,6 +37,8 @@ export interface DoctorOptions {
   /** number of 4 KiB write+fsync rounds for the latency check */
   writeRounds?: number;
   now?: () => number;
+  /** tests: the line checks' probes (charon, path, ping) */
+  line?: LineDoctorOptions;
 }
 
 const DAY = 86_400_000;
@@ -77,6 +74,8 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorCheck[]> {
     if (socketThere) add(await checkReader(cfg, o.listReaders ?? defaultListReaders));
   }
 
+  // The line hop by hop (IKE SA, CHILD SA, route, next hop, path MTU), then TLS to central and the clock.
+  for (const c of await lineChecks(cfg, o.line)) add(c);
   const tlsOpts = centralTls(cfg, creds);
   if ('error' in tlsOpts) {
     add({

@@ -117,8 +117,11 @@ export function formatStatus(s: GatewayStatus): string {
       'line',
       s.line.state +
         (s.line.since ? ` since ${s.line.since}` : '') +
-        (s.line.lastError ? ` (last error ${s.line.lastError})` : ''),
+        (s.line.lastError ? ` (last error ${s.line.lastError})` : '') +
+        (s.line.mode ? `, ${s.line.mode}` : '') +
+        (s.line.failingHop ? `, failing at ${s.line.failingHop}` : ''),
     ],
+    ...(s.line.tunnel ? [['tunnel', tunnelLine(s.line.tunnel, now)] as [string, string]] : []),
     [
       'outbox',
       s.outbox
@@ -152,6 +155,17 @@ export function formatStatus(s: GatewayStatus): string {
     `onshi-gateway ${s.version}, running since ${s.startedAt}\n` +
     rows.map(([k, v]) => `  ${k.padEnd(7)} ${v}`).join('\n') +
     '\n'
+  );
+}
+
+/** e.g. "up: IKE established, CHILD_SA installed since …, 2 rekeys, 12.3 kB in / 8.1 kB out, peer heard 4 s ago" */
+function tunnelLine(t: NonNullable<GatewayStatus['line']['tunnel']>, now: number): string {
+  const kb = (n: number): string => (n < 10_000 ? `${n} B` : `${(n / 1000).toFixed(1)} kB`);
+  return (
+    `${t.up ? 'up' : 'DOWN'}: IKE ${t.ike}, CHILD_SA ${t.child} since ${t.since}, ${t.rekeys} rekeys, ` +
+    `${kb(t.bytesIn)} in / ${kb(t.bytesOut)} out` +
+    (t.lastDpd ? `, peer heard ${ago(now - Date.parse(t.lastDpd))} ago` : '') +
+    (t.reason ? ` (${t.reason})` : '')
   );
 }
 

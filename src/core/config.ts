@@ -195,7 +195,10 @@ export const CONFIG_SCHEMA = Closed(
     }),
     admin: section({
       enabled: bool(true, 'serve the admin page (HTTPS, login required)'),
-      host: str('0.0.0.0', 'address the admin page listens on (the clinic LAN; it is TLS and login only)'),
+      host: str(
+        '127.0.0.1',
+        'address the admin page listens on: loopback, or the clinic LAN address set explicitly (never every address: nothing of the box may listen on the line; ipsec mode refuses it)',
+      ),
       port: int(8443, 0, 65535, 'admin page port (HTTPS)'),
       sessionIdleMinutes: int(30, 1, 1440, 'an admin session ends after this long without a request'),
       sessionMaxHours: int(12, 1, 72, 'an admin session ends this long after login, used or not'),
@@ -280,6 +283,58 @@ export const CONFIG_SCHEMA = Closed(
         365,
         'how long the record of an answered request is kept (it stops a restart answering twice)',
       ),
+    }),
+    line: section({
+      mode: oneOf(
+        ['ip-vpn', 'ipsec'],
+        'ip-vpn',
+        "how this box reaches central: ip-vpn = the carrier's router owns the tunnel (the gateway checks the path hop by hop); ipsec = the gateway drives strongSwan through VICI (see docs/line.md)",
+      ),
+      vici: str('unix:///var/run/charon.vici', "ipsec: charon's VICI socket", { pattern: '^unix://' }),
+      name: str('oqs', "ipsec: the connection's and CHILD_SA's name in charon", { pattern: '^[A-Za-z0-9_-]{1,32}$' }),
+      peer: str('', "ipsec (required): the OQS connection service's IKE address or name"),
+      local: str('', 'ipsec: our outer address; empty = any'),
+      localId: str('', 'ipsec (required): our IKE identity'),
+      remoteId: str('', "ipsec (required): the peer's IKE identity"),
+      proposals: Defaulted(
+        ['aes256-sha256-modp2048'],
+        Type.Array(Type.String({ minLength: 1 }), {
+          minItems: 1,
+          maxItems: 16,
+          description: 'ipsec: IKE proposals, strongSwan syntax (comma-separated in the environment)',
+        }),
+      ),
+      espProposals: Defaulted(
+        ['aes256-sha256'],
+        Type.Array(Type.String({ minLength: 1 }), {
+          minItems: 1,
+          maxItems: 16,
+          description: 'ipsec: ESP proposals, strongSwan syntax',
+        }),
+      ),
+      dpdDelaySeconds: int(10, 1, 604800, 'ipsec: dead peer detection interval'),
+      ikeRekeySeconds: int(14400, 60, 604800, 'ipsec: IKE_SA rekey time'),
+      childRekeySeconds: int(3600, 1, 604800, 'ipsec: CHILD_SA rekey time'),
+      localTs: list(
+        Type.String({ minLength: 1 }),
+        16,
+        "ipsec (required): our side's traffic selectors (CIDR; the gateway's inner address). Nothing of the box may listen there",
+      ),
+      remoteTs: list(Type.String({ minLength: 1 }), 16, "ipsec (required): central's networks (CIDR)"),
+      auth: section({
+        kind: oneOf(
+          ['pubkey', 'psk'],
+          'pubkey',
+          'ipsec: certificates (certFile, keyFile, caFile) or a pre-shared key (pskFile)',
+        ),
+        certFile: str('', 'ipsec pubkey: our IKE certificate (PEM file path, normally a systemd credential)'),
+        keyFile: str('', 'ipsec pubkey: its private key (file path only; never the key in the config)'),
+        caFile: str('', "ipsec pubkey: the CA that signs the peer's certificate (file path)"),
+        pskFile: str(
+          '',
+          'ipsec psk: the file holding the pre-shared key (file path only; never the key in the config)',
+        ),
+      }),
     }),
     health: section({
       enabled: bool(true, 'serve /healthz, /readyz, /metrics and /status on 127.0.0.1 (never on another address)'),

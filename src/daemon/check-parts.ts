@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { Service } from '../core/service.js';
 import type { CentralClient } from '../sync/central-client.js';
 import { LinkMonitor } from '../sync/link.js';
+import type { LineService } from '../sync/line/service.js';
 import { OutboxRelay } from '../sync/relay.js';
 import { RetryBudget } from '../sync/retry-budget.js';
 import { BatchRunner } from '../checks/batch-runner.js';
@@ -26,6 +27,8 @@ export interface CheckPartsDeps {
   central: CentralClient;
   events: EventHub;
   logger: Logger;
+  /** the line (both modes): its tunnel edges drive the monitor; a failed probe runs its path check */
+  line?: LineService;
 }
 
 export class CheckParts implements Service {
@@ -43,8 +46,10 @@ export class CheckParts implements Service {
     const o = config.outage;
     const backoff = { baseMs: o.backoffBaseMs, capMs: o.backoffCapMs };
     const timeoutMs = config.central.timeoutMs;
+    // A failed probe runs the line's path check, which names the failing hop.
+    const guard = d.line ? d.line.guardProbe.bind(d.line) : (p: (deadline: number) => Promise<void>) => p;
     this.link = new LinkMonitor({
-      probe: (deadline) => central.probe({ deadline }),
+      probe: guard((deadline) => central.probe({ deadline })),
       failureThreshold: o.failureThreshold,
       slowMs: o.slowMs,
       probeIntervalMs: o.probeIntervalMs,
@@ -107,8 +112,9 @@ export class CheckParts implements Service {
   }
 
   start(): void {
-    this.d.events.publish('line', 'line.state', { ...this.link.status() }, { retain: true });
     this.link.start();
+    this.d.line?.drive(this.link);
+    this.d.events.publish('line', 'line.state', { ...this.link.status() }, { retain: true });
     this.relay.start();
     this.batchRunner.start();
   }

@@ -24,6 +24,7 @@ import { AuditRecorder } from './audit.js';
 import { CheckParts } from './check-parts.js';
 import { createJobs, defineJobs } from './jobs.js';
 import { Lifecycle } from './lifecycle.js';
+import { createLine, reportLine } from './line.js';
 import { centralPart, logRingPart, readerPart, storePart, tokenAuditPart } from './parts.js';
 import { prepare, type StartupErrorCode } from './prepare.js';
 import {
@@ -77,6 +78,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   // Refusals first (an insecure listen address, a missing file, a bad schedule): nothing runs yet.
   const { secrets, clients } = prepare(config, logger);
   const jobs = createJobs(config, { logger, revocation: secrets.jpkiCas.length > 0 });
+  const line = createLine(config, secrets);
   const notifier = opts.notifier ?? createNotifier();
   const events = new EventHub();
   const alerts: StatusAlert[] = [];
@@ -88,7 +90,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const store = await life.use(storePart(config, { logger, events, alerts }));
     const central = await life.use(centralPart(config, secrets));
     const reader = await life.use(readerPart(config, { logger, events }));
-    const parts = await life.start(new CheckParts({ config, store, central, events, logger }));
+    reportLine(line, { logger, events, store });
+    await life.start(line);
+    const parts = await life.start(new CheckParts({ config, store, central, events, logger, line }));
     const { rechecks, outage } = parts;
     await life.use(tokenAuditPart(clients, store, logger));
     const { centralCert, jpkiCas } = secrets;
@@ -98,7 +102,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const certificates = centralCertificates(centralCert, secrets.centralCa);
     const snapshot = { version: VERSION, startedAt: new Date().toISOString(), config, store, central, reader };
     const status = {
-      status: (): DaemonStatus => buildStatus({ ...snapshot, ...parts, jobs, certificates, alerts, servers }),
+      status: (): DaemonStatus => buildStatus({ ...snapshot, ...parts, line, jobs, certificates, alerts, servers }),
     };
     const metrics = await life.use(metricsPart(status, VERSION));
     await life.use(tlsPart(config, logger, servers));

@@ -7,6 +7,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BlockList, isIP, isIPv6 } from 'node:net';
 import { OnshiError } from '../core/errors.js';
 import type { GatewayConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -14,7 +15,7 @@ import { institutionCodeWarning } from '../oqs/index.js';
 import { loadCaBundle } from '../checks/card-cert.js';
 import { ClientStore } from '../api/tokens.js';
 
-export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN';
+export type StartupErrorCode = 'STARTUP_FILE_MISSING' | 'STARTUP_INSECURE_LISTEN' | 'STARTUP_LISTEN_ON_LINE';
 
 export interface Secrets {
   centralCa: Buffer;
@@ -77,8 +78,42 @@ export interface Prepared {
   clients: ClientStore;
 }
 
+const ANY_ADDRESS = /^(0\.0\.0\.0|::|\[::\]|::0|)$/;
+
+/**
+ * ipsec mode: nothing of the box may listen where the tunnel arrives. The listeners (the API and the
+ * admin page; health is loopback only, the file exchange is folders) must not bind to every address
+ * nor to an address of our side of the tunnel (line.localTs). The names of those that do.
+ */
+export function listenersOnLine(config: GatewayConfig): string[] {
+  if (config.line.mode !== 'ipsec') return [];
+  const inner = new BlockList();
+  for (const cidr of config.line.localTs) {
+    const [addr = '', bits] = cidr.split('/');
+    const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
+    if (isIP(addr)) inner.addSubnet(addr, bits === undefined ? (type === 'ipv6' ? 128 : 32) : Number(bits), type);
+  }
+  const hosts: [string, string, boolean][] = [
+    ['api.host', config.api.host, true],
+    ['admin.host', config.admin.host, config.admin.enabled],
+  ];
+  return hosts
+    .filter(
+      ([, host, on]) =>
+        on && (ANY_ADDRESS.test(host) || (isIP(host) > 0 && inner.check(host, isIPv6(host) ? 'ipv6' : 'ipv4'))),
+    )
+    .map(([name, host]) => `${name} ${host || '(every address)'}`);
+}
+
 /** The refusals and reads that come before any start step. */
 export function prepare(config: GatewayConfig, logger: Logger): Prepared {
+  const onLine = listenersOnLine(config);
+  if (onLine.length > 0)
+    throw new OnshiError<StartupErrorCode>(
+      'STARTUP_LISTEN_ON_LINE',
+      `${onLine.join(' and ')} would accept connections arriving through the IPsec tunnel; bind to the clinic LAN address (or loopback) instead`,
+      { details: { listeners: onLine } },
+    );
   if (!apiUsesTls(config) && !LOOPBACK.test(config.api.host))
     throw new OnshiError<StartupErrorCode>(
       'STARTUP_INSECURE_LISTEN',

@@ -9,6 +9,7 @@ import type { GatewayConfig } from '../core/config.js';
 import type { CentralClient } from '../sync/central-client.js';
 import type { JobsService } from '../sync/jobs.js';
 import type { LinkMonitor, LinkStatus } from '../sync/link.js';
+import type { LineService } from '../sync/line/service.js';
 import type { OutboxRelay } from '../sync/relay.js';
 import type { RetryBudget } from '../sync/retry-budget.js';
 import type { ReaderManager } from '../reader/index.js';
@@ -71,6 +72,7 @@ export interface StatusParts {
   central: CentralClient;
   reader: ReaderManager | undefined;
   link: LinkMonitor;
+  line: LineService;
   relay: OutboxRelay<EligibilityWrite>;
   budget: RetryBudget;
   jobs: JobsService;
@@ -133,6 +135,7 @@ export function buildStatus(p: StatusParts): DaemonStatus {
       since: l.since.toISOString(),
       ...(l.lastSuccessAt ? { lastOkAt: l.lastSuccessAt.toISOString() } : {}),
       ...(l.lastFailureCode ? { lastError: l.lastFailureCode } : {}),
+      ...p.line.report(),
     },
     link: linkView(l),
     outbox: {

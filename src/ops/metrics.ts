@@ -243,6 +243,19 @@ export class GatewayMetrics {
     const link = r.gauge('onshi_link_state', 'state of the closed line to central (1 for the current state)', [
       'state',
     ]);
+    // ipsec mode only (absent in ip-vpn mode, where the carrier's router owns the tunnel)
+    const tunnelUp = r.gauge('onshi_tunnel_up', '1 when the IPsec CHILD_SA carries traffic (ipsec mode)');
+    const tunnelRekeys = r.gauge('onshi_tunnel_rekeys', 'IKE_SA and CHILD_SA rekeys since the gateway started');
+    const tunnelBytes = r.gauge('onshi_tunnel_bytes', 'bytes through the tunnel since the gateway started', [
+      'direction',
+    ]);
+    const tunnelPackets = r.gauge('onshi_tunnel_packets', 'packets through the tunnel since the gateway started', [
+      'direction',
+    ]);
+    const tunnelDpd = r.gauge(
+      'onshi_tunnel_last_dpd_seconds',
+      'seconds since the last sign of life from the IPsec peer (ESP in or DPD)',
+    );
     const reader = r.gauge('onshi_reader_state', 'state of the card reader (1 for the current state)', ['state']);
     const card = r.gauge('onshi_card_present', 'a card is in a reader');
     const cacheEntries = r.gauge('onshi_cache_entries', 'entries in the eligibility cache');
@@ -286,6 +299,17 @@ export class GatewayMetrics {
         );
       }
       for (const st of LINK_STATES) link.set({ state: st }, s.line.state === st ? 1 : 0);
+      const tun = s.line.tunnel;
+      if (tun) {
+        tunnelUp.set(undefined, tun.up ? 1 : 0);
+        tunnelRekeys.set(undefined, tun.rekeys);
+        tunnelBytes.set({ direction: 'in' }, tun.bytesIn);
+        tunnelBytes.set({ direction: 'out' }, tun.bytesOut);
+        tunnelPackets.set({ direction: 'in' }, tun.packetsIn);
+        tunnelPackets.set({ direction: 'out' }, tun.packetsOut);
+        if (tun.lastDpd) tunnelDpd.set(undefined, Math.max(0, (Date.parse(s.now) - Date.parse(tun.lastDpd)) / 1000));
+        else tunnelDpd.reset();
+      }
       for (const st of READER_STATES) reader.set({ state: st }, s.reader.state === st ? 1 : 0);
       card.set(undefined, s.card.present ? 1 : 0);
       if (s.cache) cacheEntries.set(undefined, s.cache.entries);

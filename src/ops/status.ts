@@ -3,6 +3,7 @@
  * metrics, the admin dashboard and `onshi status`. No personal data: states, counts and times only.
  */
 import type { JobStatus } from '../sync/jobs.js';
+import type { TunnelView } from '../sync/line/service.js';
 
 export type { JobStatus };
 
@@ -41,6 +42,15 @@ export interface GatewayStatus {
     lastOkAt?: string;
     /** an error code (e.g. CENTRAL_TIMEOUT), never a message with data in it */
     lastError?: string;
+    /** how the box reaches central (config line.mode) */
+    mode?: 'ip-vpn' | 'ipsec';
+    /** the first hop that failed: ike-sa / child-sa (ipsec, tunnel down), else dns, route, next-hop, tls */
+    failingHop?: string;
+    /** the last path check, hop by hop (after a failed probe) */
+    hops?: { hop: string; ok: boolean; detail: string }[];
+    checkedAt?: string;
+    /** ipsec mode: the tunnel as strongSwan reports it */
+    tunnel?: TunnelStatus;
   };
   /** absent in a snapshot made without the store (e.g. `onshi status` with the daemon stopped) */
   outbox?: { depth: number; oldestAt?: string } & Partial<OutboxStatus>;
@@ -66,6 +76,9 @@ export interface GatewayStatus {
     overflowCloses?: number;
   };
 }
+
+/** ipsec mode: the tunnel as strongSwan reports it (sync/line), and whether it carries traffic. */
+export type TunnelStatus = TunnelView;
 
 export interface OutboxStatus {
   depth: number;

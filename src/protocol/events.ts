@@ -12,7 +12,7 @@ export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 /** The event names (the `event` field) of each topic. */
 export const EVENT_NAMES = {
-  line: ['line.state'],
+  line: ['line.state', 'line.tunnel'],
   outbox: ['outbox.replayed', 'outbox.dead', 'outbox.drained', 'outbox.alert', 'store.alert'],
   reconciliation: ['reconciliation.added', 'reconciliation.handled'],
   reader: ['reader.state'],

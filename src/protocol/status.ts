@@ -15,6 +15,21 @@ const alert = Type.Object({
   details: opt(Dict(Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
 });
 
+const JOB = Type.Object({
+  name: str(),
+  schedule: str('cron expression (Asia/Tokyo)'),
+  running: Type.Boolean(),
+  nextRunAt: opt(str()),
+  lastResult: opt(
+    Type.Object({
+      at: str(),
+      ok: Type.Boolean(),
+      code: opt(str('the error code, when it failed')),
+      durationMs: Type.Number(),
+    }),
+  ),
+});
+
 export const STATUS_SCHEMA = Type.Object(
   {
     version: str(),
@@ -33,6 +48,28 @@ export const STATUS_SCHEMA = Type.Object(
       since: opt(str()),
       lastOkAt: opt(str()),
       lastError: opt(str('an error code, never a message with data in it')),
+      mode: opt(StringEnum(['ip-vpn', 'ipsec'])),
+      failingHop: opt(str('the first hop that failed: ike-sa, child-sa, dns, route, next-hop, tls')),
+      hops: opt(Type.Array(Type.Object({ hop: str(), ok: Type.Boolean(), detail: str() }))),
+      checkedAt: opt(str()),
+      tunnel: opt(
+        Type.Object(
+          {
+            ike: StringEnum(['down', 'connecting', 'established', 'rekeying', 'deleting']),
+            child: StringEnum(['down', 'installing', 'installed', 'rekeying', 'deleting']),
+            up: Type.Boolean(),
+            since: str(),
+            rekeys: int(),
+            bytesIn: int(),
+            bytesOut: int(),
+            packetsIn: int(),
+            packetsOut: int(),
+            lastDpd: opt(str('the last sign of life from the peer')),
+            reason: opt(str("strongSwan's words for the last change")),
+          },
+          { description: 'ipsec mode: the tunnel as strongSwan reports it' },
+        ),
+      ),
     }),
     outbox: Type.Object({
       depth: int(),
@@ -82,6 +119,7 @@ export const STATUS_SCHEMA = Type.Object(
       staleForMs: opt(Type.Number()),
     }),
     retryBudget: Type.Object({ requests: int(), retries: int(), refused: int(), tokens: Type.Number() }),
+    jobs: Type.Array(JOB, { description: 'the scheduled jobs: schedule, next run, last result' }),
   },
   { description: "the gateway's state: line, outbox, reader, certificates, alerts, API" },
 );

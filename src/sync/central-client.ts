@@ -5,6 +5,7 @@
  */
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ConnectionOptions } from 'node:tls';
 import { OnshiError } from '../core/errors.js';
 import {
   decodeBatchReceiptJson,
@@ -22,6 +23,7 @@ import {
 } from '../oqs/index.js';
 import type { QualificationRequest, QualificationResponse } from '../oqs/types.js';
 import { WEB_API_PATHS } from '../oqs/web-api.js';
+import { tlsHandshake } from './line/ip-vpn.js';
 
 export type CentralErrorCode =
   | 'CENTRAL_UNREACHABLE' // no connection (refused, reset before an answer, DNS, route)
@@ -90,15 +92,7 @@ export class CentralClient {
   constructor(private readonly opts: CentralClientOptions) {
     this.base = new URL(opts.url);
     this.maxBytes = opts.maxResponseBytes ?? 4 * 1024 * 1024;
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: 16,
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      minVersion: 'TLSv1.2',
-      ...(opts.servername ? { servername: opts.servername } : {}),
-    });
+    this.agent = new Agent({ keepAlive: true, maxSockets: 16, ...this.tlsOptions() });
   }
 
   close(): void {
@@ -195,16 +189,37 @@ export class CentralClient {
   }
 
   /**
-   * The link probe: one real round trip through mutual TLS to central's login (the cached idToken
-   * would answer without touching the line). The new token is not kept; the current one stays.
+   * The link probe: one mutual-TLS handshake with central, closed without a request. It proves the
+   * line, central's TLS front and our certificate without a login (a login against the real OQS is an
+   * authentication every time); logins happen only when a request needs a token.
    */
-  async probe(call: CallOptions): Promise<void> {
-    const a = await this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline);
-    if (a.status === 401 || a.status === 403)
-      throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, {
-        details: { status: a.status },
+  async probe(call: Pick<CallOptions, 'deadline'>): Promise<void> {
+    const budget = Math.min(call.deadline - Date.now(), this.opts.timeoutMs);
+    if (budget <= 0) throw new CentralError('CENTRAL_TIMEOUT', 'no time left before the deadline', { retryable: true });
+    const hop = await tlsHandshake(
+      this.base.hostname.replace(/^\[|\]$/g, ''),
+      Number(this.base.port || 443),
+      this.tlsOptions(),
+      budget,
+    );
+    if (hop.ok) return;
+    if (hop.code === 'ETIMEDOUT')
+      throw new CentralError('CENTRAL_TIMEOUT', `no TLS handshake with central within ${budget} ms`, {
+        retryable: true,
       });
-    checkStatus(a);
+    throw mapSocketError(Object.assign(new Error(hop.detail), { code: hop.code }), false);
+  }
+
+  /** The TLS options every connection to central uses (the path check's handshake too). */
+  tlsOptions(): ConnectionOptions {
+    const o = this.opts;
+    return {
+      ca: o.ca,
+      cert: o.cert,
+      key: o.key,
+      minVersion: 'TLSv1.2',
+      ...(o.servername ? { servername: o.servername } : {}),
+    };
   }
 
   private loginBody(): Buffer {

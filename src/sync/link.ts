@@ -9,6 +9,11 @@
  *   (Retry-After). Live checks do not wait on central at all (they are answered from the cache),
  *   the relay pauses, and only the probe goes out, with full-jitter backoff (1 s … 30 s). The
  *   first probe that succeeds closes the breaker.
+ *
+ * Where the gateway terminates the tunnel itself (IPsec), the line says so first: `lineDown` opens
+ * the breaker at once, before any request fails, and holds it (no probe: nothing can pass the
+ * tunnel) until `lineUp`, which probes at once; that probe's success closes the breaker and the relay
+ * replays.
  */
 import { EventEmitter } from 'node:events';
 import { fullJitter, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff.js';
@@ -31,7 +36,7 @@ export interface LinkStatus {
 }
 
 export interface LinkOptions {
-  /** one cheap authenticated round trip to central; throws on failure */
+  /** one cheap exchange with central that costs it no login (a TLS handshake); throws on failure */
   probe(deadline: number): Promise<void>;
   failureThreshold?: number;
   /** an answer slower than this makes the line degraded */
@@ -80,6 +85,8 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   private probeAttempt = 0;
   private probing = false;
   private running = false;
+  /** the line's own account of why it is down (IPsec CHILD_SA gone); no probe while set */
+  private lineHeld: string | undefined;
 
   constructor(opts: LinkOptions) {
     super();
@@ -127,6 +134,8 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
     this.st.lastSuccessAt = now;
     this.st.lastLatencyMs = Math.round(latencyMs);
     delete this.st.retryAfterUntil;
+    // An answer that was in flight when the tunnel went down: only the line says when it is back.
+    if (this.lineHeld !== undefined) return;
     this.probeAttempt = 0;
     if (latencyMs > this.o.slowMs)
       this.transition('degraded', `central answered in ${Math.round(latencyMs)} ms (slow above ${this.o.slowMs} ms)`);
@@ -141,6 +150,7 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
     this.st.consecutiveFailures++;
     this.st.lastFailureAt = now;
     this.st.lastFailureCode = f.code;
+    if (this.lineHeld !== undefined) return; // already down, for the line's own reason
     const retryAfterMs = typeof f.details?.retryAfterMs === 'number' ? f.details.retryAfterMs : undefined;
     if (retryAfterMs !== undefined && retryAfterMs > 0) {
       this.st.retryAfterUntil = new Date(now.getTime() + retryAfterMs);
@@ -156,6 +166,29 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
       this.transition('degraded', `${this.st.consecutiveFailures} failure(s) (last: ${f.code})`);
       this.schedule(0); // settle it now rather than on the next patient
     }
+  }
+
+  /**
+   * The tunnel itself went down (strongSwan's reason): the breaker opens now, before any request
+   * fails, and no probe goes out until `lineUp`.
+   */
+  lineDown(reason: string): void {
+    this.lineHeld = reason;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    delete this.st.nextProbeAt;
+    this.st.lastFailureAt = new Date();
+    this.st.lastFailureCode = 'LINE_DOWN';
+    this.transition('down', `line down: ${reason}`);
+  }
+
+  /** The tunnel is back: probe at once (its success closes the breaker; the relay then replays). */
+  lineUp(reason: string): void {
+    const wasHeld = this.lineHeld !== undefined;
+    this.lineHeld = undefined;
+    if (wasHeld) this.st.reason = `line up (${reason}): probing central`;
+    this.probeAttempt = 0;
+    this.schedule(0);
   }
 
   /** Probe now (e.g. staff pressed "retry" or the relay has work); no-op while a probe runs. */
@@ -174,7 +207,7 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   }
 
   private schedule(delayMs: number): void {
-    if (!this.running) return;
+    if (!this.running || this.lineHeld !== undefined) return;
     clearTimeout(this.timer);
     const notBefore = this.st.retryAfterUntil ? this.st.retryAfterUntil.getTime() - Date.now() : 0;
     const delay = Math.max(delayMs, notBefore, 0);
@@ -184,7 +217,7 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   }
 
   private async runProbe(): Promise<void> {
-    if (this.probing || !this.running) return;
+    if (this.probing || !this.running || this.lineHeld !== undefined) return;
     // While up with recent successful traffic there is nothing to learn.
     if (
       this.st.state === 'up' &&
@@ -199,9 +232,11 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
     try {
       await this.o.probe(Date.now() + this.o.probeTimeoutMs);
       this.probing = false;
+      if (this.lineHeld !== undefined) return;
       this.recordSuccess(performance.now() - started);
     } catch (e) {
       this.probing = false;
+      if (this.lineHeld !== undefined) return; // the line went down meanwhile: it has said why
       const code = (e as { code?: unknown }).code;
       const details = (e as { details?: Record<string, unknown> }).details;
       this.recordFailure({ code: typeof code === 'string' ? code : 'PROBE_FAILED', ...(details ? { details } : {}) });

@@ -23,6 +23,7 @@ const STEPS = [
   'store',
   'central',
   'reader',
+  'line',
   'checks',
   'token-audit',
   'jobs',

@@ -101,6 +101,33 @@ t.test('gateway metrics: checks recorded, states read from the status source at 
   t.match(text, /onshi_link_state\{state="up"\} 0\n/);
   t.match(text, /onshi_reader_state\{state="pcscd_down"\} 1\n/);
   t.match(text, /onshi_outbox_oldest_age_seconds 0\n/);
+  t.notMatch(text, /^onshi_tunnel_up /m, 'ip-vpn mode: no tunnel series');
+  s = status({
+    now: '2026-05-01T09:00:00.000Z',
+    line: {
+      state: 'up',
+      mode: 'ipsec',
+      tunnel: {
+        ike: 'established',
+        child: 'installed',
+        up: true,
+        since: '2026-05-01T08:00:00.000Z',
+        rekeys: 3,
+        bytesIn: 5000,
+        bytesOut: 7000,
+        packetsIn: 50,
+        packetsOut: 70,
+        lastDpd: '2026-05-01T08:59:48.000Z',
+      },
+    },
+  });
+  text = await m.render();
+  t.match(text, /onshi_tunnel_up 1\n/);
+  t.match(text, /onshi_tunnel_rekeys 3\n/);
+  t.match(text, /onshi_tunnel_bytes\{direction="in"\} 5000\n/);
+  t.match(text, /onshi_tunnel_bytes\{direction="out"\} 7000\n/);
+  t.match(text, /onshi_tunnel_packets\{direction="out"\} 70\n/);
+  t.match(text, /onshi_tunnel_last_dpd_seconds 12\n/);
   // every sample line parses as name{labels} value
   for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
     t.match(

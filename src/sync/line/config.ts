@@ -2,9 +2,11 @@
  * The `line` section of the config: how this box reaches central. `ip-vpn`: the carrier's router
  * owns the tunnel and the gateway checks the path hop by hop. `ipsec`: the gateway drives strongSwan
  * through VICI. Secrets are never in the config: certificate, key and PSK are *file paths*, normally
- * systemd credentials ($CREDENTIALS_DIRECTORY/…). The lead folds LINE_CONFIG_SCHEMA into the config
- * schema (src/core/config.ts); this module has no other dependency on it.
+ * systemd credentials ($CREDENTIALS_DIRECTORY/…). The settings are defined with the rest of the config
+ * (src/core/config.ts, `line`); this module turns them into what the IPsec line service takes.
  */
+import type { ConfigErrorCode, GatewayConfig } from '../../core/config.js';
+import { OnshiError } from '../../core/errors.js';
 
 export type LineMode = 'ip-vpn' | 'ipsec';
 
@@ -45,68 +47,47 @@ export interface IpVpnLineConfig {
 
 export type LineConfig = IpsecLineConfig | IpVpnLineConfig;
 
-export const LINE_DEFAULTS = {
-  mode: 'ip-vpn',
-  vici: 'unix:///var/run/charon.vici',
-  name: 'oqs',
-  proposals: ['aes256-sha256-modp2048'],
-  espProposals: ['aes256-sha256'],
-  dpdDelaySeconds: 10,
-  ikeRekeySeconds: 14_400,
-  childRekeySeconds: 3_600,
-} as const;
+/** The `line` section as the config file holds it (src/core/config.ts: flat, every setting defaulted). */
+export type LineSettings = GatewayConfig['line'];
 
-const stringList = { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } as const;
-const seconds = (min: number, def: number, description: string) =>
-  ({ type: 'integer', minimum: min, maximum: 86_400 * 7, default: def, description }) as const;
+const REQUIRED = ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs'] as const;
+const REQUIRED_AUTH = { pubkey: ['certFile', 'keyFile', 'caFile'], psk: ['pskFile'] } as const;
 
-/** A JSON Schema fragment (draft 2020-12 / Ajv) for `line`. */
-export const LINE_CONFIG_SCHEMA = {
-  type: 'object',
-  description: 'How this box reaches central: the carrier IP-VPN router, or IPsec+IKE driven through strongSwan',
-  properties: {
-    mode: { enum: ['ip-vpn', 'ipsec'], default: LINE_DEFAULTS.mode },
-    vici: { type: 'string', pattern: '^unix://', default: LINE_DEFAULTS.vici, description: "charon's VICI socket" },
-    name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$', default: LINE_DEFAULTS.name },
-    peer: { type: 'string', minLength: 1, description: "the OQS connection service's IKE address or name" },
-    local: { type: 'string', minLength: 1, description: 'our outer address (default: any)' },
-    localId: { type: 'string', minLength: 1, description: 'our IKE identity' },
-    remoteId: { type: 'string', minLength: 1, description: "the peer's IKE identity" },
-    proposals: { ...stringList, default: LINE_DEFAULTS.proposals },
-    espProposals: { ...stringList, default: LINE_DEFAULTS.espProposals },
-    dpdDelaySeconds: seconds(1, LINE_DEFAULTS.dpdDelaySeconds, 'dead peer detection interval'),
-    ikeRekeySeconds: seconds(60, LINE_DEFAULTS.ikeRekeySeconds, 'IKE_SA rekey time'),
-    childRekeySeconds: seconds(1, LINE_DEFAULTS.childRekeySeconds, 'CHILD_SA rekey time'),
-    localTs: { ...stringList, description: "our side's traffic selectors (CIDR)" },
-    remoteTs: { ...stringList, description: "central's networks (CIDR)" },
-    auth: {
-      oneOf: [
-        {
-          type: 'object',
-          properties: {
-            kind: { const: 'pubkey' },
-            certFile: { type: 'string', minLength: 1 },
-            keyFile: { type: 'string', minLength: 1 },
-            caFile: { type: 'string', minLength: 1 },
-          },
-          required: ['kind', 'certFile', 'keyFile', 'caFile'],
-          additionalProperties: false,
-        },
-        {
-          type: 'object',
-          properties: { kind: { const: 'psk' }, pskFile: { type: 'string', minLength: 1 } },
-          required: ['kind', 'pskFile'],
-          additionalProperties: false,
-        },
-      ],
-      description: 'file paths only (systemd credentials); never a secret in the config',
-    },
-  },
-  required: ['mode'],
-  // ipsec needs its peer, identities, selectors and credentials (an if/then without the `then` key)
-  anyOf: [
-    { properties: { mode: { const: 'ip-vpn' } } },
-    { required: ['peer', 'localId', 'remoteId', 'localTs', 'remoteTs', 'auth'] },
-  ],
-  additionalProperties: false,
-} as const;
+/**
+ * The IPsec line's settings, checked for what ipsec mode needs (the schema cannot say "required
+ * when mode is ipsec" and keep every setting defaulted for the environment overrides).
+ * CONFIG_INVALID names every missing setting.
+ */
+export function ipsecLineConfig(l: LineSettings): IpsecLineConfig {
+  const a = l.auth;
+  const missing = [
+    ...REQUIRED.filter((k) => l[k].length === 0),
+    ...REQUIRED_AUTH[a.kind].filter((k) => a[k] === '').map((k) => `auth.${k}`),
+  ];
+  if (missing.length > 0) {
+    const problems = missing.map((k) => `line.${k} is required when line.mode is ipsec`);
+    throw new OnshiError<ConfigErrorCode>('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  return {
+    mode: 'ipsec',
+    vici: l.vici,
+    name: l.name,
+    peer: l.peer,
+    ...(l.local ? { local: l.local } : {}),
+    localId: l.localId,
+    remoteId: l.remoteId,
+    proposals: l.proposals,
+    espProposals: l.espProposals,
+    dpdDelaySeconds: l.dpdDelaySeconds,
+    ikeRekeySeconds: l.ikeRekeySeconds,
+    childRekeySeconds: l.childRekeySeconds,
+    localTs: l.localTs,
+    remoteTs: l.remoteTs,
+    auth:
+      a.kind === 'pubkey'
+        ? { kind: 'pubkey', certFile: a.certFile, keyFile: a.keyFile, caFile: a.caFile }
+        : { kind: 'psk', pskFile: a.pskFile },
+  };
+}

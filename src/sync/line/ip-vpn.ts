@@ -123,21 +123,34 @@ export async function checkIpVpnPath(
   return summarize(hops);
 }
 
-function tlsHandshake(host: string, port: number, opts: ConnectionOptions, timeoutMs: number): Promise<HopResult> {
+/**
+ * One TLS handshake with central, our client certificate offered, closed without a request: what the
+ * link probe and the path check use, so neither costs central a login.
+ */
+export function tlsHandshake(
+  host: string,
+  port: number,
+  opts: ConnectionOptions,
+  timeoutMs: number,
+): Promise<HopResult & { code?: string }> {
   return new Promise((resolve) => {
     const s = tlsConnect({ host, port, ...(isIP(host) ? {} : { servername: host }), ...opts });
-    const done = (r: HopResult): void => {
+    const done = (r: HopResult & { code?: string }): void => {
       clearTimeout(timer);
       s.destroy();
       resolve(r);
     };
     const timer = setTimeout(
-      () => done({ hop: 'tls', ok: false, detail: `no handshake within ${timeoutMs} ms` }),
-      timeoutMs,
+      () => done({ hop: 'tls', ok: false, detail: `no handshake within ${timeoutMs} ms`, code: 'ETIMEDOUT' }),
+      Math.max(0, timeoutMs),
     );
     s.once('secureConnect', () =>
-      done({ hop: 'tls', ok: true, detail: `${s.getProtocol() ?? 'TLS'} with ${host}:${port}` }),
+      s.authorized
+        ? done({ hop: 'tls', ok: true, detail: `${s.getProtocol() ?? 'TLS'} with ${host}:${port}` })
+        : done({ hop: 'tls', ok: false, detail: String(s.authorizationError), code: 'ERR_TLS_CERT' }),
     );
-    s.once('error', (e: NodeJS.ErrnoException) => done({ hop: 'tls', ok: false, detail: e.code ?? e.message }));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      done({ hop: 'tls', ok: false, detail: e.code ?? e.message, code: e.code ?? e.message }),
+    );
   });
 }
