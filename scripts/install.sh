@@ -257,14 +257,19 @@ random_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; echo; }
 random_token() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
 
 # The config: never overwritten. A new one holds every setting with its default (written by the
-# gateway's own schema, so it is valid by construction) and the appliance's state directory.
+# gateway's own schema, so it is valid by construction) and the appliance's state directory. The
+# admin page listens on the clinic LAN address only (never every address: nothing of the box may
+# listen on the line), or on loopback when no LAN address is found.
 write_config() {
-  local dest; dest="$(at "$ETC/config.json")"
+  local dest lan; dest="$(at "$ETC/config.json")"
   [ -e "$dest" ] && return 0
+  lan="$(first_ipv4)"; case "$lan" in *[!0-9.]*|"") lan="" ;; esac
   node --input-type=module -e '
     const { validateConfig } = await import(process.argv[1]);
-    process.stdout.write(JSON.stringify(validateConfig({ stateDir: process.argv[2] }), null, 2) + "\n");
-  ' "$(at "$APP")/dist/core/config.js" "$STATE" > "$dest.tmp"
+    const lan = process.argv[3];
+    const given = { stateDir: process.argv[2], ...(lan ? { admin: { host: lan }, tls: { ips: [lan] } } : {}) };
+    process.stdout.write(JSON.stringify(validateConfig(given), null, 2) + "\n");
+  ' "$(at "$APP")/dist/core/config.js" "$STATE" "$lan" > "$dest.tmp"
   chmod 0644 "$dest.tmp"
   mv -f "$dest.tmp" "$dest"
   changed "created $ETC/config.json (edit central.url, central.userId, institutionCode)"
