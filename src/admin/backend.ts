@@ -55,6 +55,8 @@ export interface AuditEntry {
   /** "admin", a client name, "system" */
   actor: string;
   action: string;
+  /** what the store keeps beside a check's action: its mode, source and result code */
+  detail?: string[];
   target?: string;
   outcome: 'ok' | 'refused' | 'failed';
   remote?: string;

@@ -148,6 +148,9 @@ const ja = {
   'err.not_available': 'この機能はこのバージョンではまだ使えません。',
   'err.generic': 'エラー: {message}',
   'err.not_found': 'ページが見つかりません。',
+  'err.not_found_title': 'ページがありません',
+  'err.forbidden': '受け付けられません',
+  'err.multipart': 'ファイルの送信形式が正しくありません。ページを開き直してください。',
 } as const;
 
 export type MessageKey = keyof typeof ja;
@@ -294,6 +297,9 @@ const en: Record<MessageKey, string> = {
   'err.not_available': 'This feature is not available in this version yet.',
   'err.generic': 'Error: {message}',
   'err.not_found': 'Page not found.',
+  'err.not_found_title': 'Not found',
+  'err.forbidden': 'Forbidden',
+  'err.multipart': 'multipart/form-data expected',
 };
 
 const TABLES: Record<Lang, Record<MessageKey, string>> = { ja, en };

@@ -16,6 +16,7 @@ import { download, type Req, redirect, send } from './http/request.js';
 import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
+import { configProblemJa, errorText } from './messages-ja.js';
 import * as v from './views.js';
 
 /** What a page's layout needs of the request. */
@@ -84,7 +85,7 @@ export class AdminRoutes {
       path,
       remote: req.remote,
     });
-    return send(req, 403, v.errorPage(pageContext(req), 'Forbidden', t(req.lang, 'csrf.refused')));
+    return send(req, 403, v.errorPage(pageContext(req), t(req.lang, 'err.forbidden'), t(req.lang, 'csrf.refused')));
   }
 
   private getLogin(req: Req, opts: { error?: string; status?: number } = {}): void {
@@ -185,7 +186,7 @@ export class AdminRoutes {
       case '/support':
         return send(req, 200, v.supportPage(ctx));
       default:
-        return send(req, 404, v.errorPage(ctx, '404', t(req.lang, 'err.not_found')));
+        return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
   }
 
@@ -241,7 +242,11 @@ export class AdminRoutes {
           return send(req, 200, v.clientsPage(ctx, await b.listClients(), { created }));
         } catch (e) {
           if (!isOnshiError(e, 'CLIENT_NAME_INVALID')) throw e;
-          return send(req, 400, v.clientsPage(ctx, await b.listClients(), { note: v.message(e.message, 'error') }));
+          return send(
+            req,
+            400,
+            v.clientsPage(ctx, await b.listClients(), { note: v.message(errorText(req.lang, e), 'error') }),
+          );
         }
       }
       case '/settings': {
@@ -253,7 +258,10 @@ export class AdminRoutes {
         } catch (e) {
           if (!isOnshiError(e, 'CONFIG_INVALID') && !isOnshiError(e, 'ADMIN_SETTINGS_READONLY')) throw e;
           await this.audit(req, 'settings.save', 'refused');
-          const problems = (e.details.problems as string[] | undefined) ?? [e.message];
+          const given = e.details.problems as string[] | undefined;
+          const problems = given
+            ? given.map((p) => (req.lang === 'ja' ? configProblemJa(p) : p))
+            : [errorText(req.lang, e)];
           const s = await b.getSettings();
           return send(
             req,
@@ -274,7 +282,7 @@ export class AdminRoutes {
           return download(req, filename, data, 'application/octet-stream');
         } catch (e) {
           if (!isOnshiError(e)) throw e;
-          return send(req, 400, v.backupPage(ctx, { error: e.message }));
+          return send(req, 400, v.backupPage(ctx, { error: errorText(req.lang, e) }));
         }
       }
       case '/support': {
@@ -283,7 +291,7 @@ export class AdminRoutes {
         return download(req, filename, data, 'application/gzip');
       }
       default:
-        return send(req, 404, v.errorPage(ctx, '404', t(req.lang, 'err.not_found')));
+        return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
   }
 
@@ -317,12 +325,17 @@ export class AdminRoutes {
   private async postRestore(req: Req): Promise<void> {
     const ctx = pageContext(req);
     const boundary = multipartBoundary(req.raw.headers['content-type']);
-    if (boundary === undefined) return send(req, 400, v.backupPage(ctx, { error: 'multipart/form-data expected' }));
+    if (boundary === undefined) return send(req, 400, v.backupPage(ctx, { error: t(req.lang, 'err.multipart') }));
     const parts = parseMultipart(await readBody(req.raw, UPLOAD_LIMIT), boundary);
     if (!csrfMatches(req.session!.csrf, parts.get('_csrf')?.toString('utf8'))) return this.csrfRefused(req, '/restore');
     if (req.session!.mustChange) return redirect(req, '/password');
     const file = parts.get('file');
-    if (!file || file.length === 0) return send(req, 400, v.backupPage(ctx, { error: 'no file' }));
+    if (!file || file.length === 0)
+      return send(
+        req,
+        400,
+        v.backupPage(ctx, { error: errorText(req.lang, { code: 'BACKUP_NO_FILE', message: 'no file' }) }),
+      );
     try {
       const r = await this.o.backend.restoreBackup(file, parts.get('passphrase')?.toString('utf8') || undefined);
       await this.audit(req, 'backup.restore', 'ok', `${r.restored.length} files`);
@@ -330,7 +343,7 @@ export class AdminRoutes {
     } catch (e) {
       if (!isOnshiError(e)) throw e;
       await this.audit(req, 'backup.restore', 'refused', e.code);
-      return send(req, 400, v.backupPage(ctx, { error: e.message }));
+      return send(req, 400, v.backupPage(ctx, { error: errorText(req.lang, e) }));
     }
   }
 

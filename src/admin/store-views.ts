@@ -81,13 +81,14 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
         if (rows.length === 0) break;
         for (const r of rows) {
           if (r.at.getTime() >= cutoff) continue;
-          const detail = [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined]
-            .filter(Boolean)
-            .join(', ');
+          const detail = [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
+            (d): d is string => Boolean(d),
+          );
           out.push({
             at: r.at.toISOString(),
             actor: r.actor,
-            action: detail ? `${r.action} (${detail})` : r.action,
+            action: r.action,
+            ...(detail.length ? { detail } : {}),
             outcome: pageOutcome(r.outcome),
             ...(r.target ? { target: r.target } : {}),
             ...(r.remote ? { remote: r.remote } : {}),

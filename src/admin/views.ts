@@ -6,6 +6,18 @@ import { configLeaves, type GatewayConfig } from '../core/config.js';
 import type { GatewayStatus } from '../ops/status.js';
 import type { AdminClient, AuditEntry, BatchItem, ReconciliationItem, RecheckItem } from './backend.js';
 import { type Lang, type MessageKey, t } from './i18n.js';
+import {
+  auditActionText,
+  auditDetailText,
+  auditTargetText,
+  BATCH_STATE_JA,
+  CARD_STAGE_JA,
+  CHECK_NAME_JA,
+  jaOr,
+  OUTCOME_JA,
+  RECHECK_STATE_JA,
+} from './messages-ja.js';
+import { SETTING_GROUPS_JA, settingText } from './settings-labels.js';
 
 export class Html {
   constructor(readonly text: string) {}
@@ -131,6 +143,16 @@ function fmtDuration(ms: number, lang: Lang): string {
   return `${n}${unit}`;
 }
 
+/** The clock's difference from central: ±0 under 0.05 s, tenths under 10 s, then whole units. */
+export function fmtSkew(ms: number, lang: Lang): string {
+  const abs = Math.abs(ms);
+  const sec = lang === 'ja' ? '秒' : ' s';
+  if (abs < 50) return `±0${sec}`;
+  const sign = ms > 0 ? '+' : '-';
+  if (abs < 10_000) return `${sign}${(abs / 1000).toFixed(1)}${sec}`;
+  return `${sign}${fmtDuration(abs, lang)}`;
+}
+
 /** The dashboard's values as display text and a tone: rendered into the page and pushed live. */
 export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   const L = (k: MessageKey, p: Record<string, string | number> = {}): string => t(lang, k, p);
@@ -138,8 +160,8 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   const f: DashboardFields = {};
   const failing = Object.entries(s.checks)
     .filter(([, ok]) => !ok)
-    .map(([k]) => k)
-    .join(', ');
+    .map(([k]) => jaOr(lang, CHECK_NAME_JA, k))
+    .join(lang === 'ja' ? '、' : ', ');
   f.ready = s.ready
     ? { text: L('state.ready'), tone: 'ok' }
     : { text: L('state.not_ready', { what: failing || '…' }), tone: 'bad' };
@@ -157,7 +179,8 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   };
   f.card = {
     text: s.card.present
-      ? L('card.present') + (s.card.stage && s.card.stage !== 'idle' ? ` (${s.card.stage})` : '')
+      ? L('card.present') +
+        (s.card.stage && s.card.stage !== 'idle' ? ` (${jaOr(lang, CARD_STAGE_JA, s.card.stage)})` : '')
       : L('card.absent'),
     tone: s.card.present ? 'ok' : 'muted',
   };
@@ -175,7 +198,7 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
     : { text: L('na'), tone: 'muted' };
   const skew = s.clock.skewMs;
   f.clock = {
-    text: `${fmtTime(s.now)} — ${skew === undefined ? L('clock.unmeasured') : L('clock.skew', { skew: `${skew >= 0 ? '+' : '-'}${fmtDuration(skew, lang)}` })}`,
+    text: `${fmtTime(s.now)} — ${skew === undefined ? L('clock.unmeasured') : L('clock.skew', { skew: fmtSkew(skew, lang) })}`,
     tone: skew === undefined ? 'muted' : Math.abs(skew) > 300_000 ? 'bad' : Math.abs(skew) > 30_000 ? 'warn' : 'ok',
   };
   f.api = { text: L('api.connections', { n: s.api.connections }), tone: s.api.listening ? 'ok' : 'bad' };
@@ -189,7 +212,7 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
           const tone: Tone =
             left <= 0 ? 'bad' : left < 14 * 86_400_000 ? 'bad' : left < 30 * 86_400_000 ? 'warn' : 'ok';
           if (tone === 'bad' || (tone === 'warn' && worst === 'ok')) worst = tone;
-          return `${c.name}: ${L(left <= 0 ? 'cert.expired' : 'cert.expires', { date: fmtTime(c.notAfter).slice(0, 10) })}`;
+          return `${jaOr(lang, CHECK_NAME_JA, c.name)}: ${L(left <= 0 ? 'cert.expired' : 'cert.expires', { date: fmtTime(c.notAfter).slice(0, 10) })}`;
         })
         .join(' / ') || L('na'),
     tone: certs.length ? worst : 'muted',
@@ -251,7 +274,7 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${i.state}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${i.client}</td><td>${i.patientRef ?? ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${i.client}</td><td>${i.patientRef ?? ''}</td></tr>`,
   );
   return layout(
     ctx,
@@ -264,7 +287,7 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (b) =>
-      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${b.state}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${b.client ?? ''}</td></tr>`,
+      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${b.client ?? ''}</td></tr>`,
   );
   return layout(
     ctx,
@@ -306,7 +329,11 @@ export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, l
   const list = entries ?? [];
   const rows = list.map(
     (e) =>
-      html`<tr><td>${fmtTime(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target ?? ''}</td><td>${e.outcome}</td><td>${e.remote ?? ''}</td></tr>`,
+      html`<tr><td>${fmtTime(e.at)}</td><td>${e.actor}</td><td>${auditActionText(ctx.lang, e.action)}${
+        e.detail?.length
+          ? ` (${e.detail.map((d) => auditDetailText(ctx.lang, d)).join(ctx.lang === 'ja' ? '、' : ', ')})`
+          : ''
+      }</td><td>${e.target ? auditTargetText(ctx.lang, e.target) : ''}</td><td>${jaOr(ctx.lang, OUTCOME_JA, e.outcome)}</td><td>${e.remote ?? ''}</td></tr>`,
   );
   const older =
     list.length === limit
@@ -335,13 +362,17 @@ export function settingsPage(
   opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean },
 ): string {
   const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
+  let group: string | undefined;
   const rows = configLeaves().map((leaf) => {
     const name = leaf.path.join('.');
     const value = getPath(config, leaf.path);
     const enumValues = leaf.description.startsWith('one of ') ? leaf.description.slice(7).split(', ') : undefined;
+    const text = settingText(ctx.lang, name, leaf.description);
+    const yes = ctx.lang === 'ja' ? 'はい' : 'true';
+    const no = ctx.lang === 'ja' ? 'いいえ' : 'false';
     let input: Html;
     if (leaf.type === 'boolean') {
-      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>true</option><option value="false"${value === false ? new Html(' selected') : ''}>false</option></select>`;
+      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>${yes}</option><option value="false"${value === false ? new Html(' selected') : ''}>${no}</option></select>`;
     } else if (enumValues) {
       input = html`<select name="${name}" id="set-${name}">${enumValues.map((v) => html`<option${v === value ? new Html(' selected') : ''}>${v}</option>`)}</select>`;
     } else if (leaf.type === 'integer' || leaf.type === 'number') {
@@ -351,7 +382,13 @@ export function settingsPage(
     } else {
       input = html`<input type="text" name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
     }
-    return html`<tr><td><label for="set-${name}">${name}</label></td><td>${input}<div class="hint">${leaf.description}</div></td></tr>`;
+    const section = leaf.path.length > 1 ? leaf.path[0]! : '';
+    const heading =
+      section !== group
+        ? html`<tr class="group"><th colspan="2">${ctx.lang === 'ja' ? (SETTING_GROUPS_JA[section] ?? section) : section || 'general'}</th></tr>`
+        : '';
+    group = section;
+    return html`${heading}<tr><td><label for="set-${name}">${text.label}</label></td><td>${input}<div class="hint">${text.help}</div></td></tr>`;
   });
   const errors = opts.errors?.length
     ? html`<div class="msg error" role="alert">${L('set.invalid')}<ul>${opts.errors.map((e) => html`<li>${e}</li>`)}</ul></div>`

@@ -336,11 +336,11 @@ async function run(): Promise<void> {
       await shot(page, name!);
     }
     await page.goto(`${h.url}/audit`);
-    t.match(await page.textContent('main table'), /password\.change/);
+    t.match(await page.textContent('main table'), /パスワード変更/);
     await page.goto(`${h.url}/settings`);
     await page.fill('[name="api.port"]', '99999');
     await submit(page, '#settings-save');
-    t.match(await page.textContent('[role=alert]'), /api\.port must be <= 65535/);
+    t.match(await page.textContent('[role=alert]'), /「ポート番号」は65535以下にしてください/);
     await page.fill('[name="api.port"]', '9100');
     await page.fill('[name="tls.hostnames"]', 'reception.clinic.lan, gw');
     await submit(page, '#settings-save');
@@ -358,4 +358,67 @@ async function run(): Promise<void> {
     t.same(saved.tls.hostnames, ['reception.clinic.lan', 'gw']);
     await shot(page, '15-settings');
   });
+
+  t.test('every page in Japanese shows Japanese: no English word outside codes and names', async (t) => {
+    const h = await harness(t);
+    const { page } = await open(t, h);
+    await firstLogin(page, h);
+    h.setStatus({ ready: false, checks: { store: true, api: false }, clock: { skewMs: -20 } });
+    /** Words of Latin letters on the page, minus identifiers staff type or compare (paths, codes, units). */
+    const english = async (): Promise<string[]> => {
+      // a string, so the page's DOM types stay out of this Node project
+      const text = await page.evaluate<string>(`(() => {
+        const hidden = [...document.querySelectorAll('select, input, .fp, .token, #lang-switch')];
+        for (const el of hidden) el.style.display = 'none';
+        const text = document.title + '\\n' + document.body.innerText;
+        for (const el of hidden) el.style.display = '';
+        return text;
+      })()`);
+      const words = text.match(/[A-Za-z/][A-Za-z0-9_./:-]*/g) ?? [];
+      // paths, fingerprints and the receipt computers' ids are identifiers staff compare, not words
+      return words.filter((w) => !/^\/|^[0-9A-F:]+$|^[0-9a-f]{8}$/.test(w) && !JA_ALLOWED.has(w.replace(/[.:]+$/, '')));
+    };
+    const visit = async (path: string, name: string): Promise<void> => {
+      await page.goto(h.url + path);
+      t.same(await english(), [], `${path}: no English`);
+      await shot(page, name);
+    };
+    // some of everything to show: a client, an audit trail with refusals, errors on forms
+    await page.goto(`${h.url}/clients`);
+    await page.fill('#client-name', '受付1');
+    await submit(page, '#client-add');
+    for (const path of ['/', '/reconciliation', '/rechecks', '/batches', '/clients', '/audit', '/settings']) {
+      await visit(path, `ja${path.replace(/\//g, '-') || '-dashboard'}`);
+    }
+    await visit('/backup', 'ja-backup');
+    await visit('/support', 'ja-support');
+    await visit('/password', 'ja-password');
+    await visit('/no-such-page', 'ja-404');
+    t.match(await page.textContent('main h2'), /ページがありません/);
+    await page.goto(`${h.url}/`);
+    t.match(await page.textContent('[data-field=clock]'), /中央とのずれ ±0秒/);
+    t.match(await page.textContent('[data-field=ready]'), /レセコン接続/);
+
+    // form errors
+    await page.goto(`${h.url}/backup`);
+    await page.fill('#bk-pass', 'short');
+    await submit(page, '#backup-create');
+    t.match(await page.textContent('[role=alert]'), /パスフレーズは8文字以上/);
+    t.same(await english(), [], 'backup error: no English');
+    await page.goto(`${h.url}/settings`);
+    await page.fill('[name="api.port"]', '99999');
+    await submit(page, '#settings-save');
+    t.same(await english(), [], 'settings error: no English');
+    await page.goto(`${h.url}/audit`);
+    t.same(await english(), [], 'audit after refusals: no English');
+  });
 }
+
+/** Latin words a Japanese page may show: protocol and file names, units, codes, setting values. */
+const JA_ALLOWED = new Set(
+  (
+    'TLS HTTPS LAN PEM CA JPKI PC/SC API Web cron ID IP wss UTF-8 Shift_JIS req res auto off on request error debug ' +
+    'systemd root sudo onshi restore status pcscd SHA-256 NAME.local localhost Virtual PCD 00 admin SQLite ' +
+    'healthz WebSocket req/res'
+  ).split(' '),
+);
