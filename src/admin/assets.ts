@@ -33,6 +33,9 @@ button { padding:.35rem .9rem; cursor:pointer; }
 .login { max-width:26rem; margin:3rem auto; }
 .settings td:first-child { font-family:monospace; white-space:nowrap; }
 .hint { color:var(--muted); font-size:.85rem; }
+.attention { border:1px solid var(--warn); border-radius:6px; padding:.4rem .8rem; margin-bottom:.8rem; }
+.attention h3 { margin:.2rem 0; font-size:1rem; }
+.attention .todo { display:block; color:#1f2328; font-weight:normal; font-size:.9rem; }
 `;
 
 export const ADMIN_JS = `'use strict';

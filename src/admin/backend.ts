@@ -26,8 +26,9 @@ import type { GatewayStatus, StatusSource } from '../ops/status.js';
 export type AdminBackendErrorCode = 'ADMIN_NOT_AVAILABLE' | 'ADMIN_NOT_FOUND' | 'ADMIN_SETTINGS_READONLY';
 
 /**
- * A check whose answer changed when it was re-verified with central. Only what staff need to find
- * the patient in their receipt computer and act: the receipt computer's own reference, never a name.
+ * A check whose answer changed when it was re-verified with central, with what staff need to find
+ * the patient and act: the name and insurance as answered (decrypted on the box, shown only to a
+ * logged-in admin) and the receipt computer's own reference.
  */
 export interface ReconciliationItem {
   id: string;
@@ -38,6 +39,8 @@ export interface ReconciliationItem {
   client: string;
   /** its reference for the patient or visit (as it sent it), if any */
   patientRef?: string;
+  /** the patient as the answers named them, so staff can find them */
+  patient?: { name: string; birthdate?: string; insurerNumber?: string; symbolNumber?: string };
   /** e.g. "有効" → "無効" */
   before: string;
   after: string;

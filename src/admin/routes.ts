@@ -132,12 +132,21 @@ export class AdminRoutes {
     });
   }
 
+  /** Receipt computers by name wherever the store names them by id. */
+  private async withClientNames(ctx: v.PageContext): Promise<v.PageContext> {
+    const names = new Map((await this.o.backend.listClients()).map((c) => [c.id, c.name]));
+    return { ...ctx, clientName: (id) => names.get(id) ?? id };
+  }
+
   private async get(req: Req): Promise<void> {
-    const ctx = pageContext(req);
     const b = this.o.backend;
+    const named = ['/reconciliation', '/rechecks', '/batches', '/audit'].includes(req.path);
+    const ctx = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
     switch (req.path) {
-      case '/':
-        return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(await b.status(), req.lang)));
+      case '/': {
+        const status = await b.status();
+        return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(status, req.lang), status));
+      }
       case '/api/status':
         return send(
           req,

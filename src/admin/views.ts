@@ -4,6 +4,7 @@
  */
 import { configLeaves, type GatewayConfig } from '../core/config.js';
 import type { GatewayStatus } from '../ops/status.js';
+import { type Attention, attentionItems } from './attention.js';
 import type { AdminClient, AuditEntry, BatchItem, ReconciliationItem, RecheckItem } from './backend.js';
 import { type Lang, type MessageKey, t } from './i18n.js';
 import {
@@ -51,7 +52,12 @@ export interface PageContext {
   /** present when logged in */
   csrf?: string;
   mustChange?: boolean;
+  /** a receipt computer's name by its id (the token store's names); the id when unknown */
+  clientName?: (id: string) => string;
 }
+
+const clientLabel = (ctx: PageContext, id: string | undefined): string =>
+  id === undefined ? '' : (ctx.clientName?.(id) ?? id);
 
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
@@ -222,14 +228,23 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   return f;
 }
 
-export function dashboardPage(ctx: PageContext, fields: DashboardFields): string {
+export function attentionBlock(ctx: PageContext, items: Attention[]): Html {
+  if (!items.length) return html``;
+  const title = ctx.lang === 'ja' ? '対応が必要なこと' : 'Needs attention';
+  return html`<section class="attention" aria-label="${title}"><h3>${title}</h3><ul>${items.map(
+    (a) =>
+      html`<li data-tone="${a.tone}">${a.href ? html`<a href="${a.href}">${a.text}</a>` : a.text} <span class="todo">${a.todo}</span></li>`,
+  )}</ul></section>`;
+}
+
+export function dashboardPage(ctx: PageContext, fields: DashboardFields, status?: GatewayStatus): string {
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const tile = (key: string, label: MessageKey, cls = 'v'): Html =>
     html`<section class="tile"><h2>${L(label)}</h2><div class="${cls}" data-field="${key}" data-tone="${fields[key]?.tone ?? 'muted'}">${fields[key]?.text ?? ''}</div></section>`;
   return layout(
     ctx,
     L('dash.title'),
-    html`<div data-live><div class="tiles">
+    html`${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}<div data-live><div class="tiles">
 ${tile('ready', 'dash.ready')}${tile('line', 'dash.line')}${tile('reader', 'dash.reader')}${tile('card', 'dash.card')}
 ${tile('outbox', 'dash.outbox')}${tile('cache', 'dash.cache')}${tile('clock', 'dash.clock')}${tile('api', 'dash.api')}
 ${tile('certs', 'dash.certs')}${tile('tls', 'dash.tls', 'v fp')}${tile('version', 'dash.version')}
@@ -244,6 +259,18 @@ const table = (head: string[], rows: Html[], empty: string): Html =>
     ? html`<table><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table>`
     : html`<p>${empty}</p>`;
 
+function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
+  const p = i.patient;
+  const ja = ctx.lang === 'ja';
+  const facts = [
+    p?.birthdate ? `${ja ? '生年月日' : 'born'} ${p.birthdate}` : '',
+    p?.insurerNumber ? `${ja ? '保険者番号' : 'insurer'} ${p.insurerNumber}` : '',
+    p?.symbolNumber ? `${ja ? '記号・番号' : 'symbol/number'} ${p.symbolNumber}` : '',
+    i.patientRef ? `${ja ? '参照' : 'ref'} ${i.patientRef}` : '',
+  ].filter(Boolean);
+  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}`;
+}
+
 export function reconciliationPage(
   ctx: PageContext,
   items: ReconciliationItem[] | undefined,
@@ -254,10 +281,10 @@ export function reconciliationPage(
   const rows = (items ?? []).map(
     (
       i,
-    ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${i.client}</td>
-<td>${i.patientRef ?? ''}</td><td>${i.before} → ${i.after}</td><td>${
+    ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${clientLabel(ctx, i.client)}</td>
+<td>${patientCell(ctx, i)}</td><td>${i.before} → ${i.after}</td><td>${
       i.handledAt
-        ? html`${fmtTime(i.handledAt)} ${i.handledBy ?? ''}`
+        ? html`${fmtTime(i.handledAt)} ${i.handledBy ? clientLabel(ctx, i.handledBy) : ''}`
         : html`<form class="inline" method="post" action="/reconciliation/${encodeURIComponent(i.id)}/handled">${csrfField(ctx)}<button type="submit">${L('rec.markHandled')}</button></form>`
     }</td></tr>`,
   );
@@ -266,7 +293,7 @@ export function reconciliationPage(
     L('rec.title'),
     html`${note ?? ''}<p class="hint">${L('rec.help')}</p>
 <p><a href="/reconciliation${includeHandled ? '' : '?all=1'}">${includeHandled ? L('nav.reconciliation') : L('rec.showHandled')}</a></p>
-${items ? table([L('rec.checkedAt'), L('rec.reverifiedAt'), L('rec.client'), L('rec.patientRef'), L('rec.change'), L('rec.handled')], rows, L('rec.none')) : ''}`,
+${items ? table([L('rec.checkedAt'), L('rec.reverifiedAt'), L('rec.client'), L('rec.patient'), L('rec.change'), L('rec.handled')], rows, L('rec.none')) : ''}`,
   );
 }
 
@@ -274,7 +301,7 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${i.client}</td><td>${i.patientRef ?? ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ?? ''}</td></tr>`,
   );
   return layout(
     ctx,
@@ -287,7 +314,7 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (b) =>
-      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${b.client ?? ''}</td></tr>`,
+      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
   );
   return layout(
     ctx,
@@ -329,7 +356,7 @@ export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, l
   const list = entries ?? [];
   const rows = list.map(
     (e) =>
-      html`<tr><td>${fmtTime(e.at)}</td><td>${e.actor}</td><td>${auditActionText(ctx.lang, e.action)}${
+      html`<tr><td>${fmtTime(e.at)}</td><td>${clientLabel(ctx, e.actor)}</td><td>${auditActionText(ctx.lang, e.action)}${
         e.detail?.length
           ? ` (${e.detail.map((d) => auditDetailText(ctx.lang, d)).join(ctx.lang === 'ja' ? '、' : ', ')})`
           : ''

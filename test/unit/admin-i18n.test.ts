@@ -4,6 +4,8 @@ import { isOnshiError } from '../../src/core/errors.js';
 import { auditActionText, auditTargetText, configProblemJa, errorText } from '../../src/admin/messages-ja.js';
 import { SETTING_GROUPS_JA, SETTING_LABELS_JA, settingText } from '../../src/admin/settings-labels.js';
 import { fmtSkew } from '../../src/admin/views.js';
+import { reconciliationItem } from '../../src/admin/store-views.js';
+import { attentionItems } from '../../src/admin/attention.js';
 
 t.test('every setting has a Japanese label and explanation, and every section a heading', async (t) => {
   const paths = configLeaves().map((l) => l.path.join('.'));
@@ -64,4 +66,61 @@ t.test('the clock skew is shown sensibly', async (t) => {
   t.equal(fmtSkew(300, 'ja'), '+0.3秒');
   t.equal(fmtSkew(-2500, 'en'), '-2.5 s');
   t.equal(fmtSkew(-600_000, 'ja'), '-10分');
+});
+
+t.test('reconciliation items name the patient from the answers; alerts say what to do', async (t) => {
+  const item = reconciliationItem({
+    id: 3,
+    outboxId: 9,
+    createdAt: new Date('2026-12-01T10:00:00Z'),
+    changedFields: ['validity'],
+    before: {
+      kind: 'numbers',
+      clientId: 'b67fc45a',
+      checkedAt: '2026-12-01T09:00:00.000Z',
+      told: { source: 'cache', validityLabel: '有効', name: '山田 花子', insurances: [] },
+    },
+    after: {
+      source: 'central',
+      validityLabel: '無効',
+      name: '山田 花子',
+      birthdate: '1980-04-01',
+      insurances: [{ insurerNumber: '06130011', symbol: '12', number: '345' }],
+    },
+  } as unknown as Parameters<typeof reconciliationItem>[0]);
+  t.same(item.patient, {
+    name: '山田 花子',
+    birthdate: '1980-04-01',
+    insurerNumber: '06130011',
+    symbolNumber: '12・345',
+  });
+  t.equal(item.client, 'b67fc45a');
+  t.equal(`${item.before} → ${item.after}`, '有効 → 無効');
+
+  const now = new Date('2026-12-01T00:00:00Z');
+  const items = attentionItems(
+    {
+      now: now.toISOString(),
+      certificates: [{ name: 'central-client', notAfter: new Date(now.getTime() + 10 * 86_400_000).toISOString() }],
+      alerts: [
+        { code: 'STORE_KEY_CREATED', message: 'a new cache key' },
+        { code: 'SOMETHING_NEW', message: 'new thing' },
+      ],
+      reconciliation: { open: 2 },
+    } as unknown as Parameters<typeof attentionItems>[0],
+    'ja',
+  );
+  t.same(
+    items.map((a) => [a.tone, a.text]),
+    [
+      ['warn', '再照会で結果が変わった確認が2件あります。'],
+      ['warn', 'キャッシュの暗号鍵を新しく作りました。'],
+      ['warn', 'new thing'],
+      ['bad', '中央向けクライアント証明書の有効期限まであと10日です。'],
+    ],
+  );
+  t.ok(
+    items.every((a) => a.todo.length > 0),
+    'each says what to do',
+  );
 });
