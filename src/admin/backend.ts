@@ -17,7 +17,7 @@ import {
   restoreFiles,
   unpackBackup,
 } from '../ops/backup.js';
-import type { BatchListItem } from '../cache/index.js';
+import type { BatchListItem, HistoryRow } from '../cache/index.js';
 import type { ClientStore } from '../api/tokens.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { buildSupportBundle } from '../ops/support-bundle.js';
@@ -86,6 +86,8 @@ export interface AdminBackend {
   listRechecks(): Promise<RecheckItem[]>;
   listBatches(): Promise<BatchItem[]>;
   listClients(): Promise<AdminClient[]>;
+  /** the 5-minute history rows since `since` (ms), oldest first */
+  listHistory(since: number): Promise<HistoryRow[]>;
   /** the token is returned once, to be shown once */
   addClient(name: string): Promise<{ client: AdminClient; token: string }>;
   revokeClient(id: string): Promise<AdminClient>;
@@ -137,6 +139,7 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     markHandled: () => Promise.reject(notAvailable('the reconciliation list')),
     listRechecks: () => Promise.reject(notAvailable('the recheck list')),
     listBatches: () => Promise.reject(notAvailable('the batch list')),
+    listHistory: () => Promise.reject(notAvailable('the history')),
     listClients: async () => o.clients.list().map(publicClient),
     addClient: async (name) => {
       const { client, token } = o.clients.add(name);

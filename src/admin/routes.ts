@@ -17,6 +17,7 @@ import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
 import { configProblemJa, errorText } from './messages-ja.js';
+import { historyPage } from './history-chart.js';
 import * as v from './views.js';
 
 /** What a page's layout needs of the request. */
@@ -162,6 +163,11 @@ export class AdminRoutes {
         const all = req.query.get('all') === '1';
         const r = await this.attempt(req, () => b.listReconciliation({ includeHandled: all }));
         return send(req, 200, v.reconciliationPage(ctx, r.value, all, r.note ?? this.doneNote(req)));
+      }
+      case '/history': {
+        const now = Date.now();
+        const r = await this.attempt(req, () => b.listHistory(now - 30 * 86_400_000));
+        return send(req, 200, historyPage(ctx, r.value, now, r.note));
       }
       case '/rechecks': {
         const r = await this.attempt(req, () => b.listRechecks());

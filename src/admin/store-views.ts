@@ -11,7 +11,7 @@ import { listRecheckItems } from '../checks/rechecks.js';
 
 type StoreViews = Pick<
   AdminBackend,
-  'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks'
+  'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks' | 'listHistory'
 >;
 
 interface FiledBefore {
@@ -105,6 +105,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
       events.publish('reconciliation', 'reconciliation.handled', { itemId: n, by: `admin:${by}` });
     },
     listBatches: async () => store.listBatches({ limit: 200 }),
+    listHistory: async (since) => store.history.list(since),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.

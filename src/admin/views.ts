@@ -61,6 +61,7 @@ const clientLabel = (ctx: PageContext, id: string | undefined): string =>
 
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
+  ['/history', 'nav.history'],
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],

@@ -10,6 +10,7 @@ export { verifyAuditFile, AuditLog } from './store/audit-log.js';
 export { BatchStore, type BatchListItem } from './store/batches.js';
 export { EligibilityStore, type EligibilityWrite } from './store/eligibility.js';
 export { MetaStore, RevocationStore } from './store/meta.js';
+export { HISTORY_STEP_MS, type HistoryRow, HistoryStore } from './store/history.js';
 export { OutboxStore } from './store/outbox.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';

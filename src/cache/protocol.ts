@@ -81,6 +81,10 @@ export interface Ops {
   ];
   setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
   setMeta: [{ key: string; value: string }, null];
+  historyPut: [
+    { at: number; central: number; cache: number; none: number; outbox: number; pruneBefore: number },
+    { pruned: number },
+  ];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];
   purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];

@@ -8,6 +8,7 @@ import { createAuditOps } from './audit.js';
 import type { CacheKeys } from './crypto.js';
 import { createBatchOps } from './ops/batches.js';
 import { createEligibilityOps } from './ops/eligibility.js';
+import { createHistoryOps } from './ops/history.js';
 import { createMetaOps } from './ops/meta.js';
 import type { Op } from './ops/op.js';
 import { createOutboxOps } from './ops/outbox.js';
@@ -28,6 +29,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     ...createReconciliationOps(db, keys),
     ...createRecheckOps(db, keys),
     ...createMetaOps(db, keys),
+    ...createHistoryOps(db),
     appendAudit: audit.appendAudit,
     purgeAuditPersonal: audit.purgeAuditPersonal,
     ...createBatchOps(db, keys),

@@ -367,7 +367,18 @@ async function run(): Promise<void> {
   });
 
   t.test('every page in Japanese shows Japanese: no English word outside codes and names', async (t) => {
-    const h = await harness(t);
+    const step = 5 * 60_000;
+    const start = Math.floor(Date.now() / step) * step - 3 * 3_600_000;
+    const h = await harness(t, {
+      backend: () => ({
+        listHistory: async () => [
+          { at: start, central: 4, cache: 0, none: 0, outbox: 0 },
+          { at: start + step, central: 0, cache: 3, none: 1, outbox: 4 },
+          { at: start + 2 * step, central: 0, cache: 2, none: 0, outbox: 6 },
+          { at: start + 3 * step, central: 5, cache: 0, none: 0, outbox: 0 },
+        ],
+      }),
+    });
     const { page } = await open(t, h);
     await firstLogin(page, h);
     h.setStatus({ ready: false, checks: { store: true, api: false }, clock: { skewMs: -20 } });
@@ -394,12 +405,28 @@ async function run(): Promise<void> {
     await page.goto(`${h.url}/clients`);
     await page.fill('#client-name', '受付1');
     await submit(page, '#client-add');
-    for (const path of ['/', '/reconciliation', '/rechecks', '/batches', '/clients', '/audit', '/settings']) {
+    for (const path of [
+      '/',
+      '/history',
+      '/reconciliation',
+      '/rechecks',
+      '/batches',
+      '/clients',
+      '/audit',
+      '/settings',
+    ]) {
       await visit(path, `ja${path.replace(/\//g, '-') || '-dashboard'}`);
     }
     await visit('/backup', 'ja-backup');
     await visit('/support', 'ja-support');
     await visit('/password', 'ja-password');
+    await page.goto(`${h.url}/history`);
+    t.equal(await page.locator('svg.chart').count(), 2, 'two charts, drawn on the server');
+    t.match(
+      await page.textContent('main table'),
+      /10分\s*5\s*1/,
+      'the outage: 10 minutes, 5 from the cache, 1 unanswered',
+    );
     await visit('/no-such-page', 'ja-404');
     t.match(await page.textContent('main h2'), /ページがありません/);
     await page.goto(`${h.url}/`);

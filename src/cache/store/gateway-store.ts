@@ -31,6 +31,7 @@ import { AuditLog } from './audit-log.js';
 import { BatchStore } from './batches.js';
 import { EligibilityStore } from './eligibility.js';
 import { DB_FILE, err, type StoreContext } from './inputs.js';
+import { HistoryStore } from './history.js';
 import { MetaStore, RevocationStore } from './meta.js';
 import { OutboxStore } from './outbox.js';
 import { RecheckStore } from './rechecks.js';
@@ -54,6 +55,8 @@ export class GatewayStore {
   readonly audit: AuditLog;
   readonly revocation: RevocationStore;
   readonly meta: MetaStore;
+  /** the admin page's graphs (5-minute rows) */
+  readonly history: HistoryStore;
 
   private constructor(
     private readonly channel: WriterChannel,
@@ -79,6 +82,7 @@ export class GatewayStore {
     this.audit = new AuditLog(ctx);
     this.revocation = new RevocationStore(ctx);
     this.meta = new MetaStore(ctx);
+    this.history = new HistoryStore(ctx);
   }
 
   /** Loads or creates the key, starts the writer (which checks, repairs and migrates the file), opens the reader. */
