@@ -21,6 +21,7 @@ import type { BatchListItem, HistoryRow } from '../cache/index.js';
 import type { ClientStore } from '../api/tokens.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { buildSupportBundle } from '../ops/support-bundle.js';
+import { withoutDefaults } from './settings-diff.js';
 import type { GatewayStatus, StatusSource } from '../ops/status.js';
 
 export type AdminBackendErrorCode = 'ADMIN_NOT_AVAILABLE' | 'ADMIN_NOT_FOUND' | 'ADMIN_SETTINGS_READONLY';
@@ -156,7 +157,8 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     putSettings: async (input) => {
       const config = validateConfig(input);
       try {
-        writeFileAtomic(o.configFile, JSON.stringify(config, null, 2) + '\n', 0o644);
+        // Only what differs from the defaults: a default frozen into the file would never change again.
+        writeFileAtomic(o.configFile, JSON.stringify(withoutDefaults(config), null, 2) + '\n', 0o644);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         throw new OnshiError<AdminBackendErrorCode>(

@@ -17,6 +17,7 @@ import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
 import { configProblemJa, errorText } from './messages-ja.js';
+import { changedSettings } from './settings-diff.js';
 import { historyPage } from './history-chart.js';
 import * as v from './views.js';
 
@@ -193,6 +194,7 @@ export class AdminRoutes {
             file: s.file,
             writable: s.writable,
             saved: req.query.get('done') === 'saved',
+            changed: (req.query.get('changed') ?? '').split(',').filter(Boolean),
           }),
         );
       }
@@ -267,9 +269,11 @@ export class AdminRoutes {
       case '/settings': {
         const input = v.settingsFromForm(form);
         try {
-          await b.putSettings(input);
-          await this.audit(req, 'settings.save', 'ok');
-          return redirect(req, '/settings?done=saved');
+          const before = (await b.getSettings()).config;
+          const { config } = await b.putSettings(input);
+          const changed = changedSettings(before, config);
+          await this.audit(req, 'settings.save', 'ok', changed.join(',').slice(0, 128) || undefined);
+          return redirect(req, `/settings?done=saved&changed=${encodeURIComponent(changed.join(','))}`);
         } catch (e) {
           if (!isOnshiError(e, 'CONFIG_INVALID') && !isOnshiError(e, 'ADMIN_SETTINGS_READONLY')) throw e;
           await this.audit(req, 'settings.save', 'refused');

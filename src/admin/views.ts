@@ -18,6 +18,7 @@ import {
   OUTCOME_JA,
   RECHECK_STATE_JA,
 } from './messages-ja.js';
+import { LOCKOUT_SETTINGS } from './settings-diff.js';
 import { SETTING_GROUPS_JA, settingText } from './settings-labels.js';
 
 export class Html {
@@ -387,7 +388,7 @@ function getPath(obj: unknown, path: string[]): unknown {
 export function settingsPage(
   ctx: PageContext,
   config: GatewayConfig,
-  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean },
+  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean; changed?: string[] },
 ): string {
   const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
   let group: string | undefined;
@@ -424,11 +425,30 @@ export function settingsPage(
   return layout(
     ctx,
     L('set.title'),
-    html`${opts.saved ? message(L('set.saved')) : ''}${errors}
+    html`${opts.saved ? message(L('set.saved')) : ''}${opts.saved ? savedChanges(ctx, opts.changed ?? []) : ''}${errors}
 ${opts.writable ? '' : message(L('set.readonly', { file: opts.file }), 'error')}<p class="hint">${L('set.help')} (${opts.file})</p>
 <form method="post" action="/settings">${csrfField(ctx)}<table class="settings">${rows}</table>
 <p><button type="submit" id="settings-save"${opts.writable ? '' : new Html(' disabled')}>${L('set.save')}</button></p></form>`,
   );
+}
+
+/** What the save changed, each by its label; the ones that can lock staff out are flagged. */
+function savedChanges(ctx: PageContext, changed: string[]): Html {
+  const ja = ctx.lang === 'ja';
+  if (!changed.length) return message(ja ? '変更はありませんでした。' : 'Nothing changed.');
+  const leaves = new Map(configLeaves().map((l) => [l.path.join('.'), l.description]));
+  const risky = changed.filter((c) => LOCKOUT_SETTINGS.has(c));
+  return html`<div class="msg" role="status">${ja ? '変更した設定（再起動で反映）:' : 'Changed (applied at the next restart):'}<ul>${changed.map(
+    (c) => html`<li>${settingText(ctx.lang, c, leaves.get(c) ?? '').label}${LOCKOUT_SETTINGS.has(c) ? ' ⚠' : ''}</li>`,
+  )}</ul>${
+    risky.length
+      ? html`<p class="error">⚠ ${
+          ja
+            ? '管理画面やレセコンへの接続先が変わります。再起動の前に、新しいアドレスとポートで開けることを確かめてください。開けなくなった場合は root で設定ファイルを直してください。'
+            : 'The address of this page or of the API changes. Before restarting, make sure the new address and port are reachable; if not, fix the config file as root.'
+        }</p>`
+      : ''
+  }</div>`;
 }
 
 /** The form back into a config object, typed by the schema (numbers, booleans, comma lists). */

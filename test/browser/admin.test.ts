@@ -361,8 +361,14 @@ async function run(): Promise<void> {
       api: { port: number };
       tls: { hostnames: string[] };
     };
-    t.equal(saved.api.port, 9100);
-    t.same(saved.tls.hostnames, ['reception.clinic.lan', 'gw']);
+    t.same(
+      saved,
+      { api: { port: 9100 }, tls: { hostnames: ['reception.clinic.lan', 'gw'] } },
+      'only what differs from the defaults',
+    );
+    const said = (await page.locator('[role=status]').allTextContents()).join(' ');
+    t.match(said, /ポート番号 ⚠/);
+    t.match(said, /新しいアドレスとポートで開けることを確かめて/);
     await shot(page, '15-settings');
   });
 
