@@ -39,7 +39,10 @@ const ja = {
   'password.mismatch': '確認用のパスワードが一致しません。',
   'password.too_short': '新しいパスワードは12文字以上にしてください。',
   'password.too_long': '新しいパスワードは256文字以内にしてください。',
-  'password.too_simple': '新しいパスワードが単純すぎます。',
+  'password.too_simple':
+    '新しいパスワードが単純すぎます（英字のあとに数字だけ、キーボードの並び、同じ文字の繰り返しなど）。',
+  'password.too_common':
+    'よく使われる言葉に数字を足しただけのパスワードは使えません。いくつかの言葉を組み合わせた長い文をお勧めします。',
   'password.same_as_initial': '初期パスワードとは別のパスワードにしてください。',
   'password.changed': 'パスワードを変更しました。',
   'csrf.refused': 'このフォームは古いか、別のページから送信されました。ページを開き直してください。',
@@ -190,7 +193,10 @@ const en: Record<MessageKey, string> = {
   'password.mismatch': 'The two new passwords differ.',
   'password.too_short': 'The new password needs at least 12 characters.',
   'password.too_long': 'The new password may have at most 256 characters.',
-  'password.too_simple': 'The new password is too simple.',
+  'password.too_simple':
+    'The new password is too simple (letters then only digits, keyboard order, one repeated character…).',
+  'password.too_common':
+    'A common word with digits added is not accepted. A long phrase of several words is recommended.',
   'password.same_as_initial': 'Choose a password other than the initial secret.',
   'password.changed': 'Password changed.',
   'csrf.refused': 'This form is stale or came from another page. Please reload the page.',
