@@ -33,6 +33,14 @@ button { padding:.35rem .9rem; cursor:pointer; }
 .login { max-width:26rem; margin:3rem auto; }
 .settings td:first-child { font-family:monospace; white-space:nowrap; }
 .hint { color:var(--muted); font-size:.85rem; }
+.chart { width:100%; height:auto; max-width:48rem; font-size:11px; }
+.chart line { stroke:var(--line); } .chart text { fill:var(--muted); }
+.c-central { fill:var(--ok); background:var(--ok); } .c-cache { fill:var(--warn); background:var(--warn); } .c-none { fill:var(--bad); background:var(--bad); }
+.c-line { fill:none; stroke:#0b3d66; stroke-width:2; }
+.legend .k { display:inline-block; width:.8rem; height:.8rem; margin:0 .2rem 0 .6rem; }
+.attention { border:1px solid var(--warn); border-radius:6px; padding:.4rem .8rem; margin-bottom:.8rem; }
+.attention h3 { margin:.2rem 0; font-size:1rem; }
+.attention .todo { display:block; color:#1f2328; font-weight:normal; font-size:.9rem; }
 `;
 
 export const ADMIN_JS = `'use strict';

@@ -56,12 +56,29 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return want.length > 0 && timingSafeEqual(want, got);
 }
 
-/** 12–256 characters, not the user name, not the initial secret, not one repeated character. */
+/** Words that make a password guessable however many digits follow them (checked without the digits). */
+const COMMON_WORDS = new Set(
+  (
+    'password passw0rd qwerty qwertyuiop asdfghjkl letmein welcome iloveyou admin administrator abc abcdef ' +
+    'abcdefghijkl monkey dragon football baseball sunshine princess master secret changeme onshi gateway ' +
+    'clinic hospital iryou kanri byouin shinryou'
+  ).split(' '),
+);
+
+/**
+ * 12–256 characters; not the user name, not the initial secret, not one repeated character; not a
+ * common word padded with digits (password1234), not only a run of letters then digits (or the
+ * reverse) under 16 characters, not a run of digits or keyboard order.
+ */
 export function passwordProblem(next: string, opts: { initialSecret?: string } = {}): string | undefined {
   if (next.length < 12) return 'too_short';
   if (next.length > 256) return 'too_long';
   if (next.toLowerCase().includes(ADMIN_USER) && next.length < 16) return 'too_simple';
   if (/^(.)\1*$/.test(next)) return 'too_simple';
+  const word = next.toLowerCase().replace(/[\d\s!._-]+/g, '');
+  if (word === '' || COMMON_WORDS.has(word)) return 'too_common';
+  if (next.length < 16 && /^([A-Za-z]+\d+|\d+[A-Za-z]+)$/.test(next)) return 'too_simple';
+  if ('01234567890123456789qwertyuiopasdfghjklzxcvbnm'.includes(next.toLowerCase())) return 'too_simple';
   if (opts.initialSecret !== undefined && next === opts.initialSecret) return 'same_as_initial';
   return undefined;
 }
@@ -341,6 +358,16 @@ export class SessionStore {
     };
     this.sessions.set(digest(id), session);
     return { id, session };
+  }
+
+  /** The session without touching it: a live push must not keep an unattended dashboard logged in. */
+  peek(id: string | undefined, generation: number): AdminSession | undefined {
+    if (!id) return undefined;
+    const s = this.sessions.get(digest(id));
+    if (!s) return undefined;
+    const now = this.now();
+    const live = now - s.lastSeen <= this.opts.idleMs && now - s.createdAt <= this.opts.maxMs;
+    return live && s.generation === generation ? s : undefined;
   }
 
   /** The live session for a cookie value (touching it), or undefined when absent, idle, too old or from an older account generation. */

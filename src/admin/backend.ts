@@ -17,17 +17,19 @@ import {
   restoreFiles,
   unpackBackup,
 } from '../ops/backup.js';
-import type { BatchListItem } from '../cache/index.js';
+import type { BatchListItem, HistoryRow } from '../cache/index.js';
 import type { ClientStore } from '../api/tokens.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { buildSupportBundle } from '../ops/support-bundle.js';
+import { withoutDefaults } from './settings-diff.js';
 import type { GatewayStatus, StatusSource } from '../ops/status.js';
 
 export type AdminBackendErrorCode = 'ADMIN_NOT_AVAILABLE' | 'ADMIN_NOT_FOUND' | 'ADMIN_SETTINGS_READONLY';
 
 /**
- * A check whose answer changed when it was re-verified with central. Only what staff need to find
- * the patient in their receipt computer and act: the receipt computer's own reference, never a name.
+ * A check whose answer changed when it was re-verified with central, with what staff need to find
+ * the patient and act: the name and insurance as answered (decrypted on the box, shown only to a
+ * logged-in admin) and the receipt computer's own reference.
  */
 export interface ReconciliationItem {
   id: string;
@@ -38,6 +40,8 @@ export interface ReconciliationItem {
   client: string;
   /** its reference for the patient or visit (as it sent it), if any */
   patientRef?: string;
+  /** the patient as the answers named them, so staff can find them */
+  patient?: { name: string; birthdate?: string; insurerNumber?: string; symbolNumber?: string };
   /** e.g. "有効" → "無効" */
   before: string;
   after: string;
@@ -55,6 +59,8 @@ export interface AuditEntry {
   /** "admin", a client name, "system" */
   actor: string;
   action: string;
+  /** what the store keeps beside a check's action: its mode, source and result code */
+  detail?: string[];
   target?: string;
   outcome: 'ok' | 'refused' | 'failed';
   remote?: string;
@@ -81,6 +87,8 @@ export interface AdminBackend {
   listRechecks(): Promise<RecheckItem[]>;
   listBatches(): Promise<BatchItem[]>;
   listClients(): Promise<AdminClient[]>;
+  /** the 5-minute history rows since `since` (ms), oldest first */
+  listHistory(since: number): Promise<HistoryRow[]>;
   /** the token is returned once, to be shown once */
   addClient(name: string): Promise<{ client: AdminClient; token: string }>;
   revokeClient(id: string): Promise<AdminClient>;
@@ -132,6 +140,7 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     markHandled: () => Promise.reject(notAvailable('the reconciliation list')),
     listRechecks: () => Promise.reject(notAvailable('the recheck list')),
     listBatches: () => Promise.reject(notAvailable('the batch list')),
+    listHistory: () => Promise.reject(notAvailable('the history')),
     listClients: async () => o.clients.list().map(publicClient),
     addClient: async (name) => {
       const { client, token } = o.clients.add(name);
@@ -148,7 +157,8 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     putSettings: async (input) => {
       const config = validateConfig(input);
       try {
-        writeFileAtomic(o.configFile, JSON.stringify(config, null, 2) + '\n', 0o644);
+        // Only what differs from the defaults: a default frozen into the file would never change again.
+        writeFileAtomic(o.configFile, JSON.stringify(withoutDefaults(config), null, 2) + '\n', 0o644);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         throw new OnshiError<AdminBackendErrorCode>(

@@ -10,6 +10,7 @@ const ja = {
   'app.title': 'オンライン資格確認ゲートウェイ',
   'lang.other': 'English',
   'nav.dashboard': '状態',
+  'nav.history': '過去の記録',
   'nav.reconciliation': '再照会の差異',
   'nav.rechecks': '再確認予定',
   'nav.batches': '一括照会',
@@ -38,7 +39,10 @@ const ja = {
   'password.mismatch': '確認用のパスワードが一致しません。',
   'password.too_short': '新しいパスワードは12文字以上にしてください。',
   'password.too_long': '新しいパスワードは256文字以内にしてください。',
-  'password.too_simple': '新しいパスワードが単純すぎます。',
+  'password.too_simple':
+    '新しいパスワードが単純すぎます（英字のあとに数字だけ、キーボードの並び、同じ文字の繰り返しなど）。',
+  'password.too_common':
+    'よく使われる言葉に数字を足しただけのパスワードは使えません。いくつかの言葉を組み合わせた長い文をお勧めします。',
   'password.same_as_initial': '初期パスワードとは別のパスワードにしてください。',
   'password.changed': 'パスワードを変更しました。',
   'csrf.refused': 'このフォームは古いか、別のページから送信されました。ページを開き直してください。',
@@ -85,6 +89,7 @@ const ja = {
   'rec.reverifiedAt': '再照会日時',
   'rec.client': 'レセコン',
   'rec.patientRef': '患者の参照番号',
+  'rec.patient': '患者',
   'rec.change': '変化',
   'rec.handled': '対応済み',
   'rec.markHandled': '対応済みにする',
@@ -148,6 +153,9 @@ const ja = {
   'err.not_available': 'この機能はこのバージョンではまだ使えません。',
   'err.generic': 'エラー: {message}',
   'err.not_found': 'ページが見つかりません。',
+  'err.not_found_title': 'ページがありません',
+  'err.forbidden': '受け付けられません',
+  'err.multipart': 'ファイルの送信形式が正しくありません。ページを開き直してください。',
 } as const;
 
 export type MessageKey = keyof typeof ja;
@@ -156,6 +164,7 @@ const en: Record<MessageKey, string> = {
   'app.title': 'Online qualification gateway',
   'lang.other': '日本語',
   'nav.dashboard': 'Status',
+  'nav.history': 'History',
   'nav.reconciliation': 'Reconciliation',
   'nav.rechecks': 'Rechecks',
   'nav.batches': 'Batches',
@@ -184,7 +193,10 @@ const en: Record<MessageKey, string> = {
   'password.mismatch': 'The two new passwords differ.',
   'password.too_short': 'The new password needs at least 12 characters.',
   'password.too_long': 'The new password may have at most 256 characters.',
-  'password.too_simple': 'The new password is too simple.',
+  'password.too_simple':
+    'The new password is too simple (letters then only digits, keyboard order, one repeated character…).',
+  'password.too_common':
+    'A common word with digits added is not accepted. A long phrase of several words is recommended.',
   'password.same_as_initial': 'Choose a password other than the initial secret.',
   'password.changed': 'Password changed.',
   'csrf.refused': 'This form is stale or came from another page. Please reload the page.',
@@ -231,6 +243,7 @@ const en: Record<MessageKey, string> = {
   'rec.reverifiedAt': 'Re-verified',
   'rec.client': 'Receipt computer',
   'rec.patientRef': 'Patient reference',
+  'rec.patient': 'Patient',
   'rec.change': 'Change',
   'rec.handled': 'Handled',
   'rec.markHandled': 'Mark handled',
@@ -294,6 +307,9 @@ const en: Record<MessageKey, string> = {
   'err.not_available': 'This feature is not available in this version yet.',
   'err.generic': 'Error: {message}',
   'err.not_found': 'Page not found.',
+  'err.not_found_title': 'Not found',
+  'err.forbidden': 'Forbidden',
+  'err.multipart': 'multipart/form-data expected',
 };
 
 const TABLES: Record<Lang, Record<MessageKey, string>> = { ja, en };

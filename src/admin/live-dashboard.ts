@@ -51,8 +51,9 @@ export class LiveDashboard {
   }
 
   private async pushOne(s: Stream): Promise<void> {
-    // The session is re-checked on every push: a logout, an expiry or `onshi admin reset` ends the stream.
-    const live = this.sessions.get(s.req.sessionId, this.o.accounts.generation);
+    // The session is re-checked on every push, without touching it: a logout, an idle or absolute
+    // expiry or `onshi admin reset` ends the stream (an open dashboard alone does not keep a login).
+    const live = this.sessions.peek(s.req.sessionId, this.o.accounts.generation);
     if (!live) {
       s.res.end('event: logout\ndata: {}\n\n');
       this.streams.delete(s);

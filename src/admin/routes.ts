@@ -16,6 +16,9 @@ import { download, type Req, redirect, send } from './http/request.js';
 import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
+import { configProblemJa, errorText } from './messages-ja.js';
+import { changedSettings } from './settings-diff.js';
+import { historyPage } from './history-chart.js';
 import * as v from './views.js';
 
 /** What a page's layout needs of the request. */
@@ -84,7 +87,7 @@ export class AdminRoutes {
       path,
       remote: req.remote,
     });
-    return send(req, 403, v.errorPage(pageContext(req), 'Forbidden', t(req.lang, 'csrf.refused')));
+    return send(req, 403, v.errorPage(pageContext(req), t(req.lang, 'err.forbidden'), t(req.lang, 'csrf.refused')));
   }
 
   private getLogin(req: Req, opts: { error?: string; status?: number } = {}): void {
@@ -131,12 +134,21 @@ export class AdminRoutes {
     });
   }
 
+  /** Receipt computers by name wherever the store names them by id. */
+  private async withClientNames(ctx: v.PageContext): Promise<v.PageContext> {
+    const names = new Map((await this.o.backend.listClients()).map((c) => [c.id, c.name]));
+    return { ...ctx, clientName: (id) => names.get(id) ?? id };
+  }
+
   private async get(req: Req): Promise<void> {
-    const ctx = pageContext(req);
     const b = this.o.backend;
+    const named = ['/reconciliation', '/rechecks', '/batches', '/audit'].includes(req.path);
+    const ctx = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
     switch (req.path) {
-      case '/':
-        return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(await b.status(), req.lang)));
+      case '/': {
+        const status = await b.status();
+        return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(status, req.lang), status));
+      }
       case '/api/status':
         return send(
           req,
@@ -152,6 +164,11 @@ export class AdminRoutes {
         const all = req.query.get('all') === '1';
         const r = await this.attempt(req, () => b.listReconciliation({ includeHandled: all }));
         return send(req, 200, v.reconciliationPage(ctx, r.value, all, r.note ?? this.doneNote(req)));
+      }
+      case '/history': {
+        const now = Date.now();
+        const r = await this.attempt(req, () => b.listHistory(now - 30 * 86_400_000));
+        return send(req, 200, historyPage(ctx, r.value, now, r.note));
       }
       case '/rechecks': {
         const r = await this.attempt(req, () => b.listRechecks());
@@ -177,6 +194,7 @@ export class AdminRoutes {
             file: s.file,
             writable: s.writable,
             saved: req.query.get('done') === 'saved',
+            changed: (req.query.get('changed') ?? '').split(',').filter(Boolean),
           }),
         );
       }
@@ -185,7 +203,7 @@ export class AdminRoutes {
       case '/support':
         return send(req, 200, v.supportPage(ctx));
       default:
-        return send(req, 404, v.errorPage(ctx, '404', t(req.lang, 'err.not_found')));
+        return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
   }
 
@@ -241,19 +259,28 @@ export class AdminRoutes {
           return send(req, 200, v.clientsPage(ctx, await b.listClients(), { created }));
         } catch (e) {
           if (!isOnshiError(e, 'CLIENT_NAME_INVALID')) throw e;
-          return send(req, 400, v.clientsPage(ctx, await b.listClients(), { note: v.message(e.message, 'error') }));
+          return send(
+            req,
+            400,
+            v.clientsPage(ctx, await b.listClients(), { note: v.message(errorText(req.lang, e), 'error') }),
+          );
         }
       }
       case '/settings': {
         const input = v.settingsFromForm(form);
         try {
-          await b.putSettings(input);
-          await this.audit(req, 'settings.save', 'ok');
-          return redirect(req, '/settings?done=saved');
+          const before = (await b.getSettings()).config;
+          const { config } = await b.putSettings(input);
+          const changed = changedSettings(before, config);
+          await this.audit(req, 'settings.save', 'ok', changed.join(',').slice(0, 128) || undefined);
+          return redirect(req, `/settings?done=saved&changed=${encodeURIComponent(changed.join(','))}`);
         } catch (e) {
           if (!isOnshiError(e, 'CONFIG_INVALID') && !isOnshiError(e, 'ADMIN_SETTINGS_READONLY')) throw e;
           await this.audit(req, 'settings.save', 'refused');
-          const problems = (e.details.problems as string[] | undefined) ?? [e.message];
+          const given = e.details.problems as string[] | undefined;
+          const problems = given
+            ? given.map((p) => (req.lang === 'ja' ? configProblemJa(p) : p))
+            : [errorText(req.lang, e)];
           const s = await b.getSettings();
           return send(
             req,
@@ -274,7 +301,7 @@ export class AdminRoutes {
           return download(req, filename, data, 'application/octet-stream');
         } catch (e) {
           if (!isOnshiError(e)) throw e;
-          return send(req, 400, v.backupPage(ctx, { error: e.message }));
+          return send(req, 400, v.backupPage(ctx, { error: errorText(req.lang, e) }));
         }
       }
       case '/support': {
@@ -283,7 +310,7 @@ export class AdminRoutes {
         return download(req, filename, data, 'application/gzip');
       }
       default:
-        return send(req, 404, v.errorPage(ctx, '404', t(req.lang, 'err.not_found')));
+        return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
   }
 
@@ -326,12 +353,17 @@ export class AdminRoutes {
   private async postRestore(req: Req): Promise<void> {
     const ctx = pageContext(req);
     const boundary = multipartBoundary(req.raw.headers['content-type']);
-    if (boundary === undefined) return send(req, 400, v.backupPage(ctx, { error: 'multipart/form-data expected' }));
+    if (boundary === undefined) return send(req, 400, v.backupPage(ctx, { error: t(req.lang, 'err.multipart') }));
     const parts = parseMultipart(await readBody(req.raw, UPLOAD_LIMIT), boundary);
     if (!csrfMatches(req.session!.csrf, parts.get('_csrf')?.toString('utf8'))) return this.csrfRefused(req, '/restore');
     if (req.session!.mustChange) return redirect(req, '/password');
     const file = parts.get('file');
-    if (!file || file.length === 0) return send(req, 400, v.backupPage(ctx, { error: 'no file' }));
+    if (!file || file.length === 0)
+      return send(
+        req,
+        400,
+        v.backupPage(ctx, { error: errorText(req.lang, { code: 'BACKUP_NO_FILE', message: 'no file' }) }),
+      );
     try {
       const r = await this.o.backend.restoreBackup(file, parts.get('passphrase')?.toString('utf8') || undefined);
       await this.audit(req, 'backup.restore', 'ok', `${r.restored.length} files`);
@@ -339,7 +371,7 @@ export class AdminRoutes {
     } catch (e) {
       if (!isOnshiError(e)) throw e;
       await this.audit(req, 'backup.restore', 'refused', e.code);
-      return send(req, 400, v.backupPage(ctx, { error: e.message }));
+      return send(req, 400, v.backupPage(ctx, { error: errorText(req.lang, e) }));
     }
   }
 

@@ -1,7 +1,8 @@
 /**
- * The admin page's views of the store: reconciliation items and the hash-chained audit log. Only
- * what staff need to act on an item leaves the store here — the receipt computer's own reference
- * and the validity before and after, never a name or an insurance number.
+ * The admin page's views of the store: reconciliation items and the hash-chained audit log. What
+ * staff need to act on an item leaves the store here — the patient's name and insurance as the
+ * answers gave them (the page is authenticated and on the box), the validity before and after and
+ * who marked it handled; the audit log's personal fields are never decrypted for the page.
  */
 import type { AuditInput, GatewayStore, ReconciliationEntry } from '../cache/index.js';
 import type { AdminBackend, AuditEntry, ReconciliationItem } from './backend.js';
@@ -10,7 +11,7 @@ import { listRecheckItems } from '../checks/rechecks.js';
 
 type StoreViews = Pick<
   AdminBackend,
-  'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks'
+  'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks' | 'listHistory'
 >;
 
 interface FiledBefore {
@@ -24,6 +25,22 @@ interface Told {
   source?: string;
   validityLabel?: string;
   refusedCode?: string;
+  name?: string;
+  birthdate?: string;
+  insurances?: { insurerNumber?: string; symbol?: string; number?: string }[];
+}
+
+/** Who the check was about, as the answers named the patient: the page is authenticated, the box keeps it. */
+function patientOf(...answers: (Told | undefined)[]): ReconciliationItem['patient'] {
+  const named = answers.find((a) => a?.name);
+  if (!named) return undefined;
+  const ins = answers.flatMap((a) => a?.insurances ?? []).find((i) => i.insurerNumber);
+  return {
+    name: named.name!,
+    ...(named.birthdate ? { birthdate: named.birthdate } : {}),
+    ...(ins?.insurerNumber ? { insurerNumber: ins.insurerNumber } : {}),
+    ...(ins?.symbol || ins?.number ? { symbolNumber: [ins.symbol, ins.number].filter(Boolean).join('・') } : {}),
+  };
 }
 
 const label = (o: Told | undefined): string =>
@@ -31,7 +48,9 @@ const label = (o: Told | undefined): string =>
 
 export function reconciliationItem(e: ReconciliationEntry): ReconciliationItem {
   const b = (e.before ?? {}) as FiledBefore;
+  const patient = patientOf(e.after as Told, b.told);
   return {
+    ...(patient ? { patient } : {}),
     id: String(e.id),
     checkedAt: b.checkedAt ?? e.createdAt.toISOString(),
     reverifiedAt: e.createdAt.toISOString(),
@@ -52,19 +71,41 @@ function pageOutcome(o: string | undefined): AuditEntry['outcome'] {
   return o === 'refused' ? 'refused' : 'failed';
 }
 
+/**
+ * Who marked each item handled: the store keeps when, the audit chain keeps who (the admin page's
+ * `reconciliation.handled`, the API's `reconciliation.handle`). The newest 2,000 entries are read.
+ */
+function handlersFromAudit(store: GatewayStore): Map<string, string> {
+  const by = new Map<string, string>();
+  const rows = store.listAudit({ newestFirst: true, limit: 2000, personal: false });
+  for (const r of rows) {
+    if (r.action !== 'reconciliation.handled' && r.action !== 'reconciliation.handle') continue;
+    if (r.outcome !== 'ok' || !r.target || by.has(r.target)) continue;
+    by.set(r.target, r.actor);
+  }
+  return by;
+}
+
 /** Token changes are their own kind in the chain, so `onshi audit` can list them apart. */
 const kindOf = (action: string): AuditInput['kind'] => (action.startsWith('client.') ? 'token' : 'admin');
 
 export function storeAdminViews(store: GatewayStore, events: EventHub): StoreViews {
   return {
-    listReconciliation: async ({ includeHandled }) =>
-      store.listReconciliation({ includeHandled, limit: 500 }).map(reconciliationItem),
+    listReconciliation: async ({ includeHandled }) => {
+      const items = store.listReconciliation({ includeHandled, limit: 500 }).map(reconciliationItem);
+      if (items.some((i) => i.handledAt)) {
+        const by = handlersFromAudit(store);
+        for (const i of items) if (i.handledAt && by.has(i.id)) i.handledBy = by.get(i.id)!;
+      }
+      return items;
+    },
     markHandled: async (id, by) => {
       const n = Number(id);
       await store.markHandled(n);
       events.publish('reconciliation', 'reconciliation.handled', { itemId: n, by: `admin:${by}` });
     },
     listBatches: async () => store.listBatches({ limit: 200 }),
+    listHistory: async (since) => store.history.list(since),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.
@@ -81,13 +122,14 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
         if (rows.length === 0) break;
         for (const r of rows) {
           if (r.at.getTime() >= cutoff) continue;
-          const detail = [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined]
-            .filter(Boolean)
-            .join(', ');
+          const detail = [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
+            (d): d is string => Boolean(d),
+          );
           out.push({
             at: r.at.toISOString(),
             actor: r.actor,
-            action: detail ? `${r.action} (${detail})` : r.action,
+            action: r.action,
+            ...(detail.length ? { detail } : {}),
             outcome: pageOutcome(r.outcome),
             ...(r.target ? { target: r.target } : {}),
             ...(r.remote ? { remote: r.remote } : {}),

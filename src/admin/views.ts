@@ -4,8 +4,22 @@
  */
 import { configLeaves, type GatewayConfig } from '../core/config.js';
 import type { GatewayStatus } from '../ops/status.js';
+import { type Attention, attentionItems } from './attention.js';
 import type { AdminClient, AuditEntry, BatchItem, ReconciliationItem, RecheckItem } from './backend.js';
 import { type Lang, type MessageKey, t } from './i18n.js';
+import {
+  auditActionText,
+  auditDetailText,
+  auditTargetText,
+  BATCH_STATE_JA,
+  CARD_STAGE_JA,
+  CHECK_NAME_JA,
+  jaOr,
+  OUTCOME_JA,
+  RECHECK_STATE_JA,
+} from './messages-ja.js';
+import { LOCKOUT_SETTINGS } from './settings-diff.js';
+import { SETTING_GROUPS_JA, settingText } from './settings-labels.js';
 
 export class Html {
   constructor(readonly text: string) {}
@@ -39,10 +53,16 @@ export interface PageContext {
   /** present when logged in */
   csrf?: string;
   mustChange?: boolean;
+  /** a receipt computer's name by its id (the token store's names); the id when unknown */
+  clientName?: (id: string) => string;
 }
+
+const clientLabel = (ctx: PageContext, id: string | undefined): string =>
+  id === undefined ? '' : (ctx.clientName?.(id) ?? id);
 
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
+  ['/history', 'nav.history'],
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],
@@ -131,6 +151,16 @@ function fmtDuration(ms: number, lang: Lang): string {
   return `${n}${unit}`;
 }
 
+/** The clock's difference from central: ±0 under 0.05 s, tenths under 10 s, then whole units. */
+export function fmtSkew(ms: number, lang: Lang): string {
+  const abs = Math.abs(ms);
+  const sec = lang === 'ja' ? '秒' : ' s';
+  if (abs < 50) return `±0${sec}`;
+  const sign = ms > 0 ? '+' : '-';
+  if (abs < 10_000) return `${sign}${(abs / 1000).toFixed(1)}${sec}`;
+  return `${sign}${fmtDuration(abs, lang)}`;
+}
+
 /** The dashboard's values as display text and a tone: rendered into the page and pushed live. */
 /** The tunnel (ipsec mode) and the failing hop, in strongSwan's and the path check's own words. */
 function lineDetail(l: GatewayStatus['line']): string {
@@ -147,8 +177,8 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   const f: DashboardFields = {};
   const failing = Object.entries(s.checks)
     .filter(([, ok]) => !ok)
-    .map(([k]) => k)
-    .join(', ');
+    .map(([k]) => jaOr(lang, CHECK_NAME_JA, k))
+    .join(lang === 'ja' ? '、' : ', ');
   f.ready = s.ready
     ? { text: L('state.ready'), tone: 'ok' }
     : { text: L('state.not_ready', { what: failing || '…' }), tone: 'bad' };
@@ -167,7 +197,8 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   };
   f.card = {
     text: s.card.present
-      ? L('card.present') + (s.card.stage && s.card.stage !== 'idle' ? ` (${s.card.stage})` : '')
+      ? L('card.present') +
+        (s.card.stage && s.card.stage !== 'idle' ? ` (${jaOr(lang, CARD_STAGE_JA, s.card.stage)})` : '')
       : L('card.absent'),
     tone: s.card.present ? 'ok' : 'muted',
   };
@@ -185,7 +216,7 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
     : { text: L('na'), tone: 'muted' };
   const skew = s.clock.skewMs;
   f.clock = {
-    text: `${fmtTime(s.now)} — ${skew === undefined ? L('clock.unmeasured') : L('clock.skew', { skew: `${skew >= 0 ? '+' : '-'}${fmtDuration(skew, lang)}` })}`,
+    text: `${fmtTime(s.now)} — ${skew === undefined ? L('clock.unmeasured') : L('clock.skew', { skew: fmtSkew(skew, lang) })}`,
     tone: skew === undefined ? 'muted' : Math.abs(skew) > 300_000 ? 'bad' : Math.abs(skew) > 30_000 ? 'warn' : 'ok',
   };
   f.api = { text: L('api.connections', { n: s.api.connections }), tone: s.api.listening ? 'ok' : 'bad' };
@@ -199,7 +230,7 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
           const tone: Tone =
             left <= 0 ? 'bad' : left < 14 * 86_400_000 ? 'bad' : left < 30 * 86_400_000 ? 'warn' : 'ok';
           if (tone === 'bad' || (tone === 'warn' && worst === 'ok')) worst = tone;
-          return `${c.name}: ${L(left <= 0 ? 'cert.expired' : 'cert.expires', { date: fmtTime(c.notAfter).slice(0, 10) })}`;
+          return `${jaOr(lang, CHECK_NAME_JA, c.name)}: ${L(left <= 0 ? 'cert.expired' : 'cert.expires', { date: fmtTime(c.notAfter).slice(0, 10) })}`;
         })
         .join(' / ') || L('na'),
     tone: certs.length ? worst : 'muted',
@@ -209,14 +240,23 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   return f;
 }
 
-export function dashboardPage(ctx: PageContext, fields: DashboardFields): string {
+export function attentionBlock(ctx: PageContext, items: Attention[]): Html {
+  if (!items.length) return html``;
+  const title = ctx.lang === 'ja' ? '対応が必要なこと' : 'Needs attention';
+  return html`<section class="attention" aria-label="${title}"><h3>${title}</h3><ul>${items.map(
+    (a) =>
+      html`<li data-tone="${a.tone}">${a.href ? html`<a href="${a.href}">${a.text}</a>` : a.text} <span class="todo">${a.todo}</span></li>`,
+  )}</ul></section>`;
+}
+
+export function dashboardPage(ctx: PageContext, fields: DashboardFields, status?: GatewayStatus): string {
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const tile = (key: string, label: MessageKey, cls = 'v'): Html =>
     html`<section class="tile"><h2>${L(label)}</h2><div class="${cls}" data-field="${key}" data-tone="${fields[key]?.tone ?? 'muted'}">${fields[key]?.text ?? ''}</div></section>`;
   return layout(
     ctx,
     L('dash.title'),
-    html`<div data-live><div class="tiles">
+    html`${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}<div data-live><div class="tiles">
 ${tile('ready', 'dash.ready')}${tile('line', 'dash.line')}${tile('reader', 'dash.reader')}${tile('card', 'dash.card')}
 ${tile('outbox', 'dash.outbox')}${tile('cache', 'dash.cache')}${tile('clock', 'dash.clock')}${tile('api', 'dash.api')}
 ${tile('certs', 'dash.certs')}${tile('tls', 'dash.tls', 'v fp')}${tile('version', 'dash.version')}
@@ -231,6 +271,18 @@ const table = (head: string[], rows: Html[], empty: string): Html =>
     ? html`<table><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table>`
     : html`<p>${empty}</p>`;
 
+function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
+  const p = i.patient;
+  const ja = ctx.lang === 'ja';
+  const facts = [
+    p?.birthdate ? `${ja ? '生年月日' : 'born'} ${p.birthdate}` : '',
+    p?.insurerNumber ? `${ja ? '保険者番号' : 'insurer'} ${p.insurerNumber}` : '',
+    p?.symbolNumber ? `${ja ? '記号・番号' : 'symbol/number'} ${p.symbolNumber}` : '',
+    i.patientRef ? `${ja ? '参照' : 'ref'} ${i.patientRef}` : '',
+  ].filter(Boolean);
+  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}`;
+}
+
 export function reconciliationPage(
   ctx: PageContext,
   items: ReconciliationItem[] | undefined,
@@ -241,10 +293,10 @@ export function reconciliationPage(
   const rows = (items ?? []).map(
     (
       i,
-    ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${i.client}</td>
-<td>${i.patientRef ?? ''}</td><td>${i.before} → ${i.after}</td><td>${
+    ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${clientLabel(ctx, i.client)}</td>
+<td>${patientCell(ctx, i)}</td><td>${i.before} → ${i.after}</td><td>${
       i.handledAt
-        ? html`${fmtTime(i.handledAt)} ${i.handledBy ?? ''}`
+        ? html`${fmtTime(i.handledAt)} ${i.handledBy ? clientLabel(ctx, i.handledBy) : ''}`
         : html`<form class="inline" method="post" action="/reconciliation/${encodeURIComponent(i.id)}/handled">${csrfField(ctx)}<button type="submit">${L('rec.markHandled')}</button></form>`
     }</td></tr>`,
   );
@@ -253,7 +305,7 @@ export function reconciliationPage(
     L('rec.title'),
     html`${note ?? ''}<p class="hint">${L('rec.help')}</p>
 <p><a href="/reconciliation${includeHandled ? '' : '?all=1'}">${includeHandled ? L('nav.reconciliation') : L('rec.showHandled')}</a></p>
-${items ? table([L('rec.checkedAt'), L('rec.reverifiedAt'), L('rec.client'), L('rec.patientRef'), L('rec.change'), L('rec.handled')], rows, L('rec.none')) : ''}`,
+${items ? table([L('rec.checkedAt'), L('rec.reverifiedAt'), L('rec.client'), L('rec.patient'), L('rec.change'), L('rec.handled')], rows, L('rec.none')) : ''}`,
   );
 }
 
@@ -261,7 +313,7 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${i.state}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${i.client}</td><td>${i.patientRef ?? ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ?? ''}</td></tr>`,
   );
   return layout(
     ctx,
@@ -274,7 +326,7 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (b) =>
-      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${b.state}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${b.client ?? ''}</td></tr>`,
+      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
   );
   return layout(
     ctx,
@@ -316,7 +368,11 @@ export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, l
   const list = entries ?? [];
   const rows = list.map(
     (e) =>
-      html`<tr><td>${fmtTime(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target ?? ''}</td><td>${e.outcome}</td><td>${e.remote ?? ''}</td></tr>`,
+      html`<tr><td>${fmtTime(e.at)}</td><td>${clientLabel(ctx, e.actor)}</td><td>${auditActionText(ctx.lang, e.action)}${
+        e.detail?.length
+          ? ` (${e.detail.map((d) => auditDetailText(ctx.lang, d)).join(ctx.lang === 'ja' ? '、' : ', ')})`
+          : ''
+      }</td><td>${e.target ? auditTargetText(ctx.lang, e.target) : ''}</td><td>${jaOr(ctx.lang, OUTCOME_JA, e.outcome)}</td><td>${e.remote ?? ''}</td></tr>`,
   );
   const older =
     list.length === limit
@@ -342,16 +398,20 @@ function getPath(obj: unknown, path: string[]): unknown {
 export function settingsPage(
   ctx: PageContext,
   config: GatewayConfig,
-  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean },
+  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean; changed?: string[] },
 ): string {
   const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
+  let group: string | undefined;
   const rows = configLeaves().map((leaf) => {
     const name = leaf.path.join('.');
     const value = getPath(config, leaf.path);
     const enumValues = leaf.description.startsWith('one of ') ? leaf.description.slice(7).split(', ') : undefined;
+    const text = settingText(ctx.lang, name, leaf.description);
+    const yes = ctx.lang === 'ja' ? 'はい' : 'true';
+    const no = ctx.lang === 'ja' ? 'いいえ' : 'false';
     let input: Html;
     if (leaf.type === 'boolean') {
-      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>true</option><option value="false"${value === false ? new Html(' selected') : ''}>false</option></select>`;
+      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>${yes}</option><option value="false"${value === false ? new Html(' selected') : ''}>${no}</option></select>`;
     } else if (enumValues) {
       input = html`<select name="${name}" id="set-${name}">${enumValues.map((v) => html`<option${v === value ? new Html(' selected') : ''}>${v}</option>`)}</select>`;
     } else if (leaf.type === 'integer' || leaf.type === 'number') {
@@ -361,7 +421,13 @@ export function settingsPage(
     } else {
       input = html`<input type="text" name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
     }
-    return html`<tr><td><label for="set-${name}">${name}</label></td><td>${input}<div class="hint">${leaf.description}</div></td></tr>`;
+    const section = leaf.path.length > 1 ? leaf.path[0]! : '';
+    const heading =
+      section !== group
+        ? html`<tr class="group"><th colspan="2">${ctx.lang === 'ja' ? (SETTING_GROUPS_JA[section] ?? section) : section || 'general'}</th></tr>`
+        : '';
+    group = section;
+    return html`${heading}<tr><td><label for="set-${name}">${text.label}</label></td><td>${input}<div class="hint">${text.help}</div></td></tr>`;
   });
   const errors = opts.errors?.length
     ? html`<div class="msg error" role="alert">${L('set.invalid')}<ul>${opts.errors.map((e) => html`<li>${e}</li>`)}</ul></div>`
@@ -369,11 +435,30 @@ export function settingsPage(
   return layout(
     ctx,
     L('set.title'),
-    html`${opts.saved ? message(L('set.saved')) : ''}${errors}
+    html`${opts.saved ? message(L('set.saved')) : ''}${opts.saved ? savedChanges(ctx, opts.changed ?? []) : ''}${errors}
 ${opts.writable ? '' : message(L('set.readonly', { file: opts.file }), 'error')}<p class="hint">${L('set.help')} (${opts.file})</p>
 <form method="post" action="/settings">${csrfField(ctx)}<table class="settings">${rows}</table>
 <p><button type="submit" id="settings-save"${opts.writable ? '' : new Html(' disabled')}>${L('set.save')}</button></p></form>`,
   );
+}
+
+/** What the save changed, each by its label; the ones that can lock staff out are flagged. */
+function savedChanges(ctx: PageContext, changed: string[]): Html {
+  const ja = ctx.lang === 'ja';
+  if (!changed.length) return message(ja ? '変更はありませんでした。' : 'Nothing changed.');
+  const leaves = new Map(configLeaves().map((l) => [l.path.join('.'), l.description]));
+  const risky = changed.filter((c) => LOCKOUT_SETTINGS.has(c));
+  return html`<div class="msg" role="status">${ja ? '変更した設定（再起動で反映）:' : 'Changed (applied at the next restart):'}<ul>${changed.map(
+    (c) => html`<li>${settingText(ctx.lang, c, leaves.get(c) ?? '').label}${LOCKOUT_SETTINGS.has(c) ? ' ⚠' : ''}</li>`,
+  )}</ul>${
+    risky.length
+      ? html`<p class="error">⚠ ${
+          ja
+            ? '管理画面やレセコンへの接続先が変わります。再起動の前に、新しいアドレスとポートで開けることを確かめてください。開けなくなった場合は root で設定ファイルを直してください。'
+            : 'The address of this page or of the API changes. Before restarting, make sure the new address and port are reachable; if not, fix the config file as root.'
+        }</p>`
+      : ''
+  }</div>`;
 }
 
 /** The form back into a config object, typed by the schema (numbers, booleans, comma lists). */

@@ -96,6 +96,10 @@ export interface Ops {
   setMeta: [{ key: string; value: string }, null];
   /** one address's failure count (upsert); rows past their expiry are dropped in the same step */
   putAuthFailure: [WireAuthFailure & { now: number }, null];
+  historyPut: [
+    { at: number; central: number; cache: number; none: number; outbox: number; pruneBefore: number },
+    { pruned: number },
+  ];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];
   purgeAuditPersonal: [{ before: number; now: number }, { purged: number }];

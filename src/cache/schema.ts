@@ -229,6 +229,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX auth_failures_expiry ON auth_failures (expires_at);
     `,
   },
+  {
+    version: 10,
+    name: 'history for the admin page graphs',
+    sql: `
+      -- One row per 5 minutes: checks by source (from the audit chain), the outbox depth. No personal data.
+      CREATE TABLE history (
+        at      INTEGER PRIMARY KEY,
+        central INTEGER NOT NULL,
+        cache   INTEGER NOT NULL,
+        none    INTEGER NOT NULL,
+        outbox  INTEGER NOT NULL
+      );
+      CREATE INDEX audit_at ON audit (at);
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -9,6 +9,7 @@ import { createAuthFailureOps } from './ops/auth-failures.js';
 import type { CacheKeys } from './crypto.js';
 import { createBatchOps } from './ops/batches.js';
 import { createEligibilityOps } from './ops/eligibility.js';
+import { createHistoryOps } from './ops/history.js';
 import { createMetaOps } from './ops/meta.js';
 import type { Op } from './ops/op.js';
 import { createOutboxOps } from './ops/outbox.js';
@@ -30,6 +31,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     ...createRecheckOps(db, keys),
     ...createMetaOps(db, keys),
     ...createAuthFailureOps(db),
+    ...createHistoryOps(db),
     appendAudit: audit.appendAudit,
     purgeAuditPersonal: audit.purgeAuditPersonal,
     ...createBatchOps(db, keys),

@@ -25,6 +25,8 @@ export function createJobs(config: GatewayConfig, o: { logger: Logger; revocatio
     { name: 'audit-retention', setting: 'audit.purgeSchedule', schedule: config.audit.purgeSchedule, atStart: true },
     { name: 'batch-prune', setting: 'batch.schedule', schedule: config.batch.schedule, atStart: true },
     { name: 'batch-schedule', setting: 'batch.schedule', schedule: config.batch.schedule },
+    // The admin page's graphs: checks by source and the outbox depth, one row per 5 minutes.
+    { name: 'history-sample', setting: 'the admin history (built in)', schedule: '*/5 * * * *' },
     ...(o.revocation
       ? [
           {
@@ -73,6 +75,9 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
     const r = await store.pruneBatches(new Date(Date.now() - config.batch.retentionDays * DAY_MS));
     if (r.batches > 0)
       logger.info('old batches deleted', { event: 'batch_pruned', batches: r.batches, entries: r.entries });
+  });
+  jobs.define('history-sample', async () => {
+    await store.history.sample(store.outboxStats().depth);
   });
   jobs.define('batch-schedule', async () => {
     const n = await p.batchRunner.runScheduled();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { AdminAccounts, AdminServer, createAdminBackend } from '../../src/admin/index.js';
+import type { AdminBackend, ReconciliationItem } from '../../src/admin/backend.js';
 import { ClientStore } from '../../src/api/tokens.js';
 import { validateConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
@@ -57,20 +58,26 @@ function baseStatus(tls: TlsIdentity): GatewayStatus {
   };
 }
 
-async function harness(t: Test, opts: { maxFailures?: number } = {}): Promise<Harness> {
+async function harness(
+  t: Test,
+  opts: { maxFailures?: number; backend?: (h: { clients: ClientStore }) => Partial<AdminBackend> } = {},
+): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-admin-'));
   const tls = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw-test' });
   const accounts = new AdminAccounts(dir);
   const init = await accounts.ensureInitialized();
   const clients = new ClientStore(dir);
   let status = baseStatus(tls);
-  const backend = createAdminBackend({
-    status: { status: () => ({ ...status, now: new Date().toISOString() }) },
-    clients,
-    configFile: join(dir, 'config.json'),
-    stateDir: dir,
-    config: validateConfig({ stateDir: dir }),
-  });
+  const backend = {
+    ...createAdminBackend({
+      status: { status: () => ({ ...status, now: new Date().toISOString() }) },
+      clients,
+      configFile: join(dir, 'config.json'),
+      stateDir: dir,
+      config: validateConfig({ stateDir: dir }),
+    }),
+    ...opts.backend?.({ clients }),
+  };
   const server = await AdminServer.start({
     host: '127.0.0.1',
     port: 0,
@@ -336,11 +343,11 @@ async function run(): Promise<void> {
       await shot(page, name!);
     }
     await page.goto(`${h.url}/audit`);
-    t.match(await page.textContent('main table'), /password\.change/);
+    t.match(await page.textContent('main table'), /パスワード変更/);
     await page.goto(`${h.url}/settings`);
     await page.fill('[name="api.port"]', '99999');
     await submit(page, '#settings-save');
-    t.match(await page.textContent('[role=alert]'), /api\.port must be <= 65535/);
+    t.match(await page.textContent('[role=alert]'), /「ポート番号」は65535以下にしてください/);
     await page.fill('[name="api.port"]', '9100');
     await page.fill('[name="tls.hostnames"]', 'reception.clinic.lan, gw');
     await submit(page, '#settings-save');
@@ -354,8 +361,156 @@ async function run(): Promise<void> {
       api: { port: number };
       tls: { hostnames: string[] };
     };
-    t.equal(saved.api.port, 9100);
-    t.same(saved.tls.hostnames, ['reception.clinic.lan', 'gw']);
+    t.same(
+      saved,
+      { api: { port: 9100 }, tls: { hostnames: ['reception.clinic.lan', 'gw'] } },
+      'only what differs from the defaults',
+    );
+    const said = (await page.locator('[role=status]').allTextContents()).join(' ');
+    t.match(said, /ポート番号 ⚠/);
+    t.match(said, /新しいアドレスとポートで開けることを確かめて/);
     await shot(page, '15-settings');
   });
+
+  t.test('every page in Japanese shows Japanese: no English word outside codes and names', async (t) => {
+    const step = 5 * 60_000;
+    const start = Math.floor(Date.now() / step) * step - 3 * 3_600_000;
+    const h = await harness(t, {
+      backend: () => ({
+        listHistory: async () => [
+          { at: start, central: 4, cache: 0, none: 0, outbox: 0 },
+          { at: start + step, central: 0, cache: 3, none: 1, outbox: 4 },
+          { at: start + 2 * step, central: 0, cache: 2, none: 0, outbox: 6 },
+          { at: start + 3 * step, central: 5, cache: 0, none: 0, outbox: 0 },
+        ],
+      }),
+    });
+    const { page } = await open(t, h);
+    await firstLogin(page, h);
+    h.setStatus({ ready: false, checks: { store: true, api: false }, clock: { skewMs: -20 } });
+    /** Words of Latin letters on the page, minus identifiers staff type or compare (paths, codes, units). */
+    const english = async (): Promise<string[]> => {
+      // a string, so the page's DOM types stay out of this Node project
+      const text = await page.evaluate<string>(`(() => {
+        const hidden = [...document.querySelectorAll('select, input, .fp, .token, #lang-switch')];
+        for (const el of hidden) el.style.display = 'none';
+        const text = document.title + '\\n' + document.body.innerText;
+        for (const el of hidden) el.style.display = '';
+        return text;
+      })()`);
+      const words = (text.match(/[A-Za-z0-9/][A-Za-z0-9_./:-]*/g) ?? []).filter((w) => /[A-Za-z]/.test(w));
+      // paths, fingerprints and the receipt computers' ids are identifiers staff compare, not words
+      return words.filter((w) => !/^\/|^[0-9A-F:]+$|^[0-9a-f]{8}$/.test(w) && !JA_ALLOWED.has(w.replace(/[.:]+$/, '')));
+    };
+    const visit = async (path: string, name: string): Promise<void> => {
+      await page.goto(h.url + path);
+      t.same(await english(), [], `${path}: no English`);
+      await shot(page, name);
+    };
+    // some of everything to show: a client, an audit trail with refusals, errors on forms
+    await page.goto(`${h.url}/clients`);
+    await page.fill('#client-name', '受付1');
+    await submit(page, '#client-add');
+    for (const path of [
+      '/',
+      '/history',
+      '/reconciliation',
+      '/rechecks',
+      '/batches',
+      '/clients',
+      '/audit',
+      '/settings',
+    ]) {
+      await visit(path, `ja${path.replace(/\//g, '-') || '-dashboard'}`);
+    }
+    await visit('/backup', 'ja-backup');
+    await visit('/support', 'ja-support');
+    await visit('/password', 'ja-password');
+    await page.goto(`${h.url}/history`);
+    t.equal(await page.locator('svg.chart').count(), 2, 'two charts, drawn on the server');
+    t.match(
+      await page.textContent('main table'),
+      /10分\s*5\s*1/,
+      'the outage: 10 minutes, 5 from the cache, 1 unanswered',
+    );
+    await visit('/no-such-page', 'ja-404');
+    t.match(await page.textContent('main h2'), /ページがありません/);
+    await page.goto(`${h.url}/`);
+    t.match(await page.textContent('[data-field=clock]'), /中央とのずれ ±0秒/);
+    t.match(await page.textContent('[data-field=ready]'), /レセコン接続/);
+
+    // form errors
+    await page.goto(`${h.url}/backup`);
+    await page.fill('#bk-pass', 'short');
+    await submit(page, '#backup-create');
+    t.match(await page.textContent('[role=alert]'), /パスフレーズは8文字以上/);
+    t.same(await english(), [], 'backup error: no English');
+    await page.goto(`${h.url}/settings`);
+    await page.fill('[name="api.port"]', '99999');
+    await submit(page, '#settings-save');
+    t.same(await english(), [], 'settings error: no English');
+    await page.goto(`${h.url}/audit`);
+    t.same(await english(), [], 'audit after refusals: no English');
+  });
+
+  t.test(
+    'staff can act: the patient and the receipt computer by name, who handled it, alerts with what to do',
+    async (t) => {
+      const items: ReconciliationItem[] = [];
+      const h = await harness(t, {
+        backend: ({ clients }) => {
+          const reception = clients.add('受付1').client;
+          items.push({
+            id: '7',
+            checkedAt: new Date(Date.now() - 3_600_000).toISOString(),
+            reverifiedAt: new Date().toISOString(),
+            kind: 'numbers',
+            client: reception.id,
+            patient: { name: '山田 花子', birthdate: '1980-04-01', insurerNumber: '06130011', symbolNumber: '12・345' },
+            before: '有効',
+            after: '無効',
+          });
+          return {
+            listReconciliation: async ({ includeHandled }) => items.filter((i) => includeHandled || !i.handledAt),
+            markHandled: async (id, by) => {
+              const i = items.find((x) => x.id === id)!;
+              i.handledAt = new Date().toISOString();
+              i.handledBy = by;
+            },
+          };
+        },
+      });
+      h.setStatus({
+        alerts: [{ code: 'STORE_KEY_CREATED', message: 'a new cache key was created' }],
+        reconciliation: { open: 1 },
+      } as Partial<GatewayStatus>);
+      const { page } = await open(t, h);
+      await firstLogin(page, h);
+      const attention = await page.textContent('.attention');
+      t.match(attention, /再照会で結果が変わった確認が1件あります/);
+      t.match(attention, /キャッシュの暗号鍵を新しく作りました。.*バックアップを作り/);
+      await shot(page, 'ja-dashboard-attention');
+      await page.goto(`${h.url}/reconciliation`);
+      const row = page.locator('tr[data-id="7"]');
+      t.match(await row.textContent(), /受付1/, 'the receipt computer by name');
+      t.match(await row.textContent(), /山田 花子.*保険者番号 06130011.*記号・番号 12・345/);
+      await submit(page, 'tr[data-id="7"] button');
+      await page.goto(`${h.url}/reconciliation?all=1`);
+      t.match(
+        await page.locator('tr[data-id="7"]').textContent(),
+        /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d admin/,
+        'who and when',
+      );
+      await shot(page, 'ja-reconciliation-handled');
+    },
+  );
 }
+
+/** Latin words a Japanese page may show: protocol and file names, units, codes, setting values. */
+const JA_ALLOWED = new Set(
+  (
+    'TLS HTTPS LAN PEM CA JPKI PC/SC API Web cron ID IP wss UTF-8 Shift_JIS req res auto off on request error debug ' +
+    'systemd root sudo onshi restore status pcscd SHA-256 NAME.local localhost Virtual PCD 00 admin SQLite ' +
+    'healthz WebSocket req/res'
+  ).split(' '),
+);

@@ -42,6 +42,12 @@ t.test('password rules', async (t) => {
   t.equal(passwordProblem('admin1234567'), 'too_simple');
   t.equal(passwordProblem('the-initial-secret', { initialSecret: 'the-initial-secret' }), 'same_as_initial');
   t.equal(passwordProblem('correct horse battery'), undefined);
+  t.equal(passwordProblem('password1234'), 'too_common', 'a common word padded with digits');
+  t.equal(passwordProblem('Qwerty-2026!!'), 'too_common');
+  t.equal(passwordProblem('123456789012'), 'too_common', 'digits only');
+  t.equal(passwordProblem('sakuraclinic2026'.slice(0, 15)), 'too_simple', 'letters then digits, short');
+  t.equal(passwordProblem('qwertyuiopasdf'), 'too_simple', 'keyboard order');
+  t.equal(passwordProblem('sakura-kaigan 2026'), undefined, 'a phrase with digits is fine');
 });
 
 t.test('first start makes one account from a new initial secret (0600), forced to change', async (t) => {
@@ -113,6 +119,12 @@ t.test('sessions: idle and absolute expiry, generation, destroy', async (t) => {
   t.ok(s.get(id, 0), 'touched at 900, so still live at 1800');
   now = 2900;
   t.equal(s.get(id, 0), undefined, 'idle too long');
+  const live = s.create('admin', false, 0);
+  for (now = 3000; now <= 3900; now += 300) t.ok(s.peek(live.id, 0), 'a live push sees the session');
+  now = 4100;
+  t.equal(s.peek(live.id, 0), undefined, 'but does not keep it alive: idle since 2900');
+  t.equal(s.get(live.id, 0), undefined);
+  now = 2900;
   const b = s.create('admin', false, 0);
   for (now = 3000; now <= 7900; now += 900) s.get(b.id, 0);
   t.equal(s.get(b.id, 0), undefined, 'older than maxMs even when used');

@@ -32,6 +32,7 @@ import { AuthFailureStore } from './auth-failures.js';
 import { BatchStore } from './batches.js';
 import { EligibilityStore } from './eligibility.js';
 import { DB_FILE, err, type StoreContext } from './inputs.js';
+import { HistoryStore } from './history.js';
 import { MetaStore, RevocationStore } from './meta.js';
 import { OutboxStore } from './outbox.js';
 import { RecheckStore } from './rechecks.js';
@@ -56,6 +57,8 @@ export class GatewayStore {
   readonly revocation: RevocationStore;
   readonly meta: MetaStore;
   readonly authFailures: AuthFailureStore;
+  /** the admin page's graphs (5-minute rows) */
+  readonly history: HistoryStore;
 
   private constructor(
     private readonly channel: WriterChannel,
@@ -82,6 +85,7 @@ export class GatewayStore {
     this.revocation = new RevocationStore(ctx);
     this.meta = new MetaStore(ctx);
     this.authFailures = new AuthFailureStore(ctx);
+    this.history = new HistoryStore(ctx);
   }
 
   /** Loads or creates the key, starts the writer (which checks, repairs and migrates the file), opens the reader. */
