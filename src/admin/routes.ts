@@ -17,6 +17,7 @@ import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
 import * as v from './views.js';
+import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
 
 /** What a page's layout needs of the request. */
 export function pageContext(req: Req): v.PageContext {
@@ -29,7 +30,7 @@ export function pageContext(req: Req): v.PageContext {
 
 export class AdminRoutes {
   constructor(
-    private readonly o: { backend: AdminBackend; accounts: AdminAccounts; logger: Logger },
+    private readonly o: { backend: AdminBackend; accounts: AdminAccounts; logger: Logger; kiosk?: KioskDeskView },
     private readonly sessions: SessionStore,
     private readonly limiter: LoginLimiter,
     private readonly live: LiveDashboard,
@@ -134,6 +135,7 @@ export class AdminRoutes {
   private async get(req: Req): Promise<void> {
     const ctx = pageContext(req);
     const b = this.o.backend;
+    if (req.path === '/kiosks') return kioskRoute(req, ctx, this.o.kiosk);
     switch (req.path) {
       case '/':
         return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(await b.status(), req.lang)));
@@ -216,6 +218,7 @@ export class AdminRoutes {
       return redirect(req, '/login', { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
     }
     if (req.path === '/password') return this.postPassword(req, form);
+    if (req.path.startsWith('/kiosks/')) return kioskRoute(req, ctx, this.o.kiosk, form);
     if (session.mustChange) return redirect(req, '/password');
 
     const handled = /^\/reconciliation\/([^/]+)\/handled$/.exec(req.path);

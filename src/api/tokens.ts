@@ -123,7 +123,7 @@ export class ClientStore {
    */
   authenticateKiosk(token: string | undefined, reader?: string): ClientRecord | undefined {
     const c = this.authenticate(token);
-    if (!c || !c.reader || c.scopes?.length !== 1 || c.scopes[0] !== 'kiosk') return undefined;
+    if (!c?.reader || c.scopes?.length !== 1 || c.scopes[0] !== 'kiosk') return undefined;
     return reader === undefined || reader === c.reader ? c : undefined;
   }
 
