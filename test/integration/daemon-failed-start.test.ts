@@ -31,6 +31,7 @@ const STEPS = [
   'health',
   'admin',
   'file-exchange',
+  'kiosk',
   'api',
   'ready',
 ];
