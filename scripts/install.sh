@@ -7,9 +7,13 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: scripts/install.sh [--root DIR] [--no-build] [--uninstall [--purge]] [--help]
+usage: scripts/install.sh [--root DIR] [--no-build] [--line ip-vpn|ipsec] [--uninstall [--purge]] [--help]
 
   (no option)    install or update onshi-gateway from this checkout and start it (as root)
+  --line MODE    the closed line: ip-vpn (default; the carrier's router owns the tunnel, nothing
+                 of strongSwan is installed) or ipsec (the box terminates IPsec itself: installs
+                 strongSwan's charon-systemd and swanctl, and lets user onshi reach charon's VICI
+                 socket through the group onshi-vici; see docs/line.md)
   --root DIR     write everything under DIR instead of / (no apt, no user, no systemctl): a scratch
                  tree for CI or for inspecting what an install would write
   --no-build     use the build already in the checkout (node_modules/, dist/) instead of
@@ -38,6 +42,13 @@ UNIT=/etc/systemd/system/$SERVICE.service
 SYSUSERS=/etc/sysusers.d/$SERVICE.conf
 TMPFILES=/etc/tmpfiles.d/$SERVICE.conf
 POLKIT=/etc/polkit-1/rules.d/50-onshi-gateway-pcscd.rules
+# --line ipsec: strongSwan's VICI socket, owned by root and group onshi-vici (mode 0770, as charon
+# makes it), in a runtime directory systemd creates for strongswan.service.
+VICI_GROUP=onshi-vici
+VICI_SOCKET=/run/strongswan/charon.vici
+STRONGSWAN_CONF=/etc/strongswan.d/onshi-gateway.conf
+STRONGSWAN_DROPIN=/etc/systemd/system/strongswan.service.d/onshi-gateway.conf
+VICI_SYSUSERS=/etc/sysusers.d/onshi-gateway-vici.conf
 # The clinic provides these (see docs/operations.md); the unit fails with 243/CREDENTIALS without them.
 CENTRAL_CREDENTIALS=(central-client.key central-client.pem central-ca.pem)
 
@@ -46,6 +57,7 @@ STAGE=""
 MODE=install
 PURGE=0
 BUILD=1
+LINE=ip-vpn
 CHANGES=()
 SKIPPED=()
 
@@ -63,6 +75,8 @@ parse_args() {
       --root) [ $# -ge 2 ] || die "--root needs a directory"; DEST="$2"; shift 2 ;;
       --root=*) DEST="${1#--root=}"; shift ;;
       --no-build) BUILD=0; shift ;;
+      --line) [ $# -ge 2 ] || die "--line needs ip-vpn or ipsec"; LINE="$2"; shift 2 ;;
+      --line=*) LINE="${1#--line=}"; shift ;;
       --uninstall) MODE=uninstall; shift ;;
       --purge) PURGE=1; shift ;;
       -h|--help) usage; exit 0 ;;
@@ -70,6 +84,7 @@ parse_args() {
     esac
   done
   [ "$PURGE" -eq 0 ] || [ "$MODE" = uninstall ] || die "--purge only goes with --uninstall"
+  case "$LINE" in ip-vpn|ipsec) ;; *) die "--line is ip-vpn or ipsec, not '$LINE'" ;; esac
   if [ -n "$DEST" ]; then
     DEST="$(realpath -m -- "$DEST")"
     [ "$DEST" != / ] || die "--root / is a real install: run without --root"
@@ -101,7 +116,7 @@ check_platform() {
 
 # The unit runs /usr/bin/node, so on a real install that is the node that must be recent enough.
 check_node() {
-  local guidance="Debian 13 / Raspberry Pi OS 13: apt-get install nodejs npm. Debian 12 ships Node 18: install Node ${NODE_MAJOR_MIN}+ from https://deb.nodesource.com (it provides /usr/bin/node), then run this again."
+  local guidance="Debian 12 (bookworm) and the Raspberry Pi OS based on it ship Node.js 18, which is too old. The way to Node.js ${NODE_MAJOR_MIN}: Debian 13 (trixie) or Raspberry Pi OS based on Debian 13, then apt-get install nodejs npm (Node.js 20.19). On a Debian 12 machine that must stay, a Node.js ${NODE_MAJOR_MIN}+ that provides /usr/bin/node (e.g. NodeSource's nodejs package) also works for this source install, not for the .deb package (see docs/install.md). Then run this again."
   { command -v node >/dev/null && command -v npm >/dev/null; } || die "Node.js ${NODE_MAJOR_MIN} or later with npm is required. $guidance"
   [ "$(node_major node)" -ge "$NODE_MAJOR_MIN" ] || die "Node.js ${NODE_MAJOR_MIN} or later is required; this is $(node --version). $guidance"
   if real; then
@@ -122,6 +137,12 @@ install_os_packages() {
   local wanted=(pcscd libpcsclite1 "$polkit")
   # Building the native modules (smartcard, better-sqlite3) from source.
   [ "$BUILD" -eq 0 ] || wanted+=(libpcsclite-dev g++ make python3)
+  # --line ipsec: charon under systemd and swanctl; a kernel without ESP needs userspace ESP
+  # (kernel-libipsec, in libcharon-extra-plugins). In ip-vpn mode nothing of strongSwan.
+  if [ "$LINE" = ipsec ]; then
+    wanted+=(charon-systemd strongswan-swanctl)
+    kernel_has_esp || wanted+=(libcharon-extra-plugins)
+  fi
   if ! real; then skipped "apt packages (${wanted[*]})"; return 0; fi
   local missing=() p
   for p in "${wanted[@]}"; do installed "$p" || missing+=("$p"); done
@@ -130,6 +151,14 @@ install_os_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   changed "installed OS packages: ${missing[*]}"
+}
+
+# Whether the running kernel does ESP itself (esp4 built in, loaded, or loadable).
+kernel_has_esp() {
+  [ -d /sys/module/esp4 ] && return 0
+  if [ -r /proc/config.gz ] && zgrep -qE '^CONFIG_INET_ESP=[ym]' /proc/config.gz; then return 0; fi
+  if [ -r "/boot/config-$(uname -r)" ] && grep -qE '^CONFIG_INET_ESP=[ym]' "/boot/config-$(uname -r)"; then return 0; fi
+  modinfo esp4 >/dev/null 2>&1
 }
 
 # --- the build and /opt/onshi-gateway --------------------------------------------------------------
@@ -143,7 +172,7 @@ build_checkout() {
     (. "$SRC/scripts/lib/setup.sh" && install_npm_packages)
     (cd "$SRC" && npm run --silent build)
   fi
-  { [ -f "$SRC/dist/gateway/cli.js" ] && [ -d "$SRC/node_modules" ]; } \
+  { [ -f "$SRC/dist/cli/index.js" ] && [ -d "$SRC/node_modules" ]; } \
     || die "no build in $SRC (dist/, node_modules/): run without --no-build"
 }
 
@@ -246,6 +275,10 @@ install_files() {
   put_file "$SRC/systemd/onshi-gateway.sysusers" "$SYSUSERS" 0644
   put_file "$SRC/systemd/onshi-gateway.tmpfiles" "$TMPFILES" 0644
   put_file "$SRC/systemd/50-onshi-gateway-pcscd.rules" "$POLKIT" 0644
+  local n=${#CHANGES[@]}
+  if [ "$LINE" = ipsec ]; then install_ipsec_files; else remove_ipsec_files; fi
+  IPSEC_CHANGED=0
+  [ ${#CHANGES[@]} -eq "$n" ] || IPSEC_CHANGED=1
   ensure_dir "$ETC" 0755
   ensure_dir "$CREDS" 0700
   ensure_dir "$STATE" 0700
@@ -254,6 +287,76 @@ install_files() {
   new_secret "$CREDS/cache.key" random_hex || true
   if new_secret "$CREDS/admin-initial-secret" random_token; then
     ADMIN_SECRET="$(cat "$(at "$CREDS/admin-initial-secret")")"
+  fi
+}
+
+# put_text TARGET MODE: put_file with the content on stdin.
+put_text() {
+  local tmp; tmp="$(mktemp)"
+  cat > "$tmp"
+  put_file "$tmp" "$1" "$2"
+  rm -f "$tmp"
+}
+
+# --line ipsec: charon-systemd runs with group onshi-vici (it stays uid 0), so the VICI socket it
+# creates is root:onshi-vici 0770, and moves to /run/strongswan (a directory systemd makes for
+# the service); swanctl is told where it went. User onshi joins the group: no root for the gateway.
+install_ipsec_files() {
+  put_text "$STRONGSWAN_CONF" 0644 <<CONF
+# Written by onshi-gateway's installer (--line ipsec). The gateway (user onshi, group $VICI_GROUP)
+# drives charon through this socket; charon makes it root:$VICI_GROUP, mode 0770.
+charon-systemd {
+  group = $VICI_GROUP
+  plugins {
+    vici {
+      socket = unix://$VICI_SOCKET
+    }
+  }
+}
+swanctl {
+  socket = unix://$VICI_SOCKET
+}
+CONF
+  put_text "$STRONGSWAN_DROPIN" 0644 <<CONF
+# Written by onshi-gateway's installer (--line ipsec): the directory of charon's VICI socket.
+[Service]
+RuntimeDirectory=strongswan
+RuntimeDirectoryMode=0755
+CONF
+  put_text "$VICI_SYSUSERS" 0644 <<CONF
+# Written by onshi-gateway's installer (--line ipsec): who may drive charon over VICI.
+g $VICI_GROUP -
+m $SERVICE_USER $VICI_GROUP
+CONF
+}
+
+# Removes what install_ipsec_files wrote (an install in ip-vpn mode after one in ipsec mode; --uninstall).
+remove_ipsec_files() {
+  remove "$STRONGSWAN_CONF"
+  remove "$STRONGSWAN_DROPIN"
+  remove "$VICI_SYSUSERS"
+}
+
+join_vici_group() {
+  [ "$LINE" = ipsec ] || return 0
+  if ! real; then
+    skipped "creating the group $VICI_GROUP and adding $SERVICE_USER to it"
+    skipped "systemctl restart strongswan"
+    return 0
+  fi
+  if ! id -nG "$SERVICE_USER" | tr ' ' '\n' | grep -qx "$VICI_GROUP"; then
+    if command -v systemd-sysusers >/dev/null; then systemd-sysusers "$VICI_SYSUSERS"
+    else
+      getent group "$VICI_GROUP" >/dev/null || groupadd --system "$VICI_GROUP"
+      usermod -a -G "$VICI_GROUP" "$SERVICE_USER"
+    fi
+    changed "user $SERVICE_USER may use charon's VICI socket (group $VICI_GROUP)"
+  fi
+  if systemd_running && [ "$IPSEC_CHANGED" -eq 1 ]; then
+    systemctl daemon-reload
+    systemctl enable --quiet strongswan.service
+    systemctl restart strongswan.service
+    changed "restarted strongswan (VICI socket $VICI_SOCKET)"
   fi
 }
 
@@ -325,6 +428,7 @@ install_main() {
   UNIT_CHANGED=0
   [ "$before" = "$(cksum < "$(at "$UNIT")")" ] || UNIT_CHANGED=1
   create_user
+  join_vici_group
   # Appliances lose power without warning: get what we wrote onto the SD card before starting.
   if real; then sync; fi
   start_service
@@ -368,6 +472,7 @@ uninstall_main() {
   remove "$POLKIT"
   remove "$SYSUSERS"
   remove "$TMPFILES"
+  remove_ipsec_files
   if real && systemd_running; then systemctl daemon-reload; fi
   if [ "$PURGE" -eq 1 ]; then
     remove "$ETC"

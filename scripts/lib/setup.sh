@@ -11,8 +11,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # cross-check; e2fsprogs: chattr, for the file exchange's crash-window test; systemd: the
 # unit checks (systemd-analyze, systemd-sysusers, systemd-tmpfiles; it is not started); chromium:
 # the admin page's browser tests (driven by playwright-core, which never downloads a browser);
-# fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep.
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic)
+# fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep. strongSwan (charon-systemd,
+# swanctl, kernel-libipsec in libcharon-extra-plugins) and nftables: the IPsec lab (docs/line.md).
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins nftables)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }

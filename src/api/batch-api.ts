@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { OnshiError } from '../core/errors.js';
 import type { BatchRecord, GatewayStore } from '../cache/index.js';
+import type { AnswerBodyOf, BatchEntryResultWire } from '../protocol/answers.js';
 import type { ApiRequest } from '../protocol/schema.js';
 import type { BatchEntryResult, BatchProgress, BatchRunner } from '../checks/batch-runner.js';
 import type { EventHub } from '../protocol/events.js';
@@ -99,7 +100,7 @@ export class BatchApi {
   }
 
   /** Commits the part (synchronous=FULL) before answering; a complete `now` batch is started at once. */
-  async submit(req: Req<'batch.submit'>, client: string): Promise<Record<string, unknown> & { type: string }> {
+  async submit(req: Req<'batch.submit'>, client: string): Promise<AnswerBodyOf<'batch.submit'>> {
     const { store, runner } = this.o;
     let batchId = req.batchId;
     let offset = 0;
@@ -162,7 +163,7 @@ export class BatchApi {
     return { type: 'batch.accepted', batchId, total: r.total, state, run };
   }
 
-  status(req: Req<'batch.status'>, client: string): Record<string, unknown> & { type: string } {
+  status(req: Req<'batch.status'>, client: string): AnswerBodyOf<'batch.status'> {
     const b = this.owned(req.batchId, client);
     const chunks: Record<string, number> = {};
     let lastError: string | undefined;
@@ -178,17 +179,23 @@ export class BatchApi {
   }
 
   /** One page of entries from `from`, each with its result (or state pending); `next` when more follow. */
-  results(req: Req<'batch.results'>, client: string): Record<string, unknown> & { type: string } {
+  results(req: Req<'batch.results'>, client: string): AnswerBodyOf<'batch.results'> {
     const b = this.owned(req.batchId, client);
     const rows = this.o.store.batchEntries(b.id, req.from, req.limit);
-    const items = rows.map((e) =>
-      e.result === undefined
-        ? { index: e.seq, arbitraryId: e.arbitraryId, state: 'pending' }
-        : { ...(e.result as object), index: e.seq, arbitraryId: e.arbitraryId },
+    // A stored result is what the batch runner wrote (BatchEntryResult), read back from the store.
+    const items = rows.map(
+      (e): BatchEntryResultWire =>
+        e.result === undefined
+          ? { index: e.seq, arbitraryId: e.arbitraryId, state: 'pending' }
+          : {
+              ...(e.result as Omit<BatchEntryResultWire, 'index' | 'arbitraryId'>),
+              index: e.seq,
+              arbitraryId: e.arbitraryId,
+            },
     );
     const page = pageBySize(items, BATCH_PAGE_BYTES)[0] ?? [];
     const last = page.length > 0 ? page[page.length - 1]!.index : req.from - 1;
-    const answer: Record<string, unknown> & { type: string } = {
+    const answer: AnswerBodyOf<'batch.results'> = {
       type: 'batch.results',
       batchId: b.id,
       state: b.state,

@@ -13,18 +13,19 @@ import type { PinBroker } from '../checks/pin-broker.js';
 import { type RecheckJob, toRecheckView } from '../checks/rechecks.js';
 import type { CheckContext } from '../checks/result.js';
 import type { EventHub } from '../protocol/events.js';
-import type { ApiRequest, CheckContextInput } from '../protocol/schema.js';
+import type { AnswerBodyOf, Handlers } from '../protocol/answers.js';
+import type { ApiRequest, CheckContextInput, RequestType } from '../protocol/schema.js';
 import type { DaemonStatus } from '../ops/status.js';
 import type { CheckKind } from '../ops/metrics.js';
 import type { BatchApi } from './batch-api.js';
 import type { RequestContext, RequestHandler } from './ws-server.js';
 
-export type Answer = Record<string, unknown> & { type: string };
-type Req<T extends ApiRequest['type']> = Extract<ApiRequest, { type: T }>;
-/** One handler per request type this table answers. */
-export type HandlerTable = {
-  [T in ApiRequest['type']]?: (req: Req<T>, ctx: RequestContext) => Promise<Answer> | Answer;
-};
+/** A reconciliation item on the wire: the store keeps its two sides as written (outcome.ts summaries). */
+type ReconciliationItem = AnswerBodyOf<'reconciliation.list'>['items'][number];
+/** The requests the WebSocket server answers itself, on the connection. */
+type ConnectionRequest = 'hello' | 'inquiry.cancel' | 'subscribe' | 'unsubscribe';
+/** One handler per request type this table answers, each typed by its answer (protocol/answers.ts). */
+export type HandlerTable = Handlers<RequestContext, Exclude<RequestType, ConnectionRequest>>;
 
 /** Counts and audits checks (daemon/audit.ts). */
 export interface CheckRecorder {
@@ -62,7 +63,7 @@ const checkContext = (r: CheckContextInput): CheckContext => ({
 
 export function createHandlers(d: HandlerDeps): HandlerTable {
   return {
-    ping: () => ({ type: 'pong' }),
+    ping: async () => ({ type: 'pong' }),
     'inquiry.numbers': async (req, ctx) => {
       const input = {
         query: req.query,
@@ -104,14 +105,22 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
       );
       return { type: 'inquiry.result', result };
     },
-    'pin.submit': (req, ctx) => {
+    'pin.submit': async (req, ctx) => {
       d.pins.submit(ctx.connectionId, req.inquiryId, req.pin, req.confirmLastTry);
       return { type: 'pin.accepted', inquiryId: req.inquiryId };
     },
-    status: () => ({ type: 'status', status: d.status() }),
-    'reconciliation.list': (req) => ({
+    status: async () => ({ type: 'status', status: d.status() }),
+    'reconciliation.list': async (req) => ({
       type: 'reconciliation.items',
-      items: d.store.listReconciliation({ includeHandled: req.includeHandled, limit: req.limit }),
+      items: d.store
+        .listReconciliation({ includeHandled: req.includeHandled, limit: req.limit })
+        .map(({ createdAt, handledAt, ...e }) => ({
+          ...e,
+          before: e.before as ReconciliationItem['before'],
+          after: e.after as ReconciliationItem['after'],
+          createdAt: createdAt.toISOString(),
+          ...(handledAt ? { handledAt: handledAt.toISOString() } : {}),
+        })),
     }),
     'reconciliation.handle': async (req, ctx) => {
       await d.store.markHandled(req.itemId);
@@ -126,21 +135,26 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
       d.events.publish('reconciliation', 'reconciliation.handled', { itemId: req.itemId, by: ctx.client.id });
       return { type: 'reconciliation.handled', itemId: req.itemId };
     },
-    'rechecks.list': (req) => ({
+    'rechecks.list': async (req) => ({
       type: 'rechecks.items',
       items: d.store.listRechecks({ ...(req.state ? { state: req.state } : {}), limit: req.limit }).map(toRecheckView),
     }),
     'rechecks.run': async () => ({ type: 'rechecks.ran', ...(await d.inquiry.rechecks.run()) }),
     'batch.submit': (req, ctx) => d.batches.submit(req, ctx.client.id),
-    'batch.status': (req, ctx) => d.batches.status(req, ctx.client.id),
-    'batch.results': (req, ctx) => d.batches.results(req, ctx.client.id),
+    'batch.status': async (req, ctx) => d.batches.status(req, ctx.client.id),
+    'batch.results': async (req, ctx) => d.batches.results(req, ctx.client.id),
   };
 }
 
 /** The WebSocket server's handler: the table's entry for the request's type. */
 export function routeRequests(table: HandlerTable): RequestHandler {
   return async (req, ctx) => {
-    const handler = table[req.type] as ((r: ApiRequest, c: RequestContext) => Promise<Answer> | Answer) | undefined;
+    // The table is typed per request type; here the request's own type picks its entry.
+    const handler = (
+      table as Partial<
+        Record<string, (r: ApiRequest, c: RequestContext) => Promise<Record<string, unknown> & { type: string }>>
+      >
+    )[req.type];
     if (!handler) throw new OnshiError('INTERNAL', `${req.type} is handled by the WebSocket server`);
     return handler(req, ctx);
   };

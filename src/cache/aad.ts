@@ -24,3 +24,5 @@ export const BATCH_AAD = {
 
 export const KEY_CHECK_PLAIN = 'onshi-cache key check';
 export const META_REVOCATION_FETCHED_AT = 'store.revocation_fetched_at';
+/** The held list's thisUpdate/nextUpdate (ms) and CRL number, so an older list is refused after a restart too. */
+export const META_REVOCATION_INFO = 'store.revocation_info';

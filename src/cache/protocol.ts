@@ -79,7 +79,10 @@ export interface Ops {
     },
     null,
   ];
-  setRevocationList: [{ serials: string[]; fetchedAt: number }, { count: number }];
+  setRevocationList: [
+    { serials: string[]; fetchedAt: number; info?: { thisUpdate: number; nextUpdate?: number; crlNumber?: string } },
+    { count: number },
+  ];
   setMeta: [{ key: string; value: string }, null];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];

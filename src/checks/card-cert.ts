@@ -8,12 +8,14 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { OnshiError } from '../core/errors.js';
 import { certificateGraceEnd } from '../oqs/dates.js';
+import { DEFAULT_REVOCATION_GRACE_MS, revocationFreshness, type RevocationListInfo } from '../sync/crl.js';
 
 export type CardCertErrorCode =
   | 'CARD_CERT_UNTRUSTED'
   | 'CARD_CERT_EXPIRED'
   | 'CARD_CERT_NOT_YET_VALID'
-  | 'CARD_CERT_REVOKED';
+  | 'CARD_CERT_REVOKED'
+  | 'CARD_REVOCATION_LIST_EXPIRED';
 
 export interface CertWarning {
   code: string;
@@ -90,4 +92,55 @@ export function checkCardCertificate(
     });
   }
   return warnings;
+}
+
+/** The synced revocation list as the offline card proof sees it. */
+export interface RevocationView {
+  isRevoked(serial: string): boolean;
+  /** since the list was fetched; undefined: never */
+  revocationAge(): number | undefined;
+  /** older than this (since fetched), a notice says so */
+  maxAgeMs: number;
+  /** the held list's dates and number; without them only the fetch age is judged */
+  listInfo?(): RevocationListInfo | undefined;
+  /** how long past its nextUpdate the list still backs an offline proof (default 72 h) */
+  graceMs?: number;
+}
+
+const day = (iso: string | undefined): string => (iso ?? '').slice(0, 16).replace('T', ' ');
+
+/**
+ * What the synced revocation list says about a card during an outage: CARD_CERT_REVOKED when the
+ * certificate is on it; CARD_REVOCATION_LIST_EXPIRED when the list is past its nextUpdate by more
+ * than the grace (an old list could miss a card revoked since); otherwise notices for the counter
+ * (never fetched, stale past nextUpdate, older than maxAgeMs since fetched).
+ */
+export function revocationNotices(rev: RevocationView | undefined, cert: X509Certificate, now = new Date()): string[] {
+  if (rev?.isRevoked(cert.serialNumber)) {
+    throw new OnshiError<CardCertErrorCode>(
+      'CARD_CERT_REVOKED',
+      `The card's certificate is on the revocation list (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`,
+    );
+  }
+  const age = rev?.revocationAge();
+  if (age === undefined)
+    return [
+      '失効リストを未取得のため、カードの失効は確認できていません。 The revocation list has never been fetched: revocation was not checked.',
+    ];
+  const notices: string[] = [];
+  const fresh = revocationFreshness(rev!.listInfo?.(), now, rev!.graceMs ?? DEFAULT_REVOCATION_GRACE_MS);
+  if (fresh.state === 'expired')
+    throw new OnshiError<CardCertErrorCode>(
+      'CARD_REVOCATION_LIST_EXPIRED',
+      `The revocation list expired on ${day(fresh.nextUpdate)} UTC and could not be renewed, so the card cannot be checked without central. ${EXPIRED_GUIDANCE}`,
+      { details: { revocation: fresh, alternatives: [...CARD_ALTERNATIVES] } },
+    );
+  if (fresh.state === 'stale')
+    notices.push(
+      `失効リストは更新期限 (${day(fresh.nextUpdate)} UTC) を過ぎています。 The revocation list is stale: past its nextUpdate (${day(fresh.nextUpdate)} UTC); offline card checks are refused after ${day(fresh.refuseAfter)} UTC.`,
+    );
+  const hours = Math.round(age / 3600_000);
+  if (age > rev!.maxAgeMs)
+    notices.push(`失効リストは ${hours} 時間前のものです。 The revocation list is ${hours} h old.`);
+  return notices;
 }

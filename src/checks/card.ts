@@ -19,7 +19,13 @@ import { OnshiError, isOnshiError } from '../core/errors.js';
 import { todayJst } from '../oqs/dates.js';
 import { isReaderError, type ReaderManager } from '../reader/index.js';
 import type { CentralClient } from '../sync/central-client.js';
-import { CARD_ALTERNATIVES, checkCardCertificate, EXPIRED_GUIDANCE } from './card-cert.js';
+import {
+  CARD_ALTERNATIVES,
+  checkCardCertificate,
+  EXPIRED_GUIDANCE,
+  revocationNotices,
+  type RevocationView,
+} from './card-cert.js';
 import { toInquiryResult, withAdvice, type CheckContext, type InquiryResult, type RecheckScheduler } from './result.js';
 import { CONSENT_BLOCKS, type ConsentFlags, type ConsentName } from './counter-advice.js';
 import { shouldFallBack, type OutagePath } from './outage.js';
@@ -35,7 +41,7 @@ export interface CardInquiryDeps {
   /** the outage path; without it a line failure is an error */
   outage?: OutagePath;
   /** the synced revocation list, for the offline check */
-  revocation?: { isRevoked(serial: string): boolean; revocationAge(): number | undefined; maxAgeMs: number };
+  revocation?: RevocationView;
   /** time-lag rechecks; without it none are scheduled */
   rechecks?: RecheckScheduler;
 }
@@ -211,8 +217,9 @@ export function cardLookup(cert: X509Certificate): LookupInput {
 /**
  * What the gateway checks itself about the certificate when central cannot: the chain to the JPKI
  * CA bundle (checkCardCertificate did it; without a bundle nothing can be proved here) and the
- * last synced revocation list. The card's signature over the nonce is checked after the PIN.
- * Returns notices for the counter (the list's age).
+ * last synced revocation list (refused when revoked, or when the list is past its nextUpdate
+ * beyond the grace). The card's signature over the nonce is checked after the PIN.
+ * Returns notices for the counter (the list stale or old).
  */
 function offlineCertChecks(deps: CardInquiryDeps, cert: X509Certificate): string[] {
   if (deps.jpkiCas.length === 0) {
@@ -221,21 +228,7 @@ function offlineCertChecks(deps: CardInquiryDeps, cert: X509Certificate): string
       `Central cannot be reached and no JPKI CA bundle is configured, so the card cannot be checked here. ${EXPIRED_GUIDANCE}`,
     );
   }
-  const rev = deps.revocation;
-  if (rev?.isRevoked(cert.serialNumber)) {
-    throw new OnshiError(
-      'CARD_CERT_REVOKED',
-      `The card's certificate is on the revocation list (lost, stolen or reissued). ${EXPIRED_GUIDANCE}`,
-    );
-  }
-  const age = rev?.revocationAge();
-  if (age === undefined)
-    return [
-      '失効リストを未取得のため、カードの失効は確認できていません。 The revocation list has never been fetched: revocation was not checked.',
-    ];
-  const hours = Math.round(age / 3600_000);
-  if (age > rev!.maxAgeMs) return [`失効リストは ${hours} 時間前のものです。 The revocation list is ${hours} h old.`];
-  return [];
+  return revocationNotices(deps.revocation, cert);
 }
 
 type Session = Parameters<Parameters<ReaderManager['withSession']>[0]>[0];

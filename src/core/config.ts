@@ -119,6 +119,12 @@ export const CONFIG_SCHEMA = Closed(
         { minLength: 9 },
       ),
       revocationMaxAgeHours: int(72, 1, 8760, 'an offline card check with an older revocation list carries a warning'),
+      revocationGraceHours: int(
+        72,
+        0,
+        8760,
+        "past the revocation list's nextUpdate, offline card proofs are still made this long (with a notice), then refused",
+      ),
     }),
     batch: section({
       concurrency: int(2, 1, 8, 'batch chunks worked on toward central at once (submitted and being fetched)'),

@@ -62,6 +62,28 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/** A UTF-16 surrogate without its pair: JSON.stringify writes it as `\ud800`, which log tools reject. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** The text with every lone surrogate replaced by U+FFFD, so it encodes as UTF-8 and parses everywhere. */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
+}
+
+/**
+ * The JSON replacer every line goes through: it sees every value at every depth (after toJSON),
+ * so no field, key or nested message can carry a lone surrogate into the line.
+ */
+function wellFormedReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return wellFormed(value);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.every((k) => wellFormed(k) === k)) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[wellFormed(k)] = (value as Record<string, unknown>)[k];
+  return out;
+}
+
 /** The outputs that still hold lines to write at exit. */
 const live = new Set<CoalescedOutput>();
 
@@ -123,7 +145,11 @@ export function createLogger(opts: { level: LogLevel; component?: string; stream
   const logger = winston.createLogger({
     level: opts.level,
     defaultMeta: opts.component ? { component: opts.component } : undefined,
-    format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(
+      redactFormat(),
+      winston.format.timestamp(),
+      winston.format.json({ replacer: wellFormedReplacer }),
+    ),
     transports: [transport],
   });
   // winston formats every entry (redaction, timestamp, JSON) before its transports drop the ones

@@ -132,7 +132,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const revocation = {
       isRevoked: (s: string) => store.isRevoked(s),
       revocationAge: () => store.revocationAge(),
+      listInfo: () => store.revocationListInfo(),
       maxAgeMs: config.outage.revocationMaxAgeHours * 3600_000,
+      graceMs: config.outage.revocationGraceHours * 3600_000,
     };
     const handlers = createHandlers({
       inquiry: { ...numbers, rechecks },

@@ -89,7 +89,9 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
       logger.info('revocation list refreshed', {
         event: 'revocation_refreshed',
         count: r.count,
+        outcome: r.outcome,
         thisUpdate: r.thisUpdate.toISOString(),
+        ...(r.crlNumber !== undefined ? { crlNumber: r.crlNumber.toString() } : {}),
       });
     });
   if (jobs.has('time-lag-rechecks')) jobs.define('time-lag-rechecks', () => p.rechecks.run());

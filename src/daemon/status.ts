@@ -2,6 +2,7 @@
  * The daemon's status snapshot (ops/status.ts: DaemonStatus), built from its parts each time it is
  * asked for: the API, the CLI, health, metrics and the admin page all read this one.
  */
+import { type RevocationFreshness, revocationFreshness } from '../sync/crl.js';
 import { X509Certificate } from 'node:crypto';
 import type { EligibilityWrite, GatewayStore } from '../cache/index.js';
 import type { GatewayConfig } from '../core/config.js';
@@ -79,12 +80,38 @@ export interface StatusParts {
   servers: { api?: WsApiServer; tls?: TlsIdentity };
 }
 
+/** A revocation list past its nextUpdate is an alert: offline card proofs say so, then are refused. */
+function revocationAlerts(crl: RevocationFreshness): StatusAlert[] {
+  if (crl.state === 'stale')
+    return [
+      {
+        code: 'REVOCATION_LIST_STALE',
+        message: `The JPKI revocation list is past its nextUpdate (${crl.nextUpdate}) and could not be renewed; offline card checks are refused after ${crl.refuseAfter}. Check the line to central.`,
+        details: { nextUpdate: crl.nextUpdate!, refuseAfter: crl.refuseAfter! },
+      },
+    ];
+  if (crl.state === 'expired')
+    return [
+      {
+        code: 'REVOCATION_LIST_EXPIRED',
+        message: `The JPKI revocation list expired (${crl.nextUpdate}, grace until ${crl.refuseAfter}): offline card checks are refused until it is renewed. Check the line to central.`,
+        details: { nextUpdate: crl.nextUpdate!, refuseAfter: crl.refuseAfter! },
+      },
+    ];
+  return [];
+}
+
 export function buildStatus(p: StatusParts): DaemonStatus {
   const { store, servers } = p;
   const ws = servers.api;
   const tls = servers.tls;
   const ob = store.outboxStats();
   const age = store.revocationAge();
+  const crl = revocationFreshness(
+    store.revocationListInfo(),
+    new Date(),
+    p.config.outage.revocationGraceHours * 3600_000,
+  );
   const l = p.link.status();
   const rd = readerState(p.reader);
   const clock = p.central.clock();
@@ -133,9 +160,12 @@ export function buildStatus(p: StatusParts): DaemonStatus {
       ...(ws?.stats() ?? { droppedEvents: 0, overflowCloses: 0 }),
     },
     reconciliation: { open: store.openReconciliationCount() },
-    revocation: age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() },
+    revocation: {
+      ...(age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() }),
+      ...crl,
+    },
     retryBudget: p.budget.stats(),
     jobs: p.jobs.status(),
-    alerts: p.alerts,
+    alerts: [...p.alerts, ...revocationAlerts(crl)],
   };
 }

@@ -104,7 +104,16 @@ export interface DaemonStatus extends GatewayStatus {
     nextProbeAt?: string;
   };
   reconciliation: { open: number };
-  revocation: { ageMs?: number; fetchedAt?: string };
+  /** the JPKI revocation list: its age and, from its own dates, whether offline card proofs may use it */
+  revocation: {
+    ageMs?: number;
+    fetchedAt?: string;
+    state: 'none' | 'current' | 'stale' | 'expired';
+    thisUpdate?: string;
+    nextUpdate?: string;
+    refuseAfter?: string;
+    staleForMs?: number;
+  };
   retryBudget: { requests: number; retries: number; refused: number; tokens: number };
   /** the scheduled jobs (sync/jobs.ts): schedule, next run, last result */
   jobs: JobStatus[];

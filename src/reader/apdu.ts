@@ -1,6 +1,7 @@
 /**
  * JPKI APDU builders and response parsers. Pure: no I/O, no state.
- * Byte values follow spec/jpki-card.md §2. Only the JPKI AP is ever addressed.
+ * Byte values follow spec/jpki-card.md §2. Only the JPKI AP is ever addressed, and only the APDUs
+ * of the allowlist below are ever built or sent.
  */
 import { ReaderError, errorFromSw, type SwContext } from './errors.js';
 
@@ -14,6 +15,21 @@ export const EF = {
   AUTH_KEY: 0x0017,
   AUTH_PIN: 0x0018,
 } as const;
+
+/**
+ * The EFs of the JPKI AP the reader may select: the token info (is it a JPKI card), the
+ * user-authentication certificate, its PIN and its key. Nothing else — above all nothing of the
+ * 署名用 side (0001, 001A, 001B) and, as only the JPKI AP can be selected, no EF of another AP.
+ */
+export const ALLOWED_EFS: ReadonlySet<number> = new Set([EF.TOKEN_INFO, EF.AUTH_CERT, EF.AUTH_PIN, EF.AUTH_KEY]);
+/** Of those, the ones READ BINARY may read. */
+export const READABLE_EFS: ReadonlySet<number> = new Set([EF.TOKEN_INFO, EF.AUTH_CERT]);
+
+const refused = (why: string, apdu: Uint8Array): ReaderError =>
+  new ReaderError('READER_APDU_REFUSED', `Refused to send an APDU outside the JPKI allowlist: ${why}`, {
+    // The header only: a VERIFY's data is the PIN.
+    details: { header: Buffer.from(apdu.subarray(0, 4)).toString('hex').toUpperCase() },
+  });
 
 export const SW_OK = 0x9000;
 export const MAX_READ = 256;
@@ -30,6 +46,11 @@ export function selectJpkiAp(): Buffer {
 
 export function selectEf(fid: number): Buffer {
   if (!Number.isInteger(fid) || fid < 0 || fid > 0xffff) throw new RangeError(`bad FID ${fid}`);
+  if (!ALLOWED_EFS.has(fid))
+    throw refused(
+      `EF ${fid.toString(16).padStart(4, '0').toUpperCase()} is not one the JPKI check needs`,
+      Uint8Array.of(0, 0xa4, 2, 0x0c),
+    );
   return Buffer.from([0x00, 0xa4, 0x02, 0x0c, 0x02, fid >> 8, fid & 0xff]);
 }
 
@@ -138,14 +159,85 @@ export function triesFromSw(sw: number): number | undefined {
   return undefined;
 }
 
+/** Which allowlisted command an APDU is (by its whole shape), or why it is none. */
+type ApduKind =
+  | { kind: 'select-ap' }
+  | { kind: 'select-ef'; fid: number }
+  | { kind: 'read' }
+  | { kind: 'verify' }
+  | { kind: 'sign' }
+  | { kind: 'refused'; why: string };
+
+function classifyApdu(a: Uint8Array): ApduKind {
+  const b = Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  if (b.length < 4) return { kind: 'refused', why: 'shorter than a header' };
+  const [cla, ins, p1, p2] = [b[0]!, b[1]!, b[2]!, b[3]!];
+  if (cla === 0x00 && ins === 0xa4) {
+    if (p1 === 0x04)
+      return b.equals(selectJpkiAp())
+        ? { kind: 'select-ap' }
+        : { kind: 'refused', why: 'SELECT by name of an application other than the JPKI AP' };
+    if (p1 === 0x02 && p2 === 0x0c && b.length === 7 && b[4] === 2) {
+      const fid = (b[5]! << 8) | b[6]!;
+      return ALLOWED_EFS.has(fid)
+        ? { kind: 'select-ef', fid }
+        : { kind: 'refused', why: `SELECT of EF ${b.toString('hex', 5, 7).toUpperCase()}` };
+    }
+    return { kind: 'refused', why: 'a SELECT form the reader never uses' };
+  }
+  // The 15-bit offset form only: P1 bit 8 would select an EF by its short id, past the SELECT check.
+  if (cla === 0x00 && ins === 0xb0)
+    return b.length === 5 && (p1 & 0x80) === 0
+      ? { kind: 'read' }
+      : { kind: 'refused', why: 'a READ BINARY form the reader never uses (short EF id or extended)' };
+  if (cla === 0x00 && ins === 0x20 && p1 === 0x00 && p2 === 0x80 && (b.length === 4 || (b.length === 9 && b[4] === 4)))
+    return { kind: 'verify' };
+  if (cla === 0x80 && ins === 0x2a && p1 === 0x00 && p2 === 0x80 && b.length >= 7 && b[4] === b.length - 6)
+    return b[b.length - 1] === 0x00 ? { kind: 'sign' } : { kind: 'refused', why: 'a malformed signature command' };
+  return { kind: 'refused', why: `INS ${ins.toString(16).padStart(2, '0').toUpperCase()} is not on the allowlist` };
+}
+
 /**
- * Last line of defence: the only SELECT-by-name production code may send is the JPKI AP by its full
- * AID. Anything else (notably the 券面事項 APs) is refused before it reaches the card.
+ * Where APDUs are built and sent: refuses (READER_APDU_REFUSED) every APDU that is not one of the
+ * JPKI commands the reader needs — SELECT of the JPKI AP by its full AID, SELECT of an allowlisted
+ * EF, READ BINARY (offset form), VERIFY of the PIN and the signature. Stateless: which EF a READ
+ * or a VERIFY reaches is checked by ApduAllowlist on the transmit path.
  */
 export function assertAllowedApdu(apdu: Uint8Array): void {
-  if (apdu.length >= 4 && apdu[1] === 0xa4 && apdu[2] === 0x04) {
-    if (!Buffer.from(apdu).equals(selectJpkiAp())) {
-      throw new ReaderError('READER_IO', 'Refusing to select an application other than the JPKI AP');
-    }
+  const k = classifyApdu(apdu);
+  if (k.kind === 'refused') throw refused(k.why, apdu);
+}
+
+/**
+ * The allowlist on one card connection, where APDUs are sent: follows the current EF (from the
+ * SELECTs and their answers) so that READ BINARY reaches only the token info and the
+ * certificate, VERIFY only the PIN EF and the signature only the key EF.
+ */
+export class ApduAllowlist {
+  private apSelected = false;
+  private ef: number | undefined;
+
+  /** Throws READER_APDU_REFUSED for an APDU that must not reach the card. */
+  check(apdu: Uint8Array): void {
+    const k = classifyApdu(apdu);
+    if (k.kind === 'refused') throw refused(k.why, apdu);
+    if (k.kind === 'select-ap') return;
+    if (!this.apSelected) throw refused('no command before the JPKI AP is selected', apdu);
+    if (k.kind === 'read' && (this.ef === undefined || !READABLE_EFS.has(this.ef)))
+      throw refused('READ BINARY of an EF other than the token info or the certificate', apdu);
+    if (k.kind === 'verify' && this.ef !== EF.AUTH_PIN) throw refused('VERIFY outside the PIN EF', apdu);
+    if (k.kind === 'sign' && this.ef !== EF.AUTH_KEY) throw refused('a signature outside the key EF', apdu);
+  }
+
+  /** What the card answered: a SELECT that failed leaves nothing selected that we know of. */
+  answered(apdu: Uint8Array, response: Uint8Array | undefined): void {
+    const k = classifyApdu(apdu);
+    if (k.kind !== 'select-ap' && k.kind !== 'select-ef') return;
+    const n = response?.length ?? 0;
+    const ok = n >= 2 && response![n - 2] === 0x90 && response![n - 1] === 0x00;
+    if (k.kind === 'select-ap') {
+      this.apSelected = ok;
+      this.ef = undefined;
+    } else this.ef = ok ? k.fid : undefined;
   }
 }

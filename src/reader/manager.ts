@@ -2,11 +2,13 @@
  * Follows readers and cards, and recovers by itself when pcscd goes away or a reader vanishes:
  * the monitor loop re-establishes its PC/SC context with exponential backoff (never a busy loop),
  * and sessions use their own context so that a pending status wait never blocks a transmit.
+ * Sessions on one slot run one after the other, never overlapping (see withSession).
  */
 import { EventEmitter } from 'node:events';
 import { ReaderError, isReaderError } from './errors.js';
 import { CardSession, type CardSessionOptions } from './session.js';
 import {
+  allowlistedCard,
   smartcardBackend,
   type PcscBackend,
   type PcscCard,
@@ -186,8 +188,18 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
    */
   async withSession<T>(fn: (s: CardSession) => Promise<T>, o: WithSessionOptions = {}): Promise<T> {
     const reader = o.deadline !== undefined ? await this.waitForCard(o) : this.pickNow(o.readerName);
+    // One session per slot at a time: a session's end resets the card (SCARD_RESET_CARD), which
+    // another session on the same card would meet as "Card was reset" in the middle of its check.
+    const freeSlot = await this.takeSlot(reader, o);
     const started = Date.now();
-    const { card, ctx } = await this.connect(reader, o.mode ?? 'shared', o.deadline);
+    let conn: { card: PcscCard; ctx: PcscContext };
+    try {
+      conn = await this.connect(reader, o.mode ?? 'shared', o.deadline);
+    } catch (e) {
+      freeSlot();
+      throw e;
+    }
+    const { card, ctx } = conn;
     const session = new CardSession(card, {
       apduTimeoutMs: o.apduTimeoutMs ?? this.opts.apduTimeoutMs,
       deadline: o.deadline,
@@ -204,31 +216,107 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       const stats: SessionStats = { reader, ...session.counters, ms: Date.now() - started };
       if (error !== undefined) stats.error = isReaderError(error) ? error.code : String(error);
       this.lastSession = stats;
-      // A timed-out transmit may still sit in the driver: disconnecting now would block on its lock.
-      const release = () => card.disconnect(o.resetOnClose === false ? 'leave' : 'reset');
+      const reset = o.resetOnClose !== false;
       if (
         isReaderError(error, 'READER_TIMEOUT') ||
         isReaderError(error, 'READER_ABORTED') ||
         isReaderError(error, 'READER_BUSY')
       ) {
-        // The context is held by that transmit too (pcsc-lite serializes the calls of one context):
-        // the next session gets a fresh one, and this one is closed once nothing uses it any more.
+        // A timed-out transmit may still sit in the driver: disconnecting now would block on its
+        // lock, and the context is held by it too (pcsc-lite serializes the calls of one context).
+        // The next session gets a fresh context and the slot at once (it must not queue behind a
+        // transmit that may never come back). The release comes when the transmit does, and
+        // resets the card only if no session has taken the slot since: a reset then would land
+        // in the middle of that session ("Card was reset").
         this.retire(ctx);
+        freeSlot();
         void session
           .idle()
-          .then(release)
+          .then(async () => {
+            const mine = this.tryTakeSlot(reader);
+            try {
+              await card.disconnect(reset && mine ? 'reset' : 'leave');
+            } finally {
+              mine?.();
+            }
+          })
           .catch(() => undefined)
           .finally(() => this.letGo(ctx));
       } else {
         try {
-          await release();
+          await card.disconnect(reset ? 'reset' : 'leave');
         } finally {
           this.letGo(ctx);
+          freeSlot();
         }
       }
       this.emit('session', stats);
       if (isReaderError(error, 'READER_PCSC_UNAVAILABLE')) this.dropSessionCtx();
     }
+  }
+
+  /** The tail of each slot's queue of sessions. */
+  private readonly slots = new Map<string, Promise<void>>();
+
+  /** The slot, if no session holds or waits for it; else undefined. */
+  private tryTakeSlot(reader: string): (() => void) | undefined {
+    if (this.slots.has(reader)) return undefined;
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.slots.set(reader, mine);
+    void mine.then(() => {
+      if (this.slots.get(reader) === mine) this.slots.delete(reader);
+    });
+    return release;
+  }
+
+  /**
+   * Waits for the slot's earlier sessions to end (until the deadline, or connectTimeoutMs without
+   * one: READER_BUSY) and returns the function that hands the slot on. Idempotent.
+   */
+  private async takeSlot(reader: string, o: WaitForCardOptions): Promise<() => void> {
+    const before = this.slots.get(reader) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const tail = before.then(() => mine);
+    this.slots.set(reader, tail);
+    void tail.then(() => {
+      if (this.slots.get(reader) === tail) this.slots.delete(reader);
+    });
+    const limit =
+      o.deadline !== undefined ? Math.max(0, o.deadline - Date.now()) : (this.opts.connectTimeoutMs ?? 10_000);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        before,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new ReaderError('READER_BUSY', 'Another check is using the card in this reader; try again', {
+                  details: { reader },
+                }),
+              ),
+            limit,
+          );
+          onAbort = () => reject(new ReaderError('READER_ABORTED', 'Cancelled while waiting for the reader'));
+          if (o.signal?.aborted) onAbort();
+          else o.signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } catch (e) {
+      release(); // give up our turn: the queue goes on without us
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) o.signal?.removeEventListener('abort', onAbort);
+    }
+    return release;
   }
 
   private pickNow(readerName?: string): string {
@@ -257,7 +345,8 @@ export class ReaderManager extends EventEmitter<ReaderManagerEvents> {
       try {
         this.sessionCtx ??= await this.backend.establish();
         const ctx = this.sessionCtx;
-        return { card: await this.connectWithin(ctx, reader, mode, deadline), ctx };
+        // Whatever the backend, nothing outside the JPKI allowlist reaches it.
+        return { card: allowlistedCard(await this.connectWithin(ctx, reader, mode, deadline)), ctx };
       } catch (e) {
         const err = isReaderError(e) ? e : new ReaderError('READER_IO', String(e), { cause: e });
         // A stale session context after a pcscd restart: re-establish once, then give up.

@@ -3,6 +3,7 @@
  * src/reader imports `smartcard`, so sessions and the manager run against fakes in unit tests.
  * Every method throws ReaderError only; native error strings are mapped here.
  */
+import { ApduAllowlist } from './apdu.js';
 import { ReaderError, type ReaderErrorCode } from './errors.js';
 
 export type ShareMode = 'shared' | 'exclusive';
@@ -40,18 +41,59 @@ export interface PcscBackend {
   establish(): Promise<PcscContext>;
 }
 
+/**
+ * The card behind the JPKI allowlist (apdu.ts): an APDU outside it is refused with
+ * READER_APDU_REFUSED before it reaches `card` (pcscd, or a test's fake). Both the production
+ * backend and the manager put every card they hand out behind it.
+ */
+export function allowlistedCard(card: PcscCard): PcscCard {
+  const allow = new ApduAllowlist();
+  return {
+    async transmit(apdu: Buffer): Promise<Buffer> {
+      allow.check(apdu);
+      let response: Buffer | undefined;
+      try {
+        response = await card.transmit(apdu);
+        return response;
+      } finally {
+        allow.answered(apdu, response);
+      }
+    },
+    beginTransaction: () => card.beginTransaction(),
+    endTransaction: () => card.endTransaction(),
+    status: () => card.status(),
+    disconnect: (disposition) => card.disconnect(disposition),
+  };
+}
+
 type Op = 'context' | 'connect' | 'card';
 
-/** Maps the binding's error strings (pcsc_errors.h) to our codes. */
+/** What the counter is told for each PC/SC failure: our words, never the driver's text. */
+const PCSC_MESSAGES: Partial<Record<ReaderErrorCode, string>> = {
+  READER_PCSC_UNAVAILABLE: 'The PC/SC service (pcscd) is not available',
+  READER_NO_CARD: 'There is no card in the reader',
+  READER_CARD_REMOVED: 'The card was removed during the check',
+  READER_CARD_RESET: 'The card was reset by another application during the check; try again',
+  READER_NO_READER: 'The card reader is not available',
+  READER_BUSY: 'Another application is using the card',
+  READER_TIMEOUT: 'The card reader did not answer in time',
+  READER_IO: 'The card reader reported an error; try again',
+};
+
+/**
+ * Maps the binding's error strings (pcsc_errors.h) to our codes, with our own message. The
+ * driver's text stays in `cause` (for the log), never in the message or details a client sees.
+ */
 export function mapPcscError(e: unknown, op: Op): ReaderError {
   if (e instanceof ReaderError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const m = msg.toLowerCase();
   let code: ReaderErrorCode = 'READER_IO';
-  if (/service not running|service stopped|no service/.test(m)) code = 'READER_PCSC_UNAVAILABLE';
+  if (/service not running|service not available|service stopped|no service/.test(m)) code = 'READER_PCSC_UNAVAILABLE';
   else if (/card was removed|no smart card present|card is unpowered/.test(m))
     code = op === 'connect' ? 'READER_NO_CARD' : 'READER_CARD_REMOVED';
-  else if (/card was reset/.test(m)) code = 'READER_CARD_REMOVED';
+  // SCARD_W_RESET_CARD: the card is still there; someone reset it under this connection.
+  else if (/card was reset/.test(m)) code = 'READER_CARD_RESET';
   else if (/unknown reader|reader unavailable|no readers available/.test(m))
     code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_NO_READER';
   else if (/sharing violation/.test(m)) code = 'READER_BUSY';
@@ -60,7 +102,7 @@ export function mapPcscError(e: unknown, op: Op): ReaderError {
     code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_PCSC_UNAVAILABLE';
   else if (/card is not connected/.test(m)) code = 'READER_CARD_REMOVED';
   else if (/unresponsive|transaction failed/.test(m)) code = op === 'card' ? 'READER_CARD_REMOVED' : 'READER_IO';
-  return new ReaderError(code, `PC/SC: ${msg}`, { cause: e, details: { pcsc: msg, op } });
+  return new ReaderError(code, PCSC_MESSAGES[code] ?? PCSC_MESSAGES.READER_IO!, { cause: e, details: { op } });
 }
 
 // The binding's own types, narrowed to what we use (kept local so the rest of src/reader never sees them).
@@ -231,7 +273,7 @@ class SmartcardContext implements PcscContext {
     try {
       const share = mode === 'exclusive' ? this.n.SCARD_SHARE_EXCLUSIVE : this.n.SCARD_SHARE_SHARED;
       const card = await r.connect(share, this.n.SCARD_PROTOCOL_T0 | this.n.SCARD_PROTOCOL_T1);
-      return new SmartcardCard(this.n, card, mode);
+      return allowlistedCard(new SmartcardCard(this.n, card, mode));
     } catch (e) {
       throw mapPcscError(e, 'connect');
     }
@@ -258,7 +300,7 @@ class SmartcardContext implements PcscContext {
     } catch (e) {
       const err = mapPcscError(e, 'context');
       if (err.code === 'READER_TIMEOUT') return 'timeout';
-      if (/cancel/i.test(err.message)) return 'cancelled';
+      if (/cancel/i.test(e instanceof Error ? e.message : String(e))) return 'cancelled';
       throw err;
     }
   }

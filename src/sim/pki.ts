@@ -8,6 +8,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { writeFileAtomic } from '../core/atomic-file.js';
 import type * as X509Types from '@peculiar/x509';
+import { loadX509 } from '../core/x509.js';
 
 export interface PemPair {
   certPem: string;
@@ -27,53 +28,6 @@ export const REVOKED_CARD_SERIAL = '7e5700000000c004';
 
 const RSA_ALG = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
-
-// @peculiar/x509 pulls in tsyringe, which refuses to load without a Reflect metadata API. The library
-// only registers parameterless classes, so a minimal WeakMap-backed shim is enough and spares the
-// project a runtime dependency. It is installed only when no real polyfill is present.
-let x509Promise: Promise<typeof X509Types> | undefined;
-function loadX509(): Promise<typeof X509Types> {
-  x509Promise ??= (async () => {
-    installReflectShim();
-    const mod = await import('@peculiar/x509');
-    mod.cryptoProvider.set(webcrypto as unknown as Crypto);
-    return mod;
-  })();
-  return x509Promise;
-}
-
-type MetaStore = WeakMap<object, Map<unknown, unknown>>;
-function installReflectShim(): void {
-  const r = Reflect as unknown as Record<string, unknown>;
-  if (typeof r['getMetadata'] === 'function') return;
-  const store: MetaStore = new WeakMap();
-  const own = (target: object, create: boolean): Map<unknown, unknown> | undefined => {
-    let m = store.get(target);
-    if (!m && create) {
-      m = new Map();
-      store.set(target, m);
-    }
-    return m;
-  };
-  r['defineMetadata'] = (key: unknown, value: unknown, target: object) => {
-    own(target, true)!.set(key, value);
-  };
-  r['getOwnMetadata'] = (key: unknown, target: object) => own(target, false)?.get(key);
-  r['getMetadata'] = (key: unknown, target: object) => {
-    for (let t: object | null = target; t; t = Object.getPrototypeOf(t) as object | null) {
-      const m = own(t, false);
-      if (m?.has(key)) return m.get(key);
-    }
-    return undefined;
-  };
-  r['hasMetadata'] = (key: unknown, target: object) =>
-    (r['getMetadata'] as (k: unknown, t: object) => unknown)(key, target) !== undefined;
-  r['metadata'] = (key: unknown, value: unknown) => (target: object) => {
-    own(target, true)!.set(key, value);
-  };
-}
-
-type Crypto = typeof globalThis extends { crypto: infer C } ? C : never;
 
 /** A positive, non-zero hex serial of 8 bytes (high bit clear so DER needs no sign byte). */
 export function randomSerial(): string {
@@ -197,6 +151,8 @@ export async function createCrl(opts: {
   revokedSerials: string[];
   thisUpdate?: Date;
   nextUpdate?: Date;
+  /** the CRL number extension (RFC 5280 §5.2.3), when given */
+  crlNumber?: number;
 }): Promise<string> {
   const x509 = await loadX509();
   const caCert = new x509.X509Certificate(opts.ca.certPem);
@@ -209,7 +165,10 @@ export async function createCrl(opts: {
     nextUpdate,
     signingAlgorithm: RSA_ALG,
     signingKey: caKeys.privateKey,
-    extensions: [await x509.AuthorityKeyIdentifierExtension.create(caCert, false)],
+    extensions: [
+      await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+      ...(opts.crlNumber === undefined ? [] : [new x509.Extension('2.5.29.20', false, derUint(opts.crlNumber))]),
+    ],
     entries: opts.revokedSerials.map((serialNumber) => ({
       serialNumber: serialNumber.toLowerCase(),
       revocationDate: new Date(thisUpdate.getTime() - DAY),
@@ -218,6 +177,15 @@ export async function createCrl(opts: {
   });
   // RFC 7468 label: the library writes "CRL", which OpenSSL and Node's tooling do not accept.
   return toPem(Buffer.from(crl.rawData), 'X509 CRL');
+}
+
+/** A small non-negative DER INTEGER. */
+function derUint(n: number): Uint8Array {
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  if (Number.parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+  const body = Buffer.from(hex, 'hex');
+  return new Uint8Array([0x02, body.length, ...body]);
 }
 
 /** Cross-process lock by mkdir: the sandbox, tests and benches may all call ensure* at once. */

@@ -234,9 +234,14 @@ export class CentralClient {
     return answer;
   }
 
+  /**
+   * The login every request shares runs on central's own timeout, not on the deadline of the
+   * request that happened to start it: a caller in a hurry must not fail the others' login. Each
+   * caller waits for it only until its own deadline.
+   */
   private idToken(call: CallOptions): Promise<string> {
     if (!this.token) {
-      const p = this.post(WEB_API_PATHS.auth, this.loginBody(), {}, call.deadline).then((a) => {
+      const p = this.post(WEB_API_PATHS.auth, this.loginBody(), {}, Date.now() + this.opts.timeoutMs).then((a) => {
         if (a.status === 401 || a.status === 403)
           throw new CentralError('CENTRAL_AUTH_FAILED', `central refused the login (${a.status})`, {
             details: { status: a.status },
@@ -251,7 +256,30 @@ export class CentralClient {
         if (this.token === p) this.token = undefined;
       });
     }
-    return this.token;
+    return this.untilDeadline(this.token, call.deadline);
+  }
+
+  private untilDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+    const budget = deadline - Date.now();
+    const late = (): CentralError =>
+      new CentralError('CENTRAL_TIMEOUT', `no login within the ${Math.max(0, budget)} ms left`, {
+        retryable: true,
+        details: { budgetMs: Math.max(0, budget), timeoutMs: this.opts.timeoutMs },
+      });
+    if (budget <= 0) return Promise.reject(late());
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(late()), budget);
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
   }
 
   private async post(
@@ -275,7 +303,10 @@ export class CentralClient {
     const budget = Math.min(deadline - Date.now(), this.opts.timeoutMs);
     if (budget <= 0)
       return Promise.reject(
-        new CentralError('CENTRAL_TIMEOUT', 'no time left before the deadline', { retryable: true }),
+        new CentralError('CENTRAL_TIMEOUT', 'no time left before the deadline', {
+          retryable: true,
+          details: { budgetMs: 0, timeoutMs: this.opts.timeoutMs },
+        }),
       );
     return new Promise<RawAnswer>((resolve, reject) => {
       let settled = false;
@@ -307,7 +338,8 @@ export class CentralClient {
         finish(
           new CentralError('CENTRAL_TIMEOUT', `central did not answer within ${budget} ms`, {
             retryable: true,
-            details: { budgetMs: budget },
+            // The link tells a caller's own short budget from central's silence by these (link.ts).
+            details: { budgetMs: budget, timeoutMs: this.opts.timeoutMs },
           }),
         );
         req.destroy();

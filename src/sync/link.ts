@@ -49,6 +49,26 @@ export interface LinkFailure {
   details?: Record<string, unknown>;
 }
 
+/** Of the budget a line failure needs: a timeout within 90 % of it (auth steps, clock) still counts. */
+const FULL_BUDGET_SHARE = 0.9;
+
+/**
+ * Whether a failed exchange says the line (or central) is in trouble. Two failures say nothing:
+ * - CENTRAL_IN_FLIGHT: central answered (409: the same key is still being worked on);
+ * - CENTRAL_TIMEOUT on a budget the caller cut short: central not answering within a caller's
+ *   150 ms is no news when a healthy answer may take up to `slowMs`. A timeout counts only when
+ *   the request had (nearly) the time the line is judged by: min(slowMs, central's own timeout).
+ */
+export function isLineFailure(f: LinkFailure, slowMs: number): boolean {
+  if (f.code === 'CENTRAL_IN_FLIGHT') return false;
+  if (f.code !== 'CENTRAL_TIMEOUT') return true;
+  const budget = f.details?.budgetMs;
+  if (typeof budget !== 'number') return true;
+  const timeout = f.details?.timeoutMs;
+  const judgeMs = Math.min(slowMs, typeof timeout === 'number' ? timeout : slowMs);
+  return budget >= judgeMs * FULL_BUDGET_SHARE;
+}
+
 export interface LinkEvents {
   state: [status: LinkStatus];
 }
@@ -114,7 +134,9 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
     this.schedule(this.o.probeIntervalMs);
   }
 
+  /** A failed exchange; one that says nothing about the line (see isLineFailure) changes nothing. */
   recordFailure(f: LinkFailure): void {
+    if (!isLineFailure(f, this.o.slowMs)) return;
     const now = new Date();
     this.st.consecutiveFailures++;
     this.st.lastFailureAt = now;

@@ -1,18 +1,25 @@
 /**
  * Keeps the gateway's copy of the JPKI revocation list: fetched from central at start and on a
- * schedule (the jobs service, sync/jobs.ts), its signature checked against the JPKI CA bundle before it replaces the old
- * one. The offline card check uses it, with its age shown, when central cannot be asked.
+ * schedule (the jobs service, sync/jobs.ts), its signature checked against the JPKI CA bundle, and
+ * never replaced by an older list (CRL number / thisUpdate, see crl.ts). The offline card check uses
+ * it, with its age shown, when central cannot be asked.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { CentralClient } from './central-client.js';
-import { parseVerifiedCrl } from './crl.js';
+import { assertNotOlder, parseVerifiedCrl, type RevocationListInfo } from './crl.js';
 
 export interface RevocationSink {
-  setRevocationList(serials: string[], fetchedAt: Date): Promise<{ count: number }>;
+  /** `info` is the list's identity, kept with it so that `revocationListInfo` survives a restart. */
+  setRevocationList(serials: string[], fetchedAt: Date, info?: RevocationListInfo): Promise<{ count: number }>;
+  /** The held list's identity; a sink without it cannot refuse an older list. */
+  revocationListInfo?(): RevocationListInfo | undefined | Promise<RevocationListInfo | undefined>;
 }
 
 export interface RevocationRefreshResult {
   count: number;
+  /** 'same': the list held was fetched again */
+  outcome: 'newer' | 'same';
+  crlNumber?: bigint;
   thisUpdate: Date;
   nextUpdate?: Date;
 }
@@ -24,7 +31,9 @@ export async function refreshRevocationList(o: {
   timeoutMs: number;
 }): Promise<RevocationRefreshResult> {
   const der = await o.central.cardCrl({ deadline: Date.now() + o.timeoutMs });
-  const crl = parseVerifiedCrl(der, o.cas);
-  const { count } = await o.sink.setRevocationList(crl.serials, new Date());
-  return { count, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate } : {}) };
+  const { serials, ...info } = await parseVerifiedCrl(der, o.cas);
+  // Throws CRL_OLDER before the sink is touched: the held list stays.
+  const outcome = assertNotOlder(await o.sink.revocationListInfo?.(), info);
+  const { count } = await o.sink.setRevocationList(serials, new Date(), info);
+  return { count, outcome, ...info };
 }

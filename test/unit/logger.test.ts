@@ -110,3 +110,49 @@ t.test('standard output gets one write per turn of the loop, and what is waiting
   t.equal(r.status, 3);
   t.match(r.stdout, /"message":"fatal: last words"/, 'the line written at exit');
 });
+
+t.test('every line is well-formed JSON and UTF-8 whatever the input: lone surrogates anywhere', async (t) => {
+  const raw: string[] = [];
+  const stream = new Writable({
+    write(c, _e, cb) {
+      raw.push(c.toString());
+      cb();
+    },
+  });
+  const log = createLogger({ level: 'info', stream });
+  let deep: Record<string, unknown> = { leaf: 'x\udc00' };
+  for (let i = 0; i < 12; i++) deep = { [`k${i}`]: deep };
+  log.info('hello \ud800', {
+    event: 'ws.hello',
+    client: 'bad\ud800',
+    list: ['\udfff', 'ok 😀'],
+    ['key\ud83d']: 1,
+    deep,
+    err: new Error('boom \ud800'),
+  });
+  await new Promise((r) => setImmediate(r));
+  t.equal(raw.length, 1);
+  const line = raw[0] as string;
+  // Log tools reject an escaped lone surrogate (\ud800) as well as a raw one.
+  t.notMatch(line, /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/, 'no surrogate escapes in the text');
+  t.equal(Buffer.from(line, 'utf8').toString('utf8'), line, 'the text survives UTF-8 encoding unchanged');
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  const strings: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') strings.push(v);
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        strings.push(k);
+        walk(x);
+      }
+  };
+  walk(parsed);
+  t.same(
+    strings.filter((s) => lone.test(s)),
+    [],
+    'no lone surrogate in any key or value',
+  );
+  t.match(parsed, { message: 'hello \ufffd', client: 'bad\ufffd', list: ['\ufffd', 'ok 😀'], 'key\ufffd': 1 });
+  t.match(parsed, { err: { message: 'boom \ufffd' } });
+});

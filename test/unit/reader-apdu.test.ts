@@ -134,13 +134,13 @@ t.test('assertAllowedApdu refuses any SELECT by name but the full JPKI AID', asy
   t.doesNotThrow(() => assertAllowedApdu(selectJpkiAp()));
   t.doesNotThrow(() => assertAllowedApdu(selectEf(0x000a)));
   const prefix = Buffer.from('00A4040C06D392F0002601', 'hex');
-  t.throws(() => assertAllowedApdu(prefix), { code: 'READER_IO' }, 'AID prefix refused');
+  t.throws(() => assertAllowedApdu(prefix), { code: 'READER_APDU_REFUSED' }, 'AID prefix refused');
   const other = Buffer.concat([
     Buffer.from('00A4040C0A', 'hex'),
     Buffer.from('D392100031000101', 'hex'),
     Buffer.from([0x04, 0x08]),
   ]);
-  t.throws(() => assertAllowedApdu(other), { code: 'READER_IO' });
+  t.throws(() => assertAllowedApdu(other), { code: 'READER_APDU_REFUSED' });
 });
 
 t.test('fuzz: parsers return a value or a ReaderError, nothing else', async (t) => {

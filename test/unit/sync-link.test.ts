@@ -89,3 +89,25 @@ t.test('a slow answer degrades, a quick one restores', async (t) => {
   m.recordSuccess(5);
   t.equal(m.state, 'up');
 });
+
+t.test("a caller's own short budget and central's 409 in flight are not line failures", async (t) => {
+  const { isLineFailure } = await import('../../src/sync/link.js');
+  const { m, states } = monitor(() => Promise.resolve(), { slowMs: 5000 });
+  for (let i = 0; i < 10; i++) {
+    m.recordFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 90, timeoutMs: 10_000 } });
+    m.recordFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 0, timeoutMs: 10_000 } });
+    m.recordFailure({ code: 'CENTRAL_IN_FLIGHT', details: { status: 409 } });
+  }
+  t.equal(m.state, 'up', 'thirty of them leave the line up');
+  t.same(states, [], 'and no state change');
+  t.equal(m.status().consecutiveFailures, 0);
+
+  // Central silent for (nearly) the whole time the line is judged by: a line failure.
+  t.ok(isLineFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 9_990, timeoutMs: 10_000 } }, 5000));
+  t.ok(isLineFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 2_950, timeoutMs: 3_000 } }, 5000));
+  t.notOk(isLineFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 1_000, timeoutMs: 3_000 } }, 5000));
+  t.ok(isLineFailure({ code: 'CENTRAL_TIMEOUT' }, 5000), 'a timeout without its budget counts');
+  t.ok(isLineFailure({ code: 'CENTRAL_UNREACHABLE' }, 5000));
+  m.recordFailure({ code: 'CENTRAL_TIMEOUT', details: { budgetMs: 10_000, timeoutMs: 10_000 } });
+  t.equal(m.state, 'degraded', 'a full-budget timeout still degrades the line');
+});

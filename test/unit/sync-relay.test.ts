@@ -318,3 +318,24 @@ t.test('an entry taken ahead goes back to pending, unsent, when the relay stops'
     'its attempt given back: it was never sent, so it is no retry',
   );
 });
+
+t.test("central's 409 for a live attempt still in flight is retried later and is no line failure", async (t) => {
+  let calls = 0;
+  const { store, relay, link } = setup(async (e) => {
+    if (e.id <= 4 && ++calls <= 8) throw err('CENTRAL_IN_FLIGHT', true, { status: 409 });
+  });
+  const states: string[] = [];
+  link.on('state', (s) => states.push(s.state));
+  store.add(4);
+  const drained = new Promise((r) => relay.once('drained', r));
+  relay.start();
+  t.teardown(() => relay.stop());
+  await drained;
+  t.ok(calls >= 8, 'met 409 eight times');
+  t.same(states, [], 'the line never left up');
+  t.equal(link.status().consecutiveFailures, 0);
+  t.ok(
+    store.entries.every((e) => e.state === 'done'),
+    'each entry replayed once central finished',
+  );
+});

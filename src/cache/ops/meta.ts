@@ -1,6 +1,6 @@
 /** The small clear-text writes: the certificate revocation list (replaced whole) and meta values. */
 import type Database from 'better-sqlite3';
-import { META_REVOCATION_FETCHED_AT } from '../aad.js';
+import { META_REVOCATION_FETCHED_AT, META_REVOCATION_INFO } from '../aad.js';
 import type { CacheKeys } from '../crypto.js';
 import type { Op } from './op.js';
 
@@ -13,11 +13,12 @@ export function createMetaOps(db: Database.Database, keys: CacheKeys) {
     ),
   };
 
-  const setRevocationList: Op<'setRevocationList'> = ({ serials, fetchedAt }) => {
+  const setRevocationList: Op<'setRevocationList'> = ({ serials, fetchedAt, info }) => {
     s.clearRevoked.run();
     let count = 0;
     for (const serial of serials) count += s.addRevoked.run(keys.serialKey(serial)).changes;
     s.setMeta.run(META_REVOCATION_FETCHED_AT, String(fetchedAt));
+    if (info) s.setMeta.run(META_REVOCATION_INFO, JSON.stringify(info));
     return { count };
   };
 

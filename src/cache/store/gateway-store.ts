@@ -177,6 +177,9 @@ export class GatewayStore {
   setRevocationList(...a: Parameters<RevocationStore['set']>) {
     return this.revocation.set(...a);
   }
+  revocationListInfo() {
+    return this.revocation.info();
+  }
   isRevoked(serial: string) {
     return this.revocation.isRevoked(serial);
   }

@@ -1,9 +1,16 @@
 /** Small clear-text values: the certificate revocation list and operational meta (never personal data). */
-import { META_REVOCATION_FETCHED_AT } from '../aad.js';
+import { META_REVOCATION_FETCHED_AT, META_REVOCATION_INFO } from '../aad.js';
 import { err, read, type StoreContext, validDate } from './inputs.js';
 
 /** Meta keys starting with this are the store's own. */
 const RESERVED_META = 'store.';
+
+/** A revocation list's identity: its dates and CRL number (sync/crl.ts RevocationListInfo). */
+export interface RevocationListIdentity {
+  thisUpdate: Date;
+  nextUpdate?: Date;
+  crlNumber?: bigint;
+}
 
 export class RevocationStore {
   private readonly s;
@@ -16,11 +23,33 @@ export class RevocationStore {
   }
 
   /** Replaces the whole list atomically. Serials are hex (any case, `:` separators, leading zeros ignored). */
-  async set(serials: string[], fetchedAt: Date): Promise<{ count: number }> {
+  async set(serials: string[], fetchedAt: Date, info?: RevocationListIdentity): Promise<{ count: number }> {
     return this.ctx.call('setRevocationList', {
       serials: [...serials],
       fetchedAt: validDate(fetchedAt, 'fetchedAt'),
+      ...(info
+        ? {
+            info: {
+              thisUpdate: validDate(info.thisUpdate, 'thisUpdate'),
+              ...(info.nextUpdate ? { nextUpdate: validDate(info.nextUpdate, 'nextUpdate') } : {}),
+              ...(info.crlNumber !== undefined ? { crlNumber: info.crlNumber.toString() } : {}),
+            },
+          }
+        : {}),
     });
+  }
+
+  /** The held list's identity, as set with it; undefined for a list stored without one (or none). */
+  info(): RevocationListIdentity | undefined {
+    this.ctx.assertOpen();
+    const v = read(() => this.s.fetchedAt.get(META_REVOCATION_INFO)) as string | undefined;
+    if (v === undefined) return undefined;
+    const o = JSON.parse(v) as { thisUpdate: number; nextUpdate?: number; crlNumber?: string };
+    return {
+      thisUpdate: new Date(o.thisUpdate),
+      ...(o.nextUpdate !== undefined ? { nextUpdate: new Date(o.nextUpdate) } : {}),
+      ...(o.crlNumber !== undefined ? { crlNumber: BigInt(o.crlNumber) } : {}),
+    };
   }
 
   isRevoked(serial: string): boolean {
