@@ -8,17 +8,20 @@
  * The kiosk token's scope `kiosk` opens nothing on the WebSocket API (scopes.ts); this module is the
  * only door it opens, and only on the reader the token is bound to.
  */
-import type { Answer, HandlerTable } from '../api/handlers.js';
+import type { HandlerTable } from '../api/handlers.js';
 import type { ClientRecord } from '../api/tokens.js';
 import type { RequestContext } from '../api/ws-server.js';
-import type { CardResult } from '../checks/card.js';
 import type { ConsentFlags } from '../checks/counter-advice.js';
 import { codeOf, OnshiError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { EventHub, GatewayEvent } from '../protocol/events.js';
 import { allows, effectiveScopes } from '../protocol/scopes.js';
-import { type ApiRequest, parseRequest } from '../protocol/schema.js';
+import type { AnswerBodyOf } from '../protocol/answers.js';
+import { type ParsedRequest, parseRequest } from '../protocol/schema.js';
 import type { KioskDesk } from './desk.js';
+
+/** The only API requests a kiosk makes. */
+type KioskRequest = 'inquiry.card' | 'pin.submit';
 
 export type KioskErrorCode =
   | 'KIOSK_BUSY'
@@ -40,7 +43,7 @@ export type Screen =
   | { screen: 'error'; code: string };
 
 export interface KioskFlowOptions {
-  handlers: HandlerTable;
+  handlers: Pick<HandlerTable, KioskRequest>;
   desk: KioskDesk;
   events: EventHub;
   logger: Logger;
@@ -193,10 +196,11 @@ export class KioskFlows {
     s.run = undefined;
   }
 
-  private request(msg: Record<string, unknown>): ApiRequest {
+  /** The request checked against the API's own schema (defaults filled in), as a client's would be. */
+  private request<T extends KioskRequest>(msg: { type: T } & Record<string, unknown>): ParsedRequest<T> {
     const parsed = parseRequest(JSON.stringify(msg));
     if (!parsed.ok) throw new OnshiError('INVALID_MESSAGE', parsed.error.message);
-    return parsed.request;
+    return parsed.request as ParsedRequest<T>;
   }
 
   private context(s: Session, run: NonNullable<Session['run']>, remote: string): RequestContext {
@@ -218,11 +222,8 @@ export class KioskFlows {
     };
   }
 
-  private async call(type: 'inquiry.card' | 'pin.submit', req: ApiRequest, ctx: RequestContext): Promise<Answer> {
-    const handler = this.o.handlers[type] as
-      | ((r: ApiRequest, c: RequestContext) => Promise<Answer> | Answer)
-      | undefined;
-    if (!handler) throw new OnshiError('INTERNAL', `${type} has no handler`);
+  private call<T extends KioskRequest>(type: T, req: ParsedRequest<T>, ctx: RequestContext): Promise<AnswerBodyOf<T>> {
+    const handler = this.o.handlers[type] as (r: ParsedRequest<T>, c: RequestContext) => Promise<AnswerBodyOf<T>>;
     return handler(req, ctx);
   }
 
@@ -247,7 +248,7 @@ export class KioskFlows {
       const req = this.request({ type: 'inquiry.card', id: run.inquiryId, mode, readerName: reader });
       const answer = await this.call('inquiry.card', req, this.context(s, run, remote));
       if (s.run !== run) return;
-      this.o.desk.recordResult(who, answer.result as CardResult);
+      this.o.desk.recordResult(who, answer.result);
       s.run = undefined;
       this.show(s, { screen: 'done' });
     } catch (e) {

@@ -3,6 +3,7 @@
 // answer goes to the staff desk only.
 import t, { type Test } from 'tap';
 import type { HandlerTable } from '../../src/api/handlers.js';
+import type { CardResult } from '../../src/checks/card.js';
 import type { RequestContext } from '../../src/api/ws-server.js';
 import { ClientStore } from '../../src/api/tokens.js';
 import type { ConsentFlags } from '../../src/checks/counter-advice.js';
@@ -20,7 +21,7 @@ function harness(t: Test) {
   const events = new EventHub();
   const seen: { consents?: ConsentFlags; pins: string[]; readerName?: string } = { pins: [] };
   let pinWaiter: ((p: string) => void) | undefined;
-  const handlers: HandlerTable = {
+  const handlers: Pick<HandlerTable, 'inquiry.card' | 'pin.submit'> = {
     'inquiry.card': async (req, ctx: RequestContext) => {
       seen.readerName = req.readerName;
       ctx.progress({ type: 'inquiry.progress', stage: 'card_inserted' });
@@ -43,10 +44,10 @@ function harness(t: Test) {
           warnings: [],
           notices: [],
           consent: { sentToCentral: ['medication', 'limit'] },
-        },
+        } as unknown as CardResult, // only what the staff view reads
       };
     },
-    'pin.submit': (req) => {
+    'pin.submit': async (req) => {
       seen.pins.push(req.pin);
       pinWaiter?.(req.pin);
       return { type: 'pin.accepted', inquiryId: req.inquiryId };
