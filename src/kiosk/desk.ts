@@ -76,7 +76,8 @@ export class KioskDesk {
       ...(first?.nameKana ? { patientKana: first.nameKana } : {}),
       validity: r.validityLabel ?? r.validity ?? r.unavailable?.message ?? r.resultMessage ?? '',
       warnings: [...r.warnings.map((w) => w.message), ...r.notices],
-      consentsSent: r.consent?.sentToCentral ?? [],
+      // sentToCentral names every field carried (a "0" too): staff want the ones the patient gave.
+      consentsSent: (r.consent?.sentToCentral ?? []).filter((n) => r.consent?.requested[n] === true),
     });
   }
 

@@ -16,18 +16,19 @@ export const KIOSK_HTML = `<!doctype html>
 
 export const KIOSK_CSS = `*{box-sizing:border-box}html,body{margin:0;height:100%}
 body{font-family:"Noto Sans CJK JP","Noto Sans JP",sans-serif;background:#f4f7fb;color:#102030;display:flex;flex-direction:column;user-select:none;-webkit-user-select:none;touch-action:manipulation}
-header{display:flex;justify-content:flex-end;padding:1vh 2vw}
-main{flex:1;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:2.2vh;padding:0 3vw 3vh;text-align:center}
+header{position:absolute;top:0;right:0;padding:1vh 2vw}
+main{flex:1;display:flex;flex-direction:column;align-items:center;justify-content:center;gap:2.2vh;padding:max(56px,7vh) 3vw 2vh;text-align:center}
 h1{font-size:clamp(26px,5.2vh,56px);margin:0;line-height:1.3}
 p{font-size:clamp(18px,3.6vh,34px);margin:0}
 .note{color:#405060}.warn{color:#b00020;font-weight:bold}
 button{font:inherit;font-size:clamp(20px,4.2vh,40px);min-height:max(64px,9vh);min-width:max(64px,9vh);border-radius:14px;border:2px solid #1d4f91;background:#fff;color:#1d4f91;padding:0 3vw;cursor:pointer}
 button.primary{background:#1d4f91;color:#fff}button:disabled{opacity:.4}
 #lang{font-size:18px;min-height:48px;min-width:96px}
-.pad{display:grid;grid-template-columns:repeat(3,max(72px,11vh));gap:1.4vh}
+.pad{display:grid;grid-template-columns:repeat(3,max(96px,15vh));gap:1.4vh}
 .pad button{padding:0}
 .dots{font-size:clamp(30px,7vh,64px);letter-spacing:.4em;min-height:1.2em}
 .row{display:flex;gap:3vw;flex-wrap:wrap;justify-content:center}
+.pinrow{align-items:flex-end;flex-wrap:nowrap}
 .consents{display:grid;grid-template-columns:1fr 1fr;gap:1.6vh 2vw;width:min(96vw,1100px)}
 .consents button{text-align:left;font-size:clamp(17px,3.3vh,30px);padding:1vh 2vw}
 .consents button[aria-pressed=true]{background:#1d4f91;color:#fff}
@@ -106,7 +107,7 @@ export const KIOSK_JS = `"use strict";
     if (!screen) return;
     const s = screen;
     if (s.screen === "pair") {
-      main.append(el("h1", {}, t("pair")), el("p", { class: "note" }, t("pairNote")), el("div", { class: "dots", id: "dots" }, digits.padEnd(8, "・")));
+      main.append(el("h1", {}, t("pair")), el("p", { class: "note" }, t("pairNote")), el("div", { class: "dots", id: "dots" }, digits.padEnd(8, "－")));
       if (s.bad) main.append(el("p", { class: "warn" }, t("codeBad")));
       main.append(pad((d) => { if (digits.length < 8) { digits += d; render(); } }, () => { digits = ""; render(); }, pairNow, digits.length === 8));
     } else if (s.screen === "card") {
@@ -122,8 +123,8 @@ export const KIOSK_JS = `"use strict";
           el("button", { type: "button", id: "last-yes", class: "primary", on: () => { lastOk = true; render(); } }, t("lastYes")), cancelButton()));
         return;
       }
-      main.append(el("div", { class: "dots", id: "dots" }, "●".repeat(digits.length).padEnd(4, "・")),
-        pad((d) => { if (digits.length < 4) { digits += d; render(); } }, () => { digits = ""; render(); }, sendPin, digits.length === 4), cancelButton());
+      main.append(el("div", { class: "dots", id: "dots" }, "●".repeat(digits.length).padEnd(4, "○")),
+        el("div", { class: "row pinrow" }, pad((d) => { if (digits.length < 4) { digits += d; render(); } }, () => { digits = ""; render(); }, sendPin, digits.length === 4), cancelButton()));
     } else if (s.screen === "consents") {
       const box = el("div", { class: "consents" });
       for (const k of ["medication", "healthCheck", "treatment", "limit"])

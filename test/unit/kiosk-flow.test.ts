@@ -43,7 +43,11 @@ function harness(t: Test) {
           validityLabel: '有効',
           warnings: [],
           notices: [],
-          consent: { sentToCentral: ['medication', 'limit'] },
+          // like the real check: every field goes to central, "0" or "1"; requested holds the choice
+          consent: {
+            sentToCentral: ['medication', 'healthCheck', 'treatment', 'surgery', 'limit'],
+            requested: { healthCheck: false, treatment: false, surgery: false, ...seen.consents },
+          },
         } as unknown as CardResult, // only what the staff view reads
       };
     },
