@@ -20,6 +20,7 @@ import { configProblemJa, errorText } from './messages-ja.js';
 import { changedSettings } from './settings-diff.js';
 import { historyPage } from './history-chart.js';
 import * as v from './views.js';
+import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
 
 /** What a page's layout needs of the request. */
 export function pageContext(req: Req): v.PageContext {
@@ -32,7 +33,7 @@ export function pageContext(req: Req): v.PageContext {
 
 export class AdminRoutes {
   constructor(
-    private readonly o: { backend: AdminBackend; accounts: AdminAccounts; logger: Logger },
+    private readonly o: { backend: AdminBackend; accounts: AdminAccounts; logger: Logger; kiosk?: KioskDeskView },
     private readonly sessions: SessionStore,
     private readonly limiter: LoginLimiter,
     private readonly live: LiveDashboard,
@@ -144,6 +145,7 @@ export class AdminRoutes {
     const b = this.o.backend;
     const named = ['/reconciliation', '/rechecks', '/batches', '/audit'].includes(req.path);
     const ctx = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
+    if (req.path === '/kiosks') return kioskRoute(req, ctx, this.o.kiosk);
     switch (req.path) {
       case '/': {
         const status = await b.status();
@@ -234,6 +236,7 @@ export class AdminRoutes {
       return redirect(req, '/login', { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
     }
     if (req.path === '/password') return this.postPassword(req, form);
+    if (req.path.startsWith('/kiosks/')) return kioskRoute(req, ctx, this.o.kiosk, form);
     if (session.mustChange) return redirect(req, '/password');
 
     const handled = /^\/reconciliation\/([^/]+)\/handled$/.exec(req.path);

@@ -22,6 +22,7 @@ import { t } from './i18n.js';
 import { LiveDashboard } from './live-dashboard.js';
 import { AdminRoutes, pageContext } from './routes.js';
 import * as v from './views.js';
+import type { KioskDeskView } from './kiosk-pairing.js';
 
 export type { AdminServerErrorCode } from './http/body.js';
 export { parseMultipart } from './http/multipart.js';
@@ -37,6 +38,8 @@ export interface AdminServerOptions {
   sessionMaxMs: number;
   loginMaxFailures: number;
   loginLockoutMs: number;
+  /** the kiosks' staff side (kiosk-pairing.ts); absent when kiosk.enabled is false */
+  kiosk?: KioskDeskView;
   /** how often the live dashboard is refreshed (default 1 s) */
   liveIntervalMs?: number;
   now?: () => number;
@@ -138,6 +141,7 @@ export interface StartAdminOptions {
   accounts: AdminAccounts;
   tls: TlsIdentity;
   logger: Logger;
+  kiosk?: KioskDeskView;
   /** the installer's initial secret (systemd credential admin-initial-secret), if passed */
   initialSecret?: string;
 }
@@ -166,5 +170,6 @@ export async function startAdmin(o: StartAdminOptions): Promise<AdminServer | un
     sessionMaxMs: a.sessionMaxHours * 3_600_000,
     loginMaxFailures: a.loginMaxFailures,
     loginLockoutMs: a.loginLockoutSeconds * 1000,
+    ...(o.kiosk && o.config.kiosk.enabled ? { kiosk: o.kiosk } : {}),
   });
 }

@@ -71,6 +71,7 @@ const NAV: [string, MessageKey][] = [
   ['/settings', 'nav.settings'],
   ['/backup', 'nav.backup'],
   ['/support', 'nav.support'],
+  ['/kiosks', 'nav.kiosks'],
 ];
 
 export const csrfField = (ctx: PageContext): Html => html`<input type="hidden" name="_csrf" value="${ctx.csrf ?? ''}">`;

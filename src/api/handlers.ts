@@ -95,6 +95,7 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
             progress: ctx.progress,
             ...(req.confirmationDate ? { confirmationDate: req.confirmationDate } : {}),
             ...(req.readerName ? { readerName: req.readerName } : {}),
+            ...(ctx.askConsents ? { askConsents: ctx.askConsents } : {}),
           },
         ),
       );

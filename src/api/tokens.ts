@@ -19,6 +19,8 @@ export interface ClientRecord {
   hash: string;
   /** what this token may do (see scopes.ts); absent in files from before scopes: full access */
   scopes?: Scope[];
+  /** the one reader slot a kiosk token drives (scope `kiosk`); such a token works for no other */
+  reader?: string;
 }
 
 interface ClientsFile {
@@ -30,7 +32,8 @@ export type ClientsErrorCode =
   | 'CLIENT_NAME_INVALID'
   | 'CLIENT_SCOPE_INVALID'
   | 'CLIENT_NOT_FOUND'
-  | 'CLIENTS_FILE_CORRUPT';
+  | 'CLIENTS_FILE_CORRUPT'
+  | 'CLIENT_READER_INVALID';
 
 const TOKEN_RE = /^onshi_([a-f0-9]{8})_([A-Za-z0-9_-]{43})$/;
 const NAME_RE = /^[\p{L}\p{N} ._-]{1,64}$/u;
@@ -50,7 +53,11 @@ export class ClientStore {
   }
 
   /** Creates a client and returns its token: the only time the token exists in clear. */
-  add(name: string, scopes: readonly string[] = ['full']): { client: ClientRecord; token: string } {
+  add(
+    name: string,
+    scopes: readonly string[] = ['full'],
+    opts: { reader?: string } = {},
+  ): { client: ClientRecord; token: string } {
     if (!NAME_RE.test(name))
       throw new OnshiError<ClientsErrorCode>(
         'CLIENT_NAME_INVALID',
@@ -61,6 +68,14 @@ export class ClientStore {
       throw new OnshiError<ClientsErrorCode>(
         'CLIENT_SCOPE_INVALID',
         `unknown scope ${bad.map((s) => `"${s}"`).join(', ') || '(none given)'}; scopes are ${SCOPES.join(', ')}`,
+      );
+    }
+    // A kiosk token is bound to exactly one reader slot, and only a kiosk token is bound.
+    const kiosk = scopes.includes('kiosk');
+    if (kiosk !== (opts.reader !== undefined) || (kiosk && scopes.length > 1) || (opts.reader ?? 'x').length === 0) {
+      throw new OnshiError<ClientsErrorCode>(
+        'CLIENT_READER_INVALID',
+        'a kiosk token has the scope kiosk alone and is bound to one reader slot; other tokens are bound to none',
       );
     }
     const data = this.read();
@@ -74,6 +89,7 @@ export class ClientStore {
       createdAt: new Date().toISOString(),
       hash: sha256(secret).toString('hex'),
       scopes: [...new Set(scopes as Scope[])],
+      ...(opts.reader !== undefined ? { reader: opts.reader } : {}),
     };
     this.write({ ...data, clients: [...data.clients, client] });
     return { client: { ...client }, token: `onshi_${id}_${secret}` };
@@ -99,6 +115,16 @@ export class ClientStore {
     return want.length === got.length && timingSafeEqual(want, got)
       ? { ...c, ...(c.scopes ? { scopes: [...c.scopes] } : {}) }
       : undefined;
+  }
+
+  /**
+   * A kiosk's token on its own reader slot: the active client only when it holds the `kiosk` scope
+   * (and nothing else) and is bound to exactly `reader`. Any other token, or another reader: undefined.
+   */
+  authenticateKiosk(token: string | undefined, reader?: string): ClientRecord | undefined {
+    const c = this.authenticate(token);
+    if (!c?.reader || c.scopes?.length !== 1 || c.scopes[0] !== 'kiosk') return undefined;
+    return reader === undefined || reader === c.reader ? c : undefined;
   }
 
   private read(): ClientsFile {

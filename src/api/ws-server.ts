@@ -25,6 +25,7 @@ import type { EventHub, EventTopic, GatewayEvent } from '../protocol/events.js';
 import type { Logger } from '../core/logger.js';
 import { allows, effectiveScopes, type Scope, scopesForRequest, scopesForTopic } from '../protocol/scopes.js';
 import { FailureLimiter, type FailureRecord } from './rate-limit.js';
+import type { ConsentFlags } from '../checks/counter-advice.js';
 
 export interface RequestContext {
   client: ClientRecord;
@@ -39,6 +40,8 @@ export interface RequestContext {
   signal: AbortSignal;
   /** progress events for this request's client (e.g. card inserted) */
   progress(event: Record<string, unknown>): void;
+  /** a card check's consents chosen by the patient after the PIN (the kiosk; see checks/card.ts) */
+  askConsents?(signal: AbortSignal): Promise<ConsentFlags>;
 }
 
 /** A handler answers with `{ type, ...fields }`; the server adds the id. Throwing answers `error`. */

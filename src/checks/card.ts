@@ -27,7 +27,7 @@ import {
   type RevocationView,
 } from './card-cert.js';
 import { toInquiryResult, withAdvice, type CheckContext, type InquiryResult, type RecheckScheduler } from './result.js';
-import { CONSENT_BLOCKS, type ConsentName } from './counter-advice.js';
+import { CONSENT_BLOCKS, type ConsentFlags, type ConsentName } from './counter-advice.js';
 import { shouldFallBack, type OutagePath } from './outage.js';
 import type { PinBroker } from './pin-broker.js';
 
@@ -59,6 +59,12 @@ export interface CardInquiryInput {
   progress(event: Record<string, unknown>): void;
   /** known facts, change of insurer, consent flags (the 限度額 one is `limitConsent`) */
   context?: CheckContext;
+  /**
+   * The patient chooses the consents after proving the card (a kiosk: PIN, then consents). Called
+   * once, after the PIN (or, mode visual, after the certificate) and before anything reaches
+   * central; what it answers replaces the consent flags, 限度額 included.
+   */
+  askConsents?(signal: AbortSignal): Promise<ConsentFlags>;
 }
 
 export type CardResult = InquiryResult;
@@ -71,10 +77,8 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
   const readerName = input.readerName ?? deps.readerName;
   const { outage } = deps;
   progress({ type: 'inquiry.progress', stage: 'waiting_for_card' });
-  const ctx: CheckContext = { ...input.context, consent: { ...input.context?.consent, limit: input.limitConsent } };
-  const consents = Object.fromEntries(
-    Object.entries(CONSENT_BLOCKS).map(([name, block]) => [block, ctx.consent?.[name as ConsentName] ? '1' : '0']),
-  );
+  let ctx: CheckContext = { ...input.context, consent: { ...input.context?.consent, limit: input.limitConsent } };
+  let consents = consentBlocks(ctx);
   const advised = await deps.reader.withSession(
     async (session) => {
       progress({ type: 'inquiry.progress', stage: 'card_inserted' });
@@ -85,7 +89,7 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
       const common = {
         confirmationDate: input.confirmationDate ?? todayJst(),
         institutionCode: deps.institutionCode,
-        limitConsent: (input.limitConsent ? '1' : '0') as '0' | '1',
+        limitConsent: (ctx.consent?.limit ? '1' : '0') as '0' | '1',
       };
       // One key for the live search and any replay of it: central never acts twice on one check.
       const idempotencyKey = randomUUID();
@@ -117,6 +121,13 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
           signature: await askPinAndSign(session, nonce, deps.pins, input),
           ...(challenge ? { challenge } : {}),
         };
+      }
+
+      if (input.askConsents) {
+        progress({ type: 'inquiry.progress', stage: 'consents' });
+        ctx = { ...ctx, consent: { ...(await input.askConsents(signal)) } };
+        consents = consentBlocks(ctx);
+        common.limitConsent = ctx.consent?.limit ? '1' : '0';
       }
 
       if (!cause) {
@@ -190,6 +201,13 @@ export async function inquireByCard(deps: CardInquiryDeps, input: CardInquiryInp
     changedInsurer: ctx.changedInsurer === true,
   });
   return advised;
+}
+
+/** The consent flags as central's blocks ('1'/'0'); 限度額 travels apart (limitConsent). */
+function consentBlocks(ctx: CheckContext): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(CONSENT_BLOCKS).map(([name, block]) => [block, ctx.consent?.[name as ConsentName] ? '1' : '0']),
+  );
 }
 
 export function cardLookup(cert: X509Certificate): LookupInput {

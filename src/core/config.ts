@@ -210,6 +210,12 @@ export const CONFIG_SCHEMA = Closed(
         'how long an address waits after too many failed logins (doubles on each further lockout, up to a day)',
       ),
     }),
+    kiosk: section({
+      enabled: bool(false, 'serve the patient kiosk page (HTTPS, its own port; docs/kiosk.md)'),
+      host: str('0.0.0.0', 'address the kiosk page listens on (the tablet must reach it; TLS only)'),
+      port: int(8444, 0, 65535, 'kiosk page port (HTTPS, the gateway certificate)'),
+      idleSeconds: int(60, 10, 600, 'a kiosk check without a touch for this long ends and the page starts over'),
+    }),
     audit: section({
       retentionDays: int(
         90,

@@ -32,12 +32,14 @@ import {
   apiPart,
   fileExchangePart,
   healthPart,
+  kioskPart,
   metricsPart,
   readyPart,
   type Servers,
   tlsPart,
 } from './servers.js';
 import { buildStatus, centralCertificates } from './status.js';
+import { KioskDesk } from '../kiosk/index.js';
 
 export type { StartupErrorCode };
 
@@ -47,6 +49,10 @@ export interface Gateway {
   readonly wsTls: boolean;
   readonly adminPort: number | undefined;
   readonly healthPort: number | undefined;
+  /** the patient kiosk page's port (undefined when kiosk.enabled is false) */
+  readonly kioskPort: number | undefined;
+  /** the kiosks' staff side (pairing codes, last checks, faces to confirm) */
+  readonly kiosks: KioskDesk;
   /** the gateway's own certificate (admin page, wss); undefined when neither needs it */
   readonly tls: TlsIdentity | undefined;
   readonly config: GatewayConfig;
@@ -84,6 +90,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const alerts: StatusAlert[] = [];
   const servers: Servers = {};
   const pins = new PinBroker();
+  const kiosks = new KioskDesk(clients);
   const life = new Lifecycle({ logger, ...(opts.failAt ? { failAt: opts.failAt } : {}) });
   return life.boot(async () => {
     const logRing = await life.use(logRingPart(logger));
@@ -108,7 +115,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     await life.use(tlsPart(config, logger, servers));
     const health = await life.use(healthPart(config, { status, metrics, logger, servers }));
     const admin = await life.use(
-      adminPart(config, { status, clients, store, events, logRing, logger, servers, configFile: opts.configFile }),
+      adminPart(config, {
+        status,
+        clients,
+        store,
+        events,
+        logRing,
+        logger,
+        servers,
+        kiosk: kiosks,
+        configFile: opts.configFile,
+      }),
     );
     const numbers = { central, institutionCode: config.institutionCode, outage };
     const fx = await life.use(
@@ -135,6 +152,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       status: status.status,
       ...(fx ? { onCardResult: async (r) => void (await fx.writeFaceResult(r)) } : {}),
     });
+    const kiosk = await life.use(kioskPart(config, { desk: kiosks, clients, handlers, events, logger, servers }));
     const api = await life.use(apiPart(config, { clients, logger, events, handlers, recorder, servers, store }));
     await life.use(readyPart(config, { logger, notifier, servers }));
 
@@ -144,6 +162,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       wsTls: api.tls,
       adminPort: admin?.port,
       healthPort: health?.port,
+      kioskPort: kiosk?.server.port,
+      kiosks,
       get tls() {
         return servers.tls;
       },

@@ -19,6 +19,7 @@ import type { ClientStore } from '../api/tokens.js';
 import type { EventHub } from '../protocol/events.js';
 import type { GatewayStore } from '../cache/index.js';
 import { AdminAccounts, type AdminServer, createAdminBackend, startAdmin } from '../admin/index.js';
+import { type KioskDesk, KioskFlows, KioskServer } from '../kiosk/index.js';
 import { storeAdminViews } from '../admin/store-views.js';
 import type { StatusSource } from '../ops/status.js';
 import type { LogRing } from '../ops/support-bundle.js';
@@ -33,6 +34,7 @@ export interface Servers {
   tls?: TlsIdentity;
   api?: WsApiServer;
   admin?: AdminServer;
+  kiosk?: KioskServer;
   health?: { port: number };
 }
 
@@ -42,7 +44,7 @@ export interface Servers {
  * neither needs a certificate.
  */
 function startTlsIdentity(config: GatewayConfig, logger: Logger, servers: Servers): (() => void) | undefined {
-  if (!apiUsesTls(config) && !config.admin.enabled) return undefined;
+  if (!apiUsesTls(config) && !config.admin.enabled && !config.kiosk.enabled) return undefined;
   const opts = {
     stateDir: config.stateDir,
     hostnames: config.tls.hostnames,
@@ -63,6 +65,7 @@ function startTlsIdentity(config: GatewayConfig, logger: Logger, servers: Server
     servers.tls = next;
     servers.api?.updateTls(next);
     servers.admin?.updateTls(next);
+    servers.kiosk?.updateTls(next);
     logger.info('gateway certificate renewed', {
       event: 'tls_renewed',
       fingerprint: next.fingerprint,
@@ -113,6 +116,7 @@ interface AdminDeps {
   configFile: string | undefined;
   logger: Logger;
   servers: Servers;
+  kiosk: KioskDesk;
 }
 
 async function startAdminPage(config: GatewayConfig, o: AdminDeps): Promise<AdminServer | undefined> {
@@ -137,6 +141,7 @@ async function startAdminPage(config: GatewayConfig, o: AdminDeps): Promise<Admi
     accounts: new AdminAccounts(config.stateDir),
     tls: o.servers.tls!,
     logger: o.logger,
+    kiosk: o.kiosk,
     ...(initialSecret ? { initialSecret } : {}),
   });
   return o.servers.admin;
@@ -158,6 +163,7 @@ async function announceReady(
     wsTls,
     ...(admin ? { adminPort: admin.port } : {}),
     ...(health ? { healthPort: health.port } : {}),
+    ...(o.servers.kiosk ? { kioskPort: o.servers.kiosk.port } : {}),
     ...(tls ? { fingerprint: tls.fingerprint } : {}),
     host: hostname(),
   });
@@ -170,6 +176,7 @@ async function announceReady(
       wsTls,
       ...(admin ? { adminPort: admin.port } : {}),
       ...(health ? { healthPort: health.port } : {}),
+      ...(o.servers.kiosk ? { kioskPort: o.servers.kiosk.port } : {}),
     }) + '\n',
     0o644,
   );
@@ -249,6 +256,50 @@ export const apiPart = (config: GatewayConfig, o: ApiDeps): Part<WsApiServer> =>
     'api',
     () => startApi(config, o),
     (api) => api.close(config.api.shutdownGraceMs),
+  );
+
+/**
+ * The patient kiosk (undefined when kiosk.enabled is false): its flows over the API's handler table,
+ * its HTTPS server on its own port with the gateway's certificate.
+ */
+export const kioskPart = (
+  config: GatewayConfig,
+  o: {
+    desk: KioskDesk;
+    clients: ClientStore;
+    handlers: HandlerTable;
+    events: EventHub;
+    logger: Logger;
+    servers: Servers;
+  },
+): Part<{ flows: KioskFlows; server: KioskServer } | undefined> =>
+  part(
+    'kiosk',
+    async () => {
+      if (!config.kiosk.enabled) return undefined;
+      const flows = new KioskFlows({ ...o, idleMs: config.kiosk.idleSeconds * 1000 });
+      flows.start();
+      try {
+        const server = await KioskServer.start({
+          host: config.kiosk.host,
+          port: config.kiosk.port,
+          tls: o.servers.tls!,
+          clients: o.clients,
+          desk: o.desk,
+          flows,
+          logger: o.logger,
+        });
+        o.servers.kiosk = server;
+        return { flows, server };
+      } catch (e) {
+        flows.stop();
+        throw e;
+      }
+    },
+    async (k) => {
+      await k?.server.close();
+      k?.flows.stop();
+    },
   );
 
 /** The last step: "ready" to systemd; its stop, the first thing a stop does, says "stopping". */

@@ -8,7 +8,7 @@
  * matches no rule is allowed to `full` only (fail closed). A unit test checks that every type in
  * REQUEST_SCHEMAS and every topic in EVENT_TOPICS is covered by an explicit rule.
  */
-export const SCOPES = ['full', 'inquiry', 'batch', 'events:read', 'admin-ops'] as const;
+export const SCOPES = ['full', 'inquiry', 'batch', 'events:read', 'admin-ops', 'kiosk'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
@@ -17,7 +17,15 @@ export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   batch: 'batch checks (batch.*); line and batches events',
   'events:read': 'status and subscriptions to events without personal data (line, reader): e.g. a waiting-room display',
   'admin-ops': 'reconciliation and recheck lists and handling; line, outbox, reconciliation and rechecks events',
+  kiosk:
+    "a paired patient kiosk (src/kiosk/): its own page's card check on its one reader; nothing on the WebSocket API, not even status",
 };
+
+/**
+ * Scopes that the WebSocket API refuses for everything, ALWAYS included: a kiosk token lives on a
+ * tablet at the patient's side of the counter, and must not open anything but its own flow.
+ */
+const API_CLOSED: ReadonlySet<Scope> = new Set(['kiosk']);
 
 /** Requests every authenticated client may send: they reveal nothing personal and change nothing. */
 const ALWAYS = new Set(['hello', 'ping', 'subscribe', 'unsubscribe', 'status']);
@@ -47,7 +55,7 @@ const TOPIC_RULES: Readonly<Record<string, readonly Scope[]>> = {
 
 /** The scopes that allow a request type (always including full). */
 export function scopesForRequest(type: string): Scope[] {
-  if (ALWAYS.has(type)) return [...SCOPES];
+  if (ALWAYS.has(type)) return SCOPES.filter((s) => !API_CLOSED.has(s));
   const rule = REQUEST_RULES.find(([p]) => (p.endsWith('.') ? type.startsWith(p) : type === p));
   return ['full', ...(rule?.[1] ?? [])];
 }

@@ -32,6 +32,7 @@ const STEPS = [
   'health',
   'admin',
   'file-exchange',
+  'kiosk',
   'api',
   'ready',
 ];

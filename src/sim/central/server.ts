@@ -103,6 +103,8 @@ export class CentralSim {
     today: null,
   };
   stats: CentralStats = CentralSim.emptyStats();
+  /** the consent blocks of each card search, as received (tests check what reached central) */
+  readonly cardConsentsSeen: Record<string, unknown>[] = [];
   private readonly tokens = new Map<string, number>();
   private readonly answers = new Map<string, StoredAnswer>();
   private readonly challenges = new Map<string, number>();
@@ -402,6 +404,7 @@ export class CentralSim {
     );
     // The patient's consents (given at the reader) come back with the result, each with its time.
     const consents = body.consents !== undefined ? objectBody(body.consents) : {};
+    this.cardConsentsSeen.push({ ...consents, limitConsent: body.limitConsent });
     for (const r of response.body.results) {
       for (const [block, flag] of Object.entries(consents)) {
         if (!/^[A-Za-z]{1,60}$/.test(block) || (flag !== '0' && flag !== '1'))
