@@ -114,7 +114,7 @@ async function startReader(
   const wanted = config.reader.readerName;
   const reader = new ReaderManager(wanted ? { readerFilter: (name) => name.includes(wanted) } : {});
   reader.on('state', (st) => {
-    const readers = st.readers.map((r) => ({ name: r.name, cardPresent: r.cardPresent }));
+    const readers = st.readers.map((r) => ({ name: r.name, card: r.cardPresent }));
     o.logger.info('reader state', { event: 'reader_state', pcsc: st.pcsc, readers });
     o.events.publish('reader', 'reader.state', { pcsc: st.pcsc, readers }, { retain: true });
   });
