@@ -15,9 +15,9 @@ import { GatewayClient } from '../../src/client/index.js';
 import { readTlsIdentity } from '../../src/ops/tls-identity.js';
 import { startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
-const CHROMIUM = process.env.ONSHI_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const run = promisify(execFile);
 t.setTimeout(240_000);
@@ -31,7 +31,6 @@ if (!existsSync(CHROMIUM)) {
 }
 
 async function main(t: Test): Promise<void> {
-  const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
   const { state, ready } = await startSandboxProcess(t, 'onshi-sandbox-admin-');
   t.match(
@@ -43,21 +42,7 @@ async function main(t: Test): Promise<void> {
   const tls = readTlsIdentity(join(state, 'gateway'));
   t.ok(tls, 'the gateway made its own certificate on first start');
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${tls!.spkiSha256}`,
-    ],
-  });
+  const browser = await launchChromium(tls!.spkiSha256);
   t.teardown(() => browser.close());
   const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
   page.setDefaultTimeout(10_000);

@@ -16,8 +16,8 @@ import { validateConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { GatewayStatus } from '../../src/ops/status.js';
 import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/ops/tls-identity.js';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = process.env.ONSHI_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 
 if (!existsSync(CHROMIUM)) {
@@ -106,26 +106,10 @@ async function harness(
 }
 
 async function run(): Promise<void> {
-  const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
   // One key for every harness of this file would be simpler, but each harness makes its own: trust
   // is given per launch, so the browser is launched per harness below.
-  const launch = (tls: TlsIdentity): Promise<Browser> =>
-    chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${tls.spkiSha256}`,
-      ],
-    });
+  const launch = (tls: TlsIdentity): Promise<Browser> => launchChromium(tls.spkiSha256);
 
   async function open(t: Test, h: Harness): Promise<{ context: BrowserContext; page: Page }> {
     const browser = await launch(h.tls);
