@@ -298,16 +298,16 @@ export class KioskFlows {
   /** A card put on a kiosk's reader starts its check; a card lifted mid-check ends it at once. */
   private onReader(e: GatewayEvent): void {
     if (e.event !== 'reader.state') return;
-    const readers = (e.data.readers ?? []) as { name: string; cardPresent: boolean }[];
+    const readers = (e.data.readers ?? []) as { name: string; card: boolean }[];
     for (const r of readers) {
       const was = this.present.get(r.name) ?? false;
-      this.present.set(r.name, r.cardPresent);
+      this.present.set(r.name, r.card);
       for (const s of this.sessions.values()) {
         if (s.client.reader !== r.name) continue;
-        if (!r.cardPresent && was && s.run && s.screen.screen !== 'card' && s.screen.screen !== 'face') {
+        if (!r.card && was && s.run && s.screen.screen !== 'card' && s.screen.screen !== 'face') {
           this.abort(s, new OnshiError<KioskErrorCode>('KIOSK_CARD_REMOVED', 'the card was taken off the reader'));
           this.show(s, { screen: 'error', code: 'KIOSK_CARD_REMOVED' });
-        } else if (r.cardPresent && !was && !s.run && s.sinks.size > 0 && s.screen.screen === 'card') {
+        } else if (r.card && !was && !s.run && s.sinks.size > 0 && s.screen.screen === 'card') {
           this.begin(s.client, 'pin', 'reader');
         }
       }

@@ -72,7 +72,7 @@ function harness(t: Test) {
     throw new Error(`never reached ${name}: ${JSON.stringify(screens.at(-1))}`);
   };
   const card = (present: boolean) =>
-    events.publish('reader', 'reader.state', { pcsc: 'up', readers: [{ name: READER, cardPresent: present }] });
+    events.publish('reader', 'reader.state', { pcsc: 'up', readers: [{ name: READER, card: present }] });
   return { flows, desk, client, screens, seen, until, card };
 }
 
