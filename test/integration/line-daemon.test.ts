@@ -49,7 +49,7 @@ t.test('central deletes the SA: the link is down at once, then up again by itsel
   t.equal(up.line.tunnel?.ike, 'established');
 
   await sb.lab.terminate('central');
-  const down = await until('the link down', 10_000, async () => {
+  const down = await until('the link down', 30_000, async () => {
     const s = await statusOf(sb);
     return s.link.state === 'down' ? s : undefined;
   });

@@ -86,7 +86,11 @@ t.test('scopes: every request type and topic has an explicit rule; unknown ones 
   t.same(scopesForRequest('batch.submit'), ['full', 'batch'], 'a request type added later under batch. is batch');
   t.same(scopesForTopic('batches'), ['full', 'batch']);
   t.same(scopesForRequest('rechecks.list'), ['full', 'admin-ops']);
-  t.same(scopesForRequest('ping'), [...SCOPES], 'ping, hello, status, subscribe: everyone');
+  t.same(
+    scopesForRequest('ping'),
+    SCOPES.filter((s) => s !== 'kiosk'),
+    'ping, hello, status, subscribe: every scope but the kiosk (closed to the whole API)',
+  );
   t.notOk(allows(['events:read'], scopesForTopic('reconciliation')), 'a display never gets reconciliation items');
   t.notOk(allows(['events:read'], scopesForTopic('outbox')), 'nor outbox replays (they carry the fresh answer)');
   t.ok(allows(['inquiry', 'batch'], scopesForRequest('batch.submit')));

@@ -146,7 +146,7 @@ t.test(
         "  const r = await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '06139992', number: '1', birthdate: '19800401' } });",
         "  const source: 'central' | 'cache' | 'none' = r.result.source;",
         "  const items: AnswerOf<'rechecks.list'>['items'] = (await c.request({ type: 'rechecks.list' })).items;",
-        "  c.onEvent('line', (e: TopicEvent<'line'>) => e.event satisfies 'line.state');",
+        "  c.onEvent('line', (e: TopicEvent<'line'>) => e.event satisfies 'line.state' | 'line.tunnel');",
         '  // @ts-expect-error a status answer has no result',
         '  void st.result;',
         '  // @ts-expect-error the query needs its birthdate',
