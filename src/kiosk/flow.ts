@@ -33,7 +33,8 @@ export type KioskErrorCode =
 
 /** What the kiosk page shows. No field ever holds a name, a number or an answer. */
 export type Screen =
-  | { screen: 'card' }
+  /** `visual`: staff have confirmed the face; the check waits for the card (no start buttons) */
+  | { screen: 'card'; visual?: true }
   | { screen: 'reading' }
   | { screen: 'face' }
   | { screen: 'pin'; triesLeft: number; confirmRequired: boolean; wrong: boolean; refused?: string }
@@ -155,6 +156,20 @@ export class KioskFlows {
     this.show(s, { screen: 'card' });
   }
 
+  /**
+   * A touch on the page (sent at most every few seconds while a check runs): the server's idle
+   * clock starts again too, so a patient still typing or choosing is never cut off by it.
+   */
+  touched(client: ClientRecord): void {
+    const s = this.session(client);
+    if (s.run) this.touch(s);
+  }
+
+  /** The idle time, for the page's own clock (the same value: kiosk.idleSeconds). */
+  get idleMs(): number {
+    return this.o.idleMs ?? 60_000;
+  }
+
   /** For tests and the status: the kiosk's current screen. */
   screenOf(clientId: string): Screen | undefined {
     return this.sessions.get(clientId)?.screen;
@@ -186,7 +201,7 @@ export class KioskFlows {
       if (!s.run) return;
       this.abort(s, new OnshiError<KioskErrorCode>('KIOSK_IDLE', 'no touch for a minute: the check was ended'));
       this.show(s, { screen: 'card' });
-    }, this.o.idleMs ?? 60_000);
+    }, this.idleMs);
   }
 
   private abort(s: Session, reason: OnshiError): void {
@@ -244,6 +259,8 @@ export class KioskFlows {
         this.show(s, { screen: 'face' });
         await this.o.desk.awaitFace({ kioskId: s.client.id, kiosk: s.client.name, reader }, run.ac.signal);
         this.touch(s);
+        // The face is confirmed: now the card (read at once if it already lies on the reader).
+        this.show(s, { screen: 'card', visual: true });
       } else this.show(s, { screen: 'card' });
       const req = this.request({ type: 'inquiry.card', id: run.inquiryId, mode, readerName: reader });
       const answer = await this.call('inquiry.card', req, this.context(s, run, remote));

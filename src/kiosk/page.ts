@@ -78,6 +78,11 @@ export const KIOSK_JS = `"use strict";
   let lastOk = false;
   let chosen = {};
   let idle;
+  // The idle time: kiosk.idleSeconds from the server; a page parameter (?idle=N seconds) may set it.
+  let idleMs = 60000;
+  const idleParam = Number(new URLSearchParams(location.search).get("idle"));
+  if (idleParam >= 2 && idleParam <= 600) idleMs = idleParam * 1000;
+  let lastTouchSent = 0;
   const main = document.getElementById("main");
   const t = (k, n) => (T[lang][k] || k).replace("{n}", String(n));
   const el = (tag, attrs, ...kids) => {
@@ -110,6 +115,8 @@ export const KIOSK_JS = `"use strict";
       main.append(el("h1", {}, t("pair")), el("p", { class: "note" }, t("pairNote")), el("div", { class: "dots", id: "dots" }, digits.padEnd(8, "－")));
       if (s.bad) main.append(el("p", { class: "warn" }, t("codeBad")));
       main.append(pad((d) => { if (digits.length < 8) { digits += d; render(); } }, () => { digits = ""; render(); }, pairNow, digits.length === 8));
+    } else if (s.screen === "card" && s.visual) {
+      main.append(el("h1", { id: "title" }, t("card")), cancelButton());
     } else if (s.screen === "card") {
       main.append(el("h1", { id: "title" }, t("card")), el("div", { class: "row" },
         el("button", { type: "button", id: "start", class: "primary", on: () => post("start", { mode: "pin" }) }, t("start")),
@@ -161,8 +168,12 @@ export const KIOSK_JS = `"use strict";
     // Nothing typed or chosen survives a change of screen; the wrong-PIN screen starts from empty digits.
     if (!screen || next.screen !== screen.screen || next.screen === "pin") { digits = ""; if (next.screen !== "pin") lastOk = false; }
     if (next.screen !== "consents") chosen = {};
+    // A check has ended: the next patient starts in Japanese.
+    if (next.screen === "card" && !next.visual && screen && screen.screen !== "card") lang = "ja";
     screen = next;
     document.body.dataset.screen = next.screen;
+    // A new screen (a card put down, a wrong PIN) starts the idle clock again, as the server's does.
+    restartIdle();
     render();
   }
   function connect() {
@@ -172,15 +183,22 @@ export const KIOSK_JS = `"use strict";
   }
   async function boot() {
     const r = await fetch("/kiosk/api/session", { credentials: "same-origin" }).then((x) => x.json()).catch(() => ({ paired: false }));
+    if (!(idleParam >= 2 && idleParam <= 600) && r.idleSeconds >= 2) { idleMs = r.idleSeconds * 1000; restartIdle(); }
     if (r.paired) connect(); else show({ screen: "pair" });
   }
-  function touched() {
+  const checking = () => !!screen && screen.screen !== "pair" && (screen.screen !== "card" || screen.visual === true);
+  function restartIdle() {
     clearTimeout(idle);
-    idle = setTimeout(() => { if (screen && screen.screen !== "card" && screen.screen !== "pair") void post("cancel"); digits = ""; chosen = {}; lang = "ja"; render(); }, 60000);
+    idle = setTimeout(() => { if (checking()) void post("cancel"); digits = ""; chosen = {}; lang = "ja"; render(); }, idleMs);
+  }
+  function touched() {
+    // While a check runs, the server's idle clock hears of the touch too (at most every 5 s).
+    if (checking() && Date.now() - lastTouchSent > 5000) { lastTouchSent = Date.now(); void post("touch"); }
+    restartIdle();
   }
   document.addEventListener("pointerdown", touched, true);
   document.getElementById("lang").addEventListener("click", () => { lang = lang === "ja" ? "en" : "ja"; render(); });
-  touched();
+  restartIdle();
   void boot();
 })();
 `;

@@ -122,7 +122,8 @@ export class KioskServer {
     if (path === '/kiosk/app.css') return sendText(res, KIOSK_CSS, 'text/css; charset=utf-8');
     if (path === '/kiosk/api/session') {
       const c = this.kiosk(req, false);
-      return send(res, 200, c ? { paired: true, name: c.name } : { paired: false });
+      const idleSeconds = Math.round(this.o.flows.idleMs / 1000);
+      return send(res, 200, c ? { paired: true, name: c.name, idleSeconds } : { paired: false, idleSeconds });
     }
     if (path === '/kiosk/api/screens') return this.screens(req, res);
     send(res, 404, { error: 'NOT_FOUND' });
@@ -176,6 +177,9 @@ export class KioskServer {
       }
       case '/kiosk/api/consents':
         flows.consents(client, consentFlags(body));
+        return send(res, 200, { ok: true });
+      case '/kiosk/api/touch':
+        flows.touched(client);
         return send(res, 200, { ok: true });
       case '/kiosk/api/cancel':
         flows.cancel(client);

@@ -15,7 +15,7 @@ import { silentLogger } from '../helpers/logger.js';
 
 const READER = 'Virtual PCD 00 00';
 
-function harness(t: Test) {
+function harness(t: Test, o: { idleMs?: number } = {}) {
   const clients = new ClientStore(t.testdir());
   const desk = new KioskDesk(clients);
   const events = new EventHub();
@@ -25,7 +25,8 @@ function harness(t: Test) {
     'inquiry.card': async (req, ctx: RequestContext) => {
       seen.readerName = req.readerName;
       ctx.progress({ type: 'inquiry.progress', stage: 'card_inserted' });
-      for (let tries = 3; ; tries--) {
+      // 資格確認限定型: staff have compared the face; no PIN
+      for (let tries = 3; req.mode === 'pin'; tries--) {
         ctx.progress({ type: 'pin.required', triesLeft: tries, confirmRequired: tries === 1 });
         const pin = await new Promise<string>((resolve, reject) => {
           pinWaiter = resolve;
@@ -57,7 +58,7 @@ function harness(t: Test) {
       return { type: 'pin.accepted', inquiryId: req.inquiryId };
     },
   };
-  const flows = new KioskFlows({ handlers, desk, events, logger: silentLogger(), endScreenMs: 60_000 });
+  const flows = new KioskFlows({ handlers, desk, events, logger: silentLogger(), endScreenMs: 60_000, ...o });
   flows.start();
   t.teardown(() => flows.stop());
   const { client } = desk.pairing.redeem(desk.pairing.issue(READER, 'tablet').code);
@@ -102,6 +103,51 @@ t.test('a card lifted mid-flow ends it at once', async (t) => {
   await new Promise((r) => setTimeout(r, 20)); // the check's own end is recorded after its abort
   t.match(h.desk.recent()[0], { outcome: 'cancelled', code: 'KIOSK_CARD_REMOVED' });
   await t.rejects(h.flows.pin(h.client, '1234', false), { code: 'KIOSK_NOT_ASKING' });
+});
+
+t.test('visual mode: the kiosk waits for staff to confirm the face, then the card, no PIN', async (t) => {
+  const h = harness(t);
+  h.flows.begin(h.client, 'visual', 'x');
+  await h.until('face');
+  t.match(h.desk.facesWaiting(), [{ kioskId: h.client.id, kiosk: 'tablet', reader: READER }], 'staff see it waiting');
+  t.equal(h.seen.readerName, undefined, 'nothing is read before staff confirm');
+  h.card(true); // the card put down while staff look starts no PIN check
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(h.screens.at(-1)?.screen, 'face');
+  h.desk.confirmFace(h.client.id);
+  await h.until('consents');
+  const after = h.screens.slice(h.screens.findIndex((s) => s.screen === 'face')).map((s) => JSON.stringify(s));
+  t.same(
+    after.slice(0, 3),
+    ['{"screen":"face"}', '{"screen":"card","visual":true}', '{"screen":"reading"}'],
+    'the face confirmed: the card next',
+  );
+  t.same(h.desk.facesWaiting(), []);
+  h.flows.consents(h.client, { healthCheck: true });
+  await h.until('done');
+  t.same(h.seen.pins, [], 'no PIN asked');
+  t.match(h.desk.recent()[0], { mode: 'visual', outcome: 'answered', consentsSent: ['healthCheck'] });
+  t.throws(() => h.desk.confirmFace(h.client.id), { code: 'KIOSK_NOT_WAITING' });
+});
+
+t.test('visual mode: a face wait cancelled leaves nothing for staff to confirm', async (t) => {
+  const h = harness(t);
+  h.flows.begin(h.client, 'visual', 'x');
+  await h.until('face');
+  h.flows.cancel(h.client);
+  t.same(h.desk.facesWaiting(), []);
+  t.equal(h.screens.at(-1)?.screen, 'card');
+});
+
+t.test('no touch for the idle time: the check ends and the kiosk shows the first screen', async (t) => {
+  const h = harness(t, { idleMs: 50 });
+  h.card(true);
+  await h.until('pin');
+  t.same(await h.until('card'), { screen: 'card' }, 'back to the first screen, no error shown');
+  await new Promise((r) => setTimeout(r, 20));
+  t.match(h.desk.recent()[0], { outcome: 'cancelled', code: 'KIOSK_IDLE' });
+  await t.rejects(h.flows.pin(h.client, '1234', false), { code: 'KIOSK_NOT_ASKING' });
+  t.same(h.seen.pins, []);
 });
 
 t.test('only a kiosk token drives a kiosk', async (t) => {
