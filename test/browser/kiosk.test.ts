@@ -4,7 +4,10 @@
  * My Number card through real pcscd, and the central simulator over mutual TLS. Staff pair the
  * tablet on the admin page; the tablet types the code; the patient puts the card down, types a
  * wrong PIN and the right one, chooses consents; staff see the patient, central saw the consents,
- * and the kiosk page holds nothing. Screenshots (800×480 and 1280×800) go to test-artifacts/kiosk/.
+ * and the kiosk page holds nothing. Then the card lifted mid-PIN, the last try, the flow in English,
+ * the face check (資格確認限定型) with the staff's confirmation on the admin page, and the idle reset.
+ * Every screen's tap targets and width are measured at 800×480, 1280×800 and 800×1280; screenshots
+ * go to test-artifacts/kiosk/.
  */
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -28,7 +31,11 @@ declare const document: any, window: any, localStorage: any;
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'kiosk');
 const READER = 'Virtual PCD 00 00';
 const PASSWORD = 'correct horse battery';
-const SIZES = { small: { width: 800, height: 480 }, tablet: { width: 1280, height: 800 } } as const;
+const SIZES = {
+  small: { width: 800, height: 480 },
+  tablet: { width: 1280, height: 800 },
+  portrait: { width: 800, height: 1280 },
+} as const;
 
 let central: CentralSim | undefined;
 let gateway: Gateway | undefined;
@@ -120,6 +127,19 @@ async function run(): Promise<void> {
     t.ok(r.scrollH <= r.vh && r.scrollW <= r.vw, `${what}: no scrolling needed (${r.scrollW}×${r.scrollH})`);
   }
 
+  /** The Japanese page: no English word in the flow (the switch's own label aside, in the header). */
+  async function noEnglish(t: Test, page: Page, what: string): Promise<void> {
+    t.notMatch(await page.textContent('main'), /[A-Za-z]/, `${what}: no English on the Japanese page`);
+  }
+  /** The English page: no Japanese left in the flow (the switch says 日本語, in the header). */
+  async function noJapanese(t: Test, page: Page, what: string): Promise<void> {
+    t.notMatch(
+      await page.textContent('main'),
+      /[\u3040-\u30ff\u3400-\u9fff]/,
+      `${what}: no Japanese on the English page`,
+    );
+  }
+
   /** Swaps the card as a patient would, and waits for pcscd to see it. */
   async function putCard(): Promise<void> {
     await card!.insert();
@@ -170,6 +190,8 @@ async function run(): Promise<void> {
     await typeOnPad(k, code);
     await screenIs(k, 'card');
     t.match(await title(k), /マイナンバーカードをカードリーダーに置いてください/);
+    await noEnglish(t, k, 'card screen');
+    t.equal(await k.textContent('#lang'), 'English', 'the switch, in the header, is the one English word');
     const cookie = (await kiosk.ctx.cookies()).find((c) => c.name === '__Host-onshi_kiosk');
     t.ok(cookie?.httpOnly && cookie.secure && cookie.sameSite === 'Strict', 'the token in an HttpOnly cookie');
     t.equal(await k.evaluate(() => document.cookie), '', "the page's script sees no token");
@@ -191,6 +213,7 @@ async function run(): Promise<void> {
     await putCard();
     await screenIs(k, 'pin');
     t.match(await k.textContent('#tries'), /残り 3 回/);
+    await noEnglish(t, k, 'PIN pad');
     await shot(k, 'kiosk-800-03-pin');
     await checkLayout(t, k, 'PIN pad at 800×480');
     await typeOnPad(k, '9999');
@@ -198,11 +221,13 @@ async function run(): Promise<void> {
     t.match(await k.textContent('#wrong'), /暗証番号が違います/);
     t.match(await k.textContent('#tries'), /残り 2 回/, 'the tries left went down');
     t.equal(await k.textContent('#dots'), '○○○○', 'the digits typed are gone');
+    await noEnglish(t, k, 'wrong PIN');
     await shot(k, 'kiosk-800-04-wrong-pin');
     t.equal(card!.state().authTriesLeft, 2, 'one VERIFY with the wrong PIN, none of its own');
     await typeOnPad(k, '1234');
     await screenIs(k, 'consents');
     await shot(k, 'kiosk-800-05-consents');
+    await noEnglish(t, k, 'consents');
     await checkLayout(t, k, 'consents at 800×480');
     await k.click('[data-consent=medication]');
     await k.click('[data-consent=limit]');
@@ -211,6 +236,7 @@ async function run(): Promise<void> {
     await k.click('#send');
     await screenIs(k, 'done');
     t.match(await title(k), /受付にお進みください/);
+    await noEnglish(t, k, 'done');
     await shot(k, 'kiosk-800-06-done');
 
     // what the kiosk page holds: the screen, no name, no birthdate, no validity
@@ -254,6 +280,7 @@ async function run(): Promise<void> {
     await liftCard();
     await screenIs(k, 'error');
     t.match(await title(k), /カードが取り外されました/);
+    await noEnglish(t, k, 'card removed');
     t.equal(card!.state().authTriesLeft, 3, 'no PIN reached the card');
     await shot(k, 'kiosk-800-07-card-removed');
     await staff.page.goto(`${adminUrl}/kiosks`);
@@ -271,6 +298,7 @@ async function run(): Promise<void> {
     await typeOnPad(k, '8888');
     await k.waitForFunction(() => document.querySelector('#tries')?.textContent?.includes('1'));
     t.match(await title(k), /次に間違えるとロックされます/);
+    await noEnglish(t, k, 'last-try confirmation');
     t.notOk(await k.$('[data-digit="1"]'), 'no pad before the confirmation');
     await shot(k, 'kiosk-800-08-last-try');
     await checkLayout(t, k, 'last-try confirmation at 800×480');
@@ -284,7 +312,151 @@ async function run(): Promise<void> {
     await screenIs(k, 'card');
   });
 
-  await t.test('the 10-inch tablet size (1280×800)', async (t) => {
+  await t.test('the English switch: the whole flow in English, and Japanese again for the next patient', async (t) => {
+    const k = kiosk.page;
+    await freshCard();
+    await screenIs(k, 'card');
+    await k.click('#lang');
+    t.equal(await k.evaluate(() => document.documentElement.lang), 'en');
+    t.equal(await k.textContent('#lang'), '日本語', 'the switch leads back');
+    t.match(await title(k), /Place your My Number card on the card reader/);
+    t.match(await k.textContent('#visual'), /No PIN \(face check by staff\)/);
+    await noJapanese(t, k, 'card screen');
+    await shot(k, 'kiosk-800-en-01-card');
+    await checkLayout(t, k, 'English card screen at 800×480');
+    await putCard();
+    await screenIs(k, 'pin');
+    t.match(await title(k), /Enter your 4-digit PIN/);
+    t.match(await k.textContent('#tries'), /3 tries left/);
+    t.equal(await k.textContent('#ok'), 'OK');
+    await noJapanese(t, k, 'PIN pad');
+    await checkLayout(t, k, 'English PIN pad at 800×480');
+    await typeOnPad(k, '9999');
+    await k.waitForSelector('#wrong');
+    t.match(await k.textContent('#wrong'), /Wrong PIN/, 'still English after a screen change');
+    t.match(await k.textContent('#tries'), /2 tries left/);
+    await typeOnPad(k, '1234');
+    await screenIs(k, 'consents');
+    t.same(
+      await k.$$eval('[data-consent]', (bs) => bs.map((b) => b.textContent)),
+      ['Medication', 'Health check-ups', 'Treatment and surgery', 'Limit certificate'],
+      'the consents in English',
+    );
+    t.match(await title(k), /Choose the information you agree to share/);
+    await noJapanese(t, k, 'consents');
+    await shot(k, 'kiosk-800-en-02-consents');
+    await checkLayout(t, k, 'English consents at 800×480');
+    await k.click('#send');
+    await screenIs(k, 'done');
+    t.match(await title(k), /Please go to the reception desk/);
+    await noJapanese(t, k, 'done');
+    await screenIs(k, 'card');
+    t.equal(await k.evaluate(() => document.documentElement.lang), 'ja', 'the next patient starts in Japanese');
+    t.match(await title(k), /マイナンバーカードをカードリーダーに置いてください/);
+    await noEnglish(t, k, 'card screen after an English check');
+  });
+
+  await t.test('visual mode (資格確認限定型): staff confirm the face; the card is read without a PIN', async (t) => {
+    const k = kiosk.page;
+    await freshCard();
+    const seenBefore = central!.cardConsentsSeen.length;
+    await screenIs(k, 'card');
+    await k.click('#visual');
+    await screenIs(k, 'face');
+    t.match(await title(k), /係員が顔写真を確認します/);
+    await noEnglish(t, k, 'face wait');
+    await shot(k, 'kiosk-800-09-face');
+    await checkLayout(t, k, 'face wait at 800×480');
+
+    // the staff side: the kiosk is listed as waiting; nothing moves until staff confirm
+    await staff.page.goto(`${adminUrl}/kiosks`);
+    const waiting = staff.page.locator('form[action="/kiosks/face"]');
+    t.equal(await waiting.count(), 1, 'one face to confirm');
+    t.match(await waiting.textContent(), /counter tablet \(Virtual PCD 00 00\)/, 'staff see which kiosk waits');
+    await shot(staff.page, 'staff-03-face-waiting');
+    t.equal(await k.evaluate(() => document.body.dataset.screen), 'face', 'the kiosk waits for staff');
+    await Promise.all([staff.page.waitForNavigation(), waiting.locator('button.confirm-face').click()]);
+    t.equal(await staff.page.locator('button.confirm-face').count(), 0, 'the confirmation is spent');
+
+    // the kiosk now asks for the card, with no start buttons (the check is running)
+    await k.waitForSelector('body[data-screen=card] #cancel');
+    t.match(await title(k), /マイナンバーカードをカードリーダーに置いてください/);
+    t.notOk(await k.$('#start'), 'no start button while the face-checked check waits for the card');
+    await checkLayout(t, k, 'card after the face check at 800×480');
+    await putCard();
+    await screenIs(k, 'consents');
+    await k.click('[data-consent=healthCheck]');
+    await k.click('#send');
+    await screenIs(k, 'done');
+    t.same(
+      card!.apduLog.filter((e) => e.command.startsWith('0020')),
+      [],
+      'no VERIFY reached the card: no PIN in this mode',
+    );
+    t.equal(card!.state().authTriesLeft, 3, 'the PIN counter untouched');
+
+    await waitFor(() => central!.cardConsentsSeen.length > seenBefore, 'the card search at central');
+    const sent = central!.cardConsentsSeen.at(-1)!;
+    t.match(sent, { limitConsent: '0' });
+    t.equal(Object.values(sent).filter((v) => v === '1').length, 1, `one consent given (${JSON.stringify(sent)})`);
+    await staff.page.goto(`${adminUrl}/kiosks`);
+    const row = (await staff.page.locator('#kiosk-checks tbody tr').first().textContent()) ?? '';
+    t.match(row, /\(visual\)/, 'the staff view names the mode');
+    t.match(row, /カード　一郎/, 'the patient on the staff view');
+    t.match(row, /有効/, 'the validity');
+    t.match(row, /healthCheck/, 'the consent the patient gave');
+    t.notMatch(await k.content(), /カード　一郎|一郎|19\d{6}/, 'no patient data on the kiosk');
+    await screenIs(k, 'card');
+  });
+
+  await t.test('no touch for the idle time: the first screen again, in Japanese, holding nothing', async (t) => {
+    const k = kiosk.page;
+    await freshCard();
+    // a short idle time through the page parameter (the default is kiosk.idleSeconds, 60)
+    await k.goto(`${kioskUrl}?idle=5`);
+    await screenIs(k, 'card');
+    await k.click('#lang');
+    await putCard();
+    await screenIs(k, 'pin');
+    await typeOnPad(k, '1234');
+    await screenIs(k, 'consents');
+    await k.click('[data-consent=medication]');
+    t.equal(await k.getAttribute('[data-consent=medication]', 'aria-pressed'), 'true');
+    const seenBefore = central!.cardConsentsSeen.length;
+    // now the patient walks away
+    await screenIs(k, 'card');
+    t.match(await title(k), /マイナンバーカードをカードリーダーに置いてください/, 'the first screen');
+    t.equal(await k.evaluate(() => document.documentElement.lang), 'ja', 'in Japanese again');
+    const state = await k.evaluate(() => ({
+      html: document.body.innerHTML,
+      storage: localStorage.length,
+    }));
+    t.notMatch(state.html, /data-consent|dots|一郎|19\d{6}/, 'no consent choice, no digits, no patient data');
+    t.equal(state.storage, 0, 'nothing in localStorage');
+    t.equal(central!.cardConsentsSeen.length, seenBefore, 'nothing went to central');
+    await staff.page.goto(`${adminUrl}/kiosks`);
+    t.match(
+      await staff.page.locator('#kiosk-checks tbody tr').first().textContent(),
+      /cancelled CANCELLED/,
+      'the check was ended, not answered',
+    );
+    // the next patient's check starts from nothing: no consent carried over
+    await k.click('#start');
+    await screenIs(k, 'pin');
+    await typeOnPad(k, '1234');
+    await screenIs(k, 'consents');
+    t.same(
+      await k.$$eval('[data-consent]', (bs) => bs.map((b) => b.getAttribute('aria-pressed'))),
+      ['false', 'false', 'false', 'false'],
+      "the last patient's choice is gone",
+    );
+    await k.click('#cancel');
+    await screenIs(k, 'card');
+    await k.goto(kioskUrl);
+    await screenIs(k, 'card');
+  });
+
+  await t.test('the 10-inch tablet (1280×800, and held upright)', async (t) => {
     // pair the large context too, so its screens can be looked at
     const page = staff.page;
     await page.goto(`${adminUrl}/kiosks`);
@@ -308,10 +480,17 @@ async function run(): Promise<void> {
     await screenIs(kiosk.page, 'pin');
     await shot(kiosk.page, 'kiosk-1280-03-pin');
     await checkLayout(t, kiosk.page, 'PIN pad at 1280×800');
+    // the tablet held upright
+    await kiosk.page.setViewportSize(SIZES.portrait);
+    await checkLayout(t, kiosk.page, 'PIN pad at 800×1280');
+    await kiosk.page.setViewportSize(SIZES.tablet);
     await typeOnPad(kiosk.page, '1234');
     await screenIs(kiosk.page, 'consents');
     await shot(kiosk.page, 'kiosk-1280-04-consents');
     await checkLayout(t, kiosk.page, 'consents at 1280×800');
+    await kiosk.page.setViewportSize(SIZES.portrait);
+    await shot(kiosk.page, 'kiosk-800x1280-consents');
+    await checkLayout(t, kiosk.page, 'consents at 800×1280');
     await kiosk.page.click('#cancel');
     await screenIs(kiosk.page, 'card');
     t.equal(card!.state().authTriesLeft, 3, 'cancelled before anything reached central; the counter untouched');
