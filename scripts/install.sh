@@ -316,6 +316,12 @@ charon-systemd {
     vici {
       socket = unix://$VICI_SOCKET
     }
+    # Routes into the tunnel: MTU 1040, MSS 1000. TCP then fits a line that silently drops packets
+    # over ~1130 bytes (an MTU black hole); OQS messages are small, so it costs nothing.
+    kernel-netlink {
+      mtu = 1040
+      mss = 1000
+    }
   }
 }
 swanctl {

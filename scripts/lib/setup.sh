@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # the admin page's browser tests (driven by playwright-core, which never downloads a browser);
 # fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep. strongSwan (charon-systemd,
 # swanctl, kernel-libipsec in libcharon-extra-plugins) and nftables: the IPsec lab (docs/line.md).
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins nftables)
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins nftables iputils-ping)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }

@@ -2,15 +2,16 @@
  * `onshi doctor`'s line checks, hop by hop: in ipsec mode the IKE SA and the CHILD SA as charon
  * reports them over VICI; in both modes DNS, the route to central (through the tunnel in ipsec
  * mode) and its next hop; then the path MTU: a ping at the route's MTU with DF set and a small one,
- * which tells an MTU black hole (big lost, small through) from a dead path. TLS to central and the
- * clock follow in doctor.ts. The verdicts are pure; the probes are thin I/O around them.
+ * which tells an MTU black hole (big lost, small through) from a dead path — through the tunnel to
+ * central, and in ipsec mode on the outer line to the IKE peer, where a black hole hides behind the
+ * tunnel's route clamp (scripts/install.sh). TLS to central and the clock follow in doctor.ts. The verdicts are pure; the probes are thin I/O around them.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { lookup } from 'node:dns/promises';
 import { isIP, isIPv6 } from 'node:net';
 import type { GatewayConfig } from '../core/config.js';
-import { checkIpVpnPath, type PathCheck } from '../sync/line/ip-vpn.js';
+import { checkIpVpnPath, type PathCheck, routeTo } from '../sync/line/ip-vpn.js';
 import { childStateOf, ikeStateOf, type SaSnapshot, snapshotOf } from '../sync/line/sa-state.js';
 import { ViciClient } from '../sync/line/vici/client.js';
 import type { DoctorCheck } from './doctor-check.js';
@@ -66,6 +67,37 @@ export function mtuVerdict(big: boolean, small: boolean, size: number, addr: str
   };
 }
 
+/**
+ * The outer line's MTU from two pings to the IKE peer. A black hole there is a warning, not a
+ * failure, while the tunnel's own probe passes: the route clamp keeps TCP under it.
+ */
+export function lineMtuVerdict(
+  big: boolean,
+  small: boolean,
+  size: number,
+  peer: string,
+  tunnel: DoctorCheck | undefined,
+): DoctorCheck {
+  const name = 'line MTU';
+  if (big) return { name, status: 'ok', detail: `${size}-byte packets with DF reach the IKE peer ${peer}` };
+  if (!small)
+    return { name, status: 'skip', detail: `the IKE peer ${peer} does not answer ping (many filter it): not judged` };
+  const detail = `small packets reach the IKE peer ${peer}, ${size}-byte ones with DF are lost: an MTU black hole on the line`;
+  return tunnel?.status === 'ok'
+    ? {
+        name,
+        status: 'warn',
+        detail: `${detail}; the tunnel's routes are clamped (${tunnel.detail}), so checks get through`,
+        fix: 'ask the line provider to pass ICMP "fragmentation needed" or raise the path MTU; keep the clamp in /etc/strongswan.d/onshi-gateway.conf',
+      }
+    : {
+        name,
+        status: 'fail',
+        detail,
+        fix: 'lower the MTU of the routes into the tunnel (kernel-netlink mtu/mss in /etc/strongswan.d/onshi-gateway.conf) below the line\'s, or ask the line provider to pass ICMP "fragmentation needed"',
+      };
+}
+
 /** ICMP payload for a packet of `mtu` bytes: minus the IP and ICMP headers. */
 export const pingSize = (mtu: number, v6: boolean): number => mtu - (v6 ? 48 : 28);
 
@@ -76,8 +108,8 @@ export interface LineDoctorOptions {
   checkPath?: (url: string) => Promise<PathCheck>;
   /** tests: instead of `ping` (true when an answer came; undefined when ping cannot run here) */
   ping?: (addr: string, size: number) => Promise<boolean | undefined>;
-  /** tests: the MTU of the route's device */
-  mtuOf?: (dev: string) => Promise<number>;
+  /** tests: the MTU a packet to `addr` gets (the route's MTU metric, else its device's) */
+  pathMtu?: (addr: string) => Promise<number | undefined>;
 }
 
 export async function lineChecks(cfg: GatewayConfig, o: LineDoctorOptions = {}): Promise<DoctorCheck[]> {
@@ -98,9 +130,7 @@ export async function lineChecks(cfg: GatewayConfig, o: LineDoctorOptions = {}):
   // DNS, the route (through the tunnel in ipsec mode) and the next hop; TLS is doctor.ts's own check.
   const path = await (o.checkPath ?? ((url) => checkIpVpnPath(url, {}, 3000)))(cfg.central.url);
   const via = l.mode === 'ipsec' ? ' through the tunnel' : '';
-  let dev: string | undefined;
   for (const h of path.hops.filter((x) => x.hop !== 'tls')) {
-    if (h.hop === 'route' && h.ok) dev = / on (\S+)/.exec(h.detail)?.[1];
     out.push({
       name: h.hop === 'route' ? `route${via}` : h.hop,
       status: h.ok ? 'ok' : 'fail',
@@ -120,20 +150,26 @@ export async function lineChecks(cfg: GatewayConfig, o: LineDoctorOptions = {}):
     });
   }
   const host = new URL(cfg.central.url).hostname.replace(/^\[|\]$/g, '');
-  if (dev && path.hops.every((h) => h.hop === 'tls' || h.ok)) {
-    const addr = isIP(host) ? host : (await lookup(host).catch(() => undefined))?.address;
-    const mtu = await (o.mtuOf ?? deviceMtu)(dev).catch(() => undefined);
-    if (addr && mtu) {
-      const ping = o.ping ?? pingDf;
-      const size = pingSize(mtu, isIPv6(addr));
-      const big = await ping(addr, size);
-      const small = big === true || (await ping(addr, 56));
-      out.push(
-        big === undefined || small === undefined
-          ? { name: 'path MTU', status: 'skip', detail: 'ping is not installed (apt-get install iputils-ping)' }
-          : mtuVerdict(big, small, mtu, addr),
-      );
-    }
+  if (!path.hops.every((h) => h.hop === 'tls' || h.ok)) return out;
+  const probe = async (addr: string | undefined) => {
+    const mtu = addr ? await (o.pathMtu ?? routeMtu)(addr).catch(() => undefined) : undefined;
+    if (!addr || !mtu) return undefined;
+    const ping = o.ping ?? pingDf;
+    const big = await ping(addr, pingSize(mtu, isIPv6(addr)));
+    const small = big === true || (await ping(addr, 56));
+    return big === undefined || small === undefined ? ('no ping' as const) : { addr, mtu, big, small };
+  };
+  const noPing = (name: string): DoctorCheck => ({
+    name,
+    status: 'skip',
+    detail: 'ping is not installed (apt-get install iputils-ping)',
+  });
+  const t = await probe(await addressOf(host));
+  const tunnel = t === 'no ping' ? noPing('path MTU') : t && mtuVerdict(t.big, t.small, t.mtu, t.addr);
+  if (tunnel) out.push(tunnel);
+  if (l.mode === 'ipsec' && l.peer) {
+    const p = await probe(await addressOf(l.peer));
+    if (p) out.push(p === 'no ping' ? noPing('line MTU') : lineMtuVerdict(p.big, p.small, p.mtu, p.addr, tunnel));
   }
   return out;
 }
@@ -150,8 +186,13 @@ async function listSa(vici: string, name: string): Promise<SaSnapshot | undefine
   }
 }
 
-async function deviceMtu(dev: string): Promise<number> {
-  return Number((await readFile(`/sys/class/net/${dev}/mtu`, 'utf8')).trim());
+const addressOf = async (host: string): Promise<string | undefined> =>
+  isIP(host) ? host : (await lookup(host).catch(() => undefined))?.address;
+
+/** What a packet to `addr` may weigh: the route's MTU metric if it has one, else its device's MTU. */
+async function routeMtu(addr: string): Promise<number> {
+  const r = await routeTo(addr);
+  return r.mtu ?? Number((await readFile(`/sys/class/net/${r.dev}/mtu`, 'utf8')).trim());
 }
 
 /** One ping with DF set (`-M do`): true when an answer came within a second; undefined without ping. */

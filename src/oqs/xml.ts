@@ -226,175 +226,199 @@ export function parseXmlDocument(
 
 /** The element grammar, after the declaration. Iterative: depth never touches the JS stack. */
 function parseBody(src: string, start: number, lim: XmlLimits): { root: string; value: XmlValue } {
-  const stack: Frame[] = [];
-  let pos = start;
-  let root: { root: string; value: XmlValue } | undefined;
-  let elements = 0;
-  const len = src.length;
-  const fail = (reason: string, at = pos): OqsError => errAt('OQS_XML_MALFORMED', src, at, reason);
-  const textEnd = /[<&]/g;
+  return new BodyParser(src, start, lim).run();
+}
 
-  const appendText = (f: Frame, text: string, at: number): void => {
+/** The state of one parse: the position, the open elements, the root once closed. */
+class BodyParser {
+  private readonly stack: Frame[] = [];
+  private root: { root: string; value: XmlValue } | undefined;
+  private elements = 0;
+  private readonly len: number;
+  private readonly textEnd = /[<&]/g;
+
+  constructor(
+    private readonly src: string,
+    private pos: number,
+    private readonly lim: XmlLimits,
+  ) {
+    this.len = this.src.length;
+  }
+
+  private fail(reason: string, at = this.pos): OqsError {
+    return errAt('OQS_XML_MALFORMED', this.src, at, reason);
+  }
+
+  private appendText(f: Frame, text: string, at: number): void {
     if (text === '') return;
     if (f.textAt === -1) {
       const i = firstNonWs(text);
       if (i !== -1) {
         f.textAt = at + i;
-        if (f.children.length > 0) throw fail('text mixed with child elements', f.textAt);
+        if (f.children.length > 0) throw this.fail('text mixed with child elements', f.textAt);
       }
     }
     f.text += text;
-  };
+  }
 
   /** `<!--` at pos: skips the comment. */
-  const skipComment = (): void => {
-    const end = src.indexOf('-->', pos + 4);
-    if (end === -1) throw fail('unterminated comment');
-    const body = src.slice(pos + 4, end);
-    if (body.includes('--') || body.endsWith('-')) throw fail('"--" inside a comment');
-    pos = end + 3;
-  };
+  private skipComment(): void {
+    const end = this.src.indexOf('-->', this.pos + 4);
+    if (end === -1) throw this.fail('unterminated comment');
+    const body = this.src.slice(this.pos + 4, end);
+    if (body.includes('--') || body.endsWith('-')) throw this.fail('"--" inside a comment');
+    this.pos = end + 3;
+  }
 
   /** `<?` at pos: a processing instruction other than the leading declaration. */
-  const rejectPi = (): never => {
-    NAME_AT.lastIndex = pos + 2;
-    const m = NAME_AT.exec(src);
-    if (m !== null && m[0].toLowerCase() === 'xml') throw fail('XML declaration not at the start of the document');
-    throw errAt('OQS_XML_FORBIDDEN', src, pos, 'processing instruction');
-  };
+  private rejectPi(): never {
+    NAME_AT.lastIndex = this.pos + 2;
+    const m = NAME_AT.exec(this.src);
+    if (m !== null && m[0].toLowerCase() === 'xml') throw this.fail('XML declaration not at the start of the document');
+    throw errAt('OQS_XML_FORBIDDEN', this.src, this.pos, 'processing instruction');
+  }
 
   /** `<!` (not a comment, not CDATA in content) at pos. */
-  const rejectMarkupDecl = (): never => {
-    const what = /^<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/.exec(src.slice(pos, pos + 10));
-    throw errAt('OQS_XML_FORBIDDEN', src, pos, what !== null ? `<!${what[1]} declaration` : 'markup declaration');
-  };
+  private rejectMarkupDecl(): never {
+    const what = /^<!(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)/.exec(this.src.slice(this.pos, this.pos + 10));
+    throw errAt(
+      'OQS_XML_FORBIDDEN',
+      this.src,
+      this.pos,
+      what !== null ? `<!${what[1]} declaration` : 'markup declaration',
+    );
+  }
 
-  const openElement = (): void => {
-    NAME_AT.lastIndex = pos + 1;
-    const m = NAME_AT.exec(src);
-    if (m === null) throw fail(pos + 1 >= len ? 'unexpected end of input' : 'invalid element name');
+  private openElement(): void {
+    NAME_AT.lastIndex = this.pos + 1;
+    const m = NAME_AT.exec(this.src);
+    if (m === null) throw this.fail(this.pos + 1 >= this.len ? 'unexpected end of input' : 'invalid element name');
     const name = m[0];
-    let p = pos + 1 + name.length;
-    if (p < len && src.charAt(p) === ':') throw fail('namespaces are not allowed');
-    if (name === '__proto__') throw errAt('OQS_XML_FORBIDDEN', src, pos, 'reserved element name');
-    while (p < len && isWs(src.charCodeAt(p))) p++;
-    if (p >= len) throw fail('unexpected end of input', p);
-    const c = src.charAt(p);
+    let p = this.pos + 1 + name.length;
+    if (p < this.len && this.src.charAt(p) === ':') throw this.fail('namespaces are not allowed');
+    if (name === '__proto__') throw errAt('OQS_XML_FORBIDDEN', this.src, this.pos, 'reserved element name');
+    while (p < this.len && isWs(this.src.charCodeAt(p))) p++;
+    if (p >= this.len) throw this.fail('unexpected end of input', p);
+    const c = this.src.charAt(p);
     let selfClosing = false;
     if (c === '/') {
-      if (src.charAt(p + 1) !== '>') throw fail(p + 1 >= len ? 'unexpected end of input' : 'expected ">"', p + 1);
+      if (this.src.charAt(p + 1) !== '>')
+        throw this.fail(p + 1 >= this.len ? 'unexpected end of input' : 'expected ">"', p + 1);
       selfClosing = true;
       p += 2;
     } else if (c === '>') {
       p += 1;
-    } else if (p > pos + 1 + name.length && /[A-Za-z_:]/.test(c)) {
-      throw fail('attributes are not allowed', p);
+    } else if (p > this.pos + 1 + name.length && /[A-Za-z_:]/.test(c)) {
+      throw this.fail('attributes are not allowed', p);
     } else {
-      throw fail('invalid character in tag', p);
+      throw this.fail('invalid character in tag', p);
     }
-    if (stack.length + 1 > lim.maxDepth) {
-      throw errAt('OQS_XML_TOO_DEEP', src, pos, `nesting deeper than ${lim.maxDepth}`);
+    if (this.stack.length + 1 > this.lim.maxDepth) {
+      throw errAt('OQS_XML_TOO_DEEP', this.src, this.pos, `nesting deeper than ${this.lim.maxDepth}`);
     }
-    if (++elements > lim.maxElements) {
-      throw errAt('OQS_XML_TOO_LARGE', src, pos, `more than ${lim.maxElements} elements`);
+    if (++this.elements > this.lim.maxElements) {
+      throw errAt('OQS_XML_TOO_LARGE', this.src, this.pos, `more than ${this.lim.maxElements} elements`);
     }
-    const parent = stack[stack.length - 1];
-    if (parent !== undefined && parent.textAt !== -1) throw fail('text mixed with child elements', parent.textAt);
+    const parent = this.stack[this.stack.length - 1];
+    if (parent !== undefined && parent.textAt !== -1) throw this.fail('text mixed with child elements', parent.textAt);
     const frame: Frame = { name, children: [], text: '', textAt: -1 };
-    pos = p;
-    if (selfClosing) finish(frame, '');
-    else stack.push(frame);
-  };
+    this.pos = p;
+    if (selfClosing) this.finish(frame, '');
+    else this.stack.push(frame);
+  }
 
-  const finish = (frame: Frame, value: XmlValue): void => {
-    const parent = stack[stack.length - 1];
+  private finish(frame: Frame, value: XmlValue): void {
+    const parent = this.stack[this.stack.length - 1];
     if (parent !== undefined) parent.children.push([frame.name, value]);
-    else root = { root: frame.name, value };
-  };
+    else this.root = { root: frame.name, value };
+  }
 
-  const closeElement = (): void => {
-    const top = stack[stack.length - 1];
-    NAME_AT.lastIndex = pos + 2;
-    const m = NAME_AT.exec(src);
-    if (m === null) throw fail(pos + 2 >= len ? 'unexpected end of input' : 'invalid end tag');
-    let p = pos + 2 + m[0].length;
-    while (p < len && isWs(src.charCodeAt(p))) p++;
-    if (p >= len) throw fail('unexpected end of input', p);
-    if (src.charAt(p) !== '>') throw fail('expected ">"', p);
-    if (top === undefined) throw fail('end tag without a start tag');
-    if (m[0] !== top.name) throw fail(`end tag does not match <${top.name}>`);
-    stack.pop();
-    finish(top, closeFrame(top));
-    pos = p + 1;
-  };
+  private closeElement(): void {
+    const top = this.stack[this.stack.length - 1];
+    NAME_AT.lastIndex = this.pos + 2;
+    const m = NAME_AT.exec(this.src);
+    if (m === null) throw this.fail(this.pos + 2 >= this.len ? 'unexpected end of input' : 'invalid end tag');
+    let p = this.pos + 2 + m[0].length;
+    while (p < this.len && isWs(this.src.charCodeAt(p))) p++;
+    if (p >= this.len) throw this.fail('unexpected end of input', p);
+    if (this.src.charAt(p) !== '>') throw this.fail('expected ">"', p);
+    if (top === undefined) throw this.fail('end tag without a start tag');
+    if (m[0] !== top.name) throw this.fail(`end tag does not match <${top.name}>`);
+    this.stack.pop();
+    this.finish(top, closeFrame(top));
+    this.pos = p + 1;
+  }
 
-  const readReference = (f: Frame): void => {
-    REF_AT.lastIndex = pos;
-    const m = REF_AT.exec(src);
-    if (m === null) throw fail('"&" that does not start a character or entity reference');
+  private readReference(f: Frame): void {
+    REF_AT.lastIndex = this.pos;
+    const m = REF_AT.exec(this.src);
+    if (m === null) throw this.fail('"&" that does not start a character or entity reference');
     const [whole, hex, dec, name] = m;
     let ch: string;
     if (name !== undefined) {
       const v = Object.hasOwn(PREDEFINED, name) ? PREDEFINED[name] : undefined;
       if (v === undefined)
-        throw errAt('OQS_XML_FORBIDDEN', src, pos, 'entity reference other than the predefined five');
+        throw errAt('OQS_XML_FORBIDDEN', this.src, this.pos, 'entity reference other than the predefined five');
       ch = v;
     } else {
       const cp = hex !== undefined ? parseInt(hex, 16) : parseInt(dec ?? '', 10);
-      if (!isXmlCharCode(cp)) throw fail('character reference to a character not allowed in XML');
+      if (!isXmlCharCode(cp)) throw this.fail('character reference to a character not allowed in XML');
       ch = String.fromCodePoint(cp);
     }
-    appendText(f, ch, pos);
-    pos += whole.length;
-  };
+    this.appendText(f, ch, this.pos);
+    this.pos += whole.length;
+  }
 
-  // Prolog, root element, epilog.
-  while (pos < len) {
-    const top = stack[stack.length - 1];
-    const c = src.charCodeAt(pos);
-    if (top === undefined) {
-      if (isWs(c)) {
-        pos++;
+  run(): { root: string; value: XmlValue } {
+    // Prolog, root element, epilog.
+    while (this.pos < this.len) {
+      const top = this.stack[this.stack.length - 1];
+      const c = this.src.charCodeAt(this.pos);
+      if (top === undefined) {
+        if (isWs(c)) {
+          this.pos++;
+          continue;
+        }
+        if (c !== 0x3c /* < */)
+          throw this.fail(this.root === undefined ? 'text before the root element' : 'text after the root element');
+        if (this.src.startsWith('<!--', this.pos)) this.skipComment();
+        else if (this.src.startsWith('<?', this.pos)) this.rejectPi();
+        else if (this.src.startsWith('<![CDATA[', this.pos)) throw this.fail('CDATA outside the root element');
+        else if (this.src.startsWith('<!', this.pos)) this.rejectMarkupDecl();
+        else if (this.src.startsWith('</', this.pos)) throw this.fail('end tag without a start tag');
+        else if (this.root !== undefined) throw this.fail('more than one root element');
+        else this.openElement();
         continue;
       }
-      if (c !== 0x3c /* < */)
-        throw fail(root === undefined ? 'text before the root element' : 'text after the root element');
-      if (src.startsWith('<!--', pos)) skipComment();
-      else if (src.startsWith('<?', pos)) rejectPi();
-      else if (src.startsWith('<![CDATA[', pos)) throw fail('CDATA outside the root element');
-      else if (src.startsWith('<!', pos)) rejectMarkupDecl();
-      else if (src.startsWith('</', pos)) throw fail('end tag without a start tag');
-      else if (root !== undefined) throw fail('more than one root element');
-      else openElement();
-      continue;
+      if (c === 0x3c) {
+        if (this.src.startsWith('</', this.pos)) this.closeElement();
+        else if (this.src.startsWith('<!--', this.pos)) this.skipComment();
+        else if (this.src.startsWith('<![CDATA[', this.pos)) {
+          const end = this.src.indexOf(']]>', this.pos + 9);
+          if (end === -1) throw this.fail('unterminated CDATA section');
+          this.appendText(top, this.src.slice(this.pos + 9, end), this.pos + 9);
+          this.pos = end + 3;
+        } else if (this.src.startsWith('<?', this.pos)) this.rejectPi();
+        else if (this.src.startsWith('<!', this.pos)) this.rejectMarkupDecl();
+        else this.openElement();
+      } else if (c === 0x26 /* & */) {
+        this.readReference(top);
+      } else {
+        this.textEnd.lastIndex = this.pos;
+        const m = this.textEnd.exec(this.src);
+        const end = m === null ? this.len : m.index;
+        const run = this.src.slice(this.pos, end);
+        const bad = run.indexOf(']]>');
+        if (bad !== -1) throw this.fail('"]]>" in text', this.pos + bad);
+        this.appendText(top, run, this.pos);
+        this.pos = end;
+      }
     }
-    if (c === 0x3c) {
-      if (src.startsWith('</', pos)) closeElement();
-      else if (src.startsWith('<!--', pos)) skipComment();
-      else if (src.startsWith('<![CDATA[', pos)) {
-        const end = src.indexOf(']]>', pos + 9);
-        if (end === -1) throw fail('unterminated CDATA section');
-        appendText(top, src.slice(pos + 9, end), pos + 9);
-        pos = end + 3;
-      } else if (src.startsWith('<?', pos)) rejectPi();
-      else if (src.startsWith('<!', pos)) rejectMarkupDecl();
-      else openElement();
-    } else if (c === 0x26 /* & */) {
-      readReference(top);
-    } else {
-      textEnd.lastIndex = pos;
-      const m = textEnd.exec(src);
-      const end = m === null ? len : m.index;
-      const run = src.slice(pos, end);
-      const bad = run.indexOf(']]>');
-      if (bad !== -1) throw fail('"]]>" in text', pos + bad);
-      appendText(top, run, pos);
-      pos = end;
-    }
+    if (this.stack.length > 0)
+      throw this.fail(`unexpected end of input inside <${this.stack[this.stack.length - 1]?.name ?? ''}>`, this.len);
+    if (this.root === undefined) throw this.fail('no root element', this.len);
+    return this.root;
   }
-  if (stack.length > 0) throw fail(`unexpected end of input inside <${stack[stack.length - 1]?.name ?? ''}>`, len);
-  if (root === undefined) throw fail('no root element', len);
-  return root;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // that tells an MTU black hole from a dead path (fakes for charon, the path and ping).
 import t from 'tap';
 import { validateConfig } from '../../src/core/config.js';
-import { lineChecks, mtuVerdict, pingSize } from '../../src/cli/doctor-line.js';
+import { lineChecks, lineMtuVerdict, mtuVerdict, pingSize } from '../../src/cli/doctor-line.js';
 import type { PathCheck } from '../../src/sync/line/ip-vpn.js';
 import type { SaSnapshot } from '../../src/sync/line/sa-state.js';
 
@@ -28,7 +28,7 @@ t.test('ipsec, all well: SAs, route through the tunnel, MTU', async (t) => {
   const checks = await lineChecks(cfg, {
     listSa: async () => up,
     checkPath: async () => pathOk,
-    mtuOf: async (dev) => (dev === 'ipsec0' ? 1400 : 0),
+    pathMtu: async (addr) => (addr === '198.18.2.1' ? 1400 : undefined),
     ping: async (addr, size) => {
       pings.push([addr, size]);
       return true;
@@ -52,7 +52,7 @@ t.test('an MTU black hole: big lost, small through', async (t) => {
   const checks = await lineChecks(cfg, {
     listSa: async () => up,
     checkPath: async () => pathOk,
-    mtuOf: async () => 1400,
+    pathMtu: async () => 1400,
     ping: async (_addr, size) => size < 100,
   });
   const mtu = checks.find((c) => c.name === 'path MTU')!;
@@ -77,7 +77,7 @@ t.test('the CHILD SA gone; charon unreachable; ip-vpn with a dead next hop', asy
   checks = await lineChecks(cfg, {
     listSa: () => Promise.reject(new Error('VICI_UNAVAILABLE')),
     checkPath: async () => pathOk,
-    mtuOf: async () => 1400,
+    pathMtu: async () => 1400,
     ping: async () => undefined,
   });
   t.match(checks[0], { name: 'IKE SA', status: 'fail', detail: /cannot ask charon/ });
@@ -107,4 +107,41 @@ t.test('verdicts', async (t) => {
   t.equal(mtuVerdict(false, false, 1400, '198.18.2.1').status, 'warn', 'both lost: a dead path or no ping answers');
   t.equal(pingSize(1500, false), 1472);
   t.equal(pingSize(1500, true), 1452);
+});
+
+t.test('ipsec: a black hole on the outer line behind the route clamp is named, as a warning', async (t) => {
+  const withPeer = validateConfig({
+    central: { url: 'https://198.18.2.1:18443' },
+    line: { mode: 'ipsec', name: 'oqs', peer: '198.18.9.2' },
+  });
+  const pings: [string, number][] = [];
+  const checks = await lineChecks(withPeer, {
+    listSa: async () => up,
+    checkPath: async () => pathOk,
+    // central through the clamped tunnel route; the peer on the outer link
+    pathMtu: async (addr) => (addr === '198.18.2.1' ? 1040 : 1500),
+    ping: async (addr, size) => {
+      pings.push([addr, size]);
+      return addr === '198.18.2.1' || size < 100;
+    },
+  });
+  t.same(pings, [
+    ['198.18.2.1', 1012],
+    ['198.18.9.2', 1472],
+    ['198.18.9.2', 56],
+  ]);
+  const line = checks.find((c) => c.name === 'line MTU')!;
+  t.equal(line.status, 'warn');
+  t.match(line.detail, /MTU black hole on the line.*clamped.*checks get through/);
+  t.equal(checks.find((c) => c.name === 'path MTU')?.status, 'ok');
+});
+
+t.test('line MTU verdicts', async (t) => {
+  const tunnelOk = mtuVerdict(true, true, 1040, '198.18.2.1');
+  const tunnelHole = mtuVerdict(false, true, 1400, '198.18.2.1');
+  t.equal(lineMtuVerdict(true, true, 1500, 'p', tunnelOk).status, 'ok');
+  t.equal(lineMtuVerdict(false, true, 1500, 'p', tunnelOk).status, 'warn', 'clamped: checks pass');
+  t.equal(lineMtuVerdict(false, true, 1500, 'p', tunnelHole).status, 'fail', 'not clamped enough: checks stall');
+  t.match(lineMtuVerdict(false, true, 1500, 'p', tunnelHole).fix, /kernel-netlink mtu\/mss/);
+  t.equal(lineMtuVerdict(false, false, 1500, 'p', tunnelOk).status, 'skip', 'a peer that filters ping is not judged');
 });

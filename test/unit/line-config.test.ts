@@ -1,5 +1,7 @@
 // The `line` section: ip-vpn by default, ipsec settings checked for what the mode needs.
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { ROUTE_CLAMP, strongswanConf } from '../../src/sim/line/ipsec/conf.js';
 import { loadConfig, validateConfig } from '../../src/core/config.js';
 import { ipsecLineConfig } from '../../src/sync/line/config.js';
 
@@ -65,4 +67,13 @@ t.test("the lab's line section (the sandbox's shape) validates", async (t) => {
     keyFile: '/tmp/c.key',
     caFile: '/tmp/ca.pem',
   });
+});
+
+t.test("the installer's route clamp is the one the lab's clinic charon runs with", async (t) => {
+  const installer = readFileSync(new URL('../../scripts/install.sh', import.meta.url), 'utf8');
+  const block = /kernel-netlink \{\s*mtu = (\d+)\s*mss = (\d+)\s*\}/.exec(installer);
+  t.ok(block, 'install.sh writes a kernel-netlink mtu/mss block');
+  t.same([Number(block?.[1]), Number(block?.[2])], [ROUTE_CLAMP.mtu, ROUTE_CLAMP.mss]);
+  t.match(strongswanConf({ viciSocket: '/v', logFile: '/l', clamp: true }), /mtu = 1040\s+mss = 1000/);
+  t.notMatch(strongswanConf({ viciSocket: '/v', logFile: '/l' }), /kernel-netlink \{/, "central's charon: no clamp");
 });

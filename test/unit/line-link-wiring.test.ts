@@ -29,6 +29,11 @@ class FakeTunnel extends EventEmitter<{ state: [TunnelState] }> {
   state = (): TunnelState => ({ ...this.s });
   start = async (): Promise<void> => undefined;
   stop = async (): Promise<void> => undefined;
+  reestablished: string[] = [];
+  reestablish = async (reason: string): Promise<void> => {
+    this.reestablished.push(reason);
+    this.set({ ike: 'down', child: 'down', reason });
+  };
   set(to: Partial<TunnelState>): void {
     this.s = { ...this.s, ...to };
     this.emit('state', this.state());
@@ -160,4 +165,71 @@ t.test('a failed probe runs the path check, which names the failing hop (ip-vpn)
   t.equal(line.report().mode, 'ip-vpn');
   await line.guardProbe(async () => undefined)(Date.now() + 1000);
   t.notOk(line.report().failingHop, 'a probe that succeeds clears the failing hop');
+});
+
+t.test('ipsec: probes failing through an installed tunnel re-establish it, once per window', async (t) => {
+  const tunnel = new FakeTunnel();
+  tunnel.set({ ike: 'established', child: 'installed', reason: 'CHILD_SA installed' });
+  let now = 1_000_000;
+  const line = new LineService({
+    settings: ipsecSettings,
+    centralUrl: 'https://198.18.2.1:18443',
+    tls: {},
+    tunnel: tunnel as unknown as TunnelSource,
+    checkPath: async () => ({ ok: false, failing: 'tls', hops: [{ hop: 'tls', ok: false, detail: 'timeout' }] }),
+    now: () => now,
+  });
+  let fail = true;
+  const probe = line.guardProbe(async () => {
+    if (fail) throw new Error('CENTRAL_TIMEOUT');
+  });
+  const after = line.zombieAfterMs;
+  t.equal(after, Math.max(10_000, 2000 * ipsecSettings.dpdDelaySeconds), 'twice the DPD delay, at least 10 s');
+
+  await t.rejects(probe(0));
+  now += after - 1;
+  await t.rejects(probe(0));
+  t.same(tunnel.reestablished, [], 'not before the window has passed');
+  now += 1;
+  await t.rejects(probe(0));
+  t.equal(tunnel.reestablished.length, 1, 're-established once the probes failed for the whole window');
+  t.match(tunnel.reestablished[0], /unreachable through the installed tunnel/);
+  t.equal(line.history().at(-1)?.up, false, 'the tunnel went down in the history, with the reason');
+
+  // Back up (charon initiated afresh), and failing again at once: not before another window.
+  tunnel.set({ ike: 'established', child: 'installed', reason: 'CHILD_SA installed' });
+  now += 1000;
+  await t.rejects(probe(0));
+  now += after - 1000;
+  await t.rejects(probe(0));
+  t.equal(tunnel.reestablished.length, 1, 'at most once per window');
+
+  // A success in between starts the count again.
+  fail = false;
+  await probe(0);
+  fail = true;
+  now += after * 3;
+  await t.rejects(probe(0));
+  t.equal(tunnel.reestablished.length, 1, 'a success reset the failing window');
+});
+
+t.test('ipsec: probes failing while the tunnel is already down do not touch it', async (t) => {
+  const tunnel = new FakeTunnel();
+  let now = 0;
+  const line = new LineService({
+    settings: ipsecSettings,
+    centralUrl: 'https://198.18.2.1:18443',
+    tls: {},
+    tunnel: tunnel as unknown as TunnelSource,
+    checkPath: async () => ({ ok: false, failing: 'tls', hops: [] }),
+    now: () => now,
+  });
+  const probe = line.guardProbe(async () => {
+    throw new Error('CENTRAL_TIMEOUT');
+  });
+  for (let i = 0; i < 5; i++) {
+    await t.rejects(probe(0));
+    now += line.zombieAfterMs;
+  }
+  t.same(tunnel.reestablished, [], 'charon is already initiating: nothing to unstick');
 });

@@ -8,6 +8,14 @@ t.test('ip -j route get: interface, next hop, source', async (t) => {
     ),
     { dev: 'eth0', gateway: '198.18.0.1', src: '198.18.0.20' },
   );
+  t.same(
+    // a route into the tunnel as charon installs it with the installer's clamp (as printed in the lab)
+    parseRouteGet(
+      '[{"dst":"198.19.41.1","dev":"ipsec0","table":"220","prefsrc":"198.19.41.2","flags":[],"uid":0,"cache":[],"metrics":[{"mtu":1040,"advmss":1000}]}]',
+    ),
+    { dev: 'ipsec0', src: '198.19.41.2', mtu: 1040 },
+    "the route's own MTU",
+  );
   t.same(parseRouteGet('[{"dst":"198.18.0.9","dev":"lan0","prefsrc":"198.18.0.10"}]'), {
     dev: 'lan0',
     src: '198.18.0.10',

@@ -158,6 +158,11 @@ export function lagPerson(day1: string): SimPerson {
 
 /** `day1`: the simulator's first day (YYYYMMDD), for the people whose story is told in simulated days. */
 export function seedPopulation(day1 = todayJst()): SimPerson[] {
+  return [...validPeople(), ...invalidAndAmbiguousPeople(), ...cardAndRatioPeople(day1)];
+}
+
+/** 有効 people with the names that test the codecs (外字, 旧字, private use), 国保 and 後期高齢者. */
+function validPeople(): SimPerson[] {
   return [
     {
       id: 'P0000001',
@@ -261,6 +266,12 @@ export function seedPopulation(day1 = todayJst()): SimPerson[] {
         },
       ],
     },
+  ];
+}
+
+/** 無効, a changed insurer, 複数該当, 70–74 with 高齢受給者証. */
+function invalidAndAmbiguousPeople(): SimPerson[] {
+  return [
     {
       id: 'P0000006',
       label: '無効 (lost, nothing newer)',
@@ -388,6 +399,12 @@ export function seedPopulation(day1 = todayJst()): SimPerson[] {
         },
       ],
     },
+  ];
+}
+
+/** an IVS name, the 負担割合 cases, the virtual cards' holders and a card linked to another person's record. */
+function cardAndRatioPeople(day1: string): SimPerson[] {
+  return [
     {
       id: 'P0000012',
       label: '有効 (name with an IVS sequence)',

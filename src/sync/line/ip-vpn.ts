@@ -27,6 +27,8 @@ export interface RouteInfo {
   dev: string;
   gateway?: string;
   src?: string;
+  /** the route's own MTU metric, when set (strongSwan's clamp on routes into the tunnel) */
+  mtu?: number;
 }
 
 /** `ip -j route get ADDR` → the interface, next hop and source address. */
@@ -39,10 +41,12 @@ export function parseRouteGet(json: string): RouteInfo {
   }
   const r = Array.isArray(rows) ? (rows[0] as Record<string, unknown> | undefined) : undefined;
   if (!r || typeof r['dev'] !== 'string') throw new OnshiError('LINE_ROUTE_UNPARSEABLE', 'ip route get gave no route');
+  const metrics = Array.isArray(r['metrics']) ? (r['metrics'][0] as Record<string, unknown> | undefined) : undefined;
   return {
     dev: r['dev'],
     ...(typeof r['gateway'] === 'string' ? { gateway: r['gateway'] } : {}),
     ...(typeof r['prefsrc'] === 'string' ? { src: r['prefsrc'] } : {}),
+    ...(typeof metrics?.['mtu'] === 'number' ? { mtu: metrics['mtu'] } : {}),
   };
 }
 
@@ -75,6 +79,11 @@ const ip = (args: string[]): Promise<string> =>
     ),
   );
 
+/** The route the kernel picks for `addr` (`ip -j route get`). */
+export async function routeTo(addr: string): Promise<RouteInfo> {
+  return parseRouteGet(await ip(['-j', 'route', 'get', addr]));
+}
+
 /** Checks the path to central's URL. `tls` holds the client certificate options as the central client uses them. */
 export async function checkIpVpnPath(
   centralUrl: string,
@@ -100,7 +109,7 @@ export async function checkIpVpnPath(
   }
   let route: RouteInfo;
   try {
-    route = parseRouteGet(await ip(['-j', 'route', 'get', addr]));
+    route = await routeTo(addr);
     hops.push({
       hop: 'route',
       ok: true,

@@ -35,7 +35,7 @@ export interface IpsecLineEvents {
 export interface IpsecLineOptions {
   /** counters are read this often while up (default 10 s) */
   pollMs?: number;
-  /** re-initiate backoff (default 1 s .. 30 s) */
+  /** re-initiate backoff (default 1 s .. 10 s: an IKE_SA_INIT costs the peer little, a clinic waits) */
   retry?: BackoffOptions;
   /** how long one initiate may take (default 15 s) */
   initiateTimeoutMs?: number;
@@ -99,7 +99,7 @@ export class IpsecLine extends EventEmitter<IpsecLineEvents> {
     super();
     this.now = opts.now ?? (() => new Date());
     this.pollMs = opts.pollMs ?? 10_000;
-    this.retry = opts.retry ?? { baseMs: 1000, capMs: 30_000 };
+    this.retry = opts.retry ?? { baseMs: 1000, capMs: 10_000 };
     this.initiateTimeoutMs = opts.initiateTimeoutMs ?? 15_000;
     this.client = opts.client ?? new ViciClient({ socket: cfg.vici });
     this.current = this.blank('not started');
@@ -138,6 +138,21 @@ export class IpsecLine extends EventEmitter<IpsecLineEvents> {
       'terminate',
       await this.client.request('terminate', { ike: this.cfg.name, timeout: 5000 }, { timeoutMs: 10_000 }),
     );
+  }
+
+  /**
+   * Drops our IKE SA without waiting for the peer (`force`) and initiates afresh: for a tunnel that
+   * charon still holds as installed while nothing crosses it (the peer forgot it during an outer
+   * outage, and MOBIKE path probing would take half a minute to give up).
+   */
+  async reestablish(reason: string): Promise<void> {
+    if (!this.running || !this.client.isConnected) return;
+    this.attempt = 0;
+    await this.client
+      .request('terminate', { ike: this.cfg.name, force: 'yes', timeout: 0 }, { timeoutMs: 5000 })
+      .catch((e: unknown) => this.fail(e));
+    this.change({ ike: 'down', child: 'down' }, reason);
+    this.scheduleInitiate(0);
   }
 
   /** Reads our SA with list-sas and updates the counters (and the states, if an event was missed). */
@@ -216,14 +231,18 @@ export class IpsecLine extends EventEmitter<IpsecLineEvents> {
     if (!this.running || this.initiating) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      this.initiating = this.initiate().finally(() => {
+      this.initiating = this.initiate().then((again) => {
         this.initiating = undefined;
+        // Scheduled only now: while `initiating` is set, scheduleInitiate refuses (one at a time).
+        if (again && this.current.child !== 'installed')
+          this.scheduleInitiate(Math.max(200, fullJitter(this.attempt++, this.retry)));
       });
     }, delayMs);
   }
 
-  private async initiate(): Promise<void> {
-    if (!this.running || !this.client.isConnected) return;
+  /** One initiate; true when it failed and another try is due. */
+  private async initiate(): Promise<boolean> {
+    if (!this.running || !this.client.isConnected) return false;
     if (this.current.ike === 'down') this.change({ ike: 'connecting' }, 'initiating');
     try {
       assertSuccess(
@@ -236,10 +255,10 @@ export class IpsecLine extends EventEmitter<IpsecLineEvents> {
       );
       this.attempt = 0;
       await this.refresh();
+      return false;
     } catch (e) {
       this.fail(e);
-      if (this.current.child !== 'installed' && this.running)
-        this.scheduleInitiate(Math.max(200, fullJitter(this.attempt++, this.retry)));
+      return this.running;
     }
   }
 

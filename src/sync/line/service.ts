@@ -41,7 +41,7 @@ export interface LineServiceEvents {
 }
 
 /** The parts of IpsecLine the service uses (a fake in unit tests). */
-export type TunnelSource = Pick<IpsecLine, 'state' | 'start' | 'stop' | 'on'>;
+export type TunnelSource = Pick<IpsecLine, 'state' | 'start' | 'stop' | 'on' | 'reestablish'>;
 
 export interface LineServiceOptions {
   settings: LineSettings;
@@ -53,6 +53,8 @@ export interface LineServiceOptions {
   /** tests: the path check */
   checkPath?: (url: string, tls: ConnectionOptions) => Promise<PathCheck>;
   historySize?: number;
+  /** tests: the clock */
+  now?: () => number;
 }
 
 /** A CHILD_SA being rekeyed still carries traffic. */
@@ -67,6 +69,9 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
   private checking: Promise<PathCheck> | undefined;
   private up: boolean | undefined;
   private readonly changes: TunnelChange[] = [];
+  /** since when link probes have failed while charon holds the tunnel as installed */
+  private failingSince: number | undefined;
+  private reestablishedAt = 0;
 
   constructor(private readonly o: LineServiceOptions) {
     super();
@@ -116,11 +121,41 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
       try {
         await probe(deadline);
         this.pathOk();
+        this.failingSince = undefined;
       } catch (e) {
         void this.checkPath().catch(() => undefined);
+        this.unstickTunnel();
         throw e;
       }
     };
+  }
+
+  /**
+   * How long probes may fail through an installed tunnel before it counts as dead: twice the DPD
+   * delay, at least 10 s (a slow central is not a dead tunnel).
+   */
+  get zombieAfterMs(): number {
+    return Math.max(10_000, 2000 * this.o.settings.dpdDelaySeconds);
+  }
+
+  /**
+   * Probes keep failing while charon says the CHILD_SA is installed: after an outer outage the peer
+   * may have dropped the SA while ours waits on MOBIKE path probing (~30 s in strongSwan 5.9). The
+   * gateway re-establishes it instead of waiting, at most once per zombieAfterMs.
+   */
+  private unstickTunnel(): void {
+    const t = this.tunnel;
+    if (!t || !tunnelUp(t.state())) {
+      this.failingSince = undefined;
+      return;
+    }
+    const now = (this.o.now ?? Date.now)();
+    this.failingSince ??= now;
+    const after = this.zombieAfterMs;
+    if (now - this.failingSince < after || now - this.reestablishedAt < after) return;
+    this.reestablishedAt = now;
+    this.failingSince = undefined;
+    void t.reestablish(`central unreachable through the installed tunnel for ${Math.round(after / 1000)} s`);
   }
 
   /** Checks the path to central hop by hop (one check at a time; callers share a running one). */

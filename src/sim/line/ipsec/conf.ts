@@ -32,7 +32,22 @@ export const LAB_PLUGINS = [
   'vici',
 ] as const;
 
-export function strongswanConf(o: { viciSocket: string; logFile: string }): string {
+/**
+ * The clamp the installer writes for the gateway's charon (scripts/install.sh, install_ipsec_files):
+ * routes into the tunnel carry MTU 1040 and advertise MSS 1000, so TCP through the tunnel fits a
+ * path that silently drops packets over ~1130 bytes (ESP adds up to ~85). OQS messages are small,
+ * so the cost is nil and an MTU black hole on the outer line no longer stalls TLS.
+ */
+export const ROUTE_CLAMP = { mtu: 1040, mss: 1000 } as const;
+
+export function strongswanConf(o: { viciSocket: string; logFile: string; clamp?: boolean }): string {
+  const clamp = o.clamp
+    ? `    kernel-netlink {
+      mtu = ${ROUTE_CLAMP.mtu}
+      mss = ${ROUTE_CLAMP.mss}
+    }
+`
+    : '';
   // charon-systemd reads its own section and falls back to `charon`; both point at the same text.
   const body = `  load = ${LAB_PLUGINS.join(' ')}
   # Short retransmits: the lab's faults should show within seconds, not charon's default minutes.
@@ -53,7 +68,7 @@ export function strongswanConf(o: { viciSocket: string; logFile: string }): stri
     vici {
       socket = unix://${o.viciSocket}
     }
-  }
+${clamp}  }
 `;
   return `charon-systemd {\n${body}}\ncharon {\n${body}}\n`;
 }

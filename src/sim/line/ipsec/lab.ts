@@ -223,7 +223,12 @@ export class IpsecLab {
     for (const side of ['clinic', 'central'] as const) {
       writeFileSync(
         join(this[side].dir, 'strongswan.conf'),
-        strongswanConf({ viciSocket: this[side].viciSocket, logFile: this[side].logFile }),
+        // The clinic's charon as the installer configures it (with the route clamp); central's bare.
+        strongswanConf({
+          viciSocket: this[side].viciSocket,
+          logFile: this[side].logFile,
+          clamp: side === 'clinic',
+        }),
       );
       await this.startCharon(side);
     }
