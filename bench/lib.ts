@@ -4,7 +4,7 @@
  * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -263,6 +263,32 @@ export function writeDaemonConfig(
   return { file, token: new ClientStore(stateDir).add('bench').token, stateDir };
 }
 
+/** Another build of the daemon (a root with bin/ and dist/) or other node flags: the B of an A/B. */
+export interface DaemonVariant {
+  root?: string;
+  /** space-separated node flags instead of the unit's */
+  nodeArgs?: string;
+}
+
+/**
+ * The A/B switch: BENCH_AB_ROOT=DIR (a tree with bin/, dist/, package.json and node_modules, e.g.
+ * the previous commit built there) and/or BENCH_AB_NODE_ARGS='flags' ('' for none) make the
+ * benchmarks that support it run a second daemon, `base`, in the same interleaved blocks as ours.
+ * Undefined when neither is set.
+ */
+export function abVariant(): (DaemonVariant & { label: string }) | undefined {
+  const root = process.env.BENCH_AB_ROOT;
+  const nodeArgs = process.env.BENCH_AB_NODE_ARGS;
+  if (root === undefined && nodeArgs === undefined) return undefined;
+  return {
+    ...(root !== undefined ? { root } : {}),
+    ...(nodeArgs !== undefined ? { nodeArgs } : {}),
+    label: [root !== undefined ? `root ${root}` : '', nodeArgs !== undefined ? `node args '${nodeArgs}'` : '']
+      .filter(Boolean)
+      .join(', '),
+  };
+}
+
 export interface Daemon {
   child: ChildProcess;
   pid: number;
@@ -310,6 +336,34 @@ export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
 export function mainThreadCpuMsOf(pid: number): number {
   return cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
 }
+/**
+ * CPU time by thread name (`/proc/PID/task/TID/comm`: node's main thread is `node`, a worker
+ * `WorkerThread`, libuv's pool `libuv-worker`, V8's `V8 DefaultWorke`), summed per name, in ms.
+ * Threads that ended are not counted.
+ */
+export function threadCpuMsOf(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const name = tid === String(pid) ? 'main' : comm;
+      out[name] = (out[name] ?? 0) + cpuMsOf(pid, `/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+/** `after - before` of threadCpuMsOf, per name, divided by n */
+export function threadCpuDelta(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  n: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) out[k] = round((v - (before[k] ?? 0)) / n);
+  return out;
+}
 /** USER_HZ: 100 on every Linux this runs on */
 const CLOCK_TICKS = 100;
 
@@ -329,16 +383,15 @@ export function unitNodeFlags(): string[] {
  * node flags, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces the unit's flags (an
  * A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
  */
-export function startDaemon(configFile: string): Promise<Daemon> {
+export function startDaemon(configFile: string, variant: DaemonVariant = {}): Promise<Daemon> {
   ensureBuilt();
+  const bin = variant.root ? join(variant.root, 'bin', 'onshi.js') : BIN;
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const flags =
-    process.env.BENCH_NODE_ARGS !== undefined
-      ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean)
-      : unitNodeFlags();
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, BIN, 'start', '--config', configFile], {
+  const nodeArgs = variant.nodeArgs ?? process.env.BENCH_NODE_ARGS;
+  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags();
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, bin, 'start', '--config', configFile], {
     env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -417,13 +470,20 @@ export function startDaemon(configFile: string): Promise<Daemon> {
 }
 
 /**
+ * What the references answer to the client's hello: a session as the gateway's (GatewayClient reads
+ * its limits), heartbeat 0 (no watchdog: the references never ping).
+ */
+const HELLO_SRC = `const HELLO = (id) => ({ type: 'hello.accepted', id, protocol: '1', scopes: [], limits: { maxPayloadBytes: 1048576, heartbeatMs: 0, eventHighWaterBytes: 1048576, sendHardLimitBytes: 4194304 } });`;
+
+/**
  * A bare WebSocket echo server in a process of its own (the reference for the API's round trip:
  * the same ws library, the same loopback, a process boundary like the daemon's, no work).
  */
 export async function startEchoServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const src = `import { WebSocketServer } from 'ws';
+${HELLO_SRC}
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
-wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify({ type: 'pong', id: m.id })); }); });
+wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify(m.type === 'hello' ? HELLO(m.id) : { type: 'pong', id: m.id })); }); });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
   return spawnWsReference('echo server', src);
 }
@@ -472,12 +532,14 @@ import { toNumbersQuery } from ${dist('checks/numbers.js')};
 import { toInquiryResult } from ${dist('checks/result.js')};
 import { todayJst } from ${dist('oqs/dates.js')};
 const env = JSON.parse(process.env.RELAY);
+${HELLO_SRC}
 const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
 wss.on('connection', (ws) => {
   ws.send(JSON.stringify({ type: 'welcome' }));
   ws.on('message', async (d) => {
     const m = JSON.parse(d.toString());
+    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
     if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
     const request = { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: randomUUID(), query: toNumbersQuery(m.query) };
     const answer = await central.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });

@@ -5,9 +5,11 @@
  */
 import { type AnswerOf, GatewayClient, type RequestOf, type RequestType } from '../src/client/index.js';
 import {
+  abVariant,
   cleanup,
   interleaved,
   pairFigures,
+  percentile,
   round,
   scaled,
   sleep,
@@ -29,23 +31,37 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const central = await startCentral();
   const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } });
   const daemon = await startDaemon(cfg.file);
+  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+  const ab = abVariant();
+  const baseCfg = ab
+    ? writeDaemonConfig(dir, 'base', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } })
+    : undefined;
+  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
   const echo = await startEchoServer();
   const queries = validQueries();
   const clients: GatewayClient[] = [];
+  const baseClients: GatewayClient[] = [];
   const echoes: GatewayClient[] = [];
   try {
-    const first = await GatewayClient.connect(daemon.wsUrl, cfg.token);
-    clients.push(first);
-    for (const query of queries) await first.request({ type: 'inquiry.numbers', query });
+    const gateways = [{ d: daemon, token: cfg.token, conns: clients }];
+    if (base && baseCfg) gateways.push({ d: base, token: baseCfg.token, conns: baseClients });
+    for (const g of gateways) {
+      const first = await GatewayClient.connect(g.d.wsUrl, g.token);
+      g.conns.push(first);
+      for (const query of queries) await first.request({ type: 'inquiry.numbers', query });
+    }
     await sleep(500); // the cache writes are not awaited by the counter
     await central.close();
     // the line fails: after failureThreshold failures the breaker opens and checks go straight to the cache
-    for (let k = 0; k < 20; k++) {
-      const st = await first.request({ type: 'status' });
-      if (st.status.link.state !== 'up') break;
-      await first.request({ type: 'inquiry.numbers', query: queries[0]! });
+    for (const g of gateways) {
+      const first = g.conns[0]!;
+      for (let k = 0; k < 20; k++) {
+        const st = await first.request({ type: 'status' });
+        if (st.status.link.state !== 'up') break;
+        await first.request({ type: 'inquiry.numbers', query: queries[0]! });
+      }
+      for (let k = 1; k < CLIENTS; k++) g.conns.push(await GatewayClient.connect(g.d.wsUrl, g.token));
     }
-    for (let k = 1; k < CLIENTS; k++) clients.push(await GatewayClient.connect(daemon.wsUrl, cfg.token));
     for (let k = 0; k < CLIENTS; k++) echoes.push(await GatewayClient.connect(echo.url, 'none'));
 
     let n = 0;
@@ -70,17 +86,34 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         );
         return per.flat();
       };
-    const cached = block(
-      clients,
-      () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
-      (r) => {
-        const res = r.result;
-        if (res.source !== 'cache' || !res.recheck?.queued)
-          throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
-      },
-    );
-    const bare = block(echoes, () => ({ type: 'ping' }));
+    const cachedVia = (conns: GatewayClient[]) =>
+      block(
+        conns,
+        () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
+        (r) => {
+          const res = r.result;
+          if (res.source !== 'cache' || !res.recheck?.queued)
+            throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
+        },
+      );
+    const cached = cachedVia(clients);
+    const cachedBase = base ? cachedVia(baseClients) : undefined;
+    const echoBlock = block(echoes, () => ({ type: 'ping' }));
+    // the reference side: the echo, and the A/B's base daemon when there is one, in turns
+    let based: number[] = [];
+    let turn = 0;
+    const bare = async (): Promise<number[]> => {
+      if (!cachedBase) return echoBlock();
+      const baseFirst = turn++ % 2 === 0;
+      if (baseFirst) based.push(...(await cachedBase()));
+      const out = await echoBlock();
+      if (!baseFirst) based.push(...(await cachedBase()));
+      return out;
+    };
     await interleaved(2, cached, bare); // warm-up
+    based = [];
+    const baseCpu0 = base?.cpuMs() ?? 0,
+      baseMain0 = base?.mainThreadCpuMs() ?? 0;
     const cpu0 = daemon.cpuMs(),
       main0 = daemon.mainThreadCpuMs();
     const m = await interleaved(scaled(ctx, 20, 2), cached, bare);
@@ -91,6 +124,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.closed_loop_p50_floor_ms = round(CLIENTS * figures.event_loop_cpu_ms_per_check);
     figures.clients = CLIENTS;
+    if (base) {
+      Object.assign(figures, {
+        base_p50_ms: round(percentile(based, 50)),
+        base_p99_ms: round(percentile(based, 99)),
+        base_p99_ratio: round(percentile(based, 99) / figures.echo_p99_ms!),
+        base_daemon_cpu_ms_per_check: round((base.cpuMs() - baseCpu0) / based.length),
+        base_event_loop_cpu_ms_per_check: round((base.mainThreadCpuMs() - baseMain0) / based.length),
+      });
+    }
     const met = figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3;
     const why: string[] = [];
     if (figures.echo_p99_ms! > 5)
@@ -107,9 +149,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
-    await Promise.all([...clients, ...echoes].map((c) => c.close().catch(() => {})));
+    await Promise.all([...clients, ...baseClients, ...echoes].map((c) => c.close().catch(() => {})));
     await echo.stop();
     await daemon.stop();
+    await base?.stop();
     await central.close().catch(() => {});
     cleanup(dir);
   }

@@ -10,6 +10,7 @@ import { GatewayClient } from '../src/client/index.js';
 import { toNumbersQuery } from '../src/checks/numbers.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
+  abVariant,
   centralClient,
   cleanup,
   cpuMsOf,
@@ -22,6 +23,8 @@ import {
   startCentral,
   startDaemon,
   tempDir,
+  threadCpuDelta,
+  threadCpuMsOf,
   validQueries,
   writeDaemonConfig,
   type BenchContext,
@@ -40,6 +43,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
   const relay = await startBareRelay(central.url);
   const relayClient = await GatewayClient.connect(relay.url, 'none');
+  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+  const ab = abVariant();
+  const baseCfg = ab ? writeDaemonConfig(dir, 'base', { centralUrl: central.url }) : undefined;
+  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
+  const baseClient = base && baseCfg ? await GatewayClient.connect(base.wsUrl, baseCfg.token) : undefined;
   const queries = validQueries();
   try {
     let i = 0;
@@ -56,7 +64,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     const viaGateway = viaWs(client);
     const viaRelay = viaWs(relayClient);
+    const viaBase = baseClient ? viaWs(baseClient) : undefined;
     let relayed: number[] = [];
+    let based: number[] = [];
     const straight = async (): Promise<number[]> => {
       const out: number[] = [];
       for (let k = 0; k < BLOCK; k++) {
@@ -74,19 +84,30 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       return out;
     };
     // the reference side of each block: straight to central and through the bare relay, in turns
+    // (and the A/B's base daemon, when there is one), each block in a rotating order
     let turn = 0;
     const references = async (): Promise<number[]> => {
-      const first = turn++ % 2 === 0;
-      if (!first) relayed.push(...(await viaRelay()));
-      const out = await straight();
-      if (first) relayed.push(...(await viaRelay()));
+      let out: number[] = [];
+      const parties: Array<() => Promise<void>> = [
+        async () => {
+          out = await straight();
+        },
+        async () => void relayed.push(...(await viaRelay())),
+        ...(viaBase ? [async () => void based.push(...(await viaBase()))] : []),
+      ];
+      const k = turn++ % parties.length;
+      for (const p of [...parties.slice(k), ...parties.slice(0, k)]) await p();
       return out;
     };
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
+    based = [];
+    const baseCpu0 = base?.cpuMs() ?? 0,
+      baseMain0 = base?.mainThreadCpuMs() ?? 0;
     const cpu0 = daemon.cpuMs(),
       main0 = daemon.mainThreadCpuMs(),
-      relay0 = cpuMsOf(relay.pid);
+      relay0 = cpuMsOf(relay.pid),
+      threads0 = threadCpuMsOf(daemon.pid);
     const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
     const r50 = percentile(relayed, 50),
@@ -103,6 +124,25 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
+    // where the daemon's CPU goes, by thread (the writer is `WorkerThread`)
+    for (const [k, v] of Object.entries(threadCpuDelta(threads0, threadCpuMsOf(daemon.pid), m.ours.length)))
+      if (v > 0) figures[`daemon_cpu_ms_per_check_${k.replace(/\W+/g, '_')}`] = v;
+    figures.cpu_to_relay_ratio = round(figures.daemon_cpu_ms_per_check / figures.bare_relay_cpu_ms_per_check);
+    if (base) {
+      const b50 = percentile(based, 50),
+        b99 = percentile(based, 99);
+      Object.assign(figures, {
+        base_p50_ms: round(b50),
+        base_p99_ms: round(b99),
+        base_to_relay_p50: round(b50 / r50),
+        base_to_relay_p99: round(b99 / r99),
+        base_daemon_cpu_ms_per_check: round((base.cpuMs() - baseCpu0) / based.length),
+        base_event_loop_cpu_ms_per_check: round((base.mainThreadCpuMs() - baseMain0) / based.length),
+      });
+      figures.base_cpu_to_relay_ratio = round(
+        figures.base_daemon_cpu_ms_per_check! / figures.bare_relay_cpu_ms_per_check,
+      );
+    }
     const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
     const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
     return {
@@ -120,6 +160,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     await client.close();
     await relayClient.close();
     await relay.stop();
+    await baseClient?.close();
+    await base?.stop();
     direct.close();
     await daemon.stop();
     await central.close();
