@@ -385,7 +385,10 @@ export function unitNodeFlags(): string[] {
  */
 export function startDaemon(configFile: string, variant: DaemonVariant = {}): Promise<Daemon> {
   ensureBuilt();
-  const bin = variant.root ? join(variant.root, 'bin', 'onshi.js') : BIN;
+  // BENCH_DAEMON_ROOT=DIR: every daemon of this run from another build (runs of A and B in turns,
+  // for the benchmarks that start one daemon only)
+  const root = variant.root ?? process.env.BENCH_DAEMON_ROOT;
+  const bin = root ? join(root, 'bin', 'onshi.js') : BIN;
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
@@ -493,8 +496,10 @@ async function spawnWsReference(
   name: string,
   src: string,
   env: NodeJS.ProcessEnv = process.env,
+  /** run this module file instead of `src` (which it holds) */
+  script?: string,
 ): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], {
+  const child = spawn(process.execPath, script ? [script] : ['--input-type=module', '-e', src], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -551,6 +556,62 @@ wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n
     ...process.env,
     RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }),
   });
+}
+
+/**
+ * The least a cache answer during an outage can cost: a process of its own that takes a check off
+ * a WebSocket, looks the answer up in the gateway's own store (HMAC lookup key, AES-GCM, SQLite
+ * read on the main thread) and commits its re-verification to the store's outbox (the writer
+ * thread, synchronous=FULL) before answering — no validation, advice, audit, metrics or logs.
+ * `answers` are the (lookup, answer) pairs its store is filled with first.
+ */
+export async function startBareCache(
+  dir: string,
+  answers: Array<{ lookup: unknown; answer: unknown }>,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  ensureBuilt();
+  const file = join(dir, 'bare-cache-answers.json');
+  writeFileSync(file, JSON.stringify(answers));
+  const dist = (m: string): string => JSON.stringify(new URL(`../dist/${m}`, import.meta.url).href);
+  const src = `import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+import { GatewayStore } from ${dist('cache/index.js')};
+import { toNumbersQuery } from ${dist('checks/numbers.js')};
+import { numbersLookup } from ${dist('checks/result.js')};
+const env = JSON.parse(process.env.BARE_CACHE);
+const store = await GatewayStore.open({ dir: env.dir, outboxMax: 1000000 });
+for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.putEligibility(a.lookup, a.answer, new Date());
+${HELLO_SRC}
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => {
+  ws.send(JSON.stringify({ type: 'welcome' }));
+  ws.on('message', async (d) => {
+    const m = JSON.parse(d.toString());
+    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
+    const query = toNumbersQuery(m.query);
+    const hit = store.getEligibility(numbersLookup(query), 86400000);
+    const { id } = await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));
+  });
+});
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+  // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
+  // refused for a worker's file; ws by its path, as the file is outside the repository
+  const script = join(dir, 'bare-cache.mjs');
+  writeFileSync(
+    script,
+    src.replace("from 'ws'", `from ${JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href)}`),
+  );
+  return spawnWsReference(
+    'bare cache',
+    src,
+    {
+      ...process.env,
+      BARE_CACHE: JSON.stringify({ dir: join(dir, 'bare-cache'), file }),
+    },
+    script,
+  );
 }
 
 export const CARD_LOCK = '/tmp/onshi-card.lock';
