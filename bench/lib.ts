@@ -90,6 +90,30 @@ export async function interleaved(
   return out;
 }
 
+/**
+ * The reference side of interleaved blocks with more than one reference: each call runs one block
+ * of every party, starting with the next one each time (none always gets the warmer machine), and
+ * returns the first party's latencies; the others' are appended to their own lists.
+ */
+export function rotating(
+  first: () => Promise<number[]>,
+  others: Array<{ block: () => Promise<number[]>; into: () => number[] } | undefined>,
+): () => Promise<number[]> {
+  let turn = 0;
+  return async () => {
+    let out: number[] = [];
+    const parties: Array<() => Promise<void>> = [
+      async () => {
+        out = await first();
+      },
+      ...others.flatMap((o) => (o ? [async () => void o.into().push(...(await o.block()))] : [])),
+    ];
+    const k = turn++ % parties.length;
+    for (const p of [...parties.slice(k), ...parties.slice(0, k)]) await p();
+    return out;
+  };
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the real parts
@@ -479,6 +503,25 @@ export function startDaemon(configFile: string, variant: DaemonVariant = {}): Pr
 const HELLO_SRC = `const HELLO = (id) => ({ type: 'hello.accepted', id, protocol: '1', scopes: [], limits: { maxPayloadBytes: 1048576, heartbeatMs: 0, eventHighWaterBytes: 1048576, sendHardLimitBytes: 4194304 } });`;
 
 /**
+ * The module source of a reference WebSocket server: it greets, answers hello like a gateway,
+ * runs `onMessage` (source, with the parsed message `m` and the socket `ws`) for everything else,
+ * and prints its port once listening.
+ */
+function serveSrc(onMessage: string): string {
+  return `${HELLO_SRC}
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => {
+  ws.send(JSON.stringify({ type: 'welcome' }));
+  ws.on('message', async (d) => {
+    const m = JSON.parse(d.toString());
+    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
+${onMessage}
+  });
+});
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+}
+
+/**
  * A bare WebSocket echo server in a process of its own (the reference for the API's round trip:
  * the same ws library, the same loopback, a process boundary like the daemon's, no work).
  */
@@ -537,21 +580,11 @@ import { toNumbersQuery } from ${dist('checks/numbers.js')};
 import { toInquiryResult } from ${dist('checks/result.js')};
 import { todayJst } from ${dist('oqs/dates.js')};
 const env = JSON.parse(process.env.RELAY);
-${HELLO_SRC}
 const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
-wss.on('connection', (ws) => {
-  ws.send(JSON.stringify({ type: 'welcome' }));
-  ws.on('message', async (d) => {
-    const m = JSON.parse(d.toString());
-    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
-    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
+${serveSrc(`    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
     const request = { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: randomUUID(), query: toNumbersQuery(m.query) };
     const answer = await central.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });
-    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));
-  });
-});
-wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));`)}`;
   return spawnWsReference('bare relay', src, {
     ...process.env,
     RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }),
@@ -582,20 +615,10 @@ import { numbersLookup } from ${dist('checks/result.js')};
 const env = JSON.parse(process.env.BARE_CACHE);
 const store = await GatewayStore.open({ dir: env.dir, outboxMax: 1000000 });
 for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.putEligibility(a.lookup, a.answer, new Date());
-${HELLO_SRC}
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
-wss.on('connection', (ws) => {
-  ws.send(JSON.stringify({ type: 'welcome' }));
-  ws.on('message', async (d) => {
-    const m = JSON.parse(d.toString());
-    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
-    const query = toNumbersQuery(m.query);
+${serveSrc(`    const query = toNumbersQuery(m.query);
     const hit = store.getEligibility(numbersLookup(query), 86400000);
     const { id } = await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
-    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));
-  });
-});
-wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));`)}`;
   // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
   // refused for a worker's file; ws by its path, as the file is outside the repository
   const script = join(dir, 'bare-cache.mjs');

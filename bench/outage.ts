@@ -19,6 +19,7 @@ import {
   interleaved,
   mainThreadCpuMsOf,
   pairFigures,
+  rotating,
   percentile,
   round,
   scaled,
@@ -162,20 +163,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // each block in a rotating order
     let based: number[] = [];
     let bared: number[] = [];
-    let turn = 0;
-    const bare = async (): Promise<number[]> => {
-      let out: number[] = [];
-      const parties: Array<() => Promise<void>> = [
-        async () => {
-          out = await echoBlock();
-        },
-        async () => void bared.push(...(await bareCacheBlock())),
-        ...(cachedBase ? [async () => void based.push(...(await cachedBase()))] : []),
-      ];
-      const k = turn++ % parties.length;
-      for (const p of [...parties.slice(k), ...parties.slice(0, k)]) await p();
-      return out;
-    };
+    const bare = rotating(echoBlock, [
+      { block: bareCacheBlock, into: () => bared },
+      cachedBase ? { block: cachedBase, into: () => based } : undefined,
+    ]);
     await interleaved(2, cached, bare); // warm-up
     based = [];
     bared = [];

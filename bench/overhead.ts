@@ -17,6 +17,7 @@ import {
   interleaved,
   pairFigures,
   percentile,
+  rotating,
   round,
   scaled,
   startBareRelay,
@@ -85,20 +86,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     // the reference side of each block: straight to central and through the bare relay, in turns
     // (and the A/B's base daemon, when there is one), each block in a rotating order
-    let turn = 0;
-    const references = async (): Promise<number[]> => {
-      let out: number[] = [];
-      const parties: Array<() => Promise<void>> = [
-        async () => {
-          out = await straight();
-        },
-        async () => void relayed.push(...(await viaRelay())),
-        ...(viaBase ? [async () => void based.push(...(await viaBase()))] : []),
-      ];
-      const k = turn++ % parties.length;
-      for (const p of [...parties.slice(k), ...parties.slice(0, k)]) await p();
-      return out;
-    };
+    const references = rotating(straight, [
+      { block: viaRelay, into: () => relayed },
+      viaBase ? { block: viaBase, into: () => based } : undefined,
+    ]);
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
     based = [];
