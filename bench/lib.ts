@@ -4,7 +4,7 @@
  * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,6 +88,30 @@ export async function interleaved(
     }
   }
   return out;
+}
+
+/**
+ * The reference side of interleaved blocks with more than one reference: each call runs one block
+ * of every party, starting with the next one each time (none always gets the warmer machine), and
+ * returns the first party's latencies; the others' are appended to their own lists.
+ */
+export function rotating(
+  first: () => Promise<number[]>,
+  others: Array<{ block: () => Promise<number[]>; into: () => number[] } | undefined>,
+): () => Promise<number[]> {
+  let turn = 0;
+  return async () => {
+    let out: number[] = [];
+    const parties: Array<() => Promise<void>> = [
+      async () => {
+        out = await first();
+      },
+      ...others.flatMap((o) => (o ? [async () => void o.into().push(...(await o.block()))] : [])),
+    ];
+    const k = turn++ % parties.length;
+    for (const p of [...parties.slice(k), ...parties.slice(0, k)]) await p();
+    return out;
+  };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -263,6 +287,32 @@ export function writeDaemonConfig(
   return { file, token: new ClientStore(stateDir).add('bench').token, stateDir };
 }
 
+/** Another build of the daemon (a root with bin/ and dist/) or other node flags: the B of an A/B. */
+export interface DaemonVariant {
+  root?: string;
+  /** space-separated node flags instead of the unit's */
+  nodeArgs?: string;
+}
+
+/**
+ * The A/B switch: BENCH_AB_ROOT=DIR (a tree with bin/, dist/, package.json and node_modules, e.g.
+ * the previous commit built there) and/or BENCH_AB_NODE_ARGS='flags' ('' for none) make the
+ * benchmarks that support it run a second daemon, `base`, in the same interleaved blocks as ours.
+ * Undefined when neither is set.
+ */
+export function abVariant(): (DaemonVariant & { label: string }) | undefined {
+  const root = process.env.BENCH_AB_ROOT;
+  const nodeArgs = process.env.BENCH_AB_NODE_ARGS;
+  if (root === undefined && nodeArgs === undefined) return undefined;
+  return {
+    ...(root !== undefined ? { root } : {}),
+    ...(nodeArgs !== undefined ? { nodeArgs } : {}),
+    label: [root !== undefined ? `root ${root}` : '', nodeArgs !== undefined ? `node args '${nodeArgs}'` : '']
+      .filter(Boolean)
+      .join(', '),
+  };
+}
+
 export interface Daemon {
   child: ChildProcess;
   pid: number;
@@ -310,6 +360,34 @@ export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
 export function mainThreadCpuMsOf(pid: number): number {
   return cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
 }
+/**
+ * CPU time by thread name (`/proc/PID/task/TID/comm`: node's main thread is `node`, a worker
+ * `WorkerThread`, libuv's pool `libuv-worker`, V8's `V8 DefaultWorke`), summed per name, in ms.
+ * Threads that ended are not counted.
+ */
+export function threadCpuMsOf(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const name = tid === String(pid) ? 'main' : comm;
+      out[name] = (out[name] ?? 0) + cpuMsOf(pid, `/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+/** `after - before` of threadCpuMsOf, per name, divided by n */
+export function threadCpuDelta(
+  before: Record<string, number>,
+  after: Record<string, number>,
+  n: number,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) out[k] = round((v - (before[k] ?? 0)) / n);
+  return out;
+}
 /** USER_HZ: 100 on every Linux this runs on */
 const CLOCK_TICKS = 100;
 
@@ -329,16 +407,18 @@ export function unitNodeFlags(): string[] {
  * node flags, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces the unit's flags (an
  * A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
  */
-export function startDaemon(configFile: string): Promise<Daemon> {
+export function startDaemon(configFile: string, variant: DaemonVariant = {}): Promise<Daemon> {
   ensureBuilt();
+  // BENCH_DAEMON_ROOT=DIR: every daemon of this run from another build (runs of A and B in turns,
+  // for the benchmarks that start one daemon only)
+  const root = variant.root ?? process.env.BENCH_DAEMON_ROOT;
+  const bin = root ? join(root, 'bin', 'onshi.js') : BIN;
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const flags =
-    process.env.BENCH_NODE_ARGS !== undefined
-      ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean)
-      : unitNodeFlags();
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, BIN, 'start', '--config', configFile], {
+  const nodeArgs = variant.nodeArgs ?? process.env.BENCH_NODE_ARGS;
+  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags();
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, bin, 'start', '--config', configFile], {
     env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -417,13 +497,39 @@ export function startDaemon(configFile: string): Promise<Daemon> {
 }
 
 /**
+ * What the references answer to the client's hello: a session as the gateway's (GatewayClient reads
+ * its limits), heartbeat 0 (no watchdog: the references never ping).
+ */
+const HELLO_SRC = `const HELLO = (id) => ({ type: 'hello.accepted', id, protocol: '1', scopes: [], limits: { maxPayloadBytes: 1048576, heartbeatMs: 0, eventHighWaterBytes: 1048576, sendHardLimitBytes: 4194304 } });`;
+
+/**
+ * The module source of a reference WebSocket server: it greets, answers hello like a gateway,
+ * runs `onMessage` (source, with the parsed message `m` and the socket `ws`) for everything else,
+ * and prints its port once listening.
+ */
+function serveSrc(onMessage: string): string {
+  return `${HELLO_SRC}
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => {
+  ws.send(JSON.stringify({ type: 'welcome' }));
+  ws.on('message', async (d) => {
+    const m = JSON.parse(d.toString());
+    if (m.type === 'hello') return ws.send(JSON.stringify(HELLO(m.id)));
+${onMessage}
+  });
+});
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+}
+
+/**
  * A bare WebSocket echo server in a process of its own (the reference for the API's round trip:
  * the same ws library, the same loopback, a process boundary like the daemon's, no work).
  */
 export async function startEchoServer(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const src = `import { WebSocketServer } from 'ws';
+${HELLO_SRC}
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
-wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify({ type: 'pong', id: m.id })); }); });
+wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify(m.type === 'hello' ? HELLO(m.id) : { type: 'pong', id: m.id })); }); });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
   return spawnWsReference('echo server', src);
 }
@@ -433,8 +539,10 @@ async function spawnWsReference(
   name: string,
   src: string,
   env: NodeJS.ProcessEnv = process.env,
+  /** run this module file instead of `src` (which it holds) */
+  script?: string,
 ): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', src], {
+  const child = spawn(process.execPath, script ? [script] : ['--input-type=module', '-e', src], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -473,22 +581,60 @@ import { toInquiryResult } from ${dist('checks/result.js')};
 import { todayJst } from ${dist('oqs/dates.js')};
 const env = JSON.parse(process.env.RELAY);
 const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
-wss.on('connection', (ws) => {
-  ws.send(JSON.stringify({ type: 'welcome' }));
-  ws.on('message', async (d) => {
-    const m = JSON.parse(d.toString());
-    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
+${serveSrc(`    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
     const request = { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: randomUUID(), query: toNumbersQuery(m.query) };
     const answer = await central.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });
-    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));
-  });
-});
-wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));`)}`;
   return spawnWsReference('bare relay', src, {
     ...process.env,
     RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }),
   });
+}
+
+/**
+ * The least a cache answer during an outage can cost: a process of its own that takes a check off
+ * a WebSocket, looks the answer up in the gateway's own store (HMAC lookup key, AES-GCM, SQLite
+ * read on the main thread) and commits its re-verification to the store's outbox (the writer
+ * thread, synchronous=FULL) before answering — no validation, advice, audit, metrics or logs.
+ * `answers` are the (lookup, answer) pairs its store is filled with first.
+ */
+export async function startBareCache(
+  dir: string,
+  answers: Array<{ lookup: unknown; answer: unknown }>,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  ensureBuilt();
+  const file = join(dir, 'bare-cache-answers.json');
+  writeFileSync(file, JSON.stringify(answers));
+  const dist = (m: string): string => JSON.stringify(new URL(`../dist/${m}`, import.meta.url).href);
+  const src = `import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+import { GatewayStore } from ${dist('cache/index.js')};
+import { toNumbersQuery } from ${dist('checks/numbers.js')};
+import { numbersLookup } from ${dist('checks/result.js')};
+const env = JSON.parse(process.env.BARE_CACHE);
+const store = await GatewayStore.open({ dir: env.dir, outboxMax: 1000000 });
+for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.putEligibility(a.lookup, a.answer, new Date());
+${serveSrc(`    const query = toNumbersQuery(m.query);
+    const hit = store.getEligibility(numbersLookup(query), 86400000);
+    const { id } = await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));`)}`;
+  // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
+  // refused for a worker's file; ws by its path, as the file is outside the repository
+  const script = join(dir, 'bare-cache.mjs');
+  writeFileSync(
+    script,
+    src.replace("from 'ws'", `from ${JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href)}`),
+  );
+  return spawnWsReference(
+    'bare cache',
+    src,
+    {
+      ...process.env,
+      BARE_CACHE: JSON.stringify({ dir: join(dir, 'bare-cache'), file }),
+    },
+    script,
+  );
 }
 
 export const CARD_LOCK = '/tmp/onshi-card.lock';

@@ -3,14 +3,28 @@
  * re-verification to the outbox, synchronous=FULL, before the answer) with 50 clients at once,
  * against a bare ws echo round trip with 50 clients in the same run.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { LookupInput } from '../src/cache/index.js';
+import { toNumbersQuery } from '../src/checks/numbers.js';
+import { cacheable } from '../src/checks/outage.js';
+import { numbersLookup, toInquiryResult } from '../src/checks/result.js';
+import { CacheKeys } from '../src/cache/crypto.js';
+import { todayJst } from '../src/oqs/dates.js';
 import { type AnswerOf, GatewayClient, type RequestOf, type RequestType } from '../src/client/index.js';
 import {
+  abVariant,
+  centralClient,
   cleanup,
+  cpuMsOf,
   interleaved,
+  mainThreadCpuMsOf,
   pairFigures,
+  rotating,
+  percentile,
   round,
   scaled,
   sleep,
+  startBareCache,
   startCentral,
   startDaemon,
   startEchoServer,
@@ -24,28 +38,80 @@ import {
 const CLIENTS = 50;
 const PER_CLIENT = 10;
 
+/** CPU ms (this process) of one cache hit's crypto: lookup key, opening the sealed answer, JSON.parse. */
+function cacheCryptoMs(lookup: LookupInput, answer: unknown): number {
+  const keys = new CacheKeys(randomBytes(32));
+  const aad = { table: 'eligibility', purpose: 'answer', row: 'x' };
+  const blob = keys.sealJson(answer, aad);
+  const N = 5000;
+  for (let i = 0; i < 500; i++) keys.openJson(blob, aad);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < N; i++) {
+    keys.lookupKey(lookup);
+    keys.openJson(blob, aad);
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000 / N;
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const dir = tempDir('outage');
   const central = await startCentral();
   const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } });
   const daemon = await startDaemon(cfg.file);
+  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+  const ab = abVariant();
+  const baseCfg = ab
+    ? writeDaemonConfig(dir, 'base', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } })
+    : undefined;
+  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
   const echo = await startEchoServer();
   const queries = validQueries();
   const clients: GatewayClient[] = [];
+  const baseClients: GatewayClient[] = [];
   const echoes: GatewayClient[] = [];
+  const bareCaches: GatewayClient[] = [];
+  let bareCache: Awaited<ReturnType<typeof startBareCache>> | undefined;
   try {
-    const first = await GatewayClient.connect(daemon.wsUrl, cfg.token);
-    clients.push(first);
-    for (const query of queries) await first.request({ type: 'inquiry.numbers', query });
+    const gateways = [{ d: daemon, token: cfg.token, conns: clients }];
+    if (base && baseCfg) gateways.push({ d: base, token: baseCfg.token, conns: baseClients });
+    for (const g of gateways) {
+      const first = await GatewayClient.connect(g.d.wsUrl, g.token);
+      g.conns.push(first);
+      for (const query of queries) await first.request({ type: 'inquiry.numbers', query });
+    }
     await sleep(500); // the cache writes are not awaited by the counter
+    // one of central's answers as the cache keeps it, for the crypto reference below
+    // and every query's, for the bare cache reference's store
+    const direct = centralClient(central.url);
+    const known: Array<{ lookup: LookupInput; answer: unknown }> = [];
+    for (const q of queries) {
+      const query = toNumbersQuery(q);
+      const answer = cacheable(
+        toInquiryResult(
+          await direct.searchByNumbers(
+            { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: 'bench', query },
+            { deadline: Date.now() + 5000, idempotencyKey: randomUUID() },
+          ),
+        ),
+      );
+      known.push({ lookup: numbersLookup(query), answer });
+    }
+    const sample = known[0]!;
+    direct.close();
+    bareCache = await startBareCache(dir, known);
+    for (let k = 0; k < CLIENTS; k++) bareCaches.push(await GatewayClient.connect(bareCache.url, 'none'));
     await central.close();
     // the line fails: after failureThreshold failures the breaker opens and checks go straight to the cache
-    for (let k = 0; k < 20; k++) {
-      const st = await first.request({ type: 'status' });
-      if (st.status.link.state !== 'up') break;
-      await first.request({ type: 'inquiry.numbers', query: queries[0]! });
+    for (const g of gateways) {
+      const first = g.conns[0]!;
+      for (let k = 0; k < 20; k++) {
+        const st = await first.request({ type: 'status' });
+        if (st.status.link.state !== 'up') break;
+        await first.request({ type: 'inquiry.numbers', query: queries[0]! });
+      }
+      for (let k = 1; k < CLIENTS; k++) g.conns.push(await GatewayClient.connect(g.d.wsUrl, g.token));
     }
-    for (let k = 1; k < CLIENTS; k++) clients.push(await GatewayClient.connect(daemon.wsUrl, cfg.token));
     for (let k = 0; k < CLIENTS; k++) echoes.push(await GatewayClient.connect(echo.url, 'none'));
 
     let n = 0;
@@ -70,19 +136,48 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         );
         return per.flat();
       };
-    const cached = block(
-      clients,
-      () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
-      (r) => {
-        const res = r.result;
-        if (res.source !== 'cache' || !res.recheck?.queued)
-          throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
-      },
-    );
-    const bare = block(echoes, () => ({ type: 'ping' }));
+    const cachedVia = (conns: GatewayClient[]) =>
+      block(
+        conns,
+        () => ({ type: 'inquiry.numbers', query: queries[n++ % queries.length]! }),
+        (r) => {
+          const res = r.result;
+          if (res.source !== 'cache' || !res.recheck?.queued)
+            throw new Error(`not a queued cache answer: ${JSON.stringify(res).slice(0, 200)}`);
+        },
+      );
+    const cached = cachedVia(clients);
+    const cachedBase = base ? cachedVia(baseClients) : undefined;
+    let echoed = 0;
+    const echoOnce = block(echoes, () => ({ type: 'ping' }));
+    const echoBlock = async (): Promise<number[]> => {
+      const out = await echoOnce();
+      echoed += out.length;
+      return out;
+    };
+    const bareCacheBlock = block(bareCaches, () => ({
+      type: 'inquiry.numbers',
+      query: queries[n++ % queries.length]!,
+    }));
+    // the reference side: the echo, the bare cache, and the A/B's base daemon when there is one,
+    // each block in a rotating order
+    let based: number[] = [];
+    let bared: number[] = [];
+    const bare = rotating(echoBlock, [
+      { block: bareCacheBlock, into: () => bared },
+      cachedBase ? { block: cachedBase, into: () => based } : undefined,
+    ]);
     await interleaved(2, cached, bare); // warm-up
+    based = [];
+    bared = [];
+    const bareMain0 = mainThreadCpuMsOf(bareCache.pid),
+      bareAll0 = cpuMsOf(bareCache.pid);
+    const baseCpu0 = base?.cpuMs() ?? 0,
+      baseMain0 = base?.mainThreadCpuMs() ?? 0;
     const cpu0 = daemon.cpuMs(),
-      main0 = daemon.mainThreadCpuMs();
+      main0 = daemon.mainThreadCpuMs(),
+      echo0 = mainThreadCpuMsOf(echo.pid),
+      echoed0 = echoed;
     const m = await interleaved(scaled(ctx, 20, 2), cached, bare);
     const figures = pairFigures(m.ours, m.ref, 'cache', 'echo');
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
@@ -91,8 +186,32 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.closed_loop_p50_floor_ms = round(CLIENTS * figures.event_loop_cpu_ms_per_check);
     figures.clients = CLIENTS;
+    // References for the loop's cost: the echo's own loop per answer, and what the store's
+    // encryption at rest alone costs per answer (the lookup key's HMAC, AES-GCM opening and
+    // parsing a cached answer), measured in this process on the same kind of answer.
+    figures.echo_event_loop_cpu_ms_per_answer = round((mainThreadCpuMsOf(echo.pid) - echo0) / (echoed - echoed0));
+    Object.assign(figures, {
+      bare_cache_p50_ms: round(percentile(bared, 50)),
+      bare_cache_p99_ms: round(percentile(bared, 99)),
+      bare_cache_event_loop_cpu_ms_per_answer: round((mainThreadCpuMsOf(bareCache.pid) - bareMain0) / bared.length),
+      bare_cache_cpu_ms_per_answer: round((cpuMsOf(bareCache.pid) - bareAll0) / bared.length),
+    });
+    figures.cache_crypto_ms_per_answer = round(cacheCryptoMs(sample.lookup, sample.answer));
+    if (base) {
+      Object.assign(figures, {
+        base_p50_ms: round(percentile(based, 50)),
+        base_p99_ms: round(percentile(based, 99)),
+        base_p99_ratio: round(percentile(based, 99) / figures.echo_p99_ms!),
+        base_daemon_cpu_ms_per_check: round((base.cpuMs() - baseCpu0) / based.length),
+        base_event_loop_cpu_ms_per_check: round((base.mainThreadCpuMs() - baseMain0) / based.length),
+      });
+    }
     const met = figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3;
     const why: string[] = [];
+    if (figures.event_loop_cpu_ms_per_check! > 0.15)
+      why.push(
+        `the event loop's ${figures.event_loop_cpu_ms_per_check} ms an answer (target 0.15) against the echo's ${figures.echo_event_loop_cpu_ms_per_answer} ms and a bare cache server's ${figures.bare_cache_event_loop_cpu_ms_per_answer} ms (the same store: lookup, decryption, its outbox commit, nothing else; p99 ${figures.bare_cache_p99_ms} ms); the cache's encryption at rest alone is ${figures.cache_crypto_ms_per_answer} ms`,
+      );
     if (figures.echo_p99_ms! > 5)
       why.push(`the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
     if (figures.p99_ratio! > 3)
@@ -107,9 +226,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
-    await Promise.all([...clients, ...echoes].map((c) => c.close().catch(() => {})));
+    await Promise.all([...clients, ...baseClients, ...echoes, ...bareCaches].map((c) => c.close().catch(() => {})));
     await echo.stop();
+    await bareCache?.stop();
     await daemon.stop();
+    await base?.stop();
     await central.close().catch(() => {});
     cleanup(dir);
   }

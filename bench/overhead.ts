@@ -10,18 +10,22 @@ import { GatewayClient } from '../src/client/index.js';
 import { toNumbersQuery } from '../src/checks/numbers.js';
 import { todayJst } from '../src/oqs/dates.js';
 import {
+  abVariant,
   centralClient,
   cleanup,
   cpuMsOf,
   interleaved,
   pairFigures,
   percentile,
+  rotating,
   round,
   scaled,
   startBareRelay,
   startCentral,
   startDaemon,
   tempDir,
+  threadCpuDelta,
+  threadCpuMsOf,
   validQueries,
   writeDaemonConfig,
   type BenchContext,
@@ -40,6 +44,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
   const relay = await startBareRelay(central.url);
   const relayClient = await GatewayClient.connect(relay.url, 'none');
+  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+  const ab = abVariant();
+  const baseCfg = ab ? writeDaemonConfig(dir, 'base', { centralUrl: central.url }) : undefined;
+  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
+  const baseClient = base && baseCfg ? await GatewayClient.connect(base.wsUrl, baseCfg.token) : undefined;
   const queries = validQueries();
   try {
     let i = 0;
@@ -56,7 +65,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     const viaGateway = viaWs(client);
     const viaRelay = viaWs(relayClient);
+    const viaBase = baseClient ? viaWs(baseClient) : undefined;
     let relayed: number[] = [];
+    let based: number[] = [];
     const straight = async (): Promise<number[]> => {
       const out: number[] = [];
       for (let k = 0; k < BLOCK; k++) {
@@ -74,19 +85,20 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       return out;
     };
     // the reference side of each block: straight to central and through the bare relay, in turns
-    let turn = 0;
-    const references = async (): Promise<number[]> => {
-      const first = turn++ % 2 === 0;
-      if (!first) relayed.push(...(await viaRelay()));
-      const out = await straight();
-      if (first) relayed.push(...(await viaRelay()));
-      return out;
-    };
+    // (and the A/B's base daemon, when there is one), each block in a rotating order
+    const references = rotating(straight, [
+      { block: viaRelay, into: () => relayed },
+      viaBase ? { block: viaBase, into: () => based } : undefined,
+    ]);
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
+    based = [];
+    const baseCpu0 = base?.cpuMs() ?? 0,
+      baseMain0 = base?.mainThreadCpuMs() ?? 0;
     const cpu0 = daemon.cpuMs(),
       main0 = daemon.mainThreadCpuMs(),
-      relay0 = cpuMsOf(relay.pid);
+      relay0 = cpuMsOf(relay.pid),
+      threads0 = threadCpuMsOf(daemon.pid);
     const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
     const r50 = percentile(relayed, 50),
@@ -103,6 +115,25 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
+    // where the daemon's CPU goes, by thread (the writer is `WorkerThread`)
+    for (const [k, v] of Object.entries(threadCpuDelta(threads0, threadCpuMsOf(daemon.pid), m.ours.length)))
+      if (v > 0) figures[`daemon_cpu_ms_per_check_${k.replace(/\W+/g, '_')}`] = v;
+    figures.cpu_to_relay_ratio = round(figures.daemon_cpu_ms_per_check / figures.bare_relay_cpu_ms_per_check);
+    if (base) {
+      const b50 = percentile(based, 50),
+        b99 = percentile(based, 99);
+      Object.assign(figures, {
+        base_p50_ms: round(b50),
+        base_p99_ms: round(b99),
+        base_to_relay_p50: round(b50 / r50),
+        base_to_relay_p99: round(b99 / r99),
+        base_daemon_cpu_ms_per_check: round((base.cpuMs() - baseCpu0) / based.length),
+        base_event_loop_cpu_ms_per_check: round((base.mainThreadCpuMs() - baseMain0) / based.length),
+      });
+      figures.base_cpu_to_relay_ratio = round(
+        figures.base_daemon_cpu_ms_per_check! / figures.bare_relay_cpu_ms_per_check,
+      );
+    }
     const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
     const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
     return {
@@ -120,6 +151,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     await client.close();
     await relayClient.close();
     await relay.stop();
+    await baseClient?.close();
+    await base?.stop();
     direct.close();
     await daemon.stop();
     await central.close();

@@ -237,3 +237,13 @@ export interface BatchEntryRecord {
   query: unknown;
   result?: unknown;
 }
+
+/** How a write goes to the writer thread. */
+export interface CallOptions {
+  /**
+   * The caller does not wait for this write's commit (nothing was promised on it): it may wait up
+   * to DEFER_MS (store/writer-channel.ts) to share a commit with others. Never for an outbox entry
+   * or anything acknowledged.
+   */
+  defer?: boolean;
+}

@@ -85,14 +85,18 @@ export class OutagePath {
     return deadline - Math.min(this.o.offlineReserveMs, Math.max(0, budget * 0.4));
   }
 
-  /** Caches central's answer for outages. Not awaited by the counter: a lost cache write is refetched. */
+  /**
+   * Caches central's answer for outages. Not awaited by the counter: a lost cache write is refetched.
+   * Deferred: it shares a commit with the writes of the checks around it (a commit per live check
+   * was most of the writer thread's CPU per check).
+   */
   remember(lookup: LookupInput, result: InquiryResult): void {
     const answer = cacheable(result);
     const verifiedAt = new Date(result.verifiedAt ?? result.answeredAt);
     // After the counter's answer is on its way (setImmediate runs after this turn's socket writes):
     // the key derivation, encryption and hand-off to the writer are not the patient's wait.
     setImmediate(() => {
-      this.o.store.putEligibility(lookup, answer, verifiedAt).catch((e: unknown) => {
+      this.o.store.putEligibility(lookup, answer, verifiedAt, 'central', { defer: true }).catch((e: unknown) => {
         this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: codeOf(e) });
       });
     });

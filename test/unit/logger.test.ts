@@ -156,3 +156,16 @@ t.test('every line is well-formed JSON and UTF-8 whatever the input: lone surrog
   t.match(parsed, { message: 'hello \ufffd', client: 'bad\ufffd', list: ['\ufffd', 'ok 😀'], 'key\ufffd': 1 });
   t.match(parsed, { err: { message: 'boom \ufffd' } });
 });
+
+t.test('what native JSON refuses still makes a line: a BigInt, a cycle below the redaction depth', async (t) => {
+  const { log, lines } = capture();
+  let deep: Record<string, unknown> = {};
+  const top = deep;
+  for (let i = 0; i < 12; i++) deep = deep.next = {} as Record<string, unknown>;
+  deep.back = top; // a cycle deeper than redact copies
+  log.info('odd', { big: 10n, top, pin: '1234' });
+  await new Promise((r) => setImmediate(r));
+  t.equal(lines.length, 1);
+  t.match(lines[0], { level: 'info', message: 'odd', big: '10', pin: '[redacted]', timestamp: /^\d{4}-/ });
+  t.notOk(JSON.stringify(lines[0]).includes('1234'), 'the PIN is not in the line');
+});

@@ -20,7 +20,7 @@ import {
 import { CacheKeys, loadOrCreateKey, toJson } from '../crypto.js';
 import type { OpArgs } from '../protocol.js';
 import { toStoreError } from '../sqlite-errors.js';
-import type { AuditEntry, AuditInput, AuditVerifyResult } from '../types.js';
+import type { AuditEntry, AuditInput, AuditVerifyResult, CallOptions } from '../types.js';
 import { CODE_RE, DB_FILE, err, read, type StoreContext, validDate } from './inputs.js';
 
 export class AuditLog {
@@ -38,9 +38,10 @@ export class AuditLog {
   /**
    * Appends one entry; the worker assigns seq and chains it in commit order. Resolves after the
    * commit. STORE_CORRUPT when the chain head was tampered with (nothing is appended then).
+   * `defer` (CallOptions): no one waits for it; it may share a later commit. Its time is `now`.
    */
-  async append(entry: AuditInput, now = new Date()): Promise<{ seq: number; hash: string }> {
-    return this.ctx.call('appendAudit', auditArgs(entry, now));
+  async append(entry: AuditInput, now = new Date(), opts?: CallOptions): Promise<{ seq: number; hash: string }> {
+    return this.ctx.call('appendAudit', auditArgs(entry, now), opts);
   }
 
   /**

@@ -2,7 +2,7 @@
 import { AAD } from '../aad.js';
 import { toJson } from '../crypto.js';
 import type { WireEligibility } from '../protocol.js';
-import type { LookupInput } from '../types.js';
+import type { CallOptions, LookupInput } from '../types.js';
 import { read, type StoreContext, validDate } from './inputs.js';
 
 /** A prepared cache write (eligibility.write → outbox.settle). */
@@ -18,9 +18,18 @@ export class EligibilityStore {
     };
   }
 
-  /** Stores an answer; an older `verifiedAt` never replaces a newer one already cached. */
-  async put(lookup: LookupInput, answer: unknown, verifiedAt: Date, source = 'central'): Promise<void> {
-    await this.ctx.call('putEligibility', this.write(lookup, answer, verifiedAt, source));
+  /**
+   * Stores an answer; an older `verifiedAt` never replaces a newer one already cached. `defer`: no
+   * one waits for it (a live answer's copy for outages), it may share a later commit (CallOptions).
+   */
+  async put(
+    lookup: LookupInput,
+    answer: unknown,
+    verifiedAt: Date,
+    source = 'central',
+    opts?: CallOptions,
+  ): Promise<void> {
+    await this.ctx.call('putEligibility', this.write(lookup, answer, verifiedAt, source), opts);
   }
 
   /** A cache write to commit later with outbox.settle (same checks and meaning as put). */

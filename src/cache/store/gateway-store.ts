@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { CacheKeys, loadOrCreateKey } from '../crypto.js';
 import type { OpArgs, OpName } from '../protocol.js';
 import { toStoreError } from '../sqlite-errors.js';
-import type { CacheOptions, StoreAlert } from '../types.js';
+import type { CacheOptions, CallOptions, StoreAlert } from '../types.js';
 import { AuditLog } from './audit-log.js';
 import { AuthFailureStore } from './auth-failures.js';
 import { BatchStore } from './batches.js';
@@ -74,7 +74,7 @@ export class GatewayStore {
       reader,
       keys,
       assertOpen: () => channel.assertOpen(),
-      call: <K extends OpName>(op: K, args: OpArgs<K>) => channel.call(op, args),
+      call: <K extends OpName>(op: K, args: OpArgs<K>, opts?: CallOptions) => channel.call(op, args, opts),
     };
     this.eligibility = new EligibilityStore(ctx);
     this.outbox = new OutboxStore(ctx, init.outboxMax);

@@ -4,7 +4,7 @@ import { OnshiError } from '../../core/errors.js';
 import type { CacheKeys } from '../crypto.js';
 import type { OpArgs, OpName, OpResult } from '../protocol.js';
 import { toStoreError } from '../sqlite-errors.js';
-import type { StoreErrorCode } from '../types.js';
+import type { CallOptions, StoreErrorCode } from '../types.js';
 
 export const DB_FILE = 'gateway.db';
 
@@ -32,7 +32,7 @@ export interface StoreContext {
   readonly keys: CacheKeys;
   /** Throws STORE_CLOSED after close, or the writer's failure. */
   assertOpen(): void;
-  call<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>>;
+  call<K extends OpName>(op: K, args: OpArgs<K>, opts?: CallOptions): Promise<OpResult<K>>;
 }
 
 /** A read on the reader connection, its SQLite errors as typed store errors. */

@@ -19,11 +19,20 @@ import type {
   WorkerMessage,
 } from '../protocol.js';
 import { spawnWriter } from '../spawn-writer.js';
-import type { StoreAlert, StoreErrorCode } from '../types.js';
+import type { CallOptions, StoreAlert, StoreErrorCode } from '../types.js';
 import { err } from './inputs.js';
 
 export const fromWire = (w: WireError): OnshiError =>
   new OnshiError(w.code, w.message, { retryable: w.retryable, ...(w.details ? { details: w.details } : {}) });
+
+/**
+ * How long a write nobody waits for (a live answer's cache write, a check's audit entry) may wait
+ * to share a commit with others: one check at a time cost the writer a commit (and its fsync) and
+ * two thread wake-ups each. A foreground request takes the waiting ones along at once.
+ */
+export const DEFER_MS = 25;
+/** at most this many wait: more go at once */
+const DEFER_MAX = 64;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -37,6 +46,9 @@ export class WriterChannel {
   private failure: OnshiError | undefined;
   /** Requests made in one go (a replay's settle and its events, a batch's parts) cross to the writer in one message. */
   private outgoing: Request[] = [];
+  /** Deferred requests (CallOptions.defer): they leave with the next message, or after DEFER_MS. */
+  private deferred: Request[] = [];
+  private deferTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: WorkerMessage) => this.onMessage(m));
@@ -82,9 +94,9 @@ export class WriterChannel {
     if (this.failure) throw this.failure;
   }
 
-  call<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+  call<K extends OpName>(op: K, args: OpArgs<K>, opts?: CallOptions): Promise<OpResult<K>> {
     if (this.closing) return Promise.reject(err('STORE_CLOSED', 'the store is closed'));
-    return this.send(op, args);
+    return this.send(op, args, opts?.defer === true);
   }
 
   /**
@@ -107,19 +119,37 @@ export class WriterChannel {
     return this.closing;
   }
 
-  private send<K extends OpName>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+  private send<K extends OpName>(op: K, args: OpArgs<K>, defer = false): Promise<OpResult<K>> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<OpResult<K>>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.size === 1) this.worker.ref();
-      this.outgoing.push({ type: 'req', id, op, args } as Request);
+      const req = { type: 'req', id, op, args } as Request;
+      if (defer) {
+        this.deferred.push(req);
+        if (this.deferred.length >= DEFER_MAX) this.releaseDeferred();
+        else if (this.deferred.length === 1) {
+          this.deferTimer = setTimeout(this.releaseDeferred, DEFER_MS);
+          this.deferTimer.unref(); // the worker is referenced while anything is pending
+        }
+        return;
+      }
+      this.outgoing.push(req);
       if (this.outgoing.length === 1) queueMicrotask(this.flushOutgoing);
     });
   }
 
+  /** The deferred requests leave now (in this turn's message). */
+  private readonly releaseDeferred = (): void => {
+    // with requests in `outgoing` a flush is already queued, and it takes the deferred ones along
+    if (this.deferred.length > 0 && this.outgoing.length === 0) queueMicrotask(this.flushOutgoing);
+  };
+
   private readonly flushOutgoing = (): void => {
-    const requests = this.outgoing;
+    clearTimeout(this.deferTimer);
+    // whatever waits for company goes with this message (in call order: deferred ones came first)
+    const requests = this.deferred.length > 0 ? [...this.deferred.splice(0), ...this.outgoing] : this.outgoing;
     this.outgoing = [];
     if (requests.length === 0 || this.failure) return;
     this.worker.postMessage(requests.length === 1 ? requests[0] : ({ type: 'req-batch', requests } satisfies Requests));
@@ -149,6 +179,8 @@ export class WriterChannel {
       `the writer worker stopped: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
     );
+    clearTimeout(this.deferTimer);
+    this.deferred = [];
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
   }
