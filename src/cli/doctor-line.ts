@@ -98,8 +98,11 @@ export function lineMtuVerdict(
       };
 }
 
-/** ICMP payload for a packet of `mtu` bytes: minus the IP and ICMP headers. */
-export const pingSize = (mtu: number, v6: boolean): number => mtu - (v6 ? 48 : 28);
+/**
+ * ICMP payload for a packet of `mtu` bytes: minus the IP and ICMP headers. An IP packet holds at
+ * most 65,535 bytes, whatever the device says (loopback's MTU is 65,536).
+ */
+export const pingSize = (mtu: number, v6: boolean): number => Math.min(mtu, 65_535) - (v6 ? 48 : 28);
 
 export interface LineDoctorOptions {
   /** tests: instead of charon's list-sas */

@@ -107,6 +107,7 @@ t.test('verdicts', async (t) => {
   t.equal(mtuVerdict(false, false, 1400, '198.18.2.1').status, 'warn', 'both lost: a dead path or no ping answers');
   t.equal(pingSize(1500, false), 1472);
   t.equal(pingSize(1500, true), 1452);
+  t.equal(pingSize(65_536, false), 65_507, "loopback's MTU: an IP packet's limit");
 });
 
 t.test('ipsec: a black hole on the outer line behind the route clamp is named, as a warning', async (t) => {
