@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Test } from 'tap';
 
 const made = new WeakMap<Test, string>();
+const counts = new WeakMap<Test, number>();
 
 export function testdir(t: Test, fixture?: Parameters<Test['testdir']>[0]): string {
   if (made.has(t)) throw new Error(`testdir() twice in "${t.name}": it would empty the first`);
@@ -22,9 +23,11 @@ export function testdir(t: Test, fixture?: Parameters<Test['testdir']>[0]): stri
   return dir;
 }
 
-/** A new, empty folder `name` inside the test's testdir (made on first use). */
-export function subdir(t: Test, name: string): string {
-  const dir = join(made.get(t) ?? testdir(t), name);
+/** A new, empty folder `name` (by default 1, 2, …) inside the test's testdir (made on first use). */
+export function subdir(t: Test, name?: string): string {
+  const n = (counts.get(t) ?? 0) + 1;
+  counts.set(t, n);
+  const dir = join(made.get(t) ?? testdir(t), name ?? String(n));
   mkdirSync(dir);
   return dir;
 }
