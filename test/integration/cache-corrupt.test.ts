@@ -1,25 +1,14 @@
 /** A corrupt database at start is moved aside (kept for recovery) and a fresh one is created. */
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function seeded(t: Test): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-corrupt-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   for (let i = 0; i < 200; i++)
     await s.enqueue({
@@ -73,8 +62,7 @@ t.test('a valid header with damaged pages (integrity_check fails)', async (t) =>
 });
 
 t.test('its -wal travels with it, so sqlite3 .recover can use both', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-corrupt-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   writeFileSync(join(dir, DB_FILE), randomBytes(8192));
   writeFileSync(join(dir, `${DB_FILE}-wal`), randomBytes(8192));
   const store = await GatewayStore.open({ dir });

@@ -7,10 +7,9 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 const KILLS = Number(process.env.CACHE_CRASH_KILLS ?? 20);
 const storeUrl = new URL('../../src/cache/index.ts', import.meta.url).href;
@@ -82,8 +81,7 @@ t.test(
   `every acknowledged entry survives ${KILLS} SIGKILLs`,
   { timeout: Math.max(60_000, KILLS * 3000) },
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'onshi-crash-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = testdir(t);
     const all: Ack[] = [];
     let killedWhileWriting = 0;
     for (let run = 0; run < KILLS; run++) {

@@ -17,6 +17,7 @@ if (!isRoot) {
   else t.test('disk full on a tmpfs', { skip: 'needs root to mount a 1 MiB tmpfs; run as root (CI does)' }, () => {});
 } else {
   t.test('a full disk refuses with STORE_DISK_FULL, acknowledges nothing, keeps what was acknowledged', async (t) => {
+    // mkdtemp, not t.testdir(): a root-mounted tmpfs belongs outside the repository.
     const mnt = mkdtempSync(join(tmpdir(), 'onshi-full-'));
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1M,mode=0700', 'tmpfs', mnt]);
     let store: GatewayStore | undefined;

@@ -1,19 +1,14 @@
 /** The event loop keeps ticking while the worker commits with synchronous=FULL. */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { GatewayStore } from '../../src/cache/index.js';
 import { timerLag } from '../helpers/timing.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('timer lag stays low during 500 FULL commits', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-lag-'));
+  const dir = testdir(t);
   const store = await GatewayStore.open({ dir });
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => store.close());
 
   // The same timer with nothing to do: the machine's own lag (its load is not what this tests).
   const idle = await timerLag(() => new Promise((r) => setTimeout(r, 1000)));

@@ -4,17 +4,15 @@
  * wrong pin the token never leaves the client.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { GatewayClient } from '../../src/client/index.js';
 import { loadOrCreateTlsIdentity } from '../../src/ops/tls-identity.js';
+import { testdir } from '../helpers/testdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onshi-client-tls-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = testdir(t); // the file's folder: one server identity (and another) for every test
 const id = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw-test' });
 const other = loadOrCreateTlsIdentity({ stateDir: join(dir, 'other'), machineName: 'gw-other' });
 

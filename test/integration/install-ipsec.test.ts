@@ -17,6 +17,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const INSTALL = join(REPO, 'scripts/install.sh');
 t.setTimeout(400_000);
 
+// mkdtemp, not t.testdir(): the installer makes root-owned files for other users in it, kept out of the repository.
 const root = mkdtempSync(join(tmpdir(), 'onshi-install-ipsec-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 const install = (...args: string[]) => {
@@ -69,6 +70,7 @@ t.test(
       return;
     }
     if (!existsSync(at(CONF))) install('--line', 'ipsec');
+    // mkdtemp, not t.testdir(): charon's VICI socket (a unix socket path is limited to 108 bytes), from a network namespace.
     const dir = mkdtempSync(join(tmpdir(), 'onshi-socket-group-'));
     const ns = `onshi-vicigrp-${process.pid}`;
     let charon: ChildProcess | undefined;

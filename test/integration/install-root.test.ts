@@ -37,6 +37,7 @@ if (!existsSync(join(REPO, 'dist/cli/index.js'))) {
 // Four installs and three uninstalls, each copying the app: more than the default 120 s on a busy CI box.
 t.setTimeout(300_000);
 
+// mkdtemp, not t.testdir(): the installer makes root-owned files for other users in it, kept out of the repository.
 const root = mkdtempSync(join(tmpdir(), 'onshi-install-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 

@@ -30,6 +30,7 @@ t.test('central deletes the SA: the link is down at once, then up again by itsel
     else t.plan(0, `the IPsec lab cannot run here: ${missing}`);
     return;
   }
+  // mkdtemp, not t.testdir(): charon's VICI socket lives here, and a unix socket path is limited to 108 bytes.
   const state = mkdtempSync(join(tmpdir(), 'onshi-line-daemon-'));
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   const sb = await startIpsecSandbox({

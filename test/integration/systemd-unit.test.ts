@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,10 +108,8 @@ t.test('systemd-analyze verify has nothing to say about the unit', async (t) => 
   // verify checks that ExecStart's program exists. The appliance's node is /usr/bin/node (the
   // installer insists); where this machine's node lives elsewhere, verify a copy pointing at it.
   if (!existsSync('/usr/bin/node')) {
-    const dir = mkdtempSync(join(tmpdir(), 'onshi-unit-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    file = join(dir, 'onshi-gateway.service');
-    writeFileSync(file, unitText.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `));
+    const copy = unitText.replace('ExecStart=/usr/bin/node ', `ExecStart=${process.execPath} `);
+    file = join(t.testdir({ 'onshi-gateway.service': copy }), 'onshi-gateway.service');
     t.comment(`/usr/bin/node is missing here: verifying a copy with ExecStart=${process.execPath}`);
   }
   const r = run('systemd-analyze', ['verify', '--man=no', file]);
@@ -127,11 +125,7 @@ t.test('sysusers: one system user onshi with the state directory as home', async
     .filter((l) => l.trim() && !l.startsWith('#'));
   t.same(lines, ['u onshi - "onshi-gateway" /var/lib/onshi-gateway']);
   // Dry run against a scratch root holding only a minimal passwd/group: it must plan exactly this.
-  const root = mkdtempSync(join(tmpdir(), 'onshi-sysusers-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  mkdirSync(join(root, 'etc'));
-  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+  const root = t.testdir({ etc: { passwd: 'root:x:0:0:root:/root:/bin/sh\n', group: 'root:x:0:\n' } });
   const r = run('systemd-sysusers', ['--dry-run', `--root=${root}`, '-'], lines.join('\n') + '\n');
   t.equal(r.status, 0, r.stderr);
   t.match(r.stderr + r.stdout, /Creating user '?onshi'? \(onshi-gateway\)/);
@@ -141,6 +135,7 @@ t.test('tmpfiles: the credentials directory is 0700 root', async (t) => {
   if (!needTool(t, 'systemd-tmpfiles')) return;
   const text = readFileSync(join(SYSTEMD, 'onshi-gateway.tmpfiles'), 'utf8');
   t.match(text, /^d\s+\/etc\/onshi-gateway\/credentials\s+0700\s+root\s+root\s+-$/m);
+  // mkdtemp, not t.testdir(): systemd-tmpfiles makes root-owned folders in it, kept out of the repository.
   const root = mkdtempSync(join(tmpdir(), 'onshi-tmpfiles-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
   const r = run('systemd-tmpfiles', ['--create', `--root=${root}`, '-'], text);

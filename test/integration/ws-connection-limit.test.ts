@@ -3,14 +3,12 @@
  * checked out, so a stranger learns nothing), logged, and a slot freed by a disconnect is usable again.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { ClientStore } from '../../src/api/tokens.js';
 import { GatewayClient } from '../../src/client/index.js';
 import { captureLogger } from '../helpers/logger.js';
 import { WsApiServer } from '../../src/api/ws-server.js';
+import { testdir } from '../helpers/testdir.js';
 
 /** The HTTP status a raw upgrade gets (101 when accepted). */
 const upgradeStatus = (url: string, token: string): Promise<number> =>
@@ -30,8 +28,7 @@ const upgradeStatus = (url: string, token: string): Promise<number> =>
   });
 
 t.test('one connection over api.maxConnections is refused with 503 and logged; a freed slot is usable', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-connlimit-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const clients = new ClientStore(dir);
   const { token } = clients.add('counter');
   const { logger, lines: logged } = captureLogger('warn');

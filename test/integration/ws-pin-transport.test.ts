@@ -5,13 +5,12 @@
  * LAN address, so the server sees a non-loopback peer.
  */
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { ClientStore } from '../../src/api/tokens.js';
 import { GatewayClient } from '../../src/client/index.js';
 import { createLogger } from '../../src/core/logger.js';
 import { isLoopbackPeer, WsApiServer } from '../../src/api/ws-server.js';
+import { testdir } from '../helpers/testdir.js';
 
 const lan = Object.values(networkInterfaces())
   .flat()
@@ -28,8 +27,7 @@ if (!lan) {
   else t.skip('no non-loopback IPv4 address on this machine: the LAN half cannot be shown', () => {});
 } else {
   t.test(`pin.submit over plain ws: refused from ${lan}, accepted from loopback`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'onshi-pin-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = testdir(t);
     const clients = new ClientStore(dir);
     const { token } = clients.add('lan-pc');
     const pins: string[] = [];

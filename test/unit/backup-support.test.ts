@@ -1,15 +1,15 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { collectBackupFiles, isEncryptedBackup, packBackup, restoreFiles, unpackBackup } from '../../src/ops/backup.js';
 import { validateConfig } from '../../src/core/config.js';
 import { buildSupportBundle, LogRing, redactLogLine } from '../../src/ops/support-bundle.js';
+import { subdir } from '../helpers/testdir.js';
 
-function layout(): { config: string; state: string; creds: string } {
-  const root = mkdtempSync(join(tmpdir(), 'onshi-backup-'));
+function layout(t: Test, name: string): { config: string; state: string; creds: string } {
+  const root = subdir(t, name);
   const config = join(root, 'etc', 'config.json');
   const state = join(root, 'state');
   const creds = join(root, 'etc', 'credentials');
@@ -25,7 +25,7 @@ function layout(): { config: string; state: string; creds: string } {
 }
 
 t.test('backup: config, state files and credentials, not the cache; encrypted round trip', async (t) => {
-  const l = layout();
+  const l = layout(t, 'from');
   const plan = { configFile: l.config, stateDir: l.state, credentialsDir: l.creds };
   const { files, skipped } = collectBackupFiles(plan);
   t.same(files.map((f) => `${f.area}/${f.name}`).sort(), [
@@ -48,7 +48,7 @@ t.test('backup: config, state files and credentials, not the cache; encrypted ro
   await t.rejects(unpackBackup(Buffer.from('hello world')), { code: 'BACKUP_CORRUPT' });
 
   const archive = await unpackBackup(data, 'a good passphrase');
-  const to = layout();
+  const to = layout(t, 'to');
   writeFileSync(join(to.state, 'clients.json'), 'other');
   const r = restoreFiles(archive, { configFile: to.config, stateDir: to.state, credentialsDir: to.creds });
   t.equal(r.restored.length, 5);
@@ -62,7 +62,7 @@ t.test('backup: config, state files and credentials, not the cache; encrypted ro
 });
 
 t.test('restore writes only known names into known places', async (t) => {
-  const l = layout();
+  const l = layout(t, 'gateway');
   const evil = {
     version: 1 as const,
     createdAt: '',
@@ -128,8 +128,7 @@ t.test('support bundle: a tar.gz without secrets', async (t) => {
   const tar = gunzipSync(data);
   t.notOk(tar.includes(Buffer.from('clinic-login-id')), 'the login id is removed');
   t.notOk(tar.includes(Buffer.from('"1234"')), 'the PIN field is redacted');
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-bundle-'));
-  writeFileSync(join(dir, 'b.tar.gz'), data);
+  const dir = t.testdir({ 'b.tar.gz': data });
   const listing = execFileSync('tar', ['-tzf', join(dir, 'b.tar.gz')], { encoding: 'utf8' })
     .trim()
     .split('\n');

@@ -1,6 +1,5 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
@@ -12,13 +11,12 @@ import {
 } from '../../src/checks/batch-runner.js';
 import { CentralError } from '../../src/sync/central-client.js';
 import type { BatchReceipt, BatchResult, BatchSubmitRequest, NumbersQuery } from '../../src/oqs/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 const INST = '1319999994';
 
-async function openStore(
-  t: Test,
-  dir = mkdtempSync(join(tmpdir(), 'onshi-batch-')),
-): Promise<{ store: GatewayStore; dir: string }> {
+async function openStore(t: Test): Promise<{ store: GatewayStore; dir: string }> {
+  const dir = testdir(t);
   const store = await GatewayStore.open({ dir });
   t.teardown(async () => {
     await store.close();
@@ -246,8 +244,7 @@ t.test(
 t.test(
   'restart: a submitted chunk is fetched by its reception number, a finished one is never touched again',
   async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'onshi-batch-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = testdir(t);
     const first = await GatewayStore.open({ dir });
     const id = await addBatch(first, 30, 10);
     // chunk 1 (R2) never finishes before the "crash"; concurrency 2 → chunk 2 is never submitted

@@ -2,17 +2,11 @@
 // every kind of tampering done directly on the database file.
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore, verifyAuditFile, type AuditInput } from '../../src/cache/index.js';
 import { migrate } from '../../src/cache/schema.js';
-
-const tempDir = (t: Test): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-audit-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
+import { testdir } from '../helpers/testdir.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 const patient = {
@@ -40,7 +34,7 @@ function entry(i: number): AuditInput {
 
 /** A closed store with n entries, entry i written at T0 + i minutes. */
 async function seeded(t: Test, n = 6): Promise<string> {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   for (let i = 1; i <= n; i++) await s.appendAudit(entry(i), new Date(T0 + i * 60_000));
   await s.close();
@@ -61,7 +55,7 @@ async function tamperAndVerify(t: Test, dir: string, edit: (db: Database.Databas
 }
 
 t.test('entries chain in commit order and list back, personal fields decrypted', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   t.teardown(() => s.close());
   t.same(await s.verifyAudit(), { ok: true, entries: 0, head: { seq: 0, hash: '0'.repeat(64) } }, 'empty log verifies');
@@ -106,7 +100,7 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
 });
 
 t.test('clear fields are short codes, never free text', async (t) => {
-  const s = await GatewayStore.open({ dir: tempDir(t) });
+  const s = await GatewayStore.open({ dir: testdir(t) });
   t.teardown(() => s.close());
   const bad: Array<[string, Partial<AuditInput>]> = [
     ['kind', { kind: 'other' as 'check' }],
@@ -128,7 +122,7 @@ t.test('clear fields are short codes, never free text', async (t) => {
 });
 
 t.test('no personal field in clear in the .db, -wal or -shm', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   for (let i = 1; i <= 4; i++) await s.appendAudit(entry(i));
   const files = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`].map((f) => join(dir, f));
@@ -327,7 +321,7 @@ t.test('a forged or missing head stops appends with a typed error', async (t) =>
 });
 
 t.test('a v2 database migrates to v3 with an empty, verifiable log', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const v2 = new Database(join(dir, DB_FILE));
   v2.pragma('journal_mode = WAL');
   t.same(migrate(v2, 2), [1, 2]);
@@ -340,12 +334,13 @@ t.test('a v2 database migrates to v3 with an empty, verifiable log', async (t) =
 });
 
 t.test('the read-only path refuses what it cannot verify', async (t) => {
-  const dir = tempDir(t);
+  const root = testdir(t, { state: {}, other: {} });
+  const dir = join(root, 'state');
   t.throws(() => verifyAuditFile({ dir }), { code: 'AUDIT_UNAVAILABLE' }, 'no database');
   t.notOk(existsSync(join(dir, 'cache.key')), 'no key was created');
   const s = await GatewayStore.open({ dir });
   await s.close();
-  const other = join(tempDir(t), 'k');
+  const other = join(root, 'other', 'k');
   const { writeFileSync } = await import('node:fs');
   writeFileSync(other, Buffer.alloc(32, 7), { mode: 0o600 });
   t.throws(() => verifyAuditFile({ dir, keyFile: other }), { code: 'STORE_KEY_INVALID' }, 'another key');

@@ -1,17 +1,11 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.js';
 import { CacheKeys } from '../../src/cache/crypto.js';
-
-const tempDir = (t: Test): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
+import { testdir } from '../helpers/testdir.js';
 
 const taro: LookupInput = {
   kind: 'numbers',
@@ -25,7 +19,7 @@ const hanako: LookupInput = { ...taro, number: '67890', branch: '01' };
 const secrets = ['髙橋　一郎', '髙橋', 'タカハシ', '06139992', '139992', '12345', '67890', '19800401', 'テスト'];
 
 t.test('the key file is created 0600, reused, and never in the database', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s1 = await GatewayStore.open({ dir });
   const keyPath = join(dir, 'cache.key');
   t.equal(s1.keyPath, keyPath);
@@ -50,7 +44,7 @@ t.test('the key file is created 0600, reused, and never in the database', async 
 });
 
 t.test('a short, malformed or wrong key is STORE_KEY_INVALID and changes nothing', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   await s.enqueue({ idempotencyKey: 'k1', kind: 'recheck', payload: { a: 1 } });
   await s.close();
@@ -78,8 +72,9 @@ t.test('a short, malformed or wrong key is STORE_KEY_INVALID and changes nothing
 });
 
 t.test('the key comes from $CREDENTIALS_DIRECTORY/cache.key when present, or from keyFile', async (t) => {
-  const dir = tempDir(t);
-  const creds = tempDir(t);
+  const root = testdir(t, { state: {}, creds: {}, other: {} });
+  const dir = join(root, 'state');
+  const creds = join(root, 'creds');
   const saved = process.env.CREDENTIALS_DIRECTORY;
   t.teardown(() => {
     if (saved === undefined) delete process.env.CREDENTIALS_DIRECTORY;
@@ -93,7 +88,7 @@ t.test('the key comes from $CREDENTIALS_DIRECTORY/cache.key when present, or fro
   t.notOk(existsSync(join(dir, 'cache.key')), 'no key file in the state dir');
   await s.close();
   delete process.env.CREDENTIALS_DIRECTORY;
-  const explicit = join(tempDir(t), 'k');
+  const explicit = join(root, 'other', 'k');
   writeFileSync(explicit, key.toString('hex'), { mode: 0o600 });
   const s2 = await GatewayStore.open({ dir, keyFile: explicit });
   t.equal(s2.keyPath, explicit, 'the same key from another place opens the same database');
@@ -101,7 +96,7 @@ t.test('the key comes from $CREDENTIALS_DIRECTORY/cache.key when present, or fro
 });
 
 t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   const answer = {
     name: '髙橋　一郎',
@@ -144,7 +139,7 @@ t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t
 });
 
 t.test("tampering is a typed error, never someone else's data", async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   const old = new Date(Date.now() - 7 * 86_400_000);
   await s.putEligibility(taro, { who: 'taro' }, new Date());

@@ -1,19 +1,13 @@
-import t, { type Test } from 'tap';
+import t from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore, LATEST_VERSION } from '../../src/cache/index.js';
 import { CacheKeys } from '../../src/cache/crypto.js';
 import { MIGRATIONS, migrate } from '../../src/cache/schema.js';
 import { AAD } from '../../src/cache/writer-ops.js';
-
-const tempDir = (t: Test): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-migrate-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-};
+import { testdir } from '../helpers/testdir.js';
 
 t.test('migrations are numbered from 1, strictly increasing', async (t) => {
   // Versions are reserved per branch (5: batches, 6: rechecks), so one branch may hold a gap until merged.
@@ -28,7 +22,7 @@ t.test('migrations are numbered from 1, strictly increasing', async (t) => {
 });
 
 t.test('a v1 database with data migrates to the latest version, data intact', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const key = randomBytes(32);
   writeFileSync(join(dir, 'cache.key'), key, { mode: 0o600 });
   const keys = new CacheKeys(key);
@@ -79,7 +73,7 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
 });
 
 t.test('a migration is all or nothing', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const db = new Database(join(dir, DB_FILE));
   migrate(db, 1);
   db.exec('CREATE TABLE reconciliation (x)'); // makes step 2 fail half-way
@@ -94,7 +88,7 @@ t.test('a migration is all or nothing', async (t) => {
 });
 
 t.test('a database newer than this build is refused, untouched', async (t) => {
-  const dir = tempDir(t);
+  const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   await s.close();
   const db = new Database(join(dir, DB_FILE));

@@ -1,17 +1,13 @@
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
+  const dir = testdir(t);
   const store = await GatewayStore.open({ dir, ...(outboxMax ? { outboxMax } : {}) });
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => store.close());
   return { store, dir };
 }
 
@@ -195,8 +191,7 @@ t.test('dead entries are kept, counted, and not handed out; stats', async (t) =>
 });
 
 t.test('inflight entries left by a crash go back to pending at open', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-outbox-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const s1 = await GatewayStore.open({ dir });
   await s1.enqueue({ idempotencyKey: 'a', kind: 'k', payload: 'a' });
   await s1.enqueue({ idempotencyKey: 'b', kind: 'k', payload: 'b' });

@@ -1,17 +1,13 @@
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DB_FILE, GatewayStore, type LookupInput } from '../../src/cache/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 async function openStore(t: Test, outboxMax?: number): Promise<{ store: GatewayStore; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
+  const dir = testdir(t);
   const store = await GatewayStore.open({ dir, ...(outboxMax ? { outboxMax } : {}) });
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => store.close());
   return { store, dir };
 }
 
@@ -142,8 +138,7 @@ t.test('meta values, reserved keys', async (t) => {
 });
 
 t.test('a closed store refuses with STORE_CLOSED; close is idempotent and drains queued writes', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-cache-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const store = await GatewayStore.open({ dir });
   const writes = Array.from({ length: 50 }, (_, i) =>
     store.enqueue({ idempotencyKey: `c${i}`, kind: 'k', payload: i }),

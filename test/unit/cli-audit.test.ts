@@ -1,8 +1,7 @@
 // `onshi audit verify`: reads the config's stateDir, prints the result, exit 0 (intact) / 1 (broken).
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
 import { main } from '../../src/cli/index.js';
@@ -29,8 +28,7 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 async function setup(t: Test): Promise<{ dir: string; config: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-cli-audit-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = t.testdir();
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
   return { dir: join(dir, 'state'), config };

@@ -1,9 +1,8 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AdminAccounts } from '../../src/admin/auth.js';
 import { cmdAdmin } from '../../src/cli/admin.js';
@@ -15,8 +14,7 @@ import { type GatewayConfig, validateConfig } from '../../src/core/config.js';
 import { HealthServer } from '../../src/ops/health.js';
 import type { GatewayStatus } from '../../src/ops/status.js';
 import { loadOrCreateTlsIdentity } from '../../src/ops/tls-identity.js';
-
-const tmp = (p: string): string => mkdtempSync(join(tmpdir(), `onshi-cli-${p}-`));
+import { subdir } from '../helpers/testdir.js';
 
 class Usage extends Error {}
 function context(config: GatewayConfig): CliContext & { text: () => string } {
@@ -53,7 +51,7 @@ function status(over: Partial<GatewayStatus> = {}): GatewayStatus {
 }
 
 t.test('status: from the running daemon, else from the files', async (t) => {
-  const state = tmp('status');
+  const state = subdir(t, 'status');
   let s = status();
   const health = await HealthServer.start({ port: 0, status: { status: () => s } });
   t.teardown(() => health.close());
@@ -84,9 +82,9 @@ t.test('status: from the running daemon, else from the files', async (t) => {
 
 /** A stand-in for central: mutual TLS with our own certificates, a Date header we control. */
 async function fakeCentral(t: Test, dateHeader?: string): Promise<{ config: GatewayConfig; state: string }> {
-  const server = loadOrCreateTlsIdentity({ stateDir: tmp('central') });
+  const server = loadOrCreateTlsIdentity({ stateDir: subdir(t, 'central') });
   // The gateway's client certificate needs clientAuth, which our own server identity does not have.
-  const cliDir = tmp('client');
+  const cliDir = subdir(t, 'client');
   const client = { keyFile: join(cliDir, 'client.key'), certFile: join(cliDir, 'client.pem') };
   execFileSync(
     'openssl',
@@ -132,7 +130,7 @@ async function fakeCentral(t: Test, dateHeader?: string): Promise<{ config: Gate
         https.closeAllConnections();
       }),
   );
-  const state = tmp('state');
+  const state = subdir(t, 'state');
   const config = validateConfig({
     stateDir: state,
     health: { port: 1 },
@@ -149,7 +147,7 @@ async function fakeCentral(t: Test, dateHeader?: string): Promise<{ config: Gate
 
 t.test('doctor: everything fine', async (t) => {
   const { config } = await fakeCentral(t);
-  const sock = join(tmp('sock'), 'pcscd.comm');
+  const sock = join(subdir(t, 'sock'), 'pcscd.comm');
   writeFileSync(sock, '');
   const checks = await runDoctor({
     config,
@@ -197,7 +195,7 @@ t.test('doctor: each failure says what to do', async (t) => {
   t.match(line.fix, /closed line is down/);
   t.equal(lineDown.find((c) => c.name === 'clock')?.status, 'skip');
 
-  const otherCa = loadOrCreateTlsIdentity({ stateDir: tmp('otherca') });
+  const otherCa = loadOrCreateTlsIdentity({ stateDir: subdir(t, 'otherca') });
   const wrongCa = validateConfig({ ...config, central: { ...config.central, caFile: otherCa.certFile } });
   const ca = (await runDoctor({ config: wrongCa, pcscSocket: '/x', writeRounds: 1 })).find(
     (c) => c.name === 'line and TLS to central',
@@ -205,7 +203,7 @@ t.test('doctor: each failure says what to do', async (t) => {
   t.equal(ca.status, 'fail');
   t.match(ca.fix, /does not verify against central-ca\.pem/);
 
-  const serverOnly = loadOrCreateTlsIdentity({ stateDir: tmp('serveronly') });
+  const serverOnly = loadOrCreateTlsIdentity({ stateDir: subdir(t, 'serveronly') });
   const refusedCert = validateConfig({
     ...config,
     central: { ...config.central, certFile: serverOnly.certFile, keyFile: serverOnly.keyFile },
@@ -216,9 +214,9 @@ t.test('doctor: each failure says what to do', async (t) => {
   t.equal(rc.status, 'fail', 'TLS 1.3: the handshake completes, then central refuses the certificate');
   t.match(rc.fix, /refused our client certificate/);
 
-  const noCreds = validateConfig({ stateDir: tmp('nocreds') });
+  const noCreds = validateConfig({ stateDir: subdir(t, 'nocreds') });
   const nc = (
-    await runDoctor({ config: noCreds, credentialsDir: tmp('emptycreds'), pcscSocket: '/x', writeRounds: 1 })
+    await runDoctor({ config: noCreds, credentialsDir: subdir(t, 'emptycreds'), pcscSocket: '/x', writeRounds: 1 })
   ).find((c) => c.name === 'central TLS')!;
   t.equal(nc.status, 'fail');
   t.match(nc.fix, /certificate set/);
@@ -233,7 +231,7 @@ t.test('doctor: each failure says what to do', async (t) => {
 });
 
 t.test('admin reset prints a new secret that the account accepts', async (t) => {
-  const state = tmp('admin');
+  const state = subdir(t, 'admin');
   const acc = new AdminAccounts(state);
   await acc.ensureInitialized('first-secret-abc');
   const ctx = context(validateConfig({ stateDir: state }));
@@ -246,21 +244,21 @@ t.test('admin reset prints a new secret that the account accepts', async (t) => 
 });
 
 t.test('backup and restore from the command line', async (t) => {
-  const state = tmp('bk-state');
-  const creds = tmp('bk-creds');
-  const cfgFile = join(tmp('bk-etc'), 'config.json');
+  const state = subdir(t, 'bk-state');
+  const creds = subdir(t, 'bk-creds');
+  const cfgFile = join(subdir(t, 'bk-etc'), 'config.json');
   writeFileSync(cfgFile, JSON.stringify({ stateDir: state }));
   writeFileSync(join(creds, 'cache.key'), 'k'.repeat(64), { mode: 0o600 });
   const { token } = new ClientStore(state).add('reception');
   loadOrCreateTlsIdentity({ stateDir: state });
   const config = validateConfig({ stateDir: state, health: { port: 1 } });
-  const out = join(tmp('bk-out'), 'b.onshibak');
+  const out = join(subdir(t, 'bk-out'), 'b.onshibak');
   await t.rejects(
     cmdBackup(['--config', cfgFile, '--credentials', creds, '--out', out], context(config)),
     { message: /--no-encrypt/ },
     'a passphrase or --no-encrypt is required',
   );
-  const passFile = join(tmp('bk-pass'), 'p');
+  const passFile = join(subdir(t, 'bk-pass'), 'p');
   writeFileSync(passFile, 'a long passphrase\n');
   const ctx = context(config);
   t.equal(
@@ -271,9 +269,9 @@ t.test('backup and restore from the command line', async (t) => {
   t.equal(statSync(out).mode & 0o777, 0o600);
 
   // restore onto a fresh machine
-  const state2 = tmp('bk-state2');
-  const creds2 = tmp('bk-creds2');
-  const cfg2 = join(tmp('bk-etc2'), 'config.json');
+  const state2 = subdir(t, 'bk-state2');
+  const creds2 = subdir(t, 'bk-creds2');
+  const cfg2 = join(subdir(t, 'bk-etc2'), 'config.json');
   const config2 = validateConfig({ stateDir: state2, health: { port: 1 } });
   await t.rejects(
     cmdRestore([out, '--config', cfg2, '--credentials', creds2], context(config2)),
@@ -300,7 +298,7 @@ t.test('backup and restore from the command line', async (t) => {
 });
 
 t.test('support bundle from the command line', async (t) => {
-  const state = tmp('sb');
+  const state = subdir(t, 'sb');
   const out = join(state, 'bundle.tar.gz');
   const ctx = context(validateConfig({ stateDir: state, health: { port: 1 }, central: { userId: 'secret-login' } }));
   t.equal(await cmdSupportBundle(['--out', out], ctx), 0);

@@ -1,15 +1,14 @@
-import t from 'tap';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientStore } from '../../src/api/tokens.js';
 import { effectiveScopes } from '../../src/protocol/scopes.js';
 import { main } from '../../src/cli/index.js';
 
-const fresh = () => new ClientStore(mkdtempSync(join(tmpdir(), 'onshi-clients-')));
+const fresh = (t: Test) => new ClientStore(t.testdir());
 
 t.test('a token authenticates its client and is stored only as a hash', async (t) => {
-  const store = fresh();
+  const store = fresh(t);
   const { client, token } = store.add('reception-1');
   t.match(token, /^onshi_[a-f0-9]{8}_[A-Za-z0-9_-]{43}$/);
   t.equal(store.authenticate(token)?.id, client.id);
@@ -20,7 +19,7 @@ t.test('a token authenticates its client and is stored only as a hash', async (t
 });
 
 t.test('wrong, malformed and revoked tokens are refused', async (t) => {
-  const store = fresh();
+  const store = fresh(t);
   const { client, token } = store.add('a');
   t.equal(store.authenticate(undefined), undefined);
   t.equal(store.authenticate(''), undefined);
@@ -32,7 +31,7 @@ t.test('wrong, malformed and revoked tokens are refused', async (t) => {
 });
 
 t.test('another process adding a client is seen without a restart', async (t) => {
-  const store = fresh();
+  const store = fresh(t);
   store.add('first');
   const other = new ClientStore(join(store.path, '..'));
   const { token } = other.add('second');
@@ -41,7 +40,7 @@ t.test('another process adding a client is seen without a restart', async (t) =>
 });
 
 t.test('names are validated; a corrupt file is a typed error', async (t) => {
-  const store = fresh();
+  const store = fresh(t);
   t.throws(() => store.add(''), { code: 'CLIENT_NAME_INVALID' });
   t.throws(() => store.add('a/b'), { code: 'CLIENT_NAME_INVALID' });
   t.ok(store.add('受付 1').token);
@@ -50,7 +49,7 @@ t.test('names are validated; a corrupt file is a typed error', async (t) => {
 });
 
 t.test('scopes: stored with the client, validated, and a record without them is full access', async (t) => {
-  const store = fresh();
+  const store = fresh(t);
   const { client, token } = store.add('display', ['events:read']);
   t.same(client.scopes, ['events:read']);
   t.same(store.authenticate(token)?.scopes, ['events:read']);
@@ -77,7 +76,7 @@ t.test('scopes: stored with the client, validated, and a record without them is 
 });
 
 t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-clients-cli-'));
+  const dir = t.testdir();
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
   const out: string[] = [];

@@ -1,15 +1,10 @@
-import t from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configMarkdown, envNameFor, loadConfig, validateConfig } from '../../src/core/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'onshi-config-'));
-const file = (name: string, body: string): string => {
-  const p = join(dir, name);
-  writeFileSync(p, body);
-  return p;
-};
+/** A file `name` holding `body` in the test's t.testdir(). */
+const file = (t: Test, name: string, body: string): string => join(t.testdir({ [name]: body }), name);
 
 t.test('defaults fill everything the sandbox needs', async (t) => {
   const c = validateConfig({});
@@ -21,7 +16,7 @@ t.test('defaults fill everything the sandbox needs', async (t) => {
 });
 
 t.test('environment overrides the file, with types coerced from the schema', async (t) => {
-  const f = file('a.json', JSON.stringify({ api: { port: 9000 }, log: { level: 'warn' } }));
+  const f = file(t, 'a.json', JSON.stringify({ api: { port: 9000 }, log: { level: 'warn' } }));
   const c = loadConfig({
     file: f,
     env: { ONSHI_API_PORT: '9100', ONSHI_READER_ENABLED: 'false', ONSHI_CENTRAL_CA_FILE: '/x/ca.pem' },
@@ -34,7 +29,7 @@ t.test('environment overrides the file, with types coerced from the schema', asy
 });
 
 t.test('errors name every bad key, why, and where it came from', async (t) => {
-  const f = file('bad.json', JSON.stringify({ api: { port: 99999 }, log: { level: 'loud' }, bogus: 1 }));
+  const f = file(t, 'bad.json', JSON.stringify({ api: { port: 99999 }, log: { level: 'loud' }, bogus: 1 }));
   const err = (() => {
     try {
       loadConfig({ file: f, env: { ONSHI_API_HEARTBEAT_MS: 'often' } });
@@ -52,13 +47,14 @@ t.test('errors name every bad key, why, and where it came from', async (t) => {
 });
 
 t.test('a missing file is fine by default, an error when named; bad JSON is an error', async (t) => {
+  const dir = t.testdir({ 'x.json': '{oops', 'y.json': '[1]' });
   t.equal(loadConfig({ file: join(dir, 'nope.json'), env: {} }).api.port, 8765);
   t.throws(() => loadConfig({ file: join(dir, 'nope.json'), env: {}, explicit: true }), { code: 'CONFIG_UNREADABLE' });
-  t.throws(() => loadConfig({ file: file('x.json', '{oops'), env: {} }), {
+  t.throws(() => loadConfig({ file: join(dir, 'x.json'), env: {} }), {
     code: 'CONFIG_INVALID',
     message: /not valid JSON/,
   });
-  t.throws(() => loadConfig({ file: file('y.json', '[1]'), env: {} }), {
+  t.throws(() => loadConfig({ file: join(dir, 'y.json'), env: {} }), {
     code: 'CONFIG_INVALID',
     message: /JSON object/,
   });

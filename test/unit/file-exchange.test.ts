@@ -8,7 +8,6 @@ import iconv from 'iconv-lite';
 import {
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readFileSync,
   readdirSync,
   renameSync,
@@ -18,7 +17,6 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { FileExchange, CACHE_NOTICE_CODE, type FileExchangeDeps } from '../../src/file-exchange/index.js';
@@ -43,6 +41,7 @@ import {
 } from '../../src/oqs/index.js';
 import type { QualificationRequest, QualificationResult } from '../../src/oqs/types.js';
 import { OnshiError } from '../../src/core/errors.js';
+import { subdir } from '../helpers/testdir.js';
 
 const INST = '1319999994';
 const person = (o: Partial<QualificationResult> = {}): QualificationResult => ({
@@ -104,8 +103,7 @@ interface Rig {
 }
 
 function rig(t: Test, opts: Partial<FileExchangeDeps['options']> = {}): Rig {
-  const root = mkdtempSync(join(tmpdir(), 'onshi-fx-unit-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = subdir(t);
   const [req, res, face, state] = ['req', 'res', 'face', 'state'].map((d) => join(root, d)) as [
     string,
     string,

@@ -5,8 +5,6 @@
  */
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
 import { OnshiError } from '../../src/core/errors.js';
@@ -21,17 +19,15 @@ import { gatewayConfig } from '../helpers/gateway.js';
 import type { QualificationRequest, QualificationResponse, Validity } from '../../src/oqs/types.js';
 import { addDays, eligibilityByNumbers, seedPopulation, toResult } from '../../src/sim/central/population.js';
 import type { CentralClient } from '../../src/sync/central-client.js';
+import { subdir } from '../helpers/testdir.js';
 
 const DAY1 = '20261201';
 const DAY_MS = 86_400_000;
 
 async function setup(t: Test, o: { all?: boolean; windowDays?: number } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-rechecks-'));
+  const dir = subdir(t);
   const store = await GatewayStore.open({ dir });
-  t.teardown(async () => {
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => store.close());
   const people = seedPopulation(DAY1);
   const sim = { today: DAY1, fail: false, calls: 0 };
   const central = {

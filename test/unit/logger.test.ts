@@ -78,10 +78,9 @@ t.test('redact keeps errors readable without their stacks', async (t) => {
 
 t.test('standard output gets one write per turn of the loop, and what is waiting at exit is written', async (t) => {
   const { CoalescedOutput } = await import('../../src/core/logger.js');
-  const { mkdtempSync, openSync, readFileSync, closeSync } = await import('node:fs');
+  const { openSync, readFileSync, closeSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
-  const file = join(mkdtempSync(join(tmpdir(), 'onshi-log-')), 'out');
+  const file = join(t.testdir(), 'out');
   const fd = openSync(file, 'w');
   const out = new CoalescedOutput(fd);
   const log = createLogger({ level: 'info', stream: out });

@@ -1,9 +1,6 @@
 // CardSession, the PIN guard and the manager against a fake PC/SC backend driving the card model.
 import t from 'tap';
 import { X509Certificate, verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CardSession,
   PinAttempt,
@@ -22,10 +19,9 @@ import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'reader-unit-'));
+  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
-t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 type Fault = 'remove' | 'hang' | 'empty' | 'late' | undefined;
 class FakeCard implements PcscCard {

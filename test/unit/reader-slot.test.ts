@@ -2,9 +2,6 @@
 // behaves as pcscd does when a handle is closed with SCARD_RESET_CARD: every other handle on the
 // card meets "Card was reset." on its next command. The card model answers the APDUs.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   ReaderManager,
   isReaderError,
@@ -19,10 +16,9 @@ import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'reader-slot-'));
+  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
-t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 /** One physical card shared by every handle connected to it. */
 class SharedCard {

@@ -1,9 +1,6 @@
 // Hostile virtual-card profiles: the model spoils only the answers it was told to, still behaves
 // like the card otherwise, and the reader's CardSession turns every spoiled answer into a typed error.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CardSession, ReaderError, READER_ERROR_CODES, type PcscCard } from '../../src/reader/index.js';
 import { CardModel, commandKind, spoil, type HostileRule } from '../../src/sim/card/model.js';
 import {
@@ -18,10 +15,9 @@ import {
 let all: CardProfileMaterial[];
 let dir: string;
 t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'vcard-hostile-'));
+  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
   all = await loadCardProfiles(dir);
 });
-t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const SELECT_AP = hex('00A4040C0AD392F000260100000001');

@@ -1,9 +1,6 @@
 // One test per row of spec/jpki-card.md §5, against the card model directly (no pcscd).
 import t from 'tap';
 import { X509Certificate, createHash, verify, constants, publicDecrypt } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, tokenInfo, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
 
@@ -24,10 +21,9 @@ const signApdu = (di: Buffer, p1 = '00', p2 = '80') =>
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'card-model-'));
+  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
-t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 function mk(opts: { auth?: number; sign?: number; blockedSw?: 0x6984 | 0x6983 } = {}) {
   const changes: Array<[string, number, number]> = [];

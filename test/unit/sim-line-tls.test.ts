@@ -1,9 +1,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
@@ -11,8 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { FaultProxy } from '../../src/sim/line/index.js';
 
 // A throwaway self-signed certificate, used as server certificate, client certificate and CA.
-const dir = mkdtempSync(join(tmpdir(), 'sim-line-tls-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const dir = t.testdir(); // the file's folder: one certificate for every test
 execFileSync(
   'openssl',
   [

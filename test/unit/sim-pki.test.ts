@@ -1,7 +1,6 @@
 import t from 'tap';
 import { X509Certificate, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { mkdtemp, readFile, stat, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createCa, issueCertificate, createCrl, ensureSandboxPki, REVOKED_CARD_SERIAL } from '../../src/sim/pki.js';
 
@@ -88,8 +87,7 @@ t.test('CA, leaves and CRL', async (t) => {
 });
 
 t.test('ensureSandboxPki is idempotent and writes keys 0600', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pki-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = t.testdir();
   const [a, b] = await Promise.all([ensureSandboxPki(dir), ensureSandboxPki(dir)]);
   t.equal(a.centralCa.certPem, b.centralCa.certPem, 'concurrent callers share one result');
   const c = await ensureSandboxPki(dir);

@@ -1,10 +1,9 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import {
@@ -14,12 +13,12 @@ import {
   tlsPaths,
   wantedSubjectAltNames,
 } from '../../src/ops/tls-identity.js';
+import { subdir } from '../helpers/testdir.js';
 
-const fresh = (): string => mkdtempSync(join(tmpdir(), 'onshi-tls-'));
 const DAY = 86_400_000;
 
 t.test('first start creates an ECDSA P-256 key and a certificate, both 0600; later starts reuse them', async (t) => {
-  const dir = fresh();
+  const dir = subdir(t, 'state');
   const a = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'clinic-gw' });
   t.equal(a.action, 'created');
   t.equal(a.reason, 'first start');
@@ -42,11 +41,11 @@ t.test('first start creates an ECDSA P-256 key and a certificate, both 0600; lat
   t.equal(b.fingerprint, a.fingerprint);
   t.equal(readTlsIdentity(dir)?.fingerprint, a.fingerprint, 'readable without creating anything');
   t.equal(certificateFingerprint(b.certPem), a.fingerprint);
-  t.equal(readTlsIdentity(fresh()), undefined);
+  t.equal(readTlsIdentity(subdir(t, 'empty')), undefined);
 });
 
 t.test('renewed with the same key before expiry and when the names change', async (t) => {
-  const dir = fresh();
+  const dir = subdir(t, 'state');
   const start = new Date('2026-01-01T00:00:00Z');
   const a = loadOrCreateTlsIdentity({
     stateDir: dir,
@@ -103,9 +102,9 @@ t.test('renewed with the same key before expiry and when the names change', asyn
 });
 
 t.test('an unreadable key is replaced; a certificate that does not match the key is renewed', async (t) => {
-  const dir = fresh();
+  const dir = subdir(t, 'state');
   const a = loadOrCreateTlsIdentity({ stateDir: dir });
-  const other = loadOrCreateTlsIdentity({ stateDir: fresh() });
+  const other = loadOrCreateTlsIdentity({ stateDir: subdir(t, 'other') });
   writeFileSync(tlsPaths(dir).certFile, other.certPem);
   const b = loadOrCreateTlsIdentity({ stateDir: dir });
   t.equal(b.action, 'renewed');
@@ -125,7 +124,7 @@ t.test('bad names are typed errors', async (t) => {
 });
 
 t.test('a TLS client that trusts the certificate connects by name and by address', async (t) => {
-  const id = loadOrCreateTlsIdentity({ stateDir: fresh() });
+  const id = loadOrCreateTlsIdentity({ stateDir: subdir(t, 'state') });
   const server = createServer({ key: id.keyPem, cert: id.certPem }, (_req, res) => res.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
@@ -147,7 +146,7 @@ t.test(
   // CI installs openssl (scripts/lib/setup.sh): there its absence fails the test instead.
   { skip: hasOpenssl() || process.env['CI'] ? false : 'openssl is not installed' },
   async (t) => {
-    const dir = fresh();
+    const dir = subdir(t, 'state');
     const id = loadOrCreateTlsIdentity({ stateDir: dir, hostnames: ['gw.example'], ips: ['10.1.2.3'] });
     const text = execFileSync('openssl', ['x509', '-noout', '-text', '-in', id.certFile], { encoding: 'utf8' });
     t.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
