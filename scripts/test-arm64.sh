@@ -12,7 +12,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/rootfs.sh
 . "$HERE/scripts/lib/rootfs.sh"
-ART="$HERE/test-artifacts/arm64"
+ART="${ONSHI_ARM64_ART:-$HERE/test-artifacts/arm64}"   # ONSHI_ARM64_ART: another folder, for a second run beside one
 ARCH=arm64
 UNIT=1
 if [ "${1:-}" = --skip-unit ]; then UNIT=0; shift; fi
@@ -104,9 +104,9 @@ rm -rf "$ROOTFS/build/sandbox"
 t=$SECONDS
 set +e
 r sh -c '
-  cd /build && node /build/deb-root/usr/lib/onshi-gateway/bin/onshi.js sandbox --state /build/sandbox --port-base 0 > /build/sandbox.out 2> /build/sandbox.err &
+  cd /build && ONSHI_SANDBOX_READY_MS=900000 node /build/deb-root/usr/lib/onshi-gateway/bin/onshi.js sandbox --state /build/sandbox --port-base 0 > /build/sandbox.out 2> /build/sandbox.err &
   pid=$!
-  for i in $(seq 1 600); do grep -q "^READY " /build/sandbox.out && break; kill -0 $pid 2>/dev/null || break; sleep 1; done
+  for i in $(seq 1 900); do grep -q "^READY " /build/sandbox.out && break; kill -0 $pid 2>/dev/null || break; sleep 1; done
   echo "ready-after ${i}"
   line=$(grep "^READY " /build/sandbox.out) || { kill $pid; exit 1; }
   ws=$(echo "$line" | tr " " "\n" | sed -n "s/^ws=//p"); token=$(echo "$line" | tr " " "\n" | sed -n "s/^token=//p")
