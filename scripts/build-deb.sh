@@ -73,17 +73,46 @@ BUILD_ROOTFS_PACKAGES=(nodejs npm g++ make python3 libpcsclite-dev dpkg-dev)
 mkdir -p "$ONSHI_ROOTFS_CACHE"
 exec 9> "$MODS.lock"
 flock 9
+# The native modules themselves are compiled once per architecture, module version and Node.js
+# version, not per lockfile: under qemu better-sqlite3 (the SQLite amalgamation) takes well over an
+# hour, and a change of a pure-JavaScript dependency must not pay for it again. npm ci runs without
+# install scripts; each module with a binding.gyp then gets its build/ from
+# $ONSHI_ROOTFS_CACHE/native-ARCH/NAME-VERSION-nodeNODEVERSION, or is compiled there (npm rebuild)
+# and kept.
+NATIVE="$ONSHI_ROOTFS_CACHE/native-$ARCH"
 if [ ! -f "$MODS/.complete" ]; then
   rootfs="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" "${BUILD_ROOTFS_PACKAGES[@]}")"
   rootfs_copy_npm_config "$rootfs"
   work="$rootfs/build/prod-$LOCKHASH"
-  rm -rf "$work"; mkdir -p "$work"
+  rm -rf "$work"; mkdir -p "$work" "$NATIVE"
   cp "$SRC/package.json" "$SRC/package-lock.json" "$work/"
-  say "npm ci --omit=dev inside $rootfs (native modules for $ARCH)"
+  say "npm ci --omit=dev --ignore-scripts inside $rootfs"
   t=$SECONDS
-  rootfs_exec "$rootfs" sh -c "cd /build/prod-$LOCKHASH && node --version && npm --version && nice -n 19 npm ci --omit=dev --no-audit --no-fund --loglevel=error" >&2 \
+  rootfs_exec "$rootfs" sh -c "cd /build/prod-$LOCKHASH && nice -n 19 npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error" >&2 \
     || die "npm ci failed inside $rootfs"
-  say "npm ci --omit=dev for $ARCH took $((SECONDS - t)) s"
+  node_version="$(rootfs_exec "$rootfs" node --version)"
+  say "npm ci for $ARCH took $((SECONDS - t)) s (Node.js $node_version in the build root)"
+  compiled=0
+  while IFS= read -r gyp; do
+    m="$(dirname "$gyp")"; name="$(node -p 'require(process.argv[1]).name' "$work/$m/package.json")"
+    key="$name-$(node -p 'require(process.argv[1]).version' "$work/$m/package.json")-node$node_version"
+    if [ ! -f "$NATIVE/$key/.complete" ]; then
+      say "compiling $name for $ARCH (npm rebuild inside $rootfs)"
+      tc=$SECONDS
+      rootfs_exec "$rootfs" sh -c "cd /build/prod-$LOCKHASH && nice -n 19 npm rebuild --foreground-scripts --loglevel=error $name" >&2 \
+        || die "npm rebuild $name failed inside $rootfs"
+      [ -d "$work/$m/build/Release" ] || die "$name has no build/Release after npm rebuild"
+      rm -rf "$NATIVE/$key"; mkdir -p "$NATIVE/$key"
+      cp -R "$work/$m/build" "$NATIVE/$key/build"
+      echo "$((SECONDS - tc))" > "$NATIVE/$key/.seconds"
+      touch "$NATIVE/$key/.complete"
+      compiled=$((compiled + $(cat "$NATIVE/$key/.seconds")))
+      say "$name for $ARCH compiled in $(cat "$NATIVE/$key/.seconds") s"
+    else
+      say "$name for $ARCH: the compiled module from $NATIVE/$key (compiled in $(cat "$NATIVE/$key/.seconds" 2>/dev/null || echo ?) s)"
+      rm -rf "$work/$m/build"; cp -R "$NATIVE/$key/build" "$work/$m/build"
+    fi
+  done < <(cd "$work" && find node_modules -maxdepth 3 -name binding.gyp | LC_ALL=C sort)
   rm -rf "$MODS"; mkdir -p "$MODS"
   mv "$work/node_modules" "$MODS/node_modules"
   rm -rf "$work"

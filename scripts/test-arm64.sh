@@ -12,14 +12,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/rootfs.sh
 . "$HERE/scripts/lib/rootfs.sh"
-ART="$HERE/test-artifacts/arm64"
+ART="${ONSHI_ARM64_ART:-$HERE/test-artifacts/arm64}"   # ONSHI_ARM64_ART: another folder, for a second run beside one
 ARCH=arm64
 UNIT=1
 if [ "${1:-}" = --skip-unit ]; then UNIT=0; shift; fi
 # By default the unit tests that exercise what differs on arm64: the native modules (better-sqlite3:
 # the store, outbox, audit chain, migrations; smartcard: the reader session), the crypto (AES-GCM at
 # rest, the TLS identity), the config schema and the XML codec. Under qemu one test file costs
-# minutes (tap's own start took 260 s on this shared 2-core machine), so all 48 files
+# minutes (tap's own start took 260 s on this shared 2-core machine), so all 67 files
 # (`scripts/test-arm64.sh test/unit`) take hours here; on a real Pi they take what they take on x86.
 TAP_ARGS=("$@")
 if [ ${#TAP_ARGS[@]} -eq 0 ]; then
@@ -36,7 +36,7 @@ notok() { FAIL=$((FAIL + 1)); log "not ok $((PASS + FAIL)) - $*"; }
 timing() { printf '%-52s %6d s\n' "$1" "$2" | tee -a "$ART/timings.txt" >&2; }
 finish() { timing total $((SECONDS - T_ALL)); echo "arm64-test: $PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
 
-LOCKHASH="$(cat "$HERE/package.json" "$HERE/package-lock.json" | sha256sum | cut -c1-16)"   # all dependencies (dev too)
+LOCKHASH="$(sha256sum < "$HERE/package-lock.json" | cut -c1-16)"                       # all dependencies (dev too): npm ci installs the lockfile
 PRODHASH="$(prod_deps_hash "$HERE")"                                                      # build-deb.sh's module cache
 ROOTFS="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" nodejs npm g++ make python3 libpcsclite-dev dpkg-dev)"
 rootfs_copy_npm_config "$ROOTFS"
@@ -48,7 +48,10 @@ t=$SECONDS
 DEB="$("$HERE/scripts/build-deb.sh" arm64 --no-build 2> "$ART/build-deb.log" | tail -n1)" || { notok "build-deb.sh arm64 failed (see $ART/build-deb.log)"; finish; exit 1; }
 timing "build-deb.sh arm64 (this run; the module build is cached)" $((SECONDS - t))
 MODS="$ONSHI_ROOTFS_CACHE/npm-prod-$ARCH-$PRODHASH"
-timing "npm ci --omit=dev under qemu (native modules), when built" "$(cat "$MODS/.seconds")"
+timing "npm ci --omit=dev under qemu (+ modules), when built" "$(cat "$MODS/.seconds")"
+for d in "$ONSHI_ROOTFS_CACHE/native-$ARCH"/*/; do
+  [ -f "$d/.seconds" ] && timing "compile $(basename "$d") under qemu, when built" "$(cat "$d/.seconds")"
+done
 if [ -s "$DEB" ]; then ok "the arm64 package was built: $(basename "$DEB") ($(du -h "$DEB" | cut -f1))"; else notok "no arm64 package"; fi
 for f in better-sqlite3/build/Release/better_sqlite3.node smartcard/build/Release/smartcard_napi.node; do
   if readelf -h "$MODS/node_modules/$f" | grep -q 'Machine:.*AArch64'; then ok "$f is an AArch64 ELF"; else notok "$f is not AArch64"; fi
@@ -68,6 +71,8 @@ if [ "$UNIT" -eq 1 ]; then
       || { notok "npm ci (dev) under qemu failed (see $ART/npm-dev.log)"; finish; exit 1; }
     echo $((SECONDS - t)) > "$DEV/.seconds"; touch "$DEV/.complete"
   fi
+  # Earlier lockfiles' trees (hundreds of MB each) go.
+  find "$ROOTFS/build" -maxdepth 1 -name 'npm-dev-*' ! -name "npm-dev-$LOCKHASH" -exec rm -rf {} +
   timing "npm ci --ignore-scripts (dev dependencies) under qemu" "$(cat "$DEV/.seconds")"
   for m in better-sqlite3 smartcard; do rm -rf "$DEV/node_modules/$m/build"; cp -R "$MODS/node_modules/$m/build" "$DEV/node_modules/$m/build"; done
   ln -sfn "../npm-dev-$LOCKHASH/node_modules" "$SRC/node_modules"
@@ -81,7 +86,7 @@ if [ "$UNIT" -eq 1 ]; then
   t=$SECONDS
   set +e
   # Timeouts ×15: the same tests run 10-30 times slower under emulation.
-  r sh -c "cd /build/onshi-src && nice -n 19 npx --no-install tap --timeout=1800 --reporter=tap $(printf '%q ' "${TAP_ARGS[@]}")" > "$ART/tap.txt" 2>&1
+  r sh -c "cd /build/onshi-src && nice -n 19 npx --no-install tap --jobs=2 --timeout=1800 --reporter=tap $(printf '%q ' "${TAP_ARGS[@]}")" > "$ART/tap.txt" 2>&1
   rc=$?
   set -e
   timing "tap ${TAP_ARGS[*]} under qemu" $((SECONDS - t))
@@ -99,9 +104,9 @@ rm -rf "$ROOTFS/build/sandbox"
 t=$SECONDS
 set +e
 r sh -c '
-  cd /build && node /build/deb-root/usr/lib/onshi-gateway/bin/onshi.js sandbox --state /build/sandbox --port-base 0 > /build/sandbox.out 2> /build/sandbox.err &
+  cd /build && ONSHI_SANDBOX_READY_MS=900000 node /build/deb-root/usr/lib/onshi-gateway/bin/onshi.js sandbox --state /build/sandbox --port-base 0 > /build/sandbox.out 2> /build/sandbox.err &
   pid=$!
-  for i in $(seq 1 600); do grep -q "^READY " /build/sandbox.out && break; kill -0 $pid 2>/dev/null || break; sleep 1; done
+  for i in $(seq 1 900); do grep -q "^READY " /build/sandbox.out && break; kill -0 $pid 2>/dev/null || break; sleep 1; done
   echo "ready-after ${i}"
   line=$(grep "^READY " /build/sandbox.out) || { kill $pid; exit 1; }
   ws=$(echo "$line" | tr " " "\n" | sed -n "s/^ws=//p"); token=$(echo "$line" | tr " " "\n" | sed -n "s/^token=//p")

@@ -65,15 +65,19 @@ export interface RunningGateway {
   healthPort?: number;
 }
 
-/** Logs a started gateway process to `logFile` and waits for its `ready` event (20 s). */
+/**
+ * Logs a started gateway process to `logFile` and waits for its `ready` event: 20 s, or
+ * ONSHI_SANDBOX_READY_MS (scripts/test-arm64.sh: under qemu-user the start takes minutes).
+ */
 export async function runGateway(gateway: ChildProcess, logFile: string): Promise<RunningGateway> {
   const logStream = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
   gateway.stderr!.pipe(logStream, { end: false });
+  const readyMs = Number(process.env.ONSHI_SANDBOX_READY_MS) > 0 ? Number(process.env.ONSHI_SANDBOX_READY_MS) : 20_000;
   const ports = await new Promise<Omit<RunningGateway, 'gateway' | 'logStream'>>((res, rej) => {
     const lines = createInterface({ input: gateway.stdout! });
     const timer = setTimeout(
-      () => rej(new Error(`the gateway did not become ready within 20 s (see ${logFile})`)),
-      20_000,
+      () => rej(new Error(`the gateway did not become ready within ${readyMs / 1000} s (see ${logFile})`)),
+      readyMs,
     );
     gateway.once('exit', (code) => {
       clearTimeout(timer);
