@@ -141,7 +141,14 @@ t.test('health, metrics and status on loopback; `onshi status` reads them', asyn
   t.match(metrics, /onshi_check_duration_seconds_count\{kind="numbers",source="central"\} 2\n/, 'latency histogram');
   t.match(metrics, /onshi_link_state\{state="up"\} 1\n/);
   t.match(metrics, /onshi_outbox_depth 0\n/);
-  t.match(metrics, /onshi_cache_entries [12]\n/, 'the cache size');
+  // The answer does not wait for its cache write (it shares a commit with the next ones): the gauge
+  // follows within moments, so wait for it with a ceiling rather than read it once.
+  let cached = metrics;
+  for (const end = Date.now() + 10_000; !/onshi_cache_entries [12]\n/.test(cached) && Date.now() < end; ) {
+    await new Promise((res) => setTimeout(res, 100));
+    cached = (await get(r.healthPort!, '/metrics')).body;
+  }
+  t.match(cached, /onshi_cache_entries [12]\n/, 'the cache size');
   t.match(metrics, /onshi_event_loop_lag_p99_seconds \d/);
   t.match(metrics, /onshi_api_connections 1\n/);
 
