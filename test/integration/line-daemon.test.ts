@@ -1,13 +1,14 @@
 /**
  * The daemon drives the real IPsec line (the lab's two charons, the gateway in the clinic namespace,
  * the central simulator behind the tunnel): central deletes the SA, and the daemon's status shows the
- * link down within seconds with strongSwan's reason, before any request failed (the probe interval
+ * link down (its line.state event) with strongSwan's reason, before any request failed (the probe interval
  * is a minute, no check is sent); the gateway brings the tunnel back by itself and the link is up.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { GatewayClient } from '../../src/client/index.js';
 import { ipsecLabPrerequisites } from '../../src/sim/line/ipsec/index.js';
 import { type IpsecSandbox, startIpsecSandbox } from '../../src/sim/sandbox-ipsec.js';
 import type { DaemonStatus } from '../../src/ops/status.js';
@@ -49,14 +50,25 @@ t.test('central deletes the SA: the link is down at once, then up again by itsel
   t.equal(up.line.mode, 'ipsec');
   t.equal(up.line.tunnel?.ike, 'established');
 
+  // The down lasts only until the gateway initiates again (well under a second): follow it through
+  // the gateway's own events, which a slow poll of /status under load could miss.
+  const client = await GatewayClient.connect(sb.ready.ws!, sb.ready.token!, { ca: readFileSync(sb.ready.ca!) });
+  t.teardown(() => client.close());
+  const events: { event: string; data: Record<string, unknown> }[] = [];
+  client.onEvent('line', (e) => events.push({ event: e.event, data: e.data as Record<string, unknown> }));
+  await client.subscribe(['line']);
+  const seen = events.length; // the retained ones: the state before the fault
   await sb.lab.terminate('central');
-  const down = await until('the link down', 30_000, async () => {
-    const s = await statusOf(sb);
-    return s.link.state === 'down' ? s : undefined;
-  });
-  t.match(down.link.reason, /^line down: /, "down because the line said so, with strongSwan's reason");
-  t.equal(down.link.consecutiveFailures, 0, 'before any request failed');
-  t.ok(down.line.failingHop === 'child-sa' || down.line.failingHop === 'ike-sa', `failing hop ${down.line.failingHop}`);
+  const down = await until('the link down', 30_000, async () =>
+    events.slice(seen).find((e) => e.event === 'line.state' && e.data['state'] === 'down'),
+  );
+  t.match(down.data['reason'], /^line down: /, "down because the line said so, with strongSwan's reason");
+  t.equal(down.data['consecutiveFailures'], 0, 'before any request failed');
+  const tunnelDown = events.slice(seen).find((e) => e.event === 'line.tunnel' && e.data['up'] === false);
+  t.ok(
+    tunnelDown && (tunnelDown.data['child'] === 'down' || tunnelDown.data['ike'] === 'down'),
+    `the tunnel's down event came with its states (ike ${tunnelDown?.data['ike']}, child ${tunnelDown?.data['child']})`,
+  );
 
   const back = await until('the link up again', 60_000, async () => {
     const s = await statusOf(sb);
