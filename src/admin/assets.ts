@@ -41,6 +41,52 @@ button { padding:.35rem .9rem; cursor:pointer; }
 .attention { border:1px solid var(--warn); border-radius:6px; padding:.4rem .8rem; margin-bottom:.8rem; }
 .attention h3 { margin:.2rem 0; font-size:1rem; }
 .attention .todo { display:block; color:#1f2328; font-weight:normal; font-size:.9rem; }
+[hidden] { display:none !important; }
+nav .account { margin-left:auto; display:flex; flex-wrap:wrap; gap:.2rem; align-items:center; }
+nav .account form { margin-left:0; }
+nav a, nav button, .tabs a, button, .msg a, .timeline a { min-height:44px; }
+nav a, .tabs a { display:inline-flex; align-items:center; justify-content:center; min-width:44px; }
+button { min-width:44px; }
+.tabs { display:flex; gap:.4rem; flex-wrap:wrap; }
+.tabs a { padding:.3rem .9rem; border:1px solid var(--line); border-radius:4px; text-decoration:none; color:#0b3d66; }
+.tabs a[aria-current=page] { background:#0b3d66; color:#fff; }
+.timeline { margin-top:1rem; }
+.timeline a { display:inline-flex; align-items:center; }
+.chart.timeline { margin-top:.2rem; }
+.s-up { fill:var(--ok); background:var(--ok); } .s-degraded { fill:#e3a21a; background:#e3a21a; }
+.s-down { fill:var(--bad); background:var(--bad); } .s-unknown { fill:#d0d7de; background:#d0d7de; }
+.t-up { fill:var(--ok); } .t-down { fill:var(--bad); }
+.c-p50 { fill:none; stroke:#0b3d66; stroke-width:2; background:#0b3d66; } circle.c-p50 { fill:#0b3d66; } circle.c-p95 { fill:#8250df; stroke:none; }
+.c-p95 { fill:none; stroke:#8250df; stroke-width:2; stroke-dasharray:5 3; background:#8250df; }
+td.span { white-space:nowrap; }
+.scroll { max-width:100%; overflow-x:auto; }
+.msg.warn { background:#fff8c5; color:#1f2328; border:1px solid var(--warn); }
+.msg.warn li { margin:.2rem 0; }
+table.diff del { color:var(--muted); } table.diff ins { text-decoration:none; font-weight:bold; }
+tr.risky td:first-child { color:var(--bad); }
+.lock { color:var(--warn); }
+fieldset.scopes { border:1px solid var(--line); border-radius:6px; margin:.6rem 0; padding:.4rem .8rem; }
+label.check { display:flex; gap:.5rem; align-items:flex-start; min-height:44px; padding:.3rem 0; }
+label.check input { width:1.3rem; height:1.3rem; margin-top:.15rem; flex:none; }
+.client-add input[type=text] { width:100%; max-width:26rem; min-width:0; }
+.copy-row { display:flex; gap:.6rem; align-items:center; flex-wrap:wrap; }
+details.revoked { margin-top:1rem; } details.revoked summary { min-height:44px; display:flex; align-items:center; cursor:pointer; }
+p.search input { width:100%; max-width:26rem; min-width:0; min-height:44px; }
+.settings td:first-child { white-space:normal; }
+button.secondary { background:#fff; }
+button.danger { color:var(--bad); }
+code { font-family:monospace; background:var(--bg); padding:.1rem .3rem; word-break:break-all; }
+@media (max-width: 40rem) {
+  main { padding:.6rem; }
+  nav { padding:.4rem .6rem; }
+  input[type=text], input[type=password], input[type=number], select { min-width:0; width:100%; }
+  table.cards, table.cards tbody, table.cards tr, table.cards td { display:block; width:100%; }
+  table.cards thead { display:none; }
+  table.cards tr { border-bottom:1px solid var(--line); padding:.4rem 0; }
+  table.cards td { border:none; padding:.15rem 0; }
+  table.cards td[data-label]::before { content:attr(data-label); display:block; color:var(--muted); font-size:.8rem; }
+  table.settings tr.group th { display:block; padding-top:.8rem; }
+}
 `;
 
 export const ADMIN_JS = `'use strict';
@@ -59,6 +105,10 @@ export const ADMIN_JS = `'use strict';
     if (window.EventSource) {
       var es = new EventSource('/api/events');
       es.addEventListener('status', function (e) { apply(JSON.parse(e.data).fields); });
+      es.addEventListener('timeline', function (e) {
+        var t = document.querySelector('[data-timeline]');
+        if (t) t.innerHTML = JSON.parse(e.data).html;
+      });
       es.addEventListener('logout', function () { es.close(); location.assign('/login?expired=1'); });
       // A form this page submits (logout above all) navigates by itself: the stream's own
       // "logout" must not start a second navigation that aborts the first.
@@ -76,5 +126,59 @@ export const ADMIN_JS = `'use strict';
   document.querySelectorAll('form[data-confirm]').forEach(function (f) {
     f.addEventListener('submit', function (e) { if (!window.confirm(f.getAttribute('data-confirm'))) e.preventDefault(); });
   });
+  // A new token: copied to the clipboard on request (the text stays selectable where that fails).
+  document.querySelectorAll('button[data-copy]').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var src = document.getElementById(b.getAttribute('data-copy'));
+      var said = b.parentNode.querySelector('.copy-said');
+      var text = src ? src.textContent.trim() : '';
+      function tell(ok) { if (said) said.textContent = b.getAttribute(ok ? 'data-copied' : 'data-copy-failed'); }
+      function fallback() {
+        var r = document.createRange(); r.selectNodeContents(src);
+        var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(r);
+        var ok = false; try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+        tell(ok);
+      }
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(text).then(function () { tell(true); }, fallback);
+      } else fallback();
+    });
+  });
+  // The settings' search: rows whose label, explanation or key contain every word typed.
+  document.querySelectorAll('input[data-filter]').forEach(function (input) {
+    var table = document.querySelector(input.getAttribute('data-filter'));
+    var none = document.querySelector('[data-filter-none]');
+    if (!table) return;
+    input.addEventListener('input', function () {
+      var words = input.value.toLowerCase().split(/s+/).filter(Boolean);
+      var shown = {}; var any = false;
+      table.querySelectorAll('tr[data-search]').forEach(function (tr) {
+        var hay = tr.getAttribute('data-search');
+        var ok = words.every(function (w) { return hay.indexOf(w) >= 0; });
+        tr.hidden = !ok;
+        if (ok) { shown[tr.getAttribute('data-group')] = true; any = true; }
+      });
+      table.querySelectorAll('tr[data-group-head]').forEach(function (tr) {
+        tr.hidden = !shown[tr.getAttribute('data-group-head')];
+      });
+      if (none) none.hidden = any;
+    });
+  });
+  // A restart: wait until the gateway has gone away and answers again, then log in anew.
+  var restarting = document.querySelector('[data-restarting]');
+  if (restarting) {
+    var sawDown = false; var started = Date.now();
+    var poll = function () {
+      fetch('/login', { cache: 'no-store', credentials: 'same-origin' }).then(function (r) {
+        if (sawDown && r.ok) { location.assign('/login?done=restarted'); return; }
+        later();
+      }, function () { sawDown = true; later(); });
+    };
+    var later = function () {
+      if (Date.now() - started > 120000) { restarting.textContent = restarting.getAttribute('data-slow'); return; }
+      setTimeout(poll, 1000);
+    };
+    later();
+  }
 })();
 `;

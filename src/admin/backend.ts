@@ -18,13 +18,19 @@ import {
   unpackBackup,
 } from '../ops/backup.js';
 import type { BatchListItem, HistoryRow } from '../cache/index.js';
-import type { ClientStore } from '../api/tokens.js';
+import type { ClientRecord, ClientStore, ClientsErrorCode } from '../api/tokens.js';
+import { effectiveScopes, type Scope, SCOPES } from '../protocol/scopes.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { buildSupportBundle } from '../ops/support-bundle.js';
 import { withoutDefaults } from './settings-diff.js';
 import type { GatewayStatus, StatusSource } from '../ops/status.js';
 
-export type AdminBackendErrorCode = 'ADMIN_NOT_AVAILABLE' | 'ADMIN_NOT_FOUND' | 'ADMIN_SETTINGS_READONLY';
+export type AdminBackendErrorCode =
+  | 'ADMIN_NOT_AVAILABLE'
+  | 'ADMIN_NOT_FOUND'
+  | 'ADMIN_SETTINGS_READONLY'
+  | 'CLIENT_NAME_TAKEN'
+  | 'CLIENT_SCOPE_INVALID';
 
 /**
  * A check whose answer changed when it was re-verified with central, with what staff need to find
@@ -71,6 +77,24 @@ export interface AdminClient {
   name: string;
   createdAt: string;
   revokedAt?: string;
+  /** what the token may do (src/protocol/scopes.ts); tokens from before scopes are full */
+  scopes: Scope[];
+  /** open WebSocket connections now; undefined when the API's activity is not known */
+  connections?: number;
+  /** when it last connected or sent a request, since the gateway started */
+  lastSeenAt?: string;
+}
+
+/** The scopes a token made on the page may hold: kiosk tokens are made by pairing (the kiosks page). */
+export const PAGE_SCOPES: readonly Scope[] = SCOPES.filter((s) => s !== 'kiosk');
+
+/** One change of the line's state or of its tunnel, from the audit chain. */
+export interface LineEvent {
+  at: number;
+  kind: 'state' | 'tunnel';
+  state: 'up' | 'degraded' | 'down';
+  /** the link monitor's or strongSwan's reason, as they gave it */
+  reason?: string;
 }
 
 export interface SettingsView {
@@ -89,8 +113,13 @@ export interface AdminBackend {
   listClients(): Promise<AdminClient[]>;
   /** the 5-minute history rows since `since` (ms), oldest first */
   listHistory(since: number): Promise<HistoryRow[]>;
-  /** the token is returned once, to be shown once */
-  addClient(name: string): Promise<{ client: AdminClient; token: string }>;
+  /** the line's state changes and tunnel ups and downs since `since`, led by the state before it */
+  listLineEvents(since: number): Promise<LineEvent[]>;
+  /**
+   * The token is returned once, to be shown once. The name is trimmed; blank (CLIENT_NAME_INVALID)
+   * and the name of an active client (CLIENT_NAME_TAKEN) are refused; scopes default to inquiry.
+   */
+  addClient(name: string, scopes?: readonly string[]): Promise<{ client: AdminClient; token: string }>;
   revokeClient(id: string): Promise<AdminClient>;
   listAudit(opts: { limit: number; before?: string }): Promise<AuditEntry[]>;
   recordAudit(entry: Omit<AuditEntry, 'at'>): Promise<void>;
@@ -103,6 +132,11 @@ export interface AdminBackend {
     passphrase: string | undefined,
   ): Promise<{ restored: string[]; skipped: string[]; restartRequired: boolean }>;
   supportBundle(): Promise<{ filename: string; data: Buffer }>;
+  /**
+   * Ends the daemon so that its supervisor starts it again (systemd: exit code 75 under
+   * Restart=on-failure, see cli/start.ts); absent when nothing would start it again.
+   */
+  restart?: () => void;
 }
 
 export const notAvailable = (what: string): OnshiError<AdminBackendErrorCode> =>
@@ -123,6 +157,10 @@ export interface BasicBackendOptions {
   logs?: () => string;
   /** the running config, for the support bundle */
   config: GatewayConfig;
+  /** the WebSocket API's clients seen since start (connections now, last seen) */
+  clientActivity?: () => { id: string; connections: number; lastSeenAt: string }[];
+  /** see AdminBackend.restart */
+  restart?: () => void;
 }
 
 /** The parts that exist now; spread overrides over it: `{ ...createAdminBackend(o), listRechecks: … }`. */
@@ -133,7 +171,18 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     stateDir: o.stateDir,
     ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
   };
-  const publicClient = ({ hash: _h, ...c }: ReturnType<ClientStore['list']>[number]): AdminClient => c;
+  const publicClient = ({ hash: _h, reader: _r, ...c }: ClientRecord): AdminClient => ({
+    ...c,
+    scopes: effectiveScopes(c.scopes),
+  });
+  const withActivity = (list: AdminClient[]): AdminClient[] => {
+    if (!o.clientActivity) return list;
+    const seen = new Map(o.clientActivity().map((a) => [a.id, a]));
+    return list.map((c) => {
+      const a = seen.get(c.id);
+      return { ...c, connections: a?.connections ?? 0, ...(a ? { lastSeenAt: a.lastSeenAt } : {}) };
+    });
+  };
   return {
     status: async () => o.status.status(),
     listReconciliation: () => Promise.reject(notAvailable('the reconciliation list')),
@@ -141,9 +190,21 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     listRechecks: () => Promise.reject(notAvailable('the recheck list')),
     listBatches: () => Promise.reject(notAvailable('the batch list')),
     listHistory: () => Promise.reject(notAvailable('the history')),
-    listClients: async () => o.clients.list().map(publicClient),
-    addClient: async (name) => {
-      const { client, token } = o.clients.add(name);
+    listLineEvents: () => Promise.reject(notAvailable("the line's history")),
+    listClients: async () => withActivity(o.clients.list().map(publicClient)),
+    addClient: async (raw, scopes = ['inquiry']) => {
+      const name = raw.trim();
+      // The store's rule allows spaces; a name of spaces only names nothing staff can find again.
+      if (name === '') throw new OnshiError<ClientsErrorCode>('CLIENT_NAME_INVALID', 'a client name cannot be blank');
+      if (o.clients.list().some((c) => !c.revokedAt && c.name === name))
+        throw new OnshiError<AdminBackendErrorCode>('CLIENT_NAME_TAKEN', `a connection named "${name}" exists already`);
+      const bad = scopes.filter((s) => !(PAGE_SCOPES as readonly string[]).includes(s));
+      if (bad.length > 0 || scopes.length === 0)
+        throw new OnshiError<AdminBackendErrorCode>(
+          'CLIENT_SCOPE_INVALID',
+          `choose one or more of ${PAGE_SCOPES.join(', ')} (kiosks are paired on the kiosks page)`,
+        );
+      const { client, token } = o.clients.add(name, scopes);
       return { client: publicClient(client), token };
     },
     revokeClient: async (id) => publicClient(o.clients.revoke(id)),
@@ -194,6 +255,7 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
         status: await o.status.status(),
         ...(o.logs ? { logs: o.logs() } : {}),
       }),
+    ...(o.restart ? { restart: o.restart } : {}),
   };
 }
 

@@ -52,7 +52,7 @@ export const ERROR_JA: Record<string, string> = {
   BACKUP_NO_FILE: 'バックアップファイルを選んでください。',
   CLIENT_NAME_INVALID: '名前は1〜64文字の文字、数字、空白、「.」「-」「_」で付けてください（空白だけは不可）。',
   CLIENT_NAME_TAKEN: 'この名前の接続はすでにあります。別の名前にしてください。',
-  CLIENT_SCOPE_INVALID: '権限の選び方が正しくありません。',
+  CLIENT_SCOPE_INVALID: '権限を一覧から1つ以上選んでください。',
   CLIENT_NOT_FOUND: 'この接続は見つかりません。',
   ADMIN_SETTINGS_READONLY: '設定ファイルに書き込めません。root で編集し、ゲートウェイを再起動してください。',
 };
@@ -74,6 +74,11 @@ const ACTION_JA: Record<string, string> = {
   'backup.restore': 'バックアップから復元',
   'support.bundle': 'サポート情報のダウンロード',
   'gateway.restart': 'ゲートウェイの再起動',
+  'line.state.up': '回線: 接続',
+  'line.state.degraded': '回線: 不安定',
+  'line.state.down': '回線: 切断',
+  'line.tunnel.up': 'トンネル確立',
+  'line.tunnel.down': 'トンネル切断',
   'inquiry.numbers': '資格確認（番号）',
   'inquiry.card': '資格確認（カード）',
   'inquiry.batch': '一括照会',
@@ -98,6 +103,9 @@ const DETAIL_JA: Record<string, string> = {
   'validity:2': '無効',
   'validity:3': '無効（新しい資格あり）',
   'validity:4': '該当資格なし',
+  up: '接続',
+  degraded: '不安定',
+  down: '切断',
 };
 
 export function auditActionText(lang: 'ja' | 'en', action: string): string {
@@ -165,6 +173,70 @@ export const CARD_STAGE_JA: Record<string, string> = {
   checking: '中央に確認中',
   checking_offline: 'キャッシュで確認中',
 };
+
+/** Why central could not be reached, by the central client's codes. */
+const CENTRAL_CODE_JA: Record<string, string> = {
+  CENTRAL_UNREACHABLE: '接続できない',
+  CENTRAL_TIMEOUT: '時間内に応答なし',
+  CENTRAL_TLS_FAILED: 'TLS の確認に失敗',
+  CENTRAL_AUTH_FAILED: '認証に失敗',
+  CENTRAL_UNAVAILABLE: '中央が一時的に利用不可',
+  CENTRAL_REFUSED: '中央が要求を拒否',
+  CENTRAL_MALFORMED: '中央の応答を読めない',
+  LINE_DOWN: '回線断',
+  PROBE_FAILED: '確認に失敗',
+};
+
+/** strongSwan's SA states (sync/line/sa-state.ts) in words. */
+const SA_STATE_JA: Record<string, string> = {
+  installed: '確立',
+  established: '確立',
+  INSTALLED: '確立',
+  ESTABLISHED: '確立',
+  INSTALLING: '確立中',
+  CONNECTING: '接続中',
+  CREATED: '作成済み',
+  REKEYING: '鍵の更新中',
+  REKEYED: '鍵を更新済み',
+  DELETING: '削除中',
+  DELETED: '削除済み',
+  DESTROYING: '破棄中',
+  DESTROYED: '破棄済み',
+  PASSIVE: '待機',
+  UNKNOWN: '不明',
+};
+
+const saJa = (text: string): string =>
+  text.replace(/\b(CHILD_SA|IKE_SA) (\w+)/g, (_, sa: string, st: string) => `${sa} ${SA_STATE_JA[st] ?? st}`);
+
+/**
+ * Why the line changed state, as the link monitor (sync/link.ts) or strongSwan words it, in
+ * Japanese; the English as it is on an English page.
+ */
+export function lineReasonText(lang: 'ja' | 'en', reason: string): string {
+  if (lang !== 'ja') return reason;
+  const code = (c: string): string => CENTRAL_CODE_JA[c] ?? `エラー ${c}`;
+  const rules: [RegExp, (...g: string[]) => string][] = [
+    [/^starting$/, () => 'ゲートウェイの起動'],
+    [/^central answered$/, () => '中央が応答'],
+    [
+      /^central answered in (\d+) ms \(slow above (\d+) ms\)$/,
+      (n, m) => `中央の応答に${n}ミリ秒（${m}ミリ秒を超えると遅延）`,
+    ],
+    [/^(\d+) failures in a row \(last: (\w+)\)$/, (n, c) => `${n}回続けて失敗（最後: ${code(c!)}）`],
+    [/^(\d+) failure\(s\) \(last: (\w+)\)$/, (n, c) => `${n}回失敗（最後: ${code(c!)}）`],
+    [/^central asked to wait (\d+) s \((\w+)\)$/, (n, c) => `中央から${n}秒待つよう指示（${code(c!)}）`],
+    [/^line down: (.*)$/, (r) => `回線断: ${saJa(r!)}`],
+    [/^line up \((.*)\): probing central$/, (r) => `回線復旧（${saJa(r!)}）、中央を確認中`],
+    [/^the tunnel is not up yet$/, () => 'トンネルがまだ確立していない'],
+    [/^([A-Z][A-Z_]+)$/, (c) => code(c!)],
+  ];
+  for (const [re, say] of rules) {
+    const m = re.exec(reason);
+    if (m) return say(...m.slice(1));
+  }
+  return saJa(reason);
+}
 
 /** Looks a code up in a Japanese table on a `ja` page; the code itself on an English one. */
 export const jaOr = (lang: 'ja' | 'en', table: Record<string, string>, code: string): string =>

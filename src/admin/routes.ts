@@ -3,8 +3,8 @@
  * CSRF checks), the backup restore upload. The HTTP plumbing they use is in http/.
  */
 import { randomBytes } from 'node:crypto';
-import type { GatewayConfig } from '../core/config.js';
-import { isOnshiError } from '../core/errors.js';
+import { type GatewayConfig, validateConfig } from '../core/config.js';
+import { isOnshiError, type OnshiError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { ADMIN_CSS, ADMIN_JS } from './assets.js';
 import { ADMIN_USER, type AdminAccounts, csrfMatches, type LoginLimiter, type SessionStore } from './auth.js';
@@ -17,16 +17,27 @@ import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
 import { configProblemJa, errorText } from './messages-ja.js';
-import { changedSettings } from './settings-diff.js';
-import { historyPage } from './history-chart.js';
+import { changedSettings, settingChanges } from './settings-diff.js';
+import { type HistoryRange, historyPage, RANGE_HOURS } from './history-chart.js';
+import { dashboardLineBlock, readLinePicture } from './line-timeline.js';
 import * as v from './views.js';
 import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
 
+/** Why a client was not added: shown on the page, in Japanese on a Japanese page. */
+const CLIENT_REFUSALS = ['CLIENT_NAME_INVALID', 'CLIENT_NAME_TAKEN', 'CLIENT_SCOPE_INVALID'] as const;
+
+/** Query parameters that carry a one-time note (done=…, expired=1…), not what the page shows. */
+const TRANSIENT_QUERY = new Set(['done', 'expired', 'changed', 'name']);
+
 /** What a page's layout needs of the request. */
 export function pageContext(req: Req): v.PageContext {
+  // what the page shows (range=7d, all=1, before=…) survives the language switch; one-time notes do not
+  const kept = new URLSearchParams([...req.query].filter(([k]) => !TRANSIENT_QUERY.has(k)));
+  const query = kept.toString();
   return {
     lang: req.lang,
     path: req.path,
+    ...(query ? { search: `?${query}` } : {}),
     ...(req.session ? { csrf: req.session.csrf, mustChange: req.session.mustChange } : {}),
   };
 }
@@ -54,7 +65,11 @@ export class AdminRoutes {
     if (path === '/login') return method === 'POST' ? this.postLogin(req) : this.getLogin(req);
 
     req.sessionId = req.cookies.get(SESSION_COOKIE);
-    const session = this.sessions.get(req.sessionId, this.o.accounts.generation);
+    // What the page fetches by itself (the live stream, its fallback poll) does not count as use:
+    // an open dashboard alone must not keep a login alive.
+    const session = path.startsWith('/api/')
+      ? this.sessions.peek(req.sessionId, this.o.accounts.generation)
+      : this.sessions.get(req.sessionId, this.o.accounts.generation);
     if (!session) {
       if (path.startsWith('/api/'))
         return send(req, 401, JSON.stringify({ error: 'ADMIN_SESSION_EXPIRED' }), 'application/json');
@@ -93,7 +108,14 @@ export class AdminRoutes {
 
   private getLogin(req: Req, opts: { error?: string; status?: number } = {}): void {
     const token = randomBytes(24).toString('base64url');
-    const info = req.query.get('expired') ? t(req.lang, 'login.expired') : undefined;
+    const done = req.query.get('done');
+    const info = req.query.get('expired')
+      ? t(req.lang, 'login.expired')
+      : done === 'logout'
+        ? t(req.lang, 'login.loggedOut')
+        : done === 'restarted'
+          ? t(req.lang, 'login.restarted')
+          : undefined;
     send(
       req,
       opts.status ?? 200,
@@ -149,7 +171,16 @@ export class AdminRoutes {
     switch (req.path) {
       case '/': {
         const status = await b.status();
-        return send(req, 200, v.dashboardPage(ctx, v.dashboardFields(status, req.lang), status));
+        const line = await dashboardLineBlock(b, status, req.lang);
+        const note = this.doneNote(req);
+        return send(
+          req,
+          200,
+          v.dashboardPage(ctx, v.dashboardFields(status, req.lang), status, {
+            ...(note ? { note } : {}),
+            ...(line ? { line } : {}),
+          }),
+        );
       }
       case '/api/status':
         return send(
@@ -169,8 +200,15 @@ export class AdminRoutes {
       }
       case '/history': {
         const now = Date.now();
+        const range: HistoryRange = req.query.get('range') === '7d' ? '7d' : '24h';
         const r = await this.attempt(req, () => b.listHistory(now - 30 * 86_400_000));
-        return send(req, 200, historyPage(ctx, r.value, now, r.note));
+        const from = now - RANGE_HOURS[range] * 3_600_000;
+        const line = await readLinePicture(b, await b.status(), from, now, r.value);
+        return send(
+          req,
+          200,
+          historyPage(ctx, { range, ...(r.value ? { rows: r.value } : {}), ...(line ? { line } : {}) }, now, r.note),
+        );
       }
       case '/rechecks': {
         const r = await this.attempt(req, () => b.listRechecks());
@@ -197,6 +235,7 @@ export class AdminRoutes {
             writable: s.writable,
             saved: req.query.get('done') === 'saved',
             changed: (req.query.get('changed') ?? '').split(',').filter(Boolean),
+            restart: b.restart !== undefined,
           }),
         );
       }
@@ -207,6 +246,12 @@ export class AdminRoutes {
       default:
         return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
+  }
+
+  /** Where the settings are saved and whether they can be, and whether the restart button works. */
+  private async settingsFile(): Promise<{ file: string; writable: boolean; restart: boolean }> {
+    const s = await this.o.backend.getSettings();
+    return { file: s.file, writable: s.writable, restart: this.o.backend.restart !== undefined };
   }
 
   /** Runs a backend read; ADMIN_NOT_AVAILABLE becomes a note on the page instead of an error. */
@@ -233,7 +278,7 @@ export class AdminRoutes {
     if (req.path === '/logout') {
       this.sessions.destroy(req.sessionId);
       await this.audit(req, 'logout', 'ok');
-      return redirect(req, '/login', { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
+      return redirect(req, '/login?done=logout', { 'set-cookie': cookie(SESSION_COOKIE, '', 0) });
     }
     if (req.path === '/password') return this.postPassword(req, form);
     if (req.path.startsWith('/kiosks/')) return kioskRoute(req, ctx, this.o.kiosk, form);
@@ -255,24 +300,65 @@ export class AdminRoutes {
     }
     switch (req.path) {
       case '/clients': {
+        const name = form.get('name') ?? '';
+        const scopes = form.getAll('scope');
         try {
-          const created = await b.addClient(form.get('name') ?? '');
+          const created = await b.addClient(name, scopes);
           await this.audit(req, 'client.add', 'ok', `${created.client.name} (${created.client.id})`);
           // Shown in this response only (no redirect): the token must never sit in a URL or a later page.
           return send(req, 200, v.clientsPage(ctx, await b.listClients(), { created }));
         } catch (e) {
-          if (!isOnshiError(e, 'CLIENT_NAME_INVALID')) throw e;
+          if (!CLIENT_REFUSALS.some((code) => isOnshiError(e, code))) throw e;
           return send(
             req,
             400,
-            v.clientsPage(ctx, await b.listClients(), { note: v.message(errorText(req.lang, e), 'error') }),
+            v.clientsPage(ctx, await b.listClients(), {
+              note: v.message(errorText(req.lang, e as OnshiError), 'error'),
+              name,
+              scopes,
+            }),
           );
         }
       }
+      case '/restart': {
+        if (!b.restart)
+          return send(
+            req,
+            409,
+            v.settingsPage(ctx, (await b.getSettings()).config, {
+              ...(await this.settingsFile()),
+              note: v.message(t(req.lang, 'rs.unavailable'), 'error'),
+            }),
+          );
+        await this.audit(req, 'gateway.restart', 'ok');
+        this.o.logger.warn('restart requested from the admin page', { event: 'admin_restart', remote: req.remote });
+        const restart = b.restart;
+        // The answer first (the page waits for the gateway to come back), then the exit.
+        req.res.once('finish', () => setImmediate(restart));
+        return send(req, 202, v.restartingPage(ctx));
+      }
       case '/settings': {
         const input = v.settingsFromForm(form);
+        if (form.get('back') === '1') {
+          // Back from the review: the form again, as it was submitted.
+          return send(req, 200, v.settingsPage(ctx, input as unknown as GatewayConfig, await this.settingsFile()));
+        }
         try {
           const before = (await b.getSettings()).config;
+          const changes = settingChanges(before, validateConfig(input));
+          if (changes.length === 0) {
+            return send(
+              req,
+              200,
+              v.settingsPage(ctx, before, {
+                ...(await this.settingsFile()),
+                note: v.message(t(req.lang, 'set.nothing')),
+              }),
+            );
+          }
+          // A diff before anything is written: saving is its own step.
+          if (form.get('confirm') !== '1')
+            return send(req, 200, v.settingsReviewPage(ctx, changes, form, validateConfig(input)));
           const { config } = await b.putSettings(input);
           const changed = changedSettings(before, config);
           await this.audit(req, 'settings.save', 'ok', changed.join(',').slice(0, 128) || undefined);
@@ -284,13 +370,11 @@ export class AdminRoutes {
           const problems = given
             ? given.map((p) => (req.lang === 'ja' ? configProblemJa(p) : p))
             : [errorText(req.lang, e)];
-          const s = await b.getSettings();
           return send(
             req,
             400,
             v.settingsPage(ctx, input as unknown as GatewayConfig, {
-              file: s.file,
-              writable: s.writable,
+              ...(await this.settingsFile()),
               errors: problems,
             }),
           );

@@ -36,7 +36,10 @@ export function changedSettings(before: GatewayConfig, after: GatewayConfig): st
     .map((p) => p.join('.'));
 }
 
-/** Settings that, set wrong, keep staff from reaching this page or receipt computers from the API. */
+/**
+ * Settings that, set wrong, keep staff from reaching this page, receipt computers from the API or
+ * the kiosks from theirs (or make browsers distrust the certificate).
+ */
 export const LOCKOUT_SETTINGS: ReadonlySet<string> = new Set([
   'admin.enabled',
   'admin.host',
@@ -46,4 +49,23 @@ export const LOCKOUT_SETTINGS: ReadonlySet<string> = new Set([
   'api.tls',
   'tls.hostnames',
   'tls.ips',
+  'kiosk.host',
+  'kiosk.port',
 ]);
+
+export interface SettingChange {
+  /** the dotted path */
+  name: string;
+  before: unknown;
+  after: unknown;
+  /** one of LOCKOUT_SETTINGS */
+  lockout: boolean;
+}
+
+/** What saving `after` over `before` changes, setting by setting, in the schema's order. */
+export function settingChanges(before: GatewayConfig, after: GatewayConfig): SettingChange[] {
+  return changedSettings(before, after).map((name) => {
+    const path = name.split('.');
+    return { name, before: at(before, path), after: at(after, path), lockout: LOCKOUT_SETTINGS.has(name) };
+  });
+}

@@ -4,14 +4,21 @@
  * answers gave them (the page is authenticated and on the box), the validity before and after and
  * who marked it handled; the audit log's personal fields are never decrypted for the page.
  */
-import type { AuditInput, GatewayStore, ReconciliationEntry } from '../cache/index.js';
-import type { AdminBackend, AuditEntry, ReconciliationItem } from './backend.js';
+import type { AuditInput, GatewayStore, LineEventRow, ReconciliationEntry } from '../cache/index.js';
+import type { AdminBackend, AuditEntry, LineEvent, ReconciliationItem } from './backend.js';
 import type { EventHub } from '../protocol/events.js';
 import { listRecheckItems } from '../checks/rechecks.js';
 
 type StoreViews = Pick<
   AdminBackend,
-  'listReconciliation' | 'markHandled' | 'listAudit' | 'recordAudit' | 'listBatches' | 'listRechecks' | 'listHistory'
+  | 'listReconciliation'
+  | 'markHandled'
+  | 'listAudit'
+  | 'recordAudit'
+  | 'listBatches'
+  | 'listRechecks'
+  | 'listHistory'
+  | 'listLineEvents'
 >;
 
 interface FiledBefore {
@@ -63,6 +70,20 @@ export function reconciliationItem(e: ReconciliationEntry): ReconciliationItem {
   };
 }
 
+/** `line.state.down`, `line.tunnel.up`… (daemon/check-parts.ts, daemon/line.ts) as a LineEvent. */
+export function lineEvent(r: LineEventRow): LineEvent[] {
+  const m = /^line\.(state|tunnel)\.(up|degraded|down)$/.exec(r.action);
+  if (!m) return [];
+  return [
+    {
+      at: r.at,
+      kind: m[1] as LineEvent['kind'],
+      state: m[2] as LineEvent['state'],
+      ...(r.target ? { reason: r.target } : {}),
+    },
+  ];
+}
+
 const ADMIN_OUTCOMES = new Set(['ok', 'refused', 'failed']);
 
 /** A check's outcome is a validity or an error code; the page shows ok/refused/failed beside it. */
@@ -106,6 +127,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
     },
     listBatches: async () => store.listBatches({ limit: 200 }),
     listHistory: async (since) => store.history.list(since),
+    listLineEvents: async (since) => store.history.lineEvents(since).flatMap(lineEvent),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.
@@ -122,15 +144,19 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
         if (rows.length === 0) break;
         for (const r of rows) {
           if (r.at.getTime() >= cutoff) continue;
-          const detail = [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
-            (d): d is string => Boolean(d),
-          );
+          // the line's entries are events, not actions: their state is in the action itself
+          const event = r.action.startsWith('line.');
+          const detail = event
+            ? []
+            : [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
+                (d): d is string => Boolean(d),
+              );
           out.push({
             at: r.at.toISOString(),
             actor: r.actor,
             action: r.action,
             ...(detail.length ? { detail } : {}),
-            outcome: pageOutcome(r.outcome),
+            outcome: event ? 'ok' : pageOutcome(r.outcome),
             ...(r.target ? { target: r.target } : {}),
             ...(r.remote ? { remote: r.remote } : {}),
           });

@@ -5,7 +5,15 @@
 import { configLeaves, type GatewayConfig } from '../core/config.js';
 import type { GatewayStatus } from '../ops/status.js';
 import { type Attention, attentionItems } from './attention.js';
-import type { AdminClient, AuditEntry, BatchItem, ReconciliationItem, RecheckItem } from './backend.js';
+import {
+  type AdminClient,
+  type AuditEntry,
+  type BatchItem,
+  PAGE_SCOPES,
+  type ReconciliationItem,
+  type RecheckItem,
+} from './backend.js';
+import type { Scope } from '../protocol/scopes.js';
 import { type Lang, type MessageKey, t } from './i18n.js';
 import {
   auditActionText,
@@ -15,10 +23,11 @@ import {
   CARD_STAGE_JA,
   CHECK_NAME_JA,
   jaOr,
+  lineReasonText,
   OUTCOME_JA,
   RECHECK_STATE_JA,
 } from './messages-ja.js';
-import { LOCKOUT_SETTINGS } from './settings-diff.js';
+import { LOCKOUT_SETTINGS, type SettingChange } from './settings-diff.js';
 import { SETTING_GROUPS_JA, settingText } from './settings-labels.js';
 
 export class Html {
@@ -50,6 +59,8 @@ export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
 export interface PageContext {
   lang: Lang;
   path: string;
+  /** the query (with its "?"), kept by the language switch */
+  search?: string;
   /** present when logged in */
   csrf?: string;
   mustChange?: boolean;
@@ -81,13 +92,14 @@ export function layout(ctx: PageContext, title: string, body: Html): string {
   const nav =
     ctx.csrf && !ctx.mustChange
       ? html`<nav>${NAV.map(([href, key]) => html`<a href="${href}"${href === ctx.path ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, key)}</a>`)}
-      <form method="post" action="/logout">${csrfField(ctx)}<button type="submit" id="logout">${t(ctx.lang, 'nav.logout')}</button></form></nav>`
+      <span class="account"><a href="/password" id="nav-password"${ctx.path === '/password' ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, 'nav.password')}</a>
+      <form method="post" action="/logout">${csrfField(ctx)}<button type="submit" id="logout">${t(ctx.lang, 'nav.logout')}</button></form></span></nav>`
       : '';
   return (
     '<!doctype html>\n' +
     html`<html lang="${ctx.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} — ${t(ctx.lang, 'app.title')}</title><link rel="stylesheet" href="/assets/admin.css"><script src="/assets/admin.js" defer></script></head>
-<body><header><h1>${t(ctx.lang, 'app.title')}</h1><a id="lang-switch" href="/lang/${other}?next=${encodeURIComponent(ctx.path)}" lang="${other}">${t(ctx.lang, 'lang.other')}</a></header>
+<body><header><h1>${t(ctx.lang, 'app.title')}</h1><a id="lang-switch" href="/lang/${other}?next=${encodeURIComponent(ctx.path + (ctx.search ?? ''))}" lang="${other}">${t(ctx.lang, 'lang.other')}</a></header>
 ${nav}<main><h2>${title}</h2>${body}</main></body></html>`.text
   );
 }
@@ -250,18 +262,28 @@ export function attentionBlock(ctx: PageContext, items: Attention[]): Html {
   )}</ul></section>`;
 }
 
-export function dashboardPage(ctx: PageContext, fields: DashboardFields, status?: GatewayStatus): string {
+/**
+ * The dashboard: what needs attention, the live tiles, and (when the backend keeps it) the line's
+ * last 24 hours, which the live stream replaces as it changes (`line`, from line-timeline.ts).
+ */
+export function dashboardPage(
+  ctx: PageContext,
+  fields: DashboardFields,
+  status?: GatewayStatus,
+  extra: { note?: Html; line?: Html } = {},
+): string {
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const tile = (key: string, label: MessageKey, cls = 'v'): Html =>
     html`<section class="tile"><h2>${L(label)}</h2><div class="${cls}" data-field="${key}" data-tone="${fields[key]?.tone ?? 'muted'}">${fields[key]?.text ?? ''}</div></section>`;
   return layout(
     ctx,
     L('dash.title'),
-    html`${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}<div data-live><div class="tiles">
+    html`${extra.note ?? ''}${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}<div data-live><div class="tiles">
 ${tile('ready', 'dash.ready')}${tile('line', 'dash.line')}${tile('reader', 'dash.reader')}${tile('card', 'dash.card')}
 ${tile('outbox', 'dash.outbox')}${tile('cache', 'dash.cache')}${tile('clock', 'dash.clock')}${tile('api', 'dash.api')}
 ${tile('certs', 'dash.certs')}${tile('tls', 'dash.tls', 'v fp')}${tile('version', 'dash.version')}
-</div><p class="hint">${L('dash.updated')}: <span data-updated>${fmtTime(new Date().toISOString())}</span></p></div>`,
+</div><p class="hint">${L('dash.updated')}: <span data-updated>${fmtTime(new Date().toISOString())}</span></p>
+${extra.line ? html`<section class="timeline" data-timeline>${extra.line}</section>` : ''}</div>`,
   );
 }
 
@@ -336,31 +358,63 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   );
 }
 
+/** A token's scopes in words. */
+const scopeText = (ctx: PageContext, scopes: readonly Scope[]): string =>
+  scopes.map((sc) => t(ctx.lang, `scope.${sc}` as MessageKey)).join(ctx.lang === 'ja' ? '、' : ', ');
+
 export function clientsPage(
   ctx: PageContext,
   clients: AdminClient[],
-  opts: { created?: { client: AdminClient; token: string }; note?: Html },
+  opts: { created?: { client: AdminClient; token: string }; note?: Html; name?: string; scopes?: readonly string[] },
 ): string {
-  const L = (k: MessageKey): string => t(ctx.lang, k);
-  const rows = clients.map(
-    (c) => html`<tr data-client="${c.name}"><td>${c.name}</td><td>${c.id}</td><td>${fmtTime(c.createdAt)}</td>
-<td>${
-      c.revokedAt
-        ? html`${L('cl.revoked')} ${fmtTime(c.revokedAt)}`
-        : html`${L('cl.active')}
-<form class="inline" method="post" action="/clients/${c.id}/revoke" data-confirm="${L('cl.revokeConfirm')}">${csrfField(ctx)}<button type="submit" class="revoke">${L('cl.revoke')}</button></form>`
-    }</td></tr>`,
+  const L = (k: MessageKey, p: Record<string, string | number> = {}): string => t(ctx.lang, k, p);
+  const active = clients.filter((c) => !c.revokedAt);
+  const revoked = clients.filter((c) => c.revokedAt);
+  const cell = (label: string, content: Html | string): Html => html`<td data-label="${label}">${content}</td>`;
+  const connection = (c: AdminClient): Html =>
+    c.connections === undefined
+      ? html`${L('na')}`
+      : c.connections > 0
+        ? html`<span data-tone="ok">${L('cl.connectedNow', { n: c.connections })}</span>`
+        : html`<span data-tone="muted">${L('cl.notConnected')}</span>`;
+  const rows = active.map(
+    (
+      c,
+    ) => html`<tr data-client="${c.name}">${cell(L('cl.name'), html`<strong>${c.name}</strong>`)}${cell(L('cl.id'), c.id)}
+${cell(L('cl.scopes'), scopeText(ctx, c.scopes))}${cell(L('cl.connection'), connection(c))}${cell(L('cl.lastSeen'), c.lastSeenAt ? fmtTime(c.lastSeenAt) : L('cl.never'))}
+${cell(L('cl.created'), fmtTime(c.createdAt))}${cell(
+  L('cl.actions'),
+  html`<form class="inline" method="post" action="/clients/${c.id}/revoke" data-confirm="${L('cl.revokeConfirm')}">${csrfField(ctx)}<button type="submit" class="revoke">${L('cl.revoke')}</button></form>`,
+)}</tr>`,
+  );
+  const gone = revoked.map(
+    (c) =>
+      html`<tr data-client="${c.name}">${cell(L('cl.name'), c.name)}${cell(L('cl.id'), c.id)}${cell(L('cl.scopes'), scopeText(ctx, c.scopes))}${cell(L('cl.created'), fmtTime(c.createdAt))}${cell(L('cl.revoked'), fmtTime(c.revokedAt))}</tr>`,
   );
   const created = opts.created
-    ? html`<div class="msg" role="status"><p>${L('cl.tokenOnce')}</p><p><strong>${opts.created.client.name}</strong></p><div class="token" id="new-token">${opts.created.token}</div></div>`
+    ? html`<div class="msg created" role="status"><p>${L('cl.tokenOnce')}</p><p><strong>${opts.created.client.name}</strong> (${scopeText(ctx, opts.created.client.scopes)})</p><div class="token" id="new-token">${opts.created.token}</div>
+<p class="copy-row"><button type="button" class="copy" id="copy-token" data-copy="new-token" data-copied="${L('cl.copied')}" data-copy-failed="${L('cl.copyFailed')}">${L('cl.copy')}</button> <span class="copy-said" role="status" aria-live="polite"></span></p></div>`
     : '';
+  const chosen = new Set(opts.scopes ?? ['inquiry']);
+  const picker = html`<fieldset class="scopes"><legend>${L('cl.scopes')}</legend><p class="hint">${L('cl.scopesHelp')}</p>${PAGE_SCOPES.map(
+    (sc) =>
+      html`<label class="check"><input type="checkbox" name="scope" value="${sc}" id="scope-${sc}"${chosen.has(sc) ? new Html(' checked') : ''}> <span><strong>${L(`scope.${sc}` as MessageKey)}</strong> <span class="hint">${L(`scope.${sc}.help` as MessageKey)}</span></span></label>`,
+  )}</fieldset>`;
   return layout(
     ctx,
     L('cl.title'),
     html`${opts.note ?? ''}${created}
-<form method="post" action="/clients">${csrfField(ctx)}<label for="client-name">${L('cl.addLabel')}</label>
-<input type="text" id="client-name" name="name" maxlength="64" required> <button type="submit" id="client-add">${L('cl.add')}</button></form>
-${table([L('cl.name'), L('cl.id'), L('cl.created'), ''], rows, L('cl.none'))}`,
+<form method="post" action="/clients" class="client-add">${csrfField(ctx)}<label for="client-name">${L('cl.addLabel')}</label>
+<input type="text" id="client-name" name="name" maxlength="64" required value="${opts.name ?? ''}">${picker}<p><button type="submit" id="client-add">${L('cl.add')}</button></p></form>
+${
+  active.length
+    ? html`<table class="cards clients"><thead><tr><th>${L('cl.name')}</th><th>${L('cl.id')}</th><th>${L('cl.scopes')}</th><th>${L('cl.connection')}</th><th>${L('cl.lastSeen')}</th><th>${L('cl.created')}</th><th>${L('cl.actions')}</th></tr></thead><tbody>${rows}</tbody></table><p class="hint">${L('cl.lastSeenHelp')}</p>`
+    : html`<p>${L('cl.none')}</p>`
+}${
+  revoked.length
+    ? html`<details class="revoked"><summary>${L('cl.revokedList', { n: revoked.length })}</summary><table class="cards"><thead><tr><th>${L('cl.name')}</th><th>${L('cl.id')}</th><th>${L('cl.scopes')}</th><th>${L('cl.created')}</th><th>${L('cl.revoked')}</th></tr></thead><tbody>${gone}</tbody></table></details>`
+    : ''
+}`,
   );
 }
 
@@ -373,7 +427,7 @@ export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, l
         e.detail?.length
           ? ` (${e.detail.map((d) => auditDetailText(ctx.lang, d)).join(ctx.lang === 'ja' ? '、' : ', ')})`
           : ''
-      }</td><td>${e.target ? auditTargetText(ctx.lang, e.target) : ''}</td><td>${jaOr(ctx.lang, OUTCOME_JA, e.outcome)}</td><td>${e.remote ?? ''}</td></tr>`,
+      }</td><td>${e.target ? (e.action.startsWith('line.') ? lineReasonText(ctx.lang, e.target) : auditTargetText(ctx.lang, e.target)) : ''}</td><td>${jaOr(ctx.lang, OUTCOME_JA, e.outcome)}</td><td>${e.remote ?? ''}</td></tr>`,
   );
   const older =
     list.length === limit
@@ -399,7 +453,16 @@ function getPath(obj: unknown, path: string[]): unknown {
 export function settingsPage(
   ctx: PageContext,
   config: GatewayConfig,
-  opts: { file: string; writable: boolean; errors?: string[]; saved?: boolean; changed?: string[] },
+  opts: {
+    file: string;
+    writable: boolean;
+    errors?: string[];
+    saved?: boolean;
+    changed?: string[];
+    note?: Html;
+    /** whether the restart button works (the daemon runs under systemd) */
+    restart?: boolean;
+  },
 ): string {
   const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
   let group: string | undefined;
@@ -408,11 +471,9 @@ export function settingsPage(
     const value = getPath(config, leaf.path);
     const enumValues = leaf.description.startsWith('one of ') ? leaf.description.slice(7).split(', ') : undefined;
     const text = settingText(ctx.lang, name, leaf.description);
-    const yes = ctx.lang === 'ja' ? 'はい' : 'true';
-    const no = ctx.lang === 'ja' ? 'いいえ' : 'false';
     let input: Html;
     if (leaf.type === 'boolean') {
-      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>${yes}</option><option value="false"${value === false ? new Html(' selected') : ''}>${no}</option></select>`;
+      input = html`<select name="${name}" id="set-${name}"><option value="true"${value === true ? new Html(' selected') : ''}>${L('set.yes')}</option><option value="false"${value === false ? new Html(' selected') : ''}>${L('set.no')}</option></select>`;
     } else if (enumValues) {
       input = html`<select name="${name}" id="set-${name}">${enumValues.map((v) => html`<option${v === value ? new Html(' selected') : ''}>${v}</option>`)}</select>`;
     } else if (leaf.type === 'integer' || leaf.type === 'number') {
@@ -423,12 +484,14 @@ export function settingsPage(
       input = html`<input type="text" name="${name}" id="set-${name}" value="${String(value ?? '')}">`;
     }
     const section = leaf.path.length > 1 ? leaf.path[0]! : '';
+    const groupName = ctx.lang === 'ja' ? (SETTING_GROUPS_JA[section] ?? section) : section || 'general';
     const heading =
       section !== group
-        ? html`<tr class="group"><th colspan="2">${ctx.lang === 'ja' ? (SETTING_GROUPS_JA[section] ?? section) : section || 'general'}</th></tr>`
+        ? html`<tr class="group" data-group-head="${section}"><th colspan="2">${groupName}</th></tr>`
         : '';
     group = section;
-    return html`${heading}<tr><td><label for="set-${name}">${text.label}</label></td><td>${input}<div class="hint">${text.help}</div></td></tr>`;
+    const search = `${text.label} ${text.help} ${name} ${groupName}`.toLowerCase();
+    return html`${heading}<tr data-group="${section}" data-search="${search}"><td><label for="set-${name}">${text.label}</label>${LOCKOUT_SETTINGS.has(name) ? html` <span class="lock" title="${L('set.lockoutTitle')}">⚠</span>` : ''}</td><td>${input}<div class="hint">${text.help}</div></td></tr>`;
   });
   const errors = opts.errors?.length
     ? html`<div class="msg error" role="alert">${L('set.invalid')}<ul>${opts.errors.map((e) => html`<li>${e}</li>`)}</ul></div>`
@@ -436,11 +499,108 @@ export function settingsPage(
   return layout(
     ctx,
     L('set.title'),
-    html`${opts.saved ? message(L('set.saved')) : ''}${opts.saved ? savedChanges(ctx, opts.changed ?? []) : ''}${errors}
+    html`${opts.note ?? ''}${opts.saved ? message(L('set.saved')) : ''}${opts.saved ? savedChanges(ctx, opts.changed ?? []) : ''}${opts.saved ? restartBlock(ctx, opts.restart ?? false) : ''}${errors}
 ${opts.writable ? '' : message(L('set.readonly', { file: opts.file }), 'error')}<p class="hint">${L('set.help')} (${opts.file})</p>
-<form method="post" action="/settings">${csrfField(ctx)}<table class="settings">${rows}</table>
-<p><button type="submit" id="settings-save"${opts.writable ? '' : new Html(' disabled')}>${L('set.save')}</button></p></form>`,
+<p class="search"><label for="settings-search">${L('set.search')}</label><input type="search" id="settings-search" data-filter="table.settings" autocomplete="off"></p>
+<p class="hint" data-filter-none hidden>${L('set.searchNone')}</p>
+<form method="post" action="/settings">${csrfField(ctx)}<table class="settings cards">${rows}</table>
+<p><button type="submit" id="settings-save"${opts.writable ? '' : new Html(' disabled')}>${L('set.save')}</button></p></form>
+${opts.saved ? '' : restartBlock(ctx, opts.restart ?? false)}`,
   );
+}
+
+/** A setting's value as staff read it: はい/いいえ, （空）, else the value as typed (code). */
+function settingValue(ctx: PageContext, v: unknown): Html {
+  if (v === true) return html`${t(ctx.lang, 'set.yes')}`;
+  if (v === false) return html`${t(ctx.lang, 'set.no')}`;
+  if (v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0))
+    return html`${t(ctx.lang, 'set.empty')}`;
+  return html`<code>${Array.isArray(v) ? v.join(', ') : String(v)}</code>`;
+}
+
+/** What a change that can lock staff out does, said before saving (undefined: this one is harmless). */
+export function lockoutWarning(ctx: PageContext, c: SettingChange, after: GatewayConfig): Html | undefined {
+  const L = (k: MessageKey, p: Record<string, string> = {}): string => t(ctx.lang, k, p);
+  if (!c.lockout) return undefined;
+  if (c.name === 'admin.enabled') return c.after === false ? html`${L('lock.admin.enabled')}` : undefined;
+  if (c.name.startsWith('admin.')) {
+    const host = after.admin.host.includes(':') ? `[${after.admin.host}]` : after.admin.host;
+    // the address as code: staff type it, the sentence around it is translated
+    const [before, rest] = L('lock.admin.address', { url: '\u0000' }).split('\u0000');
+    return html`${before}<code>https://${host}:${after.admin.port}/</code>${rest}`;
+  }
+  if (c.name.startsWith('api.')) return html`${L('lock.api')}`;
+  if (c.name.startsWith('tls.')) return html`${L('lock.tls')}`;
+  return html`${L('lock.kiosk')}`;
+}
+
+/**
+ * Before saving: each change (now → new), the warnings for the ones that can lock staff out, that a
+ * restart applies them; the submitted values ride along hidden, to be saved or edited again.
+ */
+export function settingsReviewPage(
+  ctx: PageContext,
+  changes: SettingChange[],
+  form: URLSearchParams,
+  after: GatewayConfig,
+): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  const leaves = new Map(configLeaves().map((l) => [l.path.join('.'), l.description]));
+  const warnings = changes.flatMap((c) => {
+    const w = lockoutWarning(ctx, c, after);
+    return w ? [{ c, w }] : [];
+  });
+  const label = (name: string): string => settingFullLabel(ctx, name, leaves.get(name) ?? '');
+  const rows = changes.map(
+    (c) =>
+      html`<tr data-setting="${c.name}"${c.lockout ? new Html(' class="risky"') : ''}><td data-label="${L('set.setting')}">${label(c.name)}${c.lockout ? ' ⚠' : ''}</td><td data-label="${L('set.before')}"><del>${settingValue(ctx, c.before)}</del></td><td data-label="${L('set.after')}"><ins>${settingValue(ctx, c.after)}</ins></td></tr>`,
+  );
+  const hidden = [...form.entries()]
+    .filter(([k]) => k !== '_csrf' && k !== 'confirm' && k !== 'back')
+    .map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`);
+  return layout(
+    ctx,
+    L('set.reviewTitle'),
+    html`<p class="msg" role="status">${L('set.reviewHelp')}</p>
+<table class="cards diff"><thead><tr><th>${L('set.setting')}</th><th>${L('set.before')}</th><th>${L('set.after')}</th></tr></thead><tbody>${rows}</tbody></table>
+${
+  warnings.length
+    ? html`<div class="msg warn" id="lockout-warnings"><p><strong>${L('set.lockoutTitle')}</strong></p><ul>${warnings.map(
+        ({ c, w }) => html`<li><strong>${label(c.name)}</strong>: ${w}</li>`,
+      )}</ul></div>`
+    : ''
+}<p class="msg" id="restart-note">${L('set.restartNeeded')}</p>
+<form method="post" action="/settings">${csrfField(ctx)}${hidden}
+<p class="buttons"><button type="submit" name="confirm" value="1" id="settings-confirm">${L('set.confirm')}</button> <button type="submit" name="back" value="1" id="settings-back" class="secondary">${L('set.back')}</button></p></form>`,
+  );
+}
+
+/** The restart through systemd (the daemon exits and systemd starts it again), or how to do it by hand. */
+export function restartBlock(ctx: PageContext, available: boolean): Html {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return html`<section class="restart" id="restart"><h3>${L('rs.title')}</h3><p class="hint">${L('rs.help')}</p>${
+    available
+      ? html`<form method="post" action="/restart" data-confirm="${L('rs.confirm')}">${csrfField(ctx)}<button type="submit" id="restart-now" class="danger">${L('rs.button')}</button></form>`
+      : html`<p>${L('rs.unavailable')} <code>sudo systemctl restart onshi-gateway</code></p>`
+  }</section>`;
+}
+
+/** While the gateway restarts: the script waits for the page to go away and come back, then opens the login. */
+export function restartingPage(ctx: PageContext): string {
+  const L = (k: MessageKey): string => t(ctx.lang, k);
+  return layout(
+    ctx,
+    L('rs.title'),
+    html`<p class="msg" role="status" data-restarting data-slow="${L('rs.slow')}">${L('rs.restarting')}</p>`,
+  );
+}
+
+/** A setting's label with its group's ("レセコン接続（WebSocket API） › ポート番号"): labels repeat across groups. */
+function settingFullLabel(ctx: PageContext, name: string, description: string): string {
+  const path = name.split('.');
+  const section = path.length > 1 ? path[0]! : '';
+  const group = ctx.lang === 'ja' ? (SETTING_GROUPS_JA[section] ?? section) : section || 'general';
+  return `${group} › ${settingText(ctx.lang, name, description).label}`;
 }
 
 /** What the save changed, each by its label; the ones that can lock staff out are flagged. */
@@ -450,7 +610,7 @@ function savedChanges(ctx: PageContext, changed: string[]): Html {
   const leaves = new Map(configLeaves().map((l) => [l.path.join('.'), l.description]));
   const risky = changed.filter((c) => LOCKOUT_SETTINGS.has(c));
   return html`<div class="msg" role="status">${ja ? '変更した設定（再起動で反映）:' : 'Changed (applied at the next restart):'}<ul>${changed.map(
-    (c) => html`<li>${settingText(ctx.lang, c, leaves.get(c) ?? '').label}${LOCKOUT_SETTINGS.has(c) ? ' ⚠' : ''}</li>`,
+    (c) => html`<li>${settingFullLabel(ctx, c, leaves.get(c) ?? '')}${LOCKOUT_SETTINGS.has(c) ? ' ⚠' : ''}</li>`,
   )}</ul>${
     risky.length
       ? html`<p class="error">⚠ ${

@@ -132,6 +132,8 @@ export class WsApiServer {
   private droppedEvents = 0;
   private overflowCloses = 0;
   private readonly limiter: FailureLimiter;
+  /** per client id: when it last connected or sent a request (since start; the admin page shows it) */
+  private readonly lastSeen = new Map<string, number>();
 
   private constructor(private readonly opts: WsServerOptions) {
     const plain = (_req: IncomingMessage, res: ServerResponse): void => {
@@ -200,6 +202,17 @@ export class WsApiServer {
     return this.conns.size;
   }
 
+  /** Each client seen since start: its open connections and when it last connected or sent a request. */
+  clientActivity(): { id: string; connections: number; lastSeenAt: string }[] {
+    const open = new Map<string, number>();
+    for (const c of this.conns) open.set(c.client.id, (open.get(c.client.id) ?? 0) + 1);
+    return [...this.lastSeen].map(([id, at]) => ({
+      id,
+      connections: open.get(id) ?? 0,
+      lastSeenAt: new Date(at).toISOString(),
+    }));
+  }
+
   stats(): WsServerStats {
     return { droppedEvents: this.droppedEvents, overflowCloses: this.overflowCloses };
   }
@@ -263,11 +276,15 @@ export class WsApiServer {
       remote,
     };
     this.conns.add(conn);
+    this.lastSeen.set(client.id, Date.now());
     this.opts.logger.info('client connected', { event: 'connect', client: client.id, clientName: client.name });
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      this.lastSeen.set(client.id, Date.now());
+      this.onMessage(conn, data, isBinary);
+    });
     ws.on('error', (e) =>
       this.opts.logger.warn('websocket error', { event: 'ws_error', client: client.id, error: e.message }),
     );

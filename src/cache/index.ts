@@ -11,7 +11,13 @@ export { AuthFailureStore, type AuthFailureRecord } from './store/auth-failures.
 export { BatchStore, type BatchListItem } from './store/batches.js';
 export { EligibilityStore, type EligibilityWrite } from './store/eligibility.js';
 export { MetaStore, RevocationStore } from './store/meta.js';
-export { HISTORY_STEP_MS, type HistoryRow, HistoryStore } from './store/history.js';
+export {
+  HISTORY_STEP_MS,
+  type HistoryRow,
+  HistoryStore,
+  LATENCY_BOUNDS_MS,
+  type LineEventRow,
+} from './store/history.js';
 export { OutboxStore } from './store/outbox.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';

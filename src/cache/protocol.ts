@@ -97,7 +97,16 @@ export interface Ops {
   /** one address's failure count (upsert); rows past their expiry are dropped in the same step */
   putAuthFailure: [WireAuthFailure & { now: number }, null];
   historyPut: [
-    { at: number; central: number; cache: number; none: number; outbox: number; pruneBefore: number },
+    {
+      at: number;
+      central: number;
+      cache: number;
+      none: number;
+      outbox: number;
+      /** JSON counts per latency bucket, or null */
+      latency: string | null;
+      pruneBefore: number;
+    },
     { pruned: number },
   ];
   pruneOutbox: [{ before: number }, { deleted: number }];

@@ -244,6 +244,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_at ON audit (at);
     `,
   },
+  {
+    version: 11,
+    name: "central's answer times in the history",
+    sql: `
+      -- Per 5 minutes: how long central took to answer (checks and re-verifications), as counts per
+      -- fixed bucket (JSON array, bounds in store/history.ts); NULL when central answered nothing.
+      ALTER TABLE history ADD COLUMN latency TEXT;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

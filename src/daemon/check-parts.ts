@@ -112,6 +112,8 @@ export class CheckParts implements Service {
   }
 
   start(): void {
+    // The line's history (admin page) begins with each start: the monitor assumes up until it knows.
+    this.auditLine(this.link.status().state, 'starting');
     this.link.start();
     this.d.line?.drive(this.link);
     this.d.events.publish('line', 'line.state', { ...this.link.status() }, { retain: true });
@@ -126,13 +128,31 @@ export class CheckParts implements Service {
     await this.batchRunner.stop();
   }
 
+  /** Each change of the line's state in the audit chain, with its reason: the admin page's timeline. */
+  private auditLine(state: string, reason: string): void {
+    this.d.store
+      .appendAudit({
+        kind: 'admin',
+        actor: 'system',
+        action: `line.state.${state}`,
+        target: reason.slice(0, 128),
+        outcome: state,
+      })
+      .catch((e: unknown) =>
+        this.d.logger.error('could not audit a line state change', { event: 'line_audit_failed', code: codeOf(e) }),
+      );
+  }
+
   /** What the line, the relay and the batch runner log and publish. */
   private report(): void {
     const { logger, events } = this.d;
     this.link.on('state', (st) => {
       logger.warn(`line ${st.state}: ${st.reason}`, { event: 'line_state', state: st.state, reason: st.reason });
       events.publish('line', 'line.state', { ...st }, { retain: true });
+      this.auditLine(st.state, st.reason);
     });
+    // central's answer times, per 5 minutes in the store's history (the admin page's p50/p95)
+    this.link.on('answer', (ms) => this.d.store.history.observeLatency(ms));
     const relay = this.relay;
     relay.on('replayed', (i) => logger.info('re-verified an outage check', { event: 'outbox_replayed', ...i }));
     relay.on('retry', (i) =>

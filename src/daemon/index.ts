@@ -73,6 +73,11 @@ export interface StartOptions {
   configFile?: string;
   /** tests only: fail right after the start step of this name (test/integration/daemon-failed-start) */
   failAt?: string;
+  /**
+   * The admin page's restart button: given when a supervisor (systemd) starts the daemon again
+   * after it exits (cli/start.ts); the page offers no button without it.
+   */
+  onRestartRequest?: () => void;
 }
 
 const VERSION = (
@@ -125,6 +130,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         servers,
         kiosk: kiosks,
         configFile: opts.configFile,
+        ...(opts.onRestartRequest ? { restart: opts.onRestartRequest } : {}),
       }),
     );
     const numbers = { central, institutionCode: config.institutionCode, outage };

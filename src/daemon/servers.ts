@@ -117,6 +117,8 @@ interface AdminDeps {
   logger: Logger;
   servers: Servers;
   kiosk: KioskDesk;
+  /** the restart button: ends the daemon so that systemd starts it again (absent: not supervised) */
+  restart?: () => void;
 }
 
 async function startAdminPage(config: GatewayConfig, o: AdminDeps): Promise<AdminServer | undefined> {
@@ -132,6 +134,9 @@ async function startAdminPage(config: GatewayConfig, o: AdminDeps): Promise<Admi
       ...(credDir ? { credentialsDir: credDir } : {}),
       logs: () => o.logRing.text(),
       config,
+      // the API starts after the page: its clients' activity is read when the page asks
+      clientActivity: () => o.servers.api?.clientActivity() ?? [],
+      ...(o.restart ? { restart: o.restart } : {}),
     }),
     ...storeAdminViews(o.store, o.events),
   };

@@ -76,6 +76,8 @@ export function isLineFailure(f: LinkFailure, slowMs: number): boolean {
 
 export interface LinkEvents {
   state: [status: LinkStatus];
+  /** central answered a check or a replay in `latencyMs` (not the probe's handshake): the admin page's history */
+  answer: [latencyMs: number];
 }
 
 export class LinkMonitor extends EventEmitter<LinkEvents> {
@@ -129,6 +131,11 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
   }
 
   recordSuccess(latencyMs: number): void {
+    this.emit('answer', latencyMs);
+    this.succeeded(latencyMs);
+  }
+
+  private succeeded(latencyMs: number): void {
     const now = new Date();
     this.st.consecutiveFailures = 0;
     this.st.lastSuccessAt = now;
@@ -233,7 +240,7 @@ export class LinkMonitor extends EventEmitter<LinkEvents> {
       await this.o.probe(Date.now() + this.o.probeTimeoutMs);
       this.probing = false;
       if (this.lineHeld !== undefined) return;
-      this.recordSuccess(performance.now() - started);
+      this.succeeded(performance.now() - started);
     } catch (e) {
       this.probing = false;
       if (this.lineHeld !== undefined) return; // the line went down meanwhile: it has said why

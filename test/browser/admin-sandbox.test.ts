@@ -75,6 +75,15 @@ async function main(t: Test): Promise<void> {
   await shot('21-sandbox-line-down');
   await run(process.execPath, [BIN, 'sim', 'line', 'up'], { env: { ...process.env, ONSHI_SIM_LINE: ready.line! } });
 
+  // Back up: the dashboard's 24 hours show the cut as a finished period with its length, live,
+  // from the daemon's own audit entries (line.state.*).
+  await page.locator('[data-field=line]').filter({ hasText: '接続中' }).waitFor({ timeout: 30_000 });
+  const down = page.locator('[data-timeline] tr[data-state=down]').filter({ hasNotText: '継続中' });
+  await down.first().waitFor({ timeout: 20_000 });
+  t.match(await down.first().textContent(), /切断.*\d+(秒|分)/, 'the cut, with its length');
+  t.ok((await page.locator('[data-timeline] svg.timeline rect.s-down').count()) >= 1, 'on the timeline');
+  await shot('21b-sandbox-line-back');
+
   // A token made on the page connects to the API; a revoked one no longer does.
   await page.goto(`${base}/clients`);
   await page.fill('#client-name', 'reception-2');
@@ -87,6 +96,9 @@ async function main(t: Test): Promise<void> {
     'the new token is accepted at once',
   );
   t.equal((await client.request({ type: 'ping' })).type, 'pong');
+  // the page sees it connected, through the daemon's API server
+  await page.goto(`${base}/clients`);
+  t.match(await page.textContent('tr[data-client="reception-2"]'), /接続中（1）/, 'connected now, on the page');
   client.close();
 
   // Everything above is in the audit chain, and the page lists it.
@@ -94,6 +106,7 @@ async function main(t: Test): Promise<void> {
   const auditText = (await page.textContent('main table')) ?? '';
   t.match(auditText, /ログイン/, 'the login is audited');
   t.match(auditText, /レセコン接続の追加/, 'the token change is audited');
+  t.match(auditText, /回線: 切断/, "the line's changes are in the chain, in Japanese");
   await shot('22-sandbox-audit');
   const verify = await run(process.execPath, [BIN, 'audit', 'verify', '--json', '--config', ready.config!]);
   t.match(JSON.parse(verify.stdout), { ok: true }, 'onshi audit verify: the chain holds');

@@ -4,21 +4,21 @@
  * fingerprint (--ignore-certificate-errors-spki-list), not by ignoring certificate errors.
  * Screenshots of each page go to test-artifacts/browser/.
  */
-import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { AdminAccounts, AdminServer, createAdminBackend } from '../../src/admin/index.js';
-import type { AdminBackend, ReconciliationItem } from '../../src/admin/backend.js';
-import { ClientStore } from '../../src/api/tokens.js';
-import { validateConfig } from '../../src/core/config.js';
-import { createLogger } from '../../src/core/logger.js';
+import type { ReconciliationItem } from '../../src/admin/backend.js';
 import type { GatewayStatus } from '../../src/ops/status.js';
-import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/ops/tls-identity.js';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
-
-const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
+import {
+  adminHarness as harness,
+  englishOn,
+  firstLogin,
+  login,
+  openBrowser as open,
+  shot,
+  submit,
+} from '../helpers/admin-browser.js';
+import { CHROMIUM } from '../helpers/chromium.js';
 
 if (!existsSync(CHROMIUM)) {
   if (process.env.CI)
@@ -28,122 +28,7 @@ if (!existsSync(CHROMIUM)) {
   await run();
 }
 
-interface Harness {
-  url: string;
-  dir: string;
-  secret: string;
-  clients: ClientStore;
-  setStatus(over: Partial<GatewayStatus>): void;
-  server: AdminServer;
-  tls: TlsIdentity;
-}
-
-function baseStatus(tls: TlsIdentity): GatewayStatus {
-  const now = new Date().toISOString();
-  return {
-    version: '0.1.0',
-    startedAt: now,
-    now,
-    ready: true,
-    checks: { store: true, api: true },
-    reader: { enabled: true, state: 'ready', readers: [{ name: 'Virtual PCD 00 00', cardPresent: true }] },
-    card: { present: true, stage: 'idle' },
-    line: { state: 'up', since: now },
-    outbox: { depth: 0 },
-    cache: { entries: 12 },
-    clock: { skewMs: 800 },
-    certificates: [{ name: 'central-client', notAfter: new Date(Date.now() + 200 * 86_400_000).toISOString() }],
-    tls: { fingerprint: tls.fingerprint, spkiSha256: tls.spkiSha256, notAfter: tls.notAfter.toISOString() },
-    api: { listening: true, port: 8765, connections: 1 },
-  };
-}
-
-async function harness(
-  t: Test,
-  opts: { maxFailures?: number; backend?: (h: { clients: ClientStore }) => Partial<AdminBackend> } = {},
-): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'onshi-admin-'));
-  const tls = loadOrCreateTlsIdentity({ stateDir: dir, machineName: 'gw-test' });
-  const accounts = new AdminAccounts(dir);
-  const init = await accounts.ensureInitialized();
-  const clients = new ClientStore(dir);
-  let status = baseStatus(tls);
-  const backend = {
-    ...createAdminBackend({
-      status: { status: () => ({ ...status, now: new Date().toISOString() }) },
-      clients,
-      configFile: join(dir, 'config.json'),
-      stateDir: dir,
-      config: validateConfig({ stateDir: dir }),
-    }),
-    ...opts.backend?.({ clients }),
-  };
-  const server = await AdminServer.start({
-    host: '127.0.0.1',
-    port: 0,
-    tls,
-    backend,
-    accounts,
-    logger: createLogger({ level: 'error' }),
-    sessionIdleMs: 600_000,
-    sessionMaxMs: 3_600_000,
-    loginMaxFailures: opts.maxFailures ?? 5,
-    loginLockoutMs: 60_000,
-    liveIntervalMs: 250,
-  });
-  t.teardown(() => server.close());
-  return {
-    url: `https://localhost:${server.port}`,
-    dir,
-    secret: init!.secret!,
-    clients,
-    server,
-    tls,
-    setStatus: (over) => {
-      status = { ...status, ...over };
-    },
-  };
-}
-
 async function run(): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  // One key for every harness of this file would be simpler, but each harness makes its own: trust
-  // is given per launch, so the browser is launched per harness below.
-  const launch = (tls: TlsIdentity): Promise<Browser> => launchChromium(tls.spkiSha256);
-
-  async function open(t: Test, h: Harness): Promise<{ context: BrowserContext; page: Page }> {
-    const browser = await launch(h.tls);
-    t.teardown(() => browser.close());
-    const context = await browser.newContext({ locale: 'ja-JP' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    return { context, page };
-  }
-
-  const shot = (page: Page, name: string): Promise<Buffer> =>
-    page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-
-  /** Clicks a submit button and waits for the page the form leads to (not the one already loaded). */
-  async function submit(page: Page, selector: string): Promise<void> {
-    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click(selector)]);
-  }
-
-  async function login(page: Page, h: Harness, password: string): Promise<void> {
-    await page.goto(`${h.url}/login`);
-    await page.fill('#password', password);
-    await submit(page, '#login');
-  }
-
-  /** First login with the initial secret and the forced change; leaves the page on the dashboard. */
-  async function firstLogin(page: Page, h: Harness, newPassword = 'correct horse battery'): Promise<void> {
-    await login(page, h, h.secret);
-    await page.waitForURL(`${h.url}/password`);
-    await page.fill('#current', h.secret);
-    await page.fill('#next', newPassword);
-    await page.fill('#confirm', newPassword);
-    await Promise.all([page.waitForURL(`${h.url}/?done=password`), page.click('#change')]);
-  }
-
   t.test('the certificate is trusted by its fingerprint, not by ignoring errors', async (t) => {
     const h = await harness(t);
     const { page } = await open(t, h);
@@ -193,7 +78,7 @@ async function run(): Promise<void> {
     t.match(await page.textContent('main h2'), /ゲートウェイの状態/);
     t.notOk(existsSync(join(h.dir, 'admin-initial-secret')), 'the spent initial secret is deleted');
 
-    await Promise.all([page.waitForURL(`${h.url}/login`), page.click('#logout')]);
+    await Promise.all([page.waitForURL(`${h.url}/login?done=logout`), page.click('#logout')]);
     await login(page, h, h.secret);
     t.match(await page.textContent('[role=alert]'), /パスワードが違います/, 'the initial secret no longer works');
     await login(page, h, 'correct horse battery');
@@ -237,7 +122,7 @@ async function run(): Promise<void> {
     t.same(h.clients.list(), [], 'nothing was created');
     const token = await page.inputValue('form[action="/clients"] input[name=_csrf]');
     t.equal(
-      await post(`name=with-token&_csrf=${encodeURIComponent(token)}`),
+      await post(`name=with-token&scope=inquiry&_csrf=${encodeURIComponent(token)}`),
       200,
       'the same request with the token works',
     );
@@ -306,7 +191,7 @@ async function run(): Promise<void> {
     page.once('dialog', (d) => void d.accept());
     await Promise.all([page.waitForURL(/done=revoked/), page.click('tr[data-client="受付1"] button.revoke')]);
     t.equal(h.clients.authenticate(token), undefined, 'revoked: the token no longer works');
-    t.match(await page.textContent('main'), /無効にしました/);
+    t.match(await page.textContent('main'), /削除しました/);
     await shot(page, '08-client-revoked');
   });
 
@@ -335,6 +220,8 @@ async function run(): Promise<void> {
     await page.fill('[name="api.port"]', '9100');
     await page.fill('[name="tls.hostnames"]', 'reception.clinic.lan, gw');
     await submit(page, '#settings-save');
+    t.match(await page.textContent('main h2'), /設定の変更を確認/, 'a review before saving');
+    await submit(page, '#settings-confirm');
     t.equal(
       await page.locator('[role=alert]').count(),
       0,
@@ -362,30 +249,39 @@ async function run(): Promise<void> {
     const h = await harness(t, {
       backend: () => ({
         listHistory: async () => [
-          { at: start, central: 4, cache: 0, none: 0, outbox: 0 },
+          { at: start, central: 4, cache: 0, none: 0, outbox: 0, latency: [0, 2, 2] },
           { at: start + step, central: 0, cache: 3, none: 1, outbox: 4 },
           { at: start + 2 * step, central: 0, cache: 2, none: 0, outbox: 6 },
-          { at: start + 3 * step, central: 5, cache: 0, none: 0, outbox: 0 },
+          { at: start + 3 * step, central: 5, cache: 0, none: 0, outbox: 0, latency: [0, 0, 4, 1] },
+        ],
+        // the line's state changes and the tunnel's, with the reasons the daemon gives them
+        listLineEvents: async () => [
+          { at: start - 60_000, kind: 'state', state: 'up', reason: 'starting' },
+          { at: start + step, kind: 'tunnel', state: 'down', reason: 'CHILD_SA DELETING, IKE_SA ESTABLISHED' },
+          {
+            at: start + step,
+            kind: 'state',
+            state: 'down',
+            reason: 'line down: CHILD_SA DELETING, IKE_SA ESTABLISHED',
+          },
+          { at: start + 3 * step - 30_000, kind: 'tunnel', state: 'up', reason: 'CHILD_SA installed' },
+          { at: start + 3 * step, kind: 'state', state: 'up', reason: 'central answered' },
+          { at: start + 4 * step, kind: 'state', state: 'degraded', reason: '1 failure(s) (last: CENTRAL_TIMEOUT)' },
+          { at: start + 5 * step, kind: 'state', state: 'down', reason: '3 failures in a row (last: CENTRAL_TIMEOUT)' },
+          {
+            at: start + 6 * step,
+            kind: 'state',
+            state: 'degraded',
+            reason: 'central answered in 6200 ms (slow above 5000 ms)',
+          },
+          { at: start + 7 * step, kind: 'state', state: 'up', reason: 'central answered' },
         ],
       }),
     });
     const { page } = await open(t, h);
     await firstLogin(page, h);
     h.setStatus({ ready: false, checks: { store: true, api: false }, clock: { skewMs: -20 } });
-    /** Words of Latin letters on the page, minus identifiers staff type or compare (paths, codes, units). */
-    const english = async (): Promise<string[]> => {
-      // a string, so the page's DOM types stay out of this Node project
-      const text = await page.evaluate<string>(`(() => {
-        const hidden = [...document.querySelectorAll('select, input, .fp, .token, #lang-switch')];
-        for (const el of hidden) el.style.display = 'none';
-        const text = document.title + '\\n' + document.body.innerText;
-        for (const el of hidden) el.style.display = '';
-        return text;
-      })()`);
-      const words = (text.match(/[A-Za-z0-9/][A-Za-z0-9_./:-]*/g) ?? []).filter((w) => /[A-Za-z]/.test(w));
-      // paths, fingerprints and the receipt computers' ids are identifiers staff compare, not words
-      return words.filter((w) => !/^\/|^[0-9A-F:]+$|^[0-9a-f]{8}$/.test(w) && !JA_ALLOWED.has(w.replace(/[.:]+$/, '')));
-    };
+    const english = (): Promise<string[]> => englishOn(page);
     const visit = async (path: string, name: string): Promise<void> => {
       await page.goto(h.url + path);
       t.same(await english(), [], `${path}: no English`);
@@ -407,13 +303,14 @@ async function run(): Promise<void> {
     ]) {
       await visit(path, `ja${path.replace(/\//g, '-') || '-dashboard'}`);
     }
+    await visit('/history?range=7d', 'ja-history-7d');
     await visit('/backup', 'ja-backup');
     await visit('/support', 'ja-support');
     await visit('/password', 'ja-password');
     await page.goto(`${h.url}/history`);
-    t.equal(await page.locator('svg.chart').count(), 2, 'two charts, drawn on the server');
+    t.equal(await page.locator('svg.chart').count(), 4, 'the line, checks, answer times, outbox: drawn on the server');
     t.match(
-      await page.textContent('main table'),
+      await page.textContent('#no-central'),
       /10分\s*5\s*1/,
       'the outage: 10 minutes, 5 from the cache, 1 unanswered',
     );
@@ -433,6 +330,13 @@ async function run(): Promise<void> {
     await page.fill('[name="api.port"]', '99999');
     await submit(page, '#settings-save');
     t.same(await english(), [], 'settings error: no English');
+    // the review before saving: a change that can lock staff out, and the restart
+    await page.fill('[name="api.port"]', '9100');
+    await page.fill('[name="admin.port"]', '9443');
+    await page.selectOption('[name="admin.enabled"]', 'false');
+    await submit(page, '#settings-save');
+    t.same(await english(), [], 'settings review: no English');
+    await shot(page, 'ja-settings-review');
     await page.goto(`${h.url}/audit`);
     t.same(await english(), [], 'audit after refusals: no English');
   });
@@ -489,12 +393,3 @@ async function run(): Promise<void> {
     },
   );
 }
-
-/** Latin words a Japanese page may show: protocol and file names, units, codes, setting values. */
-const JA_ALLOWED = new Set(
-  (
-    'TLS HTTPS LAN PEM CA JPKI PC/SC API Web cron ID IP wss UTF-8 Shift_JIS req res auto off on request error debug ' +
-    'systemd root sudo onshi restore status pcscd SHA-256 NAME.local localhost Virtual PCD 00 admin SQLite ' +
-    'healthz WebSocket req/res IPsec IKE ESP DPD VICI strongSwan IP-VPN ip-vpn ipsec cert psk'
-  ).split(' '),
-);

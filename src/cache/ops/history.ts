@@ -5,7 +5,7 @@ import type { Op } from './op.js';
 export function createHistoryOps(db: Database.Database) {
   const s = {
     put: db.prepare(
-      'INSERT OR REPLACE INTO history (at, central, cache, none, outbox) VALUES (@at, @central, @cache, @none, @outbox)',
+      'INSERT OR REPLACE INTO history (at, central, cache, none, outbox, latency) VALUES (@at, @central, @cache, @none, @outbox, @latency)',
     ),
     prune: db.prepare('DELETE FROM history WHERE at < ?'),
   };
