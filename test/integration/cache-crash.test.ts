@@ -79,7 +79,7 @@ function runAndKill(
 
 t.test(
   `every acknowledged entry survives ${KILLS} SIGKILLs`,
-  { timeout: Math.max(60_000, KILLS * 3000) },
+  { timeout: Math.max(120_000, KILLS * 6000) }, // a durability test, not a speed one: room for a loaded machine
   async (t) => {
     const dir = testdir(t);
     const all: Ack[] = [];
