@@ -4,13 +4,13 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { X509Certificate, createHash, verify } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 const run = promisify(execFile);
 // Force OpenSC's JPKI driver: no probing of a dozen other card types on every call.
@@ -24,8 +24,7 @@ t.test('OpenSC reads and signs the same as our reader', async (t) => {
     else t.skip(why, () => {});
     return;
   }
-  const dir = await mkdtemp(join(tmpdir(), 'opensc-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });
   await mgr.start();

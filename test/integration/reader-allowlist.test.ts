@@ -1,19 +1,16 @@
 // The JPKI APDU allowlist against real pcscd + vpcd + the virtual card (issue 18 item 12): an APDU
 // outside it is refused on the production transmit path and never reaches the card.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, smartcardBackend } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
 t.test('the production backend refuses what is not on the allowlist before pcscd sees it', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = await mkdtemp(join(tmpdir(), 'reader-allow-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500, readerFilter: (n) => n === READER_NAMES[0] });
   await mgr.start();

@@ -2,20 +2,17 @@
 import t from 'tap';
 import { stopwatch } from '../helpers/timing.js';
 import { X509Certificate, verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError, type CardSession } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 const isVerifyWithData = (hex: string) => hex.startsWith('00200080') && hex.length > 8;
 const pinBuf = (s: string) => Buffer.from(s, 'latin1');
 
 t.test('reader ↔ virtual card over pcscd', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = await mkdtemp(join(tmpdir(), 'reader-it-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const card1 = await VirtualCard.create({
     stateDir: dir,

@@ -2,17 +2,14 @@
 // 18 item 5): sessions on one slot never reset the card under each other, and no raw PC/SC text
 // reaches a caller. The card stays in the reader throughout.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('concurrent sessions with short deadlines: no CARD_REMOVED, CARD_RESET or READER_IO', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = await mkdtemp(join(tmpdir(), 'reader-conc-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const slot = READER_NAMES[0];
   const mgr = new ReaderManager({ pollMs: 500, readerFilter: (n) => n === slot });

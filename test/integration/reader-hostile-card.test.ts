@@ -5,13 +5,11 @@
 //   unshare -m sh -c 'mkdir -p /run/pcscd && mount -t tmpfs tmpfs /run/pcscd && ONSHI_VPCD_PORT=36963 npx tap test/integration/reader-hostile-card.test.ts'
 import t, { type Test } from 'tap';
 import { X509Certificate, verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { stopwatch } from '../helpers/timing.js';
 import { READER_ERROR_CODES, ReaderError, ReaderManager, type CardSession } from '../../src/reader/index.js';
 import { HOSTILE_PROFILE_NAMES, VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 /**
  * What the reader must make of each profile over real PC/SC. Where PC/SC itself refuses the answer
@@ -36,8 +34,7 @@ const EXPECTED: Record<string, { op: 'cert' | 'auth'; codes: string[] }> = {
 t.test('hostile cards over pcscd, then a normal card', async (t) => {
   if (!(await ensurePcscd(t))) return;
   t.same(Object.keys(EXPECTED).sort(), [...HOSTILE_PROFILE_NAMES].sort(), 'every hostile profile is exercised');
-  const dir = await mkdtemp(join(tmpdir(), 'reader-hostile-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   // VPCD_PORT follows ONSHI_VPCD_PORT, like the helper's pcscd: the card connects where that pcscd listens.
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });

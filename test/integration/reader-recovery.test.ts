@@ -2,12 +2,10 @@
 // without spinning, and the next check succeeds.
 import t from 'tap';
 import { X509Certificate, verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ensurePcscd, canRestartPcscd, restartPcscd, restorePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
+import { testdir } from '../helpers/testdir.js';
 
 t.test('manager recovers from a pcscd crash', async (t) => {
   if (!(await ensurePcscd(t))) return;
@@ -19,8 +17,7 @@ t.test('manager recovers from a pcscd crash', async (t) => {
     return;
   }
   t.teardown(restorePcscd);
-  const dir = await mkdtemp(join(tmpdir(), 'reader-rec-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dir = testdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500, backoffInitialMs: 100, backoffMaxMs: 1000 });
   const states: string[] = [];
