@@ -30,6 +30,8 @@ const ja = {
   'login.limited': 'ログインの失敗が続いたため、{seconds}秒間ログインできません。',
   'login.first':
     '初回は、設置時に表示された初期パスワード（/var/lib/onshi-gateway/admin-initial-secret）でログインしてください。',
+  'login.fingerprint':
+    'ブラウザーが証明書の警告を出したときは、証明書の SHA-256 フィンガープリントが次と一致することを確かめてください（設置時にも表示されます）:',
   'login.expired': 'セッションの有効期限が切れました。もう一度ログインしてください。',
   'login.loggedOut': 'ログアウトしました。',
   'login.restarted': 'ゲートウェイを再起動しました。もう一度ログインしてください。',
@@ -245,6 +247,8 @@ const en: Record<MessageKey, string> = {
   'login.limited': 'Too many failed logins: try again in {seconds} seconds.',
   'login.first':
     'The first time, log in with the initial secret shown at installation (/var/lib/onshi-gateway/admin-initial-secret).',
+  'login.fingerprint':
+    'If the browser warns about the certificate, check that its SHA-256 fingerprint is this one (the installer prints it too):',
   'login.expired': 'Your session has ended. Please log in again.',
   'login.loggedOut': 'You have logged out.',
   'login.restarted': 'The gateway has restarted. Please log in again.',

@@ -106,8 +106,10 @@ export class AdminRoutes {
     return send(req, 403, v.errorPage(pageContext(req), t(req.lang, 'err.forbidden'), t(req.lang, 'csrf.refused')));
   }
 
-  private getLogin(req: Req, opts: { error?: string; status?: number } = {}): void {
+  private async getLogin(req: Req, opts: { error?: string; status?: number } = {}): Promise<void> {
     const token = randomBytes(24).toString('base64url');
+    // What the browser's certificate warning should show: compared before the first password is typed.
+    const fingerprint = (await this.o.backend.status().catch(() => undefined))?.tls?.fingerprint;
     const done = req.query.get('done');
     const info = req.query.get('expired')
       ? t(req.lang, 'login.expired')
@@ -119,7 +121,11 @@ export class AdminRoutes {
     send(
       req,
       opts.status ?? 200,
-      v.loginPage(pageContext(req), token, { ...(opts.error ? { error: opts.error } : {}), ...(info ? { info } : {}) }),
+      v.loginPage(pageContext(req), token, {
+        ...(opts.error ? { error: opts.error } : {}),
+        ...(info ? { info } : {}),
+        ...(fingerprint ? { fingerprint } : {}),
+      }),
       'text/html; charset=utf-8',
       { 'set-cookie': cookie(LOGIN_COOKIE, token, 1800) },
     );

@@ -112,7 +112,11 @@ export function message(text: string | undefined, kind: 'info' | 'error' = 'info
 
 // --- login and password -----------------------------------------------------------------------
 
-export function loginPage(ctx: PageContext, loginCsrf: string, opts: { error?: string; info?: string }): string {
+export function loginPage(
+  ctx: PageContext,
+  loginCsrf: string,
+  opts: { error?: string; info?: string; fingerprint?: string },
+): string {
   const L = (k: MessageKey): string => t(ctx.lang, k);
   return layout(
     ctx,
@@ -121,7 +125,8 @@ export function loginPage(ctx: PageContext, loginCsrf: string, opts: { error?: s
 <form method="post" action="/login"><input type="hidden" name="_csrf" value="${loginCsrf}">
 <label for="user">${L('login.user')}</label><input type="text" id="user" name="user" value="admin" autocomplete="username" required>
 <label for="password">${L('login.password')}</label><input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
-<p><button type="submit" id="login">${L('login.submit')}</button></p></form><p class="hint">${L('login.first')}</p></div>`,
+<p><button type="submit" id="login">${L('login.submit')}</button></p></form><p class="hint">${L('login.first')}</p>
+${opts.fingerprint ? html`<p class="hint">${L('login.fingerprint')}<br><code id="fingerprint" class="fingerprint">${opts.fingerprint}</code></p>` : ''}</div>`,
   );
 }
 

@@ -37,6 +37,11 @@ async function run(): Promise<void> {
     const sec = await res!.securityDetails();
     t.equal(sec?.protocol, 'TLS 1.3');
     t.equal(sec?.subjectName, 'gw-test');
+    t.equal(
+      (await page.textContent('#fingerprint'))?.trim(),
+      h.tls.fingerprint,
+      "the login page shows the certificate's fingerprint, to compare with the browser's warning",
+    );
     const headers = res!.headers();
     t.match(headers['content-security-policy'], /script-src 'self'/);
     t.equal(headers['x-frame-options'], 'DENY');
