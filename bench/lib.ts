@@ -664,3 +664,25 @@ export async function withCardLock<T>(fn: () => Promise<T>): Promise<T> {
 export function cleanup(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
+
+/**
+ * What a benchmark started, stopped in reverse order — also when a later start fails, so a failed
+ * set-up leaves no simulator or daemon running.
+ */
+export class Teardown {
+  private readonly steps: (() => unknown)[] = [];
+  /** Registers how to stop `part`, and returns it. */
+  add<T>(part: T, stop: (p: T) => unknown): T {
+    this.steps.push(() => stop(part));
+    return part;
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step();
+      } catch {
+        // a part that fails to stop must not keep the others running
+      }
+    }
+  }
+}

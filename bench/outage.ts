@@ -28,6 +28,7 @@ import {
   startCentral,
   startDaemon,
   startEchoServer,
+  Teardown,
   tempDir,
   validQueries,
   writeDaemonConfig,
@@ -55,24 +56,29 @@ function cacheCryptoMs(lookup: LookupInput, answer: unknown): number {
 }
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
-  const dir = tempDir('outage');
-  const central = await startCentral();
-  const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } });
-  const daemon = await startDaemon(cfg.file);
-  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
-  const ab = abVariant();
-  const baseCfg = ab
-    ? writeDaemonConfig(dir, 'base', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } })
-    : undefined;
-  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
-  const echo = await startEchoServer();
-  const queries = validQueries();
+  const down = new Teardown();
   const clients: GatewayClient[] = [];
   const baseClients: GatewayClient[] = [];
   const echoes: GatewayClient[] = [];
   const bareCaches: GatewayClient[] = [];
   let bareCache: Awaited<ReturnType<typeof startBareCache>> | undefined;
   try {
+    const dir = down.add(tempDir('outage'), cleanup);
+    const central = down.add(await startCentral(), (c) => c.close());
+    const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } });
+    const daemon = down.add(await startDaemon(cfg.file), (d) => d.stop());
+    // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+    const ab = abVariant();
+    const baseCfg = ab
+      ? writeDaemonConfig(dir, 'base', { centralUrl: central.url, outage: { outboxMax: 1_000_000 } })
+      : undefined;
+    const base = ab && baseCfg ? down.add(await startDaemon(baseCfg.file, ab), (d) => d.stop()) : undefined;
+    const echo = down.add(await startEchoServer(), (e) => e.stop());
+    // the clients close first (registered last): the servers they talk to are still up
+    down.add(undefined, () =>
+      Promise.all([...clients, ...baseClients, ...echoes, ...bareCaches].map((c) => c.close().catch(() => {}))),
+    );
+    const queries = validQueries();
     const gateways = [{ d: daemon, token: cfg.token, conns: clients }];
     if (base && baseCfg) gateways.push({ d: base, token: baseCfg.token, conns: baseClients });
     for (const g of gateways) {
@@ -226,12 +232,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
-    await Promise.all([...clients, ...baseClients, ...echoes, ...bareCaches].map((c) => c.close().catch(() => {})));
-    await echo.stop();
     await bareCache?.stop();
-    await daemon.stop();
-    await base?.stop();
-    await central.close().catch(() => {});
-    cleanup(dir);
+    await down.run();
   }
 }

@@ -23,6 +23,7 @@ import {
   startBareRelay,
   startCentral,
   startDaemon,
+  Teardown,
   tempDir,
   threadCpuDelta,
   threadCpuMsOf,
@@ -36,21 +37,23 @@ const BLOCK = 5;
 const INSTITUTION = '1319999996';
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
-  const dir = tempDir('overhead');
-  const central = await startCentral();
-  const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url });
-  const daemon = await startDaemon(cfg.file);
-  const direct = centralClient(central.url);
-  const client = await GatewayClient.connect(daemon.wsUrl, cfg.token);
-  const relay = await startBareRelay(central.url);
-  const relayClient = await GatewayClient.connect(relay.url, 'none');
-  // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
-  const ab = abVariant();
-  const baseCfg = ab ? writeDaemonConfig(dir, 'base', { centralUrl: central.url }) : undefined;
-  const base = ab && baseCfg ? await startDaemon(baseCfg.file, ab) : undefined;
-  const baseClient = base && baseCfg ? await GatewayClient.connect(base.wsUrl, baseCfg.token) : undefined;
-  const queries = validQueries();
+  const down = new Teardown();
   try {
+    const dir = down.add(tempDir('overhead'), cleanup);
+    const central = down.add(await startCentral(), (c) => c.close());
+    const cfg = writeDaemonConfig(dir, 'gw', { centralUrl: central.url });
+    const daemon = down.add(await startDaemon(cfg.file), (d) => d.stop());
+    const direct = down.add(centralClient(central.url), (c) => c.close());
+    const client = down.add(await GatewayClient.connect(daemon.wsUrl, cfg.token), (c) => c.close());
+    const relay = down.add(await startBareRelay(central.url), (r) => r.stop());
+    const relayClient = down.add(await GatewayClient.connect(relay.url, 'none'), (c) => c.close());
+    // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
+    const ab = abVariant();
+    const baseCfg = ab ? writeDaemonConfig(dir, 'base', { centralUrl: central.url }) : undefined;
+    const base = ab && baseCfg ? down.add(await startDaemon(baseCfg.file, ab), (d) => d.stop()) : undefined;
+    const baseClient =
+      base && baseCfg ? down.add(await GatewayClient.connect(base.wsUrl, baseCfg.token), (c) => c.close()) : undefined;
+    const queries = validQueries();
     let i = 0;
     const viaWs = (c: GatewayClient) => async (): Promise<number[]> => {
       const out: number[] = [];
@@ -148,14 +151,6 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         : {}),
     };
   } finally {
-    await client.close();
-    await relayClient.close();
-    await relay.stop();
-    await baseClient?.close();
-    await base?.stop();
-    direct.close();
-    await daemon.stop();
-    await central.close();
-    cleanup(dir);
+    await down.run();
   }
 }
