@@ -8,11 +8,10 @@
  * multipart, security headers) in http/.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayConfig } from '../core/config.js';
 import { isOnshiError, OnshiError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { HttpsServer } from '../ops/https-server.js';
 import type { TlsIdentity } from '../ops/tls-identity.js';
 import { type AdminAccounts, LoginLimiter, SessionStore } from './auth.js';
 import type { AdminBackend } from './backend.js';
@@ -46,10 +45,9 @@ export interface AdminServerOptions {
 }
 
 export class AdminServer {
-  private readonly server: Server;
+  private readonly server: HttpsServer;
   private readonly live: LiveDashboard;
   private readonly routes: AdminRoutes;
-  private readonly sockets = new Set<Socket>();
 
   private constructor(private readonly o: AdminServerOptions) {
     const now = o.now ?? Date.now;
@@ -57,49 +55,33 @@ export class AdminServer {
     const limiter = new LoginLimiter({ maxFailures: o.loginMaxFailures, lockoutMs: o.loginLockoutMs, now });
     this.live = new LiveDashboard(o, sessions);
     this.routes = new AdminRoutes(o, sessions, limiter, this.live);
-    this.server = createServer(
-      { key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2' },
-      (req, res) => void this.handle(req, res),
-    );
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
+    this.server = new HttpsServer({
+      tls: o.tls,
+      handler: (req, res) => void this.handle(req, res),
+      headersTimeoutMs: 20_000,
+      requestTimeoutMs: 120_000,
     });
-    this.server.on('tlsClientError', () => {
-      /* browsers probing a self-signed certificate: not worth a log line */
-    });
-    this.server.headersTimeout = 20_000;
-    this.server.requestTimeout = 120_000;
   }
 
   static async start(o: AdminServerOptions): Promise<AdminServer> {
     const s = new AdminServer(o);
-    await new Promise<void>((resolve, reject) => {
-      s.server.once('error', reject);
-      s.server.listen(o.port, o.host, () => {
-        s.server.off('error', reject);
-        resolve();
-      });
-    });
+    await s.server.listen(o.port, o.host);
     s.live.start(o.liveIntervalMs ?? 1000);
     return s;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.server.port;
   }
 
   /** After a certificate renewal: new connections get the new certificate, open ones keep theirs. */
   updateTls(tls: Pick<TlsIdentity, 'keyPem' | 'certPem'>): void {
-    this.server.setSecureContext({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2' });
+    this.server.updateTls(tls);
   }
 
   async close(): Promise<void> {
     this.live.stop();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    await this.server.close();
   }
 
   /** Every request: the security headers, the routes, and one answer for any failure (no stack, a code). */

@@ -9,13 +9,12 @@
  * send) and come from this origin; the kiosk's token travels in an HttpOnly, Secure, SameSite=Strict
  * cookie the page's script never sees. Request bodies are never logged: one may hold the PIN.
  */
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ClientRecord, ClientStore } from '../api/tokens.js';
 import type { ConsentFlags } from '../checks/counter-advice.js';
 import { isOnshiError, OnshiError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { HttpsServer, type ServerTls } from '../ops/https-server.js';
 import type { KioskDesk } from './desk.js';
 import type { KioskFlows } from './flow.js';
 import { KIOSK_CSS, KIOSK_HTML, KIOSK_JS } from './page.js';
@@ -59,46 +58,28 @@ const STATUS: Record<string, number> = {
 };
 
 export class KioskServer {
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
+  private readonly server: HttpsServer;
 
   private constructor(private readonly o: KioskServerOptions) {
-    this.server = createServer(
-      { key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2' },
-      (req, res) => void this.handle(req, res),
-    );
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
-    this.server.on('tlsClientError', () => {});
+    this.server = new HttpsServer({ tls: o.tls, handler: (req, res) => void this.handle(req, res) });
   }
 
   static async start(o: KioskServerOptions): Promise<KioskServer> {
     const s = new KioskServer(o);
-    await new Promise<void>((resolve, reject) => {
-      s.server.once('error', reject);
-      s.server.listen(o.port, o.host, () => {
-        s.server.off('error', reject);
-        resolve();
-      });
-    });
+    await s.server.listen(o.port, o.host);
     return s;
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.server.port;
   }
 
-  updateTls(tls: { keyPem: string; certPem: string }): void {
-    this.server.setSecureContext({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2' });
+  updateTls(tls: ServerTls): void {
+    this.server.updateTls(tls);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
