@@ -25,7 +25,7 @@ import type { IpsecLab } from '../../src/sim/line/ipsec/index.js';
 import { daemonTakesLine, type IpsecSandbox, startIpsecSandbox } from '../../src/sim/sandbox-ipsec.js';
 import { ipsecLabPrerequisites } from '../../src/sim/line/ipsec/index.js';
 import { until } from '../helpers/ipsec-lab.js';
-import { queryOf } from '../helpers/outage.js';
+import { FAST_OUTAGE, queryOf } from '../helpers/outage.js';
 
 t.setTimeout(1_200_000);
 
@@ -216,14 +216,7 @@ t.test('faults through the IPsec tunnel', async (t) => {
     gateway: {
       api: { defaultDeadlineMs: DEADLINE_MS },
       central: { timeoutMs: 2000 },
-      outage: {
-        offlineReserveMs: 500,
-        probeTimeoutMs: 500,
-        probeIntervalMs: 1000,
-        backoffBaseMs: 50,
-        backoffCapMs: 500,
-        failureThreshold: 2,
-      },
+      outage: { ...FAST_OUTAGE },
     },
   });
   t.teardown(async () => {

@@ -32,6 +32,16 @@ export const queryOf = (r: Pick<PeopleRow, 'insurerNumber' | 'symbol' | 'number'
 });
 
 /** Fast-moving settings so a scenario takes seconds: the defaults (1 s … 30 s) are for clinics. */
+export const FAST_OUTAGE = {
+  offlineReserveMs: 500,
+  probeTimeoutMs: 500,
+  probeIntervalMs: 1000,
+  backoffBaseMs: 50,
+  backoffCapMs: 500,
+  failureThreshold: 2,
+} as const;
+
+/** A gateway config for the outage tests, with FAST_OUTAGE (`patch` over it). */
 export function outageConfig(
   stateDir: string,
   centralUrl: string,
@@ -47,15 +57,7 @@ export function outageConfig(
     reader: { jpkiCaFile: f.jpkiCaFile, ...reader },
     admin: { enabled: false },
     health: { enabled: false },
-    outage: {
-      offlineReserveMs: 500,
-      probeTimeoutMs: 500,
-      probeIntervalMs: 1000,
-      backoffBaseMs: 50,
-      backoffCapMs: 500,
-      failureThreshold: 2,
-      ...patch,
-    },
+    outage: { ...FAST_OUTAGE, ...patch },
   });
 }
 
