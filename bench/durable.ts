@@ -95,7 +95,8 @@ parentPort.on('message', (m) => { insert.run(m.key, m.payload, Date.now()); pare
     const ours = async (): Promise<number[]> => {
       const stopWatch = watchLag();
       const t0 = performance.now();
-      for (let k = 0; k < BLOCK; k++) await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload });
+      for (let k = 0; k < BLOCK; k++)
+        await store.outbox.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload });
       oursMs += performance.now() - t0;
       oursN += BLOCK;
       stopWatch();
@@ -129,7 +130,9 @@ parentPort.on('message', (m) => { insert.run(m.key, m.payload, Date.now()); pare
     const groupN = scaled(ctx, 2000, 200);
     for (let k = 0; k < groupN; k += 16) {
       await Promise.all(
-        Array.from({ length: 16 }, () => store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload })),
+        Array.from({ length: 16 }, () =>
+          store.outbox.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload }),
+        ),
       );
     }
     const groupRate = groupN / ((performance.now() - tg) / 1000);

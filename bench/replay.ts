@@ -70,7 +70,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     for (let i = 0; i < n; i += 100) {
       await Promise.all(
         Array.from({ length: Math.min(100, n - i) }, (_x, k) =>
-          store.enqueue({
+          store.outbox.enqueue({
             idempotencyKey: randomUUID(),
             kind: 'numbers',
             payload: { request: request(i + k), inquiryId: randomUUID(), told: told[(i + k) % queries.length], toldAt },

@@ -98,7 +98,7 @@ function pageOutcome(o: string | undefined): AuditEntry['outcome'] {
  */
 function handlersFromAudit(store: GatewayStore): Map<string, string> {
   const by = new Map<string, string>();
-  const rows = store.listAudit({ newestFirst: true, limit: 2000, personal: false });
+  const rows = store.audit.list({ newestFirst: true, limit: 2000, personal: false });
   for (const r of rows) {
     if (r.action !== 'reconciliation.handled' && r.action !== 'reconciliation.handle') continue;
     if (r.outcome !== 'ok' || !r.target || by.has(r.target)) continue;
@@ -113,7 +113,7 @@ const kindOf = (action: string): AuditInput['kind'] => (action.startsWith('clien
 export function storeAdminViews(store: GatewayStore, events: EventHub): StoreViews {
   return {
     listReconciliation: async ({ includeHandled }) => {
-      const items = store.listReconciliation({ includeHandled, limit: 500 }).map(reconciliationItem);
+      const items = store.reconciliation.list({ includeHandled, limit: 500 }).map(reconciliationItem);
       if (items.some((i) => i.handledAt)) {
         const by = handlersFromAudit(store);
         for (const i of items) if (i.handledAt && by.has(i.id)) i.handledBy = by.get(i.id)!;
@@ -122,10 +122,10 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
     },
     markHandled: async (id, by) => {
       const n = Number(id);
-      await store.markHandled(n);
+      await store.reconciliation.markHandled(n);
       events.publish('reconciliation', 'reconciliation.handled', { itemId: n, by: `admin:${by}` });
     },
-    listBatches: async () => store.listBatches({ limit: 200 }),
+    listBatches: async () => store.batches.list({ limit: 200 }),
     listHistory: async (since) => store.history.list(since),
     listLineEvents: async (since) => store.history.lineEvents(since).flatMap(lineEvent),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
@@ -135,7 +135,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
       const out: AuditEntry[] = [];
       let beforeSeq: number | undefined;
       while (out.length < limit) {
-        const rows = store.listAudit({
+        const rows = store.audit.list({
           newestFirst: true,
           limit: 200,
           personal: false,
@@ -167,7 +167,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
       return out;
     },
     recordAudit: async (e) => {
-      await store.appendAudit({
+      await store.audit.append({
         kind: kindOf(e.action),
         actor: e.actor,
         action: e.action.replace(/[^A-Za-z0-9_.:-]+/g, '_').slice(0, 64),

@@ -93,7 +93,7 @@ export class BatchApi {
   }
 
   private owned(batchId: string, client: string): BatchRecord {
-    const b = this.o.store.getBatch(batchId);
+    const b = this.o.store.batches.get(batchId);
     if (!b || b.client !== client)
       throw new OnshiError<BatchApiErrorCode>('BATCH_NOT_FOUND', `no batch ${batchId}`, { details: { batchId } });
     return b;
@@ -148,7 +148,7 @@ export class BatchApi {
         );
       }
     });
-    const r = await store.appendBatch({
+    const r = await store.batches.append({
       batchId,
       client,
       entries,
@@ -159,7 +159,7 @@ export class BatchApi {
     // The batch is durable now: a failure to mark it running must not turn the acknowledgement into
     // an error (the client would submit it twice); its chunks are already queued in the runner.
     if (req.final && run === 'now') await runner.run(batchId).catch((e: unknown) => this.o.onError?.(e));
-    const state = store.getBatch(batchId)?.state ?? r.state;
+    const state = store.batches.get(batchId)?.state ?? r.state;
     return { type: 'batch.accepted', batchId, total: r.total, state, run };
   }
 
@@ -167,7 +167,7 @@ export class BatchApi {
     const b = this.owned(req.batchId, client);
     const chunks: Record<string, number> = {};
     let lastError: string | undefined;
-    for (const c of this.o.store.batchChunks(b.id)) {
+    for (const c of this.o.store.batches.chunks(b.id)) {
       chunks[c.state] = (chunks[c.state] ?? 0) + 1;
       if (c.lastError !== undefined && (c.state === 'pending' || c.state === 'submitted')) lastError ??= c.lastError;
     }
@@ -181,7 +181,7 @@ export class BatchApi {
   /** One page of entries from `from`, each with its result (or state pending); `next` when more follow. */
   results(req: Req<'batch.results'>, client: string): AnswerBodyOf<'batch.results'> {
     const b = this.owned(req.batchId, client);
-    const rows = this.o.store.batchEntries(b.id, req.from, req.limit);
+    const rows = this.o.store.batches.entries(b.id, req.from, req.limit);
     // A stored result is what the batch runner wrote (BatchEntryResult), read back from the store.
     const items = rows.map(
       (e): BatchEntryResultWire =>

@@ -112,8 +112,8 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
     status: async () => ({ type: 'status', status: d.status() }),
     'reconciliation.list': async (req) => ({
       type: 'reconciliation.items',
-      items: d.store
-        .listReconciliation({ includeHandled: req.includeHandled, limit: req.limit })
+      items: d.store.reconciliation
+        .list({ includeHandled: req.includeHandled, limit: req.limit })
         .map(({ createdAt, handledAt, ...e }) => ({
           ...e,
           before: e.before as ReconciliationItem['before'],
@@ -123,7 +123,7 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
         })),
     }),
     'reconciliation.handle': async (req, ctx) => {
-      await d.store.markHandled(req.itemId);
+      await d.store.reconciliation.markHandled(req.itemId);
       d.recorder.append({
         kind: 'admin',
         actor: ctx.client.id,
@@ -137,7 +137,7 @@ export function createHandlers(d: HandlerDeps): HandlerTable {
     },
     'rechecks.list': async (req) => ({
       type: 'rechecks.items',
-      items: d.store.listRechecks({ ...(req.state ? { state: req.state } : {}), limit: req.limit }).map(toRecheckView),
+      items: d.store.rechecks.list({ ...(req.state ? { state: req.state } : {}), limit: req.limit }).map(toRecheckView),
     }),
     'rechecks.run': async () => ({ type: 'rechecks.ran', ...(await d.inquiry.rechecks.run()) }),
     'batch.submit': (req, ctx) => d.batches.submit(req, ctx.client.id),

@@ -31,18 +31,7 @@ export interface BatchCentral {
   ): Promise<BatchResult>;
 }
 
-export type BatchRunnerStore = Pick<
-  GatewayStore,
-  | 'runnableBatches'
-  | 'scheduledBatches'
-  | 'getBatch'
-  | 'batchChunks'
-  | 'batchChunkQueries'
-  | 'startBatch'
-  | 'batchChunkSubmitted'
-  | 'batchChunkError'
-  | 'finishBatchChunk'
->;
+export type BatchRunnerStore = Pick<GatewayStore, 'batches'>;
 
 export type BatchErrorCode =
   | 'BATCH_CHUNK_REFUSED' // central refused the chunk's submission (SegmentOfResult 9, or a 4xx)
@@ -156,19 +145,19 @@ export class BatchRunner extends EventEmitter {
 
   /** Resumes every batch that was queued to run now or was running (after a restart). */
   start(): void {
-    for (const id of this.o.store.runnableBatches()) this.enqueue(id);
+    for (const id of this.o.store.batches.runnable()) this.enqueue(id);
   }
 
   /** Starts a complete batch now (a `now` batch when it is accepted; a scheduled one on the schedule). */
   async run(batchId: string): Promise<void> {
     // Chunks first: the state flip (queued → running) is for display, the chunks' states drive the work.
     this.enqueue(batchId);
-    await this.o.store.startBatch(batchId);
+    await this.o.store.batches.start(batchId);
   }
 
   /** The batch schedule's tick: starts every batch waiting for it. */
   async runScheduled(): Promise<number> {
-    const ids = this.o.store.scheduledBatches();
+    const ids = this.o.store.batches.scheduled();
     for (const id of ids) await this.run(id);
     return ids.length;
   }
@@ -181,7 +170,7 @@ export class BatchRunner extends EventEmitter {
   }
 
   private enqueue(batchId: string): void {
-    for (const c of this.o.store.batchChunks(batchId)) {
+    for (const c of this.o.store.batches.chunks(batchId)) {
       if (c.state !== 'pending' && c.state !== 'submitted') continue;
       const key = `${batchId}/${c.chunk}`;
       if (this.known.has(key)) continue;
@@ -229,8 +218,8 @@ export class BatchRunner extends EventEmitter {
   }
 
   private queriesOf(w: Work): ChunkQueries {
-    return this.o.store
-      .batchChunkQueries(w.batchId, w.chunk)
+    return this.o.store.batches
+      .chunkQueries(w.batchId, w.chunk)
       .map((e) => ({ seq: e.seq, query: e.query as NumbersQuery }));
   }
 
@@ -264,7 +253,7 @@ export class BatchRunner extends EventEmitter {
 
   private async work(w: Work, release: () => void): Promise<void> {
     const { store } = this.o;
-    const batch = store.getBatch(w.batchId);
+    const batch = store.batches.get(w.batchId);
     if (!batch) return;
     const queries = w.queries ?? this.queriesOf(w);
     let receptionNumber = w.receptionNumber;
@@ -285,7 +274,7 @@ export class BatchRunner extends EventEmitter {
         );
       } catch (e) {
         if (transient(e)) {
-          await store.batchChunkError(w.batchId, w.chunk, codeOf(e));
+          await store.batches.chunkError(w.batchId, w.chunk, codeOf(e));
           continue;
         }
         const code = e instanceof OnshiError ? e.code : 'INTERNAL';
@@ -319,7 +308,7 @@ export class BatchRunner extends EventEmitter {
       // The first poll wait runs while the reception number commits: both end before any fetch.
       firstWait = this.sleep(this.delay(0), this.ac.signal);
       this.readAhead();
-      await store.batchChunkSubmitted(w.batchId, w.chunk, receptionNumber);
+      await store.batches.chunkSubmitted(w.batchId, w.chunk, receptionNumber);
     }
 
     let unusable = 0;
@@ -349,7 +338,7 @@ export class BatchRunner extends EventEmitter {
             ),
           );
         }
-        await store.batchChunkError(w.batchId, w.chunk, code);
+        await store.batches.chunkError(w.batchId, w.chunk, code);
         continue;
       }
       const outcome = batchOutcome(result);
@@ -424,7 +413,7 @@ export class BatchRunner extends EventEmitter {
         out.push({ index: q.seq, arbitraryId: q.query.arbitraryId ?? '', state: 'error', error: unanswered });
     }
     const unansweredFor = { state: 'error', error: unanswered };
-    const t = await this.o.store.finishBatchChunk({
+    const t = await this.o.store.batches.finishChunk({
       batchId: w.batchId,
       chunk: w.chunk,
       chunkState,
@@ -434,7 +423,7 @@ export class BatchRunner extends EventEmitter {
     });
     out.sort((a, b) => a.index - b.index);
     this.emit('results', { batchId: w.batchId, client, chunk: w.chunk, results: out });
-    const batch = this.o.store.getBatch(w.batchId);
+    const batch = this.o.store.batches.get(w.batchId);
     const progress: BatchProgress = {
       batchId: w.batchId,
       client,

@@ -96,7 +96,7 @@ export class OutagePath {
     // After the counter's answer is on its way (setImmediate runs after this turn's socket writes):
     // the key derivation, encryption and hand-off to the writer are not the patient's wait.
     setImmediate(() => {
-      this.o.store.putEligibility(lookup, answer, verifiedAt, 'central', { defer: true }).catch((e: unknown) => {
+      this.o.store.eligibility.put(lookup, answer, verifiedAt, 'central', { defer: true }).catch((e: unknown) => {
         this.o.logger.warn('could not cache an answer', { event: 'cache_write_failed', code: codeOf(e) });
       });
     });
@@ -107,7 +107,7 @@ export class OutagePath {
     if (input.notices) result.notices.push(...input.notices);
     const payload = { ...input.entry.payload, told: summarize(result), toldAt: result.answeredAt };
     try {
-      const { id, depth } = await this.o.store.enqueue({
+      const { id, depth } = await this.o.store.outbox.enqueue({
         idempotencyKey: input.entry.idempotencyKey,
         kind: input.entry.kind,
         payload,
@@ -137,9 +137,9 @@ export class OutagePath {
   }
 
   private fromCache(input: OutageAnswerInput): InquiryResult | undefined {
-    let hit: ReturnType<GatewayStore['getEligibility']>;
+    let hit: ReturnType<GatewayStore['eligibility']['get']>;
     try {
-      hit = this.o.store.getEligibility(input.lookup, this.o.cacheMaxAgeMs);
+      hit = this.o.store.eligibility.get(input.lookup, this.o.cacheMaxAgeMs);
     } catch (e) {
       // A tampered or unreadable row is no answer; say so in the log, never serve it.
       this.o.logger.error('a cached answer failed its integrity check', {

@@ -131,7 +131,7 @@ export function toRecheckView(e: RecheckEntry): RecheckView {
 
 /** What the admin page lists (src/admin/backend.ts: listRechecks). */
 export function listRecheckItems(store: GatewayStore, o: { limit?: number } = {}): RecheckItem[] {
-  return store.listRechecks(o).map(toRecheckView);
+  return store.rechecks.list(o).map(toRecheckView);
 }
 
 /** The numbers to ask again with, from a card answer's qualification. */
@@ -206,7 +206,7 @@ export class RecheckJob implements RecheckScheduler {
     };
     delete personal.request.fileId;
     try {
-      const { id, duplicate } = await o.store.addRecheck(
+      const { id, duplicate } = await o.store.rechecks.add(
         {
           lookup: numbersLookup(request.query),
           client: check.clientId ?? 'unknown',
@@ -255,7 +255,7 @@ export class RecheckJob implements RecheckScheduler {
   private async runOnce(): Promise<RunSummary> {
     const { o } = this;
     const summary: RunSummary = { checked: 0, found: 0, expired: 0, failed: 0, stillWaiting: 0 };
-    for (const entry of o.store.listRechecks({ state: 'scheduled', limit: 10_000 })) {
+    for (const entry of o.store.rechecks.list({ state: 'scheduled', limit: 10_000 })) {
       const now = this.now();
       const p = entry.personal as RecheckPersonal;
       const ids = {
@@ -265,7 +265,7 @@ export class RecheckJob implements RecheckScheduler {
         ...(p.patientRef !== undefined ? { patientRef: p.patientRef } : {}),
       };
       if (now.getTime() >= entry.until.getTime()) {
-        await o.store.updateRecheck(entry.id, { state: 'expired' }, now);
+        await o.store.rechecks.update(entry.id, { state: 'expired' }, now);
         summary.expired++;
         o.logger.info('time-lag recheck window ended', {
           event: 'recheck_expired',
@@ -297,7 +297,7 @@ export class RecheckJob implements RecheckScheduler {
         // The line or central failed: try again on the next run, inside the window.
         const code = isOnshiError(e) ? e.code : 'INTERNAL';
         summary.failed++;
-        await o.store.updateRecheck(
+        await o.store.rechecks.update(
           entry.id,
           { state: 'scheduled', error: code, nextAt: new Date(now.getTime() + DAY_MS) },
           now,
@@ -311,7 +311,7 @@ export class RecheckJob implements RecheckScheduler {
       }
       if (result.status === '1' && isFound(entry.firstValidity, result.validity)) {
         const found = summarize(result);
-        await o.store.updateRecheck(entry.id, { state: 'found', validity: result.validity!, found }, now);
+        await o.store.rechecks.update(entry.id, { state: 'found', validity: result.validity!, found }, now);
         summary.found++;
         o.logger.info('time-lag recheck: the new eligibility appeared', {
           event: 'recheck_found',
@@ -331,7 +331,7 @@ export class RecheckJob implements RecheckScheduler {
         });
       } else {
         summary.stillWaiting++;
-        await o.store.updateRecheck(
+        await o.store.rechecks.update(
           entry.id,
           {
             state: 'scheduled',

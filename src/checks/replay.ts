@@ -102,7 +102,7 @@ export function createReplay(deps: ReplayDeps): ReplayFn<EligibilityWrite> {
 
     const writes: EligibilityWrite[] = [];
     if (result) {
-      writes.push(deps.store.eligibilityWrite(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now())));
+      writes.push(deps.store.eligibility.write(lookup, cacheable(result), new Date(result.verifiedAt ?? Date.now())));
       // One open recheck per patient, so a replay repeated after a crash schedules nothing twice.
       await deps.rechecks?.consider(result, {
         ...(request ? { request } : {}),
@@ -152,11 +152,11 @@ async function fileReconciliation(
   before: Record<string, unknown>,
   after: OutcomeSummary,
   changedFields: string[],
-): Promise<ReturnType<GatewayStore['listReconciliation']>[number]> {
-  const existing = store.reconciliationFor(outboxId);
+): Promise<ReturnType<GatewayStore['reconciliation']['list']>[number]> {
+  const existing = store.reconciliation.forOutbox(outboxId);
   if (existing) return existing;
-  await store.addReconciliation({ outboxId, before, after, changedFields });
-  return store.reconciliationFor(outboxId)!;
+  await store.reconciliation.add({ outboxId, before, after, changedFields });
+  return store.reconciliation.forOutbox(outboxId)!;
 }
 
 async function replayCard(

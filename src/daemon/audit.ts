@@ -27,7 +27,7 @@ export class AuditRecorder {
    * time is taken now.
    */
   readonly append = (entry: AuditInput): void => {
-    this.o.store.appendAudit(entry, new Date(), { defer: true }).catch(
+    this.o.store.audit.append(entry, new Date(), { defer: true }).catch(
       (e: unknown) =>
         void this.o.logger.error('could not append to the audit log', {
           event: 'audit_failed',

@@ -67,7 +67,7 @@ export class CheckParts implements Service {
     });
     this.budget = new RetryBudget({ ratio: o.retryBudgetRatio });
     this.relay = new OutboxRelay({
-      store,
+      store: store.outbox,
       link: this.link,
       budget: this.budget,
       maxInFlight: o.relayConcurrency,
@@ -130,8 +130,8 @@ export class CheckParts implements Service {
 
   /** Each change of the line's state in the audit chain, with its reason: the admin page's timeline. */
   private auditLine(state: string, reason: string): void {
-    this.d.store
-      .appendAudit({
+    this.d.store.audit
+      .append({
         kind: 'admin',
         actor: 'system',
         action: `line.state.${state}`,

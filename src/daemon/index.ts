@@ -140,9 +140,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
     const recorder = new AuditRecorder({ store, logger, metrics });
     const revocation = {
-      isRevoked: (s: string) => store.isRevoked(s),
-      revocationAge: () => store.revocationAge(),
-      listInfo: () => store.revocationListInfo(),
+      isRevoked: (s: string) => store.revocation.isRevoked(s),
+      revocationAge: () => store.revocation.age(),
+      listInfo: () => store.revocation.info(),
       maxAgeMs: config.outage.revocationMaxAgeHours * 3600_000,
       graceMs: config.outage.revocationGraceHours * 3600_000,
     };

@@ -63,7 +63,7 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
   jobs.define('central-cert-expiry', async () => certificateAlert(p));
   // Retention: the personal fields of old audit entries go; the chain and its clear fields stay.
   jobs.define('audit-retention', async () => {
-    const n = await store.purgeAuditPersonal(new Date(Date.now() - config.audit.retentionDays * DAY_MS));
+    const n = await store.audit.purgePersonal(new Date(Date.now() - config.audit.retentionDays * DAY_MS));
     if (n > 0)
       logger.info('purged personal fields of old audit entries', {
         event: 'audit_purged',
@@ -72,12 +72,12 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
       });
   });
   jobs.define('batch-prune', async () => {
-    const r = await store.pruneBatches(new Date(Date.now() - config.batch.retentionDays * DAY_MS));
+    const r = await store.batches.prune(new Date(Date.now() - config.batch.retentionDays * DAY_MS));
     if (r.batches > 0)
       logger.info('old batches deleted', { event: 'batch_pruned', batches: r.batches, entries: r.entries });
   });
   jobs.define('history-sample', async () => {
-    await store.history.sample(store.outboxStats().depth);
+    await store.history.sample(store.outbox.stats().depth);
   });
   jobs.define('batch-schedule', async () => {
     const n = await p.batchRunner.runScheduled();
@@ -88,7 +88,7 @@ export function defineJobs(jobs: JobsService, p: JobParts): void {
       const r = await refreshRevocationList({
         central: p.central,
         cas: p.jpkiCas,
-        sink: store,
+        sink: store.revocation,
         timeoutMs: config.central.timeoutMs,
       });
       logger.info('revocation list refreshed', {

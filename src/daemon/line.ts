@@ -35,8 +35,8 @@ export function reportLine(line: LineService, o: { logger: Logger; events: Event
     if (c.up) logger.info(`tunnel up: ${c.reason}`, fields);
     else logger.warn(`tunnel down: ${c.reason}`, fields);
     events.publish('line', 'line.tunnel', { ...c, ike: s.ike, child: s.child, since: s.since }, { retain: true });
-    store
-      .appendAudit({
+    store.audit
+      .append({
         kind: 'admin',
         actor: 'system',
         action: `line.tunnel.${word}`,

@@ -63,9 +63,9 @@ export const tokenAuditPart = (clients: ClientStore, store: GatewayStore, logger
     () =>
       watchTokenChanges({
         clients,
-        getMeta: (k) => store.getMeta(k),
-        setMeta: (k, v) => store.setMeta(k, v),
-        append: (e) => store.appendAudit(e),
+        getMeta: (k) => store.meta.get(k),
+        setMeta: (k, v) => store.meta.set(k, v),
+        append: (e) => store.audit.append(e),
         onError: (e) => logger.error('could not audit token changes', { event: 'token_audit_failed', code: codeOf(e) }),
       }),
     (stop) => stop(),

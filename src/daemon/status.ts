@@ -107,13 +107,9 @@ export function buildStatus(p: StatusParts): DaemonStatus {
   const { store, servers } = p;
   const ws = servers.api;
   const tls = servers.tls;
-  const ob = store.outboxStats();
-  const age = store.revocationAge();
-  const crl = revocationFreshness(
-    store.revocationListInfo(),
-    new Date(),
-    p.config.outage.revocationGraceHours * 3600_000,
-  );
+  const ob = store.outbox.stats();
+  const age = store.revocation.age();
+  const crl = revocationFreshness(store.revocation.info(), new Date(), p.config.outage.revocationGraceHours * 3600_000);
   const l = p.link.status();
   const rd = readerState(p.reader);
   const clock = p.central.clock();
@@ -145,9 +141,9 @@ export function buildStatus(p: StatusParts): DaemonStatus {
       fillRatio: ob.fillRatio,
       max: store.outboxMax,
       inFlight: p.relay.inFlight,
-      overdue: store.overdueCount(new Date(Date.now() - p.config.outage.outboxTtlHours * 3600_000)),
+      overdue: store.outbox.overdueCount(new Date(Date.now() - p.config.outage.outboxTtlHours * 3600_000)),
     },
-    cache: { entries: store.cacheEntries() },
+    cache: { entries: store.eligibility.count() },
     clock: {
       ...(clock.skewMs !== undefined ? { skewMs: clock.skewMs } : {}),
       ...(clock.checkedAt ? { checkedAt: clock.checkedAt.toISOString() } : {}),
@@ -162,7 +158,7 @@ export function buildStatus(p: StatusParts): DaemonStatus {
       connections: ws?.clientCount ?? 0,
       ...(ws?.stats() ?? { droppedEvents: 0, overflowCloses: 0 }),
     },
-    reconciliation: { open: store.openReconciliationCount() },
+    reconciliation: { open: store.reconciliation.openCount() },
     revocation: {
       ...(age === undefined ? {} : { ageMs: age, fetchedAt: new Date(Date.now() - age).toISOString() }),
       ...crl,

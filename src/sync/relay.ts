@@ -35,13 +35,13 @@ export interface RelayStore<W = never> {
    * Settles an inflight entry with `writes` in the same transaction (done only if they are durable
    * too), then takes up to `next` due entries (marked inflight, as nextDue): one round trip per replay.
    */
-  settleOutbox(
+  settle(
     id: number,
     outcome: RelayOutcome,
     o: { writes?: readonly W[]; next: number },
     now?: Date,
   ): Promise<RelayEntry[]>;
-  outboxStats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
+  stats(): { depth: number; oldestAt?: Date; dead: number; fillRatio: number };
   /** pending/inflight entries created before `before` */
   overdueCount?(before: Date): number;
 }
@@ -180,7 +180,7 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
       if (this.replayedSinceEmpty > 0 && this.running) {
         let depth = -1;
         try {
-          depth = this.o.store.outboxStats().depth;
+          depth = this.o.store.stats().depth;
         } catch {
           /* store closing */
         }
@@ -351,7 +351,7 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
         this.emit('error', err as Error);
       }
     };
-    return this.o.store.settleOutbox(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then(
+    return this.o.store.settle(e.id, outcome, { ...(writes ? { writes } : {}), next: take }).then(
       (taken) => {
         committed();
         return taken;
@@ -367,9 +367,9 @@ export class OutboxRelay<W = never> extends EventEmitter<RelayEvents> {
   }
 
   private checkOverdue(): void {
-    let stats: ReturnType<RelayStore['outboxStats']>;
+    let stats: ReturnType<RelayStore['stats']>;
     try {
-      stats = this.o.store.outboxStats();
+      stats = this.o.store.stats();
     } catch {
       return;
     }

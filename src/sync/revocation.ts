@@ -9,10 +9,10 @@ import type { CentralClient } from './central-client.js';
 import { assertNotOlder, parseVerifiedCrl, type RevocationListInfo } from './crl.js';
 
 export interface RevocationSink {
-  /** `info` is the list's identity, kept with it so that `revocationListInfo` survives a restart. */
-  setRevocationList(serials: string[], fetchedAt: Date, info?: RevocationListInfo): Promise<{ count: number }>;
+  /** `info` is the list's identity, kept with it so that `info` survives a restart. */
+  set(serials: string[], fetchedAt: Date, info?: RevocationListInfo): Promise<{ count: number }>;
   /** The held list's identity; a sink without it cannot refuse an older list. */
-  revocationListInfo?(): RevocationListInfo | undefined | Promise<RevocationListInfo | undefined>;
+  info?(): RevocationListInfo | undefined | Promise<RevocationListInfo | undefined>;
 }
 
 export interface RevocationRefreshResult {
@@ -33,7 +33,7 @@ export async function refreshRevocationList(o: {
   const der = await o.central.cardCrl({ deadline: Date.now() + o.timeoutMs });
   const { serials, ...info } = await parseVerifiedCrl(der, o.cas);
   // Throws CRL_OLDER before the sink is touched: the held list stays.
-  const outcome = assertNotOlder(await o.sink.revocationListInfo?.(), info);
-  const { count } = await o.sink.setRevocationList(serials, new Date(), info);
+  const outcome = assertNotOlder(await o.sink.info?.(), info);
+  const { count } = await o.sink.set(serials, new Date(), info);
   return { count, outcome, ...info };
 }

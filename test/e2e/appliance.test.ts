@@ -299,7 +299,7 @@ t.test(
     const { file, stateDir } = writeConfig('retention', { audit: { retentionDays: 30 } });
     const store = await GatewayStore.open({ dir: stateDir });
     const old = new Date(Date.now() - 40 * 86_400_000);
-    await store.appendAudit(
+    await store.audit.append(
       {
         kind: 'check',
         actor: 'c1',
@@ -311,7 +311,7 @@ t.test(
       },
       old,
     );
-    await store.appendAudit({
+    await store.audit.append({
       kind: 'check',
       actor: 'c1',
       action: 'inquiry.numbers',

@@ -165,7 +165,7 @@ t.test('batch.submit, batch.status, batch.results and the batches events', async
   const submitsBefore = h.central.batches.stats.submits;
   await new Promise((r) => setTimeout(r, 300));
   t.equal(h.central.batches.stats.submits, submitsBefore, 'not sent before its schedule');
-  t.match(h.gateway.store.listBatches(), [
+  t.match(h.gateway.store.batches.list(), [
     { id: s.batchId, state: 'queued', total: 3, done: 0 },
     { id: a.batchId, state: 'done', total: 400, done: 400, errors: 0 },
   ]);

@@ -33,7 +33,7 @@ t.before(async () => {
     if (m.type === 'event') events.push(m);
   });
   await h.client.request({ type: 'subscribe', topics: ['line', 'outbox', 'reconciliation'] });
-  await waitFor(() => h!.gateway.store.revocationAge() !== undefined, 'the revocation list fetched at start', 10_000);
+  await waitFor(() => h!.gateway.store.revocation.age() !== undefined, 'the revocation list fetched at start', 10_000);
 });
 t.teardown(async () => {
   await h?.close();

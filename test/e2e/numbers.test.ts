@@ -262,7 +262,7 @@ t.test('the deadline is kept whatever central does: a slow central is answered f
   t.equal(fresh.result.source, 'central');
   await waitFor(
     () =>
-      h.gateway.store.getEligibility({ kind: 'numbers', ...query, insurerNumber: '06139992' }, 60_000) !== undefined,
+      h.gateway.store.eligibility.get({ kind: 'numbers', ...query, insurerNumber: '06139992' }, 60_000) !== undefined,
     'the answer is cached',
   );
   h.central.updateSettings({ latencyMs: 3000 });
@@ -300,7 +300,7 @@ t.test('central unreachable: an honest "unavailable" with the fallback guidance,
   );
   t.equal(result.results.length, 0, 'no made-up eligibility');
   t.match(result.recheck, { queued: true });
-  t.equal(h2.gateway.store.outboxStats().depth, 1, 'the check is in the outbox');
+  t.equal(h2.gateway.store.outbox.stats().depth, 1, 'the check is in the outbox');
 });
 
 t.test('no personal data in the gateway log at info level', async (t) => {

@@ -164,7 +164,7 @@ export class OutageHarness {
   async waitDrained(timeoutMs = 30_000): Promise<number> {
     const started = Date.now();
     await waitFor(
-      () => this.gateway.store.outboxStats().depth === 0 && this.gateway.relay.inFlight === 0,
+      () => this.gateway.store.outbox.stats().depth === 0 && this.gateway.relay.inFlight === 0,
       'the outbox to drain',
       timeoutMs,
     );

@@ -11,7 +11,7 @@ async function seeded(t: Test): Promise<string> {
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   for (let i = 0; i < 200; i++)
-    await s.enqueue({
+    await s.outbox.enqueue({
       idempotencyKey: `k${i}`,
       kind: 'recheck',
       payload: { i, pad: randomBytes(200).toString('hex') },
@@ -29,8 +29,8 @@ async function expectMovedAside(t: Test, dir: string): Promise<void> {
   t.equal(moved.length, 1, `moved aside as ${moved[0]}`);
   t.equal(alert?.details?.movedTo, moved[0]);
   t.match(alert?.message, /not in the new one/, 'the alert says what is lost');
-  t.same(store.outboxStats(), { depth: 0, dead: 0, fillRatio: 0 }, 'a fresh, empty store');
-  const { id } = await store.enqueue({ idempotencyKey: 'after', kind: 'k', payload: 1 });
+  t.same(store.outbox.stats(), { depth: 0, dead: 0, fillRatio: 0 }, 'a fresh, empty store');
+  const { id } = await store.outbox.enqueue({ idempotencyKey: 'after', kind: 'k', payload: 1 });
   t.equal(id, 1, 'and it works');
   t.ok(statSync(join(dir, moved[0]!)).size > 0, 'the old file is kept');
 }

@@ -119,12 +119,12 @@ t.test(
       store.startupAlerts.some((a) => a.code === 'STORE_CORRUPT'),
       'never treated as corrupt',
     );
-    const total = store.outboxStats().depth;
+    const total = store.outbox.stats().depth;
     t.ok(
       total >= all.length,
       `${total} entries stored, ${all.length} acknowledged (the rest committed just before a kill)`,
     );
-    const entries = await store.nextDue(total + 10);
+    const entries = await store.outbox.nextDue(total + 10);
     t.equal(entries.length, total, 'every entry decrypts');
     const byKey = new Map(entries.map((e) => [e.idempotencyKey, e]));
     t.ok(

@@ -29,10 +29,10 @@ if (!isRoot) {
 
     store = await GatewayStore.open({ dir: mnt });
     const person: LookupInput = { kind: 'numbers', insurerNumber: '06139992', number: '12345', birthdate: '19800401' };
-    await store.putEligibility(person, { validity: '1' }, new Date());
+    await store.eligibility.put(person, { validity: '1' }, new Date());
     const acked: number[] = [];
     for (let i = 0; i < 20; i++)
-      acked.push((await store.enqueue({ idempotencyKey: `ok-${i}`, kind: 'recheck', payload: { i } })).id);
+      acked.push((await store.outbox.enqueue({ idempotencyKey: `ok-${i}`, kind: 'recheck', payload: { i } })).id);
 
     // fill the file system
     const filler = join(mnt, 'filler');
@@ -52,31 +52,33 @@ if (!isRoot) {
     closeSync(fd);
 
     const big = { blob: randomBytes(200 * 1024).toString('base64') };
-    await t.rejects(store.enqueue({ idempotencyKey: 'too-much', kind: 'recheck', payload: big }), {
+    await t.rejects(store.outbox.enqueue({ idempotencyKey: 'too-much', kind: 'recheck', payload: big }), {
       code: 'STORE_DISK_FULL',
       retryable: true,
     });
-    await t.rejects(store.putEligibility({ ...person, number: '99999' }, big, new Date()), { code: 'STORE_DISK_FULL' });
+    await t.rejects(store.eligibility.put({ ...person, number: '99999' }, big, new Date()), {
+      code: 'STORE_DISK_FULL',
+    });
     // several writes in one group commit: all refused together
     const batch = await Promise.allSettled(
-      [1, 2, 3].map((i) => store!.enqueue({ idempotencyKey: `batch-${i}`, kind: 'k', payload: { i, big } })),
+      [1, 2, 3].map((i) => store!.outbox.enqueue({ idempotencyKey: `batch-${i}`, kind: 'k', payload: { i, big } })),
     );
     t.same(
       batch.map((r) => r.status === 'rejected' && (r.reason as { code?: string }).code),
       ['STORE_DISK_FULL', 'STORE_DISK_FULL', 'STORE_DISK_FULL'],
     );
 
-    t.equal(store.outboxStats().depth, 20, 'acknowledged entries are still there, nothing else');
-    t.same(store.getEligibility(person, 60_000)?.answer, { validity: '1' }, 'cached answers still read');
+    t.equal(store.outbox.stats().depth, 20, 'acknowledged entries are still there, nothing else');
+    t.same(store.eligibility.get(person, 60_000)?.answer, { validity: '1' }, 'cached answers still read');
 
     unlinkSync(filler);
-    const { id, duplicate } = await store.enqueue({
+    const { id, duplicate } = await store.outbox.enqueue({
       idempotencyKey: 'too-much',
       kind: 'recheck',
       payload: { retried: true },
     });
     t.notOk(duplicate, 'the refused entry was not stored');
-    const due = await store.nextDue(100);
+    const due = await store.outbox.nextDue(100);
     t.same(
       due.map((e) => e.id),
       [...acked, id],
@@ -84,7 +86,7 @@ if (!isRoot) {
     );
     await store.close();
     store = await GatewayStore.open({ dir: mnt });
-    t.equal(store.outboxStats().depth, 21, 'and after a restart');
+    t.equal(store.outbox.stats().depth, 21, 'and after a restart');
     t.notOk(
       store.startupAlerts.some((a) => a.code === 'STORE_CORRUPT'),
       'the file was not damaged',

@@ -25,7 +25,7 @@ t.test('timer lag stays low during 500 FULL commits', async (t) => {
   const started = performance.now();
   // one at a time (500 separate commits, no group commit), the worst case for fsync count
   for (let i = 0; i < 500; i++) {
-    await store.enqueue({ idempotencyKey: `lag-${i}`, kind: 'recheck', payload: { i, pad: 'x'.repeat(2000) } });
+    await store.outbox.enqueue({ idempotencyKey: `lag-${i}`, kind: 'recheck', payload: { i, pad: 'x'.repeat(2000) } });
   }
   const elapsed = performance.now() - started;
   h.disable();
@@ -40,5 +40,5 @@ t.test('timer lag stays low during 500 FULL commits', async (t) => {
   // The speed itself is a bench figure (bench/durable.ts: lag p99 ≤ 20 ms while committing).
   const bound = 100 + 3 * idle.p99;
   t.ok(p99 < bound, `p99 timer lag ${p99.toFixed(1)} ms < 100 ms + 3 × idle p99 (${idle.p99.toFixed(1)} ms)`);
-  t.equal(store.outboxStats().depth, 500);
+  t.equal(store.outbox.stats().depth, 500);
 });

@@ -17,7 +17,7 @@ t.test('the history counts checks by source per 5 minutes from the audit chain, 
   const s = await GatewayStore.open({ dir: t.testdir() });
   t.teardown(() => s.close());
   const check = (source?: 'central' | 'cache') =>
-    s.appendAudit({
+    s.audit.append({
       kind: 'check',
       actor: 'b67fc45a',
       action: 'inquiry.numbers',
@@ -29,7 +29,7 @@ t.test('the history counts checks by source per 5 minutes from the audit chain, 
   await check('cache');
   await check('cache');
   await check();
-  await s.appendAudit({ kind: 'admin', actor: 'admin', action: 'login', outcome: 'ok' });
+  await s.audit.append({ kind: 'admin', actor: 'admin', action: 'login', outcome: 'ok' });
   // sampled in the next interval: the one just past is recorded
   const row = await s.history.sample(3, Date.now() + HISTORY_STEP_MS);
   t.match(row, { central: 1, cache: 2, none: 1, outbox: 3 });
@@ -112,14 +112,14 @@ t.test("the line's changes: audited by the daemon's check parts, read back for t
   parts.link.recordFailure({ code: 'CENTRAL_TIMEOUT' });
   parts.link.recordFailure({ code: 'CENTRAL_TIMEOUT' });
   parts.link.recordSuccess(420);
-  await store.appendAudit({
+  await store.audit.append({
     kind: 'admin',
     actor: 'system',
     action: 'line.tunnel.up',
     target: 'CHILD_SA installed',
     outcome: 'up',
   });
-  await store.appendAudit({ kind: 'admin', actor: 'admin', action: 'login', outcome: 'ok' });
+  await store.audit.append({ kind: 'admin', actor: 'admin', action: 'login', outcome: 'ok' });
   // the appends run in the background: wait until the four transitions are in
   for (let i = 0; i < 100 && store.history.lineEvents(since).length < 4; i++)
     await new Promise((r) => setTimeout(r, 20));

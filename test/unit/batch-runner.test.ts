@@ -44,7 +44,7 @@ async function addBatch(
   o: { batchId?: string; run?: 'now' | 'scheduled' } = {},
 ): Promise<string> {
   const batchId = o.batchId ?? 'b000000000000001';
-  await store.appendBatch({
+  await store.batches.append({
     batchId,
     client: 'c1',
     create: { confirmationDate: '20250402', run: o.run ?? 'now' },
@@ -169,7 +169,7 @@ t.test(
     const { store, dir } = await openStore(t);
     const id = await addBatch(store, 25, 10);
     t.same(
-      store.batchChunks(id).map((c) => [c.chunk, c.state, c.entries]),
+      store.batches.chunks(id).map((c) => [c.chunk, c.state, c.entries]),
       [
         [0, 'pending', 10],
         [1, 'pending', 10],
@@ -207,7 +207,7 @@ t.test(
     t.equal(progress[progress.length - 1]!.finished, 25);
     t.equal(progress.length, 3);
 
-    const page = store.batchEntries(id, 0, 100);
+    const page = store.batches.entries(id, 0, 100);
     t.equal(page.length, 25);
     t.same(
       page.map((e) => e.arbitraryId),
@@ -230,7 +230,7 @@ t.test(
       page.map((e) => e.arbitraryId).sort(),
       'results events carry each entry once',
     );
-    t.match(store.listBatches(), [
+    t.match(store.batches.list(), [
       { id, state: 'done', total: 25, done: 25, errors: 2, client: 'c1', finishedAt: String, submittedAt: String },
     ]);
 
@@ -258,7 +258,7 @@ t.test(
     await r1.stop();
     await first.close();
     const chunkStates = (s: GatewayStore) =>
-      s.batchChunks(id).map((c) => [c.chunk, c.state, c.receptionNumber ?? null]);
+      s.batches.chunks(id).map((c) => [c.chunk, c.state, c.receptionNumber ?? null]);
 
     const second = await GatewayStore.open({ dir });
     t.teardown(() => second.close());
@@ -271,7 +271,7 @@ t.test(
       ],
       'the durable state after the stop',
     );
-    const before = second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result));
+    const before = second.batches.entries(id, 0, 10).map((e) => JSON.stringify(e.result));
 
     // the same central, now finishing everything
     c1.o.stuck?.clear();
@@ -290,12 +290,12 @@ t.test(
     );
     t.match(last, { state: 'done', total: 30, finished: 30, errors: 0 });
     t.same(
-      second.batchEntries(id, 0, 10).map((e) => JSON.stringify(e.result)),
+      second.batches.entries(id, 0, 10).map((e) => JSON.stringify(e.result)),
       before,
       'the finished chunk kept its results',
     );
-    t.equal(second.batchEntries(id, 0, 100).filter((e) => e.result !== undefined).length, 30);
-    t.same(second.runnableBatches(), []);
+    t.equal(second.batches.entries(id, 0, 100).filter((e) => e.result !== undefined).length, 30);
+    t.same(second.batches.runnable(), []);
   },
 );
 
@@ -313,18 +313,18 @@ t.test('a pending chunk after a crash is submitted under the same idempotency ke
     [`batch-${id}-0`],
     'two transient failures, then one submit',
   );
-  t.equal(store.batchChunks(id)[0]!.lastError, undefined, 'the last error is cleared once submitted');
+  t.equal(store.batches.chunks(id)[0]!.lastError, undefined, 'the last error is cleared once submitted');
   t.same(
-    await store.pruneBatches(new Date(Date.now() - 60_000)),
+    await store.batches.prune(new Date(Date.now() - 60_000)),
     { batches: 0, entries: 0 },
     'retention keeps a batch finished within the window',
   );
   t.same(
-    await store.pruneBatches(new Date(Date.now() + 60_000)),
+    await store.batches.prune(new Date(Date.now() + 60_000)),
     { batches: 1, entries: 5 },
     'and deletes it, entries and all, after it',
   );
-  t.same([store.getBatch(id), store.batchChunks(id), store.batchEntries(id, 0, 10)], [undefined, [], []]);
+  t.same([store.batches.get(id), store.batches.chunks(id), store.batches.entries(id, 0, 10)], [undefined, [], []]);
 });
 
 t.test('a chunk central refuses fails as a whole; every entry gets a typed error; the batch is failed', async (t) => {
@@ -337,11 +337,11 @@ t.test('a chunk central refuses fails as a whole; every entry gets a typed error
   const last = await finished;
   await r.stop();
   t.match(last, { state: 'failed', total: 12, finished: 12, errors: 5 });
-  const rows = store.batchEntries(id, 5, 5);
+  const rows = store.batches.entries(id, 5, 5);
   t.ok(rows.every((e) => (e.result as BatchEntryResult).state === 'error'));
   t.match(rows[0]!.result, { error: { code: 'BATCH_CHUNK_REFUSED', details: { centralCode: 'TOO-LARGE' } } });
   t.same(
-    store.batchChunks(id).map((c) => c.state),
+    store.batches.chunks(id).map((c) => c.state),
     ['done', 'failed', 'done'],
   );
 });
@@ -349,34 +349,40 @@ t.test('a chunk central refuses fails as a whole; every entry gets a typed error
 t.test('scheduled batches wait for the schedule; parts are validated across the whole batch', async (t) => {
   const { store } = await openStore(t);
   const id = 'b00000000000000a';
-  await store.appendBatch({
+  await store.batches.append({
     batchId: id,
     client: 'c1',
     create: { confirmationDate: '20250402', run: 'scheduled' },
     entries: [entry(0), entry(1)],
     maxEntries: 4,
   });
-  t.match(store.getBatch(id), { state: 'open', total: 2 });
+  t.match(store.batches.get(id), { state: 'open', total: 2 });
   await t.rejects(
-    store.appendBatch({ batchId: id, client: 'c2', entries: [entry(2)], maxEntries: 4 }),
+    store.batches.append({ batchId: id, client: 'c2', entries: [entry(2)], maxEntries: 4 }),
     { code: 'BATCH_NOT_FOUND' },
     "another client's batch is not found",
   );
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(1)], maxEntries: 4 }), {
+  await t.rejects(store.batches.append({ batchId: id, client: 'c1', entries: [entry(2), entry(1)], maxEntries: 4 }), {
     code: 'BATCH_ENTRY_INVALID',
     details: { index: 3, sameAs: 1, reason: 'duplicate-identifier' },
   });
-  t.equal(store.getBatch(id)!.total, 2, 'nothing of the refused part was kept');
+  t.equal(store.batches.get(id)!.total, 2, 'nothing of the refused part was kept');
   await t.rejects(
-    store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2), entry(3), entry(4)], maxEntries: 4 }),
+    store.batches.append({ batchId: id, client: 'c1', entries: [entry(2), entry(3), entry(4)], maxEntries: 4 }),
     { code: 'BATCH_TOO_LARGE' },
   );
-  await store.appendBatch({ batchId: id, client: 'c1', entries: [entry(2)], close: { chunkSize: 2 }, maxEntries: 4 });
-  await t.rejects(store.appendBatch({ batchId: id, client: 'c1', entries: [entry(3)], maxEntries: 4 }), {
+  await store.batches.append({
+    batchId: id,
+    client: 'c1',
+    entries: [entry(2)],
+    close: { chunkSize: 2 },
+    maxEntries: 4,
+  });
+  await t.rejects(store.batches.append({ batchId: id, client: 'c1', entries: [entry(3)], maxEntries: 4 }), {
     code: 'BATCH_NOT_OPEN',
   });
-  t.same(store.runnableBatches(), [], 'a scheduled batch does not start by itself');
-  t.same(store.scheduledBatches(), [id]);
+  t.same(store.batches.runnable(), [], 'a scheduled batch does not start by itself');
+  t.same(store.batches.scheduled(), [id]);
   const central = new FakeCentral();
   const r = runner(store, central, 2);
   r.start();
@@ -413,7 +419,7 @@ t.test('while the line is down nothing is sent; the batch goes on when it is bac
   while (waits < 20) await tick();
   t.same(central.submits, [], 'no submit while the line is down');
   t.same(
-    store.batchChunks(id).map((c) => c.state),
+    store.batches.chunks(id).map((c) => c.state),
     ['pending', 'pending'],
   );
   up = true;
@@ -440,13 +446,13 @@ t.test('stop() ends chunks that wait on central; their state stays for the next 
   await r.stop(); // real timers of a minute: stop must wake them
   t.equal(r.activeChunks, 0);
   t.same(
-    store.batchChunks(id).map((c) => c.state),
+    store.batches.chunks(id).map((c) => c.state),
     ['submitted', 'submitted'],
   );
 });
 
 async function waitForChunks(store: GatewayStore, id: string, state: string): Promise<void> {
-  while (!store.batchChunks(id).every((c) => c.state === state)) await new Promise((r) => setTimeout(r, 5));
+  while (!store.batches.chunks(id).every((c) => c.state === state)) await new Promise((r) => setTimeout(r, 5));
 }
 
 t.test('the next chunk is read while the current one waits for central, once', async (t) => {
@@ -460,7 +466,7 @@ t.test('the next chunk is read while the current one waits for central, once', a
         return (batchId: string, chunk: number) => {
           log.push(`read ${chunk}`);
           reads.set(chunk, (reads.get(chunk) ?? 0) + 1);
-          return target.batchChunkQueries(batchId, chunk);
+          return target.batches.chunkQueries(batchId, chunk);
         };
       }
       const v: unknown = Reflect.get(target, prop, receiver);
@@ -511,5 +517,5 @@ t.test('the next chunk is read while the current one waits for central, once', a
     ],
     'the next chunk read during the poll wait, before its slot came free',
   );
-  t.equal(store.batchEntries(id, 0, 100).filter((e) => e.state !== 'pending').length, 30);
+  t.equal(store.batches.entries(id, 0, 100).filter((e) => e.state !== 'pending').length, 30);
 });

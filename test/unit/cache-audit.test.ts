@@ -36,7 +36,7 @@ function entry(i: number): AuditInput {
 async function seeded(t: Test, n = 6): Promise<string> {
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
-  for (let i = 1; i <= n; i++) await s.appendAudit(entry(i), new Date(T0 + i * 60_000));
+  for (let i = 1; i <= n; i++) await s.audit.append(entry(i), new Date(T0 + i * 60_000));
   await s.close();
   return dir;
 }
@@ -49,7 +49,7 @@ async function tamperAndVerify(t: Test, dir: string, edit: (db: Database.Databas
   const cli = verifyAuditFile({ dir });
   const s = await GatewayStore.open({ dir });
   t.teardown(() => s.close());
-  const viaStore = await s.verifyAudit();
+  const viaStore = await s.audit.verify();
   t.same(viaStore, cli, 'the store and the read-only path agree');
   return { result: viaStore, store: s };
 }
@@ -58,16 +58,20 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   t.teardown(() => s.close());
-  t.same(await s.verifyAudit(), { ok: true, entries: 0, head: { seq: 0, hash: '0'.repeat(64) } }, 'empty log verifies');
+  t.same(
+    await s.audit.verify(),
+    { ok: true, entries: 0, head: { seq: 0, hash: '0'.repeat(64) } },
+    'empty log verifies',
+  );
   // concurrent appends land in one group commit: still one chain, seq 1..n
   const results = await Promise.all(
-    Array.from({ length: 40 }, (_, i) => s.appendAudit(entry(i + 1), new Date(T0 + i))),
+    Array.from({ length: 40 }, (_, i) => s.audit.append(entry(i + 1), new Date(T0 + i))),
   );
   t.same(
     results.map((r) => r.seq).sort((a, b) => a - b),
     Array.from({ length: 40 }, (_, i) => i + 1),
   );
-  const list = s.listAudit({ limit: 1000 });
+  const list = s.audit.list({ limit: 1000 });
   t.equal(list.length, 40);
   const first = list.find((e) => e.kind === 'check')!;
   t.match(first, {
@@ -80,12 +84,12 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
   t.same(first.personal, { ...patient, requestId: 'r-1' });
   t.equal(list.find((e) => e.kind === 'admin')?.personal, undefined, 'no personal fields given, none stored');
   t.same(
-    s.listAudit({ after: 38 }).map((e) => e.seq),
+    s.audit.list({ after: 38 }).map((e) => e.seq),
     [39, 40],
     'paging by seq',
   );
   t.same(
-    s.listAudit({ before: 4, newestFirst: true, limit: 2 }).map((e) => e.seq),
+    s.audit.list({ before: 4, newestFirst: true, limit: 2 }).map((e) => e.seq),
     [3, 2],
     'newest first, before a seq',
   );
@@ -93,8 +97,8 @@ t.test('entries chain in commit order and list back, personal fields decrypted',
     list.find((e) => e.kind === 'admin'),
     { actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' },
   );
-  t.equal(s.listAudit({ personal: false })[0]?.personal, undefined, 'personal: false skips decryption');
-  const v = await s.verifyAudit();
+  t.equal(s.audit.list({ personal: false })[0]?.personal, undefined, 'personal: false skips decryption');
+  const v = await s.audit.verify();
   t.match(v, { ok: true, entries: 40, head: { seq: 40, hash: list[39]!.hash } });
   t.same(verifyAuditFile({ dir }), v, 'the read-only path works next to the open store');
 });
@@ -115,16 +119,16 @@ t.test('clear fields are short codes, never free text', async (t) => {
     ['personal not JSON', { personal: 10n }],
   ];
   for (const [what, patch] of bad) {
-    await t.rejects(s.appendAudit({ ...entry(1), ...patch } as AuditInput), { code: 'STORE_INPUT_INVALID' }, what);
+    await t.rejects(s.audit.append({ ...entry(1), ...patch } as AuditInput), { code: 'STORE_INPUT_INVALID' }, what);
   }
-  await t.rejects(s.appendAudit(entry(1), new Date(NaN)), { code: 'STORE_INPUT_INVALID' });
-  t.same(s.listAudit(), [], 'nothing was appended');
+  await t.rejects(s.audit.append(entry(1), new Date(NaN)), { code: 'STORE_INPUT_INVALID' });
+  t.same(s.audit.list(), [], 'nothing was appended');
 });
 
 t.test('no personal field in clear in the .db, -wal or -shm', async (t) => {
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
-  for (let i = 1; i <= 4; i++) await s.appendAudit(entry(i));
+  for (let i = 1; i <= 4; i++) await s.audit.append(entry(i));
   const files = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`].map((f) => join(dir, f));
   const check = (when: string) => {
     for (const f of files.filter((x) => existsSync(x))) {
@@ -147,9 +151,9 @@ t.test('retention purges personal fields; the chain still verifies and grows', a
   const s = await GatewayStore.open({ dir });
   t.teardown(() => s.close());
   const purgeAt = new Date(T0 + 99 * 60_000);
-  const n = await s.purgeAuditPersonal(new Date(T0 + 4.5 * 60_000), purgeAt);
+  const n = await s.audit.purgePersonal(new Date(T0 + 4.5 * 60_000), purgeAt);
   t.equal(n, 2, 'the check entries 1 and 4 had personal fields');
-  const list = s.listAudit();
+  const list = s.audit.list();
   t.equal(list[0]!.personal, undefined);
   t.same(list[0]!.purgedAt, purgeAt);
   t.match(
@@ -158,10 +162,10 @@ t.test('retention purges personal fields; the chain still verifies and grows', a
     'clear fields kept',
   );
   t.same(list[6]!.personal, { ...patient, requestId: 'r-7' }, 'newer entry untouched');
-  t.equal(await s.purgeAuditPersonal(new Date(T0 + 4.5 * 60_000)), 0, 'idempotent');
-  t.match(await s.verifyAudit(), { ok: true, entries: 7 });
-  await s.appendAudit(entry(8));
-  t.match(await s.verifyAudit(), { ok: true, entries: 8 });
+  t.equal(await s.audit.purgePersonal(new Date(T0 + 4.5 * 60_000)), 0, 'idempotent');
+  t.match(await s.audit.verify(), { ok: true, entries: 7 });
+  await s.audit.append(entry(8));
+  t.match(await s.audit.verify(), { ok: true, entries: 8 });
   const db = new Database(join(dir, DB_FILE), { readonly: true });
   t.teardown(() => db.close());
   t.equal(
@@ -301,11 +305,11 @@ t.test('a tampered tail stays visible after the gateway appends again', async (t
   const dir = await seeded(t);
   const { store } = await tamperAndVerify(t, dir, (db) => db.prepare('DELETE FROM audit WHERE seq = 6').run());
   t.same(
-    await store.appendAudit(entry(7)).then((r) => r.seq),
+    await store.audit.append(entry(7)).then((r) => r.seq),
     7,
     'new entries chain from the authenticated head, not the last row',
   );
-  t.match(await store.verifyAudit(), { ok: false, seq: 6, reason: 'removed' });
+  t.match(await store.audit.verify(), { ok: false, seq: 6, reason: 'removed' });
 });
 
 t.test('a forged or missing head stops appends with a typed error', async (t) => {
@@ -313,11 +317,11 @@ t.test('a forged or missing head stops appends with a typed error', async (t) =>
   const { store } = await tamperAndVerify(t, dir, (db) =>
     db.prepare(`UPDATE meta SET value = '{"seq":1}' WHERE key = 'store.audit_head'`).run(),
   );
-  await t.rejects(store.appendAudit(entry(7)), {
+  await t.rejects(store.audit.append(entry(7)), {
     code: 'STORE_CORRUPT',
     details: { table: 'audit', reason: 'head-invalid' },
   });
-  t.equal(store.listAudit({ limit: 100 }).length, 6, 'nothing appended');
+  t.equal(store.audit.list({ limit: 100 }).length, 6, 'nothing appended');
 });
 
 t.test('a v2 database migrates to v3 with an empty, verifiable log', async (t) => {
@@ -328,9 +332,9 @@ t.test('a v2 database migrates to v3 with an empty, verifiable log', async (t) =
   v2.close();
   const s = await GatewayStore.open({ dir });
   t.teardown(() => s.close());
-  t.match(await s.verifyAudit(), { ok: true, entries: 0 });
-  await s.appendAudit(entry(1));
-  t.match(await s.verifyAudit(), { ok: true, entries: 1 });
+  t.match(await s.audit.verify(), { ok: true, entries: 0 });
+  await s.audit.append(entry(1));
+  t.match(await s.audit.verify(), { ok: true, entries: 1 });
 });
 
 t.test('the read-only path refuses what it cannot verify', async (t) => {

@@ -28,7 +28,7 @@ t.test('the key file is created 0600, reused, and never in the database', async 
   t.equal(statSync(join(dir, DB_FILE)).mode & 0o777, 0o600, 'database file is private');
   const key = readFileSync(keyPath);
   t.equal(key.length, 32);
-  await s1.putEligibility(taro, { ok: 1 }, new Date());
+  await s1.eligibility.put(taro, { ok: 1 }, new Date());
   await s1.close();
   t.notOk(readFileSync(join(dir, DB_FILE)).includes(key), 'key bytes are not in the database');
   t.notOk(readFileSync(join(dir, DB_FILE)).includes(Buffer.from(key.toString('hex'))), 'nor its hex');
@@ -39,14 +39,14 @@ t.test('the key file is created 0600, reused, and never in the database', async 
     'no new key',
   );
   t.same(readFileSync(keyPath), key, 'the same key is reused');
-  t.same(s2.getEligibility(taro, 60_000)?.answer, { ok: 1 });
+  t.same(s2.eligibility.get(taro, 60_000)?.answer, { ok: 1 });
   await s2.close();
 });
 
 t.test('a short, malformed or wrong key is STORE_KEY_INVALID and changes nothing', async (t) => {
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
-  await s.enqueue({ idempotencyKey: 'k1', kind: 'recheck', payload: { a: 1 } });
+  await s.outbox.enqueue({ idempotencyKey: 'k1', kind: 'recheck', payload: { a: 1 } });
   await s.close();
   const keyPath = join(dir, 'cache.key');
   const good = readFileSync(keyPath);
@@ -67,7 +67,7 @@ t.test('a short, malformed or wrong key is STORE_KEY_INVALID and changes nothing
 
   writeFileSync(keyPath, `${good.toString('hex')}\n`);
   const again = await GatewayStore.open({ dir });
-  t.equal(again.outboxStats().depth, 1, 'the key as 64 hex digits works');
+  t.equal(again.outbox.stats().depth, 1, 'the key as 64 hex digits works');
   await again.close();
 });
 
@@ -106,11 +106,15 @@ t.test('no plaintext in the .db, -wal or -shm files (UTF-8 or UTF-16)', async (t
     birthdate: '19800401',
     symbol: 'テスト',
   };
-  await s.putEligibility(taro, answer, new Date());
-  await s.putEligibility(hanako, { ...answer, number: '67890' }, new Date());
-  await s.putEligibility({ kind: 'card', certSerial: '12345', issuer: 'CN=JPKI' }, answer, new Date());
-  const { id } = await s.enqueue({ idempotencyKey: 'idem-1', kind: 'recheck', payload: { lookup: taro, answer } });
-  await s.addReconciliation({
+  await s.eligibility.put(taro, answer, new Date());
+  await s.eligibility.put(hanako, { ...answer, number: '67890' }, new Date());
+  await s.eligibility.put({ kind: 'card', certSerial: '12345', issuer: 'CN=JPKI' }, answer, new Date());
+  const { id } = await s.outbox.enqueue({
+    idempotencyKey: 'idem-1',
+    kind: 'recheck',
+    payload: { lookup: taro, answer },
+  });
+  await s.reconciliation.add({
     outboxId: id,
     before: answer,
     after: { ...answer, number: '67890' },
@@ -142,16 +146,16 @@ t.test("tampering is a typed error, never someone else's data", async (t) => {
   const dir = testdir(t);
   const s = await GatewayStore.open({ dir });
   const old = new Date(Date.now() - 7 * 86_400_000);
-  await s.putEligibility(taro, { who: 'taro' }, new Date());
-  await s.putEligibility(hanako, { who: 'hanako' }, new Date());
+  await s.eligibility.put(taro, { who: 'taro' }, new Date());
+  await s.eligibility.put(hanako, { who: 'hanako' }, new Date());
   const third: LookupInput = { ...taro, number: '55555' };
-  await s.putEligibility(third, { who: 'third' }, old);
+  await s.eligibility.put(third, { who: 'third' }, old);
   const fourth: LookupInput = { ...taro, number: '44444' };
-  await s.putEligibility(fourth, { who: 'fourth' }, new Date());
-  const a = await s.enqueue({ idempotencyKey: 'a', kind: 'recheck', payload: { who: 'a' } });
-  const b = await s.enqueue({ idempotencyKey: 'b', kind: 'recheck', payload: { who: 'b' } });
-  const c = await s.enqueue({ idempotencyKey: 'c', kind: 'recheck', payload: { who: 'c' } });
-  const r = await s.addReconciliation({ outboxId: a.id, before: { x: 1 }, after: { x: 2 }, changedFields: ['x'] });
+  await s.eligibility.put(fourth, { who: 'fourth' }, new Date());
+  const a = await s.outbox.enqueue({ idempotencyKey: 'a', kind: 'recheck', payload: { who: 'a' } });
+  const b = await s.outbox.enqueue({ idempotencyKey: 'b', kind: 'recheck', payload: { who: 'b' } });
+  const c = await s.outbox.enqueue({ idempotencyKey: 'c', kind: 'recheck', payload: { who: 'c' } });
+  const r = await s.reconciliation.add({ outboxId: a.id, before: { x: 1 }, after: { x: 2 }, changedFields: ['x'] });
   await s.close();
 
   const keys = new CacheKeys(readFileSync(join(dir, 'cache.key')));
@@ -179,15 +183,19 @@ t.test("tampering is a typed error, never someone else's data", async (t) => {
 
   const s2 = await GatewayStore.open({ dir });
   t.teardown(() => s2.close());
-  t.throws(() => s2.getEligibility(taro, 60_000), { code: 'STORE_CORRUPT' }, 'flipped byte');
-  t.throws(() => s2.getEligibility(hanako, 60_000), { code: 'STORE_CORRUPT' }, 'ciphertext moved to another row');
-  t.throws(() => s2.getEligibility(third, 60_000), { code: 'STORE_CORRUPT' }, 'verified_at changed');
-  t.same(s2.getEligibility(fourth, 60_000)?.answer, { who: 'fourth' }, 'untouched rows still read');
-  t.throws(() => s2.listReconciliation(), { code: 'STORE_CORRUPT' }, 'column swap');
+  t.throws(() => s2.eligibility.get(taro, 60_000), { code: 'STORE_CORRUPT' }, 'flipped byte');
+  t.throws(() => s2.eligibility.get(hanako, 60_000), { code: 'STORE_CORRUPT' }, 'ciphertext moved to another row');
+  t.throws(() => s2.eligibility.get(third, 60_000), { code: 'STORE_CORRUPT' }, 'verified_at changed');
+  t.same(s2.eligibility.get(fourth, 60_000)?.answer, { who: 'fourth' }, 'untouched rows still read');
+  t.throws(() => s2.reconciliation.list(), { code: 'STORE_CORRUPT' }, 'column swap');
 
-  await t.rejects(s2.nextDue(10), { code: 'STORE_CORRUPT', details: { ids: [a.id, b.id] } }, 'swapped outbox payloads');
-  t.equal(s2.outboxStats().dead, 2, 'the tampered entries are kept as dead');
-  const due = await s2.nextDue(10);
+  await t.rejects(
+    s2.outbox.nextDue(10),
+    { code: 'STORE_CORRUPT', details: { ids: [a.id, b.id] } },
+    'swapped outbox payloads',
+  );
+  t.equal(s2.outbox.stats().dead, 2, 'the tampered entries are kept as dead');
+  const due = await s2.outbox.nextDue(10);
   t.same(
     due.map((e) => [e.id, e.payload]),
     [[c.id, { who: 'c' }]],

@@ -29,19 +29,19 @@ const audit = (i: number) => ({ kind: 'check' as const, actor: 'c1', action: 'in
 
 t.test('a deferred write is not committed at once, and is within DEFER_MS', async (t) => {
   const { store } = await openStore(t);
-  const done = store.putEligibility(person(1), { validity: '1' }, new Date(), 'central', { defer: true });
+  const done = store.eligibility.put(person(1), { validity: '1' }, new Date(), 'central', { defer: true });
   await new Promise((r) => setImmediate(r));
   await new Promise((r) => setImmediate(r));
-  t.equal(store.getEligibility(person(1), 60_000), undefined, 'not yet committed after two turns');
+  t.equal(store.eligibility.get(person(1), 60_000), undefined, 'not yet committed after two turns');
   await done;
-  t.same(store.getEligibility(person(1), 60_000)?.answer, { validity: '1' }, 'committed once it resolves');
+  t.same(store.eligibility.get(person(1), 60_000)?.answer, { validity: '1' }, 'committed once it resolves');
 });
 
 t.test('a foreground write takes the waiting ones along, in call order', async (t) => {
   const { store } = await openStore(t);
-  const deferred = [1, 2, 3].map((i) => store.appendAudit(audit(i), new Date(), { defer: true }));
+  const deferred = [1, 2, 3].map((i) => store.audit.append(audit(i), new Date(), { defer: true }));
   const t0 = performance.now();
-  const fg = await store.appendAudit(audit(4));
+  const fg = await store.audit.append(audit(4));
   const seqs = await Promise.all(deferred);
   t.ok(performance.now() - t0 < DEFER_MS * 20, 'the foreground write did not wait for the timer');
   t.same(
@@ -51,7 +51,7 @@ t.test('a foreground write takes the waiting ones along, in call order', async (
   );
   t.equal(fg.seq, 4);
   t.same(
-    store.listAudit({ limit: 10 }).map((e) => e.outcome),
+    store.audit.list({ limit: 10 }).map((e) => e.outcome),
     ['n1', 'n2', 'n3', 'n4'],
   );
 });
@@ -60,18 +60,18 @@ t.test('close commits what is deferred', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'onshi-defer-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = await GatewayStore.open({ dir });
-  const pending = store.putEligibility(person(2), { validity: '1' }, new Date(), 'central', { defer: true });
+  const pending = store.eligibility.put(person(2), { validity: '1' }, new Date(), 'central', { defer: true });
   await store.close();
   await pending;
   const again = await GatewayStore.open({ dir });
   t.teardown(() => again.close());
-  t.same(again.getEligibility(person(2), 60_000)?.answer, { validity: '1' }, 'it is in the file');
+  t.same(again.eligibility.get(person(2), 60_000)?.answer, { validity: '1' }, 'it is in the file');
 });
 
 t.test('many deferred writes go without waiting for the timer', async (t) => {
   const { store } = await openStore(t);
-  const writes = Array.from({ length: 64 }, (_, i) => store.appendAudit(audit(i), new Date(), { defer: true }));
+  const writes = Array.from({ length: 64 }, (_, i) => store.audit.append(audit(i), new Date(), { defer: true }));
   const got = await Promise.all(writes);
   t.equal(got.length, 64);
-  t.equal(store.listAudit({ limit: 100 }).length, 64);
+  t.equal(store.audit.list({ limit: 100 }).length, 64);
 });

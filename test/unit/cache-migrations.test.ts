@@ -55,21 +55,21 @@ t.test('a v1 database with data migrates to the latest version, data intact', as
     db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all(),
     MIGRATIONS.map((m) => m.version),
   );
-  t.same(store.getEligibility(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
-  t.equal(store.outboxStats().depth, 1, 'the depth counter (v6) starts from the entries already queued');
-  t.equal(store.cacheEntries(), 1, 'the cache size (v8) starts from the answers already cached');
-  const [e] = await store.nextDue(10);
+  t.same(store.eligibility.get(person, 60_000)?.answer, { v: 1 }, 'v1 cache row reads');
+  t.equal(store.outbox.stats().depth, 1, 'the depth counter (v6) starts from the entries already queued');
+  t.equal(store.eligibility.count(), 1, 'the cache size (v8) starts from the answers already cached');
+  const [e] = await store.outbox.nextDue(10);
   t.same([e?.id, e?.payload], [1, { from: 'v1' }], 'v1 outbox row is handed out');
   // v2 tables work
-  await store.setRevocationList(['ab'], new Date());
-  t.ok(store.isRevoked('AB'));
-  const { id } = await store.addReconciliation({
+  await store.revocation.set(['ab'], new Date());
+  t.ok(store.revocation.isRevoked('AB'));
+  const { id } = await store.reconciliation.add({
     outboxId: 1,
     before: undefined,
     after: { v: 2 },
     changedFields: ['v'],
   });
-  t.equal(store.listReconciliation()[0]?.id, id);
+  t.equal(store.reconciliation.list()[0]?.id, id);
 });
 
 t.test('a migration is all or nothing', async (t) => {

@@ -38,7 +38,7 @@ t.test('intact log: exit 0; tampered: exit 1 naming the entry', async (t) => {
   const { dir, config } = await setup(t);
   const s = await GatewayStore.open({ dir });
   for (let i = 0; i < 3; i++)
-    await s.appendAudit({
+    await s.audit.append({
       kind: 'check',
       actor: 'c1',
       action: 'inquiry.card',

@@ -180,7 +180,7 @@ t.test('day by day: waiting, a failed attempt, then found on day 4 (event + list
   sim.fail = true;
   t.match(await job.run(), { checked: 2, failed: 2 }, 'day 2: central unreachable');
   t.match(
-    store.getRecheck(a.id),
+    store.rechecks.get(a.id),
     { state: 'scheduled', attempts: 2, lastError: 'CENTRAL_UNREACHABLE' },
     'kept, tried again next time',
   );
@@ -199,15 +199,15 @@ t.test('day by day: waiting, a failed attempt, then found on day 4 (event + list
     found: { insurances: [{ insurerNumber: '01130020' }] },
   });
   t.match(found.find((e) => e.data.recheckId === b.id)?.data, { firstValidity: '2', validity: '3' });
-  t.match(store.getRecheck(a.id), {
+  t.match(store.rechecks.get(a.id), {
     state: 'found',
     attempts: 4,
     lastValidity: '1',
     found: { validity: '1' },
     settledAt: Date,
   });
-  await store.updateRecheck(a.id, { state: 'scheduled', nextAt: new Date() });
-  t.equal(store.getRecheck(a.id)?.state, 'found', 'a settled recheck stays settled');
+  await store.rechecks.update(a.id, { state: 'scheduled', nextAt: new Date() });
+  t.equal(store.rechecks.get(a.id)?.state, 'found', 'a settled recheck stays settled');
   t.match(await job.run(), { checked: 0 });
 });
 
@@ -227,7 +227,7 @@ t.test('the window ends: recheck.expired, and no more attempts', async (t) => {
     seen.filter((e) => e.event === 'recheck.expired').map((e) => e.data),
     [{ recheckId: id, patientRef: 'PAT-6', firstValidity: '2', lastValidity: '2', attempts: 1, message: /資格確認書/ }],
   );
-  t.match(store.getRecheck(id), { state: 'expired', settledAt: Date });
+  t.match(store.rechecks.get(id), { state: 'expired', settledAt: Date });
   t.match(listRecheckItems(store)[0], { state: 'expired', lastResult: '無効' });
 });
 
@@ -279,12 +279,12 @@ t.test('an outage check replayed when the line is back schedules its recheck lik
     },
   });
   await replay(entry(false, 1));
-  t.same(store.listRechecks(), [], 'not flagged: nothing scheduled');
+  t.same(store.rechecks.list(), [], 'not flagged: nothing scheduled');
   await replay(entry(true, 2));
   await replay(entry(true, 2));
-  t.equal(store.listRechecks().length, 1, 'scheduled once');
+  t.equal(store.rechecks.list().length, 1, 'scheduled once');
   t.match(
-    store.listRechecks(),
+    store.rechecks.list(),
     [{ state: 'scheduled', firstValidity: '4', personal: { inquiryId: 'outage-2' } }],
     'for the outage check',
   );

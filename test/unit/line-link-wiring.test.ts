@@ -48,10 +48,10 @@ class OneEntry implements RelayStore {
     this.pending = false;
     return [{ id: 1, idempotencyKey: 'k1', kind: 'numbers', payload: {}, createdAt: new Date(), attempts: 1 }];
   }
-  async settleOutbox(): Promise<RelayEntry[]> {
+  async settle(): Promise<RelayEntry[]> {
     return [];
   }
-  outboxStats() {
+  stats() {
     return { depth: this.pending ? 1 : 0, dead: 0, fillRatio: 0 };
   }
 }

@@ -88,12 +88,12 @@ t.test(
     const central = { cardCrl: async () => next } as unknown as Parameters<typeof refreshRevocationList>[0]['central'];
     const held: { serials: string[]; info?: import('../../src/sync/crl.js').RevocationListInfo } = { serials: [] };
     const sink = {
-      setRevocationList: async (serials: string[], _at: Date, info?: typeof held.info) => {
+      set: async (serials: string[], _at: Date, info?: typeof held.info) => {
         held.serials = serials;
         held.info = info;
         return { count: serials.length };
       },
-      revocationListInfo: () => held.info,
+      info: () => held.info,
     };
     const refresh = () => refreshRevocationList({ central, cas: [ca], sink, timeoutMs: 1000 });
 
@@ -176,22 +176,24 @@ t.test('the real store keeps the list identity, so an older list is refused afte
   const central = { cardCrl: async () => next } as unknown as Parameters<typeof refreshRevocationList>[0]['central'];
 
   const first = await GatewayStore.open({ dir });
-  t.match(await refreshRevocationList({ central, cas: [ca], sink: first, timeoutMs: 1000 }), { outcome: 'newer' });
+  t.match(await refreshRevocationList({ central, cas: [ca], sink: first.revocation, timeoutMs: 1000 }), {
+    outcome: 'newer',
+  });
   await first.close();
 
   const again = await GatewayStore.open({ dir });
   t.teardown(() => again.close());
   t.match(
-    again.revocationListInfo(),
+    again.revocation.info(),
     { thisUpdate: new Date(Math.floor(thisUpdate.getTime() / 1000) * 1000), crlNumber: 9n },
     'the identity came back from the database',
   );
   next = der(await createCrl({ ca: pki.jpkiCa, revokedSerials: ['bb02'], thisUpdate: new Date(), crlNumber: 8 }));
   await t.rejects(
-    refreshRevocationList({ central, cas: [ca], sink: again, timeoutMs: 1000 }),
+    refreshRevocationList({ central, cas: [ca], sink: again.revocation, timeoutMs: 1000 }),
     { code: 'CRL_OLDER' },
     'a lower CRL number is refused by the restarted store',
   );
-  t.ok(again.isRevoked('aa01'), 'the held list stays');
-  t.notOk(again.isRevoked('bb02'));
+  t.ok(again.revocation.isRevoked('aa01'), 'the held list stays');
+  t.notOk(again.revocation.isRevoked('bb02'));
 });

@@ -40,11 +40,11 @@ class MemStore implements RelayStore {
       if (outcome.unsent) e.attempts--;
     }
   }
-  async settleOutbox(id: number, outcome: RelayOutcome, o: { next: number }): Promise<RelayEntry[]> {
+  async settle(id: number, outcome: RelayOutcome, o: { next: number }): Promise<RelayEntry[]> {
     await this.complete(id, outcome);
     return o.next > 0 ? this.nextDue(o.next) : [];
   }
-  outboxStats() {
+  stats() {
     const open = this.entries.filter((e) => e.state === 'pending' || e.state === 'inflight');
     return {
       depth: open.length,
@@ -239,7 +239,7 @@ t.test('entries past their time-to-live are reported, not removed', async (t) =>
   t.teardown(() => relay.stop());
   const o = await overdue;
   t.equal(o.oldestAt.getTime(), store.entries[0]!.createdAt.getTime());
-  t.equal(store.outboxStats().depth, 2, 'still in the outbox');
+  t.equal(store.stats().depth, 2, 'still in the outbox');
 });
 
 t.test(
@@ -253,8 +253,8 @@ t.test(
       },
       { maxInFlight: 1 },
     );
-    const settle = store.settleOutbox.bind(store);
-    store.settleOutbox = async (id, outcome, o) => {
+    const settle = store.settle.bind(store);
+    store.settle = async (id, outcome, o) => {
       await tick(15); // an fsync
       const taken = await settle(id, outcome, o);
       log.push(`committed ${id}`);

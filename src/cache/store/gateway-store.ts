@@ -2,9 +2,9 @@
  * GatewayStore: the gateway's durable state (eligibility cache, outbox, reconciliation, rechecks,
  * batches, audit log, revocation list, meta, authentication failures) in one SQLite file in WAL mode, one facade per area.
  *
- * Use the facades: `store.outbox.enqueue(…)`, `store.eligibility.get(…)`, `store.audit.append(…)`.
- * The flat methods (`store.enqueue(…)`) are thin delegations kept for the callers written before
- * the split; new code should not add to them.
+ * Callers use the facades: `store.outbox.enqueue(…)`, `store.eligibility.get(…)`, `store.audit.append(…)`;
+ * a part that needs one area takes that facade (the relay takes `store.outbox`, the revocation
+ * refresh `store.revocation`).
  *
  * Threads: every write goes to the writer worker (writer-worker.ts, through writer-channel.ts),
  * which owns the only write connection. Reads that the counter waits on (cache lookups, revocation
@@ -113,144 +113,5 @@ export class GatewayStore {
   /** Lets queued writes finish, checkpoints the WAL into the file, stops the worker. Idempotent. */
   close(): Promise<void> {
     return this.channel.close(() => this.reader.close());
-  }
-
-  // ---- flat names, kept for existing callers: each delegates to its area's facade ----
-
-  putEligibility(...a: Parameters<EligibilityStore['put']>) {
-    return this.eligibility.put(...a);
-  }
-  eligibilityWrite(...a: Parameters<EligibilityStore['write']>) {
-    return this.eligibility.write(...a);
-  }
-  getEligibility(...a: Parameters<EligibilityStore['get']>) {
-    return this.eligibility.get(...a);
-  }
-  cacheEntries() {
-    return this.eligibility.count();
-  }
-
-  enqueue(...a: Parameters<OutboxStore['enqueue']>) {
-    return this.outbox.enqueue(...a);
-  }
-  nextDue(...a: Parameters<OutboxStore['nextDue']>) {
-    return this.outbox.nextDue(...a);
-  }
-  settleOutbox(...a: Parameters<OutboxStore['settle']>) {
-    return this.outbox.settle(...a);
-  }
-  complete(...a: Parameters<OutboxStore['complete']>) {
-    return this.outbox.complete(...a);
-  }
-  outboxStats() {
-    return this.outbox.stats();
-  }
-  overdueCount(before: Date) {
-    return this.outbox.overdueCount(before);
-  }
-  pruneOutbox(before: Date) {
-    return this.outbox.prune(before);
-  }
-
-  addReconciliation(...a: Parameters<ReconciliationStore['add']>) {
-    return this.reconciliation.add(...a);
-  }
-  listReconciliation(...a: Parameters<ReconciliationStore['list']>) {
-    return this.reconciliation.list(...a);
-  }
-  reconciliationFor(outboxId: number) {
-    return this.reconciliation.forOutbox(outboxId);
-  }
-  openReconciliationCount() {
-    return this.reconciliation.openCount();
-  }
-  markHandled(...a: Parameters<ReconciliationStore['markHandled']>) {
-    return this.reconciliation.markHandled(...a);
-  }
-
-  addRecheck(...a: Parameters<RecheckStore['add']>) {
-    return this.rechecks.add(...a);
-  }
-  updateRecheck(...a: Parameters<RecheckStore['update']>) {
-    return this.rechecks.update(...a);
-  }
-  listRechecks(...a: Parameters<RecheckStore['list']>) {
-    return this.rechecks.list(...a);
-  }
-  getRecheck(id: number) {
-    return this.rechecks.get(id);
-  }
-
-  setRevocationList(...a: Parameters<RevocationStore['set']>) {
-    return this.revocation.set(...a);
-  }
-  revocationListInfo() {
-    return this.revocation.info();
-  }
-  isRevoked(serial: string) {
-    return this.revocation.isRevoked(serial);
-  }
-  revocationAge(...a: Parameters<RevocationStore['age']>) {
-    return this.revocation.age(...a);
-  }
-
-  appendAudit(...a: Parameters<AuditLog['append']>) {
-    return this.audit.append(...a);
-  }
-  listAudit(...a: Parameters<AuditLog['list']>) {
-    return this.audit.list(...a);
-  }
-  verifyAudit() {
-    return this.audit.verify();
-  }
-  purgeAuditPersonal(...a: Parameters<AuditLog['purgePersonal']>) {
-    return this.audit.purgePersonal(...a);
-  }
-
-  appendBatch(...a: Parameters<BatchStore['append']>) {
-    return this.batches.append(...a);
-  }
-  startBatch(...a: Parameters<BatchStore['start']>) {
-    return this.batches.start(...a);
-  }
-  pruneBatches(before: Date) {
-    return this.batches.prune(before);
-  }
-  batchChunkSubmitted(...a: Parameters<BatchStore['chunkSubmitted']>) {
-    return this.batches.chunkSubmitted(...a);
-  }
-  batchChunkError(...a: Parameters<BatchStore['chunkError']>) {
-    return this.batches.chunkError(...a);
-  }
-  finishBatchChunk(...a: Parameters<BatchStore['finishChunk']>) {
-    return this.batches.finishChunk(...a);
-  }
-  getBatch(batchId: string) {
-    return this.batches.get(batchId);
-  }
-  runnableBatches() {
-    return this.batches.runnable();
-  }
-  scheduledBatches() {
-    return this.batches.scheduled();
-  }
-  batchChunks(batchId: string) {
-    return this.batches.chunks(batchId);
-  }
-  batchChunkQueries(batchId: string, chunk: number) {
-    return this.batches.chunkQueries(batchId, chunk);
-  }
-  batchEntries(batchId: string, fromSeq: number, limit: number) {
-    return this.batches.entries(batchId, fromSeq, limit);
-  }
-  listBatches(...a: Parameters<BatchStore['list']>) {
-    return this.batches.list(...a);
-  }
-
-  getMeta(key: string) {
-    return this.meta.get(key);
-  }
-  setMeta(key: string, value: string) {
-    return this.meta.set(key, value);
   }
 }
