@@ -1,5 +1,5 @@
 /**
- * 7. Growth: cache lookups (the outage path's getEligibility: keyed hash, indexed point read,
+ * 7. Growth: cache lookups (the outage path's eligibility.get: keyed hash, indexed point read,
  * AES-GCM open) in a store holding 1,000 people against one holding 100,000, interleaved blocks
  * of random hits. Target: p99 grows ≤ 1.5×.
  */

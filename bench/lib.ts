@@ -614,10 +614,10 @@ import { toNumbersQuery } from ${dist('checks/numbers.js')};
 import { numbersLookup } from ${dist('checks/result.js')};
 const env = JSON.parse(process.env.BARE_CACHE);
 const store = await GatewayStore.open({ dir: env.dir, outboxMax: 1000000 });
-for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.putEligibility(a.lookup, a.answer, new Date());
+for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.eligibility.put(a.lookup, a.answer, new Date());
 ${serveSrc(`    const query = toNumbersQuery(m.query);
-    const hit = store.getEligibility(numbersLookup(query), 86400000);
-    const { id } = await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
+    const hit = store.eligibility.get(numbersLookup(query), 86400000);
+    const { id } = await store.outbox.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
     ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));`)}`;
   // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
   // refused for a worker's file; ws by its path, as the file is outside the repository

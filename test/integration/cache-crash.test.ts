@@ -24,7 +24,7 @@ let n = 0;
 async function loop(lane) {
   for (;;) {
     const key = run + '-' + lane + '-' + (n++);
-    const { id } = await store.enqueue({ idempotencyKey: key, kind: 'recheck', payload: { key, name: '髙橋　一郎', pad: 'x'.repeat(300) } });
+    const { id } = await store.outbox.enqueue({ idempotencyKey: key, kind: 'recheck', payload: { key, name: '髙橋　一郎', pad: 'x'.repeat(300) } });
     process.stdout.write('ACK ' + id + ' ' + key + '\\n'); // a pipe write is synchronous on Linux
   }
 }
