@@ -93,8 +93,9 @@ async function connected(p: Probe): Promise<void> {
   });
 }
 
-async function waitFor(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
-  const end = now() + ms;
+/** An event-based wait: the ceiling only decides how long a failure takes to show, so it is generous (load). */
+async function waitFor(cond: () => boolean, what = 'condition'): Promise<void> {
+  const end = now() + 20_000;
   while (!cond()) {
     if (now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
@@ -106,7 +107,7 @@ async function roundTrip(p: Probe, msg: string): Promise<number> {
   const before = p.data().length;
   const t0 = now();
   p.sock.write(msg);
-  await waitFor(() => p.data().length >= before + msg.length, 3000, 'echo');
+  await waitFor(() => p.data().length >= before + msg.length, 'echo');
   return now() - t0;
 }
 
@@ -132,10 +133,10 @@ t.test('up: transparent echo, half-close passed through, stats', async (t) => {
     mode: 'up',
   });
   p.sock.end();
-  await waitFor(() => p.ended !== null && p.closed !== null, 2000, 'end');
+  await waitFor(() => p.ended !== null && p.closed !== null, 'end');
   t.equal(p.data().toString(), 'hellobye', 'data after half-close still delivered');
   t.equal(p.error, null);
-  await waitFor(() => proxy.stats().activeConnections === 0, 2000, 'connection gone');
+  await waitFor(() => proxy.stats().activeConnections === 0, 'connection gone');
   t.same(opened, [1]);
   proxy.resetStats();
   t.same(proxy.stats(), {
@@ -155,7 +156,7 @@ t.test('up: unreachable target resets the client and reports upstream-error', as
   const errs: string[] = [];
   proxy.on('upstream-error', (e) => errs.push(String(e.code)));
   const p = probe(proxy.port);
-  await waitFor(() => p.closed !== null, 2000, 'client closed');
+  await waitFor(() => p.closed !== null, 'client closed');
   t.same(errs, ['ECONNREFUSED']);
   t.equal(p.data().length, 0);
 });
@@ -170,12 +171,12 @@ t.test('down: new connections fail fast, existing ones are destroyed, refusals c
 
   const t0 = now();
   proxy.setMode({ kind: 'down' });
-  await waitFor(() => live.closed !== null, 1000, 'existing connection destroyed');
+  await waitFor(() => live.closed !== null, 'existing connection destroyed');
   t.ok(live.error, 'existing connection saw an error');
   t.match(live.error?.code, /^(ECONNRESET|EPIPE)$/);
 
   const p = probe(proxy.port);
-  await waitFor(() => p.closed !== null, 1000, 'new connection refused');
+  await waitFor(() => p.closed !== null, 'new connection refused');
   t.ok(now() - t0 < 1000, 'refusal is quick');
   t.match(p.error?.code, /^(ECONNRESET|ECONNREFUSED|EPIPE)$/);
   t.equal(p.data().length, 0);
@@ -220,7 +221,7 @@ t.test('blackhole: accepted, never answered, socket kept open; also cuts an exis
   t.equal(proxy.stats().bytesUp, 6, 'swallowed bytes are not counted as delivered');
   live.sock.destroy();
   fresh.sock.destroy();
-  await waitFor(() => proxy.stats().activeConnections === 0, 2000, 'proxy notices the clients leaving');
+  await waitFor(() => proxy.stats().activeConnections === 0, 'proxy notices the clients leaving');
 });
 
 t.test('latency: round trip at least twice the delay, order preserved with jitter', async (t) => {
@@ -240,7 +241,7 @@ t.test('latency: round trip at least twice the delay, order preserved with jitte
     await new Promise((r) => setImmediate(r)); // separate chunks on the wire
   }
   const all = Buffer.concat(sent);
-  await waitFor(() => p.data().length >= 4 + all.length, 3000, 'jittered echo');
+  await waitFor(() => p.data().length >= 4 + all.length, 'jittered echo');
   t.equal(p.data().subarray(4).toString(), all.toString(), 'bytes intact and in order');
   p.sock.destroy();
 });
@@ -262,7 +263,7 @@ t.test('bandwidth: 64 KiB takes at least about size/rate, bytes intact', async (
   const payload = randomBytes(size);
   const t0 = now();
   p.sock.write(payload);
-  await waitFor(() => doneAt > 0, 4000, 'transfer');
+  await waitFor(() => doneAt > 0, 'transfer');
   const elapsed = doneAt - t0;
   const expected = (size / rate) * 1000;
   t.ok(elapsed >= expected * 0.9, `elapsed ${elapsed.toFixed(0)} ms >= ~${expected} ms`);
@@ -295,12 +296,12 @@ t.test('reset-after: exactly N bytes, then a reset on both sides', async (t) => 
   });
   const proxy = await startProxy(t, target, { kind: 'reset-after', bytes: 1000 });
   const p = probe(proxy.port);
-  await waitFor(() => p.closed !== null, 2000, 'client closed');
+  await waitFor(() => p.closed !== null, 'client closed');
   t.equal(p.data().length, 1000, 'exactly N bytes');
   t.ok(p.data().equals(payload.subarray(0, 1000)), 'the first N bytes');
   t.equal(p.error?.code, 'ECONNRESET');
   t.equal(p.ended, null, 'no clean FIN');
-  await waitFor(() => targetClosed, 2000, 'target side closed too');
+  await waitFor(() => targetClosed, 'target side closed too');
   t.equal(proxy.stats().bytesDown, 1000);
 });
 
@@ -316,13 +317,13 @@ t.test('truncate-after: exactly N bytes, then a clean end', async (t) => {
   });
   const proxy = await startProxy(t, target, { kind: 'truncate-after', bytes: 1234 });
   const p = probe(proxy.port);
-  await waitFor(() => p.ended !== null, 2000, 'client end');
+  await waitFor(() => p.ended !== null, 'client end');
   t.equal(p.data().length, 1234, 'exactly N bytes');
   t.ok(p.data().equals(payload.subarray(0, 1234)));
   t.equal(p.error, null, 'no error');
-  await waitFor(() => targetEnded, 2000, 'target got FIN');
+  await waitFor(() => targetEnded, 'target got FIN');
   p.sock.end();
-  await waitFor(() => proxy.stats().activeConnections === 0, 2000, 'connection gone');
+  await waitFor(() => proxy.stats().activeConnections === 0, 'connection gone');
 });
 
 t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', async (t) => {
@@ -338,7 +339,7 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
   const up = randomBytes(500);
   p.sock.write(up);
   await connected(p);
-  await waitFor(() => p.data().length >= down.length, 3000, 'download');
+  await waitFor(() => p.data().length >= down.length, 'download');
   t.ok(p.data().equals(down), 'bytes intact');
   t.ok(p.chunks.length >= 20, `${p.chunks.length} chunks`);
   t.ok(
@@ -346,7 +347,7 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
     `max chunk ${Math.max(...p.chunks.map((c) => c.length))}`,
   );
 
-  await waitFor(() => Buffer.concat(upChunks).length >= up.length, 3000, 'upload');
+  await waitFor(() => Buffer.concat(upChunks).length >= up.length, 'upload');
   t.ok(Buffer.concat(upChunks).equals(up));
   t.ok(
     upChunks.length >= 5 && upChunks.every((c) => c.length <= 100),
@@ -365,7 +366,7 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
 async function roundTripViaTarget(target: Target, p: Probe, b: Buffer): Promise<Buffer> {
   const before = p.data().length;
   target.sockets.at(-1)?.write(b);
-  await waitFor(() => p.data().length >= before + b.length, 3000, 'delivery');
+  await waitFor(() => p.data().length >= before + b.length, 'delivery');
   return p.data().subarray(before);
 }
 
@@ -386,14 +387,14 @@ t.test('slow-close: the close is passed on no earlier than delayMs', async (t) =
   const p = probe(proxy.port);
   await connected(p);
   p.sock.write('hi');
-  await waitFor(() => p.ended !== null, 3000, 'client end');
+  await waitFor(() => p.ended !== null, 'client end');
   t.equal(p.data().toString(), 'bye', 'data is not delayed');
   const held = (p.ended ?? 0) - targetEndCalled;
   t.ok(held >= 250, `server→client close held ${held.toFixed(0)} ms`);
 
   const clientEndCalled = now();
   p.sock.end();
-  await waitFor(() => targetSawEnd > 0, 3000, 'target end');
+  await waitFor(() => targetSawEnd > 0, 'target end');
   t.ok(
     targetSawEnd - clientEndCalled >= 250,
     `client→server close held ${(targetSawEnd - clientEndCalled).toFixed(0)} ms`,
@@ -448,7 +449,7 @@ t.test('mode switch mid-connection: latency applies to an existing connection, t
   // reset-after counts from the switch: the next 2 bytes down pass, then the line resets.
   proxy.setMode({ kind: 'reset-after', bytes: 2 });
   p.sock.write('defg');
-  await waitFor(() => p.closed !== null, 2000, 'reset');
+  await waitFor(() => p.closed !== null, 'reset');
   t.equal(p.data().toString(), 'abcde');
   t.equal(p.error?.code, 'ECONNRESET');
   t.same(modes, ['latency', 'up', 'reset-after']);
@@ -471,12 +472,12 @@ t.test('close(): stops accepting, destroys live connections, leaves no handles',
   t.equal(proxy.stats().activeConnections, 1);
   await proxy.close();
   await proxy.close(); // idempotent
-  await waitFor(() => p.ended !== null || p.closed !== null, 1000, 'client sees the close');
+  await waitFor(() => p.ended !== null || p.closed !== null, 'client sees the close');
   t.equal(p.data().length, 0, 'queued data is dropped, not flushed');
   t.equal(proxy.stats().activeConnections, 0);
   p.sock.destroy();
   const after = probe(proxy.port);
-  await waitFor(() => after.closed !== null, 1000, 'connect attempt settles');
+  await waitFor(() => after.closed !== null, 'connect attempt settles');
   t.equal(after.error?.code, 'ECONNREFUSED', 'nothing listens any more');
   await target.close();
   await sleep(20);
