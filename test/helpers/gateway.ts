@@ -116,8 +116,11 @@ export async function startHarness(overrides: Parameters<typeof gatewayConfig>[2
   };
 }
 
-/** Polls `cond` every 20 ms; throws naming `what` if it is still false after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Polls `cond` every 20 ms; throws naming `what` if it is still false after `timeoutMs`. The
+ * ceiling only decides how soon a failure shows, so its default is generous for a loaded machine.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
