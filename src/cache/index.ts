@@ -19,6 +19,19 @@ export {
   type LineEventRow,
 } from './store/history.js';
 export { OutboxStore } from './store/outbox.js';
+export {
+  addMonths,
+  cardShare,
+  daysOf,
+  jstDay,
+  jstMonth,
+  USAGE_PATIENT_MONTHS,
+  type UsageDay,
+  type UsageMethod,
+  type UsageMonth,
+  type UsagePatient,
+  UsageStore,
+} from './store/usage.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';
 export { LATEST_VERSION } from './schema.js';
@@ -27,6 +40,7 @@ export type {
   AuditFailure,
   AuditInput,
   AuditKind,
+  AuditMode,
   AuditVerifyResult,
   BatchChunkRecord,
   BatchChunkState,
