@@ -74,6 +74,7 @@ const clientLabel = (ctx: PageContext, id: string | undefined): string =>
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
   ['/history', 'nav.history'],
+  ['/usage', 'nav.usage'],
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],
