@@ -17,8 +17,7 @@ import {
   restoreFiles,
   unpackBackup,
 } from '../ops/backup.js';
-import type { BatchListItem, HistoryRow } from '../cache/index.js';
-import type { UsageData } from './usage-page.js';
+import type { BatchListItem, HistoryRow, UsageDay, UsageMonth } from '../cache/index.js';
 import type { ClientRecord, ClientStore, ClientsErrorCode } from '../api/tokens.js';
 import { effectiveScopes, type Scope, SCOPES } from '../protocol/scopes.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
@@ -103,6 +102,12 @@ export interface SettingsView {
   /** the file the settings are saved to */
   file: string;
   writable: boolean;
+}
+
+/** マイナ保険証 use (the /usage page): every month counted, and the days of the chosen one. */
+export interface UsageData {
+  months: UsageMonth[];
+  days: UsageDay[];
 }
 
 export interface AdminBackend {

@@ -7,16 +7,10 @@
  */
 import { addMonths, cardShare, jstMonth, type UsageDay, type UsageMonth } from '../cache/index.js';
 import { isOnshiError } from '../core/errors.js';
-import type { AdminBackend } from './backend.js';
+import type { AdminBackend, UsageData } from './backend.js';
 import { download, type Req, send } from './http/request.js';
 import { type Lang, t } from './i18n.js';
 import { type Html, html, layout, message, type PageContext } from './views.js';
-
-/** What the page shows: every month counted, and the days of the chosen one. */
-export interface UsageData {
-  months: UsageMonth[];
-  days: UsageDay[];
-}
 
 type Row = UsageMonth | UsageDay;
 
