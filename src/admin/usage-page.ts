@@ -89,6 +89,8 @@ export function usageChart(rows: readonly Row[], lang: Lang, opts: { shares: boo
       top -= y(n);
       return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bw - gap).toFixed(1)}" height="${y(n).toFixed(1)}"><title>${'month' in r ? monthLabel(r.month, lang) : dayLabel(r.day, lang)} ${n}</title></rect>`;
     };
+    // the parts first: the share sits above the stack they make
+    const stack = html`${part(r.cardPin, 'c-pin')}${part(r.cardVisual, 'c-visual')}${part(r.numbers, 'c-numbers')}`;
     const key = keyOf(r);
     const text =
       'month' in r ? `${Number(key.slice(5))}${lang === 'ja' ? '月' : ''}` : i % 5 === 0 ? String(i + 1) : '';
@@ -97,7 +99,7 @@ export function usageChart(rows: readonly Row[], lang: Lang, opts: { shares: boo
       opts.shares && total(r) > 0
         ? html`<text class="share" x="${x.toFixed(1)}" y="${Math.max(10, top - 3).toFixed(1)}">${fmtShare(r)}</text>`
         : '';
-    return html`${part(r.cardPin, 'c-pin')}${part(r.cardVisual, 'c-visual')}${part(r.numbers, 'c-numbers')}${label}${share}`;
+    return html`${stack}${label}${share}`;
   });
   return html`<svg class="chart usage" viewBox="0 0 ${W} ${H}" role="img" aria-label="${opts.title}"><text x="0" y="12">${max}</text><line x1="${PAD}" y1="${H - PAD}" x2="${W}" y2="${H - PAD}"/>${bars}</svg>`;
 }
@@ -134,8 +136,8 @@ export function usagePage(ctx: PageContext, data: UsageData | undefined, month: 
     '公式の「マイナ保険証利用率」は、社会保険診療報酬支払基金がレセプト（診療報酬の請求）から算出するものです。ここに示すのは、この装置が行った資格確認の件数（装置自身の集計）で、公式の利用率とは一致しません。',
     'The official マイナ保険証 usage rate is computed by the Health Insurance Claims Review & Reimbursement Services (社会保険診療報酬支払基金) from claims. This page shows the checks this box made (its own count), which will not match the official rate.',
   )}</p><p>${L(
-    '数えるのは、窓口での資格確認のうち中央（オンライン資格確認等システム）またはキャッシュが回答したものだけです。回答が得られなかった確認、エラー、該当者なしなどの個人単位のエラー、一括照会と再照会は数えません。月と日は日本時間です。患者数は、回答に記された保険者番号・記号・番号・枝番・生年月日の鍵付きハッシュで数え、氏名や番号はそのまま保存しません。',
-    'Counted: checks at the counter answered by central (the online eligibility system) or by the cache. Not counted: checks without an answer, errors, per-person errors such as no matching person, batch inquiries and re-verifications. Months and days are Japan time (JST). Patients are counted by a keyed hash of the insurer number, symbol, number, branch and birthdate in the answer; names and numbers are not stored as such.',
+    '数えるのは、窓口での資格確認のうち中央（オンライン資格確認等システム）またはキャッシュが回答したものだけです。回答が得られなかった確認、エラー、個人単位のエラー、該当資格なしの回答（番号の打ち間違いなど）、一括照会と再照会は数えません。月と日は日本時間です。患者数は、回答に記された保険者番号・記号・番号・枝番・生年月日の鍵付きハッシュで数え、氏名や番号はそのまま保存しません。',
+    'Counted: checks at the counter answered by central (the online eligibility system) or by the cache. Not counted: checks without an answer, errors, per-person errors, answers that found no eligibility (該当資格なし, e.g. a mistyped number), batch inquiries and re-verifications. Months and days are Japan time (JST). Patients are counted by a keyed hash of the insurer number, symbol, number, branch and birthdate in the answer; names and numbers are not stored as such.',
   )}</p></div>`;
   if (!data) return layout(ctx, L('マイナ保険証の利用状況', 'マイナ保険証 use'), html`${note ?? ''}${about}`);
   const chartMonths = lastMonths(data.months, month);

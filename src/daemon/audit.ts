@@ -30,11 +30,18 @@ export function checkMethod(kind: CheckKind, req: CheckRequest): UsageMethod {
 const AUDIT_MODE = { card_pin: 'card', card_visual: 'card-visual', numbers: 'numbers' } as const;
 
 /**
- * A use of the insurance check in the use counts: answered by central or the cache with the
- * patient's eligibility (not a per-person error, status 2). Its patient: the first result's.
+ * A use of the insurance check in the use counts: answered by central or the cache about a
+ * patient it found — not a per-person error (status 2), not 該当資格なし (validity 4: no one
+ * matched, e.g. a mistyped number). Its patient: the first result's.
  */
 export function usageOf(result: CheckAnswer | undefined): { patient?: UsagePatient } | undefined {
-  if (!result || (result.source !== 'central' && result.source !== 'cache') || result.status === '2') return undefined;
+  if (
+    !result ||
+    (result.source !== 'central' && result.source !== 'cache') ||
+    result.status === '2' ||
+    result.validity === '4'
+  )
+    return undefined;
   const r = result.results?.[0];
   return r?.insurerNumber
     ? {

@@ -59,7 +59,19 @@ t.test('the chart months: the 12 up to the chosen one, zeros where nothing was c
   t.match(m[7], { month: '2025-11', cardPin: 1 });
   t.match(m[2], { month: '2025-06', cardPin: 0, numbers: 0 });
   const svg = usageChart(m, 'ja', { shares: true, title: 't' }).text;
-  t.match(svg, /<text class="share"[^>]*>50\.0%<\/text>/, "a month's share above its bar");
+  const shares = [...svg.matchAll(/<text class="share" x="[\d.]+" y="([\d.]+)">([^<]+)<\/text>/g)].map((m) => [
+    Number(m[1]),
+    m[2],
+  ]);
+  // the tallest month's stack reaches the top of the plot (y 16): its share just above it; the half-height one lower
+  t.same(
+    shares,
+    [
+      [83, '50.0%'],
+      [13, '50.0%'],
+    ],
+    "each month's share above its own bar",
+  );
   t.equal(fmtShare(month('2026-01', 0, 0, 0)), '—');
 });
 

@@ -109,6 +109,16 @@ t.test('the method of a check: audit mode, history counts, and what counts as a 
   t.same(usageOf({ source: 'central', status: '1', results: [TARO] }), { patient: TARO });
   t.same(usageOf({ source: 'cache', status: '1', results: [] }), {}, 'a use without a patient');
   t.equal(usageOf({ source: 'central', status: '2' }), undefined, 'a per-person error is not a use');
+  t.equal(
+    usageOf({ source: 'central', status: '1', validity: '4', results: [] }),
+    undefined,
+    '該当資格なし is not a use',
+  );
+  t.same(
+    usageOf({ source: 'central', status: '1', validity: '2', results: [TARO] }),
+    { patient: TARO },
+    '無効 is a use',
+  );
   t.equal(usageOf({ source: 'none' }), undefined, 'unanswered is not a use');
   t.equal(usageOf(undefined), undefined, 'an error is not a use');
 
