@@ -128,22 +128,44 @@ export function methodsChart(buckets: HourBucket[], lang: Lang): Html {
 
 type Count = 'central' | 'cache' | 'none' | 'cardPin' | 'cardVisual' | 'numbers';
 
+/**
+ * One stacked bar: its parts ([count, class]) from `base` upwards, `scale` px per count, each with
+ * `tip` and its count as the tooltip; zero parts drawn not at all. Returns the drawing and its top.
+ */
+export function barStack(
+  x: number,
+  width: number,
+  base: number,
+  scale: number,
+  parts: readonly (readonly [number, string])[],
+  tip: string,
+): { svg: Html; top: number } {
+  let top = base;
+  const svg = parts.map(([n, cls]) => {
+    if (n === 0) return html``;
+    top -= n * scale;
+    return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${width.toFixed(1)}" height="${(n * scale).toFixed(1)}"><title>${tip} ${n}</title></rect>`;
+  });
+  return { svg: html`${svg}`, top };
+}
+
 function stackedBars(buckets: HourBucket[], parts: readonly (readonly [Count, string])[], title: string): Html {
   const max = Math.max(1, ...buckets.map((b) => parts.reduce((n, [k]) => n + b[k], 0)));
   const bw = (W - PAD) / buckets.length;
   const gap = bw > 6 ? 2 : 0.5;
-  const y = (n: number): number => ((H - PAD) * n) / max;
   const bars = buckets.map((b, i) => {
     const x = PAD + i * bw;
-    let top = H - PAD;
-    const part = (n: number, cls: string): Html => {
-      if (n === 0) return html``;
-      top -= y(n);
-      return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bw - gap).toFixed(1)}" height="${y(n).toFixed(1)}"><title>${fmtAt(b.at)} ${n}</title></rect>`;
-    };
+    const stack = barStack(
+      x,
+      bw - gap,
+      H - PAD,
+      (H - PAD) / max,
+      parts.map(([k, cls]) => [b[k], cls] as const),
+      fmtAt(b.at),
+    );
     const text = timeLabel(b.at, i, buckets.length);
     const label = text ? html`<text x="${x.toFixed(1)}" y="${H - 8}">${text}</text>` : '';
-    return html`${parts.map(([k, cls]) => part(b[k], cls))}${label}`;
+    return html`${stack.svg}${label}`;
   });
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${title}"><text x="0" y="12">${max}</text><line x1="${PAD}" y1="${H - PAD}" x2="${W}" y2="${H - PAD}"/>${bars}</svg>`;
 }

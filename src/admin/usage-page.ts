@@ -8,6 +8,7 @@
 import { addMonths, cardShare, jstMonth, type UsageDay, type UsageMonth } from '../cache/index.js';
 import { isOnshiError } from '../core/errors.js';
 import type { AdminBackend, UsageData } from './backend.js';
+import { barStack } from './history-chart.js';
 import { download, type Req, send } from './http/request.js';
 import { type Lang, t } from './i18n.js';
 import { type Html, html, layout, message, type PageContext } from './views.js';
@@ -80,17 +81,15 @@ export function usageChart(rows: readonly Row[], lang: Lang, opts: { shares: boo
   const max = Math.max(1, ...rows.map(total));
   const bw = (W - PAD) / Math.max(1, rows.length);
   const gap = bw > 6 ? 2 : 0.5;
-  const y = (n: number): number => ((H - PAD - TOP) * n) / max;
   const bars = rows.map((r, i) => {
     const x = PAD + i * bw;
-    let top = H - PAD;
-    const part = (n: number, cls: string): Html => {
-      if (n === 0) return html``;
-      top -= y(n);
-      return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bw - gap).toFixed(1)}" height="${y(n).toFixed(1)}"><title>${'month' in r ? monthLabel(r.month, lang) : dayLabel(r.day, lang)} ${n}</title></rect>`;
-    };
-    // the parts first: the share sits above the stack they make
-    const stack = html`${part(r.cardPin, 'c-pin')}${part(r.cardVisual, 'c-visual')}${part(r.numbers, 'c-numbers')}`;
+    const parts = [
+      [r.cardPin, 'c-pin'],
+      [r.cardVisual, 'c-visual'],
+      [r.numbers, 'c-numbers'],
+    ] as const;
+    const tip = 'month' in r ? monthLabel(r.month, lang) : dayLabel(r.day, lang);
+    const { svg: stack, top } = barStack(x, bw - gap, H - PAD, (H - PAD - TOP) / max, parts, tip);
     const key = keyOf(r);
     const text =
       'month' in r ? `${Number(key.slice(5))}${lang === 'ja' ? '月' : ''}` : i % 5 === 0 ? String(i + 1) : '';
