@@ -1,11 +1,12 @@
 /**
  * マイナ保険証 use and checks by method (issue 19, items 1 and 2), through the real gateway (in
  * process, with the central simulator) in Debian's Chromium: checks by numbers through the
- * WebSocket API; the card methods (PIN, visual check) fed into the daemon's own store, as the
- * recorder does after a card check — a card check end to end needs the virtual card in pcscd, which
- * this file does not take (the recorder's part is in test/unit/usage-store.test.ts). Then /usage
- * (counts, distinct patients, card share, the charts, both CSVs) and /history's chart by method,
- * at 1280 and 390 px, ja and en. Screenshots go to test-artifacts/browser/usage-*.png.
+ * WebSocket API, the card methods (PIN, visual check) fed into the daemon's own store as the
+ * recorder writes them; then /usage (counts, distinct patients, card share, the charts, both CSVs)
+ * and /history's chart by method, at 1280 and 390 px, ja and en. And the whole path with the
+ * virtual card: the sandbox daemon (its own process, pcscd), a card check with PIN, one with a
+ * visual check and one by numbers, counted on its /usage page (needs the build, `dist/`).
+ * Screenshots go to test-artifacts/browser/usage-*.png.
  */
 import t, { type Test } from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,7 +15,13 @@ import type { Browser, Page } from 'playwright-core';
 import { daysOf, HISTORY_STEP_MS, jstMonth } from '../../src/cache/index.js';
 import { englishOn, shot, sidewaysOverflow, smallTapTargets } from '../helpers/admin-browser.js';
 import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { GatewayClient } from '../../src/client/index.js';
+import { readTlsIdentity } from '../../src/ops/tls-identity.js';
 import { type Harness, startHarness, waitFor } from '../helpers/gateway.js';
+import { ensurePcscd } from '../helpers/pcscd.js';
+import { BIN, startSandboxProcess } from '../helpers/sandbox-cli.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const PHONE = { width: 390, height: 844 };
 const TAPS = 'nav a, nav button, .tabs a, .actions a, a.month';
@@ -30,6 +37,7 @@ if (!existsSync(CHROMIUM)) {
   else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
 } else {
   t.test('マイナ保険証 use and checks by method, through the real gateway', main);
+  if (await ensurePcscd(t)) t.test('card checks with PIN and with a visual check, through the virtual card', withCard);
 }
 
 async function loginAs(page: Page, base: string, secret: string): Promise<void> {
@@ -204,4 +212,57 @@ async function main(t: Test): Promise<void> {
     await fitsPhone(t, p, `/history (${lang})`);
     await phone.close();
   }
+}
+
+async function withCard(t: Test): Promise<void> {
+  t.setTimeout(240_000);
+  const run = promisify(execFile);
+  const { state, ready } = await startSandboxProcess(t, 'onshi-usage-card-');
+  const env = { ...process.env, ONSHI_SIM_LINE: ready.line!, ONSHI_SIM_CARDS: ready.cards! };
+  await run(process.execPath, [BIN, 'sim', 'card', 'insert', '--profile', 'normal', '--reset'], { env });
+  const client = await GatewayClient.connect(ready.ws!, ready.token!);
+  t.teardown(() => client.close());
+  const card = (mode: 'pin' | 'visual'): Promise<Record<string, unknown>> => {
+    const id = `card-${mode}-${Math.random().toString(36).slice(2)}`;
+    return client.request(
+      { type: 'inquiry.card', id, mode, deadlineMs: 30_000 },
+      {
+        onProgress: (m) => {
+          if (m.type === 'pin.required')
+            void client.request({ type: 'pin.submit', inquiryId: id, pin: '1234' }).catch(() => {});
+        },
+      },
+    );
+  };
+  t.match((await card('pin')).result, { source: 'central', validity: '1' }, 'the card with its PIN');
+  t.match((await card('visual')).result, { source: 'central', validity: '1' }, 'the card with a visual check');
+  t.match(
+    (await client.request({ type: 'inquiry.numbers', query: TARO })).result,
+    { source: 'central', validity: '1' },
+    'by numbers',
+  );
+
+  const tls = readTlsIdentity(join(state, 'gateway'))!;
+  const browser = await launchChromium(tls.spkiSha256);
+  t.teardown(() => browser.close());
+  const page = await (await browser.newContext({ locale: 'ja-JP' })).newPage();
+  page.setDefaultTimeout(10_000);
+  const base = ready.admin!.replace(/\/$/, '');
+  await loginAs(page, base, ready['admin-secret']!);
+  const month = jstMonth(Date.now());
+  // the counts are written after the answers (deferred): the page shows them within moments
+  await waitFor(
+    async () => {
+      await page.goto(`${base}/usage`);
+      return (await rowCells(page, 'usage-months', month))[4] === '3';
+    },
+    'the three checks on /usage',
+    10_000,
+  );
+  t.same(
+    (await rowCells(page, 'usage-months', month)).slice(1),
+    ['1', '1', '1', '3', '66.7%', '2', '1'],
+    'PIN 1, visual 1, numbers 1; two patients, the card holder checked by card',
+  );
+  await shot(page, 'usage-card-ja-desktop');
 }
