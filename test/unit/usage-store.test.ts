@@ -12,6 +12,7 @@ import {
   USAGE_PATIENT_MONTHS,
 } from '../../src/cache/index.js';
 import { checkMethod, usageOf } from '../../src/daemon/audit.js';
+import { auditDetailText } from '../../src/admin/messages-ja.js';
 
 const TARO = { insurerNumber: '06139998', symbol: 'ＡＢ　12', number: '9876543', branch: '1', birthdate: '19800101' };
 const HANAKO = { insurerNumber: '06139998', symbol: 'AB12', number: '5550123', branch: '02', birthdate: '19850505' };
@@ -144,4 +145,5 @@ t.test('the method of a check: audit mode, history counts, and what counts as a 
   t.same(row.methods, { cardPin: 1, cardVisual: 2, numbers: 1 });
   t.same(s.history.list(0)[0]?.methods, row.methods);
   t.match(await s.audit.verify(), { ok: true, entries: 4 }, 'the chain verifies with the new mode');
+  t.equal(auditDetailText('ja', 'card-visual'), 'カード（目視確認）', 'the audit page names the new mode in Japanese');
 });
