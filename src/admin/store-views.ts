@@ -18,8 +18,8 @@ type StoreViews = Pick<
   | 'listBatches'
   | 'listRechecks'
   | 'listHistory'
-  | 'listLineEvents'
   | 'listUsage'
+  | 'listLineEvents'
 >;
 
 interface FiledBefore {

@@ -74,10 +74,10 @@ const clientLabel = (ctx: PageContext, id: string | undefined): string =>
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
   ['/history', 'nav.history'],
-  ['/usage', 'nav.usage'],
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],
+  ['/usage', 'nav.usage'],
   ['/clients', 'nav.clients'],
   ['/audit', 'nav.audit'],
   ['/settings', 'nav.settings'],

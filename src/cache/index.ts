@@ -19,6 +19,8 @@ export {
   type LineEventRow,
 } from './store/history.js';
 export { OutboxStore } from './store/outbox.js';
+export { RecheckStore } from './store/rechecks.js';
+export { ReconciliationStore } from './store/reconciliation.js';
 export {
   addMonths,
   cardShare,
@@ -32,8 +34,6 @@ export {
   type UsagePatient,
   UsageStore,
 } from './store/usage.js';
-export { RecheckStore } from './store/rechecks.js';
-export { ReconciliationStore } from './store/reconciliation.js';
 export { LATEST_VERSION } from './schema.js';
 export type {
   AuditEntry,

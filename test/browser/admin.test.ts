@@ -316,10 +316,10 @@ async function run(): Promise<void> {
     for (const path of [
       '/',
       '/history',
-      '/usage',
       '/reconciliation',
       '/rechecks',
       '/batches',
+      '/usage',
       '/clients',
       '/audit',
       '/settings',
