@@ -18,7 +18,7 @@ export {
   LATENCY_BOUNDS_MS,
   type LineEventRow,
 } from './store/history.js';
-export { OutboxStore } from './store/outbox.js';
+export { OutboxStore, type DeadLetter } from './store/outbox.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';
 export { LATEST_VERSION } from './schema.js';

@@ -50,6 +50,7 @@ t.test('filters in SQL, newest first', async (t) => {
   t.same(actions({ search: '%' }), ['7:settings.save'], 'a typed % matches itself, not everything');
   t.same(actions({ search: '_' }), ['7:settings.save'], 'so does _');
   t.same(actions({ actors: ['b67fc45a'] }), ['3:inquiry.numbers'], "a receipt computer's id found by its name");
+  t.same(actions({ actions: ['client.add'] }), ['5:client.add'], 'actions whose words matched');
   t.same(
     actions({ search: 'settings', actors: ['c0ffee00'] }),
     ['7:settings.save', '4:inquiry.card'],

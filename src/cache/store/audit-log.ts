@@ -143,6 +143,8 @@ export interface AuditFilter {
   /** a substring of the action, the actor or the target, or one of `actors` (ids found by name) */
   search?: string;
   actors?: readonly string[];
+  /** or one of these actions (codes whose words match the search on the page) */
+  actions?: readonly string[];
   /** at >= from, at < to (ms) */
   from?: number;
   to?: number;
@@ -185,7 +187,7 @@ export function auditFilterSql(f: AuditFilter): { sql: string; args: (string | n
       "(outcome IS NOT NULL AND outcome NOT IN ('ok', 'refused') AND outcome NOT LIKE 'validity:%' AND outcome NOT LIKE 'status:%')",
     );
   const search = f.search?.trim();
-  if (search || f.actors?.length) {
+  if (search || f.actors?.length || f.actions?.length) {
     const or: string[] = [];
     if (search) {
       const like = `%${likeEscape(search)}%`;
@@ -195,6 +197,10 @@ export function auditFilterSql(f: AuditFilter): { sql: string; args: (string | n
     if (f.actors?.length) {
       or.push(`actor IN (${f.actors.map(() => '?').join(', ')})`);
       args.push(...f.actors);
+    }
+    if (f.actions?.length) {
+      or.push(`action IN (${f.actions.map(() => '?').join(', ')})`);
+      args.push(...f.actions);
     }
     where.push(`(${or.join(' OR ')})`);
   }
