@@ -83,7 +83,7 @@ form.filters select, form.filters input { min-width:0; min-height:44px; }
 form.filters .wide input { width:18rem; max-width:100%; }
 form.filters .buttons { display:flex; gap:.4rem; flex-wrap:wrap; align-items:center; }
 a.button { display:inline-flex; align-items:center; min-height:44px; padding:.3rem .9rem; border:1px solid var(--line); border-radius:4px; text-decoration:none; color:#0b3d66; }
-.pager a { display:inline-flex; align-items:center; min-height:44px; margin-right:1rem; }
+.pager a { display:inline-flex; align-items:center; min-height:44px; min-width:44px; padding:0 .6rem; margin-right:1rem; }
 table.cards td.duration { white-space:nowrap; }
 code { font-family:monospace; background:var(--bg); padding:.1rem .3rem; word-break:break-all; }
 @media (max-width: 40rem) {

@@ -306,9 +306,10 @@ function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
     p?.birthdate ? `${ja ? '生年月日' : 'born'} ${p.birthdate}` : '',
     p?.insurerNumber ? `${ja ? '保険者番号' : 'insurer'} ${p.insurerNumber}` : '',
     p?.symbolNumber ? `${ja ? '記号・番号' : 'symbol/number'} ${p.symbolNumber}` : '',
-    i.patientRef ? `${ja ? '参照' : 'ref'} ${i.patientRef}` : '',
   ].filter(Boolean);
-  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}`;
+  // the receipt computer's own reference is an id, shown as code
+  const ref = i.patientRef ? html`<div class="hint">${ja ? '参照' : 'ref'} <code>${i.patientRef}</code></div>` : '';
+  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}${ref}`;
 }
 
 export function reconciliationPage(
@@ -341,7 +342,7 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ?? ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ? html`<code>${i.patientRef}</code>` : ''}</td></tr>`,
   );
   return layout(
     ctx,
@@ -354,7 +355,7 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (b) =>
-      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
+      html`<tr><td><code>${b.id}</code></td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
   );
   return layout(
     ctx,

@@ -299,6 +299,7 @@ async function run(): Promise<void> {
     for (const path of [
       '/',
       '/history',
+      '/events',
       '/reconciliation',
       '/rechecks',
       '/batches',

@@ -58,7 +58,7 @@ export function auditColumns(ctx: PageContext, e: AuditEntry): string[] {
         : auditTargetText(lang, e.target);
   return [
     fmtTime(e.at),
-    ctx.clientName?.(e.actor) ?? e.actor,
+    e.actor === 'system' ? w(lang, 'au.system') : (ctx.clientName?.(e.actor) ?? e.actor),
     auditActionText(lang, e.action) + detail,
     target,
     jaOr(lang, OUTCOME_JA, e.outcome),

@@ -49,9 +49,10 @@ const ja = {
   'au.kind.token': '接続トークン',
   'au.search': '検索（操作・誰が・レセコン名・対象）',
   'au.csv': 'CSV でダウンロード',
-  'au.csvHelp': '今の条件に合う記録（最大 {n} 件）を、Excel で開ける CSV（UTF-8）で保存します。',
+  'au.csvHelp': '今の条件に合う記録（最大 {n} 件）を、表計算ソフトで開ける CSV 形式で保存します。',
   'badge.open': '未対応 {n} 件',
   'dash.alerts': '対応が必要なこと',
+  'au.system': 'ゲートウェイ',
 };
 
 const en: Record<keyof typeof ja, string> = {
@@ -102,6 +103,7 @@ const en: Record<keyof typeof ja, string> = {
   'au.csvHelp': 'Saves the entries this filter selects (at most {n}) as CSV (UTF-8) that Excel opens.',
   'badge.open': '{n} open',
   'dash.alerts': 'Needs attention',
+  'au.system': 'gateway',
 };
 
 export type WordKey = keyof typeof ja;
