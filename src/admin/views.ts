@@ -298,7 +298,7 @@ const table = (head: string[], rows: Html[], empty: string): Html => {
     : html`<p>${empty}</p>`;
 };
 
-function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
+function patientCell(ctx: PageContext, i: { patient?: RecheckItem['patient']; patientRef?: string }): Html {
   const p = i.patient;
   const ja = ctx.lang === 'ja';
   const facts = [
@@ -309,7 +309,7 @@ function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
   ].filter(Boolean);
   // the receipt computer's own reference is an id, shown as code
   const ref = i.patientRef ? html`<div class="hint">${ja ? '参照' : 'ref'} <code>${i.patientRef}</code></div>` : '';
-  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}${ref}`;
+  return html`${p?.name ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}${ref}`;
 }
 
 export function reconciliationPage(
@@ -342,12 +342,12 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ? html`<code>${i.patientRef}</code>` : ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${patientCell(ctx, i)}</td></tr>`,
   );
   return layout(
     ctx,
     L('rc.title'),
-    html`${note ?? ''}${items ? table([L('rc.first'), L('rc.next'), L('rc.until'), L('rc.attempts'), L('rc.state'), L('rec.client'), L('rec.patientRef')], rows, L('rc.none')) : ''}`,
+    html`${note ?? ''}${items ? table([L('rc.first'), L('rc.next'), L('rc.until'), L('rc.attempts'), L('rc.state'), L('rec.client'), L('rec.patient')], rows, L('rc.none')) : ''}`,
   );
 }
 

@@ -305,6 +305,7 @@ async function phone(t: Test): Promise<void> {
         lastResult: '該当資格なし',
         client: id(),
         patientRef: '3f0c2a4e-9b1d-4c59-8e7a-2d6f1b0c9e11',
+        patient: { name: '佐藤 一郎', nameKana: 'サトウ イチロウ', insurerNumber: '06130011', symbolNumber: '7・88' },
       });
       const batch = (): BatchItem =>
         ({
@@ -348,6 +349,13 @@ async function phone(t: Test): Promise<void> {
       'the patient with kana, insurer and 記号・番号',
     );
     t.match(row, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d admin/, 'handled: when and who');
+    await page.goto(`${h.url}/rechecks`);
+    t.match(
+      await page.textContent('main tbody tr'),
+      /受付1.*佐藤 一郎.*サトウ イチロウ.*06130011.*7・88/s,
+      'a recheck names the receipt computer and the patient',
+    );
+    await page.goto(`${h.url}/reconciliation?all=1`);
     const label = await page.locator('tr[data-id="7"] td').first().getAttribute('data-label');
     t.ok(label, 'each cell carries its heading for the stacked view');
   }
