@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { DaemonStatus } from '../ops/status.js';
 import { ADMIN_CSS, ADMIN_JS } from './assets.js';
 import { ADMIN_USER, type AdminAccounts, csrfMatches, type LoginLimiter, type SessionStore } from './auth.js';
-import type { AdminBackend } from './backend.js';
+import type { AdminBackend, AuditEntry } from './backend.js';
 import { readBody, readForm, UPLOAD_LIMIT } from './http/body.js';
 import { cookie, LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE } from './http/cookies.js';
 import { multipartBoundary, parseMultipart } from './http/multipart.js';
@@ -265,7 +265,7 @@ export class AdminRoutes {
             ...(isEventKind(kind) ? { kind } : {}),
             ...(range.from !== undefined ? { from: range.from } : {}),
             ...(range.to !== undefined ? { to: range.to } : {}),
-            ...(before && /^\d{1,16}$/.test(before) ? { before } : {}),
+            ...(before && /^\d{1,16}(\.[01]\.\d{1,16})?$/.test(before) ? { before } : {}),
           }),
         );
         return send(
@@ -309,7 +309,7 @@ export class AdminRoutes {
    * The audit entries the page's filter selects: the search also finds receipt computers by name
    * and actions by their Japanese words (the chain keeps ids and codes). `paged`: from the cursor.
    */
-  private async auditEntries(req: Req, limit: number, paged = true) {
+  private async auditEntries(req: Req, limit: number, paged = true): Promise<AuditEntry[]> {
     const { range: _r, before, ...f } = auditQuery(req.query);
     const text = f.q?.toLowerCase();
     const actors = text

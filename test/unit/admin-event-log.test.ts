@@ -61,6 +61,30 @@ t.test('events from the audit chain and the outbox', async (t) => {
   );
 });
 
+t.test('a page boundary inside one millisecond loses and repeats nothing', async (t) => {
+  const store = await GatewayStore.open({ dir: testdir(t) });
+  t.teardown(() => store.close());
+  // a start with its alerts: written in the same millisecond
+  for (const a of ['gateway.start', 'store.alert', 'cert.warning', 'gateway.stop'])
+    await store.audit.append({ kind: 'admin', actor: 'system', action: a, target: 'x:1' }, new Date(T0));
+  await store.outbox.enqueue({ idempotencyKey: 'k', kind: 'numbers', payload: {} }, new Date(T0));
+  const [due] = await store.outbox.nextDue(1, new Date(T0));
+  await store.outbox.complete(due!.id, { dead: 'OQS_REFUSED' }, new Date(T0));
+  const seen: string[] = [];
+  let before: string | undefined;
+  for (let page = 0; page < 10; page++) {
+    const items = listEvents(store, { limit: 2, ...(before ? { before } : {}) });
+    if (!items.length) break;
+    seen.push(...items.map((e) => e.action));
+    before = items.at(-1)!.cursor;
+  }
+  t.same(
+    seen,
+    ['gateway.stop', 'cert.warning', 'store.alert', 'gateway.start', 'outbox.dead'],
+    'every row once, in order',
+  );
+});
+
 t.test('every kind in Japanese words', async (t) => {
   const at = new Date(T0).toISOString();
   const say = (kind: Parameters<typeof eventText>[1]['kind'], action: string, target: string): string => {
