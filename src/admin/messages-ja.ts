@@ -199,6 +199,9 @@ const CENTRAL_CODE_JA: Record<string, string> = {
   PROBE_FAILED: '確認に失敗',
 };
 
+/** A central or line error code in words on a Japanese page (undefined: no words for it). */
+export const centralCodeText = (code: string): string | undefined => CENTRAL_CODE_JA[code] ?? ERROR_JA[code];
+
 /** strongSwan's SA states (sync/line/sa-state.ts) in words. */
 const SA_STATE_JA: Record<string, string> = {
   installed: '確立',

@@ -98,6 +98,15 @@ t.test('every kind in Japanese words', async (t) => {
   t.equal(say('cert', 'cert.warning', 'central-ca:-1'), '証明書の期限が近い 中央の CA 証明書の有効期限切れ');
   t.match(say('store', 'store.alert', 'STORE_KEY_CREATED'), /キャッシュの暗号鍵を新しく作りました/);
   t.equal(say('restart', 'gateway.stop', ''), 'ゲートウェイ停止 ');
+  t.equal(
+    say('dead', 'outbox.dead', 'CENTRAL_REFUSED'),
+    '再照会を中央が受け付けず、送信をやめました 理由: 中央が要求を拒否',
+  );
+  t.equal(
+    say('dead', 'outbox.dead', 'SOMETHING_NEW'),
+    '再照会を中央が受け付けず、送信をやめました 理由: <code>SOMETHING_NEW</code>',
+    'a code without words stays a code',
+  );
   t.match(say('outage', 'line.state.down', '3 failures in a row (last: CENTRAL_TIMEOUT)'), /回線が切断 3回続けて失敗/);
 });
 

@@ -5,7 +5,7 @@
  */
 import type { EventItem, EventKind } from '../backend.js';
 import { storeAlertText } from '../attention.js';
-import { CHECK_NAME_JA, ERROR_JA, jaOr, lineReasonText } from '../messages-ja.js';
+import { CHECK_NAME_JA, centralCodeText, jaOr, lineReasonText } from '../messages-ja.js';
 import { fmtDuration, fmtTime, type Html, html, layout, type PageContext } from '../views.js';
 import type { Lang } from '../i18n.js';
 import { EVENT_KINDS } from './event-log.js';
@@ -59,8 +59,8 @@ export function eventText(lang: Lang, e: EventItem): { what: string; detail: Htm
       return {
         what: w(lang, 'ev.dead'),
         detail:
-          lang === 'ja' && ERROR_JA[target]
-            ? ERROR_JA[target]!
+          lang === 'ja' && centralCodeText(target)
+            ? `${w(lang, 'ev.dead.code')}: ${centralCodeText(target)}`
             : html`${w(lang, 'ev.dead.code')}: <code>${target}</code>`,
       };
   }
