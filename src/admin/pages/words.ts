@@ -11,7 +11,6 @@ const ja = {
   'ev.kind': '種類',
   'ev.at': '日時',
   'ev.what': '出来事',
-  'ev.detail': '詳しく',
   'ev.ended': '終了',
   'ev.duration': '長さ',
   'ev.ongoing': '継続中',
@@ -50,8 +49,6 @@ const ja = {
   'au.search': '検索（操作・誰が・レセコン名・対象）',
   'au.csv': 'CSV でダウンロード',
   'au.csvHelp': '今の条件に合う記録（最大 {n} 件）を、表計算ソフトで開ける CSV 形式で保存します。',
-  'badge.open': '未対応 {n} 件',
-  'dash.alerts': '対応が必要なこと',
   'au.system': 'ゲートウェイ',
 };
 
@@ -62,7 +59,6 @@ const en: Record<keyof typeof ja, string> = {
   'ev.kind': 'Kind',
   'ev.at': 'When',
   'ev.what': 'Event',
-  'ev.detail': 'Detail',
   'ev.ended': 'Ended',
   'ev.duration': 'Length',
   'ev.ongoing': 'ongoing',
@@ -101,8 +97,6 @@ const en: Record<keyof typeof ja, string> = {
   'au.search': 'Search (action, who, receipt computer, target)',
   'au.csv': 'Download CSV',
   'au.csvHelp': 'Saves the entries this filter selects (at most {n}) as CSV (UTF-8) that Excel opens.',
-  'badge.open': '{n} open',
-  'dash.alerts': 'Needs attention',
   'au.system': 'gateway',
 };
 
