@@ -141,6 +141,17 @@ export const ADMIN_JS = `'use strict';
       }, 2000);
     }
   }
+  // /history's pictures: fetched again every minute (the rows are 5-minute steps), as the dashboard
+  // is pushed; /api/ does not count as use, so an open page still idles out.
+  var hist = document.querySelector('[data-history]');
+  if (hist) {
+    setInterval(function () {
+      fetch('/api/history?range=' + hist.getAttribute('data-history'), { credentials: 'same-origin' }).then(function (r) {
+        if (r.status === 401) { location.assign('/login?expired=1'); return; }
+        return r.json().then(function (b) { hist.innerHTML = b.html; });
+      }).catch(function () {});
+    }, Number(hist.getAttribute('data-refresh-ms')) || 60000);
+  }
   document.querySelectorAll('form[data-confirm]').forEach(function (f) {
     f.addEventListener('submit', function (e) { if (!window.confirm(f.getAttribute('data-confirm'))) e.preventDefault(); });
   });
@@ -168,7 +179,7 @@ export const ADMIN_JS = `'use strict';
     var none = document.querySelector('[data-filter-none]');
     if (!table) return;
     input.addEventListener('input', function () {
-      var words = input.value.toLowerCase().split(/s+/).filter(Boolean);
+      var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
       var shown = {}; var any = false;
       table.querySelectorAll('tr[data-search]').forEach(function (tr) {
         var hay = tr.getAttribute('data-search');

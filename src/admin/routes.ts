@@ -22,7 +22,7 @@ import { AUDIT_CSV_MAX, AUDIT_PAGE_SIZE, auditCsv, auditPage, auditQuery } from 
 import { EVENTS_PAGE_SIZE, eventsPage, isEventKind } from './pages/events-page.js';
 import { dateRange, filterQuery } from './pages/filters.js';
 import { changedSettings, settingChanges } from './settings-diff.js';
-import { type HistoryRange, historyPage, RANGE_HOURS } from './history-chart.js';
+import { type HistoryRange, historyCharts, historyPage, RANGE_HOURS } from './history-chart.js';
 import { dashboardLineBlock, readLinePicture } from './line-timeline.js';
 import * as v from './views.js';
 import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
@@ -218,17 +218,25 @@ export class AdminRoutes {
         const r = await this.attempt(req, () => b.listReconciliation({ includeHandled: all }));
         return send(req, 200, v.reconciliationPage(ctx, r.value, all, r.note ?? this.doneNote(req)));
       }
-      case '/history': {
+      case '/history':
+      case '/api/history': {
         const now = Date.now();
         const range: HistoryRange = req.query.get('range') === '7d' ? '7d' : '24h';
         const r = await this.attempt(req, () => b.listHistory(now - 30 * 86_400_000));
         const from = now - RANGE_HOURS[range] * 3_600_000;
         const line = await readLinePicture(b, await b.status(), from, now, r.value);
-        return send(
-          req,
-          200,
-          historyPage(ctx, { range, ...(r.value ? { rows: r.value } : {}), ...(line ? { line } : {}) }, now, r.note),
-        );
+        const data = { range, ...(r.value ? { rows: r.value } : {}), ...(line ? { line } : {}) };
+        // the page's own refresh (admin.js): the same pictures, without the page around them
+        if (req.path === '/api/history')
+          return send(
+            req,
+            200,
+            JSON.stringify({ html: historyCharts(ctx, data, now).text }),
+            'application/json; charset=utf-8',
+          );
+        // ?refresh=ms: how often the open page fetches its pictures again (tests; 1 s at least)
+        const refresh = Math.max(1000, Number(req.query.get('refresh')) || 60_000);
+        return send(req, 200, historyPage(ctx, data, now, r.note, refresh));
       }
       case '/rechecks': {
         const r = await this.attempt(req, () => b.listRechecks());
