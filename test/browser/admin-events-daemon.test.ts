@@ -2,12 +2,14 @@
  * The event log of a real gateway in Debian's Chromium (issue 19, "must show"): the daemon with its
  * admin page, the central simulator behind the line fault proxy; the line cut and restored; the
  * event log lists the outage with its length, the audit log finds the cache answer of the cut by
- * the receipt computer's name. Screenshots: test-artifacts/browser/evd-*.png.
+ * the receipt computer's name; the dashboard's timeline shows the cut with its length, the checks
+ * chart the cache answer, the reconciliation list the patient and the receipt computer. Screenshots: test-artifacts/browser/evd-*.png.
  */
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientStore } from '../../src/api/tokens.js';
+import { HISTORY_STEP_MS } from '../../src/cache/index.js';
 import { GatewayClient } from '../../src/client/index.js';
 import { validateConfig } from '../../src/core/config.js';
 import { startGateway } from '../../src/daemon/index.js';
@@ -60,9 +62,16 @@ if (!existsSync(CHROMIUM)) {
     proxy.setMode({ kind: 'down' });
     await waitFor(() => gateway.link.state === 'down', 'the line to be down', 15_000);
     t.equal(await ask(), 'cache', 'answered from the cache during the cut');
+    // Meanwhile central learned that the patient left the insurer: the replay will differ.
+    const person = central.people.find((p) => p.id === row.id)!;
+    person.qualifications[0]!.disqualificationDate = todayJst();
     await new Promise((r) => setTimeout(r, 2000)); // a cut of a few seconds
     proxy.setMode({ kind: 'up' });
     await waitFor(() => gateway.link.state === 'up', 'the line to be up', 15_000);
+    await waitFor(() => gateway.store.reconciliation.openCount() > 0, 'the changed outcome to be filed', 30_000);
+    // The history job samples each 5-minute interval once it has ended; brought forward here, as
+    // its next run would do it, so that this hour's cache answer is in the checks chart now.
+    await gateway.store.history.sample(gateway.store.outbox.stats().depth, Date.now() + HISTORY_STEP_MS);
 
     const url = `https://localhost:${gateway.adminPort}`;
     const browser = await launchChromium(gateway.tls!.spkiSha256);
@@ -77,6 +86,25 @@ if (!existsSync(CHROMIUM)) {
     await page.fill('#next', 'correct horse battery');
     await page.fill('#confirm', 'correct horse battery');
     await submit(page, '#change');
+
+    // The dashboard's timeline: the cut with its length.
+    await page.goto(`${url}/`);
+    t.match(
+      await page.locator('[data-timeline] tr[data-state=down]').first().textContent(),
+      /切断.*\d+秒/s,
+      "the dashboard's timeline: the cut and its length",
+    );
+    await shot(page, 'evd-dashboard-ja-desktop');
+    // The checks chart: this hour's answer from the cache.
+    await page.goto(`${url}/history`);
+    t.ok((await page.locator('svg.chart rect.c-cache').count()) >= 1, "the checks chart: this hour's cache answer");
+    // The reconciliation list: the patient and the receipt computer by name.
+    await page.goto(`${url}/reconciliation`);
+    const item = (await page.textContent('main')) ?? '';
+    t.match(item, person.name, 'the reconciliation item names the patient');
+    t.match(item, '受付1', '… and the receipt computer');
+    t.same(await englishOn(page), [], '/reconciliation in Japanese');
+    await shot(page, 'evd-reconciliation-ja-desktop');
 
     await page.goto(`${url}/events?kind=outage`);
     const cut = page.locator('tr[data-kind=outage]', { hasText: '回線が切断' }).first();
@@ -100,7 +128,7 @@ if (!existsSync(CHROMIUM)) {
     await shot(page, 'evd-audit-ja-desktop');
 
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const path of ['/events', '/audit']) {
+    for (const path of ['/', '/history', '/events', '/audit', '/reconciliation']) {
       await page.goto(url + path);
       t.equal(await sidewaysOverflow(page), 0, `${path}: no sideways scroll at 390 px`);
     }
