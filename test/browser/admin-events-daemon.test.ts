@@ -6,7 +6,7 @@
  * chart the cache answer, the reconciliation list the patient and the receipt computer. Screenshots: test-artifacts/browser/evd-*.png.
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientStore } from '../../src/api/tokens.js';
 import { HISTORY_STEP_MS } from '../../src/cache/index.js';
@@ -18,7 +18,7 @@ import { peopleRows } from '../../src/sim/central/population.js';
 import { FaultProxy } from '../../src/sim/line/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
 import { englishOn, shot, sidewaysOverflow, submit } from '../helpers/admin-browser.js';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { hasChromium, launchChromium } from '../helpers/chromium.js';
 import { sharedPki, waitFor } from '../helpers/gateway.js';
 import { silentLogger } from '../helpers/logger.js';
 import { outageConfig, queryOf } from '../helpers/outage.js';
@@ -26,11 +26,7 @@ import { testdir } from '../helpers/testdir.js';
 
 t.setTimeout(180_000);
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else {
+if (hasChromium(t)) {
   t.test('a line cut on a real gateway: the event log and the audit log show it', async (t) => {
     const pki = await sharedPki();
     const central = await CentralSim.start({ pki });

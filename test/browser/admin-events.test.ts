@@ -6,7 +6,6 @@
  * go to test-artifacts/browser/ev-*.png.
  */
 import t, { type Test } from 'tap';
-import { existsSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import type { BatchItem, RecheckItem, ReconciliationItem } from '../../src/admin/backend.js';
 import { storeAdminViews } from '../../src/admin/store-views.js';
@@ -24,7 +23,7 @@ import {
   smallTapTargets,
   submit,
 } from '../helpers/admin-browser.js';
-import { CHROMIUM } from '../helpers/chromium.js';
+import { hasChromium } from '../helpers/chromium.js';
 import { testdir } from '../helpers/testdir.js';
 
 const PHONE = { width: 390, height: 844 };
@@ -34,11 +33,7 @@ const DAY = 86_400_000;
 /** checks answered before the cut: more than a page of the audit log (100) */
 const CHECKS_BEFORE = 110;
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else {
+if (hasChromium(t)) {
   t.test('the event log lists the cut with its length; the filters narrow it', eventLog);
   t.test('the dashboard shows the alerts and the open reconciliation badge, live', dashboard);
   t.test('the audit log: filter, search, date range, paging and the same rows in the CSV', auditLog);

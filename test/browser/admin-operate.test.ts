@@ -23,18 +23,14 @@ import {
   smallTapTargets,
   submit,
 } from '../helpers/admin-browser.js';
-import { CHROMIUM } from '../helpers/chromium.js';
+import { hasChromium } from '../helpers/chromium.js';
 
 const PHONE = { width: 390, height: 844 };
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else {
+if (hasChromium(t)) {
   t.test("the line's past: a one-minute cut with its length, live; the tunnel; answer times per hour", linePictures);
   t.test('settings: a diff before saving, lockout warnings, the restart through its seam', settings);
   t.test('accounts: confirmations, the menu link, the idle logout with a dashboard open', accounts);

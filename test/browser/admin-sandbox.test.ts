@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,18 +15,14 @@ import { GatewayClient } from '../../src/client/index.js';
 import { readTlsIdentity } from '../../src/ops/tls-identity.js';
 import { startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { hasChromium, launchChromium } from '../helpers/chromium.js';
 
 const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
 const run = promisify(execFile);
 t.setTimeout(240_000);
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else if (await ensurePcscd(t)) {
+if (hasChromium(t) && (await ensurePcscd(t))) {
   t.test('the sandbox admin page: first login, live dashboard, a line cut, a token that connects', main);
 }
 

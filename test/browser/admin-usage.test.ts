@@ -9,12 +9,12 @@
  * Screenshots go to test-artifacts/browser/usage-*.png.
  */
 import t, { type Test } from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { daysOf, HISTORY_STEP_MS, jstMonth } from '../../src/cache/index.js';
 import { englishOn, shot, sidewaysOverflow, smallTapTargets } from '../helpers/admin-browser.js';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { hasChromium, launchChromium } from '../helpers/chromium.js';
 import { GatewayClient } from '../../src/client/index.js';
 import { readTlsIdentity } from '../../src/ops/tls-identity.js';
 import { type Harness, startHarness, waitFor } from '../helpers/gateway.js';
@@ -31,11 +31,7 @@ const ICHIRO = { insurerNumber: '01130012', symbol: '１２３', number: '4567',
 const HANAKO = { insurerNumber: '139998', symbol: 'ﾃｽﾄ', number: '7777', branch: '01', birthdate: '19880720' };
 const NOBODY = { insurerNumber: '06139992', symbol: 'テスト', number: '99999', branch: '00', birthdate: '19800401' };
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else {
+if (hasChromium(t)) {
   t.test('マイナ保険証 use and checks by method, through the real gateway', main);
   if (await ensurePcscd(t)) t.test('card checks with PIN and with a visual check, through the virtual card', withCard);
 }

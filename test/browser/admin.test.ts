@@ -19,13 +19,9 @@ import {
   shot,
   submit,
 } from '../helpers/admin-browser.js';
-import { CHROMIUM } from '../helpers/chromium.js';
+import { hasChromium } from '../helpers/chromium.js';
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI)
-    t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/lib/setup.sh installs it)`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else {
+if (hasChromium(t)) {
   await run();
 }
 

@@ -10,10 +10,10 @@
  * go to test-artifacts/kiosk/.
  */
 import t, { type Test } from 'tap';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { hasChromium, launchChromium } from '../helpers/chromium.js';
 import { gatewayConfig, SHARED_PKI_DIR, sharedPki, waitFor } from '../helpers/gateway.js';
 import { captureLogger } from '../helpers/logger.js';
 import { ensurePcscd } from '../helpers/pcscd.js';
@@ -44,10 +44,7 @@ let browser: Browser | undefined;
 let stateDir = '';
 let logs: string[] = [];
 
-if (!existsSync(CHROMIUM)) {
-  if (process.env.CI) t.fail(`${CHROMIUM} is missing: the browser tests need Debian's chromium`);
-  else t.plan(0, `${CHROMIUM} is not installed (apt-get install chromium); browser tests skipped`);
-} else if (await ensurePcscd(t)) {
+if (hasChromium(t) && (await ensurePcscd(t))) {
   await run();
 }
 
