@@ -58,8 +58,6 @@ export class AdminServer {
     this.server = new HttpsServer({
       tls: o.tls,
       handler: (req, res) => void this.handle(req, res),
-      headersTimeoutMs: 20_000,
-      requestTimeoutMs: 120_000,
     });
   }
 

@@ -16,7 +16,10 @@ export interface ServerTls {
 export interface HttpsServerOptions {
   tls: ServerTls;
   handler: (req: IncomingMessage, res: ServerResponse) => void;
-  /** node's headersTimeout / requestTimeout, where a page sets them */
+  /**
+   * node's headersTimeout / requestTimeout: a LAN client that opens a connection and trickles its
+   * request is cut off (default 20 s for the headers, 120 s for the whole request, uploads included)
+   */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
@@ -34,8 +37,8 @@ export class HttpsServer {
     this.server.on('tlsClientError', () => {
       /* browsers probing a self-signed certificate: not worth a log line */
     });
-    if (o.headersTimeoutMs !== undefined) this.server.headersTimeout = o.headersTimeoutMs;
-    if (o.requestTimeoutMs !== undefined) this.server.requestTimeout = o.requestTimeoutMs;
+    this.server.headersTimeout = o.headersTimeoutMs ?? 20_000;
+    this.server.requestTimeout = o.requestTimeoutMs ?? 120_000;
   }
 
   listen(port: number, host: string): Promise<void> {
