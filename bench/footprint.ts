@@ -10,7 +10,9 @@
  */
 import { GatewayClient } from '../src/client/index.js';
 import {
+  abVariant,
   cleanup,
+  type Daemon,
   round,
   rssOf,
   rssSplitOf,
@@ -41,6 +43,27 @@ const RSS_IDLE_NOTE =
   "the 16 MB young generation (unit flag), the writer's default young generation, schemas compiled at start";
 const CLIENTS = 200;
 const STARTS = 5;
+/** rounds of the A/B (BENCH_AB_*): each starts ours and the base in turns, idle RSS and with 200 clients */
+const AB_ROUNDS = 4;
+
+/** Idle RSS 2 s after READY, the bare process's at the same moment, then RSS with 200 connected clients. */
+type RssRun = { idle: number; bare: number; clients: number; startMs: number };
+async function rssIdleAnd200(d: Daemon, token: string, barePid: number): Promise<RssRun> {
+  await sleep(2000);
+  const idle = d.rssBytes() / MB,
+    bare = rssOf(barePid) / MB;
+  const opened: GatewayClient[] = [];
+  try {
+    for (let k = 0; k < CLIENTS; k++) opened.push(await GatewayClient.connect(d.wsUrl, token));
+    await Promise.all(opened.map((c) => c.request({ type: 'ping' })));
+    await sleep(1000);
+    return { idle, bare, clients: d.rssBytes() / MB, startMs: d.startMs };
+  } finally {
+    await Promise.all(opened.map((c) => c.close().catch(() => {})));
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const soakS = Number(process.env.BENCH_SOAK_S ?? (ctx.quick ? 30 : 600));
@@ -82,6 +105,29 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         figures.rss_200_clients_mb = round(d.rssBytes() / MB, 1);
         await Promise.all(opened.splice(0).map((c) => c.close()));
         await d.stop();
+      }
+      // BENCH_AB_*: ours and the base build/flags started in turns (the order alternating), each
+      // next to the bare process's RSS read at the same moment
+      const ab = abVariant();
+      if (ab) {
+        const runs: Record<'ours' | 'base', RssRun[]> = { ours: [], base: [] };
+        for (let i = 0; i < scaled(ctx, AB_ROUNDS, 2) * 2; i++) {
+          const which = (i % 2 === 0) === (Math.floor(i / 2) % 2 === 0) ? 'ours' : 'base';
+          const cfg = writeDaemonConfig(dir, `ab${i}`, { centralUrl: central.url, reader: true });
+          const d = await startDaemon(cfg.file, which === 'base' ? ab : {});
+          try {
+            runs[which].push(await rssIdleAnd200(d, cfg.token, echo.pid));
+          } finally {
+            await d.stop();
+          }
+        }
+        for (const [k, rs] of Object.entries(runs)) {
+          figures[`ab_${k}_rss_idle_mb`] = round(median(rs.map((r) => r.idle)), 1);
+          figures[`ab_${k}_rss_idle_ratio`] = round(median(rs.map((r) => r.idle / r.bare)), 3);
+          figures[`ab_${k}_rss_200_clients_ratio`] = round(median(rs.map((r) => r.clients / r.bare)), 3);
+          figures[`ab_${k}_start_to_ready_ms`] = round(median(rs.map((r) => r.startMs)), 0);
+        }
+        figures.ab_bare_rss_mb = round(median([...runs.ours, ...runs.base].map((r) => r.bare)), 1);
       }
       starts.sort((a, b) => a - b);
       figures.start_to_ready_ms = round(starts[Math.floor(starts.length / 2)]!, 0);

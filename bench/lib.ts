@@ -292,22 +292,40 @@ export interface DaemonVariant {
   root?: string;
   /** space-separated node flags instead of the unit's */
   nodeArgs?: string;
+  /** environment instead of the unit's `Environment=` lines */
+  env?: Record<string, string>;
 }
 
 /**
  * The A/B switch: BENCH_AB_ROOT=DIR (a tree with bin/, dist/, package.json and node_modules, e.g.
- * the previous commit built there) and/or BENCH_AB_NODE_ARGS='flags' ('' for none) make the
+ * the previous commit built there), BENCH_AB_NODE_ARGS='flags' ('' for none) and/or
+ * BENCH_AB_ENV='NAME=value …' ('' for none, instead of the unit's Environment= lines) make the
  * benchmarks that support it run a second daemon, `base`, in the same interleaved blocks as ours.
- * Undefined when neither is set.
+ * Undefined when none is set.
  */
 export function abVariant(): (DaemonVariant & { label: string }) | undefined {
   const root = process.env.BENCH_AB_ROOT;
   const nodeArgs = process.env.BENCH_AB_NODE_ARGS;
-  if (root === undefined && nodeArgs === undefined) return undefined;
+  const envText = process.env.BENCH_AB_ENV;
+  if (root === undefined && nodeArgs === undefined && envText === undefined) return undefined;
+  const env =
+    envText === undefined
+      ? undefined
+      : Object.fromEntries(
+          envText
+            .split(' ')
+            .filter(Boolean)
+            .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+        );
   return {
     ...(root !== undefined ? { root } : {}),
     ...(nodeArgs !== undefined ? { nodeArgs } : {}),
-    label: [root !== undefined ? `root ${root}` : '', nodeArgs !== undefined ? `node args '${nodeArgs}'` : '']
+    ...(env !== undefined ? { env } : {}),
+    label: [
+      root !== undefined ? `root ${root}` : '',
+      nodeArgs !== undefined ? `node args '${nodeArgs}'` : '',
+      envText !== undefined ? `env '${envText}'` : '',
+    ]
       .filter(Boolean)
       .join(', '),
   };
@@ -395,11 +413,19 @@ const CLOCK_TICKS = 100;
  * The node flags of the systemd unit's ExecStart (between node and bin/onshi.js), so that the
  * benchmarks measure the daemon as it ships (e.g. its young-generation cap).
  */
-export function unitNodeFlags(): string[] {
-  const unit = readFileSync(join(ROOT, 'systemd', 'onshi-gateway.service'), 'utf8');
+export function unitNodeFlags(root = ROOT): string[] {
+  const unit = readFileSync(join(root, 'systemd', 'onshi-gateway.service'), 'utf8');
   const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
   const bin = exec.findIndex((a) => a.endsWith('/bin/onshi.js'));
   return bin > 0 ? exec.slice(1, bin) : [];
+}
+
+/** The systemd unit's `Environment=NAME=value` lines (e.g. the allocator's settings), as the daemon ships. */
+export function unitEnvironment(root = ROOT): Record<string, string> {
+  const unit = readFileSync(join(root, 'systemd', 'onshi-gateway.service'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)) env[m[1]!] = m[2]!;
+  return env;
 }
 
 /**
@@ -417,9 +443,10 @@ export function startDaemon(configFile: string, variant: DaemonVariant = {}): Pr
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const nodeArgs = variant.nodeArgs ?? process.env.BENCH_NODE_ARGS;
-  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags();
+  // the unit of the build that runs: an A/B of builds also compares their units' flags and environment
+  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags(root);
   const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, bin, 'start', '--config', configFile], {
-    env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
+    env: { ...process.env, ...(variant.env ?? unitEnvironment(root)), ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
@@ -614,10 +641,10 @@ import { toNumbersQuery } from ${dist('checks/numbers.js')};
 import { numbersLookup } from ${dist('checks/result.js')};
 const env = JSON.parse(process.env.BARE_CACHE);
 const store = await GatewayStore.open({ dir: env.dir, outboxMax: 1000000 });
-for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.putEligibility(a.lookup, a.answer, new Date());
+for (const a of JSON.parse(readFileSync(env.file, 'utf8'))) await store.eligibility.put(a.lookup, a.answer, new Date());
 ${serveSrc(`    const query = toNumbersQuery(m.query);
-    const hit = store.getEligibility(numbersLookup(query), 86400000);
-    const { id } = await store.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
+    const hit = store.eligibility.get(numbersLookup(query), 86400000);
+    const { id } = await store.outbox.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
     ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));`)}`;
   // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
   // refused for a worker's file; ws by its path, as the file is outside the repository
