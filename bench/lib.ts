@@ -4,7 +4,7 @@
  * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -456,6 +456,7 @@ export function startDaemon(configFile: string, variant: DaemonVariant = {}): Pr
     stderr += c.toString();
   });
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    if (process.env.BENCH_DAEMON_STDOUT) appendFileSync(process.env.BENCH_DAEMON_STDOUT, text + '\n');
     let l: Record<string, unknown>;
     try {
       l = JSON.parse(text) as Record<string, unknown>;
