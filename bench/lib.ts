@@ -437,7 +437,7 @@ export function startDaemon(configFile: string, variant: DaemonVariant = {}): Pr
   ensureBuilt();
   // BENCH_DAEMON_ROOT=DIR: every daemon of this run from another build (runs of A and B in turns,
   // for the benchmarks that start one daemon only)
-  const root = variant.root ?? process.env.BENCH_DAEMON_ROOT;
+  const root = variant.root ?? (process.env.BENCH_DAEMON_ROOT || undefined);
   const bin = root ? join(root, 'bin', 'onshi.js') : BIN;
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
