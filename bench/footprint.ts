@@ -20,6 +20,7 @@ import {
   sleep,
   startCentral,
   startDaemon,
+  startBareFloor,
   startEchoServer,
   tempDir,
   validQueries,
@@ -71,6 +72,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const dir = tempDir('footprint');
   const central = await startCentral();
   const echo = await startEchoServer();
+  const floor = await startBareFloor(dir);
   const figures: Record<string, number> = {};
   const opened: GatewayClient[] = [];
   try {
@@ -88,6 +90,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         await sleep(2000);
         figures.rss_idle_mb = round(d.rssBytes() / MB, 1);
         figures.bare_node_rss_mb = round(rssOf(echo.pid) / MB, 1);
+        // the floor under the fixed choices (writer thread with SQLite, ICU for node-cron), read at the same moment
+        figures.bare_floor_rss_mb = round(rssOf(floor.pid) / MB, 1);
+        figures.rss_idle_ratio = round(figures.rss_idle_mb / figures.bare_node_rss_mb, 3);
+        figures.bare_floor_ratio = round(figures.bare_floor_rss_mb / figures.bare_node_rss_mb, 3);
         // The breakdown: file-backed pages (node's binary, ICU data, native addons) and anonymous
         // ones (the V8 heaps of the main thread and the writer thread, malloc: SQLite, OpenSSL),
         // each next to the bare process's; and the main thread's heap after a full GC.
@@ -201,6 +207,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const notes = [
       ...(soakS < 600 ? [`soak shortened to ${soakS} s (BENCH_SOAK_S)`] : []),
       ...(figures.rss_idle_mb! > 80 ? [RSS_IDLE_NOTE] : []),
+      `in this run: idle RSS ${figures.rss_idle_ratio} × the bare node + ws process; a floor process with only the fixed choices ` +
+        `(a writer thread holding a better-sqlite3 connection, a read connection, one Intl.DateTimeFormat for node-cron) is ` +
+        `${figures.bare_floor_rss_mb} MB = ${figures.bare_floor_ratio} × it, before any of the daemon's code`,
     ];
     return {
       name: 'footprint',
@@ -215,6 +224,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
   } finally {
     await Promise.all(opened.map((c) => c.close().catch(() => {})));
+    await floor.stop();
     await echo.stop();
     await central.close();
     cleanup(dir);

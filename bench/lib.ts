@@ -562,6 +562,33 @@ wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n
   return spawnWsReference('echo server', src);
 }
 
+/**
+ * The floor of the footprint under the project's fixed choices: the bare echo plus what the daemon
+ * must have whatever its code — a worker thread holding a better-sqlite3 connection in WAL mode
+ * (the writer: fsync never runs on the event loop), a read connection on the main thread, and one
+ * Intl.DateTimeFormat (node-cron's, which maps ICU's data). Nothing of ours is loaded.
+ */
+export async function startBareFloor(dir: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const sqlite = JSON.stringify(new URL('../node_modules/better-sqlite3/lib/index.js', import.meta.url).pathname);
+  const db = JSON.stringify(join(dir, 'bare-floor.db'));
+  const src = `import { WebSocketServer } from ${JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href)};
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+const Database = createRequire(import.meta.url)(${sqlite});
+const writer = new Worker(\`const D = require(${sqlite.replace(/"/g, "'")}); const db = new D(${db.replace(/"/g, "'")}); db.pragma('journal_mode = WAL'); db.exec('CREATE TABLE IF NOT EXISTS t (k BLOB PRIMARY KEY, v BLOB)'); require('node:worker_threads').parentPort.on('message', () => {});\`, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 128 } });
+await new Promise((r) => setTimeout(r, 500));
+const reader = new Database(${db}, { readonly: true });
+reader.prepare('SELECT v FROM t WHERE k = ?').get(Buffer.alloc(32));
+new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Tokyo', hour: '2-digit' }).formatToParts(new Date());
+${HELLO_SRC}
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify(m.type === 'hello' ? HELLO(m.id) : { type: 'pong', id: m.id })); }); });
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+  const script = join(dir, 'bare-floor.mjs');
+  writeFileSync(script, src);
+  return spawnWsReference('bare floor', src, process.env, script);
+}
+
 /** A reference WebSocket server in a node process of its own, from module source that prints its port. */
 async function spawnWsReference(
   name: string,
