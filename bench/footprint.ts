@@ -71,8 +71,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const soakS = Number(process.env.BENCH_SOAK_S ?? (ctx.quick ? 30 : 600));
   const dir = tempDir('footprint');
   const central = await startCentral();
-  const echo = await startEchoServer();
-  const floor = await startBareFloor(dir);
+  // the references are started beside the daemon they are read with (a node process's RSS shrinks
+  // for a while after its start: a reference started long before would make the ratios drift)
+  let echo: Awaited<ReturnType<typeof startEchoServer>> | undefined;
+  let floor: Awaited<ReturnType<typeof startBareFloor>> | undefined;
   const figures: Record<string, number> = {};
   const opened: GatewayClient[] = [];
   try {
@@ -81,9 +83,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       const starts: number[] = [];
       for (let i = 0; i < scaled(ctx, STARTS, 2); i++) {
         const cfg = writeDaemonConfig(dir, `start${i}`, { centralUrl: central.url, reader: true });
+        const last = i === scaled(ctx, STARTS, 2) - 1;
+        if (last) {
+          echo = await startEchoServer();
+          floor = await startBareFloor(dir);
+        }
         const d = await startDaemon(cfg.file);
         starts.push(d.startMs);
-        if (i < scaled(ctx, STARTS, 2) - 1) {
+        if (!last || !echo || !floor) {
           await d.stop();
           continue;
         }
@@ -114,18 +121,25 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         await d.stop();
       }
       // BENCH_AB_*: ours and the base build/flags started in turns (the order alternating), each
-      // next to the bare process's RSS read at the same moment
+      // next to a bare process started with it and read at the same moment: a node process's RSS
+      // shrinks for a while after its start, so a long-running reference would favour neither
+      // side but make the ratios drift across the rounds
       const ab = abVariant();
       if (ab) {
         const runs: Record<'ours' | 'base', RssRun[]> = { ours: [], base: [] };
         for (let i = 0; i < scaled(ctx, AB_ROUNDS, 2) * 2; i++) {
           const which = (i % 2 === 0) === (Math.floor(i / 2) % 2 === 0) ? 'ours' : 'base';
           const cfg = writeDaemonConfig(dir, `ab${i}`, { centralUrl: central.url, reader: true });
-          const d = await startDaemon(cfg.file, which === 'base' ? ab : {});
+          const bare = await startEchoServer();
           try {
-            runs[which].push(await rssIdleAnd200(d, cfg.token, echo.pid));
+            const d = await startDaemon(cfg.file, which === 'base' ? ab : {});
+            try {
+              runs[which].push(await rssIdleAnd200(d, cfg.token, bare.pid));
+            } finally {
+              await d.stop();
+            }
           } finally {
-            await d.stop();
+            await bare.stop();
           }
         }
         for (const [k, rs] of Object.entries(runs)) {
@@ -224,8 +238,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
   } finally {
     await Promise.all(opened.map((c) => c.close().catch(() => {})));
-    await floor.stop();
-    await echo.stop();
+    await floor?.stop();
+    await echo?.stop();
     await central.close();
     cleanup(dir);
   }
