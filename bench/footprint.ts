@@ -42,7 +42,7 @@ const RSS_IDLE_NOTE =
   'parts (the read connection, TLS contexts for central and the admin page, the servers, the PC/SC thread) ~6 MB, and the ICU data ' +
   'node-cron 4 maps for its Intl.DateTimeFormat ~8-9 MB (a chosen package, kept); already removed: ' +
   "the 16 MB young generation (unit flag), the writer's default young generation, schemas compiled at start, " +
-  "malloc's per-thread arenas and raised trim threshold (unit Environment=)";
+  "malloc's per-thread arenas (unit Environment=)";
 const CLIENTS = 200;
 const STARTS = 5;
 /** rounds of the A/B (BENCH_AB_*): each starts ours and the base in turns, idle RSS and with 200 clients */
