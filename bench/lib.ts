@@ -430,8 +430,8 @@ export function unitEnvironment(root = ROOT): Record<string, string> {
 
 /**
  * The real daemon: `node FLAGS bin/onshi.js start --config FILE`, as systemd runs it (the unit's
- * node flags, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces the unit's flags (an
- * A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
+ * node flags and Environment= lines, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces
+ * the unit's flags (an A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
  */
 export function startDaemon(configFile: string, variant: DaemonVariant = {}): Promise<Daemon> {
   ensureBuilt();
