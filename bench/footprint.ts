@@ -10,7 +10,9 @@
  */
 import { GatewayClient } from '../src/client/index.js';
 import {
+  abVariant,
   cleanup,
+  type Daemon,
   round,
   rssOf,
   rssSplitOf,
@@ -18,6 +20,7 @@ import {
   sleep,
   startCentral,
   startDaemon,
+  startBareFloor,
   startEchoServer,
   tempDir,
   validQueries,
@@ -38,15 +41,40 @@ const RSS_IDLE_NOTE =
   '(ajv ~3.4, winston ~2.8, our modules ~4), the writer thread (a second V8 isolate with its SQLite connection) ~13 MB, the running ' +
   'parts (the read connection, TLS contexts for central and the admin page, the servers, the PC/SC thread) ~6 MB, and the ICU data ' +
   'node-cron 4 maps for its Intl.DateTimeFormat ~8-9 MB (a chosen package, kept); already removed: ' +
-  "the 16 MB young generation (unit flag), the writer's default young generation, schemas compiled at start";
+  "the 16 MB young generation (unit flag), the writer's default young generation, schemas compiled at start, " +
+  "malloc's per-thread arenas (unit Environment=)";
 const CLIENTS = 200;
 const STARTS = 5;
+/** rounds of the A/B (BENCH_AB_*): each starts ours and the base in turns, idle RSS and with 200 clients */
+const AB_ROUNDS = 4;
+
+/** Idle RSS 2 s after READY, the bare process's at the same moment, then RSS with 200 connected clients. */
+type RssRun = { idle: number; bare: number; clients: number; startMs: number };
+async function rssIdleAnd200(d: Daemon, token: string, barePid: number): Promise<RssRun> {
+  await sleep(2000);
+  const idle = d.rssBytes() / MB,
+    bare = rssOf(barePid) / MB;
+  const opened: GatewayClient[] = [];
+  try {
+    for (let k = 0; k < CLIENTS; k++) opened.push(await GatewayClient.connect(d.wsUrl, token));
+    await Promise.all(opened.map((c) => c.request({ type: 'ping' })));
+    await sleep(1000);
+    return { idle, bare, clients: d.rssBytes() / MB, startMs: d.startMs };
+  } finally {
+    await Promise.all(opened.map((c) => c.close().catch(() => {})));
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const soakS = Number(process.env.BENCH_SOAK_S ?? (ctx.quick ? 30 : 600));
   const dir = tempDir('footprint');
   const central = await startCentral();
-  const echo = await startEchoServer();
+  // the references are started beside the daemon they are read with (a node process's RSS shrinks
+  // for a while after its start: a reference started long before would make the ratios drift)
+  let echo: Awaited<ReturnType<typeof startEchoServer>> | undefined;
+  let floor: Awaited<ReturnType<typeof startBareFloor>> | undefined;
   const figures: Record<string, number> = {};
   const opened: GatewayClient[] = [];
   try {
@@ -55,15 +83,24 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       const starts: number[] = [];
       for (let i = 0; i < scaled(ctx, STARTS, 2); i++) {
         const cfg = writeDaemonConfig(dir, `start${i}`, { centralUrl: central.url, reader: true });
+        const last = i === scaled(ctx, STARTS, 2) - 1;
+        if (last) {
+          echo = await startEchoServer();
+          floor = await startBareFloor(dir);
+        }
         const d = await startDaemon(cfg.file);
         starts.push(d.startMs);
-        if (i < scaled(ctx, STARTS, 2) - 1) {
+        if (!last || !echo || !floor) {
           await d.stop();
           continue;
         }
         await sleep(2000);
         figures.rss_idle_mb = round(d.rssBytes() / MB, 1);
         figures.bare_node_rss_mb = round(rssOf(echo.pid) / MB, 1);
+        // the floor under the fixed choices (writer thread with SQLite, ICU for node-cron), read at the same moment
+        figures.bare_floor_rss_mb = round(rssOf(floor.pid) / MB, 1);
+        figures.rss_idle_ratio = round(figures.rss_idle_mb / figures.bare_node_rss_mb, 3);
+        figures.bare_floor_ratio = round(figures.bare_floor_rss_mb / figures.bare_node_rss_mb, 3);
         // The breakdown: file-backed pages (node's binary, ICU data, native addons) and anonymous
         // ones (the V8 heaps of the main thread and the writer thread, malloc: SQLite, OpenSSL),
         // each next to the bare process's; and the main thread's heap after a full GC.
@@ -82,6 +119,36 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         figures.rss_200_clients_mb = round(d.rssBytes() / MB, 1);
         await Promise.all(opened.splice(0).map((c) => c.close()));
         await d.stop();
+      }
+      // BENCH_AB_*: ours and the base build/flags started in turns (the order alternating), each
+      // next to a bare process started with it and read at the same moment: a node process's RSS
+      // shrinks for a while after its start, so a long-running reference would favour neither
+      // side but make the ratios drift across the rounds
+      const ab = abVariant();
+      if (ab) {
+        const runs: Record<'ours' | 'base', RssRun[]> = { ours: [], base: [] };
+        for (let i = 0; i < scaled(ctx, AB_ROUNDS, 2) * 2; i++) {
+          const which = (i % 2 === 0) === (Math.floor(i / 2) % 2 === 0) ? 'ours' : 'base';
+          const cfg = writeDaemonConfig(dir, `ab${i}`, { centralUrl: central.url, reader: true });
+          const bare = await startEchoServer();
+          try {
+            const d = await startDaemon(cfg.file, which === 'base' ? ab : {});
+            try {
+              runs[which].push(await rssIdleAnd200(d, cfg.token, bare.pid));
+            } finally {
+              await d.stop();
+            }
+          } finally {
+            await bare.stop();
+          }
+        }
+        for (const [k, rs] of Object.entries(runs)) {
+          figures[`ab_${k}_rss_idle_mb`] = round(median(rs.map((r) => r.idle)), 1);
+          figures[`ab_${k}_rss_idle_ratio`] = round(median(rs.map((r) => r.idle / r.bare)), 3);
+          figures[`ab_${k}_rss_200_clients_ratio`] = round(median(rs.map((r) => r.clients / r.bare)), 3);
+          figures[`ab_${k}_start_to_ready_ms`] = round(median(rs.map((r) => r.startMs)), 0);
+        }
+        figures.ab_bare_rss_mb = round(median([...runs.ours, ...runs.base].map((r) => r.bare)), 1);
       }
       starts.sort((a, b) => a - b);
       figures.start_to_ready_ms = round(starts[Math.floor(starts.length / 2)]!, 0);
@@ -154,6 +221,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const notes = [
       ...(soakS < 600 ? [`soak shortened to ${soakS} s (BENCH_SOAK_S)`] : []),
       ...(figures.rss_idle_mb! > 80 ? [RSS_IDLE_NOTE] : []),
+      `in this run: idle RSS ${figures.rss_idle_ratio} × the bare node + ws process; a floor process with only the fixed choices ` +
+        `(a writer thread holding a better-sqlite3 connection, a read connection, one Intl.DateTimeFormat for node-cron) is ` +
+        `${figures.bare_floor_rss_mb} MB = ${figures.bare_floor_ratio} × it, before any of the daemon's code`,
     ];
     return {
       name: 'footprint',
@@ -168,7 +238,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
   } finally {
     await Promise.all(opened.map((c) => c.close().catch(() => {})));
-    await echo.stop();
+    await floor?.stop();
+    await echo?.stop();
     await central.close();
     cleanup(dir);
   }

@@ -4,7 +4,7 @@
  * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -292,22 +292,40 @@ export interface DaemonVariant {
   root?: string;
   /** space-separated node flags instead of the unit's */
   nodeArgs?: string;
+  /** environment instead of the unit's `Environment=` lines */
+  env?: Record<string, string>;
 }
 
 /**
  * The A/B switch: BENCH_AB_ROOT=DIR (a tree with bin/, dist/, package.json and node_modules, e.g.
- * the previous commit built there) and/or BENCH_AB_NODE_ARGS='flags' ('' for none) make the
+ * the previous commit built there), BENCH_AB_NODE_ARGS='flags' ('' for none) and/or
+ * BENCH_AB_ENV='NAME=value …' ('' for none, instead of the unit's Environment= lines) make the
  * benchmarks that support it run a second daemon, `base`, in the same interleaved blocks as ours.
- * Undefined when neither is set.
+ * Undefined when none is set.
  */
 export function abVariant(): (DaemonVariant & { label: string }) | undefined {
   const root = process.env.BENCH_AB_ROOT;
   const nodeArgs = process.env.BENCH_AB_NODE_ARGS;
-  if (root === undefined && nodeArgs === undefined) return undefined;
+  const envText = process.env.BENCH_AB_ENV;
+  if (root === undefined && nodeArgs === undefined && envText === undefined) return undefined;
+  const env =
+    envText === undefined
+      ? undefined
+      : Object.fromEntries(
+          envText
+            .split(' ')
+            .filter(Boolean)
+            .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+        );
   return {
     ...(root !== undefined ? { root } : {}),
     ...(nodeArgs !== undefined ? { nodeArgs } : {}),
-    label: [root !== undefined ? `root ${root}` : '', nodeArgs !== undefined ? `node args '${nodeArgs}'` : '']
+    ...(env !== undefined ? { env } : {}),
+    label: [
+      root !== undefined ? `root ${root}` : '',
+      nodeArgs !== undefined ? `node args '${nodeArgs}'` : '',
+      envText !== undefined ? `env '${envText}'` : '',
+    ]
       .filter(Boolean)
       .join(', '),
   };
@@ -395,31 +413,40 @@ const CLOCK_TICKS = 100;
  * The node flags of the systemd unit's ExecStart (between node and bin/onshi.js), so that the
  * benchmarks measure the daemon as it ships (e.g. its young-generation cap).
  */
-export function unitNodeFlags(): string[] {
-  const unit = readFileSync(join(ROOT, 'systemd', 'onshi-gateway.service'), 'utf8');
+export function unitNodeFlags(root = ROOT): string[] {
+  const unit = readFileSync(join(root, 'systemd', 'onshi-gateway.service'), 'utf8');
   const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.trim().split(/\s+/) ?? [];
   const bin = exec.findIndex((a) => a.endsWith('/bin/onshi.js'));
   return bin > 0 ? exec.slice(1, bin) : [];
 }
 
+/** The systemd unit's `Environment=NAME=value` lines (e.g. the allocator's settings), as the daemon ships. */
+export function unitEnvironment(root = ROOT): Record<string, string> {
+  const unit = readFileSync(join(root, 'systemd', 'onshi-gateway.service'), 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(\w+)=(\S*)$/gm)) env[m[1]!] = m[2]!;
+  return env;
+}
+
 /**
  * The real daemon: `node FLAGS bin/onshi.js start --config FILE`, as systemd runs it (the unit's
- * node flags, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces the unit's flags (an
- * A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
+ * node flags and Environment= lines, plus --expose-gc for heap figures). BENCH_NODE_ARGS replaces
+ * the unit's flags (an A/B of flags: BENCH_NODE_ARGS=' ' runs with none).
  */
 export function startDaemon(configFile: string, variant: DaemonVariant = {}): Promise<Daemon> {
   ensureBuilt();
   // BENCH_DAEMON_ROOT=DIR: every daemon of this run from another build (runs of A and B in turns,
   // for the benchmarks that start one daemon only)
-  const root = variant.root ?? process.env.BENCH_DAEMON_ROOT;
+  const root = variant.root ?? (process.env.BENCH_DAEMON_ROOT || undefined);
   const bin = root ? join(root, 'bin', 'onshi.js') : BIN;
   const t0 = performance.now();
   // BENCH_CPU_PROF=DIR: profile the daemon (node --cpu-prof), to find where a missed target goes
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
   const nodeArgs = variant.nodeArgs ?? process.env.BENCH_NODE_ARGS;
-  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags();
+  // the unit of the build that runs: an A/B of builds also compares their units' flags and environment
+  const flags = nodeArgs !== undefined ? nodeArgs.split(' ').filter(Boolean) : unitNodeFlags(root);
   const child = spawn(process.execPath, ['--expose-gc', ...prof, ...flags, bin, 'start', '--config', configFile], {
-    env: { ...process.env, ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
+    env: { ...process.env, ...(variant.env ?? unitEnvironment(root)), ONSHI_MEMORY_REPORT: '1', NOTIFY_SOCKET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
@@ -429,6 +456,7 @@ export function startDaemon(configFile: string, variant: DaemonVariant = {}): Pr
     stderr += c.toString();
   });
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    if (process.env.BENCH_DAEMON_STDOUT) appendFileSync(process.env.BENCH_DAEMON_STDOUT, text + '\n');
     let l: Record<string, unknown>;
     try {
       l = JSON.parse(text) as Record<string, unknown>;
@@ -532,6 +560,33 @@ const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate:
 wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify(m.type === 'hello' ? HELLO(m.id) : { type: 'pong', id: m.id })); }); });
 wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
   return spawnWsReference('echo server', src);
+}
+
+/**
+ * The floor of the footprint under the project's fixed choices: the bare echo plus what the daemon
+ * must have whatever its code — a worker thread holding a better-sqlite3 connection in WAL mode
+ * (the writer: fsync never runs on the event loop), a read connection on the main thread, and one
+ * Intl.DateTimeFormat (node-cron's, which maps ICU's data). Nothing of ours is loaded.
+ */
+export async function startBareFloor(dir: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const sqlite = JSON.stringify(new URL('../node_modules/better-sqlite3/lib/index.js', import.meta.url).pathname);
+  const db = JSON.stringify(join(dir, 'bare-floor.db'));
+  const src = `import { WebSocketServer } from ${JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href)};
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+const Database = createRequire(import.meta.url)(${sqlite});
+const writer = new Worker(\`const D = require(${sqlite.replace(/"/g, "'")}); const db = new D(${db.replace(/"/g, "'")}); db.pragma('journal_mode = WAL'); db.exec('CREATE TABLE IF NOT EXISTS t (k BLOB PRIMARY KEY, v BLOB)'); require('node:worker_threads').parentPort.on('message', () => {});\`, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 128 } });
+await new Promise((r) => setTimeout(r, 500));
+const reader = new Database(${db}, { readonly: true });
+reader.prepare('SELECT v FROM t WHERE k = ?').get(Buffer.alloc(32));
+new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Tokyo', hour: '2-digit' }).formatToParts(new Date());
+${HELLO_SRC}
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, clientTracking: false });
+wss.on('connection', (ws) => { ws.send(JSON.stringify({ type: 'welcome' })); ws.on('message', (d) => { const m = JSON.parse(d.toString()); ws.send(JSON.stringify(m.type === 'hello' ? HELLO(m.id) : { type: 'pong', id: m.id })); }); });
+wss.on('listening', () => process.stdout.write(String(wss.address().port) + '\\n'));`;
+  const script = join(dir, 'bare-floor.mjs');
+  writeFileSync(script, src);
+  return spawnWsReference('bare floor', src, process.env, script);
 }
 
 /** A reference WebSocket server in a node process of its own, from module source that prints its port. */

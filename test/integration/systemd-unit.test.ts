@@ -65,7 +65,7 @@ t.test('the unit has what the daemon relies on', async (t) => {
     one('ExecStart'),
     '/usr/bin/node --max-semi-space-size=2 /opt/onshi-gateway/bin/onshi.js start --config /etc/onshi-gateway/config.json',
   );
-  t.same(unit.get('Environment'), ['NODE_ENV=production']);
+  t.same(unit.get('Environment'), ['NODE_ENV=production', 'MALLOC_ARENA_MAX=2']);
   t.same(unit.get('Wants'), ['pcscd.socket network-online.target']);
   t.same(unit.get('After'), ['pcscd.socket network-online.target']);
   t.same(
