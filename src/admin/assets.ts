@@ -36,6 +36,10 @@ button { padding:.35rem .9rem; cursor:pointer; }
 .chart { width:100%; height:auto; max-width:48rem; font-size:11px; }
 .chart line { stroke:var(--line); } .chart text { fill:var(--muted); }
 .c-central { fill:var(--ok); background:var(--ok); } .c-cache { fill:var(--warn); background:var(--warn); } .c-none { fill:var(--bad); background:var(--bad); }
+.c-pin { fill:#0b3d66; background:#0b3d66; } .c-visual { fill:#5b9bd5; background:#5b9bd5; } .c-numbers { fill:#9a6700; background:#9a6700; }
+.chart .share { fill:#1f2328; font-size:10px; }
+.actions a, a.month { display:inline-flex; align-items:center; min-height:44px; min-width:44px; }
+.actions a { padding:.3rem .9rem; border:1px solid var(--line); border-radius:4px; text-decoration:none; color:#0b3d66; }
 .c-line { fill:none; stroke:#0b3d66; stroke-width:2; }
 .legend .k { display:inline-block; width:.8rem; height:.8rem; margin:0 .2rem 0 .6rem; }
 .attention { border:1px solid var(--warn); border-radius:6px; padding:.4rem .8rem; margin-bottom:.8rem; }

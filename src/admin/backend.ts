@@ -17,7 +17,7 @@ import {
   restoreFiles,
   unpackBackup,
 } from '../ops/backup.js';
-import type { BatchListItem, HistoryRow } from '../cache/index.js';
+import type { BatchListItem, HistoryRow, UsageDay, UsageMonth } from '../cache/index.js';
 import type { ClientRecord, ClientStore, ClientsErrorCode } from '../api/tokens.js';
 import { effectiveScopes, type Scope, SCOPES } from '../protocol/scopes.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
@@ -104,6 +104,12 @@ export interface SettingsView {
   writable: boolean;
 }
 
+/** マイナ保険証 use (the /usage page): every month counted, and the days of the chosen one. */
+export interface UsageData {
+  months: UsageMonth[];
+  days: UsageDay[];
+}
+
 export interface AdminBackend {
   status(): Promise<GatewayStatus>;
   listReconciliation(opts: { includeHandled: boolean }): Promise<ReconciliationItem[]>;
@@ -115,6 +121,8 @@ export interface AdminBackend {
   listHistory(since: number): Promise<HistoryRow[]>;
   /** the line's state changes and tunnel ups and downs since `since`, led by the state before it */
   listLineEvents(since: number): Promise<LineEvent[]>;
+  /** マイナ保険証 use: every month counted, and the days of `month` (YYYY-MM, JST) */
+  listUsage(month: string): Promise<UsageData>;
   /**
    * The token is returned once, to be shown once. The name is trimmed; blank (CLIENT_NAME_INVALID)
    * and the name of an active client (CLIENT_NAME_TAKEN) are refused; scopes default to inquiry.
@@ -191,6 +199,7 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     listBatches: () => Promise.reject(notAvailable('the batch list')),
     listHistory: () => Promise.reject(notAvailable('the history')),
     listLineEvents: () => Promise.reject(notAvailable("the line's history")),
+    listUsage: () => Promise.reject(notAvailable('the use counts')),
     listClients: async () => withActivity(o.clients.list().map(publicClient)),
     addClient: async (raw, scopes = ['inquiry']) => {
       const name = raw.trim();

@@ -1,7 +1,7 @@
 /**
  * Pictures of the past, drawn on the server as inline SVG (no script, no external asset, so the
  * strict CSP holds and the page stays small): over the last 24 hours or 7 days, the line's state
- * (line-timeline.ts), checks per hour by source, central's answer time (p50/p95 per hour), the
+ * (line-timeline.ts), checks per hour by source and by method, central's answer time (p50/p95 per hour), the
  * outbox depth; and the periods in which checks were answered without central (the outages as the
  * counters lived them).
  */
@@ -19,6 +19,10 @@ export interface HourBucket {
   cache: number;
   none: number;
   outboxMax: number;
+  /** checks by method (rows sampled before the method was recorded add nothing) */
+  cardPin: number;
+  cardVisual: number;
+  numbers: number;
 }
 
 /** The 5-minute rows summed per hour over the `hours` before `now` (hours without rows are zero). */
@@ -30,6 +34,9 @@ export function hourly(rows: HistoryRow[], now: number, hours = 24): HourBucket[
     cache: 0,
     none: 0,
     outboxMax: 0,
+    cardPin: 0,
+    cardVisual: 0,
+    numbers: 0,
   }));
   for (const r of rows) {
     const b = out[Math.floor((r.at - first) / HOUR)];
@@ -38,6 +45,11 @@ export function hourly(rows: HistoryRow[], now: number, hours = 24): HourBucket[
     b.cache += r.cache;
     b.none += r.none;
     b.outboxMax = Math.max(b.outboxMax, r.outbox);
+    if (r.methods) {
+      b.cardPin += r.methods.cardPin;
+      b.cardVisual += r.methods.cardVisual;
+      b.numbers += r.methods.numbers;
+    }
   }
   return out;
 }
@@ -84,24 +96,77 @@ function timeLabel(at: number, i: number, count: number): string | undefined {
 
 /** Stacked bars: central (green), cache (amber), none (red). */
 export function checksChart(buckets: HourBucket[], lang: Lang): Html {
-  const max = Math.max(1, ...buckets.map((b) => b.central + b.cache + b.none));
-  const bw = (W - PAD) / buckets.length;
-  const gap = bw > 6 ? 2 : 0.5;
-  const y = (n: number): number => ((H - PAD) * n) / max;
-  const bars = buckets.map((b, i) => {
-    const x = PAD + i * bw;
-    let top = H - PAD;
-    const part = (n: number, cls: string): Html => {
-      if (n === 0) return html``;
-      top -= y(n);
-      return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(bw - gap).toFixed(1)}" height="${y(n).toFixed(1)}"><title>${fmtAt(b.at)} ${n}</title></rect>`;
-    };
-    const text = timeLabel(b.at, i, buckets.length);
-    const label = text ? html`<text x="${x.toFixed(1)}" y="${H - 8}">${text}</text>` : '';
-    return html`${part(b.central, 'c-central')}${part(b.cache, 'c-cache')}${part(b.none, 'c-none')}${label}`;
-  });
   const title =
     lang === 'ja' ? '1時間ごとの確認件数（中央・キャッシュ・回答なし）' : 'Checks per hour (central, cache, none)';
+  return stackedBars(
+    buckets,
+    [
+      ['central', 'c-central'],
+      ['cache', 'c-cache'],
+      ['none', 'c-none'],
+    ],
+    title,
+  );
+}
+
+/** Stacked bars: card with PIN, card with visual check, numbers. */
+export function methodsChart(buckets: HourBucket[], lang: Lang): Html {
+  const title =
+    lang === 'ja'
+      ? '1時間ごとの確認件数（カード・暗証番号、カード・目視確認、番号）'
+      : 'Checks per hour (card with PIN, card with visual check, numbers)';
+  return stackedBars(
+    buckets,
+    [
+      ['cardPin', 'c-pin'],
+      ['cardVisual', 'c-visual'],
+      ['numbers', 'c-numbers'],
+    ],
+    title,
+  );
+}
+
+type Count = 'central' | 'cache' | 'none' | 'cardPin' | 'cardVisual' | 'numbers';
+
+/**
+ * One stacked bar: its parts ([count, class]) from `base` upwards, `scale` px per count, each with
+ * `tip` and its count as the tooltip; zero parts drawn not at all. Returns the drawing and its top.
+ */
+export function barStack(
+  x: number,
+  width: number,
+  base: number,
+  scale: number,
+  parts: readonly (readonly [number, string])[],
+  tip: string,
+): { svg: Html; top: number } {
+  let top = base;
+  const svg = parts.map(([n, cls]) => {
+    if (n === 0) return html``;
+    top -= n * scale;
+    return html`<rect class="${cls}" x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${width.toFixed(1)}" height="${(n * scale).toFixed(1)}"><title>${tip} ${n}</title></rect>`;
+  });
+  return { svg: html`${svg}`, top };
+}
+
+function stackedBars(buckets: HourBucket[], parts: readonly (readonly [Count, string])[], title: string): Html {
+  const max = Math.max(1, ...buckets.map((b) => parts.reduce((n, [k]) => n + b[k], 0)));
+  const bw = (W - PAD) / buckets.length;
+  const gap = bw > 6 ? 2 : 0.5;
+  const bars = buckets.map((b, i) => {
+    const x = PAD + i * bw;
+    const stack = barStack(
+      x,
+      bw - gap,
+      H - PAD,
+      (H - PAD) / max,
+      parts.map(([k, cls]) => [b[k], cls] as const),
+      fmtAt(b.at),
+    );
+    const text = timeLabel(b.at, i, buckets.length);
+    const label = text ? html`<text x="${x.toFixed(1)}" y="${H - 8}">${text}</text>` : '';
+    return html`${stack.svg}${label}`;
+  });
   return html`<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="${title}"><text x="0" y="12">${max}</text><line x1="${PAD}" y1="${H - PAD}" x2="${W}" y2="${H - PAD}"/>${bars}</svg>`;
 }
 
@@ -271,6 +336,9 @@ export function historyPage(ctx: PageContext, data: HistoryData, now: number, no
   const legend = ja
     ? html`<p class="legend"><span class="k c-central"></span>中央 <span class="k c-cache"></span>キャッシュ <span class="k c-none"></span>回答なし</p>`
     : html`<p class="legend"><span class="k c-central"></span>central <span class="k c-cache"></span>cache <span class="k c-none"></span>none</p>`;
+  const methodLegend = ja
+    ? html`<p class="legend"><span class="k c-pin"></span>カード（暗証番号） <span class="k c-visual"></span>カード（目視確認） <span class="k c-numbers"></span>番号（資格確認書・被保険者証）</p>`
+    : html`<p class="legend"><span class="k c-pin"></span>card with PIN <span class="k c-visual"></span>card, visual check <span class="k c-numbers"></span>numbers (資格確認書, insurance card)</p>`;
   const min = (ms: number): string => `${Math.round(ms / 60_000)}${ja ? '分' : ' min'}`;
   const head = ja
     ? ['開始', '終了', '長さ', 'キャッシュで回答', '回答なし']
@@ -302,6 +370,7 @@ export function historyPage(ctx: PageContext, data: HistoryData, now: number, no
 ${data.line ? html`<h3>${ja ? `回線の状態（${period}）` : `The line (${period})`}</h3>${lineSection(ctx.lang, data.line, { full: true })}` : ''}${
   rows
     ? html`<h3>${ja ? `確認件数（${period}、1時間ごと）` : `Checks (${period}, per hour)`}</h3>${legend}${checksChart(buckets, ctx.lang)}
+<h3>${ja ? `確認方法別の件数（${period}、1時間ごと）` : `Checks by method (${period}, per hour)`}</h3>${methodLegend}${methodsChart(buckets, ctx.lang)}
 <h3>${ja ? `中央の応答時間（${period}、1時間ごと）` : `Central's answer time (${period}, per hour)`}</h3>
 <p class="legend"><span class="k c-p50"></span>${ja ? '中央値' : 'median'} <span class="k c-p95"></span>${ja ? '95パーセンタイル' : '95th percentile'}</p>${latencyChart(latencyHourly(rows, now, hours), ctx.lang)}${latencySummary}
 <p class="hint">${ja ? '確認と再照会で中央が答えるまでの時間です（カードの暗証番号入力など、窓口で待つ時間は含みません）。' : 'How long central took to answer checks and re-verifications (not the time spent at the counter, such as entering a PIN).'}</p>

@@ -90,6 +90,7 @@ const ACTION_JA: Record<string, string> = {
 const DETAIL_JA: Record<string, string> = {
   numbers: '番号',
   card: 'カード',
+  'card-visual': 'カード（目視確認）',
   pin: '暗証番号',
   visual: '目視',
   central: '中央',

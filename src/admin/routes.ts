@@ -22,6 +22,7 @@ import { type HistoryRange, historyPage, RANGE_HOURS } from './history-chart.js'
 import { dashboardLineBlock, readLinePicture } from './line-timeline.js';
 import * as v from './views.js';
 import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
+import { usageRoute } from './usage-page.js';
 
 /** Why a client was not added: shown on the page, in Japanese on a Japanese page. */
 const CLIENT_REFUSALS = ['CLIENT_NAME_INVALID', 'CLIENT_NAME_TAKEN', 'CLIENT_SCOPE_INVALID'] as const;
@@ -174,6 +175,7 @@ export class AdminRoutes {
     const named = ['/reconciliation', '/rechecks', '/batches', '/audit'].includes(req.path);
     const ctx = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
     if (req.path === '/kiosks') return kioskRoute(req, ctx, this.o.kiosk);
+    if (req.path === '/usage' || req.path === '/usage.csv') return usageRoute(req, ctx, b);
     switch (req.path) {
       case '/': {
         const status = await b.status();

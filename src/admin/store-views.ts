@@ -18,6 +18,7 @@ type StoreViews = Pick<
   | 'listBatches'
   | 'listRechecks'
   | 'listHistory'
+  | 'listUsage'
   | 'listLineEvents'
 >;
 
@@ -128,6 +129,7 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
     listBatches: async () => store.batches.list({ limit: 200 }),
     listHistory: async (since) => store.history.list(since),
     listLineEvents: async (since) => store.history.lineEvents(since).flatMap(lineEvent),
+    listUsage: async (month) => ({ months: store.usage.months(), days: store.usage.days(month) }),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
     listAudit: async ({ limit, before }) => {
       // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.

@@ -77,6 +77,7 @@ const NAV: [string, MessageKey][] = [
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],
+  ['/usage', 'nav.usage'],
   ['/clients', 'nav.clients'],
   ['/audit', 'nav.audit'],
   ['/settings', 'nav.settings'],

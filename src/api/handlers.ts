@@ -31,7 +31,7 @@ export type HandlerTable = Handlers<RequestContext, Exclude<RequestType, Connect
 export interface CheckRecorder {
   checked<R extends { source?: string; status?: string; validity?: string }>(
     kind: CheckKind,
-    req: { id: string },
+    req: { id: string; mode?: 'pin' | 'visual' },
     ctx: RequestContext,
     run: () => Promise<R>,
   ): Promise<R>;

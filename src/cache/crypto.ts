@@ -156,6 +156,14 @@ export class CacheKeys {
     return this.hmac(['batch', batchId, arbitraryId]);
   }
 
+  /**
+   * A patient's key for the monthly use counts (store/usage.ts): the month is in the hash, so the
+   * same patient gives unrelated keys in different months. `identity` is normalized by the caller.
+   */
+  usagePatientKey(month: string, identity: readonly string[]): Buffer {
+    return this.hmac(['usage', month, ...identity]);
+  }
+
   private hmac(parts: string[]): Buffer {
     return createHmac('sha256', this.mac).update(JSON.stringify(parts), 'utf8').digest();
   }

@@ -21,12 +21,26 @@ export {
 export { OutboxStore } from './store/outbox.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';
+export {
+  addMonths,
+  cardShare,
+  daysOf,
+  jstDay,
+  jstMonth,
+  USAGE_PATIENT_MONTHS,
+  type UsageDay,
+  type UsageMethod,
+  type UsageMonth,
+  type UsagePatient,
+  UsageStore,
+} from './store/usage.js';
 export { LATEST_VERSION } from './schema.js';
 export type {
   AuditEntry,
   AuditFailure,
   AuditInput,
   AuditKind,
+  AuditMode,
   AuditVerifyResult,
   BatchChunkRecord,
   BatchChunkState,

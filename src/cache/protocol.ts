@@ -105,9 +105,24 @@ export interface Ops {
       outbox: number;
       /** JSON counts per latency bucket, or null */
       latency: string | null;
+      /** checks by method */
+      card_pin: number;
+      card_visual: number;
+      numbers: number;
       pruneBefore: number;
     },
     { pruned: number },
+  ];
+  /** one successful check counted for its JST day; patient hashes of days before `pruneBeforeDay` dropped */
+  usageRecord: [
+    {
+      day: string;
+      method: 'card_pin' | 'card_visual' | 'numbers';
+      /** the patient's keyed hash (hex), absent when the answer named no one */
+      patientHex?: string;
+      pruneBeforeDay: string;
+    },
+    { newPatient: boolean },
   ];
   pruneOutbox: [{ before: number }, { deleted: number }];
   appendAudit: [WireAuditInput, { seq: number; hash: string }];

@@ -253,6 +253,41 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE history ADD COLUMN latency TEXT;
     `,
   },
+  {
+    version: 12,
+    name: 'checks by method, マイナ保険証 use per day and month',
+    sql: `
+      -- Per 5 minutes: checks by method (card with PIN, card with visual check, numbers), counted
+      -- from the audit chain's mode; NULL in rows sampled before the method was recorded.
+      ALTER TABLE history ADD COLUMN card_pin INTEGER;
+      ALTER TABLE history ADD COLUMN card_visual INTEGER;
+      ALTER TABLE history ADD COLUMN numbers INTEGER;
+      -- Successful checks (answered by central or the cache) per JST day and method, and the day's
+      -- distinct patients (all, and those checked by card at least once that day). No personal data; kept.
+      CREATE TABLE usage_days (
+        day           TEXT PRIMARY KEY, -- YYYY-MM-DD in JST
+        card_pin      INTEGER NOT NULL DEFAULT 0,
+        card_visual   INTEGER NOT NULL DEFAULT 0,
+        numbers       INTEGER NOT NULL DEFAULT 0,
+        patients      INTEGER NOT NULL DEFAULT 0,
+        card_patients INTEGER NOT NULL DEFAULT 0
+      ) WITHOUT ROWID;
+      -- patient = HMAC(key, ['usage', month, insurer, symbol, number, branch, birthdate]): the month
+      -- is in the hash, so one patient's months cannot be linked. Pruned after the retention months
+      -- (store/usage.ts); each month's distinct counts are kept in usage_months first.
+      CREATE TABLE usage_patients (
+        day     TEXT NOT NULL,
+        patient BLOB NOT NULL,
+        card    INTEGER NOT NULL CHECK (card IN (0, 1)),
+        PRIMARY KEY (day, patient)
+      ) WITHOUT ROWID;
+      CREATE TABLE usage_months (
+        month         TEXT PRIMARY KEY, -- YYYY-MM in JST
+        patients      INTEGER NOT NULL,
+        card_patients INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

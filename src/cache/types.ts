@@ -140,6 +140,9 @@ export type StoreErrorCode =
 
 export type AuditKind = 'check' | 'admin' | 'token';
 
+export const AUDIT_MODES = ['card', 'card-visual', 'numbers'] as const;
+export type AuditMode = (typeof AUDIT_MODES)[number];
+
 /**
  * One audit entry as the caller gives it. Everything but `personal` is stored in clear and kept
  * forever (it must never hold patient data); `personal` is sealed like the rest of the store and
@@ -155,7 +158,12 @@ export interface AuditInput {
   target?: string;
   /** The source address of the request (LAN address of a receipt computer or an admin browser). */
   remote?: string;
-  mode?: 'card' | 'numbers';
+  /**
+   * How a check was made: `card` = card with PIN, `card-visual` = card with visual check
+   * (資格確認限定型), `numbers` = by numbers. Entries written before `card-visual` existed say `card`
+   * for either card method.
+   */
+  mode?: AuditMode;
   /** A short code: `ok`, `valid`, an error code such as `CENTRAL_TIMEOUT`… never free text. */
   outcome?: string;
   source?: 'central' | 'cache';

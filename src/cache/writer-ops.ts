@@ -15,6 +15,7 @@ import type { Op } from './ops/op.js';
 import { createOutboxOps } from './ops/outbox.js';
 import { createRecheckOps } from './ops/rechecks.js';
 import { createReconciliationOps } from './ops/reconciliation.js';
+import { createUsageOps } from './ops/usage.js';
 import type { OpName } from './protocol.js';
 
 export { AAD, KEY_CHECK_PLAIN, META_REVOCATION_FETCHED_AT } from './aad.js';
@@ -32,6 +33,7 @@ export function createWriterOps(db: Database.Database, keys: CacheKeys, outboxMa
     ...createMetaOps(db, keys),
     ...createAuthFailureOps(db),
     ...createHistoryOps(db),
+    ...createUsageOps(db),
     appendAudit: audit.appendAudit,
     purgeAuditPersonal: audit.purgeAuditPersonal,
     ...createBatchOps(db, keys),

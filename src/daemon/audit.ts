@@ -1,15 +1,60 @@
 /**
  * The audit trail and the check counters: every check, admin action and token change goes to the
- * store's hash chain; every check is counted in the metrics. A failed append is logged loudly but
+ * store's hash chain (a check with its method as the mode); every check is counted in the metrics,
+ * every successful one in the store's use counts (the admin page's マイナ保険証 use). A failed append is logged loudly but
  * never turns an answer the counter needs into an error.
  */
-import type { AuditInput, GatewayStore } from '../cache/index.js';
+import type { AuditInput, GatewayStore, UsageMethod, UsagePatient } from '../cache/index.js';
 import { codeOf } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestContext } from '../api/ws-server.js';
 import type { CheckKind, CheckSource, GatewayMetrics } from '../ops/metrics.js';
 
-type CheckAnswer = { source?: string; status?: string; validity?: string };
+type CheckAnswer = {
+  source?: string;
+  status?: string;
+  validity?: string;
+  /** who central's answer names (the first result is the patient counted in the use counts) */
+  results?: readonly Partial<UsagePatient>[];
+};
+
+/** What a check asked: a card request says how the card was confirmed (PIN or visual check). */
+type CheckRequest = { id: string; mode?: 'pin' | 'visual' };
+
+/** The method a check is counted under, in the use counts and (as the audit's mode) in the history. */
+export function checkMethod(kind: CheckKind, req: CheckRequest): UsageMethod {
+  if (kind === 'numbers') return 'numbers';
+  return req.mode === 'visual' ? 'card_visual' : 'card_pin';
+}
+
+const AUDIT_MODE = { card_pin: 'card', card_visual: 'card-visual', numbers: 'numbers' } as const;
+
+/**
+ * A use of the insurance check in the use counts: answered by central or the cache about a
+ * patient it found — not a per-person error (status 2), not 該当資格なし (validity 4: no one
+ * matched, e.g. a mistyped number). Its patient: the first result's.
+ */
+export function usageOf(result: CheckAnswer | undefined): { patient?: UsagePatient } | undefined {
+  if (
+    !result ||
+    (result.source !== 'central' && result.source !== 'cache') ||
+    result.status === '2' ||
+    result.validity === '4'
+  )
+    return undefined;
+  const r = result.results?.[0];
+  return r?.insurerNumber
+    ? {
+        patient: {
+          insurerNumber: r.insurerNumber,
+          ...(r.symbol ? { symbol: r.symbol } : {}),
+          ...(r.number ? { number: r.number } : {}),
+          ...(r.branch ? { branch: r.branch } : {}),
+          ...(r.birthdate ? { birthdate: r.birthdate } : {}),
+        },
+      }
+    : {};
+}
 
 /** What a check's audit entry records as its outcome: a validity, a per-person error, or an error code. */
 export function checkOutcome(result: CheckAnswer | undefined, error: unknown): string {
@@ -40,7 +85,7 @@ export class AuditRecorder {
   /** Runs a check, then counts it and audits it (whether it answered or threw). */
   async checked<R extends CheckAnswer>(
     kind: CheckKind,
-    req: { id: string },
+    req: CheckRequest,
     ctx: RequestContext,
     run: () => Promise<R>,
   ): Promise<R> {
@@ -57,7 +102,7 @@ export class AuditRecorder {
 
   private recordCheck(
     kind: CheckKind,
-    req: { id: string },
+    req: CheckRequest,
     ctx: RequestContext,
     started: number,
     result: CheckAnswer | undefined,
@@ -71,6 +116,16 @@ export class AuditRecorder {
       source,
       seconds: (Date.now() - started) / 1000,
     });
+    const method = checkMethod(kind, req);
+    const use = usageOf(result);
+    if (use)
+      this.o.store.usage.record({ method, ...use }).catch(
+        (e: unknown) =>
+          void this.o.logger.error('could not count the check in the use counts', {
+            event: 'usage_failed',
+            code: codeOf(e),
+          }),
+      );
     // The audit append (hash, encryption, hand-off to the writer) after the answer has been sent:
     // it was never awaited, so nothing changes for the trail but the counter's wait.
     setImmediate(this.append, {
@@ -78,7 +133,7 @@ export class AuditRecorder {
       actor: ctx.client.id,
       action: `inquiry.${kind}`,
       remote: ctx.remote.slice(0, 64),
-      mode: kind,
+      mode: AUDIT_MODE[method],
       outcome,
       ...(source === 'central' || source === 'cache' ? { source } : {}),
       personal: { requestId: req.id },

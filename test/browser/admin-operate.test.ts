@@ -113,7 +113,7 @@ async function linePictures(t: Test): Promise<void> {
 
   // The history page: 24 hours, then 7 days.
   await page.goto(`${h.url}/history`);
-  t.equal(await page.locator('svg.chart').count(), 4, 'the line, checks, answer times, outbox');
+  t.equal(await page.locator('svg.chart').count(), 5, 'the line, checks by source and by method, answer times, outbox');
   t.match(await page.textContent('table.tunnel'), /確立.*CHILD_SA 確立.*切断.*CHILD_SA 削除中/, "the tunnel's events");
   t.match(
     await page.textContent('#latency-summary'),

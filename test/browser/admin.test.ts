@@ -8,6 +8,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReconciliationItem } from '../../src/admin/backend.js';
+import { addMonths, daysOf } from '../../src/cache/index.js';
 import type { GatewayStatus } from '../../src/ops/status.js';
 import {
   adminHarness as harness,
@@ -259,6 +260,22 @@ async function run(): Promise<void> {
           { at: start + 2 * step, central: 0, cache: 2, none: 0, outbox: 6 },
           { at: start + 3 * step, central: 5, cache: 0, none: 0, outbox: 0, latency: [0, 0, 4, 1] },
         ],
+        // マイナ保険証 use: this month and the one before, counted by method
+        listUsage: async (month) => {
+          const row = { cardPin: 3, cardVisual: 1, numbers: 5, patients: 7, cardPatients: 4 };
+          const first = `${month}-01`;
+          return {
+            months: [
+              { month: addMonths(month, -1), ...row },
+              { month, ...row, cardPin: 0 },
+            ],
+            days: daysOf(month).map((day) =>
+              day === first
+                ? { day, ...row }
+                : { day, ...row, cardPin: 0, cardVisual: 0, numbers: 0, patients: 0, cardPatients: 0 },
+            ),
+          };
+        },
         // the line's state changes and the tunnel's, with the reasons the daemon gives them
         listLineEvents: async () => [
           { at: start - 60_000, kind: 'state', state: 'up', reason: 'starting' },
@@ -302,6 +319,7 @@ async function run(): Promise<void> {
       '/reconciliation',
       '/rechecks',
       '/batches',
+      '/usage',
       '/clients',
       '/audit',
       '/settings',
@@ -313,7 +331,11 @@ async function run(): Promise<void> {
     await visit('/support', 'ja-support');
     await visit('/password', 'ja-password');
     await page.goto(`${h.url}/history`);
-    t.equal(await page.locator('svg.chart').count(), 4, 'the line, checks, answer times, outbox: drawn on the server');
+    t.equal(
+      await page.locator('svg.chart').count(),
+      5,
+      'the line, checks by source and by method, answer times, outbox: drawn on the server',
+    );
     t.match(
       await page.textContent('#no-central'),
       /10分\s*5\s*1/,

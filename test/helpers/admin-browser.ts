@@ -153,7 +153,7 @@ export const JA_ALLOWED = new Set(
   (
     'TLS HTTPS LAN PEM CA JPKI PC/SC API Web cron ID IP wss UTF-8 Shift_JIS req res auto off on request error debug ' +
     'systemd root sudo onshi restore status pcscd SHA-256 NAME.local localhost Virtual PCD 00 admin SQLite ' +
-    'healthz WebSocket req/res IPsec IKE ESP DPD VICI strongSwan IP-VPN ip-vpn ipsec cert psk CHILD_SA IKE_SA'
+    'healthz WebSocket req/res IPsec IKE ESP DPD VICI strongSwan IP-VPN ip-vpn ipsec cert psk CHILD_SA IKE_SA CSV'
   ).split(' '),
 );
 

@@ -5,7 +5,7 @@ import type { Op } from './op.js';
 export function createHistoryOps(db: Database.Database) {
   const s = {
     put: db.prepare(
-      'INSERT OR REPLACE INTO history (at, central, cache, none, outbox, latency) VALUES (@at, @central, @cache, @none, @outbox, @latency)',
+      'INSERT OR REPLACE INTO history (at, central, cache, none, outbox, latency, card_pin, card_visual, numbers) VALUES (@at, @central, @cache, @none, @outbox, @latency, @card_pin, @card_visual, @numbers)',
     ),
     prune: db.prepare('DELETE FROM history WHERE at < ?'),
   };

@@ -20,7 +20,14 @@ import {
 import { CacheKeys, loadOrCreateKey, toJson } from '../crypto.js';
 import type { OpArgs } from '../protocol.js';
 import { toStoreError } from '../sqlite-errors.js';
-import type { AuditEntry, AuditInput, AuditVerifyResult, CallOptions } from '../types.js';
+import {
+  AUDIT_MODES,
+  type AuditEntry,
+  type AuditMode,
+  type AuditInput,
+  type AuditVerifyResult,
+  type CallOptions,
+} from '../types.js';
 import { CODE_RE, DB_FILE, err, read, type StoreContext, validDate } from './inputs.js';
 
 export class AuditLog {
@@ -65,7 +72,7 @@ export class AuditLog {
       };
       if (r.target !== null) e.target = r.target;
       if (r.remote !== null) e.remote = r.remote;
-      if (r.mode !== null) e.mode = r.mode as 'card' | 'numbers';
+      if (r.mode !== null) e.mode = r.mode as AuditMode;
       if (r.outcome !== null) e.outcome = r.outcome;
       if (r.source !== null) e.source = r.source as 'central' | 'cache';
       if (r.purged_at !== null) e.purgedAt = new Date(r.purged_at);
@@ -130,8 +137,8 @@ function auditArgs(a: AuditInput, now: Date): OpArgs<'appendAudit'> {
     throw err('STORE_INPUT_INVALID', 'audit remote must be 1–64 printable characters');
   if (typeof a.action !== 'string' || !CODE_RE.test(a.action))
     throw err('STORE_INPUT_INVALID', 'audit action must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
-  if (a.mode !== undefined && a.mode !== 'card' && a.mode !== 'numbers')
-    throw err('STORE_INPUT_INVALID', 'audit mode must be card or numbers');
+  if (a.mode !== undefined && !AUDIT_MODES.includes(a.mode))
+    throw err('STORE_INPUT_INVALID', `audit mode must be one of ${AUDIT_MODES.join(', ')}`);
   if (a.outcome !== undefined && (typeof a.outcome !== 'string' || !CODE_RE.test(a.outcome)))
     throw err('STORE_INPUT_INVALID', 'audit outcome must be a short code ([A-Za-z0-9_.:-], ≤ 64)');
   if (a.source !== undefined && a.source !== 'central' && a.source !== 'cache')

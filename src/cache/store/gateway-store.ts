@@ -1,6 +1,6 @@
 /**
  * GatewayStore: the gateway's durable state (eligibility cache, outbox, reconciliation, rechecks,
- * batches, audit log, revocation list, meta, authentication failures) in one SQLite file in WAL mode, one facade per area.
+ * batches, audit log, revocation list, meta, authentication failures, history, use counts) in one SQLite file in WAL mode, one facade per area.
  *
  * Callers use the facades: `store.outbox.enqueue(…)`, `store.eligibility.get(…)`, `store.audit.append(…)`;
  * a part that needs one area takes that facade (the relay takes `store.outbox`, the revocation
@@ -37,6 +37,7 @@ import { MetaStore, RevocationStore } from './meta.js';
 import { OutboxStore } from './outbox.js';
 import { RecheckStore } from './rechecks.js';
 import { ReconciliationStore } from './reconciliation.js';
+import { UsageStore } from './usage.js';
 import { WriterChannel } from './writer-channel.js';
 
 const DEFAULT_OUTBOX_MAX = 10_000;
@@ -59,6 +60,8 @@ export class GatewayStore {
   readonly authFailures: AuthFailureStore;
   /** the admin page's graphs (5-minute rows) */
   readonly history: HistoryStore;
+  /** マイナ保険証 use per day and month (the admin page's usage page) */
+  readonly usage: UsageStore;
 
   private constructor(
     private readonly channel: WriterChannel,
@@ -86,6 +89,7 @@ export class GatewayStore {
     this.meta = new MetaStore(ctx);
     this.authFailures = new AuthFailureStore(ctx);
     this.history = new HistoryStore(ctx);
+    this.usage = new UsageStore(ctx);
   }
 
   /** Loads or creates the key, starts the writer (which checks, repairs and migrates the file), opens the reader. */

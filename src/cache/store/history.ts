@@ -1,6 +1,7 @@
 /**
  * The admin page's pictures of the past: every 5 minutes, checks answered by central, from the
- * cache and with nothing (counted from the audit chain's clear fields), the outbox depth and how
+ * cache and with nothing, and by method (card with PIN, card with visual check, numbers; both counted
+ * from the audit chain's clear fields: `source` and `mode`), the outbox depth and how
  * long central took to answer (counts per fixed bucket). No personal data; kept for
  * `retentionDays`. The line's ups and downs are in the audit chain (`line.state.*`,
  * `line.tunnel.*`); `lineEvents` reads them for the same pictures.
@@ -21,6 +22,8 @@ export interface HistoryRow {
   cache: number;
   none: number;
   outbox: number;
+  /** checks by method (card with PIN, card with visual check, numbers); absent in rows sampled before they were recorded */
+  methods?: { cardPin: number; cardVisual: number; numbers: number };
   /** central's answer times in the interval, counts per LATENCY_BOUNDS_MS bucket (+ one slower); absent when it answered nothing */
   latency?: number[];
 }
@@ -44,8 +47,11 @@ export class HistoryStore {
       checks: ctx.reader.prepare(
         "SELECT COALESCE(source, 'none') AS source, COUNT(*) AS n FROM audit WHERE kind = 'check' AND at >= ? AND at < ? GROUP BY 1",
       ),
+      methods: ctx.reader.prepare(
+        "SELECT mode, COUNT(*) AS n FROM audit WHERE kind = 'check' AND at >= ? AND at < ? GROUP BY 1",
+      ),
       list: ctx.reader.prepare(
-        'SELECT at, central, cache, none, outbox, latency FROM history WHERE at >= ? ORDER BY at',
+        'SELECT at, central, cache, none, outbox, latency, card_pin, card_visual, numbers FROM history WHERE at >= ? ORDER BY at',
       ),
       lineSince: ctx.reader.prepare(
         "SELECT at, action, target FROM audit WHERE at >= ? AND action LIKE 'line.%' ORDER BY at, seq",
@@ -76,6 +82,9 @@ export class HistoryStore {
     const at = Math.floor(now / HISTORY_STEP_MS) * HISTORY_STEP_MS - HISTORY_STEP_MS;
     const counts = read(() => this.s.checks.all(at, at + HISTORY_STEP_MS)) as { source: string; n: number }[];
     const by = (k: string): number => counts.find((c) => c.source === k)?.n ?? 0;
+    const modes = read(() => this.s.methods.all(at, at + HISTORY_STEP_MS)) as { mode: string | null; n: number }[];
+    const byMode = (k: string): number => modes.find((c) => c.mode === k)?.n ?? 0;
+    const methods = { cardPin: byMode('card'), cardVisual: byMode('card-visual'), numbers: byMode('numbers') };
     const latency = this.pending.get(at);
     for (const k of this.pending.keys()) if (k < at) this.pending.delete(k);
     const row: HistoryRow = {
@@ -84,10 +93,18 @@ export class HistoryStore {
       cache: by('cache'),
       none: by('none'),
       outbox: outboxDepth,
+      methods,
       ...(latency ? { latency: [...latency] } : {}),
     };
     await this.ctx.call('historyPut', {
-      ...row,
+      at,
+      central: row.central,
+      cache: row.cache,
+      none: row.none,
+      outbox: row.outbox,
+      card_pin: methods.cardPin,
+      card_visual: methods.cardVisual,
+      numbers: methods.numbers,
       latency: latency ? JSON.stringify(latency) : null,
       pruneBefore: now - retentionDays * 86_400_000,
     });
@@ -96,8 +113,20 @@ export class HistoryStore {
 
   list(since: number): HistoryRow[] {
     this.ctx.assertOpen();
-    const rows = read(() => this.s.list.all(since)) as (Omit<HistoryRow, 'latency'> & { latency: string | null })[];
-    return rows.map(({ latency, ...r }) => (latency ? { ...r, latency: parseCounts(latency) } : r));
+    type Raw = Omit<HistoryRow, 'latency' | 'methods'> & {
+      latency: string | null;
+      card_pin: number | null;
+      card_visual: number | null;
+      numbers: number | null;
+    };
+    const rows = read(() => this.s.list.all(since)) as Raw[];
+    return rows.map(({ latency, card_pin, card_visual, numbers, ...r }) => ({
+      ...r,
+      ...(card_pin !== null && card_visual !== null && numbers !== null
+        ? { methods: { cardPin: card_pin, cardVisual: card_visual, numbers } }
+        : {}),
+      ...(latency ? { latency: parseCounts(latency) } : {}),
+    }));
   }
 
   /**
