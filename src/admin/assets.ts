@@ -79,6 +79,16 @@ p.search input { width:100%; max-width:26rem; min-width:0; min-height:44px; }
 .settings td:first-child { white-space:normal; }
 button.secondary { background:#fff; }
 button.danger { color:var(--bad); }
+nav .badge { margin-left:.3rem; padding:0 .4rem; border-radius:.8rem; background:var(--warn); color:#fff; font-size:.75rem; font-weight:bold; }
+nav .badge:empty { display:none; }
+form.filters { display:flex; flex-wrap:wrap; gap:.4rem .8rem; align-items:flex-end; margin-bottom:.6rem; }
+form.filters .field label { margin:.2rem 0; }
+form.filters select, form.filters input { min-width:0; min-height:44px; }
+form.filters .wide input { width:18rem; max-width:100%; }
+form.filters .buttons { display:flex; gap:.4rem; flex-wrap:wrap; align-items:center; }
+a.button { display:inline-flex; align-items:center; min-height:44px; padding:.3rem .9rem; border:1px solid var(--line); border-radius:4px; text-decoration:none; color:#0b3d66; }
+.pager a { display:inline-flex; align-items:center; min-height:44px; min-width:44px; padding:0 .6rem; margin-right:1rem; }
+table.cards td.duration { white-space:nowrap; }
 code { font-family:monospace; background:var(--bg); padding:.1rem .3rem; word-break:break-all; }
 @media (max-width: 40rem) {
   main { padding:.6rem; }
@@ -113,6 +123,10 @@ export const ADMIN_JS = `'use strict';
         var t = document.querySelector('[data-timeline]');
         if (t) t.innerHTML = JSON.parse(e.data).html;
       });
+      es.addEventListener('attention', function (e) {
+        var a = document.querySelector('[data-attention]');
+        if (a) a.innerHTML = JSON.parse(e.data).html;
+      });
       es.addEventListener('logout', function () { es.close(); location.assign('/login?expired=1'); });
       // A form this page submits (logout above all) navigates by itself: the stream's own
       // "logout" must not start a second navigation that aborts the first.
@@ -126,6 +140,17 @@ export const ADMIN_JS = `'use strict';
         }).catch(function () {});
       }, 2000);
     }
+  }
+  // /history's pictures: fetched again every minute (the rows are 5-minute steps), as the dashboard
+  // is pushed; /api/ does not count as use, so an open page still idles out.
+  var hist = document.querySelector('[data-history]');
+  if (hist) {
+    setInterval(function () {
+      fetch('/api/history?range=' + hist.getAttribute('data-history'), { credentials: 'same-origin' }).then(function (r) {
+        if (r.status === 401) { location.assign('/login?expired=1'); return; }
+        return r.json().then(function (b) { hist.innerHTML = b.html; });
+      }).catch(function () {});
+    }, Number(hist.getAttribute('data-refresh-ms')) || 60000);
   }
   document.querySelectorAll('form[data-confirm]').forEach(function (f) {
     f.addEventListener('submit', function (e) { if (!window.confirm(f.getAttribute('data-confirm'))) e.preventDefault(); });
@@ -154,7 +179,7 @@ export const ADMIN_JS = `'use strict';
     var none = document.querySelector('[data-filter-none]');
     if (!table) return;
     input.addEventListener('input', function () {
-      var words = input.value.toLowerCase().split(/s+/).filter(Boolean);
+      var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
       var shown = {}; var any = false;
       table.querySelectorAll('tr[data-search]').forEach(function (tr) {
         var hay = tr.getAttribute('data-search');

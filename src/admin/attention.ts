@@ -50,6 +50,9 @@ const ALERTS: Record<string, { tone: Attention['tone']; ja: [string, string]; en
   },
 };
 
+/** A store alert's words (the event log names past ones by their code); undefined when unknown. */
+export const storeAlertText = (code: string, lang: Lang): string | undefined => ALERTS[code]?.[lang][0];
+
 const DAY = 86_400_000;
 
 export function attentionItems(s: GatewayStatus, lang: Lang): Attention[] {

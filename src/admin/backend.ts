@@ -47,7 +47,7 @@ export interface ReconciliationItem {
   /** its reference for the patient or visit (as it sent it), if any */
   patientRef?: string;
   /** the patient as the answers named them, so staff can find them */
-  patient?: { name: string; birthdate?: string; insurerNumber?: string; symbolNumber?: string };
+  patient?: { name: string; nameKana?: string; birthdate?: string; insurerNumber?: string; symbolNumber?: string };
   /** e.g. "有効" → "無効" */
   before: string;
   after: string;
@@ -61,6 +61,8 @@ export type { RecheckItem };
 export type BatchItem = BatchListItem;
 
 export interface AuditEntry {
+  /** where the next page starts (older entries): opaque to the page */
+  cursor?: string;
   at: string;
   /** "admin", a client name, "system" */
   actor: string;
@@ -70,6 +72,47 @@ export interface AuditEntry {
   target?: string;
   outcome: 'ok' | 'refused' | 'failed';
   remote?: string;
+}
+
+/** What the audit page selects: every field optional but the page size. */
+export interface AuditQuery {
+  limit: number;
+  /** a cursor from an entry of the previous page: entries older than it */
+  before?: string;
+  kind?: 'check' | 'admin' | 'token';
+  outcome?: AuditEntry['outcome'];
+  /** a substring of the action, actor or target */
+  q?: string;
+  /** receipt computers' ids whose names match `q` (the chain keeps their ids) */
+  actors?: string[];
+  /** actions whose words (on the page) match `q` */
+  actions?: string[];
+  /** at >= from, at < to (ms) */
+  from?: number;
+  to?: number;
+}
+
+/** What the event log shows (event-log.ts says which audit entries are which). */
+export type EventKind = 'outage' | 'tunnel' | 'restart' | 'cert' | 'store' | 'dead';
+
+export interface EventItem {
+  cursor: string;
+  kind: EventKind;
+  at: string;
+  /** the audit action (line.state.down, gateway.start…) or `outbox.dead` */
+  action: string;
+  /** the reason, version, alert code, certificate or error code, as recorded */
+  target?: string;
+  /** an outage's end (absent while it lasts) */
+  endedAt?: string;
+}
+
+export interface EventQuery {
+  limit: number;
+  before?: string;
+  kind?: EventKind;
+  from?: number;
+  to?: number;
 }
 
 export interface AdminClient {
@@ -129,7 +172,9 @@ export interface AdminBackend {
    */
   addClient(name: string, scopes?: readonly string[]): Promise<{ client: AdminClient; token: string }>;
   revokeClient(id: string): Promise<AdminClient>;
-  listAudit(opts: { limit: number; before?: string }): Promise<AuditEntry[]>;
+  listAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  /** the event log, newest first: outages (with their end), tunnel changes, starts and stops, alerts, dead letters */
+  listEvents(query: EventQuery): Promise<EventItem[]>;
   recordAudit(entry: Omit<AuditEntry, 'at'>): Promise<void>;
   getSettings(): Promise<SettingsView>;
   /** validated by the config schema; CONFIG_INVALID names each bad key. Applied at the next start. */
@@ -217,7 +262,8 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
       return { client: publicClient(client), token };
     },
     revokeClient: async (id) => publicClient(o.clients.revoke(id)),
-    listAudit: async (q) => audit.list(q.limit, q.before),
+    listAudit: async (q) => audit.list(q),
+    listEvents: () => Promise.reject(notAvailable('the event log')),
     recordAudit: async (e) => audit.append(e),
     getSettings: async () => ({
       config: readConfigFile(o.configFile),
@@ -308,7 +354,8 @@ export class AuditFile {
     appendFileSync(this.path, JSON.stringify({ at: new Date().toISOString(), ...e }) + '\n', { mode: 0o600 });
   }
 
-  list(limit: number, before?: string): AuditEntry[] {
+  /** The file holds admin actions only, a few MiB at most: filtered here, the store filters in SQL. */
+  list(q: AuditQuery): AuditEntry[] {
     const read = (p: string): AuditEntry[] => {
       try {
         return readFileSync(p, 'utf8')
@@ -325,7 +372,20 @@ export class AuditFile {
         return [];
       }
     };
-    const all = [...read(`${this.path}.1`), ...read(this.path)].reverse();
-    return all.filter((e) => before === undefined || e.at < before).slice(0, limit);
+    const text = q.q?.trim().toLowerCase();
+    const kindOf = (e: AuditEntry): string => (e.action.startsWith('client.') ? 'token' : 'admin');
+    return [...read(`${this.path}.1`), ...read(this.path)]
+      .reverse()
+      .filter(
+        (e) =>
+          (q.before === undefined || e.at < q.before) &&
+          (q.kind === undefined || kindOf(e) === q.kind) &&
+          (q.outcome === undefined || e.outcome === q.outcome) &&
+          (q.from === undefined || Date.parse(e.at) >= q.from) &&
+          (q.to === undefined || Date.parse(e.at) < q.to) &&
+          (!text || [e.action, e.actor, e.target ?? ''].some((f) => f.toLowerCase().includes(text))),
+      )
+      .slice(0, q.limit)
+      .map((e) => ({ ...e, cursor: e.at }));
   }
 }

@@ -318,7 +318,22 @@ export interface HistoryData {
  * source, central's answer time and the outbox depth; the last 30 days' periods answered without
  * central as a list.
  */
-export function historyPage(ctx: PageContext, data: HistoryData, now: number, note?: Html): string {
+export function historyPage(ctx: PageContext, data: HistoryData, now: number, note?: Html, refreshMs = 60_000): string {
+  const ja = ctx.lang === 'ja';
+  const range = data.range;
+  const tab = (r: HistoryRange, text: string): Html =>
+    html`<a class="tab" href="/history${r === '24h' ? '' : '?range=7d'}"${r === range ? html` aria-current="page"` : ''}>${text}</a>`;
+  // data-history: admin.js fetches /api/history every minute and swaps this part (live, no reload)
+  return layout(
+    ctx,
+    ja ? '過去の記録' : 'History',
+    html`${note ?? ''}<p class="tabs">${tab('24h', ja ? '24時間' : '24 hours')}${tab('7d', ja ? '7日間' : '7 days')}</p>
+<div data-history="${range}" data-refresh-ms="${refreshMs}">${historyCharts(ctx, data, now)}</div>`,
+  );
+}
+
+/** The pictures of /history: the line, checks by source and by method, answer times, outbox, periods without central. */
+export function historyCharts(ctx: PageContext, data: HistoryData, now: number): Html {
   const ja = ctx.lang === 'ja';
   const { rows, range } = data;
   const hours = RANGE_HOURS[range];
@@ -361,15 +376,9 @@ export function historyPage(ctx: PageContext, data: HistoryData, now: number, no
             : `Over the ${period}: median ${fmtMs(p50, 'en')}, 95th percentile ${fmtMs(p95, 'en')} (${answers} answers)`
         }</p>`
       : html`<p class="hint" id="latency-summary">${ja ? 'この期間、中央からの応答はありません。' : 'No answer from central in this period.'}</p>`;
-  const tab = (r: HistoryRange, text: string): Html =>
-    html`<a class="tab" href="/history${r === '24h' ? '' : '?range=7d'}"${r === range ? html` aria-current="page"` : ''}>${text}</a>`;
-  return layout(
-    ctx,
-    ja ? '過去の記録' : 'History',
-    html`${note ?? ''}<p class="tabs">${tab('24h', ja ? '24時間' : '24 hours')}${tab('7d', ja ? '7日間' : '7 days')}</p>
-${data.line ? html`<h3>${ja ? `回線の状態（${period}）` : `The line (${period})`}</h3>${lineSection(ctx.lang, data.line, { full: true })}` : ''}${
-  rows
-    ? html`<h3>${ja ? `確認件数（${period}、1時間ごと）` : `Checks (${period}, per hour)`}</h3>${legend}${checksChart(buckets, ctx.lang)}
+  return html`${data.line ? html`<h3>${ja ? `回線の状態（${period}）` : `The line (${period})`}</h3>${lineSection(ctx.lang, data.line, { full: true })}` : ''}${
+    rows
+      ? html`<h3>${ja ? `確認件数（${period}、1時間ごと）` : `Checks (${period}, per hour)`}</h3>${legend}${checksChart(buckets, ctx.lang)}
 <h3>${ja ? `確認方法別の件数（${period}、1時間ごと）` : `Checks by method (${period}, per hour)`}</h3>${methodLegend}${methodsChart(buckets, ctx.lang)}
 <h3>${ja ? `中央の応答時間（${period}、1時間ごと）` : `Central's answer time (${period}, per hour)`}</h3>
 <p class="legend"><span class="k c-p50"></span>${ja ? '中央値' : 'median'} <span class="k c-p95"></span>${ja ? '95パーセンタイル' : '95th percentile'}</p>${latencyChart(latencyHourly(rows, now, hours), ctx.lang)}${latencySummary}
@@ -377,7 +386,6 @@ ${data.line ? html`<h3>${ja ? `回線の状態（${period}）` : `The line (${pe
 <h3>${ja ? `未送信の再照会（${period}）` : `Outbox depth (${period})`}</h3>${outboxChart(buckets, ctx.lang)}
 <h3>${ja ? '中央なしで答えた時間帯（直近30日、5分単位）' : 'Periods answered without central (last 30 days, 5-minute steps)'}</h3>
 <p class="hint">${ja ? '中央に届かず、キャッシュで答えた（または答えられなかった）確認があった時間帯です。' : 'Intervals in which checks were answered from the cache (or not at all) and none by central.'}</p>${outageTable}`
-    : ''
-}`,
-  );
+      : ''
+  }`;
 }

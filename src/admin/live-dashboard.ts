@@ -10,6 +10,7 @@ import type { AdminAccounts, SessionStore } from './auth.js';
 import type { AdminBackend } from './backend.js';
 import type { Req } from './http/request.js';
 import type { Lang } from './i18n.js';
+import { attentionItems } from './attention.js';
 import { dashboardLineBlock } from './line-timeline.js';
 import * as v from './views.js';
 
@@ -18,6 +19,7 @@ interface Stream {
   req: Req;
   last: string;
   lastTimeline: string;
+  lastAttention: string;
 }
 
 /** How long a drawn timeline is reused while the line's state stays the same. */
@@ -52,7 +54,7 @@ export class LiveDashboard {
       'x-accel-buffering': 'no',
     });
     req.res.write('retry: 2000\n\n');
-    const entry = { res: req.res, req, last: '', lastTimeline: '' };
+    const entry = { res: req.res, req, last: '', lastTimeline: '', lastAttention: '' };
     this.streams.add(entry);
     req.raw.on('close', () => this.streams.delete(entry));
     void this.pushOne(entry);
@@ -104,6 +106,13 @@ export class LiveDashboard {
       if (timeline !== undefined && timeline !== s.lastTimeline) {
         s.res.write(`event: timeline\ndata: ${JSON.stringify({ html: timeline })}\n\n`);
         s.lastTimeline = timeline;
+        wrote = true;
+      }
+      // what needs attention (alerts, open reconciliation, certificates): replaced when it changes
+      const attention = v.attentionBlock(s.req, attentionItems(status, s.req.lang)).text;
+      if (attention !== s.lastAttention) {
+        s.res.write(`event: attention\ndata: ${JSON.stringify({ html: attention })}\n\n`);
+        s.lastAttention = attention;
         wrote = true;
       }
       if (!wrote) s.res.write(': keep-alive\n\n');

@@ -74,6 +74,10 @@ const ACTION_JA: Record<string, string> = {
   'backup.restore': 'バックアップから復元',
   'support.bundle': 'サポート情報のダウンロード',
   'gateway.restart': 'ゲートウェイの再起動',
+  'gateway.start': 'ゲートウェイ起動',
+  'gateway.stop': 'ゲートウェイ停止',
+  'store.alert': 'データベースの警告',
+  'cert.warning': '証明書の期限が近い',
   'line.state.up': '回線: 接続',
   'line.state.degraded': '回線: 不安定',
   'line.state.down': '回線: 切断',
@@ -108,6 +112,14 @@ const DETAIL_JA: Record<string, string> = {
   degraded: '不安定',
   down: '切断',
 };
+
+/** The actions whose Japanese words hold `text` (staff search 「ログイン」, the chain keeps `login`). */
+export function auditActionsMatching(lang: 'ja' | 'en', text: string): string[] {
+  if (lang !== 'ja' || !text) return [];
+  return Object.entries(ACTION_JA)
+    .filter(([, words]) => words.includes(text))
+    .map(([code]) => code);
+}
 
 export function auditActionText(lang: 'ja' | 'en', action: string): string {
   if (lang !== 'ja') return action;
@@ -187,6 +199,9 @@ const CENTRAL_CODE_JA: Record<string, string> = {
   LINE_DOWN: '回線断',
   PROBE_FAILED: '確認に失敗',
 };
+
+/** A central or line error code in words on a Japanese page (undefined: no words for it). */
+export const centralCodeText = (code: string): string | undefined => CENTRAL_CODE_JA[code] ?? ERROR_JA[code];
 
 /** strongSwan's SA states (sync/line/sa-state.ts) in words. */
 const SA_STATE_JA: Record<string, string> = {

@@ -6,9 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { isOnshiError, type OnshiError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { DaemonStatus } from '../ops/status.js';
 import { ADMIN_CSS, ADMIN_JS } from './assets.js';
 import { ADMIN_USER, type AdminAccounts, csrfMatches, type LoginLimiter, type SessionStore } from './auth.js';
-import type { AdminBackend } from './backend.js';
+import type { AdminBackend, AuditEntry } from './backend.js';
 import { readBody, readForm, UPLOAD_LIMIT } from './http/body.js';
 import { cookie, LANG_COOKIE, LOGIN_COOKIE, SESSION_COOKIE } from './http/cookies.js';
 import { multipartBoundary, parseMultipart } from './http/multipart.js';
@@ -16,9 +17,12 @@ import { download, type Req, redirect, send } from './http/request.js';
 import { safeNext, sameOrigin } from './http/security.js';
 import { type MessageKey, t } from './i18n.js';
 import type { LiveDashboard } from './live-dashboard.js';
-import { configProblemJa, errorText } from './messages-ja.js';
+import { auditActionsMatching, configProblemJa, errorText } from './messages-ja.js';
+import { AUDIT_CSV_MAX, AUDIT_PAGE_SIZE, auditCsv, auditPage, auditQuery } from './pages/audit-page.js';
+import { EVENTS_PAGE_SIZE, eventsPage, isEventKind } from './pages/events-page.js';
+import { dateRange, filterQuery } from './pages/filters.js';
 import { changedSettings, settingChanges } from './settings-diff.js';
-import { type HistoryRange, historyPage, RANGE_HOURS } from './history-chart.js';
+import { type HistoryRange, historyCharts, historyPage, RANGE_HOURS } from './history-chart.js';
 import { dashboardLineBlock, readLinePicture } from './line-timeline.js';
 import * as v from './views.js';
 import { type KioskDeskView, kioskRoute } from './kiosk-pairing.js';
@@ -164,6 +168,12 @@ export class AdminRoutes {
     });
   }
 
+  /** The menu's badge: open reconciliation items (the daemon's status counts them). */
+  private async openReconciliation(): Promise<number | undefined> {
+    const status = await this.o.backend.status().catch(() => undefined);
+    return (status as Partial<DaemonStatus> | undefined)?.reconciliation?.open;
+  }
+
   /** Receipt computers by name wherever the store names them by id. */
   private async withClientNames(ctx: v.PageContext): Promise<v.PageContext> {
     const names = new Map((await this.o.backend.listClients()).map((c) => [c.id, c.name]));
@@ -172,8 +182,10 @@ export class AdminRoutes {
 
   private async get(req: Req): Promise<void> {
     const b = this.o.backend;
-    const named = ['/reconciliation', '/rechecks', '/batches', '/audit'].includes(req.path);
-    const ctx = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
+    const named = ['/reconciliation', '/rechecks', '/batches', '/audit', '/audit.csv'].includes(req.path);
+    const base = named ? await this.withClientNames(pageContext(req)) : pageContext(req);
+    const open = await this.openReconciliation();
+    const ctx = open ? { ...base, openReconciliation: open } : base;
     if (req.path === '/kiosks') return kioskRoute(req, ctx, this.o.kiosk);
     if (req.path === '/usage' || req.path === '/usage.csv') return usageRoute(req, ctx, b);
     switch (req.path) {
@@ -206,17 +218,25 @@ export class AdminRoutes {
         const r = await this.attempt(req, () => b.listReconciliation({ includeHandled: all }));
         return send(req, 200, v.reconciliationPage(ctx, r.value, all, r.note ?? this.doneNote(req)));
       }
-      case '/history': {
+      case '/history':
+      case '/api/history': {
         const now = Date.now();
         const range: HistoryRange = req.query.get('range') === '7d' ? '7d' : '24h';
         const r = await this.attempt(req, () => b.listHistory(now - 30 * 86_400_000));
         const from = now - RANGE_HOURS[range] * 3_600_000;
         const line = await readLinePicture(b, await b.status(), from, now, r.value);
-        return send(
-          req,
-          200,
-          historyPage(ctx, { range, ...(r.value ? { rows: r.value } : {}), ...(line ? { line } : {}) }, now, r.note),
-        );
+        const data = { range, ...(r.value ? { rows: r.value } : {}), ...(line ? { line } : {}) };
+        // the page's own refresh (admin.js): the same pictures, without the page around them
+        if (req.path === '/api/history')
+          return send(
+            req,
+            200,
+            JSON.stringify({ html: historyCharts(ctx, data, now).text }),
+            'application/json; charset=utf-8',
+          );
+        // ?refresh=ms: how often the open page fetches its pictures again (tests; 1 s at least)
+        const refresh = Math.max(1000, Number(req.query.get('refresh')) || 60_000);
+        return send(req, 200, historyPage(ctx, data, now, r.note, refresh));
       }
       case '/rechecks': {
         const r = await this.attempt(req, () => b.listRechecks());
@@ -229,9 +249,48 @@ export class AdminRoutes {
       case '/clients':
         return send(req, 200, v.clientsPage(ctx, await b.listClients(), { note: this.doneNote(req) }));
       case '/audit': {
-        const before = req.query.get('before') ?? undefined;
-        const r = await this.attempt(req, () => b.listAudit({ limit: 100, ...(before ? { before } : {}) }));
-        return send(req, 200, v.auditPage(ctx, r.value, 100, r.note));
+        const r = await this.attempt(req, () => this.auditEntries(req, AUDIT_PAGE_SIZE));
+        return send(
+          req,
+          200,
+          auditPage(ctx, {
+            ...(r.value ? { entries: r.value } : {}),
+            query: req.query,
+            ...(r.note ? { note: r.note } : {}),
+          }),
+        );
+      }
+      case '/audit.csv': {
+        const entries = await this.auditEntries(req, AUDIT_CSV_MAX, false);
+        const stamp = new Date().toISOString().slice(0, 16).replace(/\D/g, '');
+        return download(req, `audit-${stamp}.csv`, auditCsv(ctx, entries), 'text/csv; charset=utf-8');
+      }
+      case '/events': {
+        const kind = req.query.get('kind');
+        const range = dateRange(req.query);
+        const before = req.query.get('before');
+        const r = await this.attempt(req, () =>
+          b.listEvents({
+            limit: EVENTS_PAGE_SIZE,
+            ...(isEventKind(kind) ? { kind } : {}),
+            ...(range.from !== undefined ? { from: range.from } : {}),
+            ...(range.to !== undefined ? { to: range.to } : {}),
+            ...(before && /^\d{1,16}(\.[01]\.\d{1,16})?$/.test(before) ? { before } : {}),
+          }),
+        );
+        return send(
+          req,
+          200,
+          eventsPage(ctx, {
+            ...(r.value ? { items: r.value } : {}),
+            ...(isEventKind(kind) ? { kind } : {}),
+            range,
+            filter: filterQuery(req.query, ['kind', 'from', 'to']),
+            paged: before !== null,
+            now: Date.now(),
+            ...(r.note ? { note: r.note } : {}),
+          }),
+        );
       }
       case '/settings': {
         const s = await b.getSettings();
@@ -254,6 +313,26 @@ export class AdminRoutes {
       default:
         return send(req, 404, v.errorPage(ctx, t(req.lang, 'err.not_found_title'), t(req.lang, 'err.not_found')));
     }
+  }
+
+  /**
+   * The audit entries the page's filter selects: the search also finds receipt computers by name
+   * and actions by their Japanese words (the chain keeps ids and codes). `paged`: from the cursor.
+   */
+  private async auditEntries(req: Req, limit: number, paged = true): Promise<AuditEntry[]> {
+    const { range: _r, before, ...f } = auditQuery(req.query);
+    const text = f.q?.toLowerCase();
+    const actors = text
+      ? (await this.o.backend.listClients()).filter((c) => c.name.toLowerCase().includes(text)).map((c) => c.id)
+      : [];
+    const actions = f.q ? auditActionsMatching(req.lang, f.q) : [];
+    return this.o.backend.listAudit({
+      limit,
+      ...f,
+      ...(paged && before !== undefined ? { before } : {}),
+      ...(actors.length ? { actors } : {}),
+      ...(actions.length ? { actions } : {}),
+    });
   }
 
   /** Where the settings are saved and whether they can be, and whether the restart button works. */

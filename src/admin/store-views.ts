@@ -8,6 +8,7 @@ import type { AuditInput, GatewayStore, LineEventRow, ReconciliationEntry } from
 import type { AdminBackend, AuditEntry, LineEvent, ReconciliationItem } from './backend.js';
 import type { EventHub } from '../protocol/events.js';
 import { listRecheckItems } from '../checks/rechecks.js';
+import { listEvents } from './pages/event-log.js';
 
 type StoreViews = Pick<
   AdminBackend,
@@ -20,6 +21,7 @@ type StoreViews = Pick<
   | 'listHistory'
   | 'listUsage'
   | 'listLineEvents'
+  | 'listEvents'
 >;
 
 interface FiledBefore {
@@ -34,6 +36,7 @@ interface Told {
   validityLabel?: string;
   refusedCode?: string;
   name?: string;
+  nameKana?: string;
   birthdate?: string;
   insurances?: { insurerNumber?: string; symbol?: string; number?: string }[];
 }
@@ -45,6 +48,7 @@ function patientOf(...answers: (Told | undefined)[]): ReconciliationItem['patien
   const ins = answers.flatMap((a) => a?.insurances ?? []).find((i) => i.insurerNumber);
   return {
     name: named.name!,
+    ...(named.nameKana ? { nameKana: named.nameKana } : {}),
     ...(named.birthdate ? { birthdate: named.birthdate } : {}),
     ...(ins?.insurerNumber ? { insurerNumber: ins.insurerNumber } : {}),
     ...(ins?.symbol || ins?.number ? { symbolNumber: [ins.symbol, ins.number].filter(Boolean).join('・') } : {}),
@@ -95,14 +99,14 @@ function pageOutcome(o: string | undefined): AuditEntry['outcome'] {
 
 /**
  * Who marked each item handled: the store keeps when, the audit chain keeps who (the admin page's
- * `reconciliation.handled`, the API's `reconciliation.handle`). The newest 2,000 entries are read.
+ * `reconciliation.handled`, the API's `reconciliation.handle`). The newest 2,000 such entries are read.
  */
 function handlersFromAudit(store: GatewayStore): Map<string, string> {
   const by = new Map<string, string>();
-  const rows = store.audit.list({ newestFirst: true, limit: 2000, personal: false });
+  const rows = store.audit.query({ actionPrefixes: ['reconciliation.handle'], outcome: 'ok', limit: 2000 });
   for (const r of rows) {
     if (r.action !== 'reconciliation.handled' && r.action !== 'reconciliation.handle') continue;
-    if (r.outcome !== 'ok' || !r.target || by.has(r.target)) continue;
+    if (!r.target || by.has(r.target)) continue;
     by.set(r.target, r.actor);
   }
   return by;
@@ -131,42 +135,40 @@ export function storeAdminViews(store: GatewayStore, events: EventHub): StoreVie
     listLineEvents: async (since) => store.history.lineEvents(since).flatMap(lineEvent),
     listUsage: async (month) => ({ months: store.usage.months(), days: store.usage.days(month) }),
     listRechecks: async () => listRecheckItems(store, { limit: 200 }),
-    listAudit: async ({ limit, before }) => {
-      // The page pages by time; the store by seq. Newest first, personal fields never decrypted here.
-      const cutoff = before ? Date.parse(before) : Infinity;
-      const out: AuditEntry[] = [];
-      let beforeSeq: number | undefined;
-      while (out.length < limit) {
-        const rows = store.audit.list({
-          newestFirst: true,
-          limit: 200,
-          personal: false,
-          ...(beforeSeq !== undefined ? { before: beforeSeq } : {}),
-        });
-        if (rows.length === 0) break;
-        for (const r of rows) {
-          if (r.at.getTime() >= cutoff) continue;
-          // the line's entries are events, not actions: their state is in the action itself
-          const event = r.action.startsWith('line.');
-          const detail = event
-            ? []
-            : [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
-                (d): d is string => Boolean(d),
-              );
-          out.push({
-            at: r.at.toISOString(),
-            actor: r.actor,
-            action: r.action,
-            ...(detail.length ? { detail } : {}),
-            outcome: event ? 'ok' : pageOutcome(r.outcome),
-            ...(r.target ? { target: r.target } : {}),
-            ...(r.remote ? { remote: r.remote } : {}),
-          });
-          if (out.length >= limit) break;
-        }
-        beforeSeq = rows[rows.length - 1]!.seq;
-      }
-      return out;
+    listEvents: async (q) => listEvents(store, q),
+    listAudit: async (q) => {
+      // Filtered and paged in SQL (the cursor is a seq); personal fields never decrypted here.
+      const before = q.before !== undefined ? Number(q.before) : undefined;
+      const rows = store.audit.query({
+        limit: q.limit,
+        ...(before !== undefined && Number.isSafeInteger(before) ? { before } : {}),
+        ...(q.kind ? { kinds: [q.kind] } : {}),
+        ...(q.outcome ? { outcome: q.outcome } : {}),
+        ...(q.q ? { search: q.q } : {}),
+        ...(q.actors?.length ? { actors: q.actors } : {}),
+        ...(q.actions?.length ? { actions: q.actions } : {}),
+        ...(q.from !== undefined ? { from: q.from } : {}),
+        ...(q.to !== undefined ? { to: q.to } : {}),
+      });
+      return rows.map((r) => {
+        // the line's entries are events, not actions: their state is in the action itself
+        const event = r.action.startsWith('line.');
+        const detail = event
+          ? []
+          : [r.mode, r.source, r.outcome && !ADMIN_OUTCOMES.has(r.outcome) ? r.outcome : undefined].filter(
+              (d): d is string => Boolean(d),
+            );
+        return {
+          cursor: String(r.seq),
+          at: r.at.toISOString(),
+          actor: r.actor,
+          action: r.action,
+          ...(detail.length ? { detail } : {}),
+          outcome: event ? 'ok' : pageOutcome(r.outcome),
+          ...(r.target ? { target: r.target } : {}),
+          ...(r.remote ? { remote: r.remote } : {}),
+        };
+      });
     },
     recordAudit: async (e) => {
       await store.audit.append({

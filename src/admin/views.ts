@@ -3,30 +3,12 @@
  * client name or a config value can never become markup. Forms work without the script.
  */
 import { configLeaves, type GatewayConfig } from '../core/config.js';
-import type { GatewayStatus } from '../ops/status.js';
+import type { DaemonStatus, GatewayStatus } from '../ops/status.js';
 import { type Attention, attentionItems } from './attention.js';
-import {
-  type AdminClient,
-  type AuditEntry,
-  type BatchItem,
-  PAGE_SCOPES,
-  type ReconciliationItem,
-  type RecheckItem,
-} from './backend.js';
+import { type AdminClient, type BatchItem, PAGE_SCOPES, type ReconciliationItem, type RecheckItem } from './backend.js';
 import type { Scope } from '../protocol/scopes.js';
 import { type Lang, type MessageKey, t } from './i18n.js';
-import {
-  auditActionText,
-  auditDetailText,
-  auditTargetText,
-  BATCH_STATE_JA,
-  CARD_STAGE_JA,
-  CHECK_NAME_JA,
-  jaOr,
-  lineReasonText,
-  OUTCOME_JA,
-  RECHECK_STATE_JA,
-} from './messages-ja.js';
+import { BATCH_STATE_JA, CARD_STAGE_JA, CHECK_NAME_JA, jaOr, RECHECK_STATE_JA } from './messages-ja.js';
 import { LOCKOUT_SETTINGS, type SettingChange } from './settings-diff.js';
 import { SETTING_GROUPS_JA, settingText } from './settings-labels.js';
 
@@ -66,7 +48,12 @@ export interface PageContext {
   mustChange?: boolean;
   /** a receipt computer's name by its id (the token store's names); the id when unknown */
   clientName?: (id: string) => string;
+  /** open reconciliation items: the badge beside their menu entry */
+  openReconciliation?: number;
 }
+
+/** The open reconciliation count's badge text ('' when none): rendered in the menu and pushed live. */
+export const openBadgeText = (lang: Lang, n: number | undefined): string => (n ? t(lang, 'nav.open', { n }) : '');
 
 const clientLabel = (ctx: PageContext, id: string | undefined): string =>
   id === undefined ? '' : (ctx.clientName?.(id) ?? id);
@@ -74,6 +61,7 @@ const clientLabel = (ctx: PageContext, id: string | undefined): string =>
 const NAV: [string, MessageKey][] = [
   ['/', 'nav.dashboard'],
   ['/history', 'nav.history'],
+  ['/events', 'nav.events'],
   ['/reconciliation', 'nav.reconciliation'],
   ['/rechecks', 'nav.rechecks'],
   ['/batches', 'nav.batches'],
@@ -92,7 +80,7 @@ export function layout(ctx: PageContext, title: string, body: Html): string {
   const other: Lang = ctx.lang === 'ja' ? 'en' : 'ja';
   const nav =
     ctx.csrf && !ctx.mustChange
-      ? html`<nav>${NAV.map(([href, key]) => html`<a href="${href}"${href === ctx.path ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, key)}</a>`)}
+      ? html`<nav>${NAV.map(([href, key]) => html`<a href="${href}"${href === ctx.path ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, key)}${href === '/reconciliation' ? html`<span class="badge" id="open-badge" data-field="recOpen" data-tone="warn">${openBadgeText(ctx.lang, ctx.openReconciliation)}</span>` : ''}</a>`)}
       <span class="account"><a href="/password" id="nav-password"${ctx.path === '/password' ? new Html(' aria-current="page"') : ''}>${t(ctx.lang, 'nav.password')}</a>
       <form method="post" action="/logout">${csrfField(ctx)}<button type="submit" id="logout">${t(ctx.lang, 'nav.logout')}</button></form></span></nav>`
       : '';
@@ -150,14 +138,14 @@ export function passwordPage(ctx: PageContext, opts: { error?: string; info?: st
 export type Tone = 'ok' | 'warn' | 'bad' | 'muted';
 export type DashboardFields = Record<string, { text: string; tone: Tone }>;
 
-const fmtTime = (iso: string | undefined): string => {
+export const fmtTime = (iso: string | undefined): string => {
   if (!iso) return '';
   const d = new Date(iso);
   const p = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 };
 
-function fmtDuration(ms: number, lang: Lang): string {
+export function fmtDuration(ms: number, lang: Lang): string {
   const s = Math.round(Math.abs(ms) / 1000);
   const [n, unit] =
     s < 120
@@ -256,10 +244,12 @@ export function dashboardFields(s: GatewayStatus, lang: Lang): DashboardFields {
   };
   f.tls = { text: s.tls?.fingerprint ?? L('na'), tone: s.tls ? 'ok' : 'muted' };
   f.version = { text: `${s.version} (${fmtTime(s.startedAt)})`, tone: 'muted' };
+  f.recOpen = { text: openBadgeText(lang, (s as Partial<DaemonStatus>).reconciliation?.open), tone: 'warn' };
   return f;
 }
 
-export function attentionBlock(ctx: PageContext, items: Attention[]): Html {
+/** What needs attention, at the top of the dashboard; the live stream replaces it as it changes. */
+export function attentionBlock(ctx: Pick<PageContext, 'lang'>, items: Attention[]): Html {
   if (!items.length) return html``;
   const title = ctx.lang === 'ja' ? '対応が必要なこと' : 'Needs attention';
   return html`<section class="attention" aria-label="${title}"><h3>${title}</h3><ul>${items.map(
@@ -284,7 +274,7 @@ export function dashboardPage(
   return layout(
     ctx,
     L('dash.title'),
-    html`${extra.note ?? ''}${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}<div data-live><div class="tiles">
+    html`${extra.note ?? ''}<div data-attention>${status ? attentionBlock(ctx, attentionItems(status, ctx.lang)) : ''}</div><div data-live><div class="tiles">
 ${tile('ready', 'dash.ready')}${tile('line', 'dash.line')}${tile('reader', 'dash.reader')}${tile('card', 'dash.card')}
 ${tile('outbox', 'dash.outbox')}${tile('cache', 'dash.cache')}${tile('clock', 'dash.clock')}${tile('api', 'dash.api')}
 ${tile('certs', 'dash.certs')}${tile('tls', 'dash.tls', 'v fp')}${tile('version', 'dash.version')}
@@ -295,21 +285,32 @@ ${extra.line ? html`<section class="timeline" data-timeline>${extra.line}</secti
 
 // --- lists --------------------------------------------------------------------------------------
 
-const table = (head: string[], rows: Html[], empty: string): Html =>
-  rows.length
-    ? html`<table><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows}</tbody></table>`
+/**
+ * A list as a table, stacked as labelled cards on a phone (table.cards): each cell gets its
+ * column's heading as data-label, in order.
+ */
+const table = (head: string[], rows: Html[], empty: string): Html => {
+  const labelled = (r: Html): Html => {
+    let i = 0;
+    return new Html(r.text.replace(/<td(?=[\s>])/g, () => `<td data-label="${escapeHtml(head[i++] ?? '')}"`));
+  };
+  return rows.length
+    ? html`<table class="cards"><thead><tr>${head.map((h) => html`<th>${h}</th>`)}</tr></thead><tbody>${rows.map(labelled)}</tbody></table>`
     : html`<p>${empty}</p>`;
+};
 
-function patientCell(ctx: PageContext, i: ReconciliationItem): Html {
+function patientCell(ctx: PageContext, i: { patient?: RecheckItem['patient']; patientRef?: string }): Html {
   const p = i.patient;
   const ja = ctx.lang === 'ja';
   const facts = [
+    p?.nameKana ? `${ja ? 'カナ' : 'kana'} ${p.nameKana}` : '',
     p?.birthdate ? `${ja ? '生年月日' : 'born'} ${p.birthdate}` : '',
     p?.insurerNumber ? `${ja ? '保険者番号' : 'insurer'} ${p.insurerNumber}` : '',
     p?.symbolNumber ? `${ja ? '記号・番号' : 'symbol/number'} ${p.symbolNumber}` : '',
-    i.patientRef ? `${ja ? '参照' : 'ref'} ${i.patientRef}` : '',
   ].filter(Boolean);
-  return html`${p ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}`;
+  // the receipt computer's own reference is an id, shown as code
+  const ref = i.patientRef ? html`<div class="hint">${ja ? '参照' : 'ref'} <code>${i.patientRef}</code></div>` : '';
+  return html`${p?.name ? html`<strong>${p.name}</strong>` : ''}${facts.length ? html`<div class="hint">${facts.join(' / ')}</div>` : ''}${ref}`;
 }
 
 export function reconciliationPage(
@@ -325,7 +326,7 @@ export function reconciliationPage(
     ) => html`<tr data-id="${i.id}"><td>${fmtTime(i.checkedAt)}</td><td>${fmtTime(i.reverifiedAt)}</td><td>${clientLabel(ctx, i.client)}</td>
 <td>${patientCell(ctx, i)}</td><td>${i.before} → ${i.after}</td><td>${
       i.handledAt
-        ? html`${fmtTime(i.handledAt)} ${i.handledBy ? clientLabel(ctx, i.handledBy) : ''}`
+        ? html`${fmtTime(i.handledAt)} ${i.handledBy ? html`<span class="by">${clientLabel(ctx, i.handledBy)}</span>` : ''}`
         : html`<form class="inline" method="post" action="/reconciliation/${encodeURIComponent(i.id)}/handled">${csrfField(ctx)}<button type="submit">${L('rec.markHandled')}</button></form>`
     }</td></tr>`,
   );
@@ -342,12 +343,12 @@ export function rechecksPage(ctx: PageContext, items: RecheckItem[] | undefined,
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (i) => html`<tr><td>${fmtTime(i.firstCheckedAt)}</td><td>${fmtTime(i.nextAt)}</td><td>${fmtTime(i.until)}</td>
-<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${i.patientRef ?? ''}</td></tr>`,
+<td>${i.attempts}</td><td>${jaOr(ctx.lang, RECHECK_STATE_JA, i.state)}${i.lastResult ? ` (${i.lastResult})` : ''}</td><td>${clientLabel(ctx, i.client)}</td><td>${patientCell(ctx, i)}</td></tr>`,
   );
   return layout(
     ctx,
     L('rc.title'),
-    html`${note ?? ''}${items ? table([L('rc.first'), L('rc.next'), L('rc.until'), L('rc.attempts'), L('rc.state'), L('rec.client'), L('rec.patientRef')], rows, L('rc.none')) : ''}`,
+    html`${note ?? ''}${items ? table([L('rc.first'), L('rc.next'), L('rc.until'), L('rc.attempts'), L('rc.state'), L('rec.client'), L('rec.patient')], rows, L('rc.none')) : ''}`,
   );
 }
 
@@ -355,7 +356,7 @@ export function batchesPage(ctx: PageContext, items: BatchItem[] | undefined, no
   const L = (k: MessageKey): string => t(ctx.lang, k);
   const rows = (items ?? []).map(
     (b) =>
-      html`<tr><td>${b.id}</td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
+      html`<tr><td><code>${b.id}</code></td><td>${fmtTime(b.submittedAt)}</td><td>${jaOr(ctx.lang, BATCH_STATE_JA, b.state)}</td><td>${b.done}/${b.total}${b.errors ? ` (${b.errors} ✗)` : ''}</td><td>${clientLabel(ctx, b.client)}</td></tr>`,
   );
   return layout(
     ctx,
@@ -421,28 +422,6 @@ ${
     ? html`<details class="revoked"><summary>${L('cl.revokedList', { n: revoked.length })}</summary><table class="cards"><thead><tr><th>${L('cl.name')}</th><th>${L('cl.id')}</th><th>${L('cl.scopes')}</th><th>${L('cl.created')}</th><th>${L('cl.revoked')}</th></tr></thead><tbody>${gone}</tbody></table></details>`
     : ''
 }`,
-  );
-}
-
-export function auditPage(ctx: PageContext, entries: AuditEntry[] | undefined, limit: number, note?: Html): string {
-  const L = (k: MessageKey): string => t(ctx.lang, k);
-  const list = entries ?? [];
-  const rows = list.map(
-    (e) =>
-      html`<tr><td>${fmtTime(e.at)}</td><td>${clientLabel(ctx, e.actor)}</td><td>${auditActionText(ctx.lang, e.action)}${
-        e.detail?.length
-          ? ` (${e.detail.map((d) => auditDetailText(ctx.lang, d)).join(ctx.lang === 'ja' ? '、' : ', ')})`
-          : ''
-      }</td><td>${e.target ? (e.action.startsWith('line.') ? lineReasonText(ctx.lang, e.target) : auditTargetText(ctx.lang, e.target)) : ''}</td><td>${jaOr(ctx.lang, OUTCOME_JA, e.outcome)}</td><td>${e.remote ?? ''}</td></tr>`,
-  );
-  const older =
-    list.length === limit
-      ? html`<p><a href="/audit?before=${encodeURIComponent(list[list.length - 1]!.at)}">${L('au.older')}</a></p>`
-      : '';
-  return layout(
-    ctx,
-    L('au.title'),
-    html`${note ?? ''}${entries ? table([L('au.at'), L('au.actor'), L('au.action'), L('au.target'), L('au.outcome'), L('au.remote')], rows, L('au.none')) : ''}${older}`,
   );
 }
 

@@ -6,7 +6,7 @@
  */
 export { GatewayStore } from './store/gateway-store.js';
 export { DB_FILE } from './store/inputs.js';
-export { verifyAuditFile, AuditLog } from './store/audit-log.js';
+export { verifyAuditFile, AuditLog, type AuditFilter } from './store/audit-log.js';
 export { AuthFailureStore, type AuthFailureRecord } from './store/auth-failures.js';
 export { BatchStore, type BatchListItem } from './store/batches.js';
 export { EligibilityStore, type EligibilityWrite } from './store/eligibility.js';
@@ -18,7 +18,7 @@ export {
   LATENCY_BOUNDS_MS,
   type LineEventRow,
 } from './store/history.js';
-export { OutboxStore } from './store/outbox.js';
+export { OutboxStore, type DeadLetter } from './store/outbox.js';
 export { RecheckStore } from './store/rechecks.js';
 export { ReconciliationStore } from './store/reconciliation.js';
 export {

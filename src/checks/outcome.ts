@@ -32,6 +32,8 @@ export interface OutcomeSummary {
   refusedCode?: string;
   /** who, so staff can find the patient: name and birth date from the answer */
   name?: string;
+  /** カナ氏名: staff find patients by it at the reception */
+  nameKana?: string;
   birthdate?: string;
   insurances: InsuranceFacts[];
 }
@@ -59,6 +61,7 @@ export function summarize(r: SummarizableResult): OutcomeSummary {
   const first = r.results[0];
   if (first) {
     s.name = first.name;
+    if (first.nameKana) s.nameKana = first.nameKana;
     s.birthdate = first.birthdate;
   }
   for (const q of r.results) {

@@ -61,6 +61,9 @@ interface RecheckPersonal {
   /** 照会区分 of the check that started it */
   from: '1' | '2';
   found?: OutcomeSummary;
+  /** who, as the first answer named them: staff find the patient by it (sealed like the rest) */
+  name?: string;
+  nameKana?: string;
 }
 
 export interface RunSummary {
@@ -82,6 +85,16 @@ export interface RecheckItem {
   lastResult?: string;
   client: string;
   patientRef?: string;
+  /** the admin page's: the name from the first answer (rechecks scheduled since it is kept), the numbers asked with */
+  patient?: RecheckPatient;
+}
+
+export interface RecheckPatient {
+  name?: string;
+  nameKana?: string;
+  birthdate?: string;
+  insurerNumber?: string;
+  symbolNumber?: string;
 }
 
 /** The wire view of a recheck (rechecks.list, the CLI): the admin page's RecheckItem plus the codes. */
@@ -129,9 +142,25 @@ export function toRecheckView(e: RecheckEntry): RecheckView {
   return v;
 }
 
+function recheckPatient(p: RecheckPersonal): RecheckPatient | undefined {
+  const q = p.request?.query;
+  const facts: RecheckPatient = {
+    ...(p.name ? { name: p.name } : {}),
+    ...(p.nameKana ? { nameKana: p.nameKana } : {}),
+    ...(q?.birthdate ? { birthdate: q.birthdate } : {}),
+    ...(q?.insurerNumber ? { insurerNumber: q.insurerNumber } : {}),
+    ...(q?.symbol || q?.number ? { symbolNumber: [q.symbol, q.number].filter(Boolean).join('・') } : {}),
+  };
+  return Object.keys(facts).length ? facts : undefined;
+}
+
 /** What the admin page lists (src/admin/backend.ts: listRechecks). */
 export function listRecheckItems(store: GatewayStore, o: { limit?: number } = {}): RecheckItem[] {
-  return store.rechecks.list(o).map(toRecheckView);
+  // the patient for staff on the admin page only: the API's rechecks.list answers without it
+  return store.rechecks.list(o).map((e) => {
+    const patient = recheckPatient(e.personal as RecheckPersonal);
+    return { ...toRecheckView(e), ...(patient ? { patient } : {}) };
+  });
 }
 
 /** The numbers to ask again with, from a card answer's qualification. */
@@ -203,6 +232,8 @@ export class RecheckJob implements RecheckScheduler {
       inquiryId: check.inquiryId,
       from: result.referenceClassification,
       ...(request.query.arbitraryId !== undefined ? { patientRef: request.query.arbitraryId } : {}),
+      ...(result.results[0]?.name ? { name: result.results[0].name } : {}),
+      ...(result.results[0]?.nameKana ? { nameKana: result.results[0].nameKana } : {}),
     };
     delete personal.request.fileId;
     try {

@@ -25,7 +25,7 @@ import { CheckParts } from './check-parts.js';
 import { createJobs, defineJobs } from './jobs.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLine, reportLine } from './line.js';
-import { centralPart, logRingPart, readerPart, storePart, tokenAuditPart } from './parts.js';
+import { centralPart, lifeAuditPart, logRingPart, readerPart, storePart, tokenAuditPart } from './parts.js';
 import { prepare, type StartupErrorCode } from './prepare.js';
 import {
   adminPart,
@@ -112,6 +112,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     await life.start(jobs);
 
     const certificates = centralCertificates(centralCert, secrets.centralCa);
+    await life.use(lifeAuditPart(store, { version: VERSION, logger, certificates }));
     const snapshot = { version: VERSION, startedAt: new Date().toISOString(), config, store, central, reader };
     const status = {
       status: (): DaemonStatus => buildStatus({ ...snapshot, ...parts, line, jobs, certificates, alerts, servers }),

@@ -126,3 +126,32 @@ async function startReader(
   }
   return reader;
 }
+
+/**
+ * The gateway's starts and stops in the audit chain, with what the start found (the store's alerts,
+ * certificates within 30 days of expiry): the admin page's event log reads them back.
+ */
+export function lifeAuditPart(
+  store: GatewayStore,
+  o: { version: string; logger: Logger; certificates: readonly { name: string; notAfter: string }[] },
+): Part<void> {
+  const append = (action: string, target?: string): Promise<unknown> =>
+    store.audit
+      .append({ kind: 'admin', actor: 'system', action, ...(target ? { target } : {}) })
+      .catch((e: unknown) =>
+        o.logger.error('could not audit a start or stop', { event: 'life_audit_failed', action, code: codeOf(e) }),
+      );
+  return part(
+    'life-audit',
+    async () => {
+      await append('gateway.start', o.version.slice(0, 128));
+      for (const a of store.startupAlerts) await append('store.alert', a.code);
+      const now = Date.now();
+      for (const c of o.certificates) {
+        const days = Math.floor((Date.parse(c.notAfter) - now) / 86_400_000);
+        if (days < 30) await append('cert.warning', `${c.name}:${days}`);
+      }
+    },
+    () => append('gateway.stop').then(() => undefined),
+  );
+}

@@ -53,6 +53,7 @@ const outcomeSummary = Type.Object({
   resultCode: opt(str()),
   refusedCode: opt(str('central refused the card on re-verification (e.g. CERT_REVOKED)')),
   name: opt(str()),
+  nameKana: opt(str('カナ氏名')),
   birthdate: opt(str()),
   insurances: Type.Array(
     Type.Partial(

@@ -123,6 +123,24 @@ async function linePictures(t: Test): Promise<void> {
   t.ok((await page.locator('svg.chart circle.c-p50').count()) >= 23, 'a median for every hour with answers');
   t.same(await englishOn(page), [], '/history in Japanese');
   await shot(page, 'op-history-24h');
+
+  // Live, without a reload: checks answered from the cache in this hour appear on the open page.
+  await page.goto(`${h.url}/history?refresh=1000`);
+  await page.evaluate('window.__sameDocument = true');
+  const cacheBars = page.locator('svg.chart rect.c-cache');
+  const before = await cacheBars.count();
+  rows.push({
+    at: Math.floor(Date.now() / HISTORY_STEP_MS) * HISTORY_STEP_MS,
+    central: 0,
+    cache: 4,
+    none: 0,
+    outbox: 4,
+  });
+  // polled from here: the page's CSP refuses the evaluated predicate of waitForFunction
+  for (const end = Date.now() + 20_000; (await cacheBars.count()) <= before && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 200));
+  t.ok((await cacheBars.count()) > before, "a bar for this hour's cache answers");
+  t.equal(await page.evaluate('window.__sameDocument'), true, "this hour's cache answers drawn into the open page");
   await page.click('.tabs a[href="/history?range=7d"]');
   await page.waitForURL(`${h.url}/history?range=7d`);
   t.equal(await page.getAttribute('.tabs a[aria-current=page]', 'href'), '/history?range=7d');

@@ -316,6 +316,7 @@ async function run(): Promise<void> {
     for (const path of [
       '/',
       '/history',
+      '/events',
       '/reconciliation',
       '/rechecks',
       '/batches',

@@ -27,6 +27,7 @@ const STEPS = [
   'checks',
   'token-audit',
   'jobs',
+  'life-audit',
   'metrics',
   'tls',
   'health',

@@ -42,6 +42,9 @@ export class AuditLog {
     };
   }
 
+  /** Prepared filter statements by their SQL (a handful of shapes: which filters are set). */
+  private readonly filtered = new Map<string, Database.Statement>();
+
   /**
    * Appends one entry; the worker assigns seq and chains it in commit order. Resolves after the
    * commit. STORE_CORRUPT when the chain head was tampered with (nothing is appended then).
@@ -61,6 +64,26 @@ export class AuditLog {
     this.ctx.assertOpen();
     const stmt = o.newestFirst ? this.s.listDesc : this.s.list;
     const rows = read(() => stmt.all(o.after ?? 0, o.before ?? Number.MAX_SAFE_INTEGER, o.limit ?? 100)) as AuditRow[];
+    return this.entries(rows, o.personal !== false);
+  }
+
+  /**
+   * Entries matching `f`, newest first, seq < `f.before` (the page's cursor), at most `f.limit`;
+   * filtered in SQL (the `audit_at` index serves the date range). Personal fields are not read.
+   */
+  query(f: AuditFilter): AuditEntry[] {
+    this.ctx.assertOpen();
+    const { sql, args } = auditFilterSql(f);
+    let stmt = this.filtered.get(sql);
+    if (!stmt) {
+      stmt = this.ctx.reader.prepare(sql);
+      this.filtered.set(sql, stmt);
+    }
+    const rows = read(() => stmt.all(...args)) as AuditRow[];
+    return this.entries(rows, false);
+  }
+
+  private entries(rows: AuditRow[], personal: boolean): AuditEntry[] {
     return rows.map((r) => {
       const e: AuditEntry = {
         seq: r.seq,
@@ -76,7 +99,7 @@ export class AuditLog {
       if (r.outcome !== null) e.outcome = r.outcome;
       if (r.source !== null) e.source = r.source as 'central' | 'cache';
       if (r.purged_at !== null) e.purgedAt = new Date(r.purged_at);
-      if (r.personal !== null && o.personal !== false) e.personal = this.ctx.keys.openJson(r.personal, auditAad(r.seq));
+      if (r.personal !== null && personal) e.personal = this.ctx.keys.openJson(r.personal, auditAad(r.seq));
       return e;
     });
   }
@@ -115,6 +138,84 @@ export class AuditLog {
     });
     return r.purged;
   }
+}
+
+/** What the audit page filters by; every field optional. */
+export interface AuditFilter {
+  kinds?: readonly AuditEntry['kind'][];
+  /** ok: no outcome, ok, a validity or a per-person status; refused; failed: any other code */
+  outcome?: 'ok' | 'refused' | 'failed';
+  /** actions starting with one of these (e.g. `line.state.`) */
+  actionPrefixes?: readonly string[];
+  /** a substring of the action, the actor or the target, or one of `actors` (ids found by name) */
+  search?: string;
+  actors?: readonly string[];
+  /** or one of these actions (codes whose words match the search on the page) */
+  actions?: readonly string[];
+  /** at >= from, at < to (ms) */
+  from?: number;
+  to?: number;
+  /** seq < before */
+  before?: number;
+  limit?: number;
+}
+
+const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** The filter as one SELECT; `at` bounds first so that SQLite can use the audit_at index. */
+export function auditFilterSql(f: AuditFilter): { sql: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (f.from !== undefined) {
+    where.push('at >= ?');
+    args.push(f.from);
+  }
+  if (f.to !== undefined) {
+    where.push('at < ?');
+    args.push(f.to);
+  }
+  if (f.before !== undefined) {
+    where.push('seq < ?');
+    args.push(f.before);
+  }
+  if (f.kinds?.length) {
+    where.push(`kind IN (${f.kinds.map(() => '?').join(', ')})`);
+    args.push(...f.kinds);
+  }
+  if (f.actionPrefixes?.length) {
+    where.push(`(${f.actionPrefixes.map(() => "action LIKE ? ESCAPE '\\'").join(' OR ')})`);
+    args.push(...f.actionPrefixes.map((p) => `${likeEscape(p)}%`));
+  }
+  if (f.outcome === 'ok')
+    where.push("(outcome IS NULL OR outcome = 'ok' OR outcome LIKE 'validity:%' OR outcome LIKE 'status:%')");
+  else if (f.outcome === 'refused') where.push("outcome = 'refused'");
+  else if (f.outcome === 'failed')
+    where.push(
+      "(outcome IS NOT NULL AND outcome NOT IN ('ok', 'refused') AND outcome NOT LIKE 'validity:%' AND outcome NOT LIKE 'status:%')",
+    );
+  const search = f.search?.trim();
+  if (search || f.actors?.length || f.actions?.length) {
+    const or: string[] = [];
+    if (search) {
+      const like = `%${likeEscape(search)}%`;
+      or.push("action LIKE ? ESCAPE '\\'", "actor LIKE ? ESCAPE '\\'", "target LIKE ? ESCAPE '\\'");
+      args.push(like, like, like);
+    }
+    if (f.actors?.length) {
+      or.push(`actor IN (${f.actors.map(() => '?').join(', ')})`);
+      args.push(...f.actors);
+    }
+    if (f.actions?.length) {
+      or.push(`action IN (${f.actions.map(() => '?').join(', ')})`);
+      args.push(...f.actions);
+    }
+    where.push(`(${or.join(' OR ')})`);
+  }
+  args.push(Math.max(1, Math.min(f.limit ?? 100, 100_000)));
+  return {
+    sql: `SELECT ${AUDIT_COLUMNS} FROM audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
+    args,
+  };
 }
 
 /** Checks an audit entry's clear fields: they are kept forever, so they must be short codes, never text. */

@@ -8,6 +8,14 @@ import type { CompleteOutcome, OutboxEntry, OutboxStats } from '../types.js';
 import type { EligibilityWrite } from './eligibility.js';
 import { err, read, type StoreContext, validDate } from './inputs.js';
 
+/** An outbox entry parked dead: which, when (ms) and the code it was refused with. */
+export interface DeadLetter {
+  id: number;
+  kind: string;
+  at: number;
+  error?: string;
+}
+
 export class OutboxStore {
   private readonly s;
 
@@ -23,6 +31,9 @@ export class OutboxStore {
         `SELECT (SELECT depth FROM outbox_depth) AS depth, (SELECT created_at FROM outbox INDEXED BY outbox_open_age WHERE state IN ('pending', 'inflight') ORDER BY created_at LIMIT 1) AS oldest`,
       ),
       dead: db.prepare(`SELECT COUNT(*) FROM outbox WHERE state = 'dead'`).pluck(),
+      deadList: db.prepare(
+        `SELECT id, kind, last_error AS error, updated_at AS at FROM outbox WHERE state = 'dead' AND updated_at >= ? AND updated_at < ? ORDER BY updated_at DESC, id DESC LIMIT ?`,
+      ),
       overdue: db
         .prepare(`SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight') AND created_at < ?`)
         .pluck(),
@@ -107,6 +118,16 @@ export class OutboxStore {
     const stats: OutboxStats = { depth, dead, fillRatio: depth / this.max };
     if (oldest !== null) stats.oldestAt = new Date(oldest);
     return stats;
+  }
+
+  /** Entries parked dead with from <= parked at < to, newest first: the admin page's event log (no payload). */
+  deadLetters(o: { from?: number; to?: number; limit: number }): DeadLetter[] {
+    this.ctx.assertOpen();
+    const rows = read(() => this.s.deadList.all(o.from ?? 0, o.to ?? Number.MAX_SAFE_INTEGER, o.limit)) as (Omit<
+      DeadLetter,
+      'error'
+    > & { error: string | null })[];
+    return rows.map(({ error, ...r }) => (error === null ? r : { ...r, error }));
   }
 
   /** Pending or inflight entries created before `before` (past their time-to-live). */
