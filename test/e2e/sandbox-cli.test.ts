@@ -13,7 +13,7 @@ const onshi = runOnshi;
 t.test('sandbox → sim people → inquiry: everyone gets the promised validity', async (t) => {
   // The sandbox puts its virtual card in this file's own pcscd.
   if (!(await ensurePcscd(t))) return;
-  const { ready } = await startSandboxProcess(t, 'onshi-sandbox-');
+  const { ready } = await startSandboxProcess(t, 'onshi-sandbox-', false);
   t.match(
     ready,
     { ws: /^ws:\/\/127\.0\.0\.1:\d+\/v1$/, token: /^onshi_/, central: /^https:\/\/127\.0\.0\.1:\d+$/ },

@@ -19,11 +19,12 @@ import {
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
 import { fuzzParams, typedOnly } from '../helpers/fuzz.js';
+import { seedCardDir } from '../helpers/card-dir.js';
 
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'fuzz-reader-'));
+  dir = await seedCardDir(await mkdtemp(join(tmpdir(), 'fuzz-reader-')));
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
 t.teardown(() => rm(dir, { recursive: true, force: true }));

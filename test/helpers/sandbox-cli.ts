@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startSandbox, type Sandbox } from '../../src/sim/sandbox.js';
+import { seedCardDir } from './card-dir.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/onshi.js', import.meta.url));
 const run = promisify(execFile);
@@ -43,7 +44,8 @@ export interface SandboxCli {
 }
 
 export async function startSandboxCli(opts: { card?: boolean } = {}): Promise<SandboxCli> {
-  const state = mkdtempSync(join(tmpdir(), 'onshi-counter-'));
+  // the PKI and card profiles issued once per run, copied in (card-dir.ts)
+  const state = await seedCardDir(mkdtempSync(join(tmpdir(), 'onshi-counter-')));
   const sandbox = await startSandbox({ stateDir: state, portBase: 0, card: opts.card ?? false });
   const r = sandbox.ready;
   const env: NodeJS.ProcessEnv = {
@@ -77,8 +79,11 @@ export async function startSandboxCli(opts: { card?: boolean } = {}): Promise<Sa
 export async function startSandboxProcess(
   t: { teardown(f: () => unknown): void },
   prefix: string,
+  /** false: a new user's first start, which issues its own PKI and card profiles (slow) */
+  issued = true,
 ): Promise<{ state: string; ready: Record<string, string> }> {
   const state = mkdtempSync(join(tmpdir(), prefix));
+  if (issued) await seedCardDir(state);
   const sandbox = spawn(process.execPath, [BIN, 'sandbox', '--state', state, '--port-base', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 const run = promisify(execFile);
 // Force OpenSC's JPKI driver: no probing of a dozen other card types on every call.
@@ -24,7 +24,7 @@ t.test('OpenSC reads and signs the same as our reader', async (t) => {
     else t.skip(why, () => {});
     return;
   }
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });
   await mgr.start();

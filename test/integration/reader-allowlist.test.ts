@@ -4,13 +4,13 @@ import t from 'tap';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, smartcardBackend } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
 t.test('the production backend refuses what is not on the allowlist before pcscd sees it', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500, readerFilter: (n) => n === READER_NAMES[0] });
   await mgr.start();

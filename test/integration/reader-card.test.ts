@@ -5,14 +5,14 @@ import { X509Certificate, verify } from 'node:crypto';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError, type CardSession } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 const isVerifyWithData = (hex: string) => hex.startsWith('00200080') && hex.length > 8;
 const pinBuf = (s: string) => Buffer.from(s, 'latin1');
 
 t.test('reader ↔ virtual card over pcscd', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const card1 = await VirtualCard.create({
     stateDir: dir,

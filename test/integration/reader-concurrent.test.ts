@@ -5,11 +5,11 @@ import t from 'tap';
 import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 t.test('concurrent sessions with short deadlines: no CARD_REMOVED, CARD_RESET or READER_IO', async (t) => {
   if (!(await ensurePcscd(t))) return;
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const slot = READER_NAMES[0];
   const mgr = new ReaderManager({ pollMs: 500, readerFilter: (n) => n === slot });

@@ -9,7 +9,7 @@ import { ensurePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { stopwatch } from '../helpers/timing.js';
 import { READER_ERROR_CODES, ReaderError, ReaderManager, type CardSession } from '../../src/reader/index.js';
 import { HOSTILE_PROFILE_NAMES, VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 /**
  * What the reader must make of each profile over real PC/SC. Where PC/SC itself refuses the answer
@@ -34,7 +34,7 @@ const EXPECTED: Record<string, { op: 'cert' | 'auth'; codes: string[] }> = {
 t.test('hostile cards over pcscd, then a normal card', async (t) => {
   if (!(await ensurePcscd(t))) return;
   t.same(Object.keys(EXPECTED).sort(), [...HOSTILE_PROFILE_NAMES].sort(), 'every hostile profile is exercised');
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   // VPCD_PORT follows ONSHI_VPCD_PORT, like the helper's pcscd: the card connects where that pcscd listens.
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500 });

@@ -5,7 +5,7 @@ import { X509Certificate, verify } from 'node:crypto';
 import { ensurePcscd, canRestartPcscd, restartPcscd, restorePcscd, VPCD_PORT, READER_NAMES } from '../helpers/pcscd.js';
 import { ReaderManager, isReaderError } from '../../src/reader/index.js';
 import { VirtualCard } from '../../src/sim/card/index.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 t.test('manager recovers from a pcscd crash', async (t) => {
   if (!(await ensurePcscd(t))) return;
@@ -17,7 +17,7 @@ t.test('manager recovers from a pcscd crash', async (t) => {
     return;
   }
   t.teardown(restorePcscd);
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const card = await VirtualCard.create({ stateDir: dir, profile: 'normal', port: VPCD_PORT, resetCounters: true });
   const mgr = new ReaderManager({ pollMs: 500, backoffInitialMs: 100, backoffMaxMs: 1000 });
   const states: string[] = [];

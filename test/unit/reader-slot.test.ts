@@ -12,11 +12,12 @@ import {
 } from '../../src/reader/index.js';
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
+import { seedCardDir } from '../helpers/card-dir.js';
 
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
+  dir = await seedCardDir(t.testdir()); // one folder for the whole file, the profiles copied in
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
 

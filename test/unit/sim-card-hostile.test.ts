@@ -11,11 +11,12 @@ import {
   resolveProfile,
   type CardProfileMaterial,
 } from '../../src/sim/card/profiles.js';
+import { seedCardDir } from '../helpers/card-dir.js';
 
 let all: CardProfileMaterial[];
 let dir: string;
 t.before(async () => {
-  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
+  dir = await seedCardDir(t.testdir()); // one folder for the whole file, the profiles copied in
   all = await loadCardProfiles(dir);
 });
 

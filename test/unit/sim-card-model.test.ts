@@ -3,6 +3,7 @@ import t from 'tap';
 import { X509Certificate, createHash, verify, constants, publicDecrypt } from 'node:crypto';
 import { CardModel } from '../../src/sim/card/model.js';
 import { buildDfs, loadCardProfiles, tokenInfo, type CardProfileMaterial } from '../../src/sim/card/profiles.js';
+import { seedCardDir } from '../helpers/card-dir.js';
 
 const JPKI = '00A4040C0AD392F000260100000001';
 const KENHOJO = '00A4040C0AD3921000310001010408';
@@ -21,7 +22,7 @@ const signApdu = (di: Buffer, p1 = '00', p2 = '80') =>
 let material: CardProfileMaterial;
 let dir: string;
 t.before(async () => {
-  dir = t.testdir(); // one folder for the whole file: the card profiles are issued once
+  dir = await seedCardDir(t.testdir()); // one folder for the whole file, the profiles copied in
   material = (await loadCardProfiles(dir)).find((p) => p.name === 'normal')!;
 });
 

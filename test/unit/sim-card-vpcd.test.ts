@@ -7,7 +7,7 @@ import { VpcdDeframer, frame } from '../../src/sim/card/vpcd.js';
 import { VirtualCard, DEFAULT_ATR } from '../../src/sim/card/virtual-card.js';
 import { startCardControl, cardControlClient } from '../../src/sim/card/control.js';
 import { ensureCardProfiles } from '../../src/sim/card/profiles.js';
-import { testdir } from '../helpers/testdir.js';
+import { cardTestdir } from '../helpers/card-dir.js';
 
 t.test('deframer re-frames split and merged TCP data', async (t) => {
   const msgs = [
@@ -76,7 +76,7 @@ async function fakeVpcd() {
 }
 
 t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persisted counters', async (t) => {
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const v = await fakeVpcd();
   t.teardown(() => v.close());
   const card = await VirtualCard.create({
@@ -125,7 +125,7 @@ t.test('virtual card over a fake vpcd: ATR, APDUs, log, power, removal, persiste
 });
 
 t.test('card pulled mid-APDU (hook) closes the connection without an answer', async (t) => {
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const v = await fakeVpcd();
   t.teardown(() => v.close());
   const card = await VirtualCard.create({
@@ -150,7 +150,7 @@ t.test('card pulled mid-APDU (hook) closes the connection without an answer', as
 });
 
 t.test('control server: list, insert, remove, log over loopback JSON', async (t) => {
-  const dir = testdir(t);
+  const dir = await cardTestdir(t);
   const profiles = await ensureCardProfiles(dir);
   t.same(
     profiles.map((p) => p.name),
