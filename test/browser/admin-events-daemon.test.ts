@@ -17,7 +17,7 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import { peopleRows } from '../../src/sim/central/population.js';
 import { FaultProxy } from '../../src/sim/line/index.js';
 import { todayJst } from '../../src/oqs/dates.js';
-import { englishOn, shot, sidewaysOverflow, submit } from '../helpers/admin-browser.js';
+import { englishOn, PHONE, shot, sidewaysOverflow, submit } from '../helpers/admin-browser.js';
 import { hasChromium, launchChromium } from '../helpers/chromium.js';
 import { sharedPki, waitFor } from '../helpers/gateway.js';
 import { silentLogger } from '../helpers/logger.js';
@@ -123,7 +123,7 @@ if (hasChromium(t)) {
     t.match(checks[0], /受付1.*資格確認（番号）.*キャッシュ/, 'the newest: answered from the cache');
     await shot(page, 'evd-audit-ja-desktop');
 
-    await page.setViewportSize({ width: 390, height: 844 });
+    await page.setViewportSize(PHONE);
     for (const path of ['/', '/history', '/events', '/audit', '/reconciliation']) {
       await page.goto(url + path);
       t.equal(await sidewaysOverflow(page), 0, `${path}: no sideways scroll at 390 px`);

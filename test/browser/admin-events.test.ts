@@ -22,11 +22,11 @@ import {
   sidewaysOverflow,
   smallTapTargets,
   submit,
+  PHONE,
 } from '../helpers/admin-browser.js';
 import { hasChromium } from '../helpers/chromium.js';
 import { testdir } from '../helpers/testdir.js';
 
-const PHONE = { width: 390, height: 844 };
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

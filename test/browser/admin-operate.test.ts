@@ -22,10 +22,10 @@ import {
   sidewaysOverflow,
   smallTapTargets,
   submit,
+  PHONE,
 } from '../helpers/admin-browser.js';
 import { hasChromium } from '../helpers/chromium.js';
 
-const PHONE = { width: 390, height: 844 };
 const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { daysOf, HISTORY_STEP_MS, jstMonth } from '../../src/cache/index.js';
-import { englishOn, shot, sidewaysOverflow, smallTapTargets } from '../helpers/admin-browser.js';
+import { englishOn, PHONE, shot, sidewaysOverflow, smallTapTargets } from '../helpers/admin-browser.js';
 import { hasChromium, launchChromium } from '../helpers/chromium.js';
 import { GatewayClient } from '../../src/client/index.js';
 import { readTlsIdentity } from '../../src/ops/tls-identity.js';
@@ -23,7 +23,6 @@ import { BIN, startSandboxProcess } from '../helpers/sandbox-cli.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-const PHONE = { width: 390, height: 844 };
 const TAPS = 'nav a, nav button, .tabs a, .actions a, a.month';
 
 const TARO = { insurerNumber: '06139992', symbol: 'テスト', number: '12345', branch: '00', birthdate: '19800401' };

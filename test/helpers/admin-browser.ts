@@ -20,6 +20,8 @@ import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../src/ops/tls-ide
 import { launchChromium } from './chromium.js';
 
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'browser');
+/** The phone the pages are checked at (390 px wide: no sideways scroll, 44 px tap targets). */
+export const PHONE = { width: 390, height: 844 };
 
 export interface AdminHarness {
   url: string;
