@@ -39,7 +39,7 @@ import {
   tlsPart,
 } from './servers.js';
 import { buildStatus, centralCertificates } from './status.js';
-import { KioskDesk } from '../kiosk/index.js';
+import { KioskDesk } from '../kiosk/desk.js';
 
 export type { StartupErrorCode };
 

@@ -2,7 +2,8 @@
  * The daemon's faces, each a start step (lifecycle.ts: part): the metrics, the gateway's own
  * certificate, the health endpoints, the admin page, the official file exchange, the WebSocket API
  * and the "ready" announcement. A disabled one starts as undefined, so the list of steps is always
- * the same (the failed-start test goes through every one).
+ * the same (the failed-start test goes through every one). The admin page, the kiosk and the file
+ * exchange are imported only when enabled: a box without them does not load (or pay to start) them.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -12,15 +13,14 @@ import type { Logger } from '../core/logger.js';
 import type { CentralClient } from '../sync/central-client.js';
 import { type CheckRecorder, type HandlerTable, routeRequests } from '../api/handlers.js';
 import { type WsApiServer, WsApiServer as WsServer } from '../api/ws-server.js';
-import { FileExchange, type FileExchangeDeps } from '../file-exchange/index.js';
+import type { FileExchange, FileExchangeDeps } from '../file-exchange/index.js';
 import { HealthServer } from '../ops/health.js';
 import { GatewayMetrics } from '../ops/metrics.js';
 import type { ClientStore } from '../api/tokens.js';
 import type { EventHub } from '../protocol/events.js';
 import type { GatewayStore } from '../cache/index.js';
-import { AdminAccounts, type AdminServer, createAdminBackend, startAdmin } from '../admin/index.js';
-import { type KioskDesk, KioskFlows, KioskServer } from '../kiosk/index.js';
-import { storeAdminViews } from '../admin/store-views.js';
+import type { AdminServer } from '../admin/index.js';
+import type { KioskDesk, KioskFlows, KioskServer } from '../kiosk/index.js';
 import type { StatusSource } from '../ops/status.js';
 import type { LogRing } from '../ops/support-bundle.js';
 import { type Part, part } from './lifecycle.js';
@@ -123,6 +123,10 @@ interface AdminDeps {
 
 async function startAdminPage(config: GatewayConfig, o: AdminDeps): Promise<AdminServer | undefined> {
   if (!config.admin.enabled) return undefined;
+  const [{ AdminAccounts, createAdminBackend, startAdmin }, { storeAdminViews }] = await Promise.all([
+    import('../admin/index.js'),
+    import('../admin/store-views.js'),
+  ]);
   const credDir = process.env.CREDENTIALS_DIRECTORY;
   const initialSecret = adminInitialSecret();
   const backend = {
@@ -240,18 +244,19 @@ export const fileExchangePart = (
 ): Part<FileExchange | undefined> =>
   part(
     'file-exchange',
-    () =>
-      config.fileExchange.enabled
-        ? FileExchange.start({
-            options: config.fileExchange,
-            institutionCode: config.institutionCode,
-            stateDir: config.stateDir,
-            logger: o.logger,
-            central: o.central,
-            centralTimeoutMs: config.central.timeoutMs,
-            inquire: o.inquire,
-          })
-        : undefined,
+    async () => {
+      if (!config.fileExchange.enabled) return undefined;
+      const { FileExchange } = await import('../file-exchange/index.js');
+      return FileExchange.start({
+        options: config.fileExchange,
+        institutionCode: config.institutionCode,
+        stateDir: config.stateDir,
+        logger: o.logger,
+        central: o.central,
+        centralTimeoutMs: config.central.timeoutMs,
+        inquire: o.inquire,
+      });
+    },
     (f) => f?.close(),
   );
 
@@ -282,6 +287,7 @@ export const kioskPart = (
     'kiosk',
     async () => {
       if (!config.kiosk.enabled) return undefined;
+      const { KioskFlows, KioskServer } = await import('../kiosk/index.js');
       const flows = new KioskFlows({ ...o, idleMs: config.kiosk.idleSeconds * 1000 });
       flows.start();
       try {

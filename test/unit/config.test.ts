@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CONFIG_VALIDATOR_FILE, configValidatorSource } from '../../scripts/lib/config-validator-source.js';
 import { configMarkdown, envNameFor, loadConfig, validateConfig } from '../../src/core/config.js';
 
 /** A file `name` holding `body` in the test's t.testdir(). */
@@ -64,4 +65,12 @@ t.test('docs/configuration.md is generated from the schema and up to date', asyn
   const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
   t.equal(doc, configMarkdown(), 'run `npm run docs` after changing the schema');
   t.match(doc, /ONSHI_CENTRAL_KEY_FILE/);
+});
+
+t.test('the generated config validator is current with the schema', async (t) => {
+  t.equal(
+    readFileSync(CONFIG_VALIDATOR_FILE, 'utf8'),
+    configValidatorSource(),
+    'run `npm run docs` after changing the schema',
+  );
 });
