@@ -94,6 +94,14 @@ done
 set -- "${args[@]}"
 
 mkdir -p test-artifacts
+# The store's writer thread, bundled from src/ once for the run (src/cache/spawn-writer.ts): a
+# worker booting tsx for itself costs ~150 ms, at every store a test opens.
+npx --no-install esbuild src/cache/writer-worker.ts --bundle --platform=node --format=esm --packages=external \
+  --sourcemap=inline --log-level=warning --outfile=test-artifacts/writer-worker.mjs
+export ONSHI_TEST_WRITER_MODULE="$ROOT/test-artifacts/writer-worker.mjs"
+# Each file's CPU seconds, its children's included (test/helpers/own-reader.ts writes them).
+export ONSHI_TEST_CPU_LOG="$ROOT/test-artifacts/cpu.txt"
+: >"$ONSHI_TEST_CPU_LOG"
 jobs=()
 if [ -n "${ONSHI_TEST_JOBS:-}" ]; then jobs=(--jobs="$ONSHI_TEST_JOBS"); fi
 started=$SECONDS
@@ -107,11 +115,14 @@ failed=$(grep -c '^not ok ' test-artifacts/tap.txt || true)
 echo
 # The next slow file is visible: per-file times, slowest first (also in test-artifacts/times.txt).
 sed -nE 's/^(not )?ok [0-9]+ - (.+) # time=([0-9.]+)ms.*$/\3 \2 \1/p' test-artifacts/tap.txt |
-  sort -rn | awk '{ printf "%7.1f s  %s%s\n", $1 / 1000, $2, ($3 == "not" ? "  FAILED" : "") }' \
+  sort -rn | awk -v cpufile=test-artifacts/cpu.txt '
+    BEGIN { while ((getline line < cpufile) > 0) { split(line, f, " "); cpu[f[2]] = f[1]; total += f[1] } }
+    { printf "%7.1f s  %7s  %s%s\n", $1 / 1000, ($2 in cpu ? cpu[$2] " s" : "-"), $2, ($3 == "not" ? "  FAILED" : "") }
+    END { printf "%.0f\n", total > "test-artifacts/cpu-total.txt" }' \
   >test-artifacts/times.txt
-echo "per-file times, slowest first:"
+echo "per-file times, slowest first (wall, then CPU with the file's children):"
 head -25 test-artifacts/times.txt
-echo "wall time: $((SECONDS - started)) s for $((passed + failed)) files"
+echo "wall time: $((SECONDS - started)) s for $((passed + failed)) files, $(cat test-artifacts/cpu-total.txt) s of CPU"
 # CI keeps only the end of the output: name what failed right above the count.
 if [ "$failed" -gt 0 ]; then
   echo "failed:"

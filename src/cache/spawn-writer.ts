@@ -2,7 +2,9 @@
  * Starts the writer worker, from `dist/` (plain .js) or from `src/` (.ts, in tests and tsx runs).
  * Worker threads do not reliably inherit a TypeScript loader: tsx registers its hooks only on the
  * main thread, so for .ts sources the worker is booted through tsx's register() API; without tsx,
- * it falls back to inheriting the parent's execArgv (works with tap's ts-node import hook).
+ * it falls back to inheriting the parent's execArgv (works with tap's ts-node import hook). The
+ * test runner may instead name a bundle of the same sources (ONSHI_TEST_WRITER_MODULE), honoured
+ * only when running from source.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { WorkerInit } from './protocol.js';
@@ -24,6 +26,10 @@ export function spawnWriter(init: WorkerInit): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
   if (!fromSource)
     return new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: init, resourceLimits });
+  // scripts/test.sh bundles the writer from these sources once per run (esbuild): booting tsx in
+  // every worker took ~150 ms of each store's open, hundreds of times in a run.
+  const bundled = process.env['ONSHI_TEST_WRITER_MODULE'];
+  if (bundled) return new Worker(bundled, { workerData: init, execArgv: [], resourceLimits });
   const entry = new URL('./writer-worker.ts', import.meta.url).href;
   let tsxApi: string | undefined;
   try {

@@ -15,9 +15,9 @@
  * its signals (SIGALRM when tap times the file out) to the test process, and exits as it does.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HELPERS = dirname(fileURLToPath(import.meta.url));
@@ -134,7 +134,27 @@ async function runInOwnReader(file: string): Promise<never> {
   process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0));
 }
 
+/**
+ * CPU seconds (user + system) of this process and of the children it has reaped, theirs included:
+ * the namespace's whole tree for a reader file, since each level waits for the one below.
+ */
+function cpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const [utime, stime, cutime, cstime] = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 15)
+    .map(Number);
+  return (utime! + stime! + cutime! + cstime!) / 100;
+}
+
 const file = process.argv[1];
+// scripts/test.sh prints each file's CPU next to its time: on 2 cores the suite's length is its CPU.
+const cpuLog = process.env['ONSHI_TEST_CPU_LOG'];
+if (cpuLog && process.env['TAP_CHILD_ID'] && !process.env[INSIDE] && file) {
+  const name = relative(process.cwd(), resolve(file));
+  process.on('exit', () => appendFileSync(cpuLog, `${cpuSeconds().toFixed(1)} ${name}\n`));
+}
 if (process.env['TAP_CHILD_ID'] && !process.env[INSIDE] && file && needsReader(resolve(file))) {
   await runInOwnReader(resolve(file));
 }

@@ -2,7 +2,8 @@
 // every kind of tampering done directly on the database file.
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore, verifyAuditFile, type AuditInput } from '../../src/cache/index.js';
 import { migrate } from '../../src/cache/schema.js';
@@ -32,12 +33,27 @@ function entry(i: number): AuditInput {
   return { kind: 'admin', actor: 'staff1', action: 'login', outcome: 'ok', remote: '192.168.1.20', target: 'settings' };
 }
 
-/** A closed store with n entries, entry i written at T0 + i minutes. */
+/**
+ * A closed store with n entries, entry i written at T0 + i minutes. Written once per n and copied:
+ * the tampering cases each need a fresh one, and opening a store starts its writer thread.
+ */
+const templates = new Map<number, Promise<string>>();
 async function seeded(t: Test, n = 6): Promise<string> {
+  if (!templates.has(n)) {
+    const dir = mkdtempSync(join(tmpdir(), 'onshi-audit-seed-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    templates.set(
+      n,
+      (async () => {
+        const s = await GatewayStore.open({ dir });
+        for (let i = 1; i <= n; i++) await s.audit.append(entry(i), new Date(T0 + i * 60_000));
+        await s.close();
+        return dir;
+      })(),
+    );
+  }
   const dir = testdir(t);
-  const s = await GatewayStore.open({ dir });
-  for (let i = 1; i <= n; i++) await s.audit.append(entry(i), new Date(T0 + i * 60_000));
-  await s.close();
+  cpSync(await templates.get(n)!, dir, { recursive: true });
   return dir;
 }
 
