@@ -18,6 +18,7 @@ import { fullJitter, type BackoffOptions } from '../core/backoff.js';
 import {
   type AnswerOf,
   CLOSE_PROTOCOL_UNSUPPORTED,
+  DEFAULT_DEADLINES,
   type ErrorAnswer,
   FINAL_TYPES,
   PROTOCOL_VERSION,
@@ -98,6 +99,22 @@ interface Pending {
   resolve(v: never): void;
   reject(e: Error): void;
   onProgress?: (m: ProgressMessage) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * How long request() waits for an answer before it gives up with CLIENT_TIMEOUT: the request's
+ * deadline, which the gateway enforces itself, plus this margin. Only a gateway that has stopped
+ * answering on a live connection gets there (a dead connection is found by the heartbeat).
+ */
+export const ANSWER_MARGIN_MS = 10_000;
+/** A request with no deadline of its own has the gateway's api.defaultDeadlineMs, at most this. */
+const LONGEST_DEFAULT_DEADLINE_MS = 300_000;
+
+export function answerTimeoutMs(msg: { type: RequestType; deadlineMs?: unknown }): number {
+  const deadline =
+    typeof msg.deadlineMs === 'number' ? msg.deadlineMs : (DEFAULT_DEADLINES[msg.type] ?? LONGEST_DEFAULT_DEADLINE_MS);
+  return deadline + ANSWER_MARGIN_MS;
 }
 
 const DEFAULT_RECONNECT: BackoffOptions = { baseMs: 500, capMs: 30_000 };
@@ -147,11 +164,12 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
   /**
    * Sends one request; resolves with its answer (`AnswerOf<T>`: a `status` request gives the
    * `status` answer), rejects with the typed error the gateway sent. Progress messages (card
-   * checks: inquiry.progress, pin.required…) go to `onProgress`.
+   * checks: inquiry.progress, pin.required…) go to `onProgress`. Without an answer within
+   * `timeoutMs` (default: the request's deadline + ANSWER_MARGIN_MS) it rejects with CLIENT_TIMEOUT.
    */
   request<T extends RequestType>(
     msg: RequestOf<T> & { type: T },
-    opts: { onProgress?: (m: ProgressMessage) => void } = {},
+    opts: { onProgress?: (m: ProgressMessage) => void; timeoutMs?: number } = {},
   ): Promise<AnswerOf<T>> {
     const id = typeof msg.id === 'string' ? msg.id : randomUUID();
     const ws = this.ws;
@@ -161,10 +179,29 @@ export class GatewayClient extends EventEmitter<GatewayClientEvents> {
       );
     }
     return new Promise<AnswerOf<T>>((resolve, reject) => {
+      const timeoutMs = opts.timeoutMs ?? answerTimeoutMs(msg);
+      const timer = setTimeout(() => {
+        if (this.pending.get(id)?.timer !== timer) return;
+        this.pending.delete(id);
+        reject(
+          new OnshiError<ClientErrorCode>('CLIENT_TIMEOUT', `no answer to ${msg.type} within ${timeoutMs} ms`, {
+            retryable: true,
+            details: { type: msg.type, id, timeoutMs },
+          }),
+        );
+      }, timeoutMs);
+      timer.unref();
       this.pending.set(id, {
-        resolve: resolve as (v: never) => void,
-        reject,
+        resolve: (v: never) => {
+          clearTimeout(timer);
+          (resolve as (v: never) => void)(v);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
         ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        timer,
       });
       ws.send(JSON.stringify({ ...msg, id }));
     });

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { GatewayClient } from '../../src/client/index.js';
+import { ANSWER_MARGIN_MS, answerTimeoutMs, GatewayClient } from '../../src/client/index.js';
 import { waitFor } from '../helpers/gateway.js';
 
 interface Script {
@@ -93,6 +93,28 @@ t.test('requests in flight at a drop reject CLIENT_CLOSED and are not re-sent', 
   script.answer = true;
   t.equal((await c.request({ type: 'ping' })).type, 'pong', 'new requests work on the new connection');
   t.equal(script.received.filter((m) => m.id === 'p-1').length, 1, 'the lost request was sent once only');
+});
+
+t.test('a request the gateway never answers rejects CLIENT_TIMEOUT after its deadline and margin', async (t) => {
+  const { url, script } = await fakeGateway(t);
+  const c = await GatewayClient.connect(url, 'tok');
+  t.teardown(() => c.close());
+  script.answer = false;
+  const started = Date.now();
+  await t.rejects(c.request({ type: 'ping', id: 'p-lost' }, { timeoutMs: 300 }), {
+    code: 'CLIENT_TIMEOUT',
+    retryable: true,
+    details: { type: 'ping', id: 'p-lost', timeoutMs: 300 },
+  });
+  t.ok(Date.now() - started >= 290, 'not before its timeout');
+  // A late answer to the given-up request is dropped; the connection goes on.
+  script.sockets[0]!.send(JSON.stringify({ type: 'pong', id: 'p-lost' }));
+  script.answer = true;
+  t.equal((await c.request({ type: 'ping' })).type, 'pong');
+  // The default is the request's own deadline plus the margin, not a fixed wait.
+  t.equal(answerTimeoutMs({ type: 'inquiry.numbers', deadlineMs: 2000 }), 2000 + ANSWER_MARGIN_MS);
+  t.equal(answerTimeoutMs({ type: 'inquiry.card' }), 120_000 + ANSWER_MARGIN_MS, "the card check's own default");
+  t.equal(answerTimeoutMs({ type: 'status' }), 300_000 + ANSWER_MARGIN_MS, 'the longest default the gateway may have');
 });
 
 t.test('a token refused at a reconnect ends the reconnecting (no hammering)', async (t) => {
