@@ -117,17 +117,10 @@ export class AuditRecorder {
       seconds: (Date.now() - started) / 1000,
     });
     const method = checkMethod(kind, req);
-    const use = usageOf(result);
-    if (use)
-      this.o.store.usage.record({ method, ...use }).catch(
-        (e: unknown) =>
-          void this.o.logger.error('could not count the check in the use counts', {
-            event: 'usage_failed',
-            code: codeOf(e),
-          }),
-      );
-    // The audit append (hash, encryption, hand-off to the writer) after the answer has been sent:
-    // it was never awaited, so nothing changes for the trail but the counter's wait.
+    // The use count (a keyed hash, a hand-off to the writer) and the audit append (hash,
+    // encryption, hand-off) after the answer has been sent: neither was ever awaited, so nothing
+    // changes for them but the counter's wait. The count keeps the check's time (its JST day).
+    setImmediate(this.count, method, usageOf(result), Date.now());
     setImmediate(this.append, {
       kind: 'check',
       actor: ctx.client.id,
@@ -139,4 +132,15 @@ export class AuditRecorder {
       personal: { requestId: req.id },
     });
   }
+
+  private readonly count = (method: UsageMethod, use: ReturnType<typeof usageOf>, at: number): void => {
+    if (!use) return;
+    this.o.store.usage.record({ method, ...use }, at).catch(
+      (e: unknown) =>
+        void this.o.logger.error('could not count the check in the use counts', {
+          event: 'usage_failed',
+          code: codeOf(e),
+        }),
+    );
+  };
 }
