@@ -403,7 +403,7 @@ export function configMarkdown(): string {
   return [
     '# Configuration',
     '',
-    '<!-- generated from src/core/config.ts by `npm run docs`; do not edit by hand -->',
+    '<!-- generated from src/core/config-schema.ts by `npm run docs`; do not edit by hand -->',
     '',
     'One JSON file (default `/etc/onshi-gateway/config.json`, or `--config FILE`, or `$ONSHI_CONFIG`),',
     'validated against one JSON Schema. Every setting has a default and can be overridden by an',
