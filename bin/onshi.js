@@ -1,8 +1,21 @@
 #!/usr/bin/env node
 // The `onshi` entry: simulator commands load src/sim, everything else the gateway, so the daemon
-// never loads simulator code. Runs the built JavaScript in dist/ (npm run build).
+// never loads simulator code. Runs the built JavaScript (npm run build): the gateway from
+// dist/bundle/ (a few files: node's loader costs per module) when it is at least as new as dist/,
+// else from dist/ itself (a bare `tsc` rebuilds dist/ only).
+import { statSync } from 'node:fs';
+
 const [command] = process.argv.slice(2);
-const entry = command === 'sim' || command === 'sandbox' ? '../dist/sim/cli.js' : '../dist/cli/index.js';
+const mtime = (rel) => {
+  try {
+    return statSync(new URL(rel, import.meta.url)).mtimeMs;
+  } catch {
+    return -1;
+  }
+};
+const gateway =
+  mtime('../dist/bundle/cli.js') >= mtime('../dist/cli/index.js') ? '../dist/bundle/cli.js' : '../dist/cli/index.js';
+const entry = command === 'sim' || command === 'sandbox' ? '../dist/sim/cli.js' : gateway;
 let mod;
 try {
   mod = await import(new URL(entry, import.meta.url));

@@ -60,8 +60,8 @@ T0=$SECONDS
 
 # --- 1. the JavaScript build ------------------------------------------------------------------------
 if [ "$BUILD" -eq 1 ]; then
-  say "tsc -p tsconfig.json in $SRC"
-  (cd "$SRC" && rm -rf dist && nice -n 19 npx --no-install tsc -p tsconfig.json)
+  say "npm run build (tsc, then the daemon's bundle) in $SRC"
+  (cd "$SRC" && rm -rf dist && nice -n 19 npx --no-install tsc -p tsconfig.json && nice -n 19 node scripts/bundle.mjs)
 fi
 [ -f "$SRC/bin/onshi.js" ] && [ -d "$SRC/dist" ] || die "no build in $SRC (bin/onshi.js, dist/)"
 
@@ -137,7 +137,8 @@ trap 'rm -rf "$STAGE"' EXIT
 R="$STAGE/root"
 mkdir -p "$R$APP" "$R/usr/bin" "$R/usr/lib/systemd/system" "$R/usr/lib/sysusers.d" "$R/usr/lib/tmpfiles.d" \
   "$R/usr/share/polkit-1/rules.d" "$R/usr/share/doc/$PKG" "$R/usr/share/man/man1" "$R/usr/share/lintian/overrides" "$R/DEBIAN"
-cp -R "$SRC/bin" "$SRC/dist" "$R$APP/"
+# timestamps kept: bin/onshi.js runs dist/bundle/ only when it is not older than dist/
+cp -R --preserve=timestamps "$SRC/bin" "$SRC/dist" "$R$APP/"
 # Type declarations are for a TypeScript consumer of the library, not for the appliance.
 find "$R$APP/dist" \( -name '*.d.ts' -o -name '*.d.ts.map' \) -delete
 # package.json: Node reads "type": "module" from it; the scripts and dev entries are not needed.

@@ -63,7 +63,8 @@ install_npm_packages() {
 }
 
 build() {
-  (cd "$ROOT" && npx --no-install tsc -p tsconfig.json)
+  # npm run build: tsc, then the daemon's bundle (scripts/bundle.mjs)
+  (cd "$ROOT" && npx --no-install tsc -p tsconfig.json && node scripts/bundle.mjs)
 }
 
 # Debian's pcscd unit exits when idle and is socket-activated; in containers and CI there is no
