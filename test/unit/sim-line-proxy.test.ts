@@ -334,6 +334,10 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
     s.write(down);
   });
   const proxy = await startProxy(t, target, { kind: 'fragment', maxChunk: 100, delayMs: 3 });
+  // The pieces as the proxy wrote them: a reader starved of CPU takes several at once, so the
+  // reads below show the cut only on an idle machine.
+  const pieces = { up: [] as number[], down: [] as number[] };
+  proxy.on('piece', (dir, n) => pieces[dir].push(n));
   const p = probe(proxy.port);
   // Sent at once, so it reaches the proxy while the proxy is still connecting to the target.
   const up = randomBytes(500);
@@ -341,18 +345,14 @@ t.test('fragment: many chunks each <= maxChunk, bytes intact, both directions', 
   await connected(p);
   await waitFor(() => p.data().length >= down.length, 'download');
   t.ok(p.data().equals(down), 'bytes intact');
-  t.ok(p.chunks.length >= 20, `${p.chunks.length} chunks`);
   t.ok(
-    p.chunks.every((c) => c.length <= 100),
-    `max chunk ${Math.max(...p.chunks.map((c) => c.length))}`,
+    pieces.down.length >= 20 && pieces.down.every((n) => n <= 100),
+    `download written in ${pieces.down.length} pieces of at most ${Math.max(...pieces.down)} bytes`,
   );
 
   await waitFor(() => Buffer.concat(upChunks).length >= up.length, 'upload');
   t.ok(Buffer.concat(upChunks).equals(up));
-  t.ok(
-    upChunks.length >= 5 && upChunks.every((c) => c.length <= 100),
-    `upload fragmented from the first byte: ${upChunks.map((c) => c.length).join(',')}`,
-  );
+  t.same(pieces.up, [100, 100, 100, 100, 100], 'upload fragmented from the first byte');
 
   // Without a delay the pieces leave as separate writes; a stream reader may still coalesce them,
   // so only integrity is asserted here.

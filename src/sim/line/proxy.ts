@@ -38,6 +38,11 @@ export interface FaultProxyEvents {
   'connection-refused': [info: { remote: string }];
   /** The target could not be reached or reset the connection (never emitted as 'error'). */
   'upstream-error': [info: { id: number; code: string | undefined; message: string }];
+  /**
+   * One write toward a peer ('up': the target, 'down': the client), as the proxy cut it. What the
+   * peer's reads see may be coalesced (a busy reader takes several segments at once).
+   */
+  piece: [dir: 'up' | 'down', bytes: number];
 }
 
 export interface FaultProxyOptions {
@@ -559,6 +564,7 @@ export class FaultProxy extends EventEmitter<FaultProxyEvents> {
   countBytes(dir: Dir, n: number): void {
     if (dir === 'up') this.counters.bytesUp += n;
     else this.counters.bytesDown += n;
+    this.emit('piece', dir, n);
   }
 
   /** @internal */
