@@ -14,6 +14,7 @@ import { validateConfig } from '../../src/core/config.js';
 import { codeOf } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import { startGateway } from '../../src/daemon/index.js';
+import { gainedFds } from './held-fds.js';
 
 export interface Held {
   threads: number;
@@ -73,16 +74,7 @@ try {
 // on a loaded machine (closed, no longer an active handle, its fd freed by a later turn). Wait until
 // nothing is open beyond the baseline, up to a ceiling: a real leak stays open, and the test sees it.
 for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-const extraFds = (): number => {
-  const now = held().fds.filter((f) => f !== 'anon_inode:inotify');
-  const base = [...before.fds];
-  return now.filter((f) => {
-    const i = base.indexOf(f);
-    if (i >= 0) base.splice(i, 1);
-    return i < 0;
-  }).length;
-};
-for (const until = Date.now() + 3000; extraFds() > 0 && Date.now() < until; )
+for (const until = Date.now() + 3000; gainedFds(before.fds, held().fds).length > 0 && Date.now() < until; )
   await new Promise((r) => setTimeout(r, 20));
 const failed = lines
   .map((l) => JSON.parse(l) as { event?: string; started?: string[] })

@@ -13,6 +13,7 @@ import t, { type Test } from 'tap';
 import { CentralSim } from '../../src/sim/central/server.js';
 import type { ChildResult } from '../helpers/failed-start-child.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
+import { added, gainedFds } from '../helpers/held-fds.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/failed-start-child.ts', import.meta.url));
 /** How long a child may take to start, fail, clean up and exit (a loaded CI box; no timing is asserted). */
@@ -107,33 +108,11 @@ function runChild(
   });
 }
 
-/**
- * libuv opens one inotify instance per event loop on the first fs.watch (the file exchange) and
- * keeps it until the loop ends, whether or not a watcher is left; a watcher left open would show
- * as an FSEvent handle in the resources.
- */
-const LOOP_OWNED_FDS = new Set(['anon_inode:inotify']);
-
-/** What `after` holds that `before` did not (a multiset difference). */
-function added(before: string[], after: string[]): string[] {
-  const left = [...before];
-  return after.filter((x) => {
-    const i = left.indexOf(x);
-    if (i < 0) return true;
-    left.splice(i, 1);
-    return false;
-  });
-}
-
 function assertNothingLeft(t: Test, r: { exit: number | null; result: ChildResult; stderr: string }): void {
   const { before, after } = r.result;
   t.equal(r.exit, 0, 'the process exited on its own, cleanly');
   t.equal(after.threads, before.threads, "no thread left (the store's worker is gone)");
-  t.same(
-    added(before.fds, after.fds).filter((f) => !LOOP_OWNED_FDS.has(f)),
-    [],
-    'no file or socket left open',
-  );
+  t.same(gainedFds(before.fds, after.fds), [], 'no file or socket left open');
   t.same(added(before.resources, after.resources), [], 'no handle or timer left active');
   t.equal(after.cronTasks, 0, 'no cron task left');
 }
