@@ -61,7 +61,7 @@ T0=$SECONDS
 # --- 1. the JavaScript build ------------------------------------------------------------------------
 if [ "$BUILD" -eq 1 ]; then
   say "npm run build (tsc, then the daemon's bundle) in $SRC"
-  (cd "$SRC" && rm -rf dist && nice -n 19 npx --no-install tsc -p tsconfig.json && nice -n 19 node scripts/bundle.mjs)
+  (cd "$SRC" && rm -rf dist && nice -n 19 npm run --silent build)
 fi
 [ -f "$SRC/bin/onshi.js" ] && [ -d "$SRC/dist" ] || die "no build in $SRC (bin/onshi.js, dist/)"
 

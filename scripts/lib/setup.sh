@@ -63,8 +63,8 @@ install_npm_packages() {
 }
 
 build() {
-  # npm run build: tsc, then the daemon's bundle (scripts/bundle.mjs)
-  (cd "$ROOT" && npx --no-install tsc -p tsconfig.json && node scripts/bundle.mjs)
+  # tsc, then the daemon's bundle (scripts/bundle.mjs)
+  (cd "$ROOT" && npm run --silent build)
 }
 
 # Debian's pcscd unit exits when idle and is socket-activated; in containers and CI there is no
