@@ -65,7 +65,7 @@ if [ "$quick" -eq 1 ]; then
   echo "test --quick: ${#files[@]} files" >&2
 else
   setup_all
-  # Type errors fail the run: the tests' loader (tsx) strips types without checking them.
+  # Type errors fail the run: the tests' loader (esbuild) strips types without checking them.
   npm run --silent typecheck
   # The formatter and the linter decide layout (biome.json); a diff from them fails the run.
   npm run --silent lint
@@ -82,7 +82,7 @@ if ! { [ "$(id -u)" -eq 0 ] && unshare --net --mount --pid --fork --mount-proc t
 fi
 
 # tap finds .ts test files only through package.json's `include` (no TypeScript plugin: the files
-# load through tsx, see docs/testing.md): a folder given here becomes its test files.
+# load through test/helpers/ts-register.mjs): a folder given here becomes its test files.
 args=()
 for a in "$@"; do
   if [ -d "$a" ]; then
@@ -94,6 +94,9 @@ done
 set -- "${args[@]}"
 
 mkdir -p test-artifacts
+# The TypeScript of src/ and test/, stripped of its types once for all the run's processes
+# (test/helpers/ts-cache.mjs; each test file loads through test/helpers/ts-register.mjs).
+node test/helpers/ts-cache.mjs src test
 # The store's writer thread, bundled from src/ once for the run (src/cache/spawn-writer.ts): a
 # worker booting tsx for itself costs ~150 ms, at every store a test opens.
 npx --no-install esbuild src/cache/writer-worker.ts --bundle --platform=node --format=esm --packages=external \

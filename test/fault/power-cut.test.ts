@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
+import { RUN_TYPESCRIPT } from '../helpers/typescript.js';
 
 const SHIM_SRC = fileURLToPath(new URL('../helpers/power-cut-shim.c', import.meta.url));
 const CHILD = fileURLToPath(new URL('../helpers/power-cut-child.ts', import.meta.url));
@@ -151,7 +152,7 @@ function imageAt(recs: Rec[], cut: number, keepSome: (() => number) | undefined)
 
 function runChild(env: NodeJS.ProcessEnv, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], {
+    const child = spawn(process.execPath, [...RUN_TYPESCRIPT, CHILD, ...args], {
       env,
       stdio: ['ignore', 'inherit', 'inherit'],
     });

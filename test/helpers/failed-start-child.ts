@@ -4,7 +4,7 @@
  * the process still holds — threads, open files and sockets, active handles and timers, node-cron
  * tasks — next to what it held before the start. Nothing here keeps the process alive: the parent
  * checks that it exits on its own.
- * Usage: node --import tsx failed-start-child.ts <config.json> <failAt|-> <result.json>
+ * Usage: node --import ./test/helpers/ts-register.mjs failed-start-child.ts <config.json> <failAt|-> <result.json>
  */
 import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';

@@ -105,7 +105,8 @@ function testProcess(root: number): number | undefined {
 async function runInOwnReader(file: string): Promise<never> {
   const shared = process.env[SHARED_TMP] ?? tmpdir();
   const tmp = mkdtempSync(join(shared, 'onshi-reader-'));
-  const node = [process.execPath, ...process.execArgv, file, ...process.argv.slice(2)];
+  const execArgv = process.execArgv.filter((a) => !a.includes('@tapjs/processinfo'));
+  const node = [process.execPath, ...execArgv, file, ...process.argv.slice(2)];
   // tap SIGKILLs this process 1 s after a timeout: the wrapper and the test die with it
   // (otherwise they would keep tap's stdout pipe open, and tap would wait for it forever).
   const orphanKill = ['--pdeathsig', 'SIGKILL'];
@@ -148,7 +149,30 @@ function cpuSeconds(): number {
   return (utime! + stime! + cutime! + cstime!) / 100;
 }
 
+/**
+ * tap's runner loads @tapjs/processinfo into each test process, and it passes itself on to every
+ * node process started from there (NODE_OPTIONS, and a hook on spawn): it serves coverage and
+ * `tap --changed`, which this suite does not use, and costs ~0.4 s of CPU at each daemon start.
+ * The test process keeps it (tap's runner expects it); what the test starts runs without it.
+ */
+function leaveProcessinfoOut(): void {
+  const spawnHooks = (globalThis as Record<symbol, { listeners?: unknown[] } | undefined>)[
+    Symbol.for('process-on-spawn@*:singletonId')
+  ];
+  if (spawnHooks?.listeners) spawnHooks.listeners.length = 0;
+  const options = (process.env['NODE_OPTIONS'] ?? '')
+    .split(/\s+/)
+    .filter((o) => o && !o.includes('@tapjs/processinfo'))
+    .join(' ');
+  if (options) process.env['NODE_OPTIONS'] = options;
+  else delete process.env['NODE_OPTIONS'];
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith('_TAPJS_PROCESSINFO_')) delete process.env[name];
+  }
+}
+
 const file = process.argv[1];
+if (process.env['TAP_CHILD_ID']) leaveProcessinfoOut();
 // scripts/test.sh prints each file's CPU next to its time: on 2 cores the suite's length is its CPU.
 const cpuLog = process.env['ONSHI_TEST_CPU_LOG'];
 if (cpuLog && process.env['TAP_CHILD_ID'] && !process.env[INSIDE] && file) {

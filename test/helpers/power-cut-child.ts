@@ -7,7 +7,7 @@
  * journals those writes in order with the file operations, so the checker knows what had been
  * acknowledged at any cut.
  *
- * Usage: node --import tsx power-cut-child.ts <dir> <fill|replay> <n>
+ * Usage: node --import ./test/helpers/ts-register.mjs power-cut-child.ts <dir> <fill|replay> <n>
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

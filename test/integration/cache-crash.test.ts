@@ -10,10 +10,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DB_FILE, GatewayStore } from '../../src/cache/index.js';
 import { testdir } from '../helpers/testdir.js';
+import { RUN_TYPESCRIPT } from '../helpers/typescript.js';
 
 const KILLS = Number(process.env.CACHE_CRASH_KILLS ?? 20);
 const storeUrl = new URL('../../src/cache/index.ts', import.meta.url).href;
-const tsx = import.meta.resolve('tsx');
 
 const CHILD = `
 import { GatewayStore } from ${JSON.stringify(storeUrl)};
@@ -44,7 +44,7 @@ function runAndKill(
   fromSpawn: boolean,
 ): Promise<{ acks: Ack[]; ready: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', tsx, '--input-type=module', '-e', CHILD], {
+    const child = spawn(process.execPath, [...RUN_TYPESCRIPT, '--input-type=module', '-e', CHILD], {
       env: { ...process.env, STORE_DIR: dir, RUN: String(run) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -14,6 +14,7 @@ import { CentralSim } from '../../src/sim/central/server.js';
 import type { ChildResult } from '../helpers/failed-start-child.js';
 import { pkiFiles, sharedPki } from '../helpers/gateway.js';
 import { added, gainedFds } from '../helpers/held-fds.js';
+import { RUN_TYPESCRIPT } from '../helpers/typescript.js';
 
 const CHILD = fileURLToPath(new URL('../helpers/failed-start-child.ts', import.meta.url));
 /** How long a child may take to start, fail, clean up and exit (a loaded CI box; no timing is asserted). */
@@ -80,7 +81,7 @@ function runChild(
   const env = { ...process.env };
   delete env.NOTIFY_SOCKET;
   delete env.CREDENTIALS_DIRECTORY;
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, configFile, failAt, resultFile], {
+  const child = spawn(process.execPath, [...RUN_TYPESCRIPT, CHILD, configFile, failAt, resultFile], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { createLogger, redact } from '../../src/core/logger.js';
+import { RUN_TYPESCRIPT } from '../helpers/typescript.js';
 
 function capture(level: 'info' | 'debug' = 'debug') {
   const lines: Record<string, unknown>[] = [];
@@ -102,7 +103,7 @@ t.test('standard output gets one write per turn of the loop, and what is waiting
   const { spawnSync } = await import('node:child_process');
   const script = `import { createLogger } from ${JSON.stringify(new URL('../../src/core/logger.ts', import.meta.url).href)};
     const log = createLogger({ level: 'info' }); log.error('fatal: last words', { event: 'x' }); process.exit(3);`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+  const r = spawnSync(process.execPath, [...RUN_TYPESCRIPT, '--input-type=module', '-e', script], {
     encoding: 'utf8',
     timeout: 20_000,
   });
