@@ -153,7 +153,8 @@ function cpuSeconds(): number {
  * tap's runner loads @tapjs/processinfo into each test process, and it passes itself on to every
  * node process started from there (NODE_OPTIONS, and a hook on spawn): it serves coverage and
  * `tap --changed`, which this suite does not use, and costs ~0.4 s of CPU at each daemon start.
- * The test process keeps it (tap's runner expects it); what the test starts runs without it.
+ * The process tap started keeps it; the processes it starts (a reader file's test process among
+ * them) run without it.
  */
 function leaveProcessinfoOut(): void {
   const spawnHooks = (globalThis as Record<symbol, { listeners?: unknown[] } | undefined>)[
