@@ -1,6 +1,6 @@
 /**
- * The main thread's end of the one writer thread: requests go out (those made in one go cross in
- * one message), answers come back by id, a request's promise resolves only after its commit. The
+ * The main thread's end of the one writer thread: requests go out (those made in one turn of the
+ * event loop cross in one message; FLUSH_MAX waiting leave at once), answers come back by id, a request's promise resolves only after its commit. The
  * worker is referenced only while requests are in flight, so an idle store never keeps the process
  * alive. A worker that dies fails every pending and later request with STORE_WORKER_FAILED.
  */
@@ -33,6 +33,13 @@ export const fromWire = (w: WireError): OnshiError =>
 export const DEFER_MS = 25;
 /** at most this many wait: more go at once */
 const DEFER_MAX = 64;
+/**
+ * Foreground requests leave once per turn of the event loop (setImmediate), so that those made by
+ * the I/O callbacks of one turn (50 clients' outage answers, each committing an outbox entry) share
+ * one message and one wake-up of the writer; once this many wait (checked after each callback, with
+ * its microtasks), they leave at once, so that a burst does not wait for the end of the turn.
+ */
+export const FLUSH_MAX = 16;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -44,8 +51,12 @@ export class WriterChannel {
   private nextId = 1;
   private closing: Promise<void> | undefined;
   private failure: OnshiError | undefined;
-  /** Requests made in one go (a replay's settle and its events, a batch's parts) cross to the writer in one message. */
+  /** Requests made in one turn of the loop (the clients' requests of one poll, a replay's settle and its events) cross in one message. */
   private outgoing: Request[] = [];
+  /** the flush queued for the end of this turn */
+  private flushing: NodeJS.Immediate | undefined;
+  /** the check queued for the end of this callback (its microtasks) */
+  private checking = false;
   /** Deferred requests (CallOptions.defer): they leave with the next message, or after DEFER_MS. */
   private deferred: Request[] = [];
   private deferTimer: NodeJS.Timeout | undefined;
@@ -136,17 +147,34 @@ export class WriterChannel {
         return;
       }
       this.outgoing.push(req);
-      if (this.outgoing.length === 1) queueMicrotask(this.flushOutgoing);
+      if (!this.checking) {
+        this.checking = true;
+        queueMicrotask(this.flushIfMany);
+      }
     });
+  }
+
+  /** After a callback's requests: FLUSH_MAX or more go now (in one message), fewer at the end of the turn. */
+  private readonly flushIfMany = (): void => {
+    this.checking = false;
+    if (this.outgoing.length >= FLUSH_MAX) this.flushOutgoing();
+    else if (this.outgoing.length > 0) this.flushSoon();
+  };
+
+  /** A flush at the end of this turn of the loop (once). */
+  private flushSoon(): void {
+    this.flushing ??= setImmediate(this.flushOutgoing);
   }
 
   /** The deferred requests leave now (in this turn's message). */
   private readonly releaseDeferred = (): void => {
-    // with requests in `outgoing` a flush is already queued, and it takes the deferred ones along
-    if (this.deferred.length > 0 && this.outgoing.length === 0) queueMicrotask(this.flushOutgoing);
+    // a flush already queued takes the deferred ones along
+    if (this.deferred.length > 0) this.flushSoon();
   };
 
   private readonly flushOutgoing = (): void => {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
     clearTimeout(this.deferTimer);
     // whatever waits for company goes with this message (in call order: deferred ones came first)
     const requests = this.deferred.length > 0 ? [...this.deferred.splice(0), ...this.outgoing] : this.outgoing;
@@ -180,7 +208,10 @@ export class WriterChannel {
       { cause: e },
     );
     clearTimeout(this.deferTimer);
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
     this.deferred = [];
+    this.outgoing = [];
     for (const p of this.pending.values()) p.reject(this.failure);
     this.pending.clear();
   }
