@@ -97,8 +97,34 @@ export interface WsServerStats {
   overflowCloses: number;
 }
 
+/**
+ * A request's AbortController, made only when something asks for its signal (a check by numbers
+ * or an outage answer never does; a card check does): one fewer object and listener list per request.
+ */
+class LazyAbort {
+  private ac: AbortController | undefined;
+  private aborted = false;
+  private reason: unknown;
+
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController();
+      if (this.aborted) this.ac.abort(this.reason);
+    }
+    return this.ac.signal;
+  }
+
+  /** As AbortController.abort: the first reason stands. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.ac?.abort(reason);
+  }
+}
+
 interface Inflight {
-  ac: AbortController;
+  ac: LazyAbort;
   answer(msg: Record<string, unknown>): void;
 }
 
@@ -476,7 +502,7 @@ export class WsApiServer {
     const started = Date.now();
     const requested = 'deadlineMs' in req ? req.deadlineMs : undefined;
     const deadline = started + (requested ?? DEFAULT_DEADLINES[req.type] ?? this.opts.defaultDeadlineMs);
-    const ac = new AbortController();
+    const ac = new LazyAbort();
     this.inflightCount++;
     let answered = false;
     const answer = (msg: Record<string, unknown>): void => {
@@ -513,7 +539,9 @@ export class WsApiServer {
         secure: conn.secure,
         remote: conn.remote,
         deadline: deadline - DEADLINE_MARGIN_MS,
-        signal: ac.signal,
+        get signal() {
+          return ac.signal;
+        },
         progress: (event) => {
           if (!answered) this.send(conn, { ...event, id: req.id });
         },
