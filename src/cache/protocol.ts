@@ -113,14 +113,17 @@ export interface Ops {
     },
     { pruned: number },
   ];
-  /** one successful check counted for its JST day; patient hashes of days before `pruneBeforeDay` dropped */
+  /**
+   * one successful check counted for its JST day; with `pruneBeforeDay` (once a month), patient
+   * hashes of days before it dropped after their months' distinct counts are kept
+   */
   usageRecord: [
     {
       day: string;
       method: 'card_pin' | 'card_visual' | 'numbers';
       /** the patient's keyed hash (hex), absent when the answer named no one */
       patientHex?: string;
-      pruneBeforeDay: string;
+      pruneBeforeDay?: string;
     },
     { newPatient: boolean },
   ];

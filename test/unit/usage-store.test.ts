@@ -103,6 +103,44 @@ t.test('a patient in two months is counted in each; hashes are pruned after the 
   t.match(s.usage.days('2025-10')[9], { patients: 2, cardPatients: 1 }, "the day's distinct counts stay too");
 });
 
+t.test('old months are closed and pruned once a month, not on every count (again after a failed one)', async (t) => {
+  const s = await GatewayStore.open({ dir: t.testdir() });
+  t.teardown(() => s.close());
+  const channel = (s as unknown as { channel: { call(op: string, args: unknown, o?: unknown): Promise<unknown> } })
+    .channel;
+  const asked: (string | undefined)[] = [];
+  let failNext = false;
+  const call = channel.call.bind(channel);
+  channel.call = (op, args, o) => {
+    if (op === 'usageRecord') {
+      asked.push((args as { pruneBeforeDay?: string }).pruneBeforeDay);
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new Error('refused'));
+      }
+    }
+    return call(op, args, o);
+  };
+  const nov = Date.parse('2026-11-02T03:00:00Z');
+  failNext = true;
+  await t.rejects(s.usage.record({ method: 'numbers', patient: HANAKO }, nov));
+  await s.usage.record({ method: 'numbers', patient: HANAKO }, nov);
+  await s.usage.record({ method: 'card_pin', patient: TARO }, nov + 86_400_000);
+  await s.usage.record({ method: 'card_pin', patient: TARO }, Date.parse('2026-12-01T03:00:00Z'));
+  t.same(
+    asked,
+    ['2025-11-01', '2025-11-01', undefined, '2025-12-01'],
+    'asked again after the failure, then next month',
+  );
+  t.same(
+    s.usage.months().map((m) => [m.month, m.cardPin, m.numbers]),
+    [
+      ['2026-11', 1, 1],
+      ['2026-12', 1, 0],
+    ],
+  );
+});
+
 t.test('the method of a check: audit mode, history counts, and what counts as a use', async (t) => {
   t.equal(checkMethod('numbers', { id: 'a' }), 'numbers');
   t.equal(checkMethod('card', { id: 'a', mode: 'pin' }), 'card_pin');

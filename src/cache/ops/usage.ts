@@ -36,11 +36,16 @@ export function createUsageOps(db: Database.Database) {
     prune: db.prepare('DELETE FROM usage_patients WHERE day < ?'),
   };
   const usageRecord: Op<'usageRecord'> = ({ day, method, patientHex, pruneBeforeDay }) => {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || !/^\d{4}-\d{2}-\d{2}$/.test(pruneBeforeDay))
+    if (
+      !/^\d{4}-\d{2}-\d{2}$/.test(day) ||
+      (pruneBeforeDay !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(pruneBeforeDay))
+    )
       throw invalid('usage days are YYYY-MM-DD');
     if (!(method in METHOD_COLUMN)) throw invalid('usage method must be card_pin, card_visual or numbers');
-    s.closeMonths.run(pruneBeforeDay);
-    s.prune.run(pruneBeforeDay);
+    if (pruneBeforeDay !== undefined) {
+      s.closeMonths.run(pruneBeforeDay);
+      s.prune.run(pruneBeforeDay);
+    }
     s.day.run(day);
     s.count[method].run(day);
     if (patientHex === undefined) return { newPatient: false };

@@ -101,8 +101,21 @@ type DayRow = {
   card_patients: number;
 };
 
+/** A JST day's strings, made once a day rather than on every check. */
+interface DayStrings {
+  /** days since the epoch, in JST */
+  n: number;
+  day: string;
+  month: string;
+  /** the first day whose patient hashes are kept, for this month */
+  keepFromDay: string;
+}
+
 export class UsageStore {
   private readonly s;
+  private today: DayStrings | undefined;
+  /** the month whose old patient hashes are known pruned (committed) in this process */
+  private prunedFor: string | undefined;
 
   constructor(private readonly ctx: StoreContext) {
     const db = ctx.reader;
@@ -129,18 +142,36 @@ export class UsageStore {
    */
   async record(u: { method: UsageMethod; patient?: UsagePatient }, now = Date.now()): Promise<void> {
     this.ctx.assertOpen();
-    const month = jstMonth(now);
+    const { day, month, keepFromDay } = this.dayOf(now);
     const id = u.patient ? identity(u.patient) : undefined;
+    // Closing old months and pruning their hashes is needed once a month: the first count of a
+    // month (in this process) asks for it, and so does every count until one such has committed.
+    const prune = this.prunedFor !== month;
     await this.ctx.call(
       'usageRecord',
       {
-        day: jstDay(now),
+        day,
         method: u.method,
         ...(id ? { patientHex: this.ctx.keys.usagePatientKey(month, id).toString('hex') } : {}),
-        pruneBeforeDay: `${addMonths(month, 1 - USAGE_PATIENT_MONTHS)}-01`,
+        ...(prune ? { pruneBeforeDay: keepFromDay } : {}),
       },
       { defer: true },
     );
+    if (prune) this.prunedFor = month;
+  }
+
+  private dayOf(now: number): DayStrings {
+    const n = Math.floor((now + JST_MS) / 86_400_000);
+    if (this.today?.n !== n) {
+      const month = jstMonth(now);
+      this.today = {
+        n,
+        day: jstDay(now),
+        month,
+        keepFromDay: `${addMonths(month, 1 - USAGE_PATIENT_MONTHS)}-01`,
+      };
+    }
+    return this.today;
   }
 
   /** Every month with a counted check, oldest first. */
