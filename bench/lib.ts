@@ -379,31 +379,60 @@ export function mainThreadCpuMsOf(pid: number): number {
   return cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
 }
 /**
- * CPU time by thread name (`/proc/PID/task/TID/comm`: node's main thread is `node`, a worker
- * `WorkerThread`, libuv's pool `libuv-worker`, V8's `V8 DefaultWorke`), summed per name, in ms.
- * Threads that ended are not counted.
+ * CPU time of each of a process's threads, in ms, keyed by thread id and start time
+ * (`/proc/PID/task/TID/stat` field 22), so that two samples pair the same threads whatever order
+ * they are listed in (and a thread id reused by a later thread is not taken for the old one). The
+ * name: `main` for the main thread, else `/proc/PID/task/TID/comm` — the writer names its thread
+ * `onshi-writer` (writer-worker.ts); under Node 20 every other thread is `node` (Node 22:
+ * `V8 DefaultWorke`, `libuv-worker`…), told apart by start order: the first five are V8's platform
+ * (its delayed-task thread and its 4 workers — GC and compiler tasks — made before any JavaScript
+ * runs), `v8_platform`; the rest (libuv's pool, made at its first use; node's inspector thread)
+ * `node_other`. Threads that ended are not counted.
  */
-export function threadCpuMsOf(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
+export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: number }> {
+  const threads: { key: string; tid: number; start: number; comm: string; ms: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      const name = tid === String(pid) ? 'main' : comm;
-      out[name] = (out[name] ?? 0) + cpuMsOf(pid, `/proc/${pid}/task/${tid}/stat`);
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.push({
+        key: `${tid}@${f[19]}`,
+        tid: Number(tid),
+        start: Number(f[19]),
+        comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
+        ms: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS,
+      });
     } catch {
       // the thread ended between the listing and the read
     }
   }
+  threads.sort((x, y) => x.start - y.start || x.tid - y.tid);
+  const out = new Map<string, { name: string; ms: number }>();
+  let plain = 0;
+  for (const t of threads) {
+    const name =
+      t.tid === pid
+        ? 'main'
+        : t.comm !== 'node'
+          ? t.comm
+          : plain++ < V8_PLATFORM_THREADS
+            ? 'v8_platform'
+            : 'node_other';
+    out.set(t.key, { name, ms: t.ms });
+  }
   return out;
 }
-/** `after - before` of threadCpuMsOf, per name, divided by n */
+/** V8's platform under node's default --v8-pool-size: a delayed-task thread and 4 workers */
+const V8_PLATFORM_THREADS = 5;
 export function threadCpuDelta(
-  before: Record<string, number>,
-  after: Record<string, number>,
+  before: Map<string, { name: string; ms: number }>,
+  after: Map<string, { name: string; ms: number }>,
   n: number,
 ): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const [k, t] of after) sum[t.name] = (sum[t.name] ?? 0) + t.ms - (before.get(k)?.ms ?? 0);
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) out[k] = round((v - (before[k] ?? 0)) / n);
+  for (const [name, v] of Object.entries(sum)) out[name] = round(v / n);
   return out;
 }
 /** USER_HZ: 100 on every Linux this runs on */

@@ -118,7 +118,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
-    // where the daemon's CPU goes, by thread (the writer is `WorkerThread`)
+    // where the daemon's CPU goes, by thread (`main`, the writer `onshi_writer`, V8's helpers
+    // `v8_platform`, libuv's pool and the rest `node_other`)
     for (const [k, v] of Object.entries(threadCpuDelta(threads0, threadCpuMsOf(daemon.pid), m.ours.length)))
       if (v > 0) figures[`daemon_cpu_ms_per_check_${k.replace(/\W+/g, '_')}`] = v;
     figures.cpu_to_relay_ratio = round(figures.daemon_cpu_ms_per_check / figures.bare_relay_cpu_ms_per_check);
