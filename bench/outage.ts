@@ -212,14 +212,15 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         base_event_loop_cpu_ms_per_check: round((base.mainThreadCpuMs() - baseMain0) / based.length),
       });
     }
-    const met = figures.cache_p99_ms! <= 5 && figures.p99_ratio! <= 3;
+    // issue 22's targets (the first round's p99 ≤ 5 ms is retired: the bare echo alone is over it here)
+    const met = figures.event_loop_cpu_ms_per_check! <= 0.15 && figures.p99_ratio! <= 3;
     const why: string[] = [];
     if (figures.event_loop_cpu_ms_per_check! > 0.15)
       why.push(
         `the event loop's ${figures.event_loop_cpu_ms_per_check} ms an answer (target 0.15) against the echo's ${figures.echo_event_loop_cpu_ms_per_answer} ms and a bare cache server's ${figures.bare_cache_event_loop_cpu_ms_per_answer} ms (the same store: lookup, decryption, its outbox commit, nothing else; p99 ${figures.bare_cache_p99_ms} ms); the cache's encryption at rest alone is ${figures.cache_crypto_ms_per_answer} ms`,
       );
     if (figures.echo_p99_ms! > 5)
-      why.push(`the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
+      why.push(`(retired: p99 ≤ 5 ms) the bare echo alone has p99 ${figures.echo_p99_ms} ms with 50 clients here`);
     if (figures.p99_ratio! > 3)
       why.push(
         `a cache answer (lookup, decryption, advice, its durable outbox entry) costs the event loop ${figures.event_loop_cpu_ms_per_check} ms, so 50 clients at once wait ≥ ${figures.closed_loop_p50_floor_ms} ms at p50 against the echo's ${figures.echo_p50_ms}`,
@@ -227,7 +228,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     return {
       name: 'outage-answer',
       figures,
-      target: 'cache answer (with its outbox commit) under 50 clients vs a bare ws echo: p99 ≤ 5 ms and p99 ratio ≤ 3',
+      target:
+        "issue 22: a cache answer (with its outbox commit) costs the event loop ≤ 0.15 ms; p99 ≤ 3 × a bare ws echo's, 50 clients",
       met,
       ...(!met && why.length > 0 ? { note: why.join('; ') } : {}),
     };

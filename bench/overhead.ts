@@ -138,18 +138,31 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         figures.base_daemon_cpu_ms_per_check! / figures.bare_relay_cpu_ms_per_check,
       );
     }
-    const met = figures.p50_ratio! <= 1.3 && figures.p99_ratio! <= 1.5;
-    const hopAlone = figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5;
+    // issue 22's targets (the first round's gateway ÷ direct ≤ 1.3 / 1.5 is retired: the bare relay
+    // alone, the hop with none of our work, is over it here; its figures stay as p50/p99_ratio)
+    const cpuMet = figures.cpu_to_relay_ratio <= 1.6;
+    const latencyMet = figures.gateway_to_relay_p50! <= 1.25 && figures.gateway_to_relay_p99! <= 1.25;
+    const met = cpuMet && latencyMet;
+    const why: string[] = [];
+    if (!cpuMet)
+      why.push(
+        `the daemon's CPU per check is ${figures.cpu_to_relay_ratio} × the bare relay's (${figures.daemon_cpu_ms_per_check} against ${figures.bare_relay_cpu_ms_per_check} ms; target 1.6)`,
+      );
+    if (!latencyMet)
+      why.push(
+        `gateway ÷ bare relay ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} (p50 / p99; target 1.25)`,
+      );
+    if (figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5)
+      why.push(
+        `the retired first-round target (gateway ÷ direct ≤ 1.3 / 1.5) is not reachable here by any gateway: the bare relay alone is ${figures.hop_p50_ratio} / ${figures.hop_p99_ratio} × direct`,
+      );
     return {
       name: 'gateway-overhead',
       figures,
-      target: 'check by numbers via the gateway vs straight to central (latency 0): p50 ratio ≤ 1.3, p99 ratio ≤ 1.5',
+      target:
+        "issue 22: daemon CPU per check ≤ 1.6 × the bare relay's; gateway ÷ bare relay ≤ 1.25 at p50 and p99 (check by numbers, central latency 0)",
       met,
-      ...(!met && hopAlone
-        ? {
-            note: `not reachable on this machine by any gateway: a bare relay (the same hop, none of the gateway's work) is already ${figures.hop_p50_ratio} / ${figures.hop_p99_ratio} × direct (p50 / p99); the gateway is ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} × that relay`,
-          }
-        : {}),
+      ...(why.length > 0 ? { note: why.join('; ') } : {}),
     };
   } finally {
     await down.run();
