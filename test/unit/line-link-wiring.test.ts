@@ -8,7 +8,7 @@ import t from 'tap';
 import { EventEmitter } from 'node:events';
 import { validateConfig } from '../../src/core/config.js';
 import { LinkMonitor } from '../../src/sync/link.js';
-import { LineService, type TunnelSource } from '../../src/sync/line/service.js';
+import { LineService, PATH_RECHECK_MS, type TunnelSource } from '../../src/sync/line/service.js';
 import type { TunnelState } from '../../src/sync/line/sa-state.js';
 import type { PathCheck } from '../../src/sync/line/ip-vpn.js';
 import { OutboxRelay, type RelayEntry, type RelayStore } from '../../src/sync/relay.js';
@@ -165,6 +165,43 @@ t.test('a failed probe runs the path check, which names the failing hop (ip-vpn)
   t.equal(line.report().mode, 'ip-vpn');
   await line.guardProbe(async () => undefined)(Date.now() + 1000);
   t.notOk(line.report().failingHop, 'a probe that succeeds clears the failing hop');
+});
+
+t.test('while probes keep failing, the path check runs again only after PATH_RECHECK_MS (ip-vpn)', async (t) => {
+  let checks = 0;
+  let now = 1_000_000;
+  const line = new LineService({
+    settings: validateConfig({}).line,
+    centralUrl: 'https://198.18.2.1:18443',
+    tls: {},
+    checkPath: async () => {
+      checks++;
+      return { ok: false, failing: 'tls', hops: [{ hop: 'tls', ok: false, detail: 'ECONNREFUSED' }] };
+    },
+    now: () => now,
+  });
+  let fail = true;
+  const probe = line.guardProbe(async () => {
+    if (fail) throw new Error('CENTRAL_UNREACHABLE');
+  });
+  await t.rejects(probe(0));
+  await until('the first path check', () => checks === 1);
+  for (let i = 0; i < 3; i++) {
+    now += PATH_RECHECK_MS / 4;
+    await t.rejects(probe(0));
+  }
+  await new Promise((r) => setImmediate(r));
+  t.equal(checks, 1, 'not again while nothing changed');
+  t.equal(line.report().failingHop, 'tls', 'the last check still names the hop');
+  now += PATH_RECHECK_MS / 4;
+  await t.rejects(probe(0));
+  await until('the second path check', () => checks === 2);
+  fail = false;
+  await probe(0);
+  fail = true;
+  now += 1;
+  await t.rejects(probe(0));
+  await until('a path check at once after a success', () => checks === 3);
 });
 
 t.test('ipsec: probes failing through an installed tunnel re-establish it, once per window', async (t) => {

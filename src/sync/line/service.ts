@@ -57,6 +57,13 @@ export interface LineServiceOptions {
   now?: () => number;
 }
 
+/**
+ * While probes keep failing and nothing changed (no success, no tunnel edge), the path check that
+ * a failed probe runs — two `ip` processes and a TLS handshake — runs again at most this often;
+ * the report keeps the last one's hops and time meanwhile.
+ */
+export const PATH_RECHECK_MS = 60_000;
+
 /** A CHILD_SA being rekeyed still carries traffic. */
 export const tunnelUp = (s: Pick<TunnelState, 'child'>): boolean => s.child === 'installed' || s.child === 'rekeying';
 
@@ -72,6 +79,8 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
   /** since when link probes have failed while charon holds the tunnel as installed */
   private failingSince: number | undefined;
   private reestablishedAt = 0;
+  /** when a failed probe last ran the path check; undefined after a success or a tunnel edge */
+  private pathCheckedOnFailureAt: number | undefined;
 
   constructor(private readonly o: LineServiceOptions) {
     super();
@@ -114,7 +123,8 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
 
   /**
    * The link probe as the monitor runs it: a success clears the last failed path check; a failure
-   * runs the path check (to name the failing hop) and still fails.
+   * runs the path check (to name the failing hop; again only after PATH_RECHECK_MS while nothing
+   * changed) and still fails.
    */
   guardProbe(probe: (deadline: number) => Promise<void>): (deadline: number) => Promise<void> {
     return async (deadline) => {
@@ -122,8 +132,13 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
         await probe(deadline);
         this.pathOk();
         this.failingSince = undefined;
+        this.pathCheckedOnFailureAt = undefined;
       } catch (e) {
-        void this.checkPath().catch(() => undefined);
+        const now = (this.o.now ?? Date.now)();
+        if (this.pathCheckedOnFailureAt === undefined || now - this.pathCheckedOnFailureAt >= PATH_RECHECK_MS) {
+          this.pathCheckedOnFailureAt = now;
+          void this.checkPath().catch(() => undefined);
+        }
         this.unstickTunnel();
         throw e;
       }
@@ -195,6 +210,7 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
     // The first state counts as an edge: a tunnel that is not up at start marks the link down.
     if (up === this.up) return;
     this.up = up;
+    this.pathCheckedOnFailureAt = undefined; // the next failed probe looks at the path afresh
     const change = { at: new Date().toISOString(), up, reason: s.reason ?? (up ? 'CHILD_SA installed' : 'down') };
     this.changes.push(change);
     if (this.changes.length > (this.o.historySize ?? 50)) this.changes.shift();
