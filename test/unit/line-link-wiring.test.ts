@@ -66,6 +66,16 @@ const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> 
 
 const ipsecSettings = validateConfig({ line: { mode: 'ipsec' } }).line;
 
+/** A line service in ip-vpn mode (the default) with the given path check and clock. */
+const ipVpnLine = (checkPath: () => Promise<PathCheck>, now?: () => number): LineService =>
+  new LineService({
+    settings: validateConfig({}).line,
+    centralUrl: 'https://198.18.2.1:18443',
+    tls: {},
+    checkPath,
+    ...(now ? { now } : {}),
+  });
+
 t.test('ipsec: child down → link down at once; child up → probe, up, replay', async (t) => {
   const tunnel = new FakeTunnel();
   const line = new LineService({
@@ -144,14 +154,9 @@ t.test('a failed probe runs the path check, which names the failing hop (ip-vpn)
     failing: 'route',
     hops: [{ hop: 'route', ok: false, detail: 'no route to 198.18.2.1' }],
   };
-  const line = new LineService({
-    settings: validateConfig({}).line,
-    centralUrl: 'https://198.18.2.1:18443',
-    tls: {},
-    checkPath: async () => {
-      checks++;
-      return failing;
-    },
+  const line = ipVpnLine(async () => {
+    checks++;
+    return failing;
   });
   t.equal(line.tunnel, undefined, 'ip-vpn: no tunnel of ours');
   const paths: PathCheck[] = [];
@@ -170,16 +175,13 @@ t.test('a failed probe runs the path check, which names the failing hop (ip-vpn)
 t.test('while probes keep failing, the path check runs again only after PATH_RECHECK_MS (ip-vpn)', async (t) => {
   let checks = 0;
   let now = 1_000_000;
-  const line = new LineService({
-    settings: validateConfig({}).line,
-    centralUrl: 'https://198.18.2.1:18443',
-    tls: {},
-    checkPath: async () => {
+  const line = ipVpnLine(
+    async () => {
       checks++;
       return { ok: false, failing: 'tls', hops: [{ hop: 'tls', ok: false, detail: 'ECONNREFUSED' }] };
     },
-    now: () => now,
-  });
+    () => now,
+  );
   let fail = true;
   const probe = line.guardProbe(async () => {
     if (fail) throw new Error('CENTRAL_UNREACHABLE');
