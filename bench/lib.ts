@@ -370,9 +370,14 @@ export function rssSplitOf(pid: number): { anon: number; file: number } {
 
 /** CPU time (user + system, all threads) a process has used, in ms: less noisy than wall time on a busy machine. */
 export function cpuMsOf(pid: number, statFile = `/proc/${pid}/stat`): number {
+  return statOf(statFile).cpuMs;
+}
+/** A /proc stat file's CPU time (utime + stime, ms) and start time (clock ticks after boot). */
+function statOf(statFile: string): { cpuMs: number; start: number } {
   const stat = readFileSync(statFile, 'utf8');
+  // the fields after the command's closing parenthesis, from field 3 (state) on
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  return { cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS, start: Number(f[19]) };
 }
 /** CPU time of a process's main thread alone (its event loop), in ms. */
 export function mainThreadCpuMsOf(pid: number): number {
@@ -393,14 +398,13 @@ export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: numb
   const threads: { key: string; tid: number; start: number; comm: string; ms: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const { cpuMs, start } = statOf(`/proc/${pid}/task/${tid}/stat`);
       threads.push({
-        key: `${tid}@${f[19]}`,
+        key: `${tid}@${start}`,
         tid: Number(tid),
-        start: Number(f[19]),
+        start,
         comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
-        ms: ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS,
+        ms: cpuMs,
       });
     } catch {
       // the thread ended between the listing and the read

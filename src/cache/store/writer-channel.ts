@@ -1,8 +1,8 @@
 /**
  * The main thread's end of the one writer thread: requests go out (those made in one turn of the
- * event loop cross in one message; FLUSH_MAX waiting leave at once), answers come back by id, a request's promise resolves only after its commit. The
- * worker is referenced only while requests are in flight, so an idle store never keeps the process
- * alive. A worker that dies fails every pending and later request with STORE_WORKER_FAILED.
+ * event loop cross in one message; FLUSH_MAX waiting leave at once), answers come back by id, a
+ * request's promise resolves only after its commit. The worker is referenced only while requests
+ * are in flight, so an idle store never keeps the process alive. A worker that dies fails every pending and later request with STORE_WORKER_FAILED.
  */
 import type { Worker } from 'node:worker_threads';
 import { OnshiError } from '../../core/errors.js';

@@ -90,6 +90,10 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
     this.tunnel?.on('state', (s) => this.onTunnel(s));
   }
 
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
   async start(): Promise<void> {
     await this.tunnel?.start();
   }
@@ -134,7 +138,7 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
         this.failingSince = undefined;
         this.pathCheckedOnFailureAt = undefined;
       } catch (e) {
-        const now = (this.o.now ?? Date.now)();
+        const now = this.now();
         if (this.pathCheckedOnFailureAt === undefined || now - this.pathCheckedOnFailureAt >= PATH_RECHECK_MS) {
           this.pathCheckedOnFailureAt = now;
           void this.checkPath().catch(() => undefined);
@@ -164,7 +168,7 @@ export class LineService extends EventEmitter<LineServiceEvents> implements Serv
       this.failingSince = undefined;
       return;
     }
-    const now = (this.o.now ?? Date.now)();
+    const now = this.now();
     this.failingSince ??= now;
     const after = this.zombieAfterMs;
     if (now - this.failingSince < after || now - this.reestablishedAt < after) return;
