@@ -2,14 +2,10 @@
  * The client library's connection handling against a scripted WebSocket server (the real gateway
  * is in test/e2e/client-resume.test.ts): a gateway that stops pinging is dropped and reconnected,
  * requests in flight at a drop are rejected and never re-sent, and a refused token or protocol
- * ends the reconnecting. And the package as a consumer installs it: exports and typed answers.
+ * ends the reconnecting. The package as a consumer installs it is in test/e2e/client-package.test.ts.
  */
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ANSWER_MARGIN_MS, answerTimeoutMs, GatewayClient } from '../../src/client/index.js';
 import { waitFor } from '../helpers/gateway.js';
@@ -143,76 +139,3 @@ t.test('without reconnect, a drop just closes', async (t) => {
   t.equal(script.sockets.length, 1, 'no reconnect');
   await t.rejects(c.request({ type: 'ping' }), { code: 'CLIENT_CLOSED' });
 });
-
-// The published package as a consumer sees it: `onshi-gateway/client` resolves through the
-// package's exports to the built library, and its declarations give each request its answer type.
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const built = existsSync(join(ROOT, 'dist/client/index.js')) && existsSync(join(ROOT, 'dist/client/index.d.ts'));
-
-t.test(
-  'a consumer imports onshi-gateway/client and gets typed answers',
-  { skip: !built && 'run npm run build first' },
-  async (t) => {
-    const dir = t.testdir({
-      'package.json': JSON.stringify({ name: 'consumer', type: 'module', private: true }),
-      'use.mjs': [
-        "import { GatewayClient, PROTOCOL_VERSION } from 'onshi-gateway/client';",
-        "import * as root from 'onshi-gateway';",
-        'console.log(JSON.stringify({ connect: typeof GatewayClient.connect, version: PROTOCOL_VERSION, same: root.GatewayClient === GatewayClient }));',
-      ].join('\n'),
-      'use.ts': [
-        "import { GatewayClient, type AnswerOf, type TopicEvent } from 'onshi-gateway/client';",
-        'export async function use(c: GatewayClient): Promise<number> {',
-        "  const st = await c.request({ type: 'status' });",
-        '  const depth: number = st.status.outbox.depth;',
-        "  const r = await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '06139992', number: '1', birthdate: '19800401' } });",
-        "  const source: 'central' | 'cache' | 'none' = r.result.source;",
-        "  const items: AnswerOf<'rechecks.list'>['items'] = (await c.request({ type: 'rechecks.list' })).items;",
-        "  c.onEvent('line', (e: TopicEvent<'line'>) => e.event satisfies 'line.state' | 'line.tunnel');",
-        '  // @ts-expect-error a status answer has no result',
-        '  void st.result;',
-        '  // @ts-expect-error the query needs its birthdate',
-        "  await c.request({ type: 'inquiry.numbers', query: { insurerNumber: '06139992', number: '1' } });",
-        '  // @ts-expect-error no such request type',
-        "  await c.request({ type: 'inquiry.guess' });",
-        '  // @ts-expect-error itemId is a number',
-        "  await c.request({ type: 'reconciliation.handle', itemId: '7' });",
-        '  // @ts-expect-error an unknown field',
-        "  await c.request({ type: 'ping', extra: 1 });",
-        '  return depth + source.length + items.length;',
-        '}',
-      ].join('\n'),
-      node_modules: { 'onshi-gateway': t.fixture('symlink', ROOT) },
-    });
-    const run = spawnSync(process.execPath, ['use.mjs'], { cwd: dir, encoding: 'utf8' });
-    t.equal(run.status, 0, run.stderr);
-    t.same(
-      JSON.parse(run.stdout),
-      { connect: 'function', version: '1.0', same: true },
-      '"." and "./client" are the client',
-    );
-
-    const tsc = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '--noEmit',
-        '--strict',
-        '--skipLibCheck',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--types',
-        'node',
-        '--typeRoots',
-        join(ROOT, 'node_modules/@types'),
-        'use.ts',
-      ],
-      { cwd: dir, encoding: 'utf8' },
-    );
-    t.equal(tsc.status, 0, `tsc on the consumer: ${tsc.stdout}${tsc.stderr}`);
-  },
-);
