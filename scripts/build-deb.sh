@@ -102,7 +102,7 @@ if [ ! -f "$MODS/.complete" ]; then
       rootfs_exec "$rootfs" sh -c "cd /build/prod-$LOCKHASH && nice -n 19 npm rebuild --foreground-scripts --loglevel=error $name" >&2 \
         || die "npm rebuild $name failed inside $rootfs"
       [ -d "$work/$m/build/Release" ] || die "$name has no build/Release after npm rebuild"
-      rm -rf "$NATIVE/$key"; mkdir -p "$NATIVE/$key"
+      rm -rf "${NATIVE:?}/$key"; mkdir -p "$NATIVE/$key"
       cp -R "$work/$m/build" "$NATIVE/$key/build"
       echo "$((SECONDS - tc))" > "$NATIVE/$key/.seconds"
       touch "$NATIVE/$key/.complete"
@@ -123,6 +123,7 @@ fi
 # know aarch64.
 if [ ! -f "$MODS/.stripped" ]; then
   rootfs="$(rootfs_ensure "build-$ONSHI_SUITE-$ARCH" "$ARCH" "${BUILD_ROOTFS_PACKAGES[@]}")"
+  # shellcheck disable=SC2034 # read by rootfs_exec (scripts/lib/rootfs.sh)
   ROOTFS_NSPAWN_OPTS=(--bind="$MODS:/mods")
   rootfs_exec "$rootfs" sh -c "find /mods/node_modules -name '*.node' -exec strip --strip-unneeded --remove-section=.comment {} +" \
     || die "strip failed in $rootfs"

@@ -57,7 +57,7 @@ STAGE=""
 MODE=install
 PURGE=0
 BUILD=1
-LINE=ip-vpn
+LINE='ip-vpn'
 CHANGES=()
 SKIPPED=()
 

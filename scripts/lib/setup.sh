@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # the admin page's browser tests (driven by playwright-core, which never downloads a browser);
 # fonts-ipafont-gothic: Japanese glyphs in the screenshots those tests keep. strongSwan (charon-systemd,
 # swanctl, kernel-libipsec in libcharon-extra-plugins) and nftables: the IPsec lab (docs/line.md).
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins nftables iputils-ping)
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev opensc g++ make python3 iproute2 util-linux e2fsprogs openssl procps systemd chromium fonts-ipafont-gothic shellcheck charon-systemd strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins nftables iputils-ping)
 NODE_MAJOR_MIN=20
 
 say() { printf '%s\n' "setup: $*" >&2; }
@@ -79,8 +79,8 @@ ensure_pcscd() {
   # recovery tests may kill and restart this one — and never a pcscd somebody else started.
   local pidfile="${TMPDIR:-/tmp}/onshi-test-pcscd.pid"
   as_root sh -c "nohup pcscd -f >/tmp/onshi-pcscd.log 2>&1 & echo \$! > '$pidfile'"
-  local i
-  for i in $(seq 1 50); do
+  local _
+  for _ in $(seq 1 50); do
     # Look for the listener; connecting to it would look like a card being inserted.
     if ss -Hltn 'sport = :35963' | grep -q .; then return 0; fi
     sleep 0.1
