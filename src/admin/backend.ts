@@ -18,7 +18,7 @@ import {
   unpackBackup,
 } from '../ops/backup.js';
 import type { BatchListItem, HistoryRow, UsageDay, UsageMonth } from '../cache/index.js';
-import type { ClientRecord, ClientStore, ClientsErrorCode } from '../api/tokens.js';
+import type { ClientRecord, ClientStore } from '../api/tokens.js';
 import { effectiveScopes, type Scope, SCOPES } from '../protocol/scopes.js';
 import { type GatewayConfig, validateConfig } from '../core/config.js';
 import { buildSupportBundle } from '../ops/support-bundle.js';
@@ -29,7 +29,6 @@ export type AdminBackendErrorCode =
   | 'ADMIN_NOT_AVAILABLE'
   | 'ADMIN_NOT_FOUND'
   | 'ADMIN_SETTINGS_READONLY'
-  | 'CLIENT_NAME_TAKEN'
   | 'CLIENT_SCOPE_INVALID';
 
 /**
@@ -167,8 +166,9 @@ export interface AdminBackend {
   /** マイナ保険証 use: every month counted, and the days of `month` (YYYY-MM, JST) */
   listUsage(month: string): Promise<UsageData>;
   /**
-   * The token is returned once, to be shown once. The name is trimmed; blank (CLIENT_NAME_INVALID)
-   * and the name of an active client (CLIENT_NAME_TAKEN) are refused; scopes default to inquiry.
+   * The token is returned once, to be shown once. The name follows ClientStore.newClientName (the
+   * CLI's rule too): trimmed; blank (CLIENT_NAME_INVALID) and the name of an active client
+   * (CLIENT_NAME_TAKEN) are refused. Scopes default to inquiry.
    */
   addClient(name: string, scopes?: readonly string[]): Promise<{ client: AdminClient; token: string }>;
   revokeClient(id: string): Promise<AdminClient>;
@@ -247,11 +247,7 @@ export function createAdminBackend(o: BasicBackendOptions): AdminBackend {
     listUsage: () => Promise.reject(notAvailable('the use counts')),
     listClients: async () => withActivity(o.clients.list().map(publicClient)),
     addClient: async (raw, scopes = ['inquiry']) => {
-      const name = raw.trim();
-      // The store's rule allows spaces; a name of spaces only names nothing staff can find again.
-      if (name === '') throw new OnshiError<ClientsErrorCode>('CLIENT_NAME_INVALID', 'a client name cannot be blank');
-      if (o.clients.list().some((c) => !c.revokedAt && c.name === name))
-        throw new OnshiError<AdminBackendErrorCode>('CLIENT_NAME_TAKEN', `a connection named "${name}" exists already`);
+      const name = o.clients.newClientName(raw);
       const bad = scopes.filter((s) => !(PAGE_SCOPES as readonly string[]).includes(s));
       if (bad.length > 0 || scopes.length === 0)
         throw new OnshiError<AdminBackendErrorCode>(

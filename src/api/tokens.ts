@@ -30,6 +30,7 @@ interface ClientsFile {
 
 export type ClientsErrorCode =
   | 'CLIENT_NAME_INVALID'
+  | 'CLIENT_NAME_TAKEN'
   | 'CLIENT_SCOPE_INVALID'
   | 'CLIENT_NOT_FOUND'
   | 'CLIENTS_FILE_CORRUPT'
@@ -50,6 +51,20 @@ export class ClientStore {
 
   list(): ClientRecord[] {
     return this.read().clients.map((c) => ({ ...c }));
+  }
+
+  /**
+   * The name staff give a receipt computer (the admin page and `onshi clients add`), trimmed: a
+   * blank one names nothing staff can find again (CLIENT_NAME_INVALID), and one an active client
+   * has would make `clients revoke NAME` ambiguous (CLIENT_NAME_TAKEN). Kiosks, paired under a
+   * default name, are not held to it.
+   */
+  newClientName(raw: string): string {
+    const name = raw.trim();
+    if (name === '') throw new OnshiError<ClientsErrorCode>('CLIENT_NAME_INVALID', 'a client name cannot be blank');
+    if (this.read().clients.some((c) => !c.revokedAt && c.name === name))
+      throw new OnshiError<ClientsErrorCode>('CLIENT_NAME_TAKEN', `a connection named "${name}" exists already`);
+    return name;
   }
 
   /** Creates a client and returns its token: the only time the token exists in clear. */

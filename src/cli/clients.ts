@@ -21,7 +21,7 @@ export function cmdClients(argv: string[], ctx: CliContext): number {
         ?.flatMap((s) => s.split(','))
         .map((s) => s.trim())
         .filter(Boolean) ?? ['full'];
-      const { client, token } = store.add(positionals[0], scopes);
+      const { client, token } = store.add(store.newClientName(positionals[0]), scopes);
       if (values.json)
         process.stdout.write(JSON.stringify({ id: client.id, name: client.name, scopes: client.scopes, token }) + '\n');
       else

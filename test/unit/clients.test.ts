@@ -75,10 +75,8 @@ t.test('scopes: stored with the client, validated, and a record without them is 
   t.same(effectiveScopes(rec?.scopes), ['full'], 'which means full access');
 });
 
-t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
-  const dir = t.testdir();
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
+/** Runs `onshi` commands in turn, capturing what they print. */
+async function cli(runs: string[][]): Promise<{ codes: number[]; out: string[]; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
@@ -91,29 +89,31 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
     err.push(String(s));
     return true;
   }) as typeof process.stderr.write;
-  let codes: number[];
+  const codes: number[] = [];
   try {
-    codes = [
-      await main(['clients', 'add', 'display', '--scope', 'events:read', '--config', config, '--json']),
-      await main([
-        'clients',
-        'add',
-        'desk',
-        '--scope',
-        'inquiry,admin-ops',
-        '--scope',
-        'batch',
-        '--config',
-        config,
-        '--json',
-      ]),
-      await main(['clients', 'add', 'bad', '--scope', 'root', '--config', config]),
-      await main(['clients', 'list', '--config', config, '--json']),
-    ];
+    for (const argv of runs) codes.push(await main(argv));
   } finally {
     process.stdout.write = write;
     process.stderr.write = ewrite;
   }
+  return { codes, out, err: err.join('') };
+}
+
+function cliConfig(t: Test): { dir: string; config: string } {
+  const dir = t.testdir();
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
+  return { dir, config };
+}
+
+t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
+  const { dir, config } = cliConfig(t);
+  const { codes, out, err } = await cli([
+    ['clients', 'add', 'display', '--scope', 'events:read', '--config', config, '--json'],
+    ['clients', 'add', 'desk', '--scope', 'inquiry,admin-ops', '--scope', 'batch', '--config', config, '--json'],
+    ['clients', 'add', 'bad', '--scope', 'root', '--config', config],
+    ['clients', 'list', '--config', config, '--json'],
+  ]);
   t.same(codes, [0, 0, 1, 0]);
   t.same((JSON.parse(out[0]!) as { scopes: string[] }).scopes, ['events:read']);
   t.same(
@@ -121,7 +121,7 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
     ['inquiry', 'admin-ops', 'batch'],
     'comma lists and repeated --scope',
   );
-  t.match(err.join(''), /CLIENT_SCOPE_INVALID/);
+  t.match(err, /CLIENT_SCOPE_INVALID/);
   const listed = JSON.parse(out[2]!) as { name: string; scopes: string[]; hash?: string }[];
   t.same(
     listed.map((c) => [c.name, c.scopes]),
@@ -138,5 +138,25 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
     new ClientStore(join(dir, 'state')).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name,
     'display',
     'the printed token works',
+  );
+});
+
+// The admin page's rule (test/unit/admin-clients.test.ts), from the same definition.
+t.test('onshi clients add: names trimmed, never blank, unique among the active clients', async (t) => {
+  const { dir, config } = cliConfig(t);
+  const add = (name: string): string[] => ['clients', 'add', name, '--config', config, '--json'];
+  const first = await cli([add('  受付1 '), add('   '), add('受付1')]);
+  t.same(first.codes, [0, 1, 1]);
+  t.equal((JSON.parse(first.out[0]!) as { name: string }).name, '受付1', 'trimmed');
+  t.match(first.err, /CLIENT_NAME_INVALID[\s\S]*CLIENT_NAME_TAKEN/, 'blank, then taken');
+  // Revoked, the name is free again, and `revoke NAME` names one client.
+  const again = await cli([['clients', 'revoke', '受付1', '--config', config], add('受付1')]);
+  t.same(again.codes, [0, 0]);
+  t.same(
+    new ClientStore(join(dir, 'state')).list().map((c) => [c.name, c.revokedAt !== undefined]),
+    [
+      ['受付1', true],
+      ['受付1', false],
+    ],
   );
 });
