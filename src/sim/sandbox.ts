@@ -99,8 +99,9 @@ export async function runGateway(gateway: ChildProcess, logFile: string): Promis
         /* not JSON: keep it in the log only */
       }
     });
-  }).catch((e: unknown) => {
-    stopGateway(gateway).catch(() => undefined);
+  }).catch(async (e: unknown) => {
+    // Gone before the caller hears of the failure: a sandbox that gives up leaves nothing running.
+    await stopGateway(gateway).catch(() => undefined);
     logStream.end();
     throw e;
   });
@@ -148,6 +149,27 @@ export async function startCards(
 }
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  // What has started, stopped in reverse by close() — or at once when a later part fails to start
+  // (the gateway missing READY above all), so that `onshi sandbox` exits rather than hangs.
+  const stops: Array<() => Promise<unknown>> = [];
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      for (const stop of stops.splice(0).reverse()) await stop();
+    })());
+  try {
+    return await bringUp(opts, stops, close);
+  } catch (e) {
+    await close().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function bringUp(
+  opts: SandboxOptions,
+  stops: Array<() => Promise<unknown>>,
+  close: () => Promise<void>,
+): Promise<Sandbox> {
   const stateDir = resolve(opts.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const pki = await ensureSandboxPki(stateDir);
@@ -158,17 +180,25 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     controlPort: port(1),
     revokedSerials: [REVOKED_CARD_SERIAL],
   });
+  stops.push(() => central.close());
   // The gateway reaches central through the fault proxy, so the sandbox can cut the line.
   const line = await FaultProxy.start({
     targetHost: '127.0.0.1',
     targetPort: Number(new URL(central.url).port),
     listenPort: port(4),
   });
+  stops.push(() => line.close());
   const lineControl: LineControl = await startLineControl(line, { port: port(5) });
+  stops.push(() => lineControl.close());
   let cardSim: { cards: VirtualCard[]; control: CardControl } | undefined;
   if (opts.card !== false) {
     try {
-      cardSim = await startCards(stateDir, port(3));
+      const cards = await startCards(stateDir, port(3));
+      cardSim = cards;
+      stops.push(async () => {
+        await cards.control.close();
+        await Promise.all(cards.cards.map((c) => c.close()));
+      });
     } catch (e) {
       opts.warn?.(
         `no virtual card: ${(e as Error).message} (is pcscd with vsmartcard-vpcd running? ./scripts/sandbox.sh starts it)`,
@@ -212,6 +242,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       logFile,
     );
   let running = await launch();
+  stops.push(async () => {
+    await stopGateway(running.gateway);
+    running.logStream.end();
+  });
   const { wsPort, adminPort, healthPort } = running;
 
   const ready: Record<string, string> = {
@@ -231,7 +265,6 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   };
   opts.log?.(readyLine(ready));
 
-  let closed: Promise<void> | undefined;
   return {
     ready,
     central,
@@ -245,19 +278,6 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       return running.gateway;
     },
     cards: cardSim?.cards ?? [],
-    close() {
-      closed ??= (async () => {
-        await stopGateway(running.gateway);
-        running.logStream.end();
-        if (cardSim) {
-          await cardSim.control.close();
-          await Promise.all(cardSim.cards.map((c) => c.close()));
-        }
-        await lineControl.close();
-        await line.close();
-        await central.close();
-      })();
-      return closed;
-    },
+    close,
   };
 }
