@@ -3,7 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClientStore } from '../../src/api/tokens.js';
 import { effectiveScopes } from '../../src/protocol/scopes.js';
-import { main } from '../../src/cli/index.js';
+import { type CliResult, cliConfig, runCli } from '../helpers/cli.js';
 
 const fresh = (t: Test) => new ClientStore(t.testdir());
 
@@ -75,39 +75,15 @@ t.test('scopes: stored with the client, validated, and a record without them is 
   t.same(effectiveScopes(rec?.scopes), ['full'], 'which means full access');
 });
 
-/** Runs `onshi` commands in turn, capturing what they print. */
+/** `onshi` commands in turn: each one's exit code, what each printed on stdout, all of stderr. */
 async function cli(runs: string[][]): Promise<{ codes: number[]; out: string[]; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  const ewrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => {
-    out.push(String(s));
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    err.push(String(s));
-    return true;
-  }) as typeof process.stderr.write;
-  const codes: number[] = [];
-  try {
-    for (const argv of runs) codes.push(await main(argv));
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = ewrite;
-  }
-  return { codes, out, err: err.join('') };
-}
-
-function cliConfig(t: Test): { dir: string; config: string } {
-  const dir = t.testdir();
-  const config = join(dir, 'config.json');
-  writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state') }));
-  return { dir, config };
+  const results: CliResult[] = [];
+  for (const argv of runs) results.push(await runCli(argv));
+  return { codes: results.map((r) => r.code), out: results.map((r) => r.out), err: results.map((r) => r.err).join('') };
 }
 
 t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
-  const { dir, config } = cliConfig(t);
+  const { stateDir, config } = cliConfig(t);
   const { codes, out, err } = await cli([
     ['clients', 'add', 'display', '--scope', 'events:read', '--config', config, '--json'],
     ['clients', 'add', 'desk', '--scope', 'inquiry,admin-ops', '--scope', 'batch', '--config', config, '--json'],
@@ -122,7 +98,8 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
     'comma lists and repeated --scope',
   );
   t.match(err, /CLIENT_SCOPE_INVALID/);
-  const listed = JSON.parse(out[2]!) as { name: string; scopes: string[]; hash?: string }[];
+  t.equal(out[2], '', 'a refused add prints no token');
+  const listed = JSON.parse(out[3]!) as { name: string; scopes: string[]; hash?: string }[];
   t.same(
     listed.map((c) => [c.name, c.scopes]),
     [
@@ -135,7 +112,7 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
     'never the hash',
   );
   t.equal(
-    new ClientStore(join(dir, 'state')).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name,
+    new ClientStore(stateDir).authenticate((JSON.parse(out[0]!) as { token: string }).token)?.name,
     'display',
     'the printed token works',
   );
@@ -143,7 +120,7 @@ t.test('onshi clients add --scope, and list shows the scopes', async (t) => {
 
 // The admin page's rule (test/unit/admin-clients.test.ts), from the same definition.
 t.test('onshi clients add: names trimmed, never blank, unique among the active clients', async (t) => {
-  const { dir, config } = cliConfig(t);
+  const { stateDir, config } = cliConfig(t);
   const add = (name: string): string[] => ['clients', 'add', name, '--config', config, '--json'];
   const first = await cli([add('  受付1 '), add('   '), add('受付1')]);
   t.same(first.codes, [0, 1, 1]);
@@ -153,7 +130,7 @@ t.test('onshi clients add: names trimmed, never blank, unique among the active c
   const again = await cli([['clients', 'revoke', '受付1', '--config', config], add('受付1')]);
   t.same(again.codes, [0, 0]);
   t.same(
-    new ClientStore(join(dir, 'state')).list().map((c) => [c.name, c.revokedAt !== undefined]),
+    new ClientStore(stateDir).list().map((c) => [c.name, c.revokedAt !== undefined]),
     [
       ['受付1', true],
       ['受付1', false],
