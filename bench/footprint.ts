@@ -1,9 +1,9 @@
 /**
  * 8. Footprint of the real daemon: start to READY (pcscd running, reader enabled), RSS idle (once
  * settled, and 2 s after READY) and with 200 connected clients (VmRSS from /proc), each next to a
- * bare node process's RSS (the ws echo server) read at the same moment; then a soak of mixed checks (BENCH_SOAK_S seconds,
- * default 600; 30 with --quick) and the heap growth between after warm-up and the end, each after
- * a full GC (the daemon's ONSHI_MEMORY_REPORT hook).
+ * bare node process's RSS (the ws echo server) read at the same moment; then a soak of mixed
+ * checks (BENCH_SOAK_S seconds, default 600; 30 with --quick) and the heap growth between after
+ * warm-up and the end, each after a full GC (the daemon's ONSHI_MEMORY_REPORT hook).
  *
  * The reader part takes the pcscd lock and is kept short; the soak runs with the reader off so
  * the shared card is not held for ten minutes (card checks are not part of the mix).

@@ -24,6 +24,7 @@ import {
   runGateway,
   type SandboxOptions,
   startCards,
+  stopCards,
   stopGateway,
 } from './sandbox.js';
 
@@ -121,10 +122,7 @@ export async function startIpsecSandbox(opts: IpsecSandboxOptions): Promise<Ipse
   const close = async (): Promise<void> => {
     if (gateway) await stopGateway(gateway);
     await parts.control?.close();
-    if (parts.cards) {
-      await parts.cards.control.close();
-      await Promise.all(parts.cards.cards.map((c) => c.close()));
-    }
+    if (parts.cards) await stopCards(parts.cards);
     await lab.close(); // ends the central simulator too (it runs in the lab's namespace)
   };
   try {

@@ -148,6 +148,12 @@ export async function startCards(
   }
 }
 
+/** Stops what startCards started: its control port, then the cards. */
+export async function stopCards(sim: { cards: VirtualCard[]; control: CardControl }): Promise<void> {
+  await sim.control.close();
+  await Promise.all(sim.cards.map((c) => c.close()));
+}
+
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   // What has started, stopped in reverse by close() — or at once when a later part fails to start
   // (the gateway missing READY above all), so that `onshi sandbox` exits rather than hangs.
@@ -195,10 +201,7 @@ async function bringUp(
     try {
       const cards = await startCards(stateDir, port(3));
       cardSim = cards;
-      stops.push(async () => {
-        await cards.control.close();
-        await Promise.all(cards.cards.map((c) => c.close()));
-      });
+      stops.push(() => stopCards(cards));
     } catch (e) {
       opts.warn?.(
         `no virtual card: ${(e as Error).message} (is pcscd with vsmartcard-vpcd running? ./scripts/sandbox.sh starts it)`,

@@ -10,8 +10,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// The published package as a consumer sees it: `onshi-gateway/client` resolves through the
-// package's exports to the built library, and its declarations give each request its answer type.
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 // ./scripts/test.sh builds before the tests that need the build; run on its own, it says what is missing.
