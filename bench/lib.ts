@@ -4,7 +4,16 @@
  * by the built CLI, the central simulator, a bare WebSocket echo process as a reference).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -394,8 +403,8 @@ export function mainThreadCpuMsOf(pid: number): number {
  * runs), `v8_platform`; the rest (libuv's pool, made at its first use; node's inspector thread)
  * `node_other`. Threads that ended are not counted.
  */
-export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: number }> {
-  const threads: { key: string; tid: number; start: number; comm: string; ms: number }[] = [];
+export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: number; wakeups: number }> {
+  const threads: { key: string; tid: number; start: number; comm: string; ms: number; wakeups: number }[] = [];
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const { cpuMs, start } = statOf(`/proc/${pid}/task/${tid}/stat`);
@@ -405,13 +414,14 @@ export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: numb
         start,
         comm: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(),
         ms: cpuMs,
+        wakeups: wakeupsOf(`/proc/${pid}/task/${tid}/status`),
       });
     } catch {
       // the thread ended between the listing and the read
     }
   }
   threads.sort((x, y) => x.start - y.start || x.tid - y.tid);
-  const out = new Map<string, { name: string; ms: number }>();
+  const out = new Map<string, { name: string; ms: number; wakeups: number }>();
   let plain = 0;
   for (const t of threads) {
     const name =
@@ -422,19 +432,39 @@ export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: numb
           : plain++ < V8_PLATFORM_THREADS
             ? 'v8_platform'
             : 'node_other';
-    out.set(t.key, { name, ms: t.ms });
+    out.set(t.key, { name, ms: t.ms, wakeups: t.wakeups });
   }
   return out;
+}
+/**
+ * Times a thread (its `/proc/PID/task/TID/status`) went to sleep and was woken again (voluntary
+ * context switches). Each costs CPU beyond the work done when woken, and much of it on a virtual
+ * machine, where an idle vCPU halts and is woken by its host: the same work done with fewer
+ * wake-ups costs less.
+ */
+export function wakeupsOf(statusFile: string): number {
+  try {
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(statusFile, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0; // the thread ended
+  }
+}
+/** The wake-ups of all of a process's threads (wakeupsOf). */
+export function processWakeupsOf(pid: number): number {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) n += wakeupsOf(`/proc/${pid}/task/${tid}/status`);
+  return n;
 }
 /** V8's platform under node's default --v8-pool-size: a delayed-task thread and 4 workers */
 const V8_PLATFORM_THREADS = 5;
 export function threadCpuDelta(
-  before: Map<string, { name: string; ms: number }>,
-  after: Map<string, { name: string; ms: number }>,
+  before: Map<string, { name: string; ms: number; wakeups: number }>,
+  after: Map<string, { name: string; ms: number; wakeups: number }>,
   n: number,
+  field: 'ms' | 'wakeups' = 'ms',
 ): Record<string, number> {
   const sum: Record<string, number> = {};
-  for (const [k, t] of after) sum[t.name] = (sum[t.name] ?? 0) + t.ms - (before.get(k)?.ms ?? 0);
+  for (const [k, t] of after) sum[t.name] = (sum[t.name] ?? 0) + t[field] - (before.get(k)?.[field] ?? 0);
   const out: Record<string, number> = {};
   for (const [name, v] of Object.entries(sum)) out[name] = round(v / n);
   return out;
@@ -655,11 +685,29 @@ async function spawnWsReference(
  * WebSocket and asks central with the gateway's own CentralClient and codecs (same mutual TLS,
  * keep-alive) — no validation, cache, outbox, audit, advice or logs. Measured beside the daemon,
  * it says what the extra hop alone costs on this machine (its socket writes and wake-ups).
+ *
+ * With `writesDir`, the same relay also makes the three writes every live check of the daemon
+ * makes once its answer is sent, through the daemon's own store (GatewayStore: its writer thread,
+ * its sealing and keyed hashes, the same deferred commits): the answer's copy for outages, the
+ * check's audit entry and its use count. Beside the bare relay it says what those writes alone cost.
  */
-export async function startBareRelay(centralUrl: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+export async function startBareRelay(
+  centralUrl: string,
+  writesDir?: string,
+): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   ensureBuilt();
   const f = pkiFiles();
   const dist = (m: string): string => JSON.stringify(new URL(`../dist/${m}`, import.meta.url).href);
+  const writes = writesDir
+    ? `
+    setImmediate(() => {
+      const failed = (e) => process.stderr.write('relay write failed: ' + e.message + '\\n');
+      store.eligibility.put(numbersLookup(request.query), cacheable(result), new Date(result.answeredAt), 'central', { defer: true }).catch(failed);
+      const use = usageOf(result);
+      if (use) store.usage.record({ method: 'numbers', ...use }).catch(failed);
+      store.audit.append({ kind: 'check', actor: 'relay', action: 'inquiry.numbers', remote: '127.0.0.1', mode: 'numbers', outcome: checkOutcome(result), source: 'central', personal: { requestId: m.id } }, new Date(), { defer: true }).catch(failed);
+    });`
+    : '';
   const src = `import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer } from 'ws';
@@ -667,16 +715,40 @@ import { CentralClient } from ${dist('sync/central-client.js')};
 import { toNumbersQuery } from ${dist('checks/numbers.js')};
 import { toInquiryResult } from ${dist('checks/result.js')};
 import { todayJst } from ${dist('oqs/dates.js')};
+${
+  writesDir
+    ? `import { GatewayStore } from ${dist('cache/index.js')};
+import { numbersLookup } from ${dist('checks/result.js')};
+import { cacheable } from ${dist('checks/outage.js')};
+import { checkOutcome, usageOf } from ${dist('daemon/audit.js')};
+const store = await GatewayStore.open({ dir: ${JSON.stringify(writesDir)} });`
+    : ''
+}
 const env = JSON.parse(process.env.RELAY);
 const central = new CentralClient({ url: env.url, ca: readFileSync(env.ca), cert: readFileSync(env.cert), key: readFileSync(env.key), userId: 'sandbox', timeoutMs: 10000 });
 ${serveSrc(`    if (m.type !== 'inquiry.numbers') return ws.send(JSON.stringify({ type: m.type + '.accepted', id: m.id }));
     const request = { confirmationDate: todayJst(), institutionCode: '1319999996', fileId: randomUUID(), query: toNumbersQuery(m.query) };
     const answer = await central.searchByNumbers(request, { deadline: Date.now() + 5000, idempotencyKey: randomUUID() });
-    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...toInquiryResult(answer), source: 'central' } }));`)}`;
-  return spawnWsReference('bare relay', src, {
+    const result = { ...toInquiryResult(answer), source: 'central' };
+    ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result }));${writes}`)}`;
+  const env = {
     ...process.env,
     RELAY: JSON.stringify({ url: centralUrl, ca: f.caFile, cert: f.certFile, key: f.keyFile }),
-  });
+  };
+  if (!writesDir) return spawnWsReference('bare relay', src, env);
+  mkdirSync(writesDir, { recursive: true });
+  return spawnWsReference('relay with the writes', src, env, moduleFile(join(writesDir, 'relay-writes.mjs'), src));
+}
+
+/**
+ * A reference's source as a module file, for one that runs the store: its worker thread inherits
+ * node's flags, and --input-type (what `-e` needs) is refused for a worker's file. ws by its path,
+ * as the file is outside the repository.
+ */
+function moduleFile(file: string, src: string): string {
+  const ws = JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href);
+  writeFileSync(file, src.replace("from 'ws'", `from ${ws}`));
+  return file;
 }
 
 /**
@@ -707,13 +779,6 @@ ${serveSrc(`    const query = toNumbersQuery(m.query);
     const hit = store.eligibility.get(numbersLookup(query), 86400000);
     const { id } = await store.outbox.enqueue({ idempotencyKey: randomUUID(), kind: 'numbers', payload: { query } });
     ws.send(JSON.stringify({ type: 'inquiry.result', id: m.id, result: { ...hit.answer, source: 'cache', recheck: { queued: true, outboxId: id } } }));`)}`;
-  // a module file, not `-e`: the store's worker thread inherits node's flags, and --input-type is
-  // refused for a worker's file; ws by its path, as the file is outside the repository
-  const script = join(dir, 'bare-cache.mjs');
-  writeFileSync(
-    script,
-    src.replace("from 'ws'", `from ${JSON.stringify(new URL('../node_modules/ws/wrapper.mjs', import.meta.url).href)}`),
-  );
   return spawnWsReference(
     'bare cache',
     src,
@@ -721,7 +786,7 @@ ${serveSrc(`    const query = toNumbersQuery(m.query);
       ...process.env,
       BARE_CACHE: JSON.stringify({ dir: join(dir, 'bare-cache'), file }),
     },
-    script,
+    moduleFile(join(dir, 'bare-cache.mjs'), src),
   );
 }
 

@@ -6,6 +6,7 @@
  * gateway's work: relay ÷ direct is what the hop alone costs here, gateway ÷ relay what our code adds.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { GatewayClient } from '../src/client/index.js';
 import { toNumbersQuery } from '../src/checks/numbers.js';
 import { todayJst } from '../src/oqs/dates.js';
@@ -15,7 +16,9 @@ import {
   cleanup,
   cpuMsOf,
   interleaved,
+  mainThreadCpuMsOf,
   pairFigures,
+  processWakeupsOf,
   percentile,
   rotating,
   round,
@@ -28,6 +31,7 @@ import {
   threadCpuDelta,
   threadCpuMsOf,
   validQueries,
+  wakeupsOf,
   writeDaemonConfig,
   type BenchContext,
   type BenchResult,
@@ -47,6 +51,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const client = down.add(await GatewayClient.connect(daemon.wsUrl, cfg.token), (c) => c.close());
     const relay = down.add(await startBareRelay(central.url), (r) => r.stop());
     const relayClient = down.add(await GatewayClient.connect(relay.url, 'none'), (c) => c.close());
+    // the relay that also makes the daemon's three writes per check (lib.ts): what those cost
+    const writer = down.add(await startBareRelay(central.url, join(dir, 'relay-writes')), (r) => r.stop());
+    const writerClient = down.add(await GatewayClient.connect(writer.url, 'none'), (c) => c.close());
     // BENCH_AB_ROOT / BENCH_AB_NODE_ARGS: the other build (or flags) in the same blocks, as `base`
     const ab = abVariant();
     const baseCfg = ab ? writeDaemonConfig(dir, 'base', { centralUrl: central.url }) : undefined;
@@ -68,8 +75,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     };
     const viaGateway = viaWs(client);
     const viaRelay = viaWs(relayClient);
+    const viaWriter = viaWs(writerClient);
     const viaBase = baseClient ? viaWs(baseClient) : undefined;
     let relayed: number[] = [];
+    let written: number[] = [];
     let based: number[] = [];
     const straight = async (): Promise<number[]> => {
       const out: number[] = [];
@@ -91,16 +100,23 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // (and the A/B's base daemon, when there is one), each block in a rotating order
     const references = rotating(straight, [
       { block: viaRelay, into: () => relayed },
+      { block: viaWriter, into: () => written },
       viaBase ? { block: viaBase, into: () => based } : undefined,
     ]);
     await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
     relayed = [];
+    written = [];
     based = [];
     const baseCpu0 = base?.cpuMs() ?? 0,
       baseMain0 = base?.mainThreadCpuMs() ?? 0;
     const cpu0 = daemon.cpuMs(),
       main0 = daemon.mainThreadCpuMs(),
       relay0 = cpuMsOf(relay.pid),
+      relayWakeups0 = processWakeupsOf(relay.pid),
+      relayMain0 = mainThreadCpuMsOf(relay.pid),
+      relayMainWakeups0 = wakeupsOf(`/proc/${relay.pid}/task/${relay.pid}/status`),
+      writer0 = cpuMsOf(writer.pid),
+      writerMain0 = mainThreadCpuMsOf(writer.pid),
       threads0 = threadCpuMsOf(daemon.pid);
     const m = await interleaved(scaled(ctx, 400, 40), viaGateway, references);
     const figures = pairFigures(m.ours, m.ref, 'gateway', 'direct');
@@ -118,11 +134,39 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
+    figures.bare_relay_event_loop_cpu_ms_per_check = round(
+      (mainThreadCpuMsOf(relay.pid) - relayMain0) / relayed.length,
+    );
     // where the daemon's CPU goes, by thread (`main`, the writer `onshi_writer`, V8's helpers
     // `v8_platform`, libuv's pool and the rest `node_other`)
-    for (const [k, v] of Object.entries(threadCpuDelta(threads0, threadCpuMsOf(daemon.pid), m.ours.length)))
+    const threads1 = threadCpuMsOf(daemon.pid);
+    for (const [k, v] of Object.entries(threadCpuDelta(threads0, threads1, m.ours.length)))
       if (v > 0) figures[`daemon_cpu_ms_per_check_${k.replace(/\W+/g, '_')}`] = v;
+    // the times a thread was woken per check: on a VM each costs CPU of its own (lib.ts, wakeupsOf)
+    const wakeups = threadCpuDelta(threads0, threads1, m.ours.length, 'wakeups');
+    for (const [k, v] of Object.entries(wakeups))
+      if (v > 0) figures[`daemon_wakeups_per_check_${k.replace(/\W+/g, '_')}`] = v;
+    figures.daemon_wakeups_per_check = round(Object.values(wakeups).reduce((a, b) => a + b, 0));
+    figures.bare_relay_wakeups_per_check = round((processWakeupsOf(relay.pid) - relayWakeups0) / relayed.length);
+    figures.bare_relay_wakeups_per_check_main = round(
+      (wakeupsOf(`/proc/${relay.pid}/task/${relay.pid}/status`) - relayMainWakeups0) / relayed.length,
+    );
+    // the relay with the daemon's writes: the hop and the writes, none of the rest of our work
+    const w50 = percentile(written, 50),
+      w99 = percentile(written, 99),
+      writesCpu = round((cpuMsOf(writer.pid) - writer0) / written.length);
+    Object.assign(figures, {
+      relay_writes_p50_ms: round(w50),
+      relay_writes_p99_ms: round(w99),
+      relay_writes_cpu_ms_per_check: writesCpu,
+      relay_writes_event_loop_cpu_ms_per_check: round((mainThreadCpuMsOf(writer.pid) - writerMain0) / written.length),
+      gateway_to_relay_writes_p50: round(figures.gateway_p50_ms! / w50),
+      gateway_to_relay_writes_p99: round(figures.gateway_p99_ms! / w99),
+    });
+    figures.writes_cpu_ms_per_check = round(writesCpu - figures.bare_relay_cpu_ms_per_check);
     figures.cpu_to_relay_ratio = round(figures.daemon_cpu_ms_per_check / figures.bare_relay_cpu_ms_per_check);
+    figures.relay_writes_to_relay_cpu = round(writesCpu / figures.bare_relay_cpu_ms_per_check);
+    figures.cpu_to_relay_writes_ratio = round(figures.daemon_cpu_ms_per_check / writesCpu);
     if (base) {
       const b50 = percentile(based, 50),
         b99 = percentile(based, 99);
@@ -151,6 +195,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     if (!latencyMet)
       why.push(
         `gateway ÷ bare relay ${figures.gateway_to_relay_p50} / ${figures.gateway_to_relay_p99} (p50 / p99; target 1.25)`,
+      );
+    // the reference that says why: the hop with the daemon's three writes per check and nothing else
+    if (!met)
+      why.push(
+        `the check's three writes alone (the answer's copy for outages, the audit entry, the use count, through the daemon's store) cost ${figures.writes_cpu_ms_per_check} ms: the relay with them is ${figures.relay_writes_to_relay_cpu} × the bare relay's CPU, and the gateway is ${figures.cpu_to_relay_writes_ratio} × that relay's CPU and ${figures.gateway_to_relay_writes_p50} / ${figures.gateway_to_relay_writes_p99} × its latency (p50 / p99)`,
       );
     if (figures.hop_p50_ratio! > 1.3 || figures.hop_p99_ratio! > 1.5)
       why.push(
