@@ -103,7 +103,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       { block: viaWriter, into: () => written },
       viaBase ? { block: viaBase, into: () => based } : undefined,
     ]);
-    await interleaved(20, viaGateway, references); // warm-up: TLS sessions, JIT, the idToken
+    // warm-up: TLS sessions, the idToken, the first JIT tiers. BENCH_OVERHEAD_WARMUP=ROUNDS runs longer:
+    // TurboFan keeps compiling on V8's threads for thousands of checks (docs/benchmarks.md, fifth round)
+    await interleaved(Number(process.env.BENCH_OVERHEAD_WARMUP || 20), viaGateway, references);
     relayed = [];
     written = [];
     based = [];
