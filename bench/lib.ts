@@ -393,7 +393,7 @@ export function mainThreadCpuMsOf(pid: number): number {
   return cpuMsOf(pid, `/proc/${pid}/task/${pid}/stat`);
 }
 /**
- * CPU time of each of a process's threads, in ms, keyed by thread id and start time
+ * CPU time (ms) and wake-ups (wakeupsOf) of each of a process's threads, keyed by thread id and start time
  * (`/proc/PID/task/TID/stat` field 22), so that two samples pair the same threads whatever order
  * they are listed in (and a thread id reused by a later thread is not taken for the old one). The
  * name: `main` for the main thread, else `/proc/PID/task/TID/comm` — the writer names its thread
@@ -457,6 +457,7 @@ export function processWakeupsOf(pid: number): number {
 }
 /** V8's platform under node's default --v8-pool-size: a delayed-task thread and 4 workers */
 const V8_PLATFORM_THREADS = 5;
+/** Per thread name, what two samples of threadCpuMsOf differ by (CPU ms, or wake-ups), divided by `n`. */
 export function threadCpuDelta(
   before: Map<string, { name: string; ms: number; wakeups: number }>,
   after: Map<string, { name: string; ms: number; wakeups: number }>,
