@@ -442,18 +442,8 @@ export function threadCpuMsOf(pid: number): Map<string, { name: string; ms: numb
  * machine, where an idle vCPU halts and is woken by its host: the same work done with fewer
  * wake-ups costs less.
  */
-export function wakeupsOf(statusFile: string): number {
-  try {
-    return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(statusFile, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0; // the thread ended
-  }
-}
-/** The wake-ups of all of a process's threads (wakeupsOf). */
-export function processWakeupsOf(pid: number): number {
-  let n = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) n += wakeupsOf(`/proc/${pid}/task/${tid}/status`);
-  return n;
+function wakeupsOf(statusFile: string): number {
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(statusFile, 'utf8'))?.[1] ?? 0);
 }
 /** V8's platform under node's default --v8-pool-size: a delayed-task thread and 4 workers */
 const V8_PLATFORM_THREADS = 5;

@@ -18,7 +18,6 @@ import {
   interleaved,
   mainThreadCpuMsOf,
   pairFigures,
-  processWakeupsOf,
   percentile,
   rotating,
   round,
@@ -31,7 +30,6 @@ import {
   threadCpuDelta,
   threadCpuMsOf,
   validQueries,
-  wakeupsOf,
   writeDaemonConfig,
   type BenchContext,
   type BenchResult,
@@ -114,9 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const cpu0 = daemon.cpuMs(),
       main0 = daemon.mainThreadCpuMs(),
       relay0 = cpuMsOf(relay.pid),
-      relayWakeups0 = processWakeupsOf(relay.pid),
-      relayMain0 = mainThreadCpuMsOf(relay.pid),
-      relayMainWakeups0 = wakeupsOf(`/proc/${relay.pid}/task/${relay.pid}/status`),
+      relayThreads0 = threadCpuMsOf(relay.pid),
       writer0 = cpuMsOf(writer.pid),
       writerMain0 = mainThreadCpuMsOf(writer.pid),
       threads0 = threadCpuMsOf(daemon.pid);
@@ -136,9 +132,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     figures.daemon_cpu_ms_per_check = round((daemon.cpuMs() - cpu0) / m.ours.length);
     figures.event_loop_cpu_ms_per_check = round((daemon.mainThreadCpuMs() - main0) / m.ours.length);
     figures.bare_relay_cpu_ms_per_check = round((cpuMsOf(relay.pid) - relay0) / relayed.length);
-    figures.bare_relay_event_loop_cpu_ms_per_check = round(
-      (mainThreadCpuMsOf(relay.pid) - relayMain0) / relayed.length,
-    );
+    const relayThreads1 = threadCpuMsOf(relay.pid);
+    figures.bare_relay_event_loop_cpu_ms_per_check = threadCpuDelta(relayThreads0, relayThreads1, relayed.length).main!;
     // where the daemon's CPU goes, by thread (`main`, the writer `onshi_writer`, V8's helpers
     // `v8_platform`, libuv's pool and the rest `node_other`)
     const threads1 = threadCpuMsOf(daemon.pid);
@@ -148,11 +143,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const wakeups = threadCpuDelta(threads0, threads1, m.ours.length, 'wakeups');
     for (const [k, v] of Object.entries(wakeups))
       if (v > 0) figures[`daemon_wakeups_per_check_${k.replace(/\W+/g, '_')}`] = v;
-    figures.daemon_wakeups_per_check = round(Object.values(wakeups).reduce((a, b) => a + b, 0));
-    figures.bare_relay_wakeups_per_check = round((processWakeupsOf(relay.pid) - relayWakeups0) / relayed.length);
-    figures.bare_relay_wakeups_per_check_main = round(
-      (wakeupsOf(`/proc/${relay.pid}/task/${relay.pid}/status`) - relayMainWakeups0) / relayed.length,
-    );
+    const total = (byThread: Record<string, number>): number =>
+      round(Object.values(byThread).reduce((a, b) => a + b, 0));
+    figures.daemon_wakeups_per_check = total(wakeups);
+    const relayWakeups = threadCpuDelta(relayThreads0, relayThreads1, relayed.length, 'wakeups');
+    figures.bare_relay_wakeups_per_check = total(relayWakeups);
+    figures.bare_relay_wakeups_per_check_main = relayWakeups.main!;
     // the relay with the daemon's writes: the hop and the writes, none of the rest of our work
     const w50 = percentile(written, 50),
       w99 = percentile(written, 99),
