@@ -34,6 +34,8 @@ import { LATENCY_MS } from './replay.js';
 const NAME = 'batch';
 /** Chunks of 200 (10 for 2,000 entries) so the concurrency is exercised; the shortest first poll. */
 const BATCH = { chunkSize: 200, pollMs: 100, concurrency: 2 };
+/** The longest the batch may take before the run is failed (it takes about a second here). */
+const DONE_WITHIN_MS = 60_000;
 
 /**
  * The reference in the same run: the same chunks through the gateway's own CentralClient and codecs
@@ -120,7 +122,17 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         cpu0 = { daemon: daemon.cpuMs(), central: cpuMsOf(central.pid) };
       }
     }
-    await done;
+    // a daemon that died or hung fails the run (as the polls' requests did) rather than leaving it waiting
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      done,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no batch.done for batch ${batchId} within ${DONE_WITHIN_MS} ms`)),
+          DONE_WITHIN_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
     const ms = performance.now() - t0;
     if (process.env.BENCH_WINDOW) console.error(`WINDOW_END ${process.hrtime.bigint() / 1000n}`);
     // What the batch cost each process while the clock ran (CPU, all threads): on a busy 2-core
